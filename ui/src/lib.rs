@@ -1,1 +1,21 @@
-//! Placeholder.
+//! The Coachdesk window, written in Yew and compiled to wasm32.
+//!
+//! It exists to show the coach their session types and bookings and to send their edits
+//! to the desktop shell. It holds no business rules: every check (price format, refund
+//! tiers, state names) happens in the core and comes back as a `CommandError` whose
+//! `fields` are shown next to the inputs. It talks to the shell only through [`ipc`].
+//! It must not depend on anything that does not build for wasm32 (no store, no tauri).
+
+pub mod app;
+pub mod bookings;
+pub mod format;
+pub mod ipc;
+pub mod session_types;
+
+use wasm_bindgen::prelude::wasm_bindgen;
+
+/// Runs when the page's `init()` has loaded the module: mounts the app on `<body>`.
+#[wasm_bindgen(start)]
+pub fn start() {
+    yew::Renderer::<app::App>::new().render();
+}

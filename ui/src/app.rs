@@ -1,0 +1,123 @@
+//! The window's frame: the mode banner, the navigation, and which page is showing.
+//!
+//! Pages are a plain enum rather than a router: a desktop window has no address bar, and
+//! the e2e tests find pages by their stable ids.
+
+use coachdesk_protocol::ipc::{AppInfo, SessionTypeView};
+use wasm_bindgen_futures::spawn_local;
+use yew::prelude::*;
+
+use crate::{bookings, ipc, session_types};
+
+/// Which page fills the main area.
+#[derive(Clone, PartialEq)]
+pub enum Page {
+    SessionTypes,
+    NewSessionType,
+    EditSessionType(SessionTypeView),
+    Bookings,
+    Booking(String),
+}
+
+#[component]
+pub fn App() -> Html {
+    let page = use_state(|| Page::SessionTypes);
+    let info = use_state(|| None::<Result<AppInfo, String>>);
+    {
+        let info = info.clone();
+        use_effect_with((), move |_| {
+            spawn_local(async move {
+                info.set(Some(ipc::app_info().await.map_err(|e| e.message)));
+            });
+        });
+    }
+    let navigate = {
+        let page = page.clone();
+        Callback::from(move |next: Page| page.set(next))
+    };
+    let go = |target: Page| {
+        let navigate = navigate.clone();
+        Callback::from(move |_: MouseEvent| navigate.emit(target.clone()))
+    };
+    let on_session_types = matches!(
+        *page,
+        Page::SessionTypes | Page::NewSessionType | Page::EditSessionType(_)
+    );
+
+    let body = match &*page {
+        Page::SessionTypes => {
+            html! { <session_types::SessionTypeList navigate={navigate.clone()} /> }
+        }
+        Page::NewSessionType => {
+            html! { <session_types::SessionTypeForm navigate={navigate.clone()} editing={None::<SessionTypeView>} /> }
+        }
+        Page::EditSessionType(view) => {
+            html! { <session_types::SessionTypeForm navigate={navigate.clone()} editing={Some(view.clone())} /> }
+        }
+        Page::Bookings => html! { <bookings::BookingList navigate={navigate.clone()} /> },
+        Page::Booking(id) => {
+            html! { <bookings::BookingDetailPage navigate={navigate.clone()} id={id.clone()} /> }
+        }
+    };
+
+    html! {
+        <div class="shell">
+            { mode_banner(info.as_ref()) }
+            <header class="topbar">
+                <div class="brand">
+                    <span class="brand-mark" aria-hidden="true">{"C"}</span>
+                    <span class="brand-name">{"Coachdesk"}</span>
+                </div>
+                <nav class="tabs" aria-label="Sections">
+                    <button id="nav-session-types" data-testid="nav-session-types"
+                        class={classes!("tab", on_session_types.then_some("active"))}
+                        aria-current={on_session_types.then_some("page")}
+                        onclick={go(Page::SessionTypes)}>{"Session types"}</button>
+                    <button id="nav-bookings" data-testid="nav-bookings"
+                        class={classes!("tab", (!on_session_types).then_some("active"))}
+                        aria-current={(!on_session_types).then_some("page")}
+                        onclick={go(Page::Bookings)}>{"Bookings"}</button>
+                </nav>
+                <div class="version">
+                    { info.as_ref().and_then(|i| i.as_ref().ok()).map(|i| format!("v{}", i.version)).unwrap_or_default() }
+                </div>
+            </header>
+            <main class="content" id="main">{ body }</main>
+        </div>
+    }
+}
+
+/// The strip at the very top that says which money is in play.
+fn mode_banner(info: Option<&Result<AppInfo, String>>) -> Html {
+    match info {
+        None => {
+            html! { <div id="mode-banner" data-testid="mode-banner" class="mode-banner loading">{"Starting…"}</div> }
+        }
+        Some(Err(message)) => html! {
+            <div id="mode-banner" data-testid="mode-banner" class="mode-banner error" role="alert">
+                {"Cannot reach the app core: "}{message}
+            </div>
+        },
+        Some(Ok(info)) => {
+            let (class, label, note) = match info.mode.as_str() {
+                "demo" => (
+                    "demo",
+                    "DEMO MODE",
+                    "Sample data. Nothing here touches a real Stripe or Calendly account.",
+                ),
+                "live" => ("live", "LIVE MODE", "Real payments and real clients."),
+                _ => (
+                    "test",
+                    "TEST MODE",
+                    "Stripe and Calendly test accounts: no real money moves.",
+                ),
+            };
+            html! {
+                <div id="mode-banner" data-testid="mode-banner" data-mode={info.mode.clone()}
+                    class={classes!("mode-banner", class)} title={info.database_path.clone()}>
+                    <strong>{label}</strong><span class="mode-note">{note}</span>
+                </div>
+            }
+        }
+    }
+}
