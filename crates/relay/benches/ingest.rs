@@ -1,0 +1,2 @@
+//! Ingest benchmark (in progress).
+fn main() {}

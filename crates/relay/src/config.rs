@@ -1,0 +1,305 @@
+//! The relay's settings: defaults, then a TOML file, then environment variables.
+//!
+//! Operators script the relay, so the keys and variable names here are a fixed interface
+//! (see `docs/relay.md`). Settings are validated once at start. Secrets live in
+//! [`Secret`], whose `Debug` never shows them, so a settings dump in a log is safe.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// A webhook signing secret. Its `Debug` is redacted; the bytes are reachable only through
+/// [`Secret::expose`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The secret's bytes, for the HMAC key. Never print them.
+    pub fn expose(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Why the settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the config file {path} is not valid TOML for the relay: {source}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("{name}={value:?} is not valid: {reason}")]
+    Env {
+        name: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+    #[error("invalid setting `{key}`: {reason}")]
+    Invalid {
+        key: &'static str,
+        reason: &'static str,
+    },
+}
+
+/// Every setting of the relay.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address to listen on (`COACHDESK_RELAY_LISTEN`, key `listen`).
+    pub listen: String,
+    /// The SQLite file (`COACHDESK_RELAY_DB`, key `db`).
+    pub db: PathBuf,
+    /// Stripe endpoint secrets, `whsec_...`, several during rotation
+    /// (`COACHDESK_RELAY_STRIPE_SECRETS`, key `stripe_secrets`).
+    pub stripe_secrets: Vec<Secret>,
+    /// Calendly signing keys, several during rotation
+    /// (`COACHDESK_RELAY_CALENDLY_KEYS`, key `calendly_keys`).
+    pub calendly_keys: Vec<Secret>,
+    /// Days an acknowledged event is kept before it is purged
+    /// (`COACHDESK_RELAY_RETENTION_DAYS`, key `retention_days`).
+    pub retention_days: u32,
+    /// Worker threads answering requests (`COACHDESK_RELAY_WORKERS`, key `workers`).
+    pub workers: usize,
+    /// Seconds a client may stay silent while sending a request before it is dropped
+    /// (`COACHDESK_RELAY_READ_TIMEOUT_SECS`, key `read_timeout_secs`).
+    pub read_timeout_secs: u64,
+    /// Signature timestamp tolerance in seconds, both ways (key `tolerance_secs`).
+    pub tolerance_secs: i64,
+    /// Largest accepted webhook body in bytes (key `max_body_bytes`).
+    pub max_body_bytes: usize,
+    /// Longest long-poll a pull may ask for, in seconds (key `max_wait_secs`).
+    pub max_wait_secs: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: "127.0.0.1:8787".to_owned(),
+            db: PathBuf::from("coachdesk-relay.db"),
+            stripe_secrets: Vec::new(),
+            calendly_keys: Vec::new(),
+            retention_days: 7,
+            workers: 16,
+            read_timeout_secs: 10,
+            tolerance_secs: coachdesk_signature::DEFAULT_TOLERANCE_SECS,
+            max_body_bytes: 1024 * 1024,
+            max_wait_secs: 30,
+        }
+    }
+}
+
+/// The TOML file's shape: every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<String>,
+    db: Option<PathBuf>,
+    stripe_secrets: Option<Vec<String>>,
+    calendly_keys: Option<Vec<String>>,
+    retention_days: Option<u32>,
+    workers: Option<usize>,
+    read_timeout_secs: Option<u64>,
+    tolerance_secs: Option<i64>,
+    max_body_bytes: Option<usize>,
+    max_wait_secs: Option<u64>,
+}
+
+fn secrets(list: impl IntoIterator<Item = String>) -> Vec<Secret> {
+    list.into_iter()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .map(Secret)
+        .collect()
+}
+
+impl Settings {
+    /// Defaults, then `file` if given, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        Self::load_from(file, |name| std::env::var(name).ok())
+    }
+
+    /// As [`Settings::load`], with the environment given as a lookup (for tests).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Settings, ConfigError> {
+        let mut s = Settings::default();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            let f: FileSettings = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+                path: path.to_owned(),
+                source,
+            })?;
+            if let Some(v) = f.listen {
+                s.listen = v;
+            }
+            if let Some(v) = f.db {
+                s.db = v;
+            }
+            if let Some(v) = f.stripe_secrets {
+                s.stripe_secrets = secrets(v);
+            }
+            if let Some(v) = f.calendly_keys {
+                s.calendly_keys = secrets(v);
+            }
+            if let Some(v) = f.retention_days {
+                s.retention_days = v;
+            }
+            if let Some(v) = f.workers {
+                s.workers = v;
+            }
+            if let Some(v) = f.read_timeout_secs {
+                s.read_timeout_secs = v;
+            }
+            if let Some(v) = f.tolerance_secs {
+                s.tolerance_secs = v;
+            }
+            if let Some(v) = f.max_body_bytes {
+                s.max_body_bytes = v;
+            }
+            if let Some(v) = f.max_wait_secs {
+                s.max_wait_secs = v;
+            }
+        }
+        if let Some(v) = env("COACHDESK_RELAY_LISTEN") {
+            s.listen = v;
+        }
+        if let Some(v) = env("COACHDESK_RELAY_DB") {
+            s.db = PathBuf::from(v);
+        }
+        if let Some(v) = env("COACHDESK_RELAY_STRIPE_SECRETS") {
+            s.stripe_secrets = secrets(v.split(',').map(str::to_owned));
+        }
+        if let Some(v) = env("COACHDESK_RELAY_CALENDLY_KEYS") {
+            s.calendly_keys = secrets(v.split(',').map(str::to_owned));
+        }
+        if let Some(v) = env("COACHDESK_RELAY_RETENTION_DAYS") {
+            s.retention_days = parse_env("COACHDESK_RELAY_RETENTION_DAYS", v)?;
+        }
+        if let Some(v) = env("COACHDESK_RELAY_WORKERS") {
+            s.workers = parse_env("COACHDESK_RELAY_WORKERS", v)?;
+        }
+        if let Some(v) = env("COACHDESK_RELAY_READ_TIMEOUT_SECS") {
+            s.read_timeout_secs = parse_env("COACHDESK_RELAY_READ_TIMEOUT_SECS", v)?;
+        }
+        s.validate()?;
+        Ok(s)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, reason| Err(ConfigError::Invalid { key, reason });
+        if self.workers == 0 || self.workers > 1024 {
+            return invalid("workers", "must be between 1 and 1024");
+        }
+        if self.read_timeout_secs == 0 {
+            return invalid("read_timeout_secs", "must be at least 1");
+        }
+        if self.tolerance_secs <= 0 {
+            return invalid("tolerance_secs", "must be positive");
+        }
+        if self.max_body_bytes == 0 {
+            return invalid("max_body_bytes", "must be positive");
+        }
+        if self.db.as_os_str().is_empty() {
+            return invalid("db", "must name a file");
+        }
+        Ok(())
+    }
+
+    /// The read timeout as a `Duration`.
+    pub fn read_timeout(&self) -> Duration {
+        Duration::from_secs(self.read_timeout_secs)
+    }
+}
+
+fn parse_env<T: std::str::FromStr>(name: &'static str, value: String) -> Result<T, ConfigError> {
+    value.trim().parse().map_err(|_| ConfigError::Env {
+        name,
+        value,
+        reason: "expected a whole number",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn env_overrides_file_and_defaults_apply() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("relay.toml");
+        std::fs::write(
+            &path,
+            "listen = \"0.0.0.0:9000\"\nstripe_secrets = [\"whsec_a\"]\nretention_days = 3\n",
+        )
+        .expect("write");
+        let env: HashMap<&str, &str> = [
+            ("COACHDESK_RELAY_STRIPE_SECRETS", "whsec_b, whsec_c,"),
+            ("COACHDESK_RELAY_DB", "/tmp/x.db"),
+        ]
+        .into();
+        let s =
+            Settings::load_from(Some(&path), |k| env.get(k).map(|v| v.to_string())).expect("load");
+        assert_eq!(s.listen, "0.0.0.0:9000");
+        assert_eq!(s.db, PathBuf::from("/tmp/x.db"));
+        assert_eq!(
+            s.stripe_secrets,
+            vec![Secret::new("whsec_b"), Secret::new("whsec_c")]
+        );
+        assert_eq!(s.retention_days, 3);
+        assert_eq!(s.workers, 16);
+    }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let s = Settings {
+            stripe_secrets: vec![Secret::new("whsec_supersecret")],
+            calendly_keys: vec![Secret::new("calendly-key-xyz")],
+            ..Settings::default()
+        };
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("supersecret"), "{shown}");
+        assert!(!shown.contains("calendly-key-xyz"), "{shown}");
+        assert!(shown.contains("<redacted>"));
+    }
+
+    #[test]
+    fn bad_env_number_names_the_variable() {
+        let err = Settings::load_from(None, |k| {
+            (k == "COACHDESK_RELAY_RETENTION_DAYS").then(|| "soon".to_owned())
+        })
+        .expect_err("must fail");
+        assert!(err.to_string().contains("COACHDESK_RELAY_RETENTION_DAYS"));
+    }
+
+    #[test]
+    fn unknown_file_key_is_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("relay.toml");
+        std::fs::write(&path, "lisen = \"x\"\n").expect("write");
+        assert!(matches!(
+            Settings::load_from(Some(&path), |_| None),
+            Err(ConfigError::Parse { .. })
+        ));
+    }
+}

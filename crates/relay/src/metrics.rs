@@ -1,0 +1,233 @@
+//! Counters and a latency histogram for `GET /metrics`, in Prometheus text format.
+//!
+//! Everything is a relaxed atomic so that request handlers never contend on a lock for
+//! bookkeeping. Queue depth and the oldest unacknowledged age are read from the database at
+//! scrape time instead, so they survive restarts and cannot drift.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use coachdesk_protocol::relay::Provider;
+
+/// Reasons a webhook is rejected, as metric labels.
+pub const REJECT_REASONS: &[&str] = &[
+    "missing_signature",
+    "missing_timestamp",
+    "no_v1_signature",
+    "stale_timestamp",
+    "future_timestamp",
+    "mismatch",
+    "malformed",
+    "malformed_json",
+    "missing_key_field",
+    "too_large",
+    "wrong_method",
+    "unsupported_media_type",
+    "read_error",
+    "unavailable",
+];
+
+/// Routes whose latency is recorded separately.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Hook = 0,
+    Pull = 1,
+    Other = 2,
+}
+
+const ROUTES: [&str; 3] = ["hooks", "pull", "other"];
+/// Histogram bucket upper bounds, in seconds.
+const BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+/// The relay's counters.
+#[derive(Default)]
+pub struct Metrics {
+    received: [AtomicU64; 2],
+    duplicate: [AtomicU64; 2],
+    rejected: [[AtomicU64; REJECT_REASONS.len()]; 2],
+    latency: [Histogram; 3],
+}
+
+fn provider_index(p: Provider) -> usize {
+    match p {
+        Provider::Stripe => 0,
+        Provider::Calendly => 1,
+    }
+}
+
+impl Metrics {
+    /// A verified webhook that was stored.
+    pub fn received(&self, p: Provider) {
+        self.received[provider_index(p)].fetch_add(1, Relaxed);
+    }
+
+    /// A verified webhook whose key was already stored.
+    pub fn duplicate(&self, p: Provider) {
+        self.duplicate[provider_index(p)].fetch_add(1, Relaxed);
+    }
+
+    /// A rejected webhook; `reason` should be one of [`REJECT_REASONS`].
+    pub fn rejected(&self, p: Provider, reason: &str) {
+        if let Some(i) = REJECT_REASONS.iter().position(|r| *r == reason) {
+            self.rejected[provider_index(p)][i].fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Record how long a request took.
+    pub fn observe(&self, route: Route, elapsed: Duration) {
+        let h = &self.latency[route as usize];
+        let secs = elapsed.as_secs_f64();
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if secs <= *bound {
+                h.buckets[i].fetch_add(1, Relaxed);
+            }
+        }
+        h.count.fetch_add(1, Relaxed);
+        h.sum_micros.fetch_add(
+            u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+            Relaxed,
+        );
+    }
+
+    /// The Prometheus text exposition, with the queue figures read by the caller.
+    pub fn render(&self, queue_depth: i64, oldest_unacked_age_secs: f64) -> String {
+        let mut out = String::with_capacity(4096);
+        let providers = [Provider::Stripe, Provider::Calendly];
+        let _ = writeln!(
+            out,
+            "# HELP coachdesk_relay_webhooks_received_total Verified webhooks stored."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE coachdesk_relay_webhooks_received_total counter"
+        );
+        for p in providers {
+            let _ = writeln!(
+                out,
+                "coachdesk_relay_webhooks_received_total{{provider=\"{}\"}} {}",
+                p.as_str(),
+                self.received[provider_index(p)].load(Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP coachdesk_relay_webhooks_duplicate_total Verified webhooks already stored."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE coachdesk_relay_webhooks_duplicate_total counter"
+        );
+        for p in providers {
+            let _ = writeln!(
+                out,
+                "coachdesk_relay_webhooks_duplicate_total{{provider=\"{}\"}} {}",
+                p.as_str(),
+                self.duplicate[provider_index(p)].load(Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP coachdesk_relay_webhooks_rejected_total Webhooks refused, by reason."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE coachdesk_relay_webhooks_rejected_total counter"
+        );
+        for p in providers {
+            for (i, reason) in REJECT_REASONS.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "coachdesk_relay_webhooks_rejected_total{{provider=\"{}\",reason=\"{reason}\"}} {}",
+                    p.as_str(),
+                    self.rejected[provider_index(p)][i].load(Relaxed)
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP coachdesk_relay_queue_depth Events stored and not yet acknowledged."
+        );
+        let _ = writeln!(out, "# TYPE coachdesk_relay_queue_depth gauge");
+        let _ = writeln!(out, "coachdesk_relay_queue_depth {queue_depth}");
+        let _ = writeln!(out, "# HELP coachdesk_relay_oldest_unacked_age_seconds Age of the oldest unacknowledged event (0 if none).");
+        let _ = writeln!(
+            out,
+            "# TYPE coachdesk_relay_oldest_unacked_age_seconds gauge"
+        );
+        let _ = writeln!(
+            out,
+            "coachdesk_relay_oldest_unacked_age_seconds {oldest_unacked_age_secs:.3}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP coachdesk_relay_request_duration_seconds Time to answer a request."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE coachdesk_relay_request_duration_seconds histogram"
+        );
+        for (r, name) in ROUTES.iter().enumerate() {
+            let h = &self.latency[r];
+            for (i, bound) in BUCKETS.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "coachdesk_relay_request_duration_seconds_bucket{{route=\"{name}\",le=\"{bound}\"}} {}",
+                    h.buckets[i].load(Relaxed)
+                );
+            }
+            let count = h.count.load(Relaxed);
+            let _ = writeln!(
+                out,
+                "coachdesk_relay_request_duration_seconds_bucket{{route=\"{name}\",le=\"+Inf\"}} {count}"
+            );
+            let _ = writeln!(
+                out,
+                "coachdesk_relay_request_duration_seconds_sum{{route=\"{name}\"}} {:.6}",
+                h.sum_micros.load(Relaxed) as f64 / 1e6
+            );
+            let _ = writeln!(
+                out,
+                "coachdesk_relay_request_duration_seconds_count{{route=\"{name}\"}} {count}"
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_cumulative_buckets() {
+        let m = Metrics::default();
+        m.received(Provider::Stripe);
+        m.rejected(Provider::Calendly, "mismatch");
+        m.observe(Route::Hook, Duration::from_micros(1500));
+        let text = m.render(3, 1.5);
+        assert!(text.contains("coachdesk_relay_webhooks_received_total{provider=\"stripe\"} 1"));
+        assert!(text.contains(
+            "coachdesk_relay_webhooks_rejected_total{provider=\"calendly\",reason=\"mismatch\"} 1"
+        ));
+        assert!(text.contains("coachdesk_relay_queue_depth 3"));
+        assert!(text.contains(
+            "coachdesk_relay_request_duration_seconds_bucket{route=\"hooks\",le=\"0.001\"} 0"
+        ));
+        assert!(text.contains(
+            "coachdesk_relay_request_duration_seconds_bucket{route=\"hooks\",le=\"0.002\"} 1"
+        ));
+        assert!(text.contains(
+            "coachdesk_relay_request_duration_seconds_bucket{route=\"hooks\",le=\"+Inf\"} 1"
+        ));
+    }
+}

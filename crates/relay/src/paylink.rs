@@ -1,0 +1,169 @@
+//! The post-booking redirect: from Calendly's query parameters to a Stripe payment link.
+//!
+//! Calendly appends unsigned hints (`invitee_uuid`, `invitee_email`) to the redirect URL;
+//! the relay forwards them to the payment link as `client_reference_id` and
+//! `prefilled_email`, so that the payment's webhook can be tied back to the booking.
+//! Stripe silently drops a `client_reference_id` that is not `[A-Za-z0-9_-]{1,200}`, so
+//! the relay drops it first rather than pretending. Pure string handling, no I/O.
+
+/// Whether `slug` may name a session type in `/pay/{slug}`.
+pub fn valid_slug(slug: &str) -> bool {
+    (1..=100).contains(&slug.len())
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Whether Stripe will keep `id` as a `client_reference_id`.
+pub fn valid_client_reference_id(id: &str) -> bool {
+    (1..=200).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Whether `url` is acceptable as a payment link target: absolute http(s), no whitespace
+/// or control characters (it goes into a `Location` header).
+pub fn valid_link(url: &str) -> bool {
+    (url.starts_with("https://") || url.starts_with("http://"))
+        && url.len() <= 2048
+        && !url
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+}
+
+/// Percent-encode everything but RFC 3986 unreserved characters.
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Decode one `application/x-www-form-urlencoded` component (`+` is a space). Invalid
+/// escapes are kept literally; invalid UTF-8 is replaced.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex_val(bytes[i + 1]), hex_val(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Split a query string into decoded `(name, value)` pairs.
+pub fn parse_query(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (percent_decode(k), percent_decode(v)),
+            None => (percent_decode(p), String::new()),
+        })
+        .collect()
+}
+
+/// The first value of `name` in decoded query pairs.
+pub fn query_param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The URL to redirect to: `link` with `client_reference_id` (if valid) and
+/// `prefilled_email` (if given) appended.
+pub fn redirect_url(link: &str, invitee_uuid: Option<&str>, invitee_email: Option<&str>) -> String {
+    let mut url = link.to_owned();
+    let mut sep = if link.contains('?') { '&' } else { '?' };
+    if let Some(id) = invitee_uuid.filter(|id| valid_client_reference_id(id)) {
+        url.push(sep);
+        url.push_str("client_reference_id=");
+        url.push_str(id);
+        sep = '&';
+    }
+    if let Some(email) = invitee_email.filter(|e| !e.is_empty()) {
+        url.push(sep);
+        url.push_str("prefilled_email=");
+        url.push_str(&percent_encode(email));
+    }
+    url
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_sets_reference_and_encoded_email() {
+        assert_eq!(
+            redirect_url(
+                "https://buy.stripe.com/test_abc",
+                Some("4f1e-AB_9"),
+                Some("ann+coach@example.com")
+            ),
+            "https://buy.stripe.com/test_abc?client_reference_id=4f1e-AB_9&prefilled_email=ann%2Bcoach%40example.com"
+        );
+    }
+
+    #[test]
+    fn invalid_reference_is_dropped() {
+        assert_eq!(
+            redirect_url("https://x/l?a=1", Some("bad id!"), Some("a@b.c")),
+            "https://x/l?a=1&prefilled_email=a%40b.c"
+        );
+        let long = "a".repeat(201);
+        assert_eq!(
+            redirect_url("https://x/l", Some(&long), None),
+            "https://x/l"
+        );
+    }
+
+    #[test]
+    fn query_decoding() {
+        let q =
+            parse_query("invitee_uuid=abc&invitee_email=ann%2Bx%40ex.com&name=A+B&bad=%zz&t=%4");
+        assert_eq!(query_param(&q, "invitee_uuid"), Some("abc"));
+        assert_eq!(query_param(&q, "invitee_email"), Some("ann+x@ex.com"));
+        assert_eq!(query_param(&q, "name"), Some("A B"));
+        assert_eq!(query_param(&q, "bad"), Some("%zz"));
+        assert_eq!(query_param(&q, "t"), Some("%4"));
+        assert_eq!(query_param(&q, "missing"), None);
+    }
+
+    #[test]
+    fn slugs_and_links() {
+        assert!(valid_slug("intro-call_30"));
+        assert!(!valid_slug(""));
+        assert!(!valid_slug("a/b"));
+        assert!(valid_link("https://buy.stripe.com/x"));
+        assert!(!valid_link("javascript:alert(1)"));
+        assert!(!valid_link("https://x/\r\nSet-Cookie: a"));
+    }
+}

@@ -1,0 +1,636 @@
+//! The HTTP side of the relay: routes, a bounded worker pool, timeouts and shutdown.
+//!
+//! tiny_http parses requests on its own per-connection threads and queues them; a fixed
+//! pool of workers takes them from the queue, so the work done at once is bounded by the
+//! pool. tiny_http has no per-connection timeouts, so the relay sets `SO_RCVTIMEO` and
+//! `SO_SNDTIMEO` on the listening socket, which accepted sockets inherit (Linux): a client
+//! that stalls while sending a request is dropped after the read timeout instead of holding
+//! a worker. The same option also bounds `accept()` on the listener, and tiny_http stops
+//! accepting on the first accept error, so a heartbeat thread connects to the listener
+//! every second to keep `accept()` from ever waiting that long; should the acceptor stop
+//! anyway, the relay shuts down gracefully and exits non-zero for its supervisor.
+//!
+//! Shutdown (SIGTERM): workers finish the request in hand and what is already queued,
+//! long-polls are woken, the writer commits what it holds, and only then does `serve`
+//! return. Nothing that was answered 2xx is lost, and nothing unanswered was acknowledged.
+
+use std::io::{Cursor, Read};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use coachdesk_protocol::relay::{AckRequest, AckResponse, EventsPage, PaymentLinkTable, Provider};
+use rusqlite::Connection;
+use tiny_http::{Header, Method, Request, Response, Server};
+
+use crate::config::Settings;
+use crate::metrics::{Metrics, Route};
+use crate::store::{self, Inserted};
+use crate::writer::{self, Job, Tip};
+use crate::{paylink, token, webhook};
+
+/// Why the relay could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start the HTTP server: {0}")]
+    Http(String),
+    #[error("cannot start a thread: {0}")]
+    Thread(#[source] std::io::Error),
+    #[error("the HTTP acceptor stopped; the relay shut down cleanly and should be restarted")]
+    AcceptorStopped,
+}
+
+/// Largest body accepted on the pull API (acks, the payment link table).
+const MAX_API_BODY: usize = 1024 * 1024;
+/// Largest total of bodies in one page of events.
+const MAX_PAGE_BYTES: usize = 8 * 1024 * 1024;
+/// Jobs that may wait for the writer before handlers block (backpressure).
+const WRITER_QUEUE: usize = 8192;
+
+type Resp = Response<Cursor<Vec<u8>>>;
+
+struct Ctx {
+    settings: Arc<Settings>,
+    jobs: SyncSender<Job>,
+    tip: Arc<Tip>,
+    metrics: Arc<Metrics>,
+    long_polls: Arc<AtomicUsize>,
+    max_long_polls: usize,
+    shutdown: Arc<AtomicBool>,
+}
+
+/// Run the relay until `shutdown` is set. `on_ready` gets the bound address once the relay
+/// accepts requests.
+pub fn serve(
+    settings: Settings,
+    shutdown: Arc<AtomicBool>,
+    on_ready: impl FnOnce(SocketAddr),
+) -> Result<(), ServeError> {
+    let settings = Arc::new(settings);
+    let conn = store::open(&settings.db)?;
+    let tip = Arc::new(Tip::new(store::max_seq(&conn)?));
+
+    let listener = TcpListener::bind(&settings.listen).map_err(|source| ServeError::Bind {
+        addr: settings.listen.clone(),
+        source,
+    })?;
+    let sock = socket2::SockRef::from(&listener);
+    sock.set_read_timeout(Some(settings.read_timeout()))
+        .and_then(|()| sock.set_write_timeout(Some(settings.read_timeout())))
+        .map_err(|source| ServeError::Bind {
+            addr: settings.listen.clone(),
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| ServeError::Bind {
+        addr: settings.listen.clone(),
+        source,
+    })?;
+    let server = Arc::new(
+        Server::from_listener(listener, None).map_err(|e| ServeError::Http(e.to_string()))?,
+    );
+
+    let retention = Duration::from_secs(u64::from(settings.retention_days) * 86_400);
+    let (jobs, writer_handle) =
+        writer::spawn(conn, tip.clone(), retention, WRITER_QUEUE).map_err(ServeError::Thread)?;
+
+    let acceptor_stopped = Arc::new(AtomicBool::new(false));
+    let heartbeat = spawn_heartbeat(local, shutdown.clone()).map_err(ServeError::Thread)?;
+
+    let metrics = Arc::new(Metrics::default());
+    let long_polls = Arc::new(AtomicUsize::new(0));
+    let mut workers = Vec::with_capacity(settings.workers);
+    for i in 0..settings.workers {
+        let reader = store::open(&settings.db)?;
+        let ctx = Ctx {
+            settings: settings.clone(),
+            jobs: jobs.clone(),
+            tip: tip.clone(),
+            metrics: metrics.clone(),
+            long_polls: long_polls.clone(),
+            max_long_polls: (settings.workers / 2).max(1),
+            shutdown: shutdown.clone(),
+        };
+        let server = server.clone();
+        let stopped = acceptor_stopped.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("relay-worker-{i}"))
+            .spawn(move || work(&server, &ctx, &reader, &stopped))
+            .map_err(ServeError::Thread)?;
+        workers.push(handle);
+    }
+    drop(jobs);
+
+    tracing::info!(
+        addr = %local,
+        workers = settings.workers,
+        stripe_secrets = settings.stripe_secrets.len(),
+        calendly_keys = settings.calendly_keys.len(),
+        "relay ready"
+    );
+    if settings.stripe_secrets.is_empty() {
+        tracing::warn!("no Stripe secret configured: every Stripe webhook will be rejected");
+    }
+    if settings.calendly_keys.is_empty() {
+        tracing::warn!(
+            "no Calendly signing key configured: every Calendly webhook will be rejected"
+        );
+    }
+    on_ready(local);
+
+    while !shutdown.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+    tip.close();
+    join_all(workers);
+    // Every worker (and so every job sender) is gone: the writer drains, commits and stops.
+    if writer_handle.join().is_err() {
+        tracing::error!("the writer thread panicked");
+    }
+    let _ = heartbeat.join();
+    drop(server);
+    tracing::info!("relay stopped");
+    if acceptor_stopped.load(Ordering::SeqCst) {
+        return Err(ServeError::AcceptorStopped);
+    }
+    Ok(())
+}
+
+fn join_all(handles: Vec<JoinHandle<()>>) {
+    for h in handles {
+        if h.join().is_err() {
+            tracing::error!("a worker thread panicked");
+        }
+    }
+}
+
+fn spawn_heartbeat(
+    local: SocketAddr,
+    shutdown: Arc<AtomicBool>,
+) -> std::io::Result<JoinHandle<()>> {
+    let target = if local.ip().is_unspecified() {
+        let ip = match local.ip() {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        };
+        SocketAddr::new(ip, local.port())
+    } else {
+        local
+    };
+    std::thread::Builder::new()
+        .name("relay-heartbeat".to_owned())
+        .spawn(move || {
+            let mut last = Instant::now() - Duration::from_secs(1);
+            while !shutdown.load(Ordering::SeqCst) {
+                if last.elapsed() >= Duration::from_secs(1) {
+                    last = Instant::now();
+                    // An accepted, immediately closed connection resets accept()'s timer.
+                    let _ = TcpStream::connect_timeout(&target, Duration::from_secs(1));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+}
+
+fn work(server: &Server, ctx: &Ctx, reader: &Connection, acceptor_stopped: &AtomicBool) {
+    loop {
+        let rq = if ctx.shutdown.load(Ordering::SeqCst) {
+            // Drain what tiny_http has already queued, then stop.
+            match server.try_recv() {
+                Ok(Some(rq)) => rq,
+                _ => return,
+            }
+        } else {
+            match server.recv_timeout(Duration::from_millis(100)) {
+                Ok(Some(rq)) => rq,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::error!(error = %e, "the HTTP acceptor stopped");
+                    acceptor_stopped.store(true, Ordering::SeqCst);
+                    ctx.shutdown.store(true, Ordering::SeqCst);
+                    continue;
+                }
+            }
+        };
+        handle(ctx, reader, rq);
+    }
+}
+
+fn header(name: &str, value: &str) -> Option<Header> {
+    Header::from_bytes(name.as_bytes(), value.as_bytes()).ok()
+}
+
+fn with_header(resp: Resp, name: &str, value: &str) -> Resp {
+    match header(name, value) {
+        Some(h) => resp.with_header(h),
+        None => resp,
+    }
+}
+
+fn text(status: u16, body: &str) -> Resp {
+    with_header(
+        Response::from_string(format!("{body}\n")).with_status_code(status),
+        "Content-Type",
+        "text/plain; charset=utf-8",
+    )
+}
+
+fn json(status: u16, value: &impl serde::Serialize) -> Resp {
+    match serde_json::to_vec(value) {
+        Ok(body) => with_header(
+            Response::from_data(body).with_status_code(status),
+            "Content-Type",
+            "application/json",
+        ),
+        Err(_) => text(500, "internal error"),
+    }
+}
+
+fn request_header<'a>(rq: &'a Request, name: &'static str) -> Option<&'a str> {
+    rq.headers()
+        .iter()
+        .find(|h| h.field.equiv(name))
+        .map(|h| h.value.as_str())
+}
+
+fn handle(ctx: &Ctx, reader: &Connection, mut rq: Request) {
+    let started = Instant::now();
+    let url = rq.url().to_owned();
+    let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
+    let (route, resp) = match path {
+        "/hooks/stripe" => (Route::Hook, hook(ctx, &mut rq, Provider::Stripe)),
+        "/hooks/calendly" => (Route::Hook, hook(ctx, &mut rq, Provider::Calendly)),
+        "/v1/events" => (
+            Route::Pull,
+            only(&rq, Method::Get).unwrap_or_else(|| pull(ctx, reader, &rq, query)),
+        ),
+        "/v1/ack" => (
+            Route::Other,
+            only(&rq, Method::Post).unwrap_or_else(|| ack(ctx, reader, &mut rq)),
+        ),
+        "/v1/payment-links" => (
+            Route::Other,
+            only(&rq, Method::Put).unwrap_or_else(|| put_links(ctx, reader, &mut rq)),
+        ),
+        "/healthz" => (
+            Route::Other,
+            only(&rq, Method::Get).unwrap_or_else(|| healthz(ctx, reader)),
+        ),
+        "/metrics" => (
+            Route::Other,
+            only(&rq, Method::Get).unwrap_or_else(|| metrics(ctx, reader)),
+        ),
+        p if p.starts_with("/pay/") => (
+            Route::Other,
+            only(&rq, Method::Get).unwrap_or_else(|| pay(reader, &p["/pay/".len()..], query)),
+        ),
+        _ => (Route::Other, text(404, "not found")),
+    };
+    if let Err(e) = rq.respond(resp) {
+        tracing::debug!(error = %e, "client went away before the answer");
+    }
+    ctx.metrics.observe(route, started.elapsed());
+}
+
+/// `Some(405)` unless the request uses `method` (HEAD is allowed where GET is).
+fn only(rq: &Request, method: Method) -> Option<Resp> {
+    let m = rq.method();
+    if *m == method || (method == Method::Get && *m == Method::Head) {
+        None
+    } else {
+        Some(with_header(
+            text(405, "method not allowed"),
+            "Allow",
+            method.as_str(),
+        ))
+    }
+}
+
+enum BodyError {
+    TooLarge,
+    Read,
+}
+
+fn read_body(rq: &mut Request, max: usize) -> Result<Vec<u8>, BodyError> {
+    if rq.body_length().is_some_and(|n| n > max) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = Vec::with_capacity(rq.body_length().unwrap_or(0).min(max));
+    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+    rq.as_reader()
+        .take(limit)
+        .read_to_end(&mut body)
+        .map_err(|_| BodyError::Read)?;
+    if body.len() > max {
+        return Err(BodyError::TooLarge);
+    }
+    Ok(body)
+}
+
+fn now_secs() -> i64 {
+    writer::now_ms().div_euclid(1000)
+}
+
+fn hook(ctx: &Ctx, rq: &mut Request, provider: Provider) -> Resp {
+    let reject = |reason: &str, resp: Resp| {
+        ctx.metrics.rejected(provider, reason);
+        tracing::debug!(provider = provider.as_str(), reason, "webhook rejected");
+        resp
+    };
+    if *rq.method() != Method::Post {
+        return reject(
+            "wrong_method",
+            with_header(text(405, "method not allowed"), "Allow", "POST"),
+        );
+    }
+    let json_type = request_header(rq, "Content-Type").is_some_and(|v| {
+        v.split(';')
+            .next()
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+    });
+    if !json_type {
+        return reject(
+            "unsupported_media_type",
+            text(415, "content type must be application/json"),
+        );
+    }
+    let body = match read_body(rq, ctx.settings.max_body_bytes) {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => return reject("too_large", text(413, "body too large")),
+        Err(BodyError::Read) => {
+            return reject("read_error", text(408, "body not received in time"))
+        }
+    };
+    let (header_name, secrets) = match provider {
+        Provider::Stripe => ("Stripe-Signature", &ctx.settings.stripe_secrets),
+        Provider::Calendly => ("Calendly-Webhook-Signature", &ctx.settings.calendly_keys),
+    };
+    let Some(sig) = request_header(rq, header_name) else {
+        return reject(
+            "missing_signature",
+            text(400, &format!("missing {header_name} header")),
+        );
+    };
+    let keys: Vec<&[u8]> = secrets.iter().map(|s| s.expose()).collect();
+    if let Err(e) =
+        coachdesk_signature::verify(sig, &body, &keys, now_secs(), ctx.settings.tolerance_secs)
+    {
+        return reject(e.code(), text(400, &e.to_string()));
+    }
+    let key = match webhook::dedup_key(provider, &body) {
+        Ok(k) => k,
+        Err(e) => return reject(e.code(), text(400, &e.to_string())),
+    };
+    let Ok(body) = String::from_utf8(body) else {
+        return reject("malformed_json", text(400, "body is not UTF-8"));
+    };
+    let (reply, answer) = mpsc::sync_channel(1);
+    let job = Job::Insert {
+        provider,
+        key,
+        body,
+        received_at_ms: writer::now_ms(),
+        reply,
+    };
+    if ctx.jobs.send(job).is_err() {
+        return reject("unavailable", text(503, "relay is shutting down"));
+    }
+    match answer.recv() {
+        Ok(Ok(Inserted::New(seq))) => {
+            ctx.metrics.received(provider);
+            json(200, &serde_json::json!({"status": "stored", "seq": seq}))
+        }
+        Ok(Ok(Inserted::Duplicate)) => {
+            ctx.metrics.duplicate(provider);
+            json(200, &serde_json::json!({"status": "duplicate"}))
+        }
+        _ => reject(
+            "unavailable",
+            text(503, "could not store the event, retry later"),
+        ),
+    }
+}
+
+/// `None` if the bearer token is known; otherwise the answer to send.
+fn authorize(rq: &Request, reader: &Connection) -> Option<Resp> {
+    let unauthorized = || {
+        Some(with_header(
+            text(401, "unauthorized"),
+            "WWW-Authenticate",
+            "Bearer",
+        ))
+    };
+    let Some(token) = request_header(rq, "Authorization").and_then(token::bearer) else {
+        return unauthorized();
+    };
+    match store::token_known(reader, &token::hash(token)) {
+        Ok(true) => None,
+        Ok(false) => unauthorized(),
+        Err(e) => {
+            tracing::error!(error = %e, "token lookup failed");
+            Some(text(503, "unavailable"))
+        }
+    }
+}
+
+fn number<T: std::str::FromStr>(
+    pairs: &[(String, String)],
+    name: &str,
+    default: T,
+) -> Result<T, Resp> {
+    match paylink::query_param(pairs, name) {
+        None | Some("") => Ok(default),
+        Some(v) => v.parse().map_err(|_| {
+            text(
+                400,
+                &format!("query parameter {name} must be a whole number"),
+            )
+        }),
+    }
+}
+
+fn pull(ctx: &Ctx, reader: &Connection, rq: &Request, query: &str) -> Resp {
+    if let Some(denied) = authorize(rq, reader) {
+        return denied;
+    }
+    let pairs = paylink::parse_query(query);
+    let parsed = (|| {
+        let after: i64 = number(&pairs, "after", 0)?;
+        let limit: usize = number(&pairs, "limit", 100)?;
+        let wait: u64 = number(&pairs, "wait", 0)?;
+        Ok::<_, Resp>((
+            after.max(0),
+            limit.clamp(1, 1000),
+            wait.min(ctx.settings.max_wait_secs),
+        ))
+    })();
+    let (after, limit, wait) = match parsed {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
+    let fetch = || store::pull(reader, after, limit, MAX_PAGE_BYTES);
+    let mut events = match fetch() {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(error = %e, "pull failed");
+            return text(503, "unavailable");
+        }
+    };
+    if events.is_empty() && wait > 0 && !ctx.shutdown.load(Ordering::SeqCst) {
+        // Long-polls hold a worker, so only half the pool may wait at once.
+        if ctx.long_polls.fetch_add(1, Ordering::SeqCst) < ctx.max_long_polls {
+            let from = store::acked_through(reader).map_or(after, |a| a.max(after));
+            ctx.tip.wait_beyond(from, Duration::from_secs(wait));
+            if let Ok(e) = fetch() {
+                events = e;
+            }
+        }
+        ctx.long_polls.fetch_sub(1, Ordering::SeqCst);
+    }
+    json(200, &EventsPage { events })
+}
+
+fn ack(ctx: &Ctx, reader: &Connection, rq: &mut Request) -> Resp {
+    if let Some(denied) = authorize(rq, reader) {
+        return denied;
+    }
+    let body = match read_body(rq, MAX_API_BODY) {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => return text(413, "body too large"),
+        Err(BodyError::Read) => return text(408, "body not received in time"),
+    };
+    let req: AckRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(_) => return text(400, "expected {\"through\": SEQ}"),
+    };
+    if req.through < 0 {
+        return text(400, "through must not be negative");
+    }
+    let (reply, answer) = mpsc::sync_channel(1);
+    if ctx
+        .jobs
+        .send(Job::Ack {
+            through: req.through,
+            reply,
+        })
+        .is_err()
+    {
+        return text(503, "relay is shutting down");
+    }
+    match answer.recv() {
+        Ok(Ok(acked_through)) => json(200, &AckResponse { acked_through }),
+        _ => text(503, "could not record the ack, retry later"),
+    }
+}
+
+fn put_links(ctx: &Ctx, reader: &Connection, rq: &mut Request) -> Resp {
+    if let Some(denied) = authorize(rq, reader) {
+        return denied;
+    }
+    let body = match read_body(rq, MAX_API_BODY) {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => return text(413, "body too large"),
+        Err(BodyError::Read) => return text(408, "body not received in time"),
+    };
+    let table: PaymentLinkTable = match serde_json::from_slice(&body) {
+        Ok(t) => t,
+        Err(_) => return text(400, "expected {\"links\": [{\"slug\": ..., \"url\": ...}]}"),
+    };
+    if let Some(bad) = table.links.iter().find(|l| !paylink::valid_slug(&l.slug)) {
+        return text(
+            400,
+            &format!("slug {:?} must match [A-Za-z0-9_-]{{1,100}}", bad.slug),
+        );
+    }
+    if let Some(bad) = table.links.iter().find(|l| !paylink::valid_link(&l.url)) {
+        return text(
+            400,
+            &format!("link for {:?} must be an absolute http(s) URL", bad.slug),
+        );
+    }
+    let count = table.links.len();
+    let (reply, answer) = mpsc::sync_channel(1);
+    if ctx
+        .jobs
+        .send(Job::ReplaceLinks {
+            links: table.links,
+            reply,
+        })
+        .is_err()
+    {
+        return text(503, "relay is shutting down");
+    }
+    match answer.recv() {
+        Ok(Ok(())) => json(200, &serde_json::json!({"links": count})),
+        _ => text(503, "could not store the table, retry later"),
+    }
+}
+
+fn pay(reader: &Connection, slug: &str, query: &str) -> Resp {
+    let not_found = || {
+        with_header(
+            Response::from_string(
+                "<!doctype html><title>Not found</title><p>This booking link is not known. Please contact your coach.</p>\n",
+            )
+            .with_status_code(404),
+            "Content-Type",
+            "text/html; charset=utf-8",
+        )
+    };
+    if !paylink::valid_slug(slug) {
+        return not_found();
+    }
+    let link = match store::link_for(reader, slug) {
+        Ok(Some(link)) => link,
+        Ok(None) => return not_found(),
+        Err(e) => {
+            tracing::error!(error = %e, "payment link lookup failed");
+            return text(503, "unavailable");
+        }
+    };
+    let pairs = paylink::parse_query(query);
+    let target = paylink::redirect_url(
+        &link,
+        paylink::query_param(&pairs, "invitee_uuid"),
+        paylink::query_param(&pairs, "invitee_email"),
+    );
+    let resp = with_header(text(302, "redirecting to payment"), "Location", &target);
+    with_header(resp, "Cache-Control", "no-store")
+}
+
+fn healthz(ctx: &Ctx, reader: &Connection) -> Resp {
+    if ctx.shutdown.load(Ordering::SeqCst) {
+        return text(503, "shutting down");
+    }
+    match reader.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)) {
+        Ok(_) => text(200, "ok"),
+        Err(_) => text(503, "database unavailable"),
+    }
+}
+
+fn metrics(ctx: &Ctx, reader: &Connection) -> Resp {
+    let (depth, oldest) = match store::queue_stats(reader) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "queue stats failed");
+            return text(503, "unavailable");
+        }
+    };
+    let age = oldest.map_or(0.0, |ms| ((writer::now_ms() - ms).max(0)) as f64 / 1000.0);
+    with_header(
+        Response::from_string(ctx.metrics.render(depth, age)),
+        "Content-Type",
+        "text/plain; version=0.0.4",
+    )
+}
