@@ -1,0 +1,102 @@
+//! What a transition asks the outside world to do.
+//!
+//! Effects are data. The store writes them to the outbox in the same transaction as the
+//! transition, keyed by [`Effect::key`]: the same effect derived twice is stored once, and
+//! the key doubles as the Stripe `Idempotency-Key`, so a money movement happens at most
+//! once per cause whatever the order or repetition of events.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::event::{BookingEvent, TimerKind};
+use crate::money::Money;
+
+/// Something to tell the coach on the desktop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Notice {
+    NewBooking,
+    PaymentReceived,
+    PaymentFailed,
+    NeedsAttention,
+}
+
+/// Emails to the client (sent through the coach's SMTP server).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailKind {
+    PaymentRequest,
+    Confirmation,
+    Cancellation,
+    Reschedule,
+}
+
+/// One effect of a transition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Effect {
+    /// A per-booking Checkout Session (recovery link) for the booking's price.
+    CreateCheckoutSession {
+        amount: Money,
+    },
+    /// Cancel the Calendly event (frees the slot).
+    CancelCalendlyEvent {
+        event_uri: String,
+        reason: String,
+    },
+    /// Refund `amount` of `payment_intent`; `cause` names why (one refund per cause).
+    IssueRefund {
+        cause: String,
+        payment_intent: String,
+        amount: Money,
+    },
+    SendEmail {
+        email: EmailKind,
+    },
+    Notify {
+        notice: Notice,
+    },
+    /// Wake the booking at `at` with `BookingEvent::TimerFired`.
+    ScheduleTimer {
+        timer: TimerKind,
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
+    },
+    /// Apply `event` to the booking of invitee `invitee_uri` in the same transaction
+    /// (the two halves of a reschedule). Never reaches the outbox.
+    Forward {
+        invitee_uri: String,
+        event: Box<BookingEvent>,
+    },
+}
+
+impl Effect {
+    /// The effect's identity within its booking: same key, same effect, done once.
+    pub fn key(&self) -> String {
+        match self {
+            Self::CreateCheckoutSession { .. } => "checkout".into(),
+            Self::CancelCalendlyEvent { .. } => "calendly-cancel".into(),
+            Self::IssueRefund { cause, .. } => format!("refund:{cause}"),
+            Self::SendEmail { email } => format!("email:{}", email_name(*email)),
+            Self::Notify { notice } => format!("notify:{notice:?}"),
+            Self::ScheduleTimer { timer, .. } => format!("timer:{timer:?}"),
+            Self::Forward { invitee_uri, event } => {
+                format!("forward:{}:{invitee_uri}", event.kind())
+            }
+        }
+    }
+
+    /// Whether this effect moves money (the invariants' "money movements").
+    pub fn moves_money(&self) -> bool {
+        matches!(self, Self::IssueRefund { .. })
+    }
+}
+
+fn email_name(email: EmailKind) -> &'static str {
+    match email {
+        EmailKind::PaymentRequest => "payment-request",
+        EmailKind::Confirmation => "confirmation",
+        EmailKind::Cancellation => "cancellation",
+        EmailKind::Reschedule => "reschedule",
+    }
+}

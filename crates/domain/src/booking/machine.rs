@@ -1,0 +1,826 @@
+//! The transition function: `(booking, event) -> Result<Transition, Rejection>`.
+//!
+//! Three pure steps: check a coach action against the current state (the only events that
+//! can be refused: a provider fact is never refused, it is recorded and, if odd, flagged);
+//! merge the event's facts into the booking; derive the new state, attention flags and the
+//! effects now due. Effects are the difference between what is due after and before, and
+//! each has a stable key, so repeating or reordering events never repeats an effect.
+
+use std::collections::BTreeMap;
+
+use thiserror::Error;
+
+use super::effect::{EmailKind, Notice};
+use super::event::{Canceler, PaymentStatus, RefundChoice, RefundStatus, TimerKind};
+use super::state::{AttentionReason, BookingState};
+use super::{
+    Booking, BookingEvent, CancellationFact, DisputeFact, Effect, ManualState, PaymentRecord,
+    RefundRecord,
+};
+use crate::money::{Currency, Money};
+
+/// The outcome of applying an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct Transition {
+    pub booking: Booking,
+    pub from: BookingState,
+    pub to: BookingState,
+    /// New effects, in a stable order; `Effect::Forward` ones are for the store to apply now.
+    pub effects: Vec<Effect>,
+    /// A sentence for the audit trail.
+    pub summary: String,
+}
+
+/// Why a coach action was refused. Provider facts are never refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Rejection {
+    #[error("this booking is already {} and cannot be cancelled again", .state.as_str().replace('_', " "))]
+    AlreadyClosed { state: BookingState },
+    #[error("this cannot be done while the booking is {}", .state.as_str().replace('_', " "))]
+    NotAllowed {
+        state: BookingState,
+        event: &'static str,
+    },
+    #[error("nothing has been paid for this booking, so there is nothing to refund")]
+    NothingToRefund,
+    #[error("a refund must be more than zero")]
+    InvalidAmount,
+    #[error("only {refundable} can still be refunded; {requested} is more than that")]
+    RefundExceedsRefundable { requested: Money, refundable: Money },
+    #[error("the booking is paid in {expected}, not {got}")]
+    CurrencyMismatch { expected: Currency, got: Currency },
+    #[error("the refund policy needs the session's time and terms, which are not known yet; enter an amount instead")]
+    PolicyUnknown,
+    #[error("the session has not started yet, so the client cannot have missed it")]
+    SessionNotStarted,
+    #[error("a correction needs a reason, for the audit trail")]
+    ReasonRequired,
+    #[error("the booking is already {}", .state.as_str().replace('_', " "))]
+    AlreadyInState { state: BookingState },
+    #[error("there is no \"{code}\" flag on this booking")]
+    NothingToDismiss { code: String },
+}
+
+/// Applies one event to a booking.
+pub fn apply(booking: &Booking, event: &BookingEvent) -> Result<Transition, Rejection> {
+    check_coach_action(booking, event)?;
+    let before_due = due_effects(booking);
+    let mut next = booking.clone();
+    merge(&mut next, event);
+    derive(&mut next);
+    let effects = new_effects(&mut next, &before_due);
+    Ok(Transition {
+        from: booking.state,
+        to: next.state,
+        summary: summarise(event),
+        booking: next,
+        effects,
+    })
+}
+
+fn check_coach_action(booking: &Booking, event: &BookingEvent) -> Result<(), Rejection> {
+    let state = booking.state;
+    match event {
+        BookingEvent::CoachCancelled { refund, .. } => {
+            if state.is_closed() {
+                return Err(Rejection::AlreadyClosed { state });
+            }
+            if matches!(
+                state,
+                BookingState::Disputed | BookingState::Completed | BookingState::NoShow
+            ) {
+                return Err(Rejection::NotAllowed {
+                    state,
+                    event: event.kind(),
+                });
+            }
+            match refund {
+                RefundChoice::Amount { amount } => check_refund_amount(booking, *amount),
+                RefundChoice::Policy
+                    if booking.captured_minor() > 0
+                        && (booking.schedule.is_none() || booking.terms.is_none()) =>
+                {
+                    Err(Rejection::PolicyUnknown)
+                }
+                _ => Ok(()),
+            }
+        }
+        BookingEvent::CoachRefunded {
+            amount, action_id, ..
+        } => {
+            if booking.refunds.contains_key(&format!("coach:{action_id}")) {
+                return Ok(()); // The same action again: a no-op, not a second refund.
+            }
+            if state == BookingState::Disputed {
+                return Err(Rejection::NotAllowed {
+                    state,
+                    event: event.kind(),
+                });
+            }
+            check_refund_amount(booking, *amount)
+        }
+        BookingEvent::CoachMarkedNoShow { at } => {
+            if state == BookingState::NoShow {
+                return Err(Rejection::AlreadyInState { state });
+            }
+            if state.is_closed() || state == BookingState::Disputed {
+                return Err(Rejection::NotAllowed {
+                    state,
+                    event: event.kind(),
+                });
+            }
+            match &booking.schedule {
+                Some(schedule) if *at >= schedule.start => Ok(()),
+                _ => Err(Rejection::SessionNotStarted),
+            }
+        }
+        BookingEvent::CoachCorrected { state: to, reason } => {
+            if reason.trim().is_empty() {
+                Err(Rejection::ReasonRequired)
+            } else if *to == state {
+                Err(Rejection::AlreadyInState { state })
+            } else {
+                Ok(())
+            }
+        }
+        BookingEvent::CoachDismissed { code } => {
+            if booking.attention.iter().any(|a| a.code() == code) {
+                Ok(())
+            } else {
+                Err(Rejection::NothingToDismiss { code: code.clone() })
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_refund_amount(booking: &Booking, amount: Money) -> Result<(), Rejection> {
+    if amount.minor <= 0 {
+        return Err(Rejection::InvalidAmount);
+    }
+    let Some((_, refundable)) = booking.refundable() else {
+        return Err(Rejection::NothingToRefund);
+    };
+    if amount.currency != refundable.currency {
+        return Err(Rejection::CurrencyMismatch {
+            expected: refundable.currency,
+            got: amount.currency,
+        });
+    }
+    if refundable.minor == 0 {
+        return Err(Rejection::NothingToRefund);
+    }
+    if amount.minor > refundable.minor {
+        return Err(Rejection::RefundExceedsRefundable {
+            requested: amount,
+            refundable,
+        });
+    }
+    Ok(())
+}
+
+/// Folds an event's facts into the booking. Every merge is order-independent.
+fn merge(b: &mut Booking, event: &BookingEvent) {
+    match event {
+        BookingEvent::InviteeCreated {
+            schedule,
+            terms,
+            rescheduled_from,
+        } => {
+            b.schedule.get_or_insert_with(|| schedule.clone());
+            if b.terms.is_none() {
+                b.terms.clone_from(terms);
+            }
+            if b.rescheduled_from.is_none() {
+                b.rescheduled_from.clone_from(rescheduled_from);
+            }
+        }
+        BookingEvent::InviteeCanceled {
+            schedule,
+            terms,
+            canceler,
+            reason,
+            at,
+            rescheduled_to,
+        } => {
+            b.schedule.get_or_insert_with(|| schedule.clone());
+            if b.terms.is_none() {
+                b.terms.clone_from(terms);
+            }
+            match rescheduled_to {
+                Some(successor) => {
+                    b.rescheduled_to.get_or_insert_with(|| successor.clone());
+                }
+                None => {
+                    let refund = match canceler {
+                        Canceler::Client => RefundChoice::Policy,
+                        Canceler::Host | Canceler::CoachInApp => RefundChoice::Full,
+                    };
+                    merge_cancellation(
+                        b,
+                        CancellationFact {
+                            canceler: *canceler,
+                            at: *at,
+                            reason: reason.clone(),
+                            refund,
+                        },
+                    );
+                }
+            }
+        }
+        BookingEvent::InviteeNoShow { at } | BookingEvent::CoachMarkedNoShow { at } => {
+            b.no_show_at = Some(b.no_show_at.map_or(*at, |prev| prev.min(*at)));
+        }
+        BookingEvent::PaymentReported { payment } => merge_payment(b, payment, None),
+        BookingEvent::PaymentCarried { from, payment } => {
+            merge_payment(b, payment, Some(from.clone()));
+        }
+        BookingEvent::ChargeRefunded {
+            payment_intent,
+            amount_refunded,
+        } => {
+            let entry = b
+                .charge_refunded
+                .entry(payment_intent.clone())
+                .or_insert(*amount_refunded);
+            if amount_refunded.minor > entry.minor {
+                *entry = *amount_refunded;
+            }
+        }
+        BookingEvent::RefundReported { refund } => {
+            let key = refund
+                .cause
+                .clone()
+                .unwrap_or_else(|| refund.refund_id.clone());
+            let record = b.refunds.entry(key).or_insert_with(|| RefundRecord {
+                cause: refund.cause.clone(),
+                refund_id: None,
+                payment_intent: refund.payment_intent.clone(),
+                amount: refund.amount,
+                status: RefundStatus::Requested,
+                failure_reason: None,
+            });
+            record.refund_id = Some(refund.refund_id.clone());
+            record.amount = refund.amount;
+            if record.payment_intent.is_none() {
+                record.payment_intent.clone_from(&refund.payment_intent);
+            }
+            if refund.status > record.status {
+                record.status = refund.status;
+                record.failure_reason.clone_from(&refund.failure_reason);
+            }
+        }
+        BookingEvent::DisputeOpened {
+            payment_intent,
+            amount,
+            reason,
+            at,
+        } => {
+            let fact = DisputeFact {
+                payment_intent: payment_intent.clone(),
+                amount: *amount,
+                reason: reason.clone(),
+                at: *at,
+            };
+            if b.dispute.as_ref().is_none_or(|d| fact.at < d.at) {
+                b.dispute = Some(fact);
+            }
+        }
+        BookingEvent::RescheduledTo { successor } => {
+            b.rescheduled_to.get_or_insert_with(|| successor.clone());
+        }
+        BookingEvent::CoachCancelled { refund, reason, at } => merge_cancellation(
+            b,
+            CancellationFact {
+                canceler: Canceler::CoachInApp,
+                at: *at,
+                reason: Some(reason.clone()),
+                refund: *refund,
+            },
+        ),
+        BookingEvent::CoachRefunded {
+            action_id, amount, ..
+        } => {
+            let payment_intent = b.refundable().map(|(pi, _)| pi);
+            let cause = format!("coach:{action_id}");
+            b.refunds.entry(cause.clone()).or_insert(RefundRecord {
+                cause: Some(cause),
+                refund_id: None,
+                payment_intent,
+                amount: *amount,
+                status: RefundStatus::Requested,
+                failure_reason: None,
+            });
+        }
+        BookingEvent::CoachCorrected { state, reason } => {
+            b.manual = Some(ManualState {
+                state: *state,
+                reason: reason.clone(),
+            });
+        }
+        BookingEvent::CoachDismissed { code } => {
+            b.dismissed.insert(code.clone());
+        }
+        BookingEvent::TimerFired { timer, .. } => {
+            b.timers_fired.insert(*timer);
+        }
+        BookingEvent::RefundIssued {
+            cause,
+            refund_id,
+            status,
+        } => {
+            if let Some(record) = b.refunds.get_mut(cause) {
+                record.refund_id.get_or_insert_with(|| refund_id.clone());
+                if *status > record.status {
+                    record.status = *status;
+                }
+            }
+        }
+        BookingEvent::EffectFailed {
+            effect_key,
+            message,
+        } => {
+            b.failed_effects.insert(effect_key.clone(), message.clone());
+            if let Some(cause) = effect_key.strip_prefix("refund:") {
+                if let Some(record) = b.refunds.get_mut(cause) {
+                    if record.status == RefundStatus::Requested {
+                        record.status = RefundStatus::Failed;
+                        record.failure_reason = Some(message.clone());
+                    }
+                }
+            }
+        }
+        BookingEvent::EffectSucceeded { effect_key } => {
+            b.failed_effects.remove(effect_key);
+        }
+    }
+}
+
+/// The coach's own cancellation wins over Calendly's echo of it; otherwise the earliest.
+fn merge_cancellation(b: &mut Booking, fact: CancellationFact) {
+    let replace = match &b.cancellation {
+        None => true,
+        Some(existing) => {
+            let rank = |c: &CancellationFact| (c.canceler != Canceler::CoachInApp, c.at);
+            rank(&fact) < rank(existing)
+        }
+    };
+    if replace {
+        b.cancellation = Some(fact);
+    }
+}
+
+fn merge_payment(b: &mut Booking, fact: &super::PaymentFact, carried_from: Option<String>) {
+    let record = b
+        .payments
+        .entry(fact.checkout_session.clone())
+        .or_insert_with(|| PaymentRecord {
+            fact: fact.clone(),
+            carried_from: carried_from.clone(),
+        });
+    if fact.status > record.fact.status {
+        record.fact.status = fact.status;
+        record.fact.at = fact.at;
+        record.fact.amount = fact.amount;
+    }
+    if record.fact.payment_intent.is_none() {
+        record.fact.payment_intent.clone_from(&fact.payment_intent);
+    }
+}
+
+/// Sets `state` and `attention` from the facts.
+fn derive(b: &mut Booking) {
+    b.state = derive_state(b);
+    let dismissed = b.dismissed.clone();
+    b.attention = derive_attention(b)
+        .into_iter()
+        .filter(|reason| !dismissed.contains(reason.code()))
+        .collect();
+}
+
+fn expired(b: &Booking) -> bool {
+    if !b.timers_fired.contains(&TimerKind::PaymentDeadline) || b.rescheduled_to.is_some() {
+        return false;
+    }
+    let Some(deadline) = b.payment_deadline() else {
+        return false;
+    };
+    let paid_in_time = b
+        .payments
+        .values()
+        .any(|p| p.fact.status == PaymentStatus::Succeeded && p.fact.at <= deadline);
+    let still_processing = b
+        .payments
+        .values()
+        .any(|p| p.fact.status == PaymentStatus::Pending);
+    !paid_in_time && !still_processing
+}
+
+fn derive_state(b: &Booking) -> BookingState {
+    if let Some(manual) = &b.manual {
+        return manual.state;
+    }
+    if b.rescheduled_to.is_some() {
+        return BookingState::Rescheduled;
+    }
+    if b.dispute.is_some() {
+        return BookingState::Disputed;
+    }
+    let refund_in_flight = b
+        .refunds
+        .values()
+        .any(|r| matches!(r.status, RefundStatus::Requested | RefundStatus::Pending));
+    let captured = b.captured_minor();
+    let refunded = b.refunded_minor();
+    if b.cancellation.is_some() || expired(b) {
+        return if refund_in_flight {
+            BookingState::RefundPending
+        } else if refunded > 0 {
+            BookingState::Refunded
+        } else if b.cancellation.is_some() {
+            BookingState::Cancelled
+        } else {
+            BookingState::Expired
+        };
+    }
+    if refund_in_flight {
+        return BookingState::RefundPending;
+    }
+    if captured > 0 && refunded >= captured {
+        return BookingState::Refunded;
+    }
+    if b.no_show_at.is_some() {
+        return BookingState::NoShow;
+    }
+    if captured > 0 {
+        return if b.timers_fired.contains(&TimerKind::SessionEnded) {
+            BookingState::Completed
+        } else {
+            BookingState::Confirmed
+        };
+    }
+    let failed = b
+        .payments
+        .values()
+        .any(|p| p.fact.status == PaymentStatus::Failed);
+    let pending = b
+        .payments
+        .values()
+        .any(|p| p.fact.status == PaymentStatus::Pending);
+    if failed && !pending {
+        BookingState::PaymentFailed
+    } else {
+        BookingState::AwaitingPayment
+    }
+}
+
+fn derive_attention(b: &Booking) -> Vec<AttentionReason> {
+    let mut reasons = Vec::new();
+    let paid = b.succeeded_payments();
+    if !paid.is_empty() && b.schedule.is_none() {
+        reasons.push(AttentionReason::PaymentForUnknownBooking);
+    }
+    if let Some(schedule) = &b.schedule {
+        if b.terms.is_none() {
+            reasons.push(AttentionReason::UnmappedEventType {
+                event_type_uri: schedule.event_type_uri.clone(),
+            });
+        }
+    }
+    if let Some(terms) = &b.terms {
+        if let Some(mismatch) = paid
+            .iter()
+            .find(|p| p.carried_from.is_none() && p.fact.amount != terms.price)
+        {
+            reasons.push(AttentionReason::AmountMismatch {
+                expected_minor: terms.price.minor,
+                paid_minor: mismatch.fact.amount.minor,
+            });
+        }
+    }
+    if paid.len() > 1 {
+        reasons.push(AttentionReason::PaidTwice {
+            payments: paid.len(),
+        });
+    }
+    if let Some(cancellation) = &b.cancellation {
+        if paid.iter().any(|p| p.fact.at > cancellation.at) {
+            reasons.push(AttentionReason::PaidAfterCancellation);
+        }
+    } else if expired_or_late(b) {
+        reasons.push(AttentionReason::PaidAfterExpiry);
+    }
+    if let Some(failed) = b
+        .refunds
+        .values()
+        .find(|r| r.status == RefundStatus::Failed)
+    {
+        reasons.push(AttentionReason::RefundFailed {
+            reason: failed
+                .failure_reason
+                .clone()
+                .unwrap_or_else(|| "no reason given".into()),
+        });
+    }
+    if let Some(dispute) = &b.dispute {
+        reasons.push(AttentionReason::Disputed {
+            reason: dispute.reason.clone(),
+        });
+    }
+    for (effect, message) in &b.failed_effects {
+        if !effect.starts_with("refund:") {
+            reasons.push(AttentionReason::EffectFailed {
+                effect: effect.clone(),
+                message: message.clone(),
+            });
+        }
+    }
+    reasons
+}
+
+/// A payment that came after the deadline released the slot.
+fn expired_or_late(b: &Booking) -> bool {
+    if !b.timers_fired.contains(&TimerKind::PaymentDeadline) || b.rescheduled_to.is_some() {
+        return false;
+    }
+    let Some(deadline) = b.payment_deadline() else {
+        return false;
+    };
+    let paid = b.succeeded_payments();
+    !paid.is_empty() && paid.iter().all(|p| p.fact.at > deadline)
+}
+
+/// Every effect the booking's facts call for, by key.
+fn due_effects(b: &Booking) -> BTreeMap<String, Effect> {
+    let mut due = Vec::new();
+    let captured = b.captured_minor();
+    let closed = b.state.is_closed();
+
+    if let Some(schedule) = &b.schedule {
+        due.push(Effect::Notify {
+            notice: Notice::NewBooking,
+        });
+        due.push(Effect::ScheduleTimer {
+            timer: TimerKind::SessionEnded,
+            at: schedule.end,
+        });
+        if b.rescheduled_from.is_some() {
+            due.push(Effect::SendEmail {
+                email: EmailKind::Reschedule,
+            });
+        } else {
+            due.push(Effect::SendEmail {
+                email: EmailKind::PaymentRequest,
+            });
+            if let Some(deadline) = b.payment_deadline() {
+                due.push(Effect::ScheduleTimer {
+                    timer: TimerKind::PaymentDeadline,
+                    at: deadline,
+                });
+            }
+            if captured > 0 && !closed {
+                due.push(Effect::SendEmail {
+                    email: EmailKind::Confirmation,
+                });
+            }
+        }
+    }
+    if captured > 0 {
+        due.push(Effect::Notify {
+            notice: Notice::PaymentReceived,
+        });
+    }
+    if b.payments
+        .values()
+        .any(|p| p.fact.status == PaymentStatus::Failed)
+    {
+        due.push(Effect::Notify {
+            notice: Notice::PaymentFailed,
+        });
+    }
+    if !b.attention.is_empty() {
+        due.push(Effect::Notify {
+            notice: Notice::NeedsAttention,
+        });
+    }
+
+    // The two halves of a reschedule tell each other, and the payment moves forward.
+    if let Some(successor) = &b.rescheduled_to {
+        for payment in b.succeeded_payments() {
+            due.push(Effect::Forward {
+                invitee_uri: successor.clone(),
+                event: Box::new(BookingEvent::PaymentCarried {
+                    from: b.id.clone(),
+                    payment: payment.fact.clone(),
+                }),
+            });
+        }
+    }
+    if let (Some(predecessor), Some(schedule)) = (&b.rescheduled_from, &b.schedule) {
+        due.push(Effect::Forward {
+            invitee_uri: predecessor.clone(),
+            event: Box::new(BookingEvent::RescheduledTo {
+                successor: schedule.invitee_uri.clone(),
+            }),
+        });
+    }
+
+    if let Some(cancellation) = &b.cancellation {
+        if b.schedule.is_some() || cancellation.canceler == Canceler::CoachInApp {
+            due.push(Effect::SendEmail {
+                email: EmailKind::Cancellation,
+            });
+        }
+        if cancellation.canceler == Canceler::CoachInApp {
+            if let Some(schedule) = &b.schedule {
+                due.push(Effect::CancelCalendlyEvent {
+                    event_uri: schedule.event_uri.clone(),
+                    reason: cancellation
+                        .reason
+                        .clone()
+                        .unwrap_or_else(|| "Cancelled by the coach".into()),
+                });
+            }
+        }
+        if let Some(refund) = cancellation_refund(b, cancellation) {
+            due.push(refund);
+        }
+    } else if expired(b) {
+        if let Some(schedule) = &b.schedule {
+            due.push(Effect::CancelCalendlyEvent {
+                event_uri: schedule.event_uri.clone(),
+                reason: "The payment deadline passed without payment".into(),
+            });
+        }
+    }
+
+    for record in b.refunds.values() {
+        if let (Some(cause), Some(pi), RefundStatus::Requested) =
+            (&record.cause, &record.payment_intent, record.status)
+        {
+            if cause.starts_with("coach:") {
+                due.push(Effect::IssueRefund {
+                    cause: cause.clone(),
+                    payment_intent: pi.clone(),
+                    amount: record.amount,
+                });
+            }
+        }
+    }
+
+    due.into_iter().map(|e| (e.key(), e)).collect()
+}
+
+/// The refund a cancellation calls for, if any: only of money paid before it.
+fn cancellation_refund(b: &Booking, cancellation: &CancellationFact) -> Option<Effect> {
+    const CAUSE: &str = "cancellation";
+    let primary = b
+        .succeeded_payments()
+        .into_iter()
+        .find(|p| p.fact.at <= cancellation.at || p.carried_from.is_some())?;
+    let pi = primary.fact.payment_intent.clone()?;
+    let paid = primary.fact.amount;
+    let wanted = match cancellation.refund {
+        RefundChoice::None => return None,
+        RefundChoice::Full => paid,
+        RefundChoice::Amount { amount } => amount,
+        RefundChoice::Policy => {
+            let (schedule, terms) = (b.schedule.as_ref()?, b.terms.as_ref()?);
+            terms
+                .policy
+                .refund_for(paid, schedule.start, cancellation.at)
+        }
+    };
+    let left = paid.minor - b.committed_refunds_minor(&pi, Some(CAUSE));
+    let amount = wanted.minor.min(left);
+    (amount > 0).then(|| Effect::IssueRefund {
+        cause: CAUSE.into(),
+        payment_intent: pi,
+        amount: Money::new(amount, paid.currency),
+    })
+}
+
+/// The effects due now that were not due before; records refunds this app will ask for.
+fn new_effects(b: &mut Booking, before: &BTreeMap<String, Effect>) -> Vec<Effect> {
+    let after = due_effects(b);
+    let mut fresh = Vec::new();
+    for (key, effect) in after {
+        if before.contains_key(&key) {
+            continue;
+        }
+        if let Effect::IssueRefund {
+            cause,
+            payment_intent,
+            amount,
+        } = &effect
+        {
+            b.refunds.entry(cause.clone()).or_insert(RefundRecord {
+                cause: Some(cause.clone()),
+                refund_id: None,
+                payment_intent: Some(payment_intent.clone()),
+                amount: *amount,
+                status: RefundStatus::Requested,
+                failure_reason: None,
+            });
+        }
+        fresh.push(effect);
+    }
+    // Recording a requested refund can move the state (to refund pending).
+    derive(b);
+    fresh
+}
+
+fn summarise(event: &BookingEvent) -> String {
+    match event {
+        BookingEvent::InviteeCreated {
+            rescheduled_from: Some(_),
+            ..
+        } => "The client rebooked this session in Calendly (a reschedule).".into(),
+        BookingEvent::InviteeCreated { schedule, .. } => format!(
+            "{} booked in Calendly.",
+            schedule.client_name.as_deref().unwrap_or("A client")
+        ),
+        BookingEvent::InviteeCanceled {
+            rescheduled_to: Some(_),
+            ..
+        } => "The client moved this session to another time.".into(),
+        BookingEvent::InviteeCanceled {
+            canceler, reason, ..
+        } => format!(
+            "Cancelled in Calendly by the {}{}.",
+            match canceler {
+                Canceler::Client => "client",
+                _ => "host",
+            },
+            reason
+                .as_deref()
+                .map(|r| format!(": \"{r}\""))
+                .unwrap_or_default()
+        ),
+        BookingEvent::InviteeNoShow { .. } => "Marked as no-show in Calendly.".into(),
+        BookingEvent::PaymentReported { payment } => format!(
+            "Stripe reports {} {} for checkout {}.",
+            match payment.status {
+                PaymentStatus::Succeeded => "a payment of",
+                PaymentStatus::Pending => "a pending payment of",
+                PaymentStatus::Failed => "a failed payment of",
+                PaymentStatus::Expired => "an expired checkout of",
+            },
+            payment.amount,
+            payment.checkout_session
+        ),
+        BookingEvent::PaymentCarried { payment, .. } => format!(
+            "The payment of {} was carried over from the rescheduled booking.",
+            payment.amount
+        ),
+        BookingEvent::ChargeRefunded {
+            amount_refunded, ..
+        } => format!("Stripe reports {amount_refunded} refunded on the charge in all."),
+        BookingEvent::RefundReported { refund } => {
+            format!(
+                "Stripe reports refund {} of {} as {:?}.",
+                refund.refund_id, refund.amount, refund.status
+            )
+        }
+        BookingEvent::DisputeOpened { amount, reason, .. } => {
+            format!("The client's bank opened a dispute over {amount} ({reason}).")
+        }
+        BookingEvent::RescheduledTo { successor } => {
+            format!("Rescheduled; the new booking is invitee {successor}.")
+        }
+        BookingEvent::CoachCancelled { refund, reason, .. } => format!(
+            "The coach cancelled (\"{reason}\") with {}.",
+            match refund {
+                RefundChoice::Policy => "the policy's refund".to_owned(),
+                RefundChoice::Full => "a full refund".to_owned(),
+                RefundChoice::Amount { amount } => format!("a refund of {amount}"),
+                RefundChoice::None => "no refund".to_owned(),
+            }
+        ),
+        BookingEvent::CoachRefunded { amount, reason, .. } => {
+            format!("The coach refunded {amount} (\"{reason}\").")
+        }
+        BookingEvent::CoachMarkedNoShow { .. } => "The coach marked the client as no-show.".into(),
+        BookingEvent::CoachCorrected { state, reason } => format!(
+            "The coach set the state to {} by hand: \"{reason}\".",
+            state.as_str()
+        ),
+        BookingEvent::CoachDismissed { code } => format!("The coach dealt with \"{code}\"."),
+        BookingEvent::TimerFired { timer, .. } => match timer {
+            TimerKind::PaymentDeadline => "The payment deadline passed.".into(),
+            TimerKind::SessionEnded => "The session's time is over.".into(),
+        },
+        BookingEvent::RefundIssued {
+            cause, refund_id, ..
+        } => format!("Stripe accepted the {cause} refund ({refund_id})."),
+        BookingEvent::EffectFailed {
+            effect_key,
+            message,
+        } => format!("{effect_key} failed: {message}"),
+        BookingEvent::EffectSucceeded { effect_key } => format!("{effect_key} went through."),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,338 @@
+//! Table tests of the transition function: scenarios and every (state, event) pair.
+
+use time::{Duration, OffsetDateTime};
+
+use super::*;
+use crate::booking::testkit::*;
+
+#[test]
+fn happy_path_books_pays_and_completes() {
+    let b = run(&[created(INV_A), paid(INV_A, "cs_1", "pi_1", 15000, -100)]);
+    assert_eq!(b.state, BookingState::Confirmed);
+    assert!(b.attention.is_empty(), "{:?}", b.attention);
+    let b = step(&b, &timer(TimerKind::SessionEnded, 1));
+    assert_eq!(b.state, BookingState::Completed);
+}
+
+#[test]
+fn payment_before_booking_is_kept_and_flagged_until_the_booking_arrives() {
+    let b = run(&[paid(INV_A, "cs_1", "pi_1", 15000, -100)]);
+    assert_eq!(b.state, BookingState::Confirmed);
+    assert_eq!(b.attention, vec![AttentionReason::PaymentForUnknownBooking]);
+    let b = step(&b, &created(INV_A));
+    assert_eq!(b.state, BookingState::Confirmed);
+    assert!(b.attention.is_empty());
+}
+
+#[test]
+fn client_cancels_inside_each_refund_tier() {
+    for (hours_before, expected_refund, end_state) in [
+        (72, 15000, BookingState::RefundPending),
+        (30, 7500, BookingState::RefundPending),
+        (2, 0, BookingState::Cancelled),
+    ] {
+        let b = run(&[created(INV_A), paid(INV_A, "cs_1", "pi_1", 15000, -100)]);
+        let t = apply(&b, &client_cancel(INV_A, -hours_before)).unwrap();
+        let refunds: Vec<_> = t.effects.iter().filter(|e| e.moves_money()).collect();
+        if expected_refund == 0 {
+            assert!(refunds.is_empty(), "{hours_before} h: {refunds:?}");
+        } else {
+            assert_eq!(
+                refunds,
+                [&Effect::IssueRefund {
+                    cause: "cancellation".into(),
+                    payment_intent: "pi_1".into(),
+                    amount: eur(expected_refund)
+                }],
+                "{hours_before} h"
+            );
+        }
+        assert_eq!(t.to, end_state, "{hours_before} h");
+        let settled = step(&t.booking, &refund_issued("cancellation", "re_1"));
+        let settled = step(
+            &settled,
+            &refund_reported(
+                "re_1",
+                "cancellation",
+                expected_refund,
+                RefundStatus::Succeeded,
+            ),
+        );
+        let want = if expected_refund > 0 {
+            BookingState::Refunded
+        } else {
+            BookingState::Cancelled
+        };
+        assert_eq!(settled.state, want, "{hours_before} h");
+    }
+}
+
+#[test]
+fn coach_cancel_cancels_the_calendly_event_and_refunds_as_chosen() {
+    let b = run(&[created(INV_A), paid(INV_A, "cs_1", "pi_1", 15000, -100)]);
+    let t = apply(
+        &b,
+        &BookingEvent::CoachCancelled {
+            refund: RefundChoice::Amount { amount: eur(5000) },
+            reason: "Coach is ill".into(),
+            at: at(-30),
+        },
+    )
+    .unwrap();
+    assert!(t
+        .effects
+        .iter()
+        .any(|e| matches!(e, Effect::CancelCalendlyEvent { .. })));
+    assert!(t.effects.contains(&Effect::IssueRefund {
+        cause: "cancellation".into(),
+        payment_intent: "pi_1".into(),
+        amount: eur(5000)
+    }));
+    // Calendly's echo of the same cancellation changes nothing about the money.
+    let echo = apply(&t.booking, &host_cancel(INV_A, -30)).unwrap();
+    assert!(echo.effects.iter().all(|e| !e.moves_money()));
+    assert_eq!(echo.to, BookingState::RefundPending);
+}
+
+#[test]
+fn a_refund_cannot_exceed_what_is_left() {
+    let b = run(&[created(INV_A), paid(INV_A, "cs_1", "pi_1", 15000, -100)]);
+    let b = step(&b, &coach_refund("a1", 10000));
+    let err = apply(&b, &coach_refund("a2", 6000)).unwrap_err();
+    assert!(
+        matches!(err, Rejection::RefundExceedsRefundable { .. }),
+        "{err}"
+    );
+    assert!(apply(&b, &coach_refund("a3", 5000)).is_ok());
+    // The same action twice is one refund.
+    let again = apply(&b, &coach_refund("a1", 10000)).unwrap();
+    assert!(again.effects.iter().all(|e| !e.moves_money()));
+}
+
+#[test]
+fn payment_after_cancellation_is_kept_and_flagged_not_refunded_automatically() {
+    let b = run(&[created(INV_A), client_cancel(INV_A, -100)]);
+    let t = apply(&b, &paid(INV_A, "cs_1", "pi_1", 15000, -90)).unwrap();
+    assert_eq!(t.to, BookingState::Cancelled);
+    assert!(t
+        .booking
+        .attention
+        .contains(&AttentionReason::PaidAfterCancellation));
+    assert!(t.effects.iter().all(|e| !e.moves_money()));
+    assert_eq!(t.booking.captured_minor(), 15000);
+}
+
+#[test]
+fn paying_twice_is_flagged() {
+    let b = run(&[
+        created(INV_A),
+        paid(INV_A, "cs_1", "pi_1", 15000, -100),
+        paid(INV_A, "cs_2", "pi_2", 15000, -99),
+    ]);
+    assert!(b
+        .attention
+        .contains(&AttentionReason::PaidTwice { payments: 2 }));
+}
+
+#[test]
+fn amount_mismatch_is_flagged() {
+    let b = run(&[created(INV_A), paid(INV_A, "cs_1", "pi_1", 9000, -100)]);
+    assert!(b.attention.contains(&AttentionReason::AmountMismatch {
+        expected_minor: 15000,
+        paid_minor: 9000
+    }));
+}
+
+#[test]
+fn deadline_without_payment_expires_and_frees_the_slot() {
+    let b = run(&[created(INV_A), expired_checkout(INV_A, "cs_1", -150)]);
+    assert_eq!(b.state, BookingState::AwaitingPayment);
+    let t = apply(&b, &timer(TimerKind::PaymentDeadline, -140)).unwrap();
+    assert_eq!(t.to, BookingState::Expired);
+    assert!(t
+        .effects
+        .iter()
+        .any(|e| matches!(e, Effect::CancelCalendlyEvent { .. })));
+}
+
+#[test]
+fn failed_then_successful_payment_confirms() {
+    let b = run(&[created(INV_A), failed_payment(INV_A, "cs_1", -120)]);
+    assert_eq!(b.state, BookingState::PaymentFailed);
+    let b = step(&b, &paid(INV_A, "cs_2", "pi_2", 15000, -110));
+    assert_eq!(b.state, BookingState::Confirmed);
+}
+
+#[test]
+fn refund_failure_is_flagged() {
+    let b = run(&[
+        created(INV_A),
+        paid(INV_A, "cs_1", "pi_1", 15000, -100),
+        client_cancel(INV_A, -72),
+        refund_reported("re_1", "cancellation", 15000, RefundStatus::Failed),
+    ]);
+    assert_eq!(b.state, BookingState::Cancelled);
+    assert!(b
+        .attention
+        .iter()
+        .any(|a| matches!(a, AttentionReason::RefundFailed { .. })));
+}
+
+#[test]
+fn refund_made_in_the_stripe_dashboard_is_reflected() {
+    let b = run(&[
+        created(INV_A),
+        paid(INV_A, "cs_1", "pi_1", 15000, -100),
+        BookingEvent::ChargeRefunded {
+            payment_intent: "pi_1".into(),
+            amount_refunded: eur(15000),
+        },
+    ]);
+    assert_eq!(b.state, BookingState::Refunded);
+    assert_eq!(b.refunded_minor(), 15000);
+}
+
+#[test]
+fn dispute_and_no_show() {
+    let b = run(&[
+        created(INV_A),
+        paid(INV_A, "cs_1", "pi_1", 15000, -100),
+        dispute(),
+    ]);
+    assert_eq!(b.state, BookingState::Disputed);
+    let b = run(&[
+        created(INV_A),
+        paid(INV_A, "cs_1", "pi_1", 15000, -100),
+        BookingEvent::InviteeNoShow { at: at(0) },
+    ]);
+    assert_eq!(b.state, BookingState::NoShow);
+}
+
+#[test]
+fn zero_decimal_currencies_refund_in_whole_yen() {
+    let mut created = created(INV_A);
+    if let BookingEvent::InviteeCreated { terms: Some(t), .. } = &mut created {
+        t.price = jpy(15001);
+    }
+    let b = run(&[
+        created,
+        paid_money(INV_A, "cs_1", "pi_1", jpy(15001), -100),
+        client_cancel(INV_A, -30),
+    ]);
+    let refund = b.refunds.get("cancellation").unwrap();
+    assert_eq!(refund.amount, jpy(7500));
+}
+
+#[test]
+fn coach_actions_are_refused_with_a_reason_where_they_make_no_sense() {
+    let unpaid = run(&[created(INV_A)]);
+    assert_eq!(
+        apply(&unpaid, &coach_refund("x", 100)).unwrap_err(),
+        Rejection::NothingToRefund
+    );
+    let err = apply(&unpaid, &BookingEvent::CoachMarkedNoShow { at: at(-1) }).unwrap_err();
+    assert_eq!(err, Rejection::SessionNotStarted);
+    let err = apply(
+        &unpaid,
+        &BookingEvent::CoachCorrected {
+            state: BookingState::Confirmed,
+            reason: "  ".into(),
+        },
+    )
+    .unwrap_err();
+    assert_eq!(err, Rejection::ReasonRequired);
+    assert!(err.to_string().contains("reason"));
+}
+
+#[test]
+fn hand_correction_sets_the_state_and_is_summarised() {
+    let b = run(&[created(INV_A)]);
+    let t = apply(
+        &b,
+        &BookingEvent::CoachCorrected {
+            state: BookingState::Confirmed,
+            reason: "Paid in cash".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(t.to, BookingState::Confirmed);
+    assert!(t.summary.contains("Paid in cash"));
+}
+
+/// Every (state, event) pair has a defined outcome: a transition or a typed rejection,
+/// never a panic; and coach actions are refused exactly where the table says.
+#[test]
+fn every_state_event_pair_has_a_defined_outcome() {
+    let mut pairs = 0;
+    for state in BookingState::ALL {
+        let booking = booking_in(state);
+        assert_eq!(booking.state, state, "fixture for {state:?}");
+        for event in sample_events() {
+            let outcome = std::panic::catch_unwind(|| apply(&booking, &event));
+            let outcome =
+                outcome.unwrap_or_else(|_| panic!("{state:?} x {} panicked", event.kind()));
+            match outcome {
+                Ok(t) => {
+                    assert_eq!(t.from, state);
+                    assert!(!t.summary.is_empty());
+                    // A refund this app asks for never exceeds what was captured.
+                    let asked: i64 = t
+                        .effects
+                        .iter()
+                        .filter_map(|e| match e {
+                            Effect::IssueRefund { amount, .. } => Some(amount.minor),
+                            _ => None,
+                        })
+                        .sum();
+                    assert!(
+                        asked <= t.booking.captured_minor(),
+                        "{state:?} x {}",
+                        event.kind()
+                    );
+                }
+                Err(rejection) => {
+                    assert!(
+                        event.is_coach_action(),
+                        "{state:?} refused provider fact {}: {rejection}",
+                        event.kind()
+                    );
+                    assert!(!rejection.to_string().is_empty());
+                }
+            }
+            pairs += 1;
+        }
+    }
+    assert!(pairs >= 11 * 18, "{pairs}");
+}
+
+#[test]
+fn coach_cancel_is_allowed_exactly_in_open_states() {
+    for state in BookingState::ALL {
+        let outcome = apply(
+            &booking_in(state),
+            &BookingEvent::CoachCancelled {
+                refund: RefundChoice::None,
+                reason: "r".into(),
+                at: at(-30),
+            },
+        );
+        let allowed = matches!(
+            state,
+            BookingState::AwaitingPayment | BookingState::Confirmed | BookingState::PaymentFailed
+        );
+        assert_eq!(outcome.is_ok(), allowed, "{state:?}: {outcome:?}");
+    }
+}
+
+#[test]
+fn the_booking_serialises_and_reads_back() {
+    let b = run(&[
+        created(INV_A),
+        paid(INV_A, "cs_1", "pi_1", 15000, -100),
+        client_cancel(INV_A, -30),
+    ]);
+    let json = serde_json::to_string(&b).unwrap();
+    let back: Booking = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, b);
+    let _ = OffsetDateTime::UNIX_EPOCH + Duration::ZERO;
+}

@@ -1,0 +1,225 @@
+//! Session types: what a coach sells (name, duration, price, refund policy).
+//!
+//! Validation lives here, pure, so the app can show every problem next to its field
+//! before anything is stored.
+
+use serde::{Deserialize, Serialize};
+
+use crate::money::{Currency, Money};
+use crate::refund_policy::{RefundPolicy, RefundTier};
+
+/// Longest session a coach can sell (a full day).
+pub const MAX_DURATION_MINUTES: u32 = 24 * 60;
+/// Longest name shown in lists and on Stripe's checkout page.
+pub const MAX_NAME_CHARS: usize = 120;
+
+/// A validated session type, ready to store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionTypeSpec {
+    pub name: String,
+    pub duration_minutes: u32,
+    pub price: Money,
+    pub refund_policy: RefundPolicy,
+    pub calendly_event_type_uri: Option<String>,
+}
+
+/// One problem with one field of the form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldProblem {
+    pub field: &'static str,
+    pub message: String,
+}
+
+/// The form as typed, before validation.
+#[derive(Debug, Clone, Default)]
+pub struct SessionTypeInput<'a> {
+    pub name: &'a str,
+    pub duration_minutes: u32,
+    pub price: &'a str,
+    pub currency: &'a str,
+    pub refund_tiers: Vec<RefundTier>,
+    pub calendly_event_type_uri: Option<&'a str>,
+}
+
+impl SessionTypeInput<'_> {
+    /// Checks every field and reports all problems at once.
+    pub fn validate(&self) -> Result<SessionTypeSpec, Vec<FieldProblem>> {
+        let mut problems = Vec::new();
+        let mut problem =
+            |field: &'static str, message: String| problems.push(FieldProblem { field, message });
+
+        let name = self.name.trim();
+        if name.is_empty() {
+            problem(
+                "name",
+                "Give the session type a name, such as \"Coaching call\".".into(),
+            );
+        } else if name.chars().count() > MAX_NAME_CHARS {
+            problem(
+                "name",
+                format!("Keep the name under {MAX_NAME_CHARS} characters."),
+            );
+        }
+
+        if self.duration_minutes == 0 || self.duration_minutes > MAX_DURATION_MINUTES {
+            problem(
+                "duration_minutes",
+                format!("The duration must be between 1 and {MAX_DURATION_MINUTES} minutes."),
+            );
+        }
+
+        let currency = match Currency::parse(self.currency) {
+            Ok(currency) => Some(currency),
+            Err(err) => {
+                problem("currency", capitalise(&err.to_string()));
+                None
+            }
+        };
+        let price = currency.and_then(|currency| match Money::parse_major(self.price, currency) {
+            Ok(price) if price.minor == 0 => {
+                problem("price", "The price must be more than zero.".into());
+                None
+            }
+            Ok(price) => Some(price),
+            Err(err) => {
+                problem("price", capitalise(&err.to_string()));
+                None
+            }
+        });
+
+        let policy = match RefundPolicy::new(self.refund_tiers.clone()) {
+            Ok(policy) => Some(policy),
+            Err(err) => {
+                problem("refund_tiers", capitalise(&err.to_string()));
+                None
+            }
+        };
+
+        let uri = self
+            .calendly_event_type_uri
+            .map(str::trim)
+            .filter(|uri| !uri.is_empty());
+        if let Some(uri) = uri {
+            if !uri.starts_with("https://") && !uri.starts_with("http://") {
+                problem(
+                    "calendly_event_type_uri",
+                    "A Calendly event type is a URI such as https://api.calendly.com/event_types/…"
+                        .into(),
+                );
+            }
+        }
+
+        match (price, policy) {
+            (Some(price), Some(refund_policy)) if problems.is_empty() => Ok(SessionTypeSpec {
+                name: name.to_owned(),
+                duration_minutes: self.duration_minutes,
+                price,
+                refund_policy,
+                calendly_event_type_uri: uri.map(str::to_owned),
+            }),
+            _ => Err(problems),
+        }
+    }
+}
+
+/// A URL-safe slug for the relay's `/pay/{slug}` link: lower-case letters, digits, dashes.
+pub fn slugify(name: &str) -> String {
+    let mut slug = String::new();
+    for ch in name.trim().chars() {
+        if ch.is_ascii_alphanumeric() {
+            slug.push(ch.to_ascii_lowercase());
+        } else if !slug.ends_with('-') && !slug.is_empty() {
+            slug.push('-');
+        }
+    }
+    let slug = slug.trim_end_matches('-').to_owned();
+    if slug.is_empty() {
+        "session".to_owned()
+    } else {
+        slug
+    }
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect::<String>() + ".",
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input<'a>(name: &'a str, price: &'a str, currency: &'a str) -> SessionTypeInput<'a> {
+        SessionTypeInput {
+            name,
+            duration_minutes: 60,
+            price,
+            currency,
+            refund_tiers: RefundPolicy::default().tiers().to_vec(),
+            calendly_event_type_uri: None,
+        }
+    }
+
+    #[test]
+    fn a_good_form_validates() {
+        let spec = input(" Coaching call ", "150.00", "eur")
+            .validate()
+            .unwrap();
+        assert_eq!(spec.name, "Coaching call");
+        assert_eq!(spec.price.minor, 15000);
+        assert_eq!(spec.price.currency.code(), "EUR");
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_field() {
+        let mut bad = input("", "12.345", "EUR");
+        bad.duration_minutes = 0;
+        bad.refund_tiers = vec![RefundTier {
+            min_hours_before: 1,
+            percent: 150,
+        }];
+        bad.calendly_event_type_uri = Some("event-type-1");
+        let fields: Vec<_> = bad
+            .validate()
+            .unwrap_err()
+            .into_iter()
+            .map(|p| p.field)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "name",
+                "duration_minutes",
+                "price",
+                "refund_tiers",
+                "calendly_event_type_uri"
+            ]
+        );
+    }
+
+    #[test]
+    fn zero_decimal_currencies_refuse_cents() {
+        let problems = input("Call", "150.50", "JPY").validate().unwrap_err();
+        assert_eq!(problems[0].field, "price");
+        assert!(
+            problems[0].message.contains("JPY"),
+            "{}",
+            problems[0].message
+        );
+        assert!(input("Call", "0", "EUR").validate().is_err());
+        assert_eq!(
+            input("Call", "x", "EURO").validate().unwrap_err()[0].field,
+            "currency"
+        );
+    }
+
+    #[test]
+    fn slugs_are_url_safe() {
+        assert_eq!(slugify("Coaching call (60 min)"), "coaching-call-60-min");
+        assert_eq!(slugify("  Ünïcode!! "), "n-code");
+        assert_eq!(slugify("!!!"), "session");
+    }
+}

@@ -1,0 +1,409 @@
+//! Property tests of DESIGN.md section 4, invariants 1 and 2, over its scenario list.
+//!
+//! Each scenario is a list of provider deliveries (and, first, any coach action that
+//! causes some of them). proptest shuffles the deliveries and duplicates some; a small
+//! in-memory ledger routes each to its booking by invitee (as the store does) and applies
+//! `Forward` effects at once. Every shuffle must end in the same states and the same money
+//! movements as the delivery order, and refunds must never exceed captures.
+
+use std::collections::BTreeMap;
+
+use coachdesk_domain::booking::testkit::*;
+use coachdesk_domain::booking::{
+    apply, Booking, BookingEvent, BookingState, Effect, RefundChoice, RefundStatus, TimerKind,
+};
+use proptest::prelude::*;
+
+/// A delivery addressed to a booking by invitee URI.
+type Delivery = (&'static str, BookingEvent);
+
+#[derive(Default)]
+struct Ledger {
+    bookings: BTreeMap<String, Booking>,
+    /// Money movements asked for: (booking, cause) -> (payment intent, amount).
+    refunds: BTreeMap<(String, String), (String, i64)>,
+}
+
+impl Ledger {
+    fn deliver(&mut self, invitee: &str, event: &BookingEvent) {
+        let booking = self
+            .bookings
+            .entry(invitee.to_owned())
+            .or_insert_with(|| Booking::new(invitee));
+        let Ok(t) = apply(booking, event) else {
+            return;
+        };
+        *booking = t.booking;
+        for effect in t.effects {
+            match effect {
+                Effect::Forward { invitee_uri, event } => self.deliver(&invitee_uri, &event),
+                Effect::IssueRefund {
+                    cause,
+                    payment_intent,
+                    amount,
+                } => {
+                    let previous = self
+                        .refunds
+                        .insert((invitee.to_owned(), cause), (payment_intent, amount.minor));
+                    assert!(previous.is_none(), "a refund cause was issued twice");
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn outcome(
+        &self,
+    ) -> (
+        BTreeMap<String, (BookingState, i64, i64)>,
+        BTreeMap<(String, String), (String, i64)>,
+    ) {
+        let states = self
+            .bookings
+            .iter()
+            .map(|(k, b)| (k.clone(), (b.state, b.captured_minor(), b.refunded_minor())))
+            .collect();
+        (states, self.refunds.clone())
+    }
+
+    fn check_money(&self) {
+        for (invitee, b) in &self.bookings {
+            let asked: i64 = self
+                .refunds
+                .iter()
+                .filter(|((inv, _), _)| inv == invitee)
+                .map(|(_, (_, amount))| amount)
+                .sum();
+            assert!(
+                asked <= b.captured_minor(),
+                "{invitee}: refunds {asked} > captured {}",
+                b.captured_minor()
+            );
+            assert!(b.refunded_minor() <= b.captured_minor().max(b.refunded_minor()));
+        }
+    }
+}
+
+struct Scenario {
+    name: &'static str,
+    /// Applied first, in order (coach actions and what they cause come after them).
+    prefix: Vec<Delivery>,
+    deliveries: Vec<Delivery>,
+}
+
+fn scenarios() -> Vec<Scenario> {
+    let pay = |h| paid(INV_A, "cs_1", "pi_1", 15000, h);
+    let s = |name, deliveries| Scenario {
+        name,
+        prefix: vec![],
+        deliveries,
+    };
+    vec![
+        s(
+            "happy path",
+            vec![
+                (INV_A, created(INV_A)),
+                (INV_A, pay(-100)),
+                (INV_A, timer(TimerKind::SessionEnded, 1)),
+            ],
+        ),
+        s(
+            "client cancels with full refund",
+            vec![
+                (INV_A, created(INV_A)),
+                (INV_A, pay(-100)),
+                (INV_A, client_cancel(INV_A, -72)),
+                (
+                    INV_A,
+                    refund_reported("re_1", "cancellation", 15000, RefundStatus::Succeeded),
+                ),
+            ],
+        ),
+        s(
+            "client cancels with half refund",
+            vec![
+                (INV_A, created(INV_A)),
+                (INV_A, pay(-100)),
+                (INV_A, client_cancel(INV_A, -30)),
+            ],
+        ),
+        s(
+            "client cancels too late",
+            vec![
+                (INV_A, created(INV_A)),
+                (INV_A, pay(-100)),
+                (INV_A, client_cancel(INV_A, -2)),
+            ],
+        ),
+        s(
+            "reschedule carries the payment",
+            vec![
+                (INV_A, created(INV_A)),
+                (INV_A, pay(-100)),
+                (INV_A, rescheduled(INV_A, INV_B, -60)),
+                (INV_B, rebooked(INV_B, INV_A)),
+            ],
+        ),
+        s(
+            "reschedule then cancel the new booking",
+            vec![
+                (INV_A, created(INV_A)),
+                (INV_A, pay(-100)),
+                (INV_A, rescheduled(INV_A, INV_B, -60)),
+                (INV_B, rebooked(INV_B, INV_A)),
+                (INV_B, client_cancel(INV_B, -10)),
+            ],
+        ),
+        s(
+            "payment fails then succeeds",
+            vec![
+                (INV_A, created(INV_A)),
+                (INV_A, failed_payment(INV_A, "cs_f", -120)),
+                (INV_A, paid(INV_A, "cs_2", "pi_2", 15000, -110)),
+            ],
+        ),
+        s(
+            "checkout expires and the deadline passes",
+            vec![
+                (INV_A, created(INV_A)),
+                (INV_A, expired_checkout(INV_A, "cs_x", -150)),
+                (INV_A, timer(TimerKind::PaymentDeadline, -144)),
+            ],
+        ),
+        s(
+            "payment arrives after cancellation",
+            vec![
+                (INV_A, created(INV_A)),
+                (INV_A, client_cancel(INV_A, -100)),
+                (INV_A, pay(-90)),
+            ],
+        ),
+        s(
+            "client pays twice",
+            vec![
+                (INV_A, created(INV_A)),
+                (INV_A, pay(-100)),
+                (INV_A, paid(INV_A, "cs_2", "pi_2", 15000, -99)),
+            ],
+        ),
+        s(
+            "refund fails",
+            vec![
+                (INV_A, created(INV_A)),
+                (INV_A, pay(-100)),
+                (INV_A, client_cancel(INV_A, -72)),
+                (
+                    INV_A,
+                    refund_reported("re_1", "cancellation", 15000, RefundStatus::Failed),
+                ),
+            ],
+        ),
+        s(
+            "refund made in the dashboard",
+            vec![
+                (INV_A, created(INV_A)),
+                (INV_A, pay(-100)),
+                (
+                    INV_A,
+                    BookingEvent::ChargeRefunded {
+                        payment_intent: "pi_1".into(),
+                        amount_refunded: eur(5000),
+                    },
+                ),
+                (
+                    INV_A,
+                    refund_reported("re_ext", "dashboard", 5000, RefundStatus::Succeeded),
+                ),
+            ],
+        ),
+        s(
+            "dispute",
+            vec![
+                (INV_A, created(INV_A)),
+                (INV_A, pay(-100)),
+                (INV_A, dispute()),
+            ],
+        ),
+        s(
+            "no-show",
+            vec![
+                (INV_A, created(INV_A)),
+                (INV_A, pay(-100)),
+                (INV_A, BookingEvent::InviteeNoShow { at: at(0) }),
+            ],
+        ),
+        s("zero-decimal currency", {
+            let mut c = created(INV_A);
+            if let BookingEvent::InviteeCreated { terms: Some(t), .. } = &mut c {
+                t.price = jpy(15001);
+            }
+            let mut cancel = client_cancel(INV_A, -30);
+            if let BookingEvent::InviteeCanceled { terms: Some(t), .. } = &mut cancel {
+                t.price = jpy(15001);
+            }
+            vec![
+                (INV_A, c),
+                (INV_A, paid_money(INV_A, "cs_1", "pi_1", jpy(15001), -100)),
+                (INV_A, cancel),
+            ]
+        }),
+        s(
+            "amount mismatch",
+            vec![
+                (INV_A, created(INV_A)),
+                (INV_A, paid(INV_A, "cs_1", "pi_1", 9000, -100)),
+            ],
+        ),
+        Scenario {
+            name: "coach cancels with a partial refund",
+            prefix: vec![
+                (INV_A, created(INV_A)),
+                (INV_A, pay(-100)),
+                (
+                    INV_A,
+                    BookingEvent::CoachCancelled {
+                        refund: RefundChoice::Amount { amount: eur(5000) },
+                        reason: "ill".into(),
+                        at: at(-30),
+                    },
+                ),
+            ],
+            deliveries: vec![
+                (INV_A, host_cancel(INV_A, -30)),
+                (INV_A, refund_issued("cancellation", "re_1")),
+                (
+                    INV_A,
+                    refund_reported("re_1", "cancellation", 5000, RefundStatus::Succeeded),
+                ),
+            ],
+        },
+    ]
+}
+
+fn run(scenario: &Scenario, order: &[usize], duplicates: &[usize]) -> Ledger {
+    let mut ledger = Ledger::default();
+    for (invitee, event) in &scenario.prefix {
+        ledger.deliver(invitee, event);
+    }
+    for &i in order {
+        let (invitee, event) = &scenario.deliveries[i];
+        ledger.deliver(invitee, event);
+        if duplicates.contains(&i) {
+            ledger.deliver(invitee, event);
+        }
+    }
+    ledger.check_money();
+    ledger
+}
+
+fn shuffled_with_duplicates() -> impl Strategy<Value = (usize, Vec<usize>, Vec<usize>)> {
+    (0..scenarios().len()).prop_flat_map(|index| {
+        let n = scenarios()[index].deliveries.len();
+        (
+            Just(index),
+            Just((0..n).collect::<Vec<_>>()).prop_shuffle(),
+            proptest::collection::vec(0..n, 0..n),
+        )
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    /// Invariant 1 (order independence) and 2 (money) for every scenario.
+    #[test]
+    fn any_order_with_duplicates_ends_the_same((index, order, duplicates) in shuffled_with_duplicates()) {
+        let all = scenarios();
+        let scenario = &all[index];
+        let in_order: Vec<usize> = (0..scenario.deliveries.len()).collect();
+        let expected = run(scenario, &in_order, &[]).outcome();
+        let got = run(scenario, &order, &duplicates).outcome();
+        prop_assert_eq!(got, expected, "scenario {}: order {:?}, duplicates {:?}", scenario.name, order, duplicates);
+    }
+}
+
+/// The expected end of each scenario, so the property above compares against the right thing.
+#[test]
+fn scenarios_end_where_the_design_says() {
+    let expected: &[(&str, &[(&str, BookingState)], i64)] = &[
+        ("happy path", &[(INV_A, BookingState::Completed)], 0),
+        (
+            "client cancels with full refund",
+            &[(INV_A, BookingState::Refunded)],
+            15000,
+        ),
+        (
+            "client cancels with half refund",
+            &[(INV_A, BookingState::RefundPending)],
+            7500,
+        ),
+        (
+            "client cancels too late",
+            &[(INV_A, BookingState::Cancelled)],
+            0,
+        ),
+        (
+            "reschedule carries the payment",
+            &[
+                (INV_A, BookingState::Rescheduled),
+                (INV_B, BookingState::Confirmed),
+            ],
+            0,
+        ),
+        (
+            "reschedule then cancel the new booking",
+            &[
+                (INV_A, BookingState::Rescheduled),
+                (INV_B, BookingState::RefundPending),
+            ],
+            7500,
+        ),
+        (
+            "payment fails then succeeds",
+            &[(INV_A, BookingState::Confirmed)],
+            0,
+        ),
+        (
+            "checkout expires and the deadline passes",
+            &[(INV_A, BookingState::Expired)],
+            0,
+        ),
+        (
+            "payment arrives after cancellation",
+            &[(INV_A, BookingState::Cancelled)],
+            0,
+        ),
+        ("client pays twice", &[(INV_A, BookingState::Confirmed)], 0),
+        ("refund fails", &[(INV_A, BookingState::Cancelled)], 15000),
+        (
+            "refund made in the dashboard",
+            &[(INV_A, BookingState::Confirmed)],
+            0,
+        ),
+        ("dispute", &[(INV_A, BookingState::Disputed)], 0),
+        ("no-show", &[(INV_A, BookingState::NoShow)], 0),
+        (
+            "zero-decimal currency",
+            &[(INV_A, BookingState::RefundPending)],
+            7500,
+        ),
+        ("amount mismatch", &[(INV_A, BookingState::Confirmed)], 0),
+        (
+            "coach cancels with a partial refund",
+            &[(INV_A, BookingState::Refunded)],
+            5000,
+        ),
+    ];
+    let all = scenarios();
+    assert_eq!(all.len(), expected.len());
+    for (scenario, (name, states, refunds_asked)) in all.iter().zip(expected) {
+        assert_eq!(scenario.name, *name);
+        let order: Vec<usize> = (0..scenario.deliveries.len()).collect();
+        let ledger = run(scenario, &order, &[]);
+        for (invitee, state) in *states {
+            assert_eq!(ledger.bookings[*invitee].state, *state, "{name}: {invitee}");
+        }
+        let asked: i64 = ledger.refunds.values().map(|(_, amount)| amount).sum();
+        assert_eq!(asked, *refunds_asked, "{name}");
+    }
+}
