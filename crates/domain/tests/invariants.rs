@@ -17,6 +17,15 @@ use proptest::prelude::*;
 /// A delivery addressed to a booking by invitee URI.
 type Delivery = (&'static str, BookingEvent);
 
+/// Per booking (state, captured, refunded), and the refunds asked for.
+type Outcome = (
+    BTreeMap<String, (BookingState, i64, i64)>,
+    BTreeMap<(String, String), (String, i64)>,
+);
+
+/// A scenario's expected end: its name, the bookings' states, the refunds asked for.
+type Expected<'a> = (&'a str, &'a [(&'a str, BookingState)], i64);
+
 #[derive(Default)]
 struct Ledger {
     bookings: BTreeMap<String, Booking>,
@@ -52,12 +61,7 @@ impl Ledger {
         }
     }
 
-    fn outcome(
-        &self,
-    ) -> (
-        BTreeMap<String, (BookingState, i64, i64)>,
-        BTreeMap<(String, String), (String, i64)>,
-    ) {
+    fn outcome(&self) -> Outcome {
         let states = self
             .bookings
             .iter()
@@ -325,7 +329,7 @@ proptest! {
 /// The expected end of each scenario, so the property above compares against the right thing.
 #[test]
 fn scenarios_end_where_the_design_says() {
-    let expected: &[(&str, &[(&str, BookingState)], i64)] = &[
+    let expected: &[Expected] = &[
         ("happy path", &[(INV_A, BookingState::Completed)], 0),
         (
             "client cancels with full refund",
