@@ -1,0 +1,240 @@
+//! The end-to-end harness: the real `coachdesk` binary, driven through `tauri-driver`
+//! (which starts `WebKitWebDriver`), on the display named by `DISPLAY` (Xvfb in CI).
+//!
+//! Environment variables set on `tauri-driver` reach the app, which is how each test gets
+//! its own database (`COACHDESK_DB`) and its own HOME/XDG folders.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use fantoccini_loopback::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+
+/// How long one WebDriver call may take before the test fails instead of hanging.
+pub const STEP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The workspace root (this crate lives in `<root>/tests`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Where screenshots and driver logs go: `COACHDESK_E2E_ARTIFACTS`, else `<root>/target/e2e-artifacts`.
+pub fn artifacts_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::var_os("COACHDESK_E2E_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target").join("e2e-artifacts"));
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create the artifacts folder {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// The built app: `COACHDESK_APP_BIN`, else `<target dir>/debug/coachdesk`.
+pub fn app_binary() -> anyhow::Result<PathBuf> {
+    let path = match std::env::var_os("COACHDESK_APP_BIN") {
+        Some(path) => PathBuf::from(path),
+        None => {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| workspace_root().join("target"));
+            target.join("debug").join("coachdesk")
+        }
+    };
+    if !path.is_file() {
+        bail!(
+            "the app binary {} does not exist; build it with `./scripts/build-ui && cargo build -p coachdesk-app` \
+             (or set COACHDESK_APP_BIN)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// Finds `name` on PATH (and in `~/.cargo/bin`, where `cargo install` puts tauri-driver).
+pub fn require_tool(name: &str, how_to_get: &str) -> anyhow::Result<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    if let Some(home) = std::env::var_os("CARGO_HOME") {
+        dirs.push(PathBuf::from(home).join("bin"));
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        dirs.push(PathBuf::from(home).join(".cargo").join("bin"));
+    }
+    dirs.into_iter()
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+        .with_context(|| {
+            format!("`{name}` is not installed: {how_to_get} (./scripts/setup does it)")
+        })
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> anyhow::Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("cannot bind a loopback port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// A running `tauri-driver`; killed when dropped so a failing test leaves no window behind.
+pub struct TauriDriver {
+    child: Child,
+    port: u16,
+}
+
+impl TauriDriver {
+    /// Starts `tauri-driver` with `envs` added to its environment (they reach the app) and
+    /// waits until it accepts connections. Its output goes to `log`.
+    pub fn start(envs: &[(&str, &Path)], log: &Path) -> anyhow::Result<TauriDriver> {
+        let driver = require_tool(
+            "tauri-driver",
+            "run `cargo install tauri-driver --version ^2 --locked`",
+        )?;
+        let native = require_tool(
+            "WebKitWebDriver",
+            "install the Debian package webkit2gtk-driver",
+        )?;
+        if std::env::var_os("DISPLAY").is_none() {
+            bail!(
+                "DISPLAY is not set: run the e2e tests under `xvfb-run -a` (./scripts/test does)"
+            );
+        }
+        let port = free_port()?;
+        let native_port = free_port()?;
+        let log_file = std::fs::File::create(log)
+            .with_context(|| format!("cannot create the driver log {}", log.display()))?;
+        let mut command = Command::new(&driver);
+        command
+            .arg("--port")
+            .arg(port.to_string())
+            .arg("--native-port")
+            .arg(native_port.to_string())
+            .arg("--native-driver")
+            .arg(&native)
+            .env("NO_AT_BRIDGE", "1")
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file);
+        for (key, value) in envs {
+            command.env(key, value);
+        }
+        let child = command
+            .spawn()
+            .with_context(|| format!("cannot start {}", driver.display()))?;
+        let mut running = TauriDriver { child, port };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = running.child.try_wait()? {
+                bail!(
+                    "tauri-driver exited with {status} before listening; see {}",
+                    log.display()
+                );
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "tauri-driver did not listen on port {port} within 20 s; see {}",
+                    log.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(running)
+    }
+
+    /// Opens a WebDriver session, which launches a fresh instance of `app`.
+    pub async fn launch(&self, app: &Path) -> anyhow::Result<Client> {
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("browserName".into(), "wry".into());
+        capabilities.insert(
+            "tauri:options".into(),
+            serde_json::json!({ "application": app.display().to_string() }),
+        );
+        let connect = ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .await;
+        // Starting WebKit the first time on a cold machine is slow: allow twice a step.
+        let client = connect.context("tauri-driver refused to start the app")?;
+        Ok(client)
+    }
+}
+
+impl Drop for TauriDriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs one WebDriver step with [`STEP_TIMEOUT`], naming it in the error.
+pub async fn step<T, E, F>(what: &str, future: F) -> anyhow::Result<T>
+where
+    F: std::future::Future<Output = Result<T, E>>,
+    E: Into<anyhow::Error>,
+{
+    match tokio::time::timeout(STEP_TIMEOUT, future).await {
+        Ok(result) => result
+            .map_err(Into::into)
+            .with_context(|| format!("step failed: {what}")),
+        Err(_) => bail!("step timed out after {} s: {what}", STEP_TIMEOUT.as_secs()),
+    }
+}
+
+/// Waits (bounded) for an element matching the CSS selector.
+pub async fn wait_for(
+    client: &Client,
+    css: &str,
+) -> anyhow::Result<fantoccini_loopback::elements::Element> {
+    step(
+        &format!("wait for `{css}`"),
+        client
+            .wait()
+            .at_most(STEP_TIMEOUT)
+            .every(Duration::from_millis(100))
+            .for_element(Locator::Css(css)),
+    )
+    .await
+}
+
+/// Waits (bounded) until some element matching `css` has exactly the text `text`.
+pub async fn wait_for_text(client: &Client, css: &str, text: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    loop {
+        let elements = step(&format!("find `{css}`"), client.find_all(Locator::Css(css))).await?;
+        for element in elements {
+            if step("read text", element.text()).await?.trim() == text {
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "no `{css}` with text {text:?} appeared within {} s",
+                STEP_TIMEOUT.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+/// Saves the whole X display (`import -window root`): WebDriver's own screenshots come
+/// back blank under Xvfb with WebKitGTK.
+pub fn screenshot(name: &str) -> anyhow::Result<PathBuf> {
+    let import = require_tool("import", "install the Debian package imagemagick")?;
+    let path = artifacts_dir()?.join(format!("{name}.png"));
+    let status = Command::new(import)
+        .args(["-window", "root"])
+        .arg(&path)
+        .status()
+        .context("cannot run imagemagick's import")?;
+    if !status.success() {
+        bail!(
+            "import -window root {} failed with {status}",
+            path.display()
+        );
+    }
+    Ok(path)
+}
