@@ -248,8 +248,11 @@ fn text(status: u16, body: &str) -> Resp {
 
 fn json(status: u16, value: &impl serde::Serialize) -> Resp {
     match serde_json::to_vec(value) {
+        // A known length (never chunked) keeps clients simple; pages are bounded anyway.
         Ok(body) => with_header(
-            Response::from_data(body).with_status_code(status),
+            Response::from_data(body)
+                .with_status_code(status)
+                .with_chunked_threshold(usize::MAX),
             "Content-Type",
             "application/json",
         ),

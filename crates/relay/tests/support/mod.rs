@@ -1,0 +1,252 @@
+//! Running the real relay binary for the tests: temp database, port 0, signed requests.
+#![allow(dead_code)]
+
+pub mod http;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub const STRIPE_SECRET: &str = "whsec_test_relay_secret";
+pub const STRIPE_OLD_SECRET: &str = "whsec_test_relay_previous";
+pub const CALENDLY_KEY: &str = "calendly-signing-key-for-tests";
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_coachdesk-relay");
+
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// A relay process on a temporary database.
+pub struct Relay {
+    pub dir: tempfile::TempDir,
+    pub child: Option<Child>,
+    pub addr: SocketAddr,
+    pub extra_env: Vec<(String, String)>,
+    pub token: String,
+}
+
+fn command(db: &Path, extra_env: &[(String, String)]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env("COACHDESK_RELAY_DB", db)
+        .env("COACHDESK_RELAY_LISTEN", "127.0.0.1:0")
+        .env(
+            "COACHDESK_RELAY_STRIPE_SECRETS",
+            format!("{STRIPE_OLD_SECRET},{STRIPE_SECRET}"),
+        )
+        .env("COACHDESK_RELAY_CALENDLY_KEYS", CALENDLY_KEY)
+        .env("COACHDESK_RELAY_LOG", "warn");
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+impl Relay {
+    pub fn start() -> Relay {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(env: &[(&str, &str)]) -> Relay {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let extra_env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let out = command(&dir.path().join("relay.db"), &extra_env)
+            .args(["token", "create"])
+            .output()
+            .expect("run token create");
+        assert!(out.status.success(), "token create failed: {out:?}");
+        let token = String::from_utf8(out.stdout)
+            .expect("utf8")
+            .trim()
+            .to_owned();
+        let mut relay = Relay {
+            dir,
+            child: None,
+            addr: "127.0.0.1:1".parse().expect("addr"),
+            extra_env,
+            token,
+        };
+        relay.spawn();
+        relay
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("relay.db")
+    }
+
+    /// Start (or restart) the process and wait for its `listening on` line.
+    pub fn spawn(&mut self) {
+        let mut child = command(&self.db(), &self.extra_env)
+            .arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn relay");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read line");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        self.addr = addr.parse().expect("socket addr");
+        self.child = Some(child);
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().expect("kill");
+            c.wait().expect("wait");
+        }
+    }
+
+    /// SIGTERM and wait; returns the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("running");
+        let status = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success());
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(s) = c.try_wait().expect("try_wait") {
+                return s;
+            }
+            assert!(std::time::Instant::now() < deadline, "relay did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn auth(&self) -> String {
+        format!("Bearer {}", self.token)
+    }
+
+    pub fn post_hook(&self, provider: &str, sig_header: Option<&str>, body: &[u8]) -> http::Reply {
+        let name = match provider {
+            "stripe" => "Stripe-Signature",
+            _ => "Calendly-Webhook-Signature",
+        };
+        let mut headers = vec![("Content-Type", "application/json")];
+        if let Some(h) = sig_header {
+            headers.push((name, h));
+        }
+        http::request(
+            self.addr,
+            "POST",
+            &format!("/hooks/{provider}"),
+            &headers,
+            body,
+        )
+        .expect("post hook")
+    }
+
+    /// Pull everything after `after`, following pages.
+    pub fn pull_all(&self, after: i64) -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        let mut cursor = after;
+        loop {
+            let r = http::request(
+                self.addr,
+                "GET",
+                &format!("/v1/events?after={cursor}&limit=1000"),
+                &[("Authorization", &self.auth())],
+                b"",
+            )
+            .expect("pull");
+            assert_eq!(r.status, 200, "{}", r.text());
+            let page: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+            let events = page["events"].as_array().cloned().unwrap_or_default();
+            if events.is_empty() {
+                return out;
+            }
+            cursor = events.last().and_then(|e| e["seq"].as_i64()).expect("seq");
+            out.extend(events);
+        }
+    }
+
+    pub fn ack(&self, through: i64) -> http::Reply {
+        http::request(
+            self.addr,
+            "POST",
+            "/v1/ack",
+            &[
+                ("Authorization", &self.auth()),
+                ("Content-Type", "application/json"),
+            ],
+            format!("{{\"through\":{through}}}").as_bytes(),
+        )
+        .expect("ack")
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A `Stripe-Signature` header made by Stripe's official Python library. Panics (fails the
+/// test) if the library is missing: install it with the pip line in docs/relay.md.
+pub fn stripe_library_header(payload: &str, secret: &str, timestamp: i64) -> String {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, stripe\nprint(stripe.WebhookSignature.generate_signature_header(sys.argv[1], sys.argv[2], int(sys.argv[3])))",
+            payload,
+            secret,
+            &timestamp.to_string(),
+        ])
+        .output()
+        .expect("python3 must be installed");
+    assert!(
+        out.status.success(),
+        "Stripe's Python library is required (python3 -m pip install stripe==16.1.0): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf8")
+        .trim()
+        .to_owned()
+}
+
+/// A Calendly header built to Calendly's documented scheme:
+/// `t=<unix>,v1=<hex hmac-sha256(signing key, "{t}.{body}")>`, computed here independently
+/// of the relay's verifier (with Python's hmac) so that the two cannot share a bug.
+pub fn calendly_header(body: &str, key: &str, timestamp: i64) -> String {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, hmac, hashlib\nt=sys.argv[3]\nsig=hmac.new(sys.argv[2].encode(), (t+'.'+sys.argv[1]).encode(), hashlib.sha256).hexdigest()\nprint(f't={t},v1={sig}')",
+            body,
+            key,
+            &timestamp.to_string(),
+        ])
+        .output()
+        .expect("python3 must be installed");
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .expect("utf8")
+        .trim()
+        .to_owned()
+}
+
+/// A Stripe event body of roughly `size` bytes.
+pub fn stripe_body(id: &str, size: usize) -> String {
+    let head = format!(
+        "{{\"id\":\"{id}\",\"object\":\"event\",\"type\":\"checkout.session.completed\",\"data\":{{\"object\":{{\"object\":\"checkout.session\",\"client_reference_id\":\"abc\",\"metadata\":{{\"pad\":\""
+    );
+    let tail = "\"}}}}";
+    let pad = size.saturating_sub(head.len() + tail.len());
+    format!("{head}{}{tail}", "x".repeat(pad))
+}
