@@ -52,12 +52,20 @@ fn invalid_argument(parameter: &str, message: &str) -> Reply {
 }
 
 fn not_found() -> Reply {
-    error(404, "Resource Not Found", "The server could not find the requested resource.")
+    error(
+        404,
+        "Resource Not Found",
+        "The server could not find the requested resource.",
+    )
 }
 
 /// The UUID at the end of a URI (or the argument itself when it is already one).
 pub fn uuid_of(uri_or_uuid: &str) -> &str {
-    uri_or_uuid.trim_end_matches('/').rsplit('/').next().unwrap_or(uri_or_uuid)
+    uri_or_uuid
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or(uri_or_uuid)
 }
 
 const WEBHOOK_EVENTS: [&str; 5] = [
@@ -97,16 +105,25 @@ impl World {
     }
 
     fn user_uri(&self) -> String {
-        self.calendly.user["uri"].as_str().unwrap_or_default().to_string()
+        self.calendly.user["uri"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 
     fn org_uri(&self) -> String {
-        self.calendly.user["current_organization"].as_str().unwrap_or_default().to_string()
+        self.calendly.user["current_organization"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 
     /// Handle a Calendly API request.
     pub fn calendly(&mut self, req: &Incoming) -> Reply {
-        let token = req.header("Authorization").and_then(|h| h.strip_prefix("Bearer ")).map(str::trim);
+        let token = req
+            .header("Authorization")
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim);
         if token != Some(self.config.calendly_token.as_str()) {
             return error(401, "Unauthenticated", "The access token is invalid");
         }
@@ -142,10 +159,14 @@ impl World {
                 items.sort_by(|a, b| a["created_at"].as_str().cmp(&b["created_at"].as_str()));
                 self.paginate(req, &q, items)
             }
-            ("GET", ["scheduled_events", event, "invitees", invitee]) => match self.calendly.invitees.get(*invitee) {
-                Some(i) if i["event"].as_str().map(uuid_of) == Some(*event) => Reply::json(200, json!({"resource": i})),
-                _ => not_found(),
-            },
+            ("GET", ["scheduled_events", event, "invitees", invitee]) => {
+                match self.calendly.invitees.get(*invitee) {
+                    Some(i) if i["event"].as_str().map(uuid_of) == Some(*event) => {
+                        Reply::json(200, json!({"resource": i}))
+                    }
+                    _ => not_found(),
+                }
+            }
             ("POST", ["scheduled_events", uuid, "cancellation"]) => {
                 let body: Value = serde_json::from_slice(&req.body).unwrap_or(json!({}));
                 let reason = body["reason"].as_str().map(str::to_string);
@@ -174,7 +195,9 @@ impl World {
                 if !q.contains_key("organization") {
                     return invalid_argument("organization", "is required");
                 }
-                let Some(scope) = q.get("scope") else { return invalid_argument("scope", "is required") };
+                let Some(scope) = q.get("scope") else {
+                    return invalid_argument("scope", "is required");
+                };
                 let items: Vec<Value> = self
                     .calendly
                     .subscriptions
@@ -185,14 +208,18 @@ impl World {
                     .collect();
                 self.paginate(req, &q, items)
             }
-            ("GET", ["webhook_subscriptions", uuid]) => match self.calendly.subscriptions.get(*uuid) {
-                Some(s) => Reply::json(200, json!({"resource": s.resource})),
-                None => not_found(),
-            },
-            ("DELETE", ["webhook_subscriptions", uuid]) => match self.calendly.subscriptions.remove(*uuid) {
-                Some(_) => Reply::empty(204),
-                None => not_found(),
-            },
+            ("GET", ["webhook_subscriptions", uuid]) => {
+                match self.calendly.subscriptions.get(*uuid) {
+                    Some(s) => Reply::json(200, json!({"resource": s.resource})),
+                    None => not_found(),
+                }
+            }
+            ("DELETE", ["webhook_subscriptions", uuid]) => {
+                match self.calendly.subscriptions.remove(*uuid) {
+                    Some(_) => Reply::empty(204),
+                    None => not_found(),
+                }
+            }
             _ => not_found(),
         }
     }
@@ -200,8 +227,16 @@ impl World {
     fn owner_filter(&self, q: &BTreeMap<String, String>) -> Result<(), Reply> {
         match (q.get("user"), q.get("organization")) {
             (None, None) => Err(invalid_argument("user", "user or organization is required")),
-            (Some(u), _) if *u != self.user_uri() => Err(error(403, "Permission Denied", "You do not have permission to access this resource.")),
-            (_, Some(o)) if *o != self.org_uri() => Err(error(403, "Permission Denied", "You do not have permission to access this resource.")),
+            (Some(u), _) if *u != self.user_uri() => Err(error(
+                403,
+                "Permission Denied",
+                "You do not have permission to access this resource.",
+            )),
+            (_, Some(o)) if *o != self.org_uri() => Err(error(
+                403,
+                "Permission Denied",
+                "You do not have permission to access this resource.",
+            )),
             _ => Ok(()),
         }
     }
@@ -235,7 +270,10 @@ impl World {
                     && bounds[1].is_none_or(|m| start < m)
                     && q.get("status").is_none_or(|s| e["status"] == s.as_str())
                     && email.is_none_or(|em| {
-                        self.calendly.invitees.values().any(|i| i["event"] == e["uri"] && i["email"] == em.as_str())
+                        self.calendly
+                            .invitees
+                            .values()
+                            .any(|i| i["event"] == e["uri"] && i["email"] == em.as_str())
                     })
             })
             .cloned()
@@ -256,17 +294,29 @@ impl World {
         };
         let offset = match q.get("page_token") {
             None => 0,
-            Some(t) => match t.strip_prefix("sim").and_then(|h| usize::from_str_radix(h, 16).ok()) {
+            Some(t) => match t
+                .strip_prefix("sim")
+                .and_then(|h| usize::from_str_radix(h, 16).ok())
+            {
                 Some(o) => o,
                 None => return invalid_argument("page_token", "is invalid"),
             },
         };
         let end = (offset + count).min(items.len());
-        let page = items.get(offset.min(end)..end).map(<[Value]>::to_vec).unwrap_or_default();
+        let page = items
+            .get(offset.min(end)..end)
+            .map(<[Value]>::to_vec)
+            .unwrap_or_default();
         let link = |token: &str| {
-            let mut pairs: Vec<(String, String)> = q.iter().filter(|(k, _)| *k != "page_token").map(|(k, v)| (k.clone(), v.clone())).collect();
+            let mut pairs: Vec<(String, String)> = q
+                .iter()
+                .filter(|(k, _)| *k != "page_token")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
             pairs.push(("page_token".into(), token.into()));
-            let query: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
+            let query: String = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(pairs)
+                .finish();
             format!("{}{}?{query}", self.base_url, req.path)
         };
         let next = (end < items.len()).then(|| format!("sim{end:x}"));
@@ -288,7 +338,11 @@ impl World {
         self.calendly
             .event_types
             .iter()
-            .find(|et| et["slug"] == wanted || et["uri"] == wanted || et["uri"].as_str().map(uuid_of) == Some(wanted))
+            .find(|et| {
+                et["slug"] == wanted
+                    || et["uri"] == wanted
+                    || et["uri"].as_str().map(uuid_of) == Some(wanted)
+            })
             .cloned()
     }
 
@@ -297,8 +351,18 @@ impl World {
         let et_name = args["event_type"].as_str().unwrap_or("");
         let event_type = match self.find_event_type(et_name) {
             Some(et) => et,
-            None if et_name.is_empty() => self.calendly.event_types.first().cloned().ok_or("no event types configured")?,
-            None => return Err(format!("no event type {et_name:?}; known slugs: {}", self.event_type_slugs())),
+            None if et_name.is_empty() => self
+                .calendly
+                .event_types
+                .first()
+                .cloned()
+                .ok_or("no event types configured")?,
+            None => {
+                return Err(format!(
+                    "no event type {et_name:?}; known slugs: {}",
+                    self.event_type_slugs()
+                ))
+            }
         };
         let start = match args["start_time"].as_str() {
             Some(t) => parse_time(t).ok_or_else(|| format!("start_time {t:?} is not RFC 3339"))?,
@@ -308,17 +372,33 @@ impl World {
             }
         };
         let name = args["name"].as_str().unwrap_or("Dana Client").to_string();
-        let email = args["email"].as_str().unwrap_or("dana.client@example.com").to_string();
+        let email = args["email"]
+            .as_str()
+            .unwrap_or("dana.client@example.com")
+            .to_string();
         let (event, invitee) = self.create_booking(&event_type, start, &name, &email, args, None);
         let payload = self.emit_invitee("invitee.created", &invitee);
         Ok(json!({"event": event, "invitee": invitee, "webhook": payload}))
     }
 
     fn event_type_slugs(&self) -> String {
-        self.calendly.event_types.iter().filter_map(|e| e["slug"].as_str()).collect::<Vec<_>>().join(", ")
+        self.calendly
+            .event_types
+            .iter()
+            .filter_map(|e| e["slug"].as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
-    fn create_booking(&mut self, event_type: &Value, start: i64, name: &str, email: &str, args: &Value, old_invitee: Option<String>) -> (Value, Value) {
+    fn create_booking(
+        &mut self,
+        event_type: &Value,
+        start: i64,
+        name: &str,
+        email: &str,
+        args: &Value,
+        old_invitee: Option<String>,
+    ) -> (Value, Value) {
         let base = self.config.calendly_uri_base.clone();
         let event_uuid = self.uuid();
         let invitee_uuid = self.uuid();
@@ -357,22 +437,49 @@ impl World {
     }
 
     /// Cancel one invitee (and its single-invitee event). Returns the canceled invitee.
-    fn cancel_invitee(&mut self, invitee_uuid: &str, canceler_type: &str, reason: &str, new_invitee: Option<String>) -> Result<Value, Reply> {
+    fn cancel_invitee(
+        &mut self,
+        invitee_uuid: &str,
+        canceler_type: &str,
+        reason: &str,
+        new_invitee: Option<String>,
+    ) -> Result<Value, Reply> {
         let now = calendly_time(self.now());
-        let invitee = self.calendly.invitees.get(invitee_uuid).ok_or_else(not_found)?.clone();
+        let invitee = self
+            .calendly
+            .invitees
+            .get(invitee_uuid)
+            .ok_or_else(not_found)?
+            .clone();
         if invitee["status"] == "canceled" {
-            return Err(error(403, "Permission Denied", "Invitee is already canceled"));
+            return Err(error(
+                403,
+                "Permission Denied",
+                "Invitee is already canceled",
+            ));
         }
-        let canceled_by = if canceler_type == "host" { self.config.coach_name.clone() } else { invitee["name"].as_str().unwrap_or("").to_string() };
+        let canceled_by = if canceler_type == "host" {
+            self.config.coach_name.clone()
+        } else {
+            invitee["name"].as_str().unwrap_or("").to_string()
+        };
         let cancellation = json!({"canceled_by": canceled_by, "reason": reason, "canceler_type": canceler_type, "created_at": now});
-        let event_uuid = invitee["event"].as_str().map(uuid_of).unwrap_or("").to_string();
+        let event_uuid = invitee["event"]
+            .as_str()
+            .map(uuid_of)
+            .unwrap_or("")
+            .to_string();
         if let Some(event) = self.calendly.events.get_mut(&event_uuid) {
             event["status"] = json!("canceled");
             event["invitees_counter"]["active"] = json!(0);
             event["cancellation"] = cancellation.clone();
             event["updated_at"] = json!(now);
         }
-        let invitee = self.calendly.invitees.get_mut(invitee_uuid).ok_or_else(not_found)?;
+        let invitee = self
+            .calendly
+            .invitees
+            .get_mut(invitee_uuid)
+            .ok_or_else(not_found)?;
         invitee["status"] = json!("canceled");
         invitee["updated_at"] = json!(now);
         invitee["cancellation"] = cancellation;
@@ -385,7 +492,9 @@ impl World {
 
     /// `POST /scheduled_events/{uuid}/cancellation`: the host cancels.
     fn host_cancels_event(&mut self, event_uuid: &str, reason: Option<&str>) -> Reply {
-        let Some(event) = self.calendly.events.get(event_uuid) else { return not_found() };
+        let Some(event) = self.calendly.events.get(event_uuid) else {
+            return not_found();
+        };
         if event["status"] == "canceled" {
             return error(403, "Permission Denied", "Event is already canceled");
         }
@@ -393,7 +502,9 @@ impl World {
             .calendly
             .invitees
             .iter()
-            .filter(|(_, i)| i["event"].as_str().map(uuid_of) == Some(event_uuid) && i["status"] == "active")
+            .filter(|(_, i)| {
+                i["event"].as_str().map(uuid_of) == Some(event_uuid) && i["status"] == "active"
+            })
             .map(|(k, _)| k.clone())
             .collect();
         let reason = reason.unwrap_or("");
@@ -405,7 +516,12 @@ impl World {
                 Err(r) => return r,
             }
         }
-        let cancellation = self.calendly.events.get(event_uuid).map(|e| e["cancellation"].clone()).unwrap_or(Value::Null);
+        let cancellation = self
+            .calendly
+            .events
+            .get(event_uuid)
+            .map(|e| e["cancellation"].clone())
+            .unwrap_or(Value::Null);
         Reply::json(201, json!({"resource": cancellation}))
     }
 
@@ -417,7 +533,9 @@ impl World {
             return Err(format!("by must be invitee or host, not {by:?}"));
         }
         let reason = args["reason"].as_str().unwrap_or("Something came up");
-        let canceled = self.cancel_invitee(&invitee, by, reason, None).map_err(reply_message)?;
+        let canceled = self
+            .cancel_invitee(&invitee, by, reason, None)
+            .map_err(reply_message)?;
         Ok(self.emit_invitee("invitee.canceled", &canceled))
     }
 
@@ -425,31 +543,69 @@ impl World {
     /// new event and invitee are created (`old_invitee` set). `order`: which webhook first.
     pub fn reschedule(&mut self, args: &Value) -> Result<Value, String> {
         let old_uuid = uuid_of(args["invitee"].as_str().ok_or("invitee is required")?).to_string();
-        let old = self.calendly.invitees.get(&old_uuid).ok_or_else(|| format!("no invitee {old_uuid}"))?.clone();
+        let old = self
+            .calendly
+            .invitees
+            .get(&old_uuid)
+            .ok_or_else(|| format!("no invitee {old_uuid}"))?
+            .clone();
         if old["status"] != "active" {
             return Err(format!("invitee {old_uuid} is not active"));
         }
-        let event = self.calendly.events.get(old["event"].as_str().map(uuid_of).unwrap_or("")).cloned().ok_or("event missing")?;
-        let event_type = self.find_event_type(event["event_type"].as_str().unwrap_or("")).ok_or("event type missing")?;
+        let event = self
+            .calendly
+            .events
+            .get(old["event"].as_str().map(uuid_of).unwrap_or(""))
+            .cloned()
+            .ok_or("event missing")?;
+        let event_type = self
+            .find_event_type(event["event_type"].as_str().unwrap_or(""))
+            .ok_or("event type missing")?;
         let start = match args["start_time"].as_str() {
             Some(t) => parse_time(t).ok_or_else(|| format!("start_time {t:?} is not RFC 3339"))?,
-            None => event["start_time"].as_str().and_then(parse_time).unwrap_or(self.now()) + 2 * 86400,
+            None => {
+                event["start_time"]
+                    .as_str()
+                    .and_then(parse_time)
+                    .unwrap_or(self.now())
+                    + 2 * 86400
+            }
         };
         let carry = json!({"timezone": old["timezone"], "questions_and_answers": old["questions_and_answers"]});
         let name = old["name"].as_str().unwrap_or("").to_string();
         let email = old["email"].as_str().unwrap_or("").to_string();
-        let (new_event, new_invitee) = self.create_booking(&event_type, start, &name, &email, &carry, old["uri"].as_str().map(str::to_string));
+        let (new_event, new_invitee) = self.create_booking(
+            &event_type,
+            start,
+            &name,
+            &email,
+            &carry,
+            old["uri"].as_str().map(str::to_string),
+        );
         let canceled = self
-            .cancel_invitee(&old_uuid, "invitee", "Rescheduled", new_invitee["uri"].as_str().map(str::to_string))
+            .cancel_invitee(
+                &old_uuid,
+                "invitee",
+                "Rescheduled",
+                new_invitee["uri"].as_str().map(str::to_string),
+            )
             .map_err(reply_message)?;
         let (first, second) = if args["order"] == "created_first" {
-            (("invitee.created", &new_invitee), ("invitee.canceled", &canceled))
+            (
+                ("invitee.created", &new_invitee),
+                ("invitee.canceled", &canceled),
+            )
         } else {
-            (("invitee.canceled", &canceled), ("invitee.created", &new_invitee))
+            (
+                ("invitee.canceled", &canceled),
+                ("invitee.created", &new_invitee),
+            )
         };
         let a = self.emit_invitee(first.0, first.1);
         let b = self.emit_invitee(second.0, second.1);
-        Ok(json!({"event": new_event, "invitee": new_invitee, "old_invitee": canceled, "webhooks": [a, b]}))
+        Ok(
+            json!({"event": new_event, "invitee": new_invitee, "old_invitee": canceled, "webhooks": [a, b]}),
+        )
     }
 
     /// Mark a no-show (API or control); `invitee_no_show.created`.
@@ -457,9 +613,17 @@ impl World {
         let base = self.config.calendly_uri_base.clone();
         let uuid = self.uuid();
         let now = calendly_time(self.now());
-        let invitee = self.calendly.invitees.get_mut(invitee_uuid).ok_or_else(not_found)?;
+        let invitee = self
+            .calendly
+            .invitees
+            .get_mut(invitee_uuid)
+            .ok_or_else(not_found)?;
         if !invitee["no_show"].is_null() {
-            return Err(error(403, "Permission Denied", "Invitee is already marked as a no-show"));
+            return Err(error(
+                403,
+                "Permission Denied",
+                "Invitee is already marked as a no-show",
+            ));
         }
         let no_show = json!({"uri": format!("{base}/invitee_no_shows/{uuid}"), "invitee": invitee["uri"], "created_at": now});
         invitee["no_show"] = json!({"uri": no_show["uri"], "created_at": now});
@@ -471,8 +635,14 @@ impl World {
     }
 
     fn undo_no_show(&mut self, uuid: &str) -> Reply {
-        let Some(no_show) = self.calendly.no_shows.remove(uuid) else { return not_found() };
-        let invitee_uuid = no_show["invitee"].as_str().map(uuid_of).unwrap_or("").to_string();
+        let Some(no_show) = self.calendly.no_shows.remove(uuid) else {
+            return not_found();
+        };
+        let invitee_uuid = no_show["invitee"]
+            .as_str()
+            .map(uuid_of)
+            .unwrap_or("")
+            .to_string();
         if let Some(invitee) = self.calendly.invitees.get_mut(&invitee_uuid) {
             invitee["no_show"] = Value::Null;
             let invitee = invitee.clone();
@@ -491,9 +661,17 @@ impl World {
         let Some(url) = body["url"].as_str().filter(|u| u.starts_with("http")) else {
             return invalid_argument("url", "must be a valid URL");
         };
-        let events: Vec<String> = body["events"].as_array().into_iter().flatten().filter_map(|e| e.as_str().map(str::to_string)).collect();
+        let events: Vec<String> = body["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.as_str().map(str::to_string))
+            .collect();
         if events.is_empty() || events.iter().any(|e| !WEBHOOK_EVENTS.contains(&e.as_str())) {
-            return invalid_argument("events", "must be a non-empty list of supported webhook events");
+            return invalid_argument(
+                "events",
+                "must be a non-empty list of supported webhook events",
+            );
         }
         let scope = body["scope"].as_str().unwrap_or("");
         if scope != "user" && scope != "organization" {
@@ -503,9 +681,17 @@ impl World {
             return invalid_argument("organization", "must be the current organization");
         }
         if scope == "user" && body["user"].as_str() != Some(self.user_uri().as_str()) {
-            return invalid_argument("user", "is required for user scope and must be the current user");
+            return invalid_argument(
+                "user",
+                "is required for user scope and must be the current user",
+            );
         }
-        if self.calendly.subscriptions.values().any(|s| s.resource["callback_url"] == url && s.resource["scope"] == scope) {
+        if self
+            .calendly
+            .subscriptions
+            .values()
+            .any(|s| s.resource["callback_url"] == url && s.resource["scope"] == scope)
+        {
             return error(409, "Already Exists", "Hook with this url already exists");
         }
         let uuid = self.uuid();
@@ -518,14 +704,24 @@ impl World {
             "group": null, "creator": self.user_uri(),
         });
         let signing_key = body["signing_key"].as_str().unwrap_or("").to_string();
-        self.calendly.subscriptions.insert(uuid, Subscription { resource: resource.clone(), signing_key });
+        self.calendly.subscriptions.insert(
+            uuid,
+            Subscription {
+                resource: resource.clone(),
+                signing_key,
+            },
+        );
         Reply::json(201, json!({"resource": resource}))
     }
 
     /// Control: Calendly gave up on a subscription (or a test says so).
     pub fn disable_subscription(&mut self, uuid: &str) -> Result<Value, String> {
         let now = calendly_time(self.now());
-        let sub = self.calendly.subscriptions.get_mut(uuid_of(uuid)).ok_or_else(|| format!("no webhook subscription {uuid}"))?;
+        let sub = self
+            .calendly
+            .subscriptions
+            .get_mut(uuid_of(uuid))
+            .ok_or_else(|| format!("no webhook subscription {uuid}"))?;
         sub.resource["state"] = json!("disabled");
         sub.resource["updated_at"] = json!(now);
         Ok(sub.resource.clone())
@@ -535,32 +731,67 @@ impl World {
     fn emit_invitee(&mut self, kind: &str, invitee: &Value) -> Value {
         let mut payload = invitee.clone();
         let event_uuid = invitee["event"].as_str().map(uuid_of).unwrap_or("");
-        payload["scheduled_event"] = self.calendly.events.get(event_uuid).cloned().unwrap_or(Value::Null);
+        payload["scheduled_event"] = self
+            .calendly
+            .events
+            .get(event_uuid)
+            .cloned()
+            .unwrap_or(Value::Null);
         let created_at = calendly_time(self.now());
         let envelope = json!({"created_at": created_at, "created_by": self.user_uri(), "event": kind, "payload": payload});
         self.calendly.webhooks.push(envelope.clone());
-        let key = format!("{kind} {} {created_at}", invitee["uri"].as_str().unwrap_or(""));
+        let key = format!(
+            "{kind} {} {created_at}",
+            invitee["uri"].as_str().unwrap_or("")
+        );
         let body = serde_json::to_vec(&envelope).unwrap_or_default();
-        let mut targets: Vec<(WebhookTarget, Option<String>)> =
-            self.calendly_target.clone().map(|t| (t, None)).into_iter().collect();
+        let mut targets: Vec<(WebhookTarget, Option<String>)> = self
+            .calendly_target
+            .clone()
+            .map(|t| (t, None))
+            .into_iter()
+            .collect();
         for (uuid, sub) in &self.calendly.subscriptions {
-            let wants = sub.resource["events"].as_array().is_some_and(|e| e.iter().any(|x| x == kind));
+            let wants = sub.resource["events"]
+                .as_array()
+                .is_some_and(|e| e.iter().any(|x| x == kind));
             if sub.resource["state"] == "active" && wants {
-                let url = sub.resource["callback_url"].as_str().unwrap_or("").to_string();
-                targets.push((WebhookTarget { url, secret: sub.signing_key.clone() }, Some(uuid.clone())));
+                let url = sub.resource["callback_url"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string();
+                targets.push((
+                    WebhookTarget {
+                        url,
+                        secret: sub.signing_key.clone(),
+                    },
+                    Some(uuid.clone()),
+                ));
             }
         }
         for (target, subscription) in targets {
-            self.outgoing.push(Delivery { provider: Provider::Calendly, target, key: key.clone(), body: body.clone(), subscription });
+            self.outgoing.push(Delivery {
+                provider: Provider::Calendly,
+                target,
+                key: key.clone(),
+                body: body.clone(),
+                subscription,
+            });
         }
         envelope
     }
 }
 
 fn upgrade() -> Reply {
-    error(403, "Permission Denied", "Please upgrade your Calendly account to Standard")
+    error(
+        403,
+        "Permission Denied",
+        "Please upgrade your Calendly account to Standard",
+    )
 }
 
 fn reply_message(r: Reply) -> String {
-    r.body.map(|b| b["message"].as_str().unwrap_or("").to_string()).unwrap_or_default()
+    r.body
+        .map(|b| b["message"].as_str().unwrap_or("").to_string())
+        .unwrap_or_default()
 }

@@ -17,7 +17,11 @@ pub enum ClientError {
     #[error(transparent)]
     Http(#[from] HttpError),
     #[error("simulator answered {status} to {what}: {body}")]
-    Status { what: String, status: u16, body: String },
+    Status {
+        what: String,
+        status: u16,
+        body: String,
+    },
     #[error("unexpected answer to {0}")]
     Shape(String),
 }
@@ -77,9 +81,19 @@ impl SimClient {
     fn control(&self, method: &str, path: &str, body: Value) -> Result<Value, ClientError> {
         let url = format!("{}/_sim{path}", self.base);
         let data = serde_json::to_vec(&body).map_err(HttpError::from)?;
-        let r = http::request(method, &url, &[("Content-Type", "application/json")], &data, self.timeout)?;
+        let r = http::request(
+            method,
+            &url,
+            &[("Content-Type", "application/json")],
+            &data,
+            self.timeout,
+        )?;
         if !(200..300).contains(&r.status) {
-            return Err(ClientError::Status { what: format!("{method} /_sim{path}"), status: r.status, body: r.text() });
+            return Err(ClientError::Status {
+                what: format!("{method} /_sim{path}"),
+                status: r.status,
+                body: r.text(),
+            });
         }
         Ok(r.json()?)
     }
@@ -97,24 +111,42 @@ impl SimClient {
 
     /// Pay the newest open Checkout Session whose `client_reference_id` is `reference`.
     pub fn pay(&self, reference: &str) -> Result<Value, ClientError> {
-        self.control("POST", "/stripe/pay", json!({"client_reference_id": reference}))
+        self.control(
+            "POST",
+            "/stripe/pay",
+            json!({"client_reference_id": reference}),
+        )
     }
 
     /// Pay a specific session; `delayed` = an async method (settle with [`Self::settle_async`]).
     pub fn pay_session(&self, session: &str, delayed: bool) -> Result<Value, ClientError> {
         let method = if delayed { "async" } else { "card" };
-        self.control("POST", "/stripe/pay", json!({"session": session, "method": method}))
+        self.control(
+            "POST",
+            "/stripe/pay",
+            json!({"session": session, "method": method}),
+        )
     }
 
     /// Pay through a payment link with `client_reference_id`, as the relay's redirect does.
-    pub fn pay_link(&self, link: &str, reference: &str, email: &str, delayed: bool) -> Result<Value, ClientError> {
+    pub fn pay_link(
+        &self,
+        link: &str,
+        reference: &str,
+        email: &str,
+        delayed: bool,
+    ) -> Result<Value, ClientError> {
         let method = if delayed { "async" } else { "card" };
         self.control("POST", "/stripe/pay", json!({"payment_link": link, "client_reference_id": reference, "email": email, "method": method}))
     }
 
     /// A delayed payment succeeds or fails.
     pub fn settle_async(&self, session: &str, succeeded: bool) -> Result<Value, ClientError> {
-        self.control("POST", "/stripe/async_result", json!({"session": session, "succeeded": succeeded}))
+        self.control(
+            "POST",
+            "/stripe/async_result",
+            json!({"session": session, "succeeded": succeeded}),
+        )
     }
 
     /// Stripe expires a session (as at `expires_at`).
@@ -123,18 +155,34 @@ impl SimClient {
     }
 
     pub fn cancel_as_invitee(&self, invitee: &str, reason: &str) -> Result<Value, ClientError> {
-        self.control("POST", "/calendly/cancel", json!({"invitee": invitee, "by": "invitee", "reason": reason}))
+        self.control(
+            "POST",
+            "/calendly/cancel",
+            json!({"invitee": invitee, "by": "invitee", "reason": reason}),
+        )
     }
 
     pub fn cancel_as_host(&self, invitee: &str, reason: &str) -> Result<Value, ClientError> {
-        self.control("POST", "/calendly/cancel", json!({"invitee": invitee, "by": "host", "reason": reason}))
+        self.control(
+            "POST",
+            "/calendly/cancel",
+            json!({"invitee": invitee, "by": "host", "reason": reason}),
+        )
     }
 
     /// Reschedule: old invitee canceled (`rescheduled`), new one created. `created_first`
     /// sends the new invitee's webhook first.
     pub fn reschedule(&self, invitee: &str, created_first: bool) -> Result<Booking, ClientError> {
-        let order = if created_first { "created_first" } else { "canceled_first" };
-        let v = self.control("POST", "/calendly/reschedule", json!({"invitee": invitee, "order": order}))?;
+        let order = if created_first {
+            "created_first"
+        } else {
+            "canceled_first"
+        };
+        let v = self.control(
+            "POST",
+            "/calendly/reschedule",
+            json!({"invitee": invitee, "order": order}),
+        )?;
         Booking::from_answer(&v).ok_or_else(|| ClientError::Shape("reschedule".into()))
     }
 
@@ -143,11 +191,19 @@ impl SimClient {
     }
 
     pub fn dispute(&self, payment_intent: &str) -> Result<Value, ClientError> {
-        self.control("POST", "/stripe/dispute", json!({"payment_intent": payment_intent}))
+        self.control(
+            "POST",
+            "/stripe/dispute",
+            json!({"payment_intent": payment_intent}),
+        )
     }
 
     /// A refund made in Stripe's dashboard, outside the app.
-    pub fn dashboard_refund(&self, payment_intent: &str, amount: Option<i64>) -> Result<Value, ClientError> {
+    pub fn dashboard_refund(
+        &self,
+        payment_intent: &str,
+        amount: Option<i64>,
+    ) -> Result<Value, ClientError> {
         let mut body = json!({"payment_intent": payment_intent});
         if let Some(a) = amount {
             body["amount"] = json!(a);
@@ -157,20 +213,33 @@ impl SimClient {
 
     /// New refunds start in this status (`pending`), or `None` for `succeeded`.
     pub fn set_refund_status(&self, status: Option<&str>) -> Result<(), ClientError> {
-        self.control("POST", "/stripe/refund_status", json!({"status": status})).map(drop)
+        self.control("POST", "/stripe/refund_status", json!({"status": status}))
+            .map(drop)
     }
 
     /// A refund settles (`succeeded`) or fails later (`failed`): `refund.updated`.
     pub fn settle_refund(&self, refund: &str, status: &str) -> Result<Value, ClientError> {
-        self.control("POST", "/stripe/refund_settle", json!({"refund": refund, "status": status}))
+        self.control(
+            "POST",
+            "/stripe/refund_settle",
+            json!({"refund": refund, "status": status}),
+        )
     }
 
     pub fn disable_subscription(&self, uuid: &str) -> Result<Value, ClientError> {
-        self.control("POST", &format!("/calendly/webhook_subscriptions/{uuid}/disable"), json!({}))
+        self.control(
+            "POST",
+            &format!("/calendly/webhook_subscriptions/{uuid}/disable"),
+            json!({}),
+        )
     }
 
     /// Requests the fake APIs received, optionally filtered (`method`, `path_prefix`).
-    pub fn requests(&self, method: Option<&str>, path_prefix: Option<&str>) -> Result<Vec<RequestRecord>, ClientError> {
+    pub fn requests(
+        &self,
+        method: Option<&str>,
+        path_prefix: Option<&str>,
+    ) -> Result<Vec<RequestRecord>, ClientError> {
         let mut q = form_urlencoded::Serializer::new(String::new());
         if let Some(m) = method {
             q.append_pair("method", m);
@@ -196,13 +265,23 @@ impl SimClient {
         self.control("POST", "/webhooks/knobs", body).map(drop)
     }
 
-    pub fn set_targets(&self, stripe: Option<&WebhookTarget>, calendly: Option<&WebhookTarget>) -> Result<(), ClientError> {
-        self.control("POST", "/webhooks/targets", json!({"stripe": stripe, "calendly": calendly})).map(drop)
+    pub fn set_targets(
+        &self,
+        stripe: Option<&WebhookTarget>,
+        calendly: Option<&WebhookTarget>,
+    ) -> Result<(), ClientError> {
+        self.control(
+            "POST",
+            "/webhooks/targets",
+            json!({"stripe": stripe, "calendly": calendly}),
+        )
+        .map(drop)
     }
 
     /// Unpause delivery and wait until the queue is empty.
     pub fn flush(&self) -> Result<(), ClientError> {
-        self.control("POST", "/webhooks/flush", json!({"timeout_ms": 10_000})).map(drop)
+        self.control("POST", "/webhooks/flush", json!({"timeout_ms": 10_000}))
+            .map(drop)
     }
 
     pub fn deliveries(&self) -> Result<Vec<DeliveryRecord>, ClientError> {
@@ -225,17 +304,32 @@ impl SimClient {
     /// Move the simulator's clock; open sessions past `expires_at` expire.
     pub fn advance_clock(&self, seconds: i64) -> Result<i64, ClientError> {
         let v = self.control("POST", "/clock/advance", json!({"seconds": seconds}))?;
-        v["now"].as_i64().ok_or_else(|| ClientError::Shape("clock".into()))
+        v["now"]
+            .as_i64()
+            .ok_or_else(|| ClientError::Shape("clock".into()))
     }
 
     /// Call the fake Stripe API as the product would: form-encoded `params`.
-    pub fn stripe(&self, method: &str, path: &str, params: &Value, idempotency_key: Option<&str>) -> Result<HttpResponse, HttpError> {
+    pub fn stripe(
+        &self,
+        method: &str,
+        path: &str,
+        params: &Value,
+        idempotency_key: Option<&str>,
+    ) -> Result<HttpResponse, HttpError> {
         let auth = format!("Bearer {}", self.stripe_key);
-        let mut headers = vec![("Authorization", auth.as_str()), ("Content-Type", "application/x-www-form-urlencoded")];
+        let mut headers = vec![
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ];
         if let Some(k) = idempotency_key {
             headers.push(("Idempotency-Key", k));
         }
-        let encoded = if params.is_null() { String::new() } else { form::encode(params) };
+        let encoded = if params.is_null() {
+            String::new()
+        } else {
+            form::encode(params)
+        };
         let (url, body) = if method == "GET" && !encoded.is_empty() {
             (format!("{}{path}?{encoded}", self.base), Vec::new())
         } else {
@@ -245,10 +339,28 @@ impl SimClient {
     }
 
     /// Call the fake Calendly API with the token; `body` is sent as JSON when not null.
-    pub fn calendly(&self, method: &str, path_and_query: &str, body: &Value) -> Result<HttpResponse, HttpError> {
+    pub fn calendly(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: &Value,
+    ) -> Result<HttpResponse, HttpError> {
         let auth = format!("Bearer {}", self.calendly_token);
-        let data = if body.is_null() { Vec::new() } else { serde_json::to_vec(body)? };
-        let headers = [("Authorization", auth.as_str()), ("Content-Type", "application/json")];
-        http::request(method, &format!("{}{path_and_query}", self.base), &headers, &data, self.timeout)
+        let data = if body.is_null() {
+            Vec::new()
+        } else {
+            serde_json::to_vec(body)?
+        };
+        let headers = [
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "application/json"),
+        ];
+        http::request(
+            method,
+            &format!("{}{path_and_query}", self.base),
+            &headers,
+            &data,
+            self.timeout,
+        )
     }
 }

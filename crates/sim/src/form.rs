@@ -52,7 +52,12 @@ fn split_key(key: &str) -> Result<Vec<String>, FormError> {
     Ok(segments)
 }
 
-fn insert(node: &mut Value, segments: &[String], value: String, key: &str) -> Result<(), FormError> {
+fn insert(
+    node: &mut Value,
+    segments: &[String],
+    value: String,
+    key: &str,
+) -> Result<(), FormError> {
     let conflict = || FormError::Conflict(key.to_string());
     let Value::Object(map) = node else {
         return Err(conflict());
@@ -62,7 +67,11 @@ fn insert(node: &mut Value, segments: &[String], value: String, key: &str) -> Re
         None => return Err(conflict()),
     };
     // `a[]=x` appends: give it the next free index.
-    let name = if first.is_empty() { map.len().to_string() } else { first.clone() };
+    let name = if first.is_empty() {
+        map.len().to_string()
+    } else {
+        first.clone()
+    };
     if rest.is_empty() {
         if map.get(&name).is_some_and(Value::is_object) {
             return Err(conflict());
@@ -109,7 +118,9 @@ fn flatten(value: &Value, prefix: Option<String>, out: &mut Vec<(String, String)
         None => k.to_string(),
     };
     match value {
-        Value::Object(map) => map.iter().for_each(|(k, v)| flatten(v, Some(child(k)), out)),
+        Value::Object(map) => map
+            .iter()
+            .for_each(|(k, v)| flatten(v, Some(child(k)), out)),
         Value::Array(items) => items
             .iter()
             .enumerate()

@@ -35,7 +35,10 @@ pub struct HttpResponse {
 impl HttpResponse {
     /// The first header with this name (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// The body parsed as JSON.
@@ -51,7 +54,9 @@ impl HttpResponse {
 
 /// Split `http://host:port/path?q` into (`host:port`, `/path?q`).
 pub fn split_url(url: &str) -> Result<(String, String), HttpError> {
-    let rest = url.strip_prefix("http://").ok_or_else(|| HttpError::Url(url.to_string()))?;
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| HttpError::Url(url.to_string()))?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
@@ -59,8 +64,11 @@ pub fn split_url(url: &str) -> Result<(String, String), HttpError> {
     if authority.is_empty() {
         return Err(HttpError::Url(url.to_string()));
     }
-    let authority =
-        if authority.contains(':') { authority.to_string() } else { format!("{authority}:80") };
+    let authority = if authority.contains(':') {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
     Ok((authority, path.to_string()))
 }
 
@@ -73,7 +81,10 @@ pub fn request(
     timeout: Duration,
 ) -> Result<HttpResponse, HttpError> {
     let (authority, path) = split_url(url)?;
-    let io = |source| HttpError::Io { url: url.to_string(), source };
+    let io = |source| HttpError::Io {
+        url: url.to_string(),
+        source,
+    };
     let addr = authority
         .to_socket_addrs()
         .map_err(io)?
@@ -119,7 +130,11 @@ fn parse_response(raw: &[u8]) -> Option<HttpResponse> {
     {
         body.truncate(len);
     }
-    Some(HttpResponse { status, headers, body })
+    Some(HttpResponse {
+        status,
+        headers,
+        body,
+    })
 }
 
 fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
@@ -145,13 +160,19 @@ mod tests {
     fn parses_chunked_and_sized_bodies() {
         let r = parse_response(b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nhiXX").unwrap();
         assert_eq!((r.status, r.body.as_slice()), (201, &b"hi"[..]));
-        let r = parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n1\r\nd\r\n0\r\n\r\n").unwrap();
+        let r = parse_response(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n1\r\nd\r\n0\r\n\r\n",
+        )
+        .unwrap();
         assert_eq!(r.body, b"abcd");
     }
 
     #[test]
     fn only_plain_http_urls() {
         assert!(split_url("https://api.stripe.com/v1").is_err());
-        assert_eq!(split_url("http://127.0.0.1:9/a?b=1").unwrap(), ("127.0.0.1:9".into(), "/a?b=1".into()));
+        assert_eq!(
+            split_url("http://127.0.0.1:9/a?b=1").unwrap(),
+            ("127.0.0.1:9".into(), "/a?b=1".into())
+        );
     }
 }

@@ -91,8 +91,16 @@ impl Default for SimConfig {
             calendly_webhook: None,
             delivery: DeliveryKnobs::default(),
             event_types: vec![
-                EventTypeConfig { slug: "coaching-60".into(), name: "Coaching session (60 min)".into(), duration_minutes: 60 },
-                EventTypeConfig { slug: "intro-30".into(), name: "Intro call (30 min)".into(), duration_minutes: 30 },
+                EventTypeConfig {
+                    slug: "coaching-60".into(),
+                    name: "Coaching session (60 min)".into(),
+                    duration_minutes: 60,
+                },
+                EventTypeConfig {
+                    slug: "intro-30".into(),
+                    name: "Intro call (30 min)".into(),
+                    duration_minutes: 30,
+                },
             ],
             coach_name: "Sam Coach".into(),
             coach_email: "coach@example.com".into(),

@@ -4,7 +4,8 @@
 use anyhow::{bail, Context, Result};
 use coachdesk_sim::{SimConfig, Simulator, WebhookTarget};
 
-const USAGE: &str = "usage: coachdesk-sim serve [--listen ADDR] [--public-url URL] [--stripe-key KEY]
+const USAGE: &str =
+    "usage: coachdesk-sim serve [--listen ADDR] [--public-url URL] [--stripe-key KEY]
     [--calendly-token TOKEN] [--stripe-webhook URL --stripe-secret WHSEC]
     [--calendly-webhook URL --calendly-secret KEY] [--seed N] [--config FILE.json]";
 
@@ -22,12 +23,17 @@ fn main() -> Result<()> {
     let mut stripe_hook = (None, None);
     let mut calendly_hook = (None, None);
     while let Some(flag) = args.next() {
-        let mut value = || args.next().with_context(|| format!("{flag} needs a value\n{USAGE}"));
+        let mut value = || {
+            args.next()
+                .with_context(|| format!("{flag} needs a value\n{USAGE}"))
+        };
         match flag.as_str() {
             "--config" => {
                 let path = value()?;
-                let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-                config = serde_json::from_str(&text).with_context(|| format!("{path} is not a valid simulator config"))?;
+                let text =
+                    std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+                config = serde_json::from_str(&text)
+                    .with_context(|| format!("{path} is not a valid simulator config"))?;
             }
             "--listen" => config.listen = value()?,
             "--public-url" => config.public_url = Some(value()?),
@@ -37,7 +43,9 @@ fn main() -> Result<()> {
             "--stripe-secret" => stripe_hook.1 = Some(value()?),
             "--calendly-webhook" => calendly_hook.0 = Some(value()?),
             "--calendly-secret" => calendly_hook.1 = Some(value()?),
-            "--seed" => config.delivery.seed = Some(value()?.parse().context("--seed takes an integer")?),
+            "--seed" => {
+                config.delivery.seed = Some(value()?.parse().context("--seed takes an integer")?)
+            }
             other => bail!("unknown flag {other:?}\n{USAGE}"),
         }
     }

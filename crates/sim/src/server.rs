@@ -58,16 +58,23 @@ pub struct Simulator {
 impl Simulator {
     /// Bind `config.listen` (port 0 picks a free port) and serve in background threads.
     pub fn start(config: SimConfig) -> Result<Simulator, SimError> {
-        let server = tiny_http::Server::http(&config.listen)
-            .map_err(|e| SimError::Bind { addr: config.listen.clone(), message: e.to_string() })?;
-        let addr = server
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| SimError::Bind { addr: config.listen.clone(), message: "not an IP socket".into() })?;
-        let base_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+        let server = tiny_http::Server::http(&config.listen).map_err(|e| SimError::Bind {
+            addr: config.listen.clone(),
+            message: e.to_string(),
+        })?;
+        let addr = server.server_addr().to_ip().ok_or_else(|| SimError::Bind {
+            addr: config.listen.clone(),
+            message: "not an IP socket".into(),
+        })?;
+        let base_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
         let salt: String = {
             let mut rng = rand::thread_rng();
-            (0..6).map(|_| char::from(b"abcdef0123456789"[rng.gen_range(0..16)])).collect()
+            (0..6)
+                .map(|_| char::from(b"abcdef0123456789"[rng.gen_range(0..16)]))
+                .collect()
         };
         let salt = config.id_salt.clone().unwrap_or(salt);
         let knobs = config.delivery.clone();
@@ -76,9 +83,14 @@ impl Simulator {
         let clock_offset = Arc::clone(&offset);
         let (outbox, sender) = Outbox::start(
             knobs,
-            Box::new(move || crate::world::unix_now() + clock_offset.load(std::sync::atomic::Ordering::Relaxed)),
+            Box::new(move || {
+                crate::world::unix_now() + clock_offset.load(std::sync::atomic::Ordering::Relaxed)
+            }),
         );
-        let shared = Arc::new(Shared { world: Mutex::new(world), outbox: Arc::clone(&outbox) });
+        let shared = Arc::new(Shared {
+            world: Mutex::new(world),
+            outbox: Arc::clone(&outbox),
+        });
         let weak = Arc::downgrade(&shared);
         outbox.set_on_exhausted(Box::new(move |d| {
             if let (Some(shared), Some(sub)) = (weak.upgrade(), d.subscription.as_deref()) {
@@ -97,12 +109,21 @@ impl Simulator {
                     let offset = Arc::clone(&offset);
                     std::thread::spawn(move || {
                         handle(&shared, request);
-                        offset.store(shared.lock().clock_offset, std::sync::atomic::Ordering::Relaxed);
+                        offset.store(
+                            shared.lock().clock_offset,
+                            std::sync::atomic::Ordering::Relaxed,
+                        );
                     });
                 }
             })
         };
-        Ok(Simulator { base_url, server, shared, accept: Some(accept), sender: Some(sender) })
+        Ok(Simulator {
+            base_url,
+            server,
+            shared,
+            accept: Some(accept),
+            sender: Some(sender),
+        })
     }
 
     /// `http://127.0.0.1:PORT` (or the configured public URL).
@@ -147,15 +168,40 @@ fn handle(shared: &Shared, mut request: tiny_http::Request) {
         Some((p, q)) => (p.to_string(), q.to_string()),
         None => (request.url().to_string(), String::new()),
     };
-    let headers: Vec<(String, String)> =
-        request.headers().iter().map(|h| (h.field.as_str().as_str().to_string(), h.value.as_str().to_string())).collect();
+    let headers: Vec<(String, String)> = request
+        .headers()
+        .iter()
+        .map(|h| {
+            (
+                h.field.as_str().as_str().to_string(),
+                h.value.as_str().to_string(),
+            )
+        })
+        .collect();
     let mut body = Vec::new();
     let too_big = request.body_length().is_some_and(|l| l as u64 > BODY_LIMIT)
-        || request.as_reader().take(BODY_LIMIT + 1).read_to_end(&mut body).is_err()
+        || request
+            .as_reader()
+            .take(BODY_LIMIT + 1)
+            .read_to_end(&mut body)
+            .is_err()
         || body.len() as u64 > BODY_LIMIT;
-    let incoming = Incoming { method, path, query, headers, body };
+    let incoming = Incoming {
+        method,
+        path,
+        query,
+        headers,
+        body,
+    };
     let (reply, replayed, html) = if too_big {
-        (Reply::json(413, json!({"error": {"type": "invalid_request_error", "message": "Request body too large."}})), false, None)
+        (
+            Reply::json(
+                413,
+                json!({"error": {"type": "invalid_request_error", "message": "Request body too large."}}),
+            ),
+            false,
+            None,
+        )
     } else {
         route(shared, &incoming)
     };
@@ -178,11 +224,15 @@ fn handle(shared: &Shared, mut request: tiny_http::Request) {
     }
     let (data, content_type) = match (html, &reply.body) {
         (Some(page), _) => (page.into_bytes(), "text/html; charset=utf-8"),
-        (None, Some(b)) => (serde_json::to_vec_pretty(b).unwrap_or_default(), "application/json"),
+        (None, Some(b)) => (
+            serde_json::to_vec_pretty(b).unwrap_or_default(),
+            "application/json",
+        ),
         (None, None) => (Vec::new(), "application/json"),
     };
     let mut response = tiny_http::Response::from_data(data).with_status_code(reply.status);
-    let all = std::iter::once(("Content-Type".to_string(), content_type.to_string())).chain(reply.headers);
+    let all = std::iter::once(("Content-Type".to_string(), content_type.to_string()))
+        .chain(reply.headers);
     for (k, v) in all {
         if let Ok(h) = tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()) {
             response.add_header(h);
@@ -217,24 +267,41 @@ fn fault_reply(shared: &Shared, kind: FaultKind, stripe: bool) -> Reply {
             let reply = if stripe {
                 stripe::error(429, "invalid_request_error", Some("rate_limit"), "Too many requests hit the API too quickly. We recommend an exponential backoff of your requests.", None)
             } else {
-                calendly::error(429, "Too Many Requests", "You have exceeded the rate limit. Please try again later.")
-                    .with_header("X-RateLimit-Limit", "500")
-                    .with_header("X-RateLimit-Remaining", "0")
-                    .with_header("X-RateLimit-Reset", retry_after_secs.to_string())
+                calendly::error(
+                    429,
+                    "Too Many Requests",
+                    "You have exceeded the rate limit. Please try again later.",
+                )
+                .with_header("X-RateLimit-Limit", "500")
+                .with_header("X-RateLimit-Remaining", "0")
+                .with_header("X-RateLimit-Reset", retry_after_secs.to_string())
             };
             reply.with_header("Retry-After", retry_after_secs.to_string())
         }
         FaultKind::ServerError => {
             if stripe {
-                stripe::error(500, "api_error", None, "An unknown error occurred (injected by the simulator).", None)
+                stripe::error(
+                    500,
+                    "api_error",
+                    None,
+                    "An unknown error occurred (injected by the simulator).",
+                    None,
+                )
             } else {
-                calendly::error(500, "Internal Server Error", "An unexpected error occurred (injected by the simulator).")
+                calendly::error(
+                    500,
+                    "Internal Server Error",
+                    "An unexpected error occurred (injected by the simulator).",
+                )
             }
         }
         FaultKind::Timeout { ms } => {
             let ms = ms.unwrap_or_else(|| shared.lock().config.hang_ms);
             std::thread::sleep(Duration::from_millis(ms));
-            Reply::json(504, json!({"error": {"type": "api_error", "message": "Gateway timeout (injected by the simulator)."}}))
+            Reply::json(
+                504,
+                json!({"error": {"type": "api_error", "message": "Gateway timeout (injected by the simulator)."}}),
+            )
         }
     }
 }
@@ -275,7 +342,9 @@ fn control(shared: &Shared, req: &Incoming, rest: &str) -> Reply {
         ("POST", ["calendly", "cancel"]) => ok_or_bad(shared.with(|w| w.cancel(&body))),
         ("POST", ["calendly", "reschedule"]) => ok_or_bad(shared.with(|w| w.reschedule(&body))),
         ("POST", ["calendly", "no_show"]) => {
-            let Some(invitee) = str_arg("invitee") else { return bad("invitee is required") };
+            let Some(invitee) = str_arg("invitee") else {
+                return bad("invitee is required");
+            };
             shared.with(|w| match w.mark_no_show(calendly::uuid_of(&invitee)) {
                 Ok(v) => Reply::json(200, v),
                 Err(r) => r,
@@ -288,17 +357,25 @@ fn control(shared: &Shared, req: &Incoming, rest: &str) -> Reply {
             shared.with(|w| w.calendly.free_plan = body["enabled"] != false);
             Reply::json(200, json!({"ok": true}))
         }
-        ("GET", ["calendly", "webhooks"]) => Reply::json(200, json!(shared.lock().calendly.webhooks)),
+        ("GET", ["calendly", "webhooks"]) => {
+            Reply::json(200, json!(shared.lock().calendly.webhooks))
+        }
         ("GET", ["calendly", "user"]) => Reply::json(200, shared.lock().calendly.user.clone()),
-        ("GET", ["calendly", "event_types"]) => Reply::json(200, json!(shared.lock().calendly.event_types)),
+        ("GET", ["calendly", "event_types"]) => {
+            Reply::json(200, json!(shared.lock().calendly.event_types))
+        }
         ("POST", ["stripe", "pay"]) => ok_or_bad(shared.with(|w| pay(w, &body))),
         ("POST", ["stripe", "async_result"]) => {
-            let Some(session) = str_arg("session") else { return bad("session is required") };
+            let Some(session) = str_arg("session") else {
+                return bad("session is required");
+            };
             let ok = body["succeeded"] != false;
             ok_or_bad(shared.with(|w| w.settle_async_payment(&session, ok)))
         }
         ("POST", ["stripe", "expire"]) => {
-            let Some(session) = str_arg("session") else { return bad("session is required") };
+            let Some(session) = str_arg("session") else {
+                return bad("session is required");
+            };
             shared.with(|w| match w.expire_session(&session, req_none()) {
                 Ok(v) => Reply::json(200, v),
                 Err(r) => r,
@@ -332,7 +409,10 @@ fn control(shared: &Shared, req: &Incoming, rest: &str) -> Reply {
                 .stripe
                 .sessions
                 .values()
-                .filter(|s| q.get("client_reference_id").is_none_or(|c| s["client_reference_id"] == c.as_str()))
+                .filter(|s| {
+                    q.get("client_reference_id")
+                        .is_none_or(|c| s["client_reference_id"] == c.as_str())
+                })
                 .collect();
             Reply::json(200, json!(list))
         }
@@ -342,8 +422,14 @@ fn control(shared: &Shared, req: &Incoming, rest: &str) -> Reply {
             let list: Vec<&RequestRecord> = w
                 .requests
                 .iter()
-                .filter(|r| q.get("method").is_none_or(|m| r.method.eq_ignore_ascii_case(m)))
-                .filter(|r| q.get("path_prefix").is_none_or(|p| r.path.starts_with(p.as_str())))
+                .filter(|r| {
+                    q.get("method")
+                        .is_none_or(|m| r.method.eq_ignore_ascii_case(m))
+                })
+                .filter(|r| {
+                    q.get("path_prefix")
+                        .is_none_or(|p| r.path.starts_with(p.as_str()))
+                })
                 .collect();
             Reply::json(200, json!(list))
         }
@@ -383,7 +469,9 @@ fn control(shared: &Shared, req: &Incoming, rest: &str) -> Reply {
                     }
                     Reply::json(200, json!({"ok": true}))
                 }
-                _ => bad("targets are {\"stripe\": {\"url\", \"secret\"} | null, \"calendly\": ...}"),
+                _ => {
+                    bad("targets are {\"stripe\": {\"url\", \"secret\"} | null, \"calendly\": ...}")
+                }
             }
         }
         ("POST", ["webhooks", "flush"]) => {
@@ -402,14 +490,19 @@ fn control(shared: &Shared, req: &Incoming, rest: &str) -> Reply {
             Reply::json(200, json!({"now": now}))
         }
         ("GET", ["clock"]) => Reply::json(200, json!({"now": shared.lock().now()})),
-        _ => Reply::json(404, json!({"error": format!("no control endpoint {} /_sim{rest}", req.method)})),
+        _ => Reply::json(
+            404,
+            json!({"error": format!("no control endpoint {} /_sim{rest}", req.method)}),
+        ),
     }
 }
 
 /// Control JSON with numbers turned into the strings the Stripe handlers expect.
 fn form_params(body: &Value) -> Value {
     match body {
-        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), form_params(v))).collect()),
+        Value::Object(m) => {
+            Value::Object(m.iter().map(|(k, v)| (k.clone(), form_params(v))).collect())
+        }
         Value::Number(n) => Value::String(n.to_string()),
         Value::Bool(b) => Value::String(b.to_string()),
         other => other.clone(),
@@ -425,7 +518,8 @@ fn pay(w: &mut World, body: &Value) -> Result<Value, String> {
     let session = if let Some(id) = body["session"].as_str() {
         id.to_string()
     } else if let Some(link) = body["payment_link"].as_str() {
-        let params = json!({"client_reference_id": body["client_reference_id"], "customer_email": email});
+        let params =
+            json!({"client_reference_id": body["client_reference_id"], "customer_email": email});
         session_for_link(w, link, &params)?
     } else if let Some(reference) = body["client_reference_id"].as_str() {
         w.stripe
@@ -442,13 +536,20 @@ fn pay(w: &mut World, body: &Value) -> Result<Value, String> {
 }
 
 fn session_for_link(w: &mut World, link: &str, params: &Value) -> Result<String, String> {
-    let plink = w.stripe.payment_links.get(link).cloned().ok_or_else(|| format!("no payment link {link}"))?;
+    let plink = w
+        .stripe
+        .payment_links
+        .get(link)
+        .cloned()
+        .ok_or_else(|| format!("no payment link {link}"))?;
     let amount = plink["_sim"]["amount"].as_i64().unwrap_or(0);
     let currency = plink["currency"].as_str().unwrap_or("").to_string();
     // Like Stripe, a client_reference_id with other characters is silently dropped.
     let mut params = params.clone();
     let valid = params["client_reference_id"].as_str().is_some_and(|c| {
-        c.len() <= 200 && c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+        c.len() <= 200
+            && c.chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
     });
     if !valid {
         params["client_reference_id"] = Value::Null;
@@ -467,24 +568,56 @@ fn checkout_page(shared: &Shared, req: &Incoming) -> (Reply, bool, Option<String
             let q = req.query_pairs();
             let params = json!({"client_reference_id": q.get("client_reference_id"), "customer_email": q.get("prefilled_email")});
             match shared.with(|w| session_for_link(w, link, &params)) {
-                Ok(id) => (Reply::empty(303).with_header("Location", format!("/c/pay/{id}")), false, None),
-                Err(e) => (Reply::empty(404), false, Some(page("Payment link not found", &e, None))),
+                Ok(id) => (
+                    Reply::empty(303).with_header("Location", format!("/c/pay/{id}")),
+                    false,
+                    None,
+                ),
+                Err(e) => (
+                    Reply::empty(404),
+                    false,
+                    Some(page("Payment link not found", &e, None)),
+                ),
             }
         }
         ("GET", ["c", "pay", id]) => {
             let session = shared.lock().stripe.sessions.get(*id).cloned();
             match session {
                 Some(s) if s["status"] == "open" => {
-                    let text = format!("{} {} for {}", s["amount_total"], s["currency"].as_str().unwrap_or(""), s["client_reference_id"]);
-                    (Reply::empty(200), false, Some(page("Simulated Stripe Checkout", &text, Some(id))))
+                    let text = format!(
+                        "{} {} for {}",
+                        s["amount_total"],
+                        s["currency"].as_str().unwrap_or(""),
+                        s["client_reference_id"]
+                    );
+                    (
+                        Reply::empty(200),
+                        false,
+                        Some(page("Simulated Stripe Checkout", &text, Some(id))),
+                    )
                 }
-                Some(s) => (Reply::empty(200), false, Some(page("Checkout", &format!("This session is {}.", s["status"]), None))),
-                None => (Reply::empty(404), false, Some(page("Checkout", "No such session.", None))),
+                Some(s) => (
+                    Reply::empty(200),
+                    false,
+                    Some(page(
+                        "Checkout",
+                        &format!("This session is {}.", s["status"]),
+                        None,
+                    )),
+                ),
+                None => (
+                    Reply::empty(404),
+                    false,
+                    Some(page("Checkout", "No such session.", None)),
+                ),
             }
         }
         ("POST", ["c", "pay", id]) => match shared.with(|w| w.pay_session(id, None, None, false)) {
             Ok(s) => {
-                let to = s["success_url"].as_str().unwrap_or("/").replace("{CHECKOUT_SESSION_ID}", id);
+                let to = s["success_url"]
+                    .as_str()
+                    .unwrap_or("/")
+                    .replace("{CHECKOUT_SESSION_ID}", id);
                 (Reply::empty(303).with_header("Location", to), false, None)
             }
             Err(e) => (Reply::empty(409), false, Some(page("Checkout", &e, None))),
@@ -494,9 +627,23 @@ fn checkout_page(shared: &Shared, req: &Incoming) -> (Reply, bool, Option<String
 }
 
 fn page(title: &str, text: &str, pay: Option<&str>) -> String {
-    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
     let form = pay
-        .map(|id| format!("<form method=\"post\" action=\"/c/pay/{}\"><button>Pay</button></form>", esc(id)))
+        .map(|id| {
+            format!(
+                "<form method=\"post\" action=\"/c/pay/{}\"><button>Pay</button></form>",
+                esc(id)
+            )
+        })
         .unwrap_or_default();
-    format!("<!doctype html><title>{0}</title><h1>{0}</h1><p>{1}</p>{form}", esc(title), esc(text))
+    format!(
+        "<!doctype html><title>{0}</title><h1>{0}</h1><p>{1}</p>{form}",
+        esc(title),
+        esc(text)
+    )
 }

@@ -29,7 +29,11 @@ pub enum Violation {
     #[error("Invalid {param}: must be one of {allowed}")]
     Enum { param: String, allowed: String },
     #[error("Invalid {expected}: {value:?} (parameter {param})")]
-    Type { param: String, expected: &'static str, value: String },
+    Type {
+        param: String,
+        expected: &'static str,
+        value: String,
+    },
     #[error("Invalid {param}: must be at most {max} characters")]
     TooLong { param: String, max: u64 },
 }
@@ -71,14 +75,19 @@ static SPEC: OnceLock<Result<StripeSpec, String>> = OnceLock::new();
 
 /// The bundled subset, parsed once.
 pub fn stripe_spec() -> Result<&'static StripeSpec, String> {
-    SPEC.get_or_init(|| StripeSpec::parse(SUBSET).map_err(|e| e.to_string())).as_ref().map_err(Clone::clone)
+    SPEC.get_or_init(|| StripeSpec::parse(SUBSET).map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 impl StripeSpec {
     /// Parse a subset (the format `scripts/trim_openapi.py` writes).
     pub fn parse(text: &str) -> Result<Self, SpecError> {
         let mut doc: Value = serde_json::from_str(text).map_err(SpecError)?;
-        Ok(StripeSpec { paths: doc["paths"].take(), schemas: doc["schemas"].take() })
+        Ok(StripeSpec {
+            paths: doc["paths"].take(),
+            schemas: doc["schemas"].take(),
+        })
     }
 
     fn operation(&self, method: &str, template: &str) -> Option<&Value> {
@@ -92,7 +101,12 @@ impl StripeSpec {
 
     /// Check the parameters of a request (form body for POST, query for GET).
     /// Operations the subset does not describe pass.
-    pub fn check_request(&self, method: &str, template: &str, params: &Value) -> Result<(), Violation> {
+    pub fn check_request(
+        &self,
+        method: &str,
+        template: &str,
+        params: &Value,
+    ) -> Result<(), Violation> {
         let Some(op) = self.operation(method, template) else {
             return Ok(());
         };
@@ -113,14 +127,18 @@ impl StripeSpec {
     }
 
     fn check_form(&self, schema: &Value, value: &Value, param: &str) -> Result<(), Violation> {
-        let Some(schema) = self.resolve(schema) else { return Ok(()) };
+        let Some(schema) = self.resolve(schema) else {
+            return Ok(());
+        };
         if let Some(branches) = schema.get("anyOf").and_then(Value::as_array) {
             let mut first = None;
             for branch in branches {
                 match self.check_form(branch, value, param) {
                     Ok(()) => return Ok(()),
                     Err(e) => {
-                        let kind_matches = self.resolve(branch).is_some_and(|b| kind_of(b) == form_kind(value));
+                        let kind_matches = self
+                            .resolve(branch)
+                            .is_some_and(|b| kind_of(b) == form_kind(value));
                         if kind_matches || first.is_none() {
                             first = Some(e);
                         }
@@ -137,11 +155,17 @@ impl StripeSpec {
         };
         match kind_of(schema) {
             "object" => {
-                let Value::Object(map) = value else { return Err(type_err("object")) };
+                let Value::Object(map) = value else {
+                    return Err(type_err("object"));
+                };
                 let props = schema.get("properties").and_then(Value::as_object);
                 let extra = schema.get("additionalProperties");
                 for (key, child) in map {
-                    let name = if param.is_empty() { key.clone() } else { format!("{param}[{key}]") };
+                    let name = if param.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{param}[{key}]")
+                    };
                     match (props.and_then(|p| p.get(key)), extra) {
                         (Some(s), _) => self.check_form(s, child, &name)?,
                         (None, Some(Value::Bool(true))) => {}
@@ -153,17 +177,28 @@ impl StripeSpec {
                         (None, _) => {}
                     }
                 }
-                for req in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
+                for req in schema
+                    .get("required")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     let Some(req) = req.as_str() else { continue };
                     if !map.contains_key(req) {
-                        let name = if param.is_empty() { req.to_string() } else { format!("{param}[{req}]") };
+                        let name = if param.is_empty() {
+                            req.to_string()
+                        } else {
+                            format!("{param}[{req}]")
+                        };
                         return Err(Violation::Missing(name));
                     }
                 }
                 Ok(())
             }
             "array" => {
-                let Value::Array(items) = value else { return Err(type_err("array")) };
+                let Value::Array(items) = value else {
+                    return Err(type_err("array"));
+                };
                 let item_schema = schema.get("items").cloned().unwrap_or(json!({}));
                 for (i, item) in items.iter().enumerate() {
                     self.check_form(&item_schema, item, &format!("{param}[{i}]"))?;
@@ -171,16 +206,24 @@ impl StripeSpec {
                 Ok(())
             }
             "string" => {
-                let Some(s) = text else { return Err(type_err("string")) };
+                let Some(s) = text else {
+                    return Err(type_err("string"));
+                };
                 if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
                     if !allowed.iter().any(|a| a.as_str() == Some(s)) {
                         let names: Vec<&str> = allowed.iter().filter_map(Value::as_str).collect();
-                        return Err(Violation::Enum { param: param.to_string(), allowed: one_of(&names) });
+                        return Err(Violation::Enum {
+                            param: param.to_string(),
+                            allowed: one_of(&names),
+                        });
                     }
                 }
                 if let Some(max) = schema.get("maxLength").and_then(Value::as_u64) {
                     if s.chars().count() as u64 > max {
-                        return Err(Violation::TooLong { param: param.to_string(), max });
+                        return Err(Violation::TooLong {
+                            param: param.to_string(),
+                            max,
+                        });
                     }
                 }
                 Ok(())
@@ -202,17 +245,28 @@ impl StripeSpec {
     }
 
     /// Check a 200 answer of an operation against its response schema.
-    pub fn check_response(&self, method: &str, template: &str, body: &Value) -> Result<(), Vec<String>> {
+    pub fn check_response(
+        &self,
+        method: &str,
+        template: &str,
+        body: &Value,
+    ) -> Result<(), Vec<String>> {
         let Some(schema) = self
             .operation(method, template)
             .and_then(|op| op.pointer("/responses/200/content/application~1json/schema"))
         else {
-            return Err(vec![format!("{method} {template} is not in the OpenAPI subset")]);
+            return Err(vec![format!(
+                "{method} {template} is not in the OpenAPI subset"
+            )]);
         };
         let mut problems = Vec::new();
         self.check_json(schema, body, "$", &mut problems);
         self.check_embedded(body, &mut problems);
-        if problems.is_empty() { Ok(()) } else { Err(problems) }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
     }
 
     /// Check a JSON object against the component schema of its `object` field
@@ -226,14 +280,21 @@ impl StripeSpec {
             other => problems.push(format!("$.object: no schema for {other:?}")),
         }
         self.check_embedded(value, &mut problems);
-        if problems.is_empty() { Ok(()) } else { Err(problems) }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
     }
 
     /// Events carry their object as free-form JSON in the schema; check it by its own type.
     fn check_embedded(&self, value: &Value, problems: &mut Vec<String>) {
         let events: Vec<&Value> = match value.get("object").and_then(Value::as_str) {
             Some("event") => vec![value],
-            Some("list") => value["data"].as_array().map(|d| d.iter().collect()).unwrap_or_default(),
+            Some("list") => value["data"]
+                .as_array()
+                .map(|d| d.iter().collect())
+                .unwrap_or_default(),
             _ => vec![],
         };
         for event in events {
@@ -286,7 +347,12 @@ impl StripeSpec {
                     problems.push(format!("{path}: expected an object"));
                     return;
                 };
-                for req in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
+                for req in schema
+                    .get("required")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     if let Some(req) = req.as_str() {
                         if !map.contains_key(req) {
                             problems.push(format!("{path}.{req}: required but missing"));
@@ -295,8 +361,13 @@ impl StripeSpec {
                 }
                 let props = schema.get("properties").and_then(Value::as_object);
                 for (key, child) in map {
-                    match (props.and_then(|p| p.get(key)), schema.get("additionalProperties")) {
-                        (Some(s), _) => self.check_json(s, child, &format!("{path}.{key}"), problems),
+                    match (
+                        props.and_then(|p| p.get(key)),
+                        schema.get("additionalProperties"),
+                    ) {
+                        (Some(s), _) => {
+                            self.check_json(s, child, &format!("{path}.{key}"), problems)
+                        }
                         (None, Some(s @ Value::Object(_))) => {
                             self.check_json(s, child, &format!("{path}.{key}"), problems)
                         }
@@ -326,8 +397,12 @@ impl StripeSpec {
             "integer" if !(value.is_i64() || value.is_u64()) => {
                 problems.push(format!("{path}: expected an integer, got {value}"))
             }
-            "number" if !value.is_number() => problems.push(format!("{path}: expected a number, got {value}")),
-            "boolean" if !value.is_boolean() => problems.push(format!("{path}: expected a boolean, got {value}")),
+            "number" if !value.is_number() => {
+                problems.push(format!("{path}: expected a number, got {value}"))
+            }
+            "boolean" if !value.is_boolean() => {
+                problems.push(format!("{path}: expected a boolean, got {value}"))
+            }
             _ => {}
         }
     }
@@ -365,12 +440,22 @@ fn one_of(names: &[&str]) -> String {
 fn query_schema(op: &Value) -> Value {
     let mut props = Map::new();
     let mut required = Vec::new();
-    for p in op.get("parameters").and_then(Value::as_array).into_iter().flatten() {
+    for p in op
+        .get("parameters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if p.get("in").and_then(Value::as_str) != Some("query") {
             continue;
         }
-        let Some(name) = p.get("name").and_then(Value::as_str) else { continue };
-        props.insert(name.to_string(), p.get("schema").cloned().unwrap_or(json!({})));
+        let Some(name) = p.get("name").and_then(Value::as_str) else {
+            continue;
+        };
+        props.insert(
+            name.to_string(),
+            p.get("schema").cloned().unwrap_or(json!({})),
+        );
         if p.get("required") == Some(&Value::Bool(true)) {
             required.push(Value::String(name.to_string()));
         }
@@ -385,21 +470,44 @@ mod tests {
 
     fn check(method: &str, template: &str, body: &str) -> Result<(), Violation> {
         let params = form::parse(body.as_bytes()).unwrap();
-        stripe_spec().unwrap().check_request(method, template, &params)
+        stripe_spec()
+            .unwrap()
+            .check_request(method, template, &params)
     }
 
     #[test]
     fn refund_reason_enum_is_enforced() {
-        assert!(check("POST", "/v1/refunds", "payment_intent=pi_1&amount=100&reason=requested_by_customer&metadata[booking_id]=b").is_ok());
-        let err = check("POST", "/v1/refunds", "payment_intent=pi_1&reason=changed_mind").unwrap_err();
+        assert!(check(
+            "POST",
+            "/v1/refunds",
+            "payment_intent=pi_1&amount=100&reason=requested_by_customer&metadata[booking_id]=b"
+        )
+        .is_ok());
+        let err = check(
+            "POST",
+            "/v1/refunds",
+            "payment_intent=pi_1&reason=changed_mind",
+        )
+        .unwrap_err();
         assert_eq!(err.param(), "reason");
-        assert_eq!(err.to_string(), "Invalid reason: must be one of duplicate, fraudulent, or requested_by_customer");
+        assert_eq!(
+            err.to_string(),
+            "Invalid reason: must be one of duplicate, fraudulent, or requested_by_customer"
+        );
     }
 
     #[test]
     fn nested_unknown_parameters_and_bad_integers_are_rejected() {
-        let err = check("POST", "/v1/checkout/sessions", "success_url=https://x&line_items[0][pricedata][currency]=eur").unwrap_err();
-        assert_eq!(err, Violation::UnknownParameter("line_items[0][pricedata]".into()));
+        let err = check(
+            "POST",
+            "/v1/checkout/sessions",
+            "success_url=https://x&line_items[0][pricedata][currency]=eur",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            Violation::UnknownParameter("line_items[0][pricedata]".into())
+        );
         let err = check("POST", "/v1/refunds", "payment_intent=pi_1&amount=ten").unwrap_err();
         assert_eq!(err.param(), "amount");
         let err = check("POST", "/v1/products", "description=x").unwrap_err();
@@ -413,7 +521,12 @@ mod tests {
 
     #[test]
     fn query_parameters_are_checked_for_list_events() {
-        assert!(check("GET", "/v1/events", "created[gte]=5&types[]=charge.refunded&limit=3&starting_after=evt_1").is_ok());
+        assert!(check(
+            "GET",
+            "/v1/events",
+            "created[gte]=5&types[]=charge.refunded&limit=3&starting_after=evt_1"
+        )
+        .is_ok());
         assert!(check("GET", "/v1/events", "created[since]=5").is_err());
         assert!(check("GET", "/v1/events", "bogus=1").is_err());
     }

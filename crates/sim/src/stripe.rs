@@ -40,13 +40,25 @@ pub struct StripeState {
 }
 
 /// Stripe's error body.
-pub fn error(status: u16, kind: &str, code: Option<&str>, message: &str, param: Option<&str>) -> Reply {
+pub fn error(
+    status: u16,
+    kind: &str,
+    code: Option<&str>,
+    message: &str,
+    param: Option<&str>,
+) -> Reply {
     let mut e = Map::new();
     e.insert("type".into(), json!(kind));
     e.insert("message".into(), json!(message));
     if let Some(code) = code {
         e.insert("code".into(), json!(code));
-        e.insert("doc_url".into(), json!(format!("https://stripe.com/docs/error-codes/{}", code.replace('_', "-"))));
+        e.insert(
+            "doc_url".into(),
+            json!(format!(
+                "https://stripe.com/docs/error-codes/{}",
+                code.replace('_', "-")
+            )),
+        );
     }
     if let Some(param) = param {
         e.insert("param".into(), json!(param));
@@ -59,7 +71,13 @@ fn invalid(code: &str, message: &str, param: Option<&str>) -> Reply {
 }
 
 fn missing(kind: &str, id: &str, param: &str) -> Reply {
-    error(404, "invalid_request_error", Some("resource_missing"), &format!("No such {kind}: '{id}'"), Some(param))
+    error(
+        404,
+        "invalid_request_error",
+        Some("resource_missing"),
+        &format!("No such {kind}: '{id}'"),
+        Some(param),
+    )
 }
 
 fn s(v: &Value, key: &str) -> Option<String> {
@@ -67,7 +85,9 @@ fn s(v: &Value, key: &str) -> Option<String> {
 }
 
 fn int(v: &Value, key: &str) -> Option<i64> {
-    v.get(key).and_then(Value::as_str).and_then(|x| x.parse().ok())
+    v.get(key)
+        .and_then(Value::as_str)
+        .and_then(|x| x.parse().ok())
 }
 
 fn metadata(params: &Value) -> Value {
@@ -84,10 +104,13 @@ pub fn template(method: &str, segments: &[&str]) -> Option<(&'static str, Option
         ("POST", ["v1", "prices"]) => ("/v1/prices", None),
         ("POST", ["v1", "payment_links"]) => ("/v1/payment_links", None),
         ("POST", ["v1", "checkout", "sessions"]) => ("/v1/checkout/sessions", None),
-        ("GET", ["v1", "checkout", "sessions", id]) => ("/v1/checkout/sessions/{session}", Some(id.to_string())),
-        ("POST", ["v1", "checkout", "sessions", id, "expire"]) => {
-            ("/v1/checkout/sessions/{session}/expire", Some(id.to_string()))
+        ("GET", ["v1", "checkout", "sessions", id]) => {
+            ("/v1/checkout/sessions/{session}", Some(id.to_string()))
         }
+        ("POST", ["v1", "checkout", "sessions", id, "expire"]) => (
+            "/v1/checkout/sessions/{session}/expire",
+            Some(id.to_string()),
+        ),
         ("POST", ["v1", "refunds"]) => ("/v1/refunds", None),
         ("GET", ["v1", "refunds", id]) => ("/v1/refunds/{refund}", Some(id.to_string())),
         ("GET", ["v1", "events"]) => ("/v1/events", None),
@@ -108,10 +131,19 @@ impl World {
             let msg = format!("Unrecognized request URL ({} {}). The simulator serves only the endpoints Coachdesk uses.", req.method, req.path);
             return (invalid("url_invalid", &msg, None).tap_status(404), false);
         };
-        let raw = if req.method == "POST" { req.body.as_slice() } else { req.query.as_bytes() };
+        let raw = if req.method == "POST" {
+            req.body.as_slice()
+        } else {
+            req.query.as_bytes()
+        };
         let params = match form::parse(raw) {
             Ok(p) => p,
-            Err(e) => return (invalid("parameter_invalid_string", &e.to_string(), None), false),
+            Err(e) => {
+                return (
+                    invalid("parameter_invalid_string", &e.to_string(), None),
+                    false,
+                )
+            }
         };
         if self.config.validate_requests {
             match spec::stripe_spec() {
@@ -123,15 +155,32 @@ impl World {
                 Err(e) => return (error(500, "api_error", None, &e, None), false),
             }
         }
-        let idem = if req.method == "POST" { req.header("Idempotency-Key").map(str::to_string) } else { None };
+        let idem = if req.method == "POST" {
+            req.header("Idempotency-Key").map(str::to_string)
+        } else {
+            None
+        };
         if let Some(k) = &idem {
             if k.len() > 255 {
-                return (invalid("idempotency_key_too_long", "Idempotency-Key must be at most 255 characters.", None), false);
+                return (
+                    invalid(
+                        "idempotency_key_too_long",
+                        "Idempotency-Key must be at most 255 characters.",
+                        None,
+                    ),
+                    false,
+                );
             }
             let fingerprint = format!("{} {} {}", req.method, req.path, params);
             if let Some(saved) = self.stripe.idempotency.get(&(key.clone(), k.clone())) {
                 if saved.fingerprint == fingerprint {
-                    return (saved.reply.clone().with_header("Idempotent-Replayed", "true"), true);
+                    return (
+                        saved
+                            .reply
+                            .clone()
+                            .with_header("Idempotent-Replayed", "true"),
+                        true,
+                    );
                 }
                 let msg = format!("Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{k}' if you meant to execute a different request.");
                 return (error(400, "idempotency_error", None, &msg, None), false);
@@ -139,16 +188,28 @@ impl World {
             let request_id = self.stripe_id("req");
             let reply = self.stripe_execute(tpl, id.as_deref(), &params, Some(k), &request_id);
             let reply = reply.with_header("Request-Id", request_id);
-            self.stripe.idempotency.insert((key, k.clone()), Saved { fingerprint, reply: reply.clone() });
+            self.stripe.idempotency.insert(
+                (key, k.clone()),
+                Saved {
+                    fingerprint,
+                    reply: reply.clone(),
+                },
+            );
             return (reply.with_header("Idempotency-Key", k.clone()), false);
         }
         let request_id = self.stripe_id("req");
-        (self.stripe_execute(tpl, id.as_deref(), &params, None, &request_id).with_header("Request-Id", request_id), false)
+        (
+            self.stripe_execute(tpl, id.as_deref(), &params, None, &request_id)
+                .with_header("Request-Id", request_id),
+            false,
+        )
     }
 
     fn stripe_auth(&self, req: &Incoming) -> Result<String, Reply> {
         let no_key = "You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').";
-        let header = req.header("Authorization").ok_or_else(|| error(401, "invalid_request_error", None, no_key, None))?;
+        let header = req
+            .header("Authorization")
+            .ok_or_else(|| error(401, "invalid_request_error", None, no_key, None))?;
         let key = header.strip_prefix("Bearer ").map(str::trim).unwrap_or("");
         if key.is_empty() {
             return Err(error(401, "invalid_request_error", None, no_key, None));
@@ -160,12 +221,25 @@ impl World {
         if !accepted {
             let shown: String = key.chars().take(8).collect();
             let msg = format!("Invalid API Key provided: {shown}****");
-            return Err(error(401, "invalid_request_error", Some("api_key_invalid"), &msg, None));
+            return Err(error(
+                401,
+                "invalid_request_error",
+                Some("api_key_invalid"),
+                &msg,
+                None,
+            ));
         }
         Ok(key.to_string())
     }
 
-    fn stripe_execute(&mut self, tpl: &str, id: Option<&str>, p: &Value, idem: Option<&str>, request_id: &str) -> Reply {
+    fn stripe_execute(
+        &mut self,
+        tpl: &str,
+        id: Option<&str>,
+        p: &Value,
+        idem: Option<&str>,
+        request_id: &str,
+    ) -> Reply {
         let request = json!({"id": request_id, "idempotency_key": idem});
         match (tpl, id) {
             ("/v1/products", _) => self.create_product(p),
@@ -176,10 +250,12 @@ impl World {
                 Some(s) => Reply::json(200, s.clone()),
                 None => missing("checkout.session", id, "session"),
             },
-            ("/v1/checkout/sessions/{session}/expire", Some(id)) => match self.expire_session(id, request) {
-                Ok(s) => Reply::json(200, s),
-                Err(r) => r,
-            },
+            ("/v1/checkout/sessions/{session}/expire", Some(id)) => {
+                match self.expire_session(id, request) {
+                    Ok(s) => Reply::json(200, s),
+                    Err(r) => r,
+                }
+            }
             ("/v1/refunds", _) => self.create_refund(p, request),
             ("/v1/refunds/{refund}", Some(id)) => match self.stripe.refunds.get(id) {
                 Some(r) => Reply::json(200, r.clone()),
@@ -208,7 +284,13 @@ impl World {
     fn create_price(&mut self, p: &Value) -> Reply {
         let product = match (s(p, "product"), p.get("product_data")) {
             (Some(prod), _) if self.stripe.products.contains_key(&prod) => prod,
-            (Some(prod), _) => return invalid("resource_missing", &format!("No such product: '{prod}'"), Some("product")),
+            (Some(prod), _) => {
+                return invalid(
+                    "resource_missing",
+                    &format!("No such product: '{prod}'"),
+                    Some("product"),
+                )
+            }
             (None, Some(data)) => {
                 let reply = self.create_product(data);
                 match reply.body.as_ref().and_then(|b| s(b, "id")) {
@@ -216,13 +298,27 @@ impl World {
                     None => return reply,
                 }
             }
-            (None, None) => return invalid("parameter_missing", "Missing required param: product.", Some("product")),
+            (None, None) => {
+                return invalid(
+                    "parameter_missing",
+                    "Missing required param: product.",
+                    Some("product"),
+                )
+            }
         };
         let Some(amount) = int(p, "unit_amount") else {
-            return invalid("parameter_missing", "Missing required param: unit_amount.", Some("unit_amount"));
+            return invalid(
+                "parameter_missing",
+                "Missing required param: unit_amount.",
+                Some("unit_amount"),
+            );
         };
         if amount < 0 {
-            return invalid("parameter_invalid_integer", "Invalid non-negative integer", Some("unit_amount"));
+            return invalid(
+                "parameter_invalid_integer",
+                "Invalid non-negative integer",
+                Some("unit_amount"),
+            );
         }
         let id = self.stripe_id("price");
         let recurring = p.get("recurring").map(|r| {
@@ -244,33 +340,68 @@ impl World {
     /// Sum line items `[{price}|{price_data}, quantity]` into (amount, currency).
     fn price_line_items(&self, items: &Value) -> Result<(i64, String), Reply> {
         let Some(items) = items.as_array().filter(|i| !i.is_empty()) else {
-            return Err(invalid("parameter_missing", "Missing required param: line_items.", Some("line_items")));
+            return Err(invalid(
+                "parameter_missing",
+                "Missing required param: line_items.",
+                Some("line_items"),
+            ));
         };
         let mut total = 0i64;
         let mut currency: Option<String> = None;
         for (i, item) in items.iter().enumerate() {
             let quantity = int(item, "quantity").unwrap_or(1);
             if quantity < 1 {
-                return Err(invalid("parameter_invalid_integer", "Invalid positive integer", Some(&format!("line_items[{i}][quantity]"))));
+                return Err(invalid(
+                    "parameter_invalid_integer",
+                    "Invalid positive integer",
+                    Some(&format!("line_items[{i}][quantity]")),
+                ));
             }
             let (unit, cur) = if let Some(price_id) = s(item, "price") {
                 let Some(price) = self.stripe.prices.get(&price_id) else {
-                    return Err(invalid("resource_missing", &format!("No such price: '{price_id}'"), Some(&format!("line_items[{i}][price]"))));
+                    return Err(invalid(
+                        "resource_missing",
+                        &format!("No such price: '{price_id}'"),
+                        Some(&format!("line_items[{i}][price]")),
+                    ));
                 };
-                (price["unit_amount"].as_i64().unwrap_or(0), s(price, "currency").unwrap_or_default())
+                (
+                    price["unit_amount"].as_i64().unwrap_or(0),
+                    s(price, "currency").unwrap_or_default(),
+                )
             } else if let Some(data) = item.get("price_data") {
                 if data.get("product").is_none() && data.get("product_data").is_none() {
-                    return Err(invalid("parameter_missing", &format!("Missing required param: line_items[{i}][price_data][product_data]."), Some(&format!("line_items[{i}][price_data][product_data]"))));
+                    return Err(invalid(
+                        "parameter_missing",
+                        &format!(
+                            "Missing required param: line_items[{i}][price_data][product_data]."
+                        ),
+                        Some(&format!("line_items[{i}][price_data][product_data]")),
+                    ));
                 }
                 let Some(unit) = int(data, "unit_amount") else {
-                    return Err(invalid("parameter_missing", &format!("Missing required param: line_items[{i}][price_data][unit_amount]."), Some(&format!("line_items[{i}][price_data][unit_amount]"))));
+                    return Err(invalid(
+                        "parameter_missing",
+                        &format!(
+                            "Missing required param: line_items[{i}][price_data][unit_amount]."
+                        ),
+                        Some(&format!("line_items[{i}][price_data][unit_amount]")),
+                    ));
                 };
                 (unit, s(data, "currency").unwrap_or_default().to_lowercase())
             } else {
-                return Err(invalid("parameter_missing", &format!("Missing required param: line_items[{i}][price]."), Some(&format!("line_items[{i}][price]"))));
+                return Err(invalid(
+                    "parameter_missing",
+                    &format!("Missing required param: line_items[{i}][price]."),
+                    Some(&format!("line_items[{i}][price]")),
+                ));
             };
             if currency.as_ref().is_some_and(|c| *c != cur) {
-                return Err(invalid("parameter_invalid_string", "All line items must use the same currency.", Some("line_items")));
+                return Err(invalid(
+                    "parameter_invalid_string",
+                    "All line items must use the same currency.",
+                    Some("line_items"),
+                ));
             }
             currency = Some(cur);
             total = total.saturating_add(unit.saturating_mul(quantity));
@@ -289,7 +420,9 @@ impl World {
             Some(a) if s(a, "type").as_deref() == Some("redirect") => {
                 json!({"type": "redirect", "redirect": {"url": a.pointer("/redirect/url")}})
             }
-            _ => json!({"type": "hosted_confirmation", "hosted_confirmation": {"custom_message": null}}),
+            _ => {
+                json!({"type": "hosted_confirmation", "hosted_confirmation": {"custom_message": null}})
+            }
         };
         let link = json!({
             "id": id, "object": "payment_link", "active": true, "after_completion": after,
@@ -311,10 +444,18 @@ impl World {
 
     fn create_session(&mut self, p: &Value) -> Reply {
         if s(p, "mode").is_none() {
-            return invalid("parameter_missing", "Missing required param: mode.", Some("mode"));
+            return invalid(
+                "parameter_missing",
+                "Missing required param: mode.",
+                Some("mode"),
+            );
         }
         if s(p, "mode").as_deref() != Some("payment") {
-            return invalid("parameter_invalid_string", "The simulator serves only mode=payment Checkout Sessions.", Some("mode"));
+            return invalid(
+                "parameter_invalid_string",
+                "The simulator serves only mode=payment Checkout Sessions.",
+                Some("mode"),
+            );
         }
         let (amount, currency) = match self.price_line_items(&p["line_items"]) {
             Ok(x) => x,
@@ -332,15 +473,29 @@ impl World {
             Some(t) => t,
         };
         if s(p, "client_reference_id").is_some_and(|c| c.chars().count() > 200) {
-            return invalid("parameter_invalid_string", "Invalid client_reference_id: must be at most 200 characters", Some("client_reference_id"));
+            return invalid(
+                "parameter_invalid_string",
+                "Invalid client_reference_id: must be at most 200 characters",
+                Some("client_reference_id"),
+            );
         }
         let session = self.new_session(p, amount, &currency, expires_at, None);
         Reply::json(200, session)
     }
 
     /// Create and store an open session (from the API, or from a payment link visit).
-    pub fn new_session(&mut self, p: &Value, amount: i64, currency: &str, expires_at: i64, link: Option<&str>) -> Value {
-        let id = format!("cs_test_{}", self.stripe_id("sim").trim_start_matches("sim_"));
+    pub fn new_session(
+        &mut self,
+        p: &Value,
+        amount: i64,
+        currency: &str,
+        expires_at: i64,
+        link: Option<&str>,
+    ) -> Value {
+        let id = format!(
+            "cs_test_{}",
+            self.stripe_id("sim").trim_start_matches("sim_")
+        );
         let session = json!({
             "id": id, "object": "checkout.session", "after_expiration": null, "allow_promotion_codes": null,
             "amount_subtotal": amount, "amount_total": amount, "automatic_tax": {"enabled": false, "status": null},
@@ -369,7 +524,11 @@ impl World {
             return Err(missing("checkout.session", id, "session"));
         };
         if session["status"] != "open" {
-            return Err(invalid("checkout_session_not_open", "Only Checkout Sessions with a status in [\"open\"] can be expired.", None));
+            return Err(invalid(
+                "checkout_session_not_open",
+                "Only Checkout Sessions with a status in [\"open\"] can be expired.",
+                None,
+            ));
         }
         session["status"] = json!("expired");
         session["url"] = Value::Null;
@@ -395,11 +554,25 @@ impl World {
 
     /// The client completes Checkout. `delayed`: an async method (payment_status unpaid
     /// until [`World::settle_async_payment`]).
-    pub fn pay_session(&mut self, id: &str, email: Option<&str>, name: Option<&str>, delayed: bool) -> Result<Value, String> {
+    pub fn pay_session(
+        &mut self,
+        id: &str,
+        email: Option<&str>,
+        name: Option<&str>,
+        delayed: bool,
+    ) -> Result<Value, String> {
         let now = self.now();
-        let session = self.stripe.sessions.get(id).ok_or_else(|| format!("no checkout session {id}"))?.clone();
+        let session = self
+            .stripe
+            .sessions
+            .get(id)
+            .ok_or_else(|| format!("no checkout session {id}"))?
+            .clone();
         if session["status"] != "open" {
-            return Err(format!("checkout session {id} is {}, not open", session["status"]));
+            return Err(format!(
+                "checkout session {id} is {}, not open",
+                session["status"]
+            ));
         }
         if session["expires_at"].as_i64().is_some_and(|t| t <= now) {
             self.expire_due_sessions();
@@ -407,7 +580,10 @@ impl World {
         }
         let amount = session["amount_total"].as_i64().unwrap_or(0);
         let currency = s(&session, "currency").unwrap_or_default();
-        let email = email.map(str::to_string).or_else(|| s(&session, "customer_email")).unwrap_or_else(|| "client@example.com".into());
+        let email = email
+            .map(str::to_string)
+            .or_else(|| s(&session, "customer_email"))
+            .unwrap_or_else(|| "client@example.com".into());
         let name = name.unwrap_or("Sim Client").to_string();
         let pi = self.stripe_id("pi");
         self.stripe.payment_intents.insert(
@@ -425,16 +601,29 @@ impl World {
         session["payment_status"] = json!(if delayed { "unpaid" } else { "paid" });
         session["customer_details"] = json!({"address": null, "email": email, "name": name, "phone": null, "tax_exempt": "none", "tax_ids": []});
         let snapshot = session.clone();
-        self.emit_stripe("checkout.session.completed", snapshot.clone(), None, json!({"id": null, "idempotency_key": null}));
+        self.emit_stripe(
+            "checkout.session.completed",
+            snapshot.clone(),
+            None,
+            json!({"id": null, "idempotency_key": null}),
+        );
         Ok(snapshot)
     }
 
     /// A delayed payment resolves.
     pub fn settle_async_payment(&mut self, id: &str, succeeded: bool) -> Result<Value, String> {
-        let session = self.stripe.sessions.get(id).ok_or_else(|| format!("no checkout session {id}"))?.clone();
-        let pi = s(&session, "payment_intent").ok_or_else(|| format!("checkout session {id} has no payment yet"))?;
+        let session = self
+            .stripe
+            .sessions
+            .get(id)
+            .ok_or_else(|| format!("no checkout session {id}"))?
+            .clone();
+        let pi = s(&session, "payment_intent")
+            .ok_or_else(|| format!("checkout session {id} has no payment yet"))?;
         if session["payment_status"] != "unpaid" || session["status"] != "complete" {
-            return Err(format!("checkout session {id} is not awaiting a delayed payment"));
+            return Err(format!(
+                "checkout session {id} is not awaiting a delayed payment"
+            ));
         }
         if succeeded {
             let details = &session["customer_details"];
@@ -445,19 +634,39 @@ impl World {
             self.new_charge(&pi, amount, &currency, &email, &name);
         }
         if let Some(intent) = self.stripe.payment_intents.get_mut(&pi) {
-            intent["status"] = json!(if succeeded { "succeeded" } else { "requires_payment_method" });
+            intent["status"] = json!(if succeeded {
+                "succeeded"
+            } else {
+                "requires_payment_method"
+            });
         }
         let session = self.stripe.sessions.get_mut(id).ok_or("session vanished")?;
         if succeeded {
             session["payment_status"] = json!("paid");
         }
         let snapshot = session.clone();
-        let kind = if succeeded { "checkout.session.async_payment_succeeded" } else { "checkout.session.async_payment_failed" };
-        self.emit_stripe(kind, snapshot.clone(), None, json!({"id": null, "idempotency_key": null}));
+        let kind = if succeeded {
+            "checkout.session.async_payment_succeeded"
+        } else {
+            "checkout.session.async_payment_failed"
+        };
+        self.emit_stripe(
+            kind,
+            snapshot.clone(),
+            None,
+            json!({"id": null, "idempotency_key": null}),
+        );
         Ok(snapshot)
     }
 
-    fn new_charge(&mut self, pi: &str, amount: i64, currency: &str, email: &str, name: &str) -> String {
+    fn new_charge(
+        &mut self,
+        pi: &str,
+        amount: i64,
+        currency: &str,
+        email: &str,
+        name: &str,
+    ) -> String {
         let id = self.stripe_id("ch");
         let charge = json!({
             "id": id, "object": "charge", "amount": amount, "amount_captured": amount, "amount_refunded": 0,
@@ -482,13 +691,27 @@ impl World {
     /// Find the charge for `payment_intent` or `charge` params; the Err is the API error.
     fn find_charge(&self, p: &Value) -> Result<String, Reply> {
         if let Some(pi) = s(p, "payment_intent") {
-            let intent = self.stripe.payment_intents.get(&pi).ok_or_else(|| missing("payment_intent", &pi, "payment_intent"))?;
+            let intent = self
+                .stripe
+                .payment_intents
+                .get(&pi)
+                .ok_or_else(|| missing("payment_intent", &pi, "payment_intent"))?;
             return s(intent, "charge").ok_or_else(|| {
-                invalid("payment_intent_unexpected_state", &format!("This PaymentIntent ({pi}) does not have a successful charge to refund."), Some("payment_intent"))
+                invalid(
+                    "payment_intent_unexpected_state",
+                    &format!(
+                        "This PaymentIntent ({pi}) does not have a successful charge to refund."
+                    ),
+                    Some("payment_intent"),
+                )
             });
         }
         if let Some(ch) = s(p, "charge") {
-            return if self.stripe.charges.contains_key(&ch) { Ok(ch) } else { Err(missing("charge", &ch, "charge")) };
+            return if self.stripe.charges.contains_key(&ch) {
+                Ok(ch)
+            } else {
+                Err(missing("charge", &ch, "charge"))
+            };
         }
         Err(invalid("parameter_missing", "One of the following params should be provided for this request: payment_intent or charge.", None))
     }
@@ -506,10 +729,18 @@ impl World {
         let refunded = charge["amount_refunded"].as_i64().unwrap_or(0);
         let remaining = captured - refunded;
         if charge["disputed"] == true {
-            return invalid("charge_disputed", &format!("Charge {charge_id} has been charged back; cannot issue a refund."), None);
+            return invalid(
+                "charge_disputed",
+                &format!("Charge {charge_id} has been charged back; cannot issue a refund."),
+                None,
+            );
         }
         if remaining <= 0 {
-            return invalid("charge_already_refunded", &format!("Charge {charge_id} has already been refunded."), None);
+            return invalid(
+                "charge_already_refunded",
+                &format!("Charge {charge_id} has already been refunded."),
+                None,
+            );
         }
         let amount = match p.get("amount") {
             None => remaining,
@@ -519,10 +750,20 @@ impl World {
                     let msg = format!("Refund amount ({a}) is greater than unrefunded amount on charge ({remaining})");
                     return invalid("amount_too_large", &msg, Some("amount"));
                 }
-                _ => return invalid("parameter_invalid_integer", "Invalid positive integer", Some("amount")),
+                _ => {
+                    return invalid(
+                        "parameter_invalid_integer",
+                        "Invalid positive integer",
+                        Some("amount"),
+                    )
+                }
             },
         };
-        let status = self.stripe.refund_status.clone().unwrap_or_else(|| "succeeded".into());
+        let status = self
+            .stripe
+            .refund_status
+            .clone()
+            .unwrap_or_else(|| "succeeded".into());
         let id = self.stripe_id("re");
         let refund = json!({
             "id": id, "object": "refund", "amount": amount, "balance_transaction": null, "charge": charge_id,
@@ -532,12 +773,19 @@ impl World {
         });
         self.stripe.refunds.insert(id, refund.clone());
         let charge = self.adjust_refunded(&charge_id, amount);
-        self.emit_stripe("charge.refunded", charge, Some(json!({"amount_refunded": refunded})), request);
+        self.emit_stripe(
+            "charge.refunded",
+            charge,
+            Some(json!({"amount_refunded": refunded})),
+            request,
+        );
         Reply::json(200, refund)
     }
 
     fn adjust_refunded(&mut self, charge_id: &str, delta: i64) -> Value {
-        let Some(charge) = self.stripe.charges.get_mut(charge_id) else { return Value::Null };
+        let Some(charge) = self.stripe.charges.get_mut(charge_id) else {
+            return Value::Null;
+        };
         let total = charge["amount_refunded"].as_i64().unwrap_or(0) + delta;
         charge["amount_refunded"] = json!(total);
         charge["refunded"] = json!(total >= charge["amount"].as_i64().unwrap_or(0));
@@ -545,13 +793,31 @@ impl World {
     }
 
     /// A pending refund settles, or any refund fails later (`refund.updated`).
-    pub fn settle_refund(&mut self, id: &str, status: &str, failure_reason: Option<&str>) -> Result<Value, String> {
-        let refund = self.stripe.refunds.get(id).ok_or_else(|| format!("no refund {id}"))?.clone();
+    pub fn settle_refund(
+        &mut self,
+        id: &str,
+        status: &str,
+        failure_reason: Option<&str>,
+    ) -> Result<Value, String> {
+        let refund = self
+            .stripe
+            .refunds
+            .get(id)
+            .ok_or_else(|| format!("no refund {id}"))?
+            .clone();
         let old = s(&refund, "status").unwrap_or_default();
         if old == status {
             return Err(format!("refund {id} is already {status}"));
         }
-        if !["succeeded", "failed", "pending", "canceled", "requires_action"].contains(&status) {
+        if ![
+            "succeeded",
+            "failed",
+            "pending",
+            "canceled",
+            "requires_action",
+        ]
+        .contains(&status)
+        {
             return Err(format!("unknown refund status {status:?}"));
         }
         let amount = refund["amount"].as_i64().unwrap_or(0);
@@ -568,16 +834,33 @@ impl World {
             refund["failure_reason"] = json!(failure_reason.unwrap_or("expired_or_canceled_card"));
         }
         let snapshot = refund.clone();
-        self.emit_stripe("refund.updated", snapshot.clone(), Some(json!({"status": old})), json!({"id": null, "idempotency_key": null}));
+        self.emit_stripe(
+            "refund.updated",
+            snapshot.clone(),
+            Some(json!({"status": old})),
+            json!({"id": null, "idempotency_key": null}),
+        );
         Ok(snapshot)
     }
 
     /// The client disputes a charge with their bank.
     pub fn dispute(&mut self, p: &Value, reason: &str) -> Result<Value, String> {
-        let charge_id = self.find_charge(p).map_err(|r| r.body.map(|b| b["error"]["message"].to_string()).unwrap_or_default())?;
-        let charge = self.stripe.charges.get_mut(&charge_id).ok_or("charge vanished")?;
+        let charge_id = self.find_charge(p).map_err(|r| {
+            r.body
+                .map(|b| b["error"]["message"].to_string())
+                .unwrap_or_default()
+        })?;
+        let charge = self
+            .stripe
+            .charges
+            .get_mut(&charge_id)
+            .ok_or("charge vanished")?;
         charge["disputed"] = json!(true);
-        let (amount, currency, pi) = (charge["amount"].clone(), charge["currency"].clone(), charge["payment_intent"].clone());
+        let (amount, currency, pi) = (
+            charge["amount"].clone(),
+            charge["currency"].clone(),
+            charge["payment_intent"].clone(),
+        );
         let id = self.stripe_id("dp");
         let now = self.now();
         let dispute = json!({
@@ -597,7 +880,12 @@ impl World {
             "reason": reason, "status": "needs_response",
         });
         self.stripe.disputes.insert(id, dispute.clone());
-        self.emit_stripe("charge.dispute.created", dispute.clone(), None, json!({"id": null, "idempotency_key": null}));
+        self.emit_stripe(
+            "charge.dispute.created",
+            dispute.clone(),
+            None,
+            json!({"id": null, "idempotency_key": null}),
+        );
         Ok(dispute)
     }
 
@@ -606,7 +894,13 @@ impl World {
             None => 10,
             Some(_) => match int(p, "limit") {
                 Some(l) if (1..=100).contains(&l) => l as usize,
-                _ => return invalid("parameter_invalid_integer", "Invalid limit: must be between 1 and 100", Some("limit")),
+                _ => {
+                    return invalid(
+                        "parameter_invalid_integer",
+                        "Invalid limit: must be between 1 and 100",
+                        Some("limit"),
+                    )
+                }
             },
         };
         let (gt, gte, lt, lte) = match p.get("created") {
@@ -614,11 +908,16 @@ impl World {
                 let v = x.parse::<i64>().ok();
                 (None, v, None, v)
             }
-            Some(c @ Value::Object(_)) => (int(c, "gt"), int(c, "gte"), int(c, "lt"), int(c, "lte")),
+            Some(c @ Value::Object(_)) => {
+                (int(c, "gt"), int(c, "gte"), int(c, "lt"), int(c, "lte"))
+            }
             _ => (None, None, None, None),
         };
         let types: Vec<String> = match p.get("types") {
-            Some(Value::Array(t)) => t.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+            Some(Value::Array(t)) => t
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect(),
             _ => s(p, "type").into_iter().collect(),
         };
         let matches_type = |t: &str| {
@@ -645,32 +944,61 @@ impl World {
         let start = match (s(p, "starting_after"), s(p, "ending_before")) {
             (Some(after), _) => match newest_first.iter().position(|e| e["id"] == after.as_str()) {
                 Some(i) => i + 1,
-                None if self.stripe.events.iter().any(|e| e["id"] == after.as_str()) => newest_first.len(),
-                None => return invalid("resource_missing", &format!("No such event: '{after}'"), Some("starting_after")),
+                None if self.stripe.events.iter().any(|e| e["id"] == after.as_str()) => {
+                    newest_first.len()
+                }
+                None => {
+                    return invalid(
+                        "resource_missing",
+                        &format!("No such event: '{after}'"),
+                        Some("starting_after"),
+                    )
+                }
             },
-            (None, Some(before)) => match newest_first.iter().position(|e| e["id"] == before.as_str()) {
-                Some(i) => i.saturating_sub(limit),
-                None => return invalid("resource_missing", &format!("No such event: '{before}'"), Some("ending_before")),
-            },
+            (None, Some(before)) => {
+                match newest_first.iter().position(|e| e["id"] == before.as_str()) {
+                    Some(i) => i.saturating_sub(limit),
+                    None => {
+                        return invalid(
+                            "resource_missing",
+                            &format!("No such event: '{before}'"),
+                            Some("ending_before"),
+                        )
+                    }
+                }
+            }
             _ => 0,
         };
         let end = match s(p, "ending_before") {
-            Some(before) if s(p, "starting_after").is_none() => {
-                newest_first.iter().position(|e| e["id"] == before.as_str()).unwrap_or(0)
-            }
+            Some(before) if s(p, "starting_after").is_none() => newest_first
+                .iter()
+                .position(|e| e["id"] == before.as_str())
+                .unwrap_or(0),
             _ => (start + limit).min(newest_first.len()),
         };
-        let page: Vec<Value> = newest_first[start.min(end)..end].iter().map(|e| (*e).clone()).collect();
+        let page: Vec<Value> = newest_first[start.min(end)..end]
+            .iter()
+            .map(|e| (*e).clone())
+            .collect();
         let has_more = if s(p, "ending_before").is_some() && s(p, "starting_after").is_none() {
             start > 0
         } else {
             end < newest_first.len()
         };
-        Reply::json(200, json!({"object": "list", "url": "/v1/events", "has_more": has_more, "data": page}))
+        Reply::json(
+            200,
+            json!({"object": "list", "url": "/v1/events", "has_more": has_more, "data": page}),
+        )
     }
 
     /// Record an Event and queue its webhook.
-    pub fn emit_stripe(&mut self, kind: &str, object: Value, previous: Option<Value>, request: Value) -> Value {
+    pub fn emit_stripe(
+        &mut self,
+        kind: &str,
+        object: Value,
+        previous: Option<Value>,
+        request: Value,
+    ) -> Value {
         let id = self.stripe_id("evt");
         let mut data = json!({"object": object});
         if let Some(prev) = previous {
@@ -684,7 +1012,13 @@ impl World {
         self.stripe.events.push(event.clone());
         if let Some(target) = self.stripe_target.clone() {
             let body = serde_json::to_vec(&event).unwrap_or_default();
-            self.outgoing.push(Delivery { provider: Provider::Stripe, target, key: id, body, subscription: None });
+            self.outgoing.push(Delivery {
+                provider: Provider::Stripe,
+                target,
+                key: id,
+                body,
+                subscription: None,
+            });
         }
         event
     }

@@ -45,7 +45,10 @@ pub struct WebhookTarget {
 
 impl std::fmt::Debug for WebhookTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebhookTarget").field("url", &self.url).field("secret", &"<redacted>").finish()
+        f.debug_struct("WebhookTarget")
+            .field("url", &self.url)
+            .field("secret", &"<redacted>")
+            .finish()
     }
 }
 
@@ -209,7 +212,11 @@ impl Outbox {
             if now >= deadline {
                 return false;
             }
-            q = self.wake.wait_timeout(q, deadline - now).map(|(g, _)| g).unwrap_or_else(|p| p.into_inner().0);
+            q = self
+                .wake
+                .wait_timeout(q, deadline - now)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
         }
         true
     }
@@ -243,8 +250,14 @@ impl Outbox {
                 q = self.wait(q, Duration::from_millis(200));
             }
             let window = q.knobs.reorder_window.max(1).min(q.pending.len());
-            let index = if window > 1 { q.rng.gen_range(0..window) } else { 0 };
-            let Some((delivery, duplicate)) = q.pending.remove(index) else { continue };
+            let index = if window > 1 {
+                q.rng.gen_range(0..window)
+            } else {
+                0
+            };
+            let Some((delivery, duplicate)) = q.pending.remove(index) else {
+                continue;
+            };
             let knobs = q.knobs.clone();
             if !duplicate && q.rng.gen_bool(knobs.drop_probability.clamp(0.0, 1.0)) {
                 q.log.push(record(&delivery, 0, None, None, true, false));
@@ -261,13 +274,20 @@ impl Outbox {
                 std::thread::sleep(Duration::from_millis(knobs.delay_ms));
             }
             let records = self.send(&delivery, duplicate, &knobs);
-            let exhausted = records.last().is_some_and(|r| !r.status.is_some_and(|s| (200..300).contains(&s)));
+            let exhausted = records
+                .last()
+                .is_some_and(|r| !r.status.is_some_and(|s| (200..300).contains(&s)));
             let mut q = self.lock();
             q.log.extend(records);
             q.in_flight -= 1;
             drop(q);
             if exhausted {
-                if let Some(hook) = self.on_exhausted.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+                if let Some(hook) = self
+                    .on_exhausted
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .as_ref()
+                {
                     hook(&delivery);
                 }
             }
@@ -276,14 +296,21 @@ impl Outbox {
     }
 
     fn wait<'a>(&self, q: MutexGuard<'a, Queue>, d: Duration) -> MutexGuard<'a, Queue> {
-        self.wake.wait_timeout(q, d).map(|(g, _)| g).unwrap_or_else(|p| p.into_inner().0)
+        self.wake
+            .wait_timeout(q, d)
+            .map(|(g, _)| g)
+            .unwrap_or_else(|p| p.into_inner().0)
     }
 
     fn send(&self, d: &Delivery, duplicate: bool, knobs: &DeliveryKnobs) -> Vec<DeliveryRecord> {
         let mut records = Vec::new();
         let mut backoff = knobs.retry_backoff_ms;
         for attempt in 1..=knobs.max_attempts.max(1) {
-            let signature = coachdesk_signature::sign_header(d.target.secret.as_bytes(), (self.clock)(), &d.body);
+            let signature = coachdesk_signature::sign_header(
+                d.target.secret.as_bytes(),
+                (self.clock)(),
+                &d.body,
+            );
             let agent = match d.provider {
                 Provider::Stripe => "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
                 Provider::Calendly => "Calendly-Webhooks (coachdesk-sim)",

@@ -25,11 +25,19 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(status: u16, body: Value) -> Self {
-        Reply { status, headers: Vec::new(), body: Some(body) }
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: Some(body),
+        }
     }
 
     pub fn empty(status: u16) -> Self {
-        Reply { status, headers: Vec::new(), body: None }
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: None,
+        }
     }
 
     pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
@@ -50,7 +58,10 @@ pub struct Incoming {
 
 impl Incoming {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// Path segments after splitting on `/` (empty ones dropped).
@@ -60,7 +71,9 @@ impl Incoming {
 
     /// Query parameters as flat pairs (Calendly style).
     pub fn query_pairs(&self) -> BTreeMap<String, String> {
-        form_urlencoded::parse(self.query.as_bytes()).into_owned().collect()
+        form_urlencoded::parse(self.query.as_bytes())
+            .into_owned()
+            .collect()
     }
 }
 
@@ -164,9 +177,18 @@ impl World {
     /// A UUID-shaped Calendly id.
     pub fn uuid(&mut self) -> String {
         let n = self.next();
-        let salt: String = self.salt.chars().map(|c| if c.is_ascii_hexdigit() { c } else { 'a' }).collect();
+        let salt: String = self
+            .salt
+            .chars()
+            .map(|c| if c.is_ascii_hexdigit() { c } else { 'a' })
+            .collect();
         let salt = format!("{salt:0>8}");
-        format!("{}-{:04x}-4{:03x}-8000-{n:012x}", &salt[..8], (n >> 16) & 0xffff, n & 0xfff)
+        format!(
+            "{}-{:04x}-4{:03x}-8000-{n:012x}",
+            &salt[..8],
+            (n >> 16) & 0xffff,
+            n & 0xfff
+        )
     }
 
     /// Take the first matching fault, decrementing its count.
@@ -174,7 +196,9 @@ impl World {
         let index = self.faults.iter().position(|f| {
             f.remaining > 0
                 && path.starts_with(&f.path_prefix)
-                && f.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
+                && f.method
+                    .as_deref()
+                    .is_none_or(|m| m.eq_ignore_ascii_case(method))
         })?;
         let fault = &mut self.faults[index];
         fault.remaining -= 1;
@@ -196,7 +220,8 @@ pub fn unix_now() -> i64 {
 
 /// Calendly's timestamp format: `2026-11-27T10:00:00.000000Z`.
 pub fn calendly_time(unix: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let t =
+        time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.000000Z",
         t.year(),

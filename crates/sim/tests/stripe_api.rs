@@ -30,7 +30,10 @@ fn now(client: &SimClient) -> i64 {
 }
 
 fn assert_valid(method: &str, template: &str, body: &Value) {
-    if let Err(problems) = stripe_spec().unwrap().check_response(method, template, body) {
+    if let Err(problems) = stripe_spec()
+        .unwrap()
+        .check_response(method, template, body)
+    {
         panic!("{method} {template} answer does not match the OpenAPI description: {problems:#?}\n{body:#}");
     }
 }
@@ -42,10 +45,12 @@ fn product_requests_and_sim_answers_match_the_openapi_description() {
     let (_sim, c) = sim();
     let spec = stripe_spec().unwrap();
     let t = now(&c);
-    let product = json!({"name": "Coaching session (60 min)", "metadata": {"session_type": "coaching-60"}});
+    let product =
+        json!({"name": "Coaching session (60 min)", "metadata": {"session_type": "coaching-60"}});
     let check = |tpl: &str, p: &Value| {
         let parsed = form::parse(form::encode(p).as_bytes()).unwrap();
-        spec.check_request("POST", tpl, &parsed).unwrap_or_else(|v| panic!("{tpl}: {v}"));
+        spec.check_request("POST", tpl, &parsed)
+            .unwrap_or_else(|v| panic!("{tpl}: {v}"));
     };
     check("/v1/products", &product);
     let r = c.stripe("POST", "/v1/products", &product, None).unwrap();
@@ -68,14 +73,28 @@ fn product_requests_and_sim_answers_match_the_openapi_description() {
 
     let params = checkout_params("INV1", t);
     check("/v1/checkout/sessions", &params);
-    let r = c.stripe("POST", "/v1/checkout/sessions", &params, Some("bk_1:checkout")).unwrap();
+    let r = c
+        .stripe(
+            "POST",
+            "/v1/checkout/sessions",
+            &params,
+            Some("bk_1:checkout"),
+        )
+        .unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
     let session = r.json().unwrap();
     assert_valid("POST", "/v1/checkout/sessions", &session);
     let id = session["id"].as_str().unwrap();
 
     c.pay("INV1").unwrap();
-    let r = c.stripe("GET", &format!("/v1/checkout/sessions/{id}"), &Value::Null, None).unwrap();
+    let r = c
+        .stripe(
+            "GET",
+            &format!("/v1/checkout/sessions/{id}"),
+            &Value::Null,
+            None,
+        )
+        .unwrap();
     let paid = r.json().unwrap();
     assert_eq!(paid["payment_status"], "paid");
     assert_valid("GET", "/v1/checkout/sessions/{session}", &paid);
@@ -83,50 +102,150 @@ fn product_requests_and_sim_answers_match_the_openapi_description() {
     let refund = json!({"payment_intent": paid["payment_intent"], "amount": 7500, "reason": "requested_by_customer",
                         "metadata": {"booking_id": "bk_1", "cause": "client_cancel"}});
     check("/v1/refunds", &refund);
-    let r = c.stripe("POST", "/v1/refunds", &refund, Some("bk_1:refund:client_cancel")).unwrap();
+    let r = c
+        .stripe(
+            "POST",
+            "/v1/refunds",
+            &refund,
+            Some("bk_1:refund:client_cancel"),
+        )
+        .unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
     let refund = r.json().unwrap();
     assert_valid("POST", "/v1/refunds", &refund);
-    let r = c.stripe("GET", &format!("/v1/refunds/{}", refund["id"].as_str().unwrap()), &Value::Null, None).unwrap();
+    let r = c
+        .stripe(
+            "GET",
+            &format!("/v1/refunds/{}", refund["id"].as_str().unwrap()),
+            &Value::Null,
+            None,
+        )
+        .unwrap();
     assert_valid("GET", "/v1/refunds/{refund}", &r.json().unwrap());
 
-    let other = c.stripe("POST", "/v1/checkout/sessions", &checkout_params("INV2", t), None).unwrap().json().unwrap();
-    let r = c.stripe("POST", &format!("/v1/checkout/sessions/{}/expire", other["id"].as_str().unwrap()), &Value::Null, None).unwrap();
-    assert_valid("POST", "/v1/checkout/sessions/{session}/expire", &r.json().unwrap());
+    let other = c
+        .stripe(
+            "POST",
+            "/v1/checkout/sessions",
+            &checkout_params("INV2", t),
+            None,
+        )
+        .unwrap()
+        .json()
+        .unwrap();
+    let r = c
+        .stripe(
+            "POST",
+            &format!(
+                "/v1/checkout/sessions/{}/expire",
+                other["id"].as_str().unwrap()
+            ),
+            &Value::Null,
+            None,
+        )
+        .unwrap();
+    assert_valid(
+        "POST",
+        "/v1/checkout/sessions/{session}/expire",
+        &r.json().unwrap(),
+    );
 
     c.dispute(paid["payment_intent"].as_str().unwrap()).unwrap();
-    let r = c.stripe("GET", "/v1/events", &json!({"limit": 100}), None).unwrap();
+    let r = c
+        .stripe("GET", "/v1/events", &json!({"limit": 100}), None)
+        .unwrap();
     let events = r.json().unwrap();
     assert_valid("GET", "/v1/events", &events);
-    let kinds: Vec<&str> = events["data"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["charge.dispute.created", "checkout.session.expired", "charge.refunded", "checkout.session.completed"]);
+    let kinds: Vec<&str> = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "charge.dispute.created",
+            "checkout.session.expired",
+            "charge.refunded",
+            "checkout.session.completed"
+        ]
+    );
 }
 
 #[test]
 fn async_payments_and_refund_failures_produce_valid_events() {
     let (_sim, c) = sim();
     let t = now(&c);
-    let s = c.stripe("POST", "/v1/checkout/sessions", &checkout_params("INV9", t), None).unwrap().json().unwrap();
+    let s = c
+        .stripe(
+            "POST",
+            "/v1/checkout/sessions",
+            &checkout_params("INV9", t),
+            None,
+        )
+        .unwrap()
+        .json()
+        .unwrap();
     let id = s["id"].as_str().unwrap();
     let pending = c.pay_session(id, true).unwrap();
     assert_eq!(pending["payment_status"], "unpaid");
-    let r = c.stripe("POST", "/v1/refunds", &json!({"payment_intent": pending["payment_intent"]}), None).unwrap();
+    let r = c
+        .stripe(
+            "POST",
+            "/v1/refunds",
+            &json!({"payment_intent": pending["payment_intent"]}),
+            None,
+        )
+        .unwrap();
     assert_eq!(r.status, 400, "no charge to refund yet");
     c.settle_async(id, true).unwrap();
     c.set_refund_status(Some("pending")).unwrap();
-    let refund = c.stripe("POST", "/v1/refunds", &json!({"payment_intent": pending["payment_intent"]}), None).unwrap().json().unwrap();
+    let refund = c
+        .stripe(
+            "POST",
+            "/v1/refunds",
+            &json!({"payment_intent": pending["payment_intent"]}),
+            None,
+        )
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(refund["status"], "pending");
-    let failed = c.settle_refund(refund["id"].as_str().unwrap(), "failed").unwrap();
+    let failed = c
+        .settle_refund(refund["id"].as_str().unwrap(), "failed")
+        .unwrap();
     assert_eq!(failed["status"], "failed");
     let events = c.stripe_events().unwrap();
     let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["checkout.session.completed", "checkout.session.async_payment_succeeded", "charge.refunded", "refund.updated"]);
-    assert_eq!(events[3]["data"]["previous_attributes"]["status"], "pending");
+    assert_eq!(
+        kinds,
+        [
+            "checkout.session.completed",
+            "checkout.session.async_payment_succeeded",
+            "charge.refunded",
+            "refund.updated"
+        ]
+    );
+    assert_eq!(
+        events[3]["data"]["previous_attributes"]["status"],
+        "pending"
+    );
     for e in &events {
-        stripe_spec().unwrap().check_object(e).unwrap_or_else(|p| panic!("{p:#?}"));
+        stripe_spec()
+            .unwrap()
+            .check_object(e)
+            .unwrap_or_else(|p| panic!("{p:#?}"));
     }
     // The failed refund is refundable again.
-    let again = c.stripe("POST", "/v1/refunds", &json!({"payment_intent": pending["payment_intent"]}), None).unwrap();
+    let again = c
+        .stripe(
+            "POST",
+            "/v1/refunds",
+            &json!({"payment_intent": pending["payment_intent"]}),
+            None,
+        )
+        .unwrap();
     assert_eq!(again.status, 200, "{}", again.text());
 }
 
@@ -136,83 +255,169 @@ fn unknown_parameters_and_bad_enums_get_stripe_400s_and_are_not_saved_for_idempo
     let t = now(&c);
     let mut params = checkout_params("INV1", t);
     params["line_items"][0]["price_data"]["colour"] = json!("blue");
-    let r = c.stripe("POST", "/v1/checkout/sessions", &params, Some("k1")).unwrap();
+    let r = c
+        .stripe("POST", "/v1/checkout/sessions", &params, Some("k1"))
+        .unwrap();
     assert_eq!(r.status, 400);
     let e = r.json().unwrap();
     assert_eq!(e["error"]["type"], "invalid_request_error");
     assert_eq!(e["error"]["code"], "parameter_unknown");
     assert_eq!(e["error"]["param"], "line_items[0][price_data][colour]");
     // Validation failures are not saved: the same key now works with good parameters.
-    let ok = c.stripe("POST", "/v1/checkout/sessions", &checkout_params("INV1", t), Some("k1")).unwrap();
+    let ok = c
+        .stripe(
+            "POST",
+            "/v1/checkout/sessions",
+            &checkout_params("INV1", t),
+            Some("k1"),
+        )
+        .unwrap();
     assert_eq!(ok.status, 200, "{}", ok.text());
 
-    let r = c.stripe("POST", "/v1/refunds", &json!({"payment_intent": "pi_x", "reason": "changed_mind"}), None).unwrap();
+    let r = c
+        .stripe(
+            "POST",
+            "/v1/refunds",
+            &json!({"payment_intent": "pi_x", "reason": "changed_mind"}),
+            None,
+        )
+        .unwrap();
     assert_eq!(r.status, 400);
     assert_eq!(r.json().unwrap()["error"]["param"], "reason");
 
-    let r = c.stripe("POST", "/v1/checkout/sessions", &json!({"mode": "payment", "line_items": [{"price": "price_x"}]}), None).unwrap();
-    assert_eq!(r.json().unwrap()["error"]["message"], "Missing required param: success_url.");
+    let r = c
+        .stripe(
+            "POST",
+            "/v1/checkout/sessions",
+            &json!({"mode": "payment", "line_items": [{"price": "price_x"}]}),
+            None,
+        )
+        .unwrap();
+    assert_eq!(
+        r.json().unwrap()["error"]["message"],
+        "Missing required param: success_url."
+    );
 
     let mut late = checkout_params("INV1", t);
     late["expires_at"] = json!(t + 25 * 3600);
-    let r = c.stripe("POST", "/v1/checkout/sessions", &late, None).unwrap();
-    assert_eq!((r.status, r.json().unwrap()["error"]["param"].clone()), (400, json!("expires_at")));
+    let r = c
+        .stripe("POST", "/v1/checkout/sessions", &late, None)
+        .unwrap();
+    assert_eq!(
+        (r.status, r.json().unwrap()["error"]["param"].clone()),
+        (400, json!("expires_at"))
+    );
 }
 
 #[test]
 fn idempotency_key_replays_the_first_answer_and_rejects_other_parameters() {
     let (_sim, c) = sim();
     let t = now(&c);
-    c.stripe("POST", "/v1/checkout/sessions", &checkout_params("INV1", t), None).unwrap();
+    c.stripe(
+        "POST",
+        "/v1/checkout/sessions",
+        &checkout_params("INV1", t),
+        None,
+    )
+    .unwrap();
     let paid = c.pay("INV1").unwrap();
     let pi = paid["payment_intent"].clone();
     let body = json!({"payment_intent": pi, "amount": 5000, "reason": "requested_by_customer"});
-    let first = c.stripe("POST", "/v1/refunds", &body, Some("bk_1:refund:cancel")).unwrap();
-    let second = c.stripe("POST", "/v1/refunds", &body, Some("bk_1:refund:cancel")).unwrap();
+    let first = c
+        .stripe("POST", "/v1/refunds", &body, Some("bk_1:refund:cancel"))
+        .unwrap();
+    let second = c
+        .stripe("POST", "/v1/refunds", &body, Some("bk_1:refund:cancel"))
+        .unwrap();
     assert_eq!(first.status, 200);
     assert_eq!(first.json().unwrap(), second.json().unwrap());
     assert_eq!(second.header("Idempotent-Replayed"), Some("true"));
     let refunds = c.requests(Some("POST"), Some("/v1/refunds")).unwrap();
     assert_eq!(refunds.len(), 2);
-    assert_eq!(refunds.iter().filter(|r| !r.replayed).count(), 1, "exactly one refund executed");
-    assert_eq!(c.stripe_events().unwrap().iter().filter(|e| e["type"] == "charge.refunded").count(), 1);
+    assert_eq!(
+        refunds.iter().filter(|r| !r.replayed).count(),
+        1,
+        "exactly one refund executed"
+    );
+    assert_eq!(
+        c.stripe_events()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] == "charge.refunded")
+            .count(),
+        1
+    );
 
     let other = json!({"payment_intent": pi, "amount": 6000, "reason": "requested_by_customer"});
-    let conflict = c.stripe("POST", "/v1/refunds", &other, Some("bk_1:refund:cancel")).unwrap();
+    let conflict = c
+        .stripe("POST", "/v1/refunds", &other, Some("bk_1:refund:cancel"))
+        .unwrap();
     assert_eq!(conflict.status, 400);
-    assert_eq!(conflict.json().unwrap()["error"]["type"], "idempotency_error");
+    assert_eq!(
+        conflict.json().unwrap()["error"]["type"],
+        "idempotency_error"
+    );
 
     // An executed error is saved and replayed too.
     let too_much = json!({"payment_intent": pi, "amount": 999_999});
-    let a = c.stripe("POST", "/v1/refunds", &too_much, Some("big")).unwrap();
+    let a = c
+        .stripe("POST", "/v1/refunds", &too_much, Some("big"))
+        .unwrap();
     assert_eq!(a.status, 400);
     assert_eq!(a.json().unwrap()["error"]["code"], "amount_too_large");
-    let b = c.stripe("POST", "/v1/refunds", &too_much, Some("big")).unwrap();
-    assert_eq!((b.status, b.header("Idempotent-Replayed")), (400, Some("true")));
+    let b = c
+        .stripe("POST", "/v1/refunds", &too_much, Some("big"))
+        .unwrap();
+    assert_eq!(
+        (b.status, b.header("Idempotent-Replayed")),
+        (400, Some("true"))
+    );
 
     // Keys are per API key.
     let mut other_account = c.clone();
     other_account.stripe_key = "sk_test_other".into();
-    let r = other_account.stripe("POST", "/v1/refunds", &other, Some("bk_1:refund:cancel")).unwrap();
+    let r = other_account
+        .stripe("POST", "/v1/refunds", &other, Some("bk_1:refund:cancel"))
+        .unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
-    let rest = other_account.stripe("POST", "/v1/refunds", &json!({"payment_intent": pi}), None).unwrap().json().unwrap();
+    let rest = other_account
+        .stripe("POST", "/v1/refunds", &json!({"payment_intent": pi}), None)
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(rest["amount"], 15000 - 5000 - 6000);
-    let none_left = c.stripe("POST", "/v1/refunds", &json!({"payment_intent": pi}), None).unwrap().json().unwrap();
+    let none_left = c
+        .stripe("POST", "/v1/refunds", &json!({"payment_intent": pi}), None)
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(none_left["error"]["code"], "charge_already_refunded");
 }
 
 #[test]
 fn missing_or_wrong_keys_get_401_with_stripe_error_json() {
     let (sim, c) = sim();
-    let r = coachdesk_sim::http::request("GET", &format!("{}/v1/events", sim.base_url()), &[], b"", std::time::Duration::from_secs(5)).unwrap();
+    let r = coachdesk_sim::http::request(
+        "GET",
+        &format!("{}/v1/events", sim.base_url()),
+        &[],
+        b"",
+        std::time::Duration::from_secs(5),
+    )
+    .unwrap();
     assert_eq!(r.status, 401);
     assert_eq!(r.json().unwrap()["error"]["type"], "invalid_request_error");
     let mut live = c.clone();
     live.stripe_key = "sk_live_abc".into();
-    let r = live.stripe("GET", "/v1/events", &Value::Null, None).unwrap();
+    let r = live
+        .stripe("GET", "/v1/events", &Value::Null, None)
+        .unwrap();
     assert_eq!(r.status, 401);
     assert_eq!(r.json().unwrap()["error"]["code"], "api_key_invalid");
-    assert!(!r.text().contains("sk_live_abc"), "the key is not echoed whole");
+    assert!(
+        !r.text().contains("sk_live_abc"),
+        "the key is not echoed whole"
+    );
 }
 
 #[test]
@@ -220,10 +425,22 @@ fn events_list_newest_first_with_filters_and_pagination() {
     let (_sim, c) = sim();
     let t = now(&c);
     for i in 0..5 {
-        c.stripe("POST", "/v1/checkout/sessions", &checkout_params(&format!("INV{i}"), t), None).unwrap();
+        c.stripe(
+            "POST",
+            "/v1/checkout/sessions",
+            &checkout_params(&format!("INV{i}"), t),
+            None,
+        )
+        .unwrap();
         c.pay(&format!("INV{i}")).unwrap();
     }
-    let all: Vec<String> = c.stripe_events().unwrap().iter().rev().map(|e| e["id"].as_str().unwrap().to_string()).collect();
+    let all: Vec<String> = c
+        .stripe_events()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
     let mut seen = Vec::new();
     let mut after: Option<String> = None;
     loop {
@@ -231,8 +448,17 @@ fn events_list_newest_first_with_filters_and_pagination() {
         if let Some(a) = &after {
             q["starting_after"] = json!(a);
         }
-        let page = c.stripe("GET", "/v1/events", &q, None).unwrap().json().unwrap();
-        let ids: Vec<String> = page["data"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_string()).collect();
+        let page = c
+            .stripe("GET", "/v1/events", &q, None)
+            .unwrap()
+            .json()
+            .unwrap();
+        let ids: Vec<String> = page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_string())
+            .collect();
         seen.extend(ids.clone());
         if page["has_more"] != true {
             break;
@@ -240,9 +466,23 @@ fn events_list_newest_first_with_filters_and_pagination() {
         after = ids.last().cloned();
     }
     assert_eq!(seen, all);
-    let r = c.stripe("GET", "/v1/events", &json!({"limit": 101}), None).unwrap();
-    assert_eq!((r.status, r.json().unwrap()["error"]["param"].clone()), (400, json!("limit")));
-    let none = c.stripe("GET", "/v1/events", &json!({"created": {"gte": t + 3600}}), None).unwrap().json().unwrap();
+    let r = c
+        .stripe("GET", "/v1/events", &json!({"limit": 101}), None)
+        .unwrap();
+    assert_eq!(
+        (r.status, r.json().unwrap()["error"]["param"].clone()),
+        (400, json!("limit"))
+    );
+    let none = c
+        .stripe(
+            "GET",
+            "/v1/events",
+            &json!({"created": {"gte": t + 3600}}),
+            None,
+        )
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(none["data"], json!([]));
 }
 
@@ -250,9 +490,27 @@ fn events_list_newest_first_with_filters_and_pagination() {
 fn clock_advance_expires_open_sessions() {
     let (_sim, c) = sim();
     let t = now(&c);
-    let s = c.stripe("POST", "/v1/checkout/sessions", &checkout_params("INV1", t), None).unwrap().json().unwrap();
+    let s = c
+        .stripe(
+            "POST",
+            "/v1/checkout/sessions",
+            &checkout_params("INV1", t),
+            None,
+        )
+        .unwrap()
+        .json()
+        .unwrap();
     c.advance_clock(3601).unwrap();
-    let got = c.stripe("GET", &format!("/v1/checkout/sessions/{}", s["id"].as_str().unwrap()), &Value::Null, None).unwrap().json().unwrap();
+    let got = c
+        .stripe(
+            "GET",
+            &format!("/v1/checkout/sessions/{}", s["id"].as_str().unwrap()),
+            &Value::Null,
+            None,
+        )
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(got["status"], "expired");
     assert!(c.pay("INV1").is_err());
     let expired = c.stripe_events().unwrap();
@@ -262,12 +520,41 @@ fn clock_advance_expires_open_sessions() {
 #[test]
 fn payment_link_pay_carries_client_reference_id_and_drops_invalid_ones() {
     let (_sim, c) = sim();
-    let price = c.stripe("POST", "/v1/prices", &json!({"currency": "jpy", "unit_amount": 5000, "product_data": {"name": "Intro"}}), None).unwrap().json().unwrap();
-    let link = c.stripe("POST", "/v1/payment_links", &json!({"line_items": [{"price": price["id"], "quantity": 1}]}), None).unwrap().json().unwrap();
+    let price = c
+        .stripe(
+            "POST",
+            "/v1/prices",
+            &json!({"currency": "jpy", "unit_amount": 5000, "product_data": {"name": "Intro"}}),
+            None,
+        )
+        .unwrap()
+        .json()
+        .unwrap();
+    let link = c
+        .stripe(
+            "POST",
+            "/v1/payment_links",
+            &json!({"line_items": [{"price": price["id"], "quantity": 1}]}),
+            None,
+        )
+        .unwrap()
+        .json()
+        .unwrap();
     let plink = link["id"].as_str().unwrap();
-    let s = c.pay_link(plink, "INV-abc_1", "dana@example.com", false).unwrap();
-    assert_eq!((s["client_reference_id"].as_str(), s["payment_link"].as_str(), s["amount_total"].as_i64()), (Some("INV-abc_1"), Some(plink), Some(5000)));
-    let s = c.pay_link(plink, "bad id!", "dana@example.com", false).unwrap();
+    let s = c
+        .pay_link(plink, "INV-abc_1", "dana@example.com", false)
+        .unwrap();
+    assert_eq!(
+        (
+            s["client_reference_id"].as_str(),
+            s["payment_link"].as_str(),
+            s["amount_total"].as_i64()
+        ),
+        (Some("INV-abc_1"), Some(plink), Some(5000))
+    );
+    let s = c
+        .pay_link(plink, "bad id!", "dana@example.com", false)
+        .unwrap();
     assert!(s["client_reference_id"].is_null());
 }
 
@@ -275,12 +562,30 @@ fn payment_link_pay_carries_client_reference_id_and_drops_invalid_ones() {
 fn the_response_check_catches_missing_fields_and_bad_enums() {
     let (_sim, c) = sim();
     let t = now(&c);
-    let mut s = c.stripe("POST", "/v1/checkout/sessions", &checkout_params("INV1", t), None).unwrap().json().unwrap();
+    let mut s = c
+        .stripe(
+            "POST",
+            "/v1/checkout/sessions",
+            &checkout_params("INV1", t),
+            None,
+        )
+        .unwrap()
+        .json()
+        .unwrap();
     s["payment_status"] = json!("sort_of_paid");
     s.as_object_mut().unwrap().remove("expires_at");
-    let problems = stripe_spec().unwrap().check_response("POST", "/v1/checkout/sessions", &s).unwrap_err();
-    assert!(problems.iter().any(|p| p.contains("$.expires_at")), "{problems:?}");
-    assert!(problems.iter().any(|p| p.contains("sort_of_paid")), "{problems:?}");
+    let problems = stripe_spec()
+        .unwrap()
+        .check_response("POST", "/v1/checkout/sessions", &s)
+        .unwrap_err();
+    assert!(
+        problems.iter().any(|p| p.contains("$.expires_at")),
+        "{problems:?}"
+    );
+    assert!(
+        problems.iter().any(|p| p.contains("sort_of_paid")),
+        "{problems:?}"
+    );
 }
 
 /// The sample webhook bodies shipped with the fixtures validate too (the sim's events are
@@ -291,7 +596,13 @@ fn fixture_events_validate_against_the_description() {
     let mut n = 0;
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
-        if path.file_name().unwrap().to_str().unwrap().starts_with("openapi") {
+        if path
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("openapi")
+        {
             continue;
         }
         let event: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();

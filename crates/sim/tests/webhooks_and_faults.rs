@@ -4,7 +4,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use coachdesk_sim::{DeliveryKnobs, Fault, FaultKind, SimClient, SimConfig, Simulator, WebhookTarget};
+use coachdesk_sim::{
+    DeliveryKnobs, Fault, FaultKind, SimClient, SimConfig, Simulator, WebhookTarget,
+};
 use serde_json::{json, Value};
 
 const STRIPE_SECRET: &str = "whsec_test_secret";
@@ -33,13 +35,32 @@ impl Receiver {
                 } else {
                     ("Calendly-Webhook-Signature", CALENDLY_SECRET)
                 };
-                let header = req.headers().iter().find(|h| h.field.equiv(name)).map(|h| h.value.to_string()).unwrap_or_default();
-                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+                let header = req
+                    .headers()
+                    .iter()
+                    .find(|h| h.field.equiv(name))
+                    .map(|h| h.value.to_string())
+                    .unwrap_or_default();
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs() as i64;
                 let status = if failures > 0 {
                     failures -= 1;
                     503
-                } else if coachdesk_signature::verify(&header, &body, &[secret.as_bytes()], now, 300).is_ok() {
-                    g.lock().unwrap().push((req.url().to_string(), serde_json::from_slice(&body).unwrap()));
+                } else if coachdesk_signature::verify(
+                    &header,
+                    &body,
+                    &[secret.as_bytes()],
+                    now,
+                    300,
+                )
+                .is_ok()
+                {
+                    g.lock().unwrap().push((
+                        req.url().to_string(),
+                        serde_json::from_slice(&body).unwrap(),
+                    ));
                     200
                 } else {
                     400
@@ -63,8 +84,14 @@ impl Drop for Receiver {
 
 fn sim_with(receiver: &Receiver, delivery: DeliveryKnobs) -> (Simulator, SimClient) {
     let config = SimConfig {
-        stripe_webhook: Some(WebhookTarget { url: format!("{}/hooks/stripe", receiver.url), secret: STRIPE_SECRET.into() }),
-        calendly_webhook: Some(WebhookTarget { url: format!("{}/hooks/calendly", receiver.url), secret: CALENDLY_SECRET.into() }),
+        stripe_webhook: Some(WebhookTarget {
+            url: format!("{}/hooks/stripe", receiver.url),
+            secret: STRIPE_SECRET.into(),
+        }),
+        calendly_webhook: Some(WebhookTarget {
+            url: format!("{}/hooks/calendly", receiver.url),
+            secret: CALENDLY_SECRET.into(),
+        }),
         delivery,
         ..SimConfig::default()
     };
@@ -77,7 +104,10 @@ fn checkout(c: &SimClient, reference: &str) -> Value {
     let t = c.advance_clock(0).unwrap();
     let p = json!({"mode": "payment", "success_url": "https://x/ok", "client_reference_id": reference, "expires_at": t + 3600,
         "line_items": [{"price_data": {"currency": "eur", "unit_amount": 15000, "product_data": {"name": "C"}}, "quantity": 1}]});
-    c.stripe("POST", "/v1/checkout/sessions", &p, None).unwrap().json().unwrap()
+    c.stripe("POST", "/v1/checkout/sessions", &p, None)
+        .unwrap()
+        .json()
+        .unwrap()
 }
 
 #[test]
@@ -93,17 +123,28 @@ fn booking_and_payment_webhooks_arrive_signed() {
     assert_eq!(got[0].0, "/hooks/calendly");
     assert_eq!(got[0].1["payload"]["uri"], json!(b.invitee_uri));
     assert_eq!(got[1].0, "/hooks/stripe");
-    assert_eq!(got[1].1["data"]["object"]["client_reference_id"], json!(b.invitee_uuid));
+    assert_eq!(
+        got[1].1["data"]["object"]["client_reference_id"],
+        json!(b.invitee_uuid)
+    );
     assert_eq!(got[1].1["data"]["object"]["id"], session["id"]);
     // The webhook's id is the one GET /v1/events lists (reconciliation finds it).
-    let listed = c.stripe("GET", "/v1/events", &Value::Null, None).unwrap().json().unwrap();
+    let listed = c
+        .stripe("GET", "/v1/events", &Value::Null, None)
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(listed["data"][0]["id"], got[1].1["id"]);
 }
 
 #[test]
 fn non_2xx_answers_are_retried() {
     let rx = Receiver::start(2);
-    let knobs = DeliveryKnobs { retry_backoff_ms: 10, max_attempts: 3, ..DeliveryKnobs::default() };
+    let knobs = DeliveryKnobs {
+        retry_backoff_ms: 10,
+        max_attempts: 3,
+        ..DeliveryKnobs::default()
+    };
     let (_sim, c) = sim_with(&rx, knobs);
     c.book("coaching-60", "Dana", "dana@example.com").unwrap();
     c.flush().unwrap();
@@ -127,10 +168,15 @@ fn seeded_knobs_reorder_duplicate_and_drop_deterministically() {
         };
         let (_sim, c) = sim_with(&rx, knobs);
         for i in 0..8 {
-            c.book("intro-30", &format!("C{i}"), &format!("c{i}@example.com")).unwrap();
+            c.book("intro-30", &format!("C{i}"), &format!("c{i}@example.com"))
+                .unwrap();
         }
         c.flush().unwrap();
-        let names: Vec<String> = rx.bodies().iter().map(|(_, b)| b["payload"]["name"].as_str().unwrap().to_string()).collect();
+        let names: Vec<String> = rx
+            .bodies()
+            .iter()
+            .map(|(_, b)| b["payload"]["name"].as_str().unwrap().to_string())
+            .collect();
         let dropped = c.deliveries().unwrap().iter().filter(|d| d.dropped).count();
         (names, dropped)
     };
@@ -144,7 +190,13 @@ fn seeded_knobs_reorder_duplicate_and_drop_deterministically() {
 #[test]
 fn delay_knob_holds_deliveries() {
     let rx = Receiver::start(0);
-    let (_sim, c) = sim_with(&rx, DeliveryKnobs { delay_ms: 300, ..DeliveryKnobs::default() });
+    let (_sim, c) = sim_with(
+        &rx,
+        DeliveryKnobs {
+            delay_ms: 300,
+            ..DeliveryKnobs::default()
+        },
+    );
     let start = Instant::now();
     c.book("intro-30", "Dana", "d@example.com").unwrap();
     assert!(rx.bodies().is_empty());
@@ -157,9 +209,29 @@ fn delay_knob_holds_deliveries() {
 fn injected_faults_answer_429_500_and_hang_then_recover() {
     let rx = Receiver::start(0);
     let (_sim, c) = sim_with(&rx, DeliveryKnobs::default());
-    c.inject_fault(&Fault { method: Some("POST".into()), path_prefix: "/v1/refunds".into(), kind: FaultKind::RateLimit { retry_after_secs: 2 }, remaining: 2 }).unwrap();
-    c.inject_fault(&Fault { method: None, path_prefix: "/users/me".into(), kind: FaultKind::ServerError, remaining: 1 }).unwrap();
-    c.inject_fault(&Fault { method: None, path_prefix: "/v1/events".into(), kind: FaultKind::Timeout { ms: Some(400) }, remaining: 1 }).unwrap();
+    c.inject_fault(&Fault {
+        method: Some("POST".into()),
+        path_prefix: "/v1/refunds".into(),
+        kind: FaultKind::RateLimit {
+            retry_after_secs: 2,
+        },
+        remaining: 2,
+    })
+    .unwrap();
+    c.inject_fault(&Fault {
+        method: None,
+        path_prefix: "/users/me".into(),
+        kind: FaultKind::ServerError,
+        remaining: 1,
+    })
+    .unwrap();
+    c.inject_fault(&Fault {
+        method: None,
+        path_prefix: "/v1/events".into(),
+        kind: FaultKind::Timeout { ms: Some(400) },
+        remaining: 1,
+    })
+    .unwrap();
 
     let body = json!({"payment_intent": "pi_unknown"});
     for _ in 0..2 {
@@ -168,18 +240,40 @@ fn injected_faults_answer_429_500_and_hang_then_recover() {
         assert_eq!(r.json().unwrap()["error"]["code"], "rate_limit");
     }
     let r = c.stripe("POST", "/v1/refunds", &body, Some("k")).unwrap();
-    assert_eq!(r.status, 404, "the fault is used up; the real answer comes through");
+    assert_eq!(
+        r.status, 404,
+        "the fault is used up; the real answer comes through"
+    );
 
     let r = c.calendly("GET", "/users/me", &Value::Null).unwrap();
-    assert_eq!((r.status, r.json().unwrap()["title"].clone()), (500, json!("Internal Server Error")));
-    assert_eq!(c.calendly("GET", "/users/me", &Value::Null).unwrap().status, 200);
+    assert_eq!(
+        (r.status, r.json().unwrap()["title"].clone()),
+        (500, json!("Internal Server Error"))
+    );
+    assert_eq!(
+        c.calendly("GET", "/users/me", &Value::Null).unwrap().status,
+        200
+    );
 
     let mut impatient = c.clone();
     impatient.timeout = Duration::from_millis(150);
-    assert!(impatient.stripe("GET", "/v1/events", &Value::Null, None).is_err(), "the request hangs past the client's timeout");
-    assert_eq!(c.stripe("GET", "/v1/events", &Value::Null, None).unwrap().status, 200);
+    assert!(
+        impatient
+            .stripe("GET", "/v1/events", &Value::Null, None)
+            .is_err(),
+        "the request hangs past the client's timeout"
+    );
+    assert_eq!(
+        c.stripe("GET", "/v1/events", &Value::Null, None)
+            .unwrap()
+            .status,
+        200
+    );
     let logged = c.requests(None, Some("/v1/refunds")).unwrap();
-    assert_eq!(logged.iter().map(|r| r.status).collect::<Vec<_>>(), [429, 429, 404]);
+    assert_eq!(
+        logged.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [429, 429, 404]
+    );
 }
 
 #[test]
@@ -187,14 +281,29 @@ fn calendly_subscriptions_receive_signed_webhooks_until_disabled() {
     let rx = Receiver::start(0);
     let (_sim, c) = sim_with(&rx, DeliveryKnobs::default());
     c.set_targets(None, None).unwrap();
-    let me = c.calendly("GET", "/users/me", &Value::Null).unwrap().json().unwrap()["resource"].clone();
+    let me = c
+        .calendly("GET", "/users/me", &Value::Null)
+        .unwrap()
+        .json()
+        .unwrap()["resource"]
+        .clone();
     let sub = json!({"url": format!("{}/hooks/calendly", rx.url), "events": ["invitee.created"], "scope": "user",
                      "organization": me["current_organization"], "user": me["uri"], "signing_key": CALENDLY_SECRET});
-    let created = c.calendly("POST", "/webhook_subscriptions", &sub).unwrap().json().unwrap();
+    let created = c
+        .calendly("POST", "/webhook_subscriptions", &sub)
+        .unwrap()
+        .json()
+        .unwrap();
     c.book("intro-30", "A", "a@example.com").unwrap();
     c.flush().unwrap();
     assert_eq!(rx.bodies().len(), 1);
-    let uuid = created["resource"]["uri"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let uuid = created["resource"]["uri"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
     c.disable_subscription(&uuid).unwrap();
     c.book("intro-30", "B", "b@example.com").unwrap();
     c.flush().unwrap();
