@@ -467,7 +467,8 @@ impl World {
             Some(t) if t > now + 24 * 3600 => {
                 return invalid("parameter_invalid_integer", "The `expires_at` timestamp must be less than 24 hours from Checkout Session creation.", Some("expires_at"))
             }
-            Some(t) if t < now + 30 * 60 => {
+            // A minute of slack for the time between the caller reading its clock and ours.
+            Some(t) if t < now + 30 * 60 - 60 => {
                 return invalid("parameter_invalid_integer", "The `expires_at` timestamp must be at least 30 minutes from Checkout Session creation.", Some("expires_at"))
             }
             Some(t) => t,
