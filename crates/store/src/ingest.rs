@@ -1,0 +1,494 @@
+//! Applying events: the one path by which a booking changes.
+//!
+//! In one SQLite transaction: record the input in the inbox (a second delivery of the same
+//! provider key is a no-op), route it to its booking, run the pure state machine, save the
+//! booking, append the audit row, and queue the effects in the outbox. A crash anywhere
+//! before the commit leaves nothing behind, so the relay redelivers and nothing is lost.
+
+use coachdesk_domain::booking::{apply, BookingEvent, Effect};
+use coachdesk_domain::provider::{self, Provider, ProviderEvent, Target};
+use coachdesk_domain::Booking;
+use rusqlite::{params, Connection, OptionalExtension};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use crate::rows::{load_booking, save_booking};
+use crate::session_types::terms_for_event_type;
+use crate::{new_id, ts, Store, StoreError};
+
+/// Where an input came from (kept on the inbox row for support).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Pulled from the relay.
+    Relay,
+    /// Read from a provider's API by reconciliation.
+    Reconcile,
+    /// Replayed by hand from the webhook log.
+    Replay,
+    /// The app itself: coach actions, timers, effect outcomes.
+    App,
+}
+
+impl Source {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Relay => "relay",
+            Self::Reconcile => "reconcile",
+            Self::Replay => "replay",
+            Self::App => "app",
+        }
+    }
+}
+
+/// What happened to one input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub inbox_id: Option<i64>,
+    /// The same provider key was already in the inbox: nothing changed.
+    pub duplicate: bool,
+    /// `applied`, `ignored` (stored, not acted on), `parked` (waiting for the payment it
+    /// names), `failed` (unreadable), or `duplicate`.
+    pub status: &'static str,
+    pub booking_id: Option<String>,
+    pub note: Option<String>,
+}
+
+/// How deep the two halves of a reschedule may forward to each other.
+const MAX_FORWARD_DEPTH: usize = 4;
+
+impl Store {
+    /// Applies one raw provider body (a webhook, or an event read back from the API).
+    pub fn apply_provider_event(
+        &mut self,
+        provider: Provider,
+        body: &[u8],
+        source: Source,
+        now: OffsetDateTime,
+    ) -> Result<Applied, StoreError> {
+        let tx = self.conn.transaction()?;
+        let applied = ingest(&tx, provider, body, source, now)?;
+        tx.commit()?;
+        Ok(applied)
+    }
+
+    /// Applies a batch of raw provider bodies in one transaction (the sync loop's unit).
+    pub fn apply_provider_batch<'a>(
+        &mut self,
+        batch: impl IntoIterator<Item = (Provider, &'a [u8])>,
+        source: Source,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Applied>, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut results = Vec::new();
+        for (provider, body) in batch {
+            results.push(ingest(&tx, provider, body, source, now)?);
+        }
+        tx.commit()?;
+        Ok(results)
+    }
+
+    /// Applies a coach action. `action_id` is unique per click, so a double submission is
+    /// one action. A refused action changes nothing and says why.
+    pub fn apply_coach_action(
+        &mut self,
+        booking_id: &str,
+        action_id: &str,
+        event: &BookingEvent,
+        now: OffsetDateTime,
+    ) -> Result<Applied, StoreError> {
+        self.apply_app_event("coach", booking_id, action_id, event, now)
+    }
+
+    /// Applies a timer or an effect's outcome, deduplicated by `key`.
+    pub fn apply_internal(
+        &mut self,
+        booking_id: &str,
+        key: &str,
+        event: &BookingEvent,
+        now: OffsetDateTime,
+    ) -> Result<Applied, StoreError> {
+        self.apply_app_event("internal", booking_id, key, event, now)
+    }
+
+    fn apply_app_event(
+        &mut self,
+        provider: &str,
+        booking_id: &str,
+        key: &str,
+        event: &BookingEvent,
+        now: OffsetDateTime,
+    ) -> Result<Applied, StoreError> {
+        let tx = self.conn.transaction()?;
+        if load_booking(&tx, booking_id)?.is_none() {
+            return Err(StoreError::NotFound {
+                what: "booking",
+                id: booking_id.to_owned(),
+            });
+        }
+        let body = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let Some(inbox_id) =
+            insert_inbox(&tx, provider, key, event.kind(), &body, Source::App, now)?
+        else {
+            return Ok(duplicate());
+        };
+        apply_to_booking(
+            &tx,
+            booking_id,
+            None,
+            event,
+            &format!("{provider}:{key}"),
+            Some(inbox_id),
+            now,
+            0,
+        )?;
+        mark(&tx, inbox_id, "applied", Some(booking_id), None, now)?;
+        tx.commit()?;
+        Ok(Applied {
+            inbox_id: Some(inbox_id),
+            duplicate: false,
+            status: "applied",
+            booking_id: Some(booking_id.to_owned()),
+            note: None,
+        })
+    }
+
+    /// Runs a stored provider event again (admin replay). Merging is idempotent, so this
+    /// can only fill in what was missed, never repeat an effect.
+    pub fn replay_inbox(
+        &mut self,
+        inbox_id: i64,
+        now: OffsetDateTime,
+    ) -> Result<Applied, StoreError> {
+        let tx = self.conn.transaction()?;
+        let row: Option<(String, String)> = tx
+            .query_row(
+                "SELECT provider, body FROM inbox WHERE id = ?1",
+                [inbox_id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        let Some((provider_name, body)) = row else {
+            return Err(StoreError::NotFound {
+                what: "stored event",
+                id: inbox_id.to_string(),
+            });
+        };
+        let Some(provider) = Provider::parse(&provider_name) else {
+            return Err(StoreError::Conflict(
+                "Only Stripe and Calendly events can be replayed.".into(),
+            ));
+        };
+        let applied = match provider::parse(provider, body.as_bytes()) {
+            Ok(event) => route_and_apply(&tx, inbox_id, &event, now)?,
+            Err(err) => {
+                mark(&tx, inbox_id, "failed", None, Some(&err.to_string()), now)?;
+                failed(inbox_id, err.to_string())
+            }
+        };
+        tx.commit()?;
+        Ok(applied)
+    }
+}
+
+fn duplicate() -> Applied {
+    Applied {
+        inbox_id: None,
+        duplicate: true,
+        status: "duplicate",
+        booking_id: None,
+        note: None,
+    }
+}
+
+fn failed(inbox_id: i64, note: String) -> Applied {
+    Applied {
+        inbox_id: Some(inbox_id),
+        duplicate: false,
+        status: "failed",
+        booking_id: None,
+        note: Some(note),
+    }
+}
+
+fn ingest(
+    conn: &Connection,
+    provider: Provider,
+    body: &[u8],
+    source: Source,
+    now: OffsetDateTime,
+) -> Result<Applied, StoreError> {
+    let parsed = provider::parse(provider, body);
+    let (key, kind) = match &parsed {
+        Ok(event) => (event.key.clone(), event.kind.clone()),
+        // Unreadable bodies are kept too, keyed by their hash, so nothing is lost.
+        Err(_) => (
+            format!("unreadable:{}", hex_digest(body)),
+            "unreadable".to_owned(),
+        ),
+    };
+    let text = String::from_utf8_lossy(body);
+    let Some(inbox_id) = insert_inbox(conn, provider.as_str(), &key, &kind, &text, source, now)?
+    else {
+        return Ok(duplicate());
+    };
+    match parsed {
+        Ok(event) => route_and_apply(conn, inbox_id, &event, now),
+        Err(err) => {
+            mark(conn, inbox_id, "failed", None, Some(&err.to_string()), now)?;
+            Ok(failed(inbox_id, err.to_string()))
+        }
+    }
+}
+
+fn hex_digest(body: &[u8]) -> String {
+    Sha256::digest(body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Inserts the inbox row; `None` if the key is already there.
+fn insert_inbox(
+    conn: &Connection,
+    provider: &str,
+    key: &str,
+    kind: &str,
+    body: &str,
+    source: Source,
+    now: OffsetDateTime,
+) -> Result<Option<i64>, StoreError> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO inbox (provider, provider_key, kind, body, source, status, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'received', ?6)
+             ON CONFLICT (provider, provider_key) DO NOTHING",
+        )?
+        .execute(params![provider, key, kind, body, source.as_str(), ts(now)])?;
+    Ok((inserted == 1).then(|| conn.last_insert_rowid()))
+}
+
+fn mark(
+    conn: &Connection,
+    inbox_id: i64,
+    status: &str,
+    booking_id: Option<&str>,
+    error: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE inbox SET status = ?2, booking_id = COALESCE(?3, booking_id), error = ?4,
+             applied_at = ?5 WHERE id = ?1",
+    )?
+    .execute(params![inbox_id, status, booking_id, error, ts(now)])?;
+    Ok(())
+}
+
+/// Where an event goes.
+enum Route {
+    Existing(String),
+    New { invitee_uuid: Option<String> },
+    Park(&'static str),
+    Ignore(&'static str),
+}
+
+fn resolve(conn: &Connection, target: &Target) -> Result<Route, StoreError> {
+    let find = |sql: &str, value: &str| -> Result<Option<String>, StoreError> {
+        Ok(conn
+            .prepare_cached(sql)?
+            .query_row([value], |row| row.get(0))
+            .optional()?)
+    };
+    Ok(match target {
+        Target::Booking(id) => match find("SELECT id FROM bookings WHERE id = ?1", id)? {
+            Some(id) => Route::Existing(id),
+            None => Route::Park("it names a booking this database does not have"),
+        },
+        Target::Invitee(uri) => {
+            let uuid = provider::uuid_of(uri);
+            match find(
+                "SELECT id FROM bookings WHERE invitee_uri = ?1 OR invitee_uuid = ?1",
+                uri,
+            )?
+            .or(find("SELECT id FROM bookings WHERE invitee_uuid = ?1", uuid)?)
+            {
+                Some(id) => Route::Existing(id),
+                None => Route::New {
+                    invitee_uuid: Some(uuid.to_owned()),
+                },
+            }
+        }
+        Target::InviteeUuid(uuid) => {
+            match find("SELECT id FROM bookings WHERE invitee_uuid = ?1", uuid)? {
+                Some(id) => Route::Existing(id),
+                None => Route::New {
+                    invitee_uuid: Some(uuid.clone()),
+                },
+            }
+        }
+        Target::PaymentIntent(pi) => match find(
+            "SELECT booking_id FROM payments WHERE payment_intent = ?1
+             ORDER BY carried DESC, at DESC LIMIT 1",
+            pi,
+        )? {
+            Some(id) => Route::Existing(id),
+            None => Route::Park("waiting for the payment it refers to"),
+        },
+        Target::CheckoutSession(cs) => match find(
+            "SELECT booking_id FROM payments WHERE checkout_session = ?1 ORDER BY carried DESC LIMIT 1",
+            cs,
+        )? {
+            Some(id) => Route::Existing(id),
+            None => Route::New { invitee_uuid: None },
+        },
+        Target::None => Route::Ignore("nothing in it names a booking"),
+    })
+}
+
+fn route_and_apply(
+    conn: &Connection,
+    inbox_id: i64,
+    event: &ProviderEvent,
+    now: OffsetDateTime,
+) -> Result<Applied, StoreError> {
+    let outcome = |status: &'static str, booking_id: Option<String>, note: Option<&str>| Applied {
+        inbox_id: Some(inbox_id),
+        duplicate: false,
+        status,
+        booking_id,
+        note: note.map(str::to_owned),
+    };
+    let Some(booking_event) = &event.event else {
+        let note = "Coachdesk does not act on this event type; it is kept for reference.";
+        mark(conn, inbox_id, "ignored", None, Some(note), now)?;
+        return Ok(outcome("ignored", None, Some(note)));
+    };
+    let (booking_id, uuid) = match resolve(conn, &event.target)? {
+        Route::Existing(id) => (id, None),
+        Route::New { invitee_uuid } => (new_id("bk"), invitee_uuid),
+        Route::Park(note) => {
+            mark(conn, inbox_id, "parked", None, Some(note), now)?;
+            return Ok(outcome("parked", None, Some(note)));
+        }
+        Route::Ignore(note) => {
+            mark(conn, inbox_id, "ignored", None, Some(note), now)?;
+            return Ok(outcome("ignored", None, Some(note)));
+        }
+    };
+    let cause = format!("{}:{}", event.provider.as_str(), event.key);
+    apply_to_booking(
+        conn,
+        &booking_id,
+        uuid.as_deref(),
+        booking_event,
+        &cause,
+        Some(inbox_id),
+        now,
+        0,
+    )?;
+    mark(conn, inbox_id, "applied", Some(&booking_id), None, now)?;
+    if matches!(booking_event, BookingEvent::PaymentReported { .. }) {
+        retry_parked(conn, now)?;
+    }
+    Ok(outcome("applied", Some(booking_id), None))
+}
+
+/// Parked events wait for the payment they name; a new payment may be it.
+fn retry_parked(conn: &Connection, now: OffsetDateTime) -> Result<(), StoreError> {
+    let parked: Vec<(i64, String, String)> = conn
+        .prepare_cached("SELECT id, provider, body FROM inbox WHERE status = 'parked' ORDER BY id")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    for (inbox_id, provider_name, body) in parked {
+        let Some(provider) = Provider::parse(&provider_name) else {
+            continue;
+        };
+        let Ok(event) = provider::parse(provider, body.as_bytes()) else {
+            continue;
+        };
+        if let Route::Existing(_) = resolve(conn, &event.target)? {
+            route_and_apply(conn, inbox_id, &event, now)?;
+        }
+    }
+    Ok(())
+}
+
+/// Fills in the session type's terms for a Calendly booking, if its event type is mapped.
+fn with_terms(conn: &Connection, event: &BookingEvent) -> Result<BookingEvent, StoreError> {
+    let mut event = event.clone();
+    if let BookingEvent::InviteeCreated {
+        schedule, terms, ..
+    }
+    | BookingEvent::InviteeCanceled {
+        schedule, terms, ..
+    } = &mut event
+    {
+        if terms.is_none() {
+            if let Some(uri) = &schedule.event_type_uri {
+                *terms = terms_for_event_type(conn, uri)?;
+            }
+        }
+    }
+    Ok(event)
+}
+
+/// Runs the state machine on one booking and writes everything it decided.
+#[allow(clippy::too_many_arguments)]
+fn apply_to_booking(
+    conn: &Connection,
+    booking_id: &str,
+    invitee_uuid: Option<&str>,
+    event: &BookingEvent,
+    cause: &str,
+    inbox_id: Option<i64>,
+    now: OffsetDateTime,
+    depth: usize,
+) -> Result<(), StoreError> {
+    let existing = load_booking(conn, booking_id)?;
+    let is_new = existing.is_none();
+    let booking = existing.unwrap_or_else(|| Booking::new(booking_id));
+    let event = with_terms(conn, event)?;
+    let transition = apply(&booking, &event)?;
+    let now_text = ts(now);
+    save_booking(conn, &transition.booking, invitee_uuid, &now_text)?;
+    conn.prepare_cached(
+        "INSERT INTO audit_log (booking_id, inbox_id, at, from_state, to_state, cause, event_kind, summary)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        booking_id,
+        inbox_id,
+        now_text,
+        (!is_new).then(|| transition.from.as_str()),
+        transition.to.as_str(),
+        cause,
+        event.kind(),
+        transition.summary,
+    ])?;
+    for effect in &transition.effects {
+        match effect {
+            Effect::Forward { invitee_uri, event } if depth < MAX_FORWARD_DEPTH => {
+                let (target, uuid) = match resolve(conn, &Target::Invitee(invitee_uri.clone()))? {
+                    Route::Existing(id) => (id, None),
+                    _ => (
+                        new_id("bk"),
+                        Some(provider::uuid_of(invitee_uri).to_owned()),
+                    ),
+                };
+                let forwarded_cause = format!("{cause} (via the reschedule)");
+                apply_to_booking(
+                    conn,
+                    &target,
+                    uuid.as_deref(),
+                    event,
+                    &forwarded_cause,
+                    inbox_id,
+                    now,
+                    depth + 1,
+                )?;
+            }
+            Effect::Forward { .. } => {}
+            effect => crate::outbox::enqueue(conn, booking_id, effect, now)?,
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,71 @@
+//! Schema migrations: the numbered SQL files in `migrations/`, applied in order.
+//!
+//! `PRAGMA user_version` holds the last applied number; each file runs in its own
+//! transaction with the version bump, so a crash mid-way leaves the previous version.
+
+use rusqlite::Connection;
+
+use crate::StoreError;
+
+/// Every migration, in order. A test checks this list against the directory.
+pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[(
+    1,
+    "0001_init.sql",
+    include_str!("../../../migrations/0001_init.sql"),
+)];
+
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let current: u32 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let known = MIGRATIONS.last().map_or(0, |m| m.0);
+    if current > known {
+        return Err(StoreError::TooNew {
+            found: current,
+            known,
+        });
+    }
+    for (version, _, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)
+            .and_then(|()| tx.pragma_update(None, "user_version", version))
+            .map_err(|source| StoreError::Migration {
+                version: *version,
+                source,
+            })?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_file_in_migrations_is_listed_in_order() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".sql"))
+            .collect();
+        files.sort();
+        let listed: Vec<String> = MIGRATIONS.iter().map(|m| m.1.to_owned()).collect();
+        assert_eq!(files, listed);
+        for (index, (version, name, _)) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(*version as usize, index + 1);
+            assert!(name.starts_with(&format!("{version:04}_")));
+        }
+    }
+
+    #[test]
+    fn migrating_twice_is_a_no_op_and_newer_schemas_are_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        migrate(&mut conn).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        assert!(matches!(
+            migrate(&mut conn),
+            Err(StoreError::TooNew { found: 99, .. })
+        ));
+    }
+}

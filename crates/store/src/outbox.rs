@@ -1,0 +1,133 @@
+//! The outbox: effects waiting to run, written with the transition that asked for them.
+//!
+//! Each row's `idempotency_key` is derived from the booking and the effect's cause, and is
+//! sent as Stripe's `Idempotency-Key`, so a retry after a crash cannot move money twice.
+
+use coachdesk_domain::booking::Effect;
+use rusqlite::{params, Connection};
+use time::OffsetDateTime;
+
+use crate::{ts, Store, StoreError};
+
+/// One effect to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub booking_id: String,
+    pub effect_key: String,
+    pub idempotency_key: String,
+    pub effect: Effect,
+    pub attempts: u32,
+}
+
+pub(crate) fn enqueue(
+    conn: &Connection,
+    booking_id: &str,
+    effect: &Effect,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let key = effect.key();
+    let due = match effect {
+        Effect::ScheduleTimer { at, .. } => *at,
+        _ => now,
+    };
+    let payload = serde_json::to_string(effect).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let kind = payload_kind(effect);
+    conn.prepare_cached(
+        "INSERT INTO outbox (booking_id, effect_key, kind, payload, idempotency_key, due_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT DO NOTHING",
+    )?
+    .execute(params![
+        booking_id,
+        key,
+        kind,
+        payload,
+        format!("coachdesk-{booking_id}-{key}"),
+        ts(due),
+        ts(now)
+    ])?;
+    Ok(())
+}
+
+fn payload_kind(effect: &Effect) -> &'static str {
+    match effect {
+        Effect::CreateCheckoutSession { .. } => "create_checkout_session",
+        Effect::CancelCalendlyEvent { .. } => "cancel_calendly_event",
+        Effect::IssueRefund { .. } => "issue_refund",
+        Effect::SendEmail { .. } => "send_email",
+        Effect::Notify { .. } => "notify",
+        Effect::ScheduleTimer { .. } => "schedule_timer",
+        Effect::Forward { .. } => "forward",
+    }
+}
+
+impl Store {
+    /// Pending effects due by `now`, oldest first.
+    pub fn due_effects(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, booking_id, effect_key, idempotency_key, payload, attempts FROM outbox
+             WHERE status = 'pending' AND due_at <= ?1 ORDER BY due_at, id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![ts(now), limit], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+                row.get::<_, u32>(5)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (id, booking_id, effect_key, idempotency_key, payload, attempts) = row?;
+            let effect = serde_json::from_str(&payload)
+                .map_err(|e| StoreError::Corrupt(format!("outbox row {id}: {e}")))?;
+            Ok(OutboxRow {
+                id,
+                booking_id,
+                effect_key,
+                idempotency_key,
+                effect,
+                attempts,
+            })
+        })
+        .collect()
+    }
+
+    /// Marks an effect done.
+    pub fn complete_effect(&self, id: i64, now: OffsetDateTime) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE outbox SET status = 'done', done_at = ?2, attempts = attempts + 1 WHERE id = ?1",
+            params![id, ts(now)],
+        )?;
+        Ok(())
+    }
+
+    /// Puts an effect back for another try at `retry_at`.
+    pub fn retry_effect(
+        &self,
+        id: i64,
+        retry_at: OffsetDateTime,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE outbox SET due_at = ?2, last_error = ?3, attempts = attempts + 1 WHERE id = ?1",
+            params![id, ts(retry_at), error],
+        )?;
+        Ok(())
+    }
+
+    /// Gives an effect up for good (the booking is flagged by the caller's outcome event).
+    pub fn fail_effect(&self, id: i64, error: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE outbox SET status = 'failed', last_error = ?2, attempts = attempts + 1 WHERE id = ?1",
+            params![id, error],
+        )?;
+        Ok(())
+    }
+}
