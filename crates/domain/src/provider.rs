@@ -60,7 +60,7 @@ pub enum Target {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProviderEvent {
     pub provider: Provider,
-    /// The deduplication key: Stripe's event id; Calendly's event + invitee + created_at.
+    /// The deduplication key: Stripe's event id; Calendly's `"{event}|{invitee uri}|{created_at}"` (as the relay).
     pub key: String,
     /// The provider's event type, such as `checkout.session.completed`.
     pub kind: String,
@@ -265,7 +265,7 @@ fn parse_calendly(value: &Value) -> Result<ProviderEvent, ParseError> {
     let created_at = str_at(value, &["created_at"]).ok_or(missing("created_at"))?;
     let payload = value.get("payload").ok_or(missing("payload"))?;
     let uri = str_at(payload, &["uri"]).ok_or(missing("payload.uri"))?;
-    let key = format!("{kind}:{uri}:{created_at}");
+    let key = format!("{kind}|{uri}|{created_at}");
 
     let event = match kind {
         "invitee.created" | "invitee.canceled" => {
