@@ -29,7 +29,8 @@ type Expected<'a> = (&'a str, &'a [(&'a str, BookingState)], i64);
 #[derive(Default)]
 struct Ledger {
     bookings: BTreeMap<String, Booking>,
-    /// Money movements asked for: (booking, cause) -> (payment intent, amount).
+    /// Money movements asked for: (booking, cause) -> (payment intent, amount), one per
+    /// cause as the outbox keeps them.
     refunds: BTreeMap<(String, String), (String, i64)>,
 }
 
@@ -51,10 +52,11 @@ impl Ledger {
                     payment_intent,
                     amount,
                 } => {
-                    let previous = self
-                        .refunds
-                        .insert((invitee.to_owned(), cause), (payment_intent, amount.minor));
-                    assert!(previous.is_none(), "a refund cause was issued twice");
+                    // As the outbox does (UNIQUE booking + effect key, and the key is
+                    // Stripe's Idempotency-Key): a cause is refunded once, first ask wins.
+                    self.refunds
+                        .entry((invitee.to_owned(), cause))
+                        .or_insert((payment_intent, amount.minor));
                 }
                 _ => {}
             }
@@ -409,5 +411,88 @@ fn scenarios_end_where_the_design_says() {
         }
         let asked: i64 = ledger.refunds.values().map(|(_, amount)| amount).sum();
         assert_eq!(asked, *refunds_asked, "{name}");
+    }
+}
+
+/// Any event from a pool that mixes payments, cancellations, coach refunds of random
+/// amounts, outside refunds and refund reports.
+fn money_event() -> impl Strategy<Value = BookingEvent> {
+    let amount = 1..20_000_i64;
+    prop_oneof![
+        Just(created(INV_A)),
+        (-200..-1_i64).prop_map(|h| paid(INV_A, "cs_1", "pi_1", 15000, h)),
+        (-200..-1_i64).prop_map(|h| paid(INV_A, "cs_2", "pi_2", 15000, h)),
+        (-150..0_i64).prop_map(|h| client_cancel(INV_A, h)),
+        (-150..0_i64, 0..20_000_i64).prop_map(|(h, minor)| BookingEvent::CoachCancelled {
+            refund: RefundChoice::Amount {
+                amount: eur(minor.max(1))
+            },
+            reason: "r".into(),
+            at: at(h),
+        }),
+        (0..4_u8, amount.clone()).prop_map(|(id, minor)| coach_refund(&format!("r{id}"), minor)),
+        amount
+            .clone()
+            .prop_map(|minor| BookingEvent::ChargeRefunded {
+                payment_intent: "pi_1".into(),
+                amount_refunded: eur(minor.min(15000)),
+            }),
+        // Refunds made in Stripe's dashboard.
+        (0..3_u8, amount.clone()).prop_map(|(status, minor)| BookingEvent::RefundReported {
+            refund: coachdesk_domain::booking::RefundFact {
+                refund_id: format!("re_ext{status}"),
+                payment_intent: Some("pi_1".into()),
+                amount: eur(minor.min(15000)),
+                status: [
+                    RefundStatus::Succeeded,
+                    RefundStatus::Failed,
+                    RefundStatus::Pending
+                ][status as usize],
+                cause: None,
+                failure_reason: None,
+            },
+        }),
+        // Stripe's answers to this app's own refund requests.
+        (0..3_u8).prop_map(|status| BookingEvent::RefundIssued {
+            cause: "cancellation".into(),
+            refund_id: "re_1".into(),
+            status: [
+                RefundStatus::Succeeded,
+                RefundStatus::Failed,
+                RefundStatus::Pending
+            ][status as usize],
+        }),
+        Just(dispute()),
+        Just(timer(TimerKind::SessionEnded, 1)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    /// Invariant 2: whatever happens, the refunds this app asks for never exceed what was
+    /// captured, in all and per payment.
+    #[test]
+    fn refunds_never_exceed_captures(events in proptest::collection::vec(money_event(), 1..25)) {
+        let mut ledger = Ledger::default();
+        for event in &events {
+            ledger.deliver(INV_A, event);
+            let booking = &ledger.bookings[INV_A];
+            // This app's refunds that are (or will be) money out: asked and not failed.
+            let ours = |pi: Option<&str>| -> i64 {
+                booking
+                    .refunds
+                    .values()
+                    .filter(|r| r.cause.is_some() && r.status.commits_money())
+                    .filter(|r| pi.is_none() || r.payment_intent.as_deref() == pi)
+                    .map(|r| r.amount.minor)
+                    .sum()
+            };
+            prop_assert!(ours(None) <= booking.captured_minor(), "{} refunded of {} after {}", ours(None), booking.captured_minor(), event.kind());
+            for payment in booking.succeeded_payments() {
+                let pi = payment.fact.payment_intent.as_deref();
+                prop_assert!(ours(pi) <= payment.fact.amount.minor, "{:?} over-refunded after {}", pi, event.kind());
+            }
+        }
     }
 }
