@@ -95,7 +95,7 @@ impl Default for Settings {
             stripe_secrets: Vec::new(),
             calendly_keys: Vec::new(),
             retention_days: 7,
-            workers: 16,
+            workers: 64,
             read_timeout_secs: 10,
             tolerance_secs: coachdesk_signature::DEFAULT_TOLERANCE_SECS,
             max_body_bytes: 1024 * 1024,
@@ -267,7 +267,7 @@ mod tests {
             vec![Secret::new("whsec_b"), Secret::new("whsec_c")]
         );
         assert_eq!(s.retention_days, 3);
-        assert_eq!(s.workers, 16);
+        assert_eq!(s.workers, 64);
     }
 
     #[test]

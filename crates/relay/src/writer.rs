@@ -109,10 +109,44 @@ pub fn spawn(
     queue: usize,
 ) -> std::io::Result<(SyncSender<Job>, JoinHandle<()>)> {
     let (tx, rx) = mpsc::sync_channel(queue);
+    // Checkpoints copy the WAL into the database and fsync it; done on the writer they
+    // would stall every answer waiting on that commit, so a second connection does them.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)
+        .map_err(std::io::Error::other)?;
+    let path = conn.path().map(std::path::PathBuf::from);
     let handle = std::thread::Builder::new()
         .name("relay-writer".to_owned())
-        .spawn(move || run(conn, rx, &tip, retention))?;
+        .spawn(move || {
+            let (stop, stopped) = mpsc::channel::<()>();
+            let checkpointer = path.and_then(|p| {
+                std::thread::Builder::new()
+                    .name("relay-checkpoint".to_owned())
+                    .spawn(move || checkpoint_loop(&p, &stopped))
+                    .ok()
+            });
+            run(conn, rx, &tip, retention);
+            drop(stop);
+            if let Some(h) = checkpointer {
+                let _ = h.join();
+            }
+        })?;
     Ok((tx, handle))
+}
+
+fn checkpoint_loop(path: &std::path::Path, stop: &Receiver<()>) {
+    let conn = match store::open(path) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "checkpointer cannot open the database");
+            return;
+        }
+    };
+    // PASSIVE never blocks the writer; it copies what it can while readers allow.
+    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(Duration::from_millis(250)) {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "checkpoint failed");
+        }
+    }
 }
 
 pub fn now_ms() -> i64 {
