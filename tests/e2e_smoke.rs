@@ -43,14 +43,14 @@ async fn a_session_type_created_in_the_form_survives_a_restart() -> anyhow::Resu
 
     // First run: an invalid draft is refused field by field, a valid one is listed.
     let started = Instant::now();
-    let client = step("start the app", driver.launch(&app)).await?;
+    let client = driver.launch(&app).await?;
     let outcome = first_run(&client, started).await;
     let _ = e2e::screenshot("e2e-smoke-first-run");
     step("quit the app", client.close()).await?;
     outcome?;
 
     // Second run on the same database: the session type is still there.
-    let client = step("start the app again", driver.launch(&app)).await?;
+    let client = driver.launch(&app).await?;
     let outcome = second_run(&client).await;
     let shot = e2e::screenshot("e2e-smoke");
     step("quit the app", client.close()).await?;
@@ -87,6 +87,7 @@ async fn first_run(client: &Client, started: Instant) -> anyhow::Result<()> {
     let message = step("read the name error", error.text()).await?;
     ensure!(!message.trim().is_empty(), "the name error is empty");
     wait_for(client, "#session-type-form").await?;
+    e2e::screenshot("e2e-smoke-field-error")?;
 
     // Valid.
     type_into(client, "#field-name", NAME).await?;

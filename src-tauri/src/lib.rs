@@ -1,1 +1,86 @@
-//! Placeholder.
+//! The Coachdesk desktop shell.
+//!
+//! It exists to connect the webview to the core: it opens the store, manages one
+//! [`AppState`], and exposes thin commands (see [`commands`]) that call the store and
+//! return `Result<T, CommandError>`. Business rules live in the domain and store crates,
+//! never here. The builder is generic over the Tauri runtime so tests can drive the same
+//! wiring with `tauri::test::mock_builder()`.
+
+pub mod commands;
+pub mod launch;
+
+use std::sync::{Mutex, MutexGuard};
+
+use anyhow::Context as _;
+use coachdesk_protocol::ipc::AppInfo;
+use coachdesk_store::Store;
+use tauri::{App, Builder, Runtime};
+
+pub use launch::{Launch, Mode};
+
+/// Everything the commands share: the store behind one lock, and what the header shows.
+pub struct AppState {
+    store: Mutex<Store>,
+    info: AppInfo,
+}
+
+impl AppState {
+    /// Opens (and migrates) the database the launch settings name, seeding demo data in demo mode.
+    pub fn open(launch: &Launch, now: time::OffsetDateTime) -> anyhow::Result<AppState> {
+        let path = &launch.database_path;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create the data folder {}", dir.display()))?;
+        }
+        let mut store = Store::open(path)
+            .with_context(|| format!("cannot open the database {}", path.display()))?;
+        if launch.mode == Mode::Demo {
+            store
+                .seed_demo(now)
+                .with_context(|| format!("cannot seed demo data into {}", path.display()))?;
+        }
+        Ok(AppState {
+            store: Mutex::new(store),
+            info: AppInfo {
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                mode: launch.mode.as_str().to_owned(),
+                database_path: path.display().to_string(),
+            },
+        })
+    }
+
+    /// The store, even after a command panicked while holding it: rusqlite rolls back an
+    /// unfinished transaction when it is dropped, so the connection is still consistent.
+    fn store(&self) -> MutexGuard<'_, Store> {
+        self.store
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Registers the state and every command on `builder` and builds the app from
+/// the top-level `tauri.conf.json` (window, CSP, capabilities).
+pub fn build<R: Runtime>(builder: Builder<R>, state: AppState) -> tauri::Result<App<R>> {
+    builder
+        .manage(state)
+        .invoke_handler(tauri::generate_handler![
+            commands::app_info,
+            commands::list_session_types,
+            commands::create_session_type,
+            commands::update_session_type,
+            commands::archive_session_type,
+            commands::list_bookings,
+            commands::booking_detail,
+        ])
+        .build(tauri::generate_context!("../tauri.conf.json"))
+}
+
+/// Starts the desktop app: reads the launch settings from the environment, opens the
+/// store and runs the event loop until the window closes.
+pub fn run() -> anyhow::Result<()> {
+    let launch = Launch::from_env().context("invalid launch settings")?;
+    let state = AppState::open(&launch, time::OffsetDateTime::now_utc())?;
+    let app = build(tauri::Builder::default(), state).context("cannot start the window")?;
+    app.run(|_handle, _event| {});
+    Ok(())
+}

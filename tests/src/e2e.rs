@@ -153,13 +153,16 @@ impl TauriDriver {
             "tauri:options".into(),
             serde_json::json!({ "application": app.display().to_string() }),
         );
-        let connect = ClientBuilder::new(HttpConnector::new())
-            .capabilities(capabilities)
-            .connect(&format!("http://127.0.0.1:{}", self.port))
-            .await;
-        // Starting WebKit the first time on a cold machine is slow: allow twice a step.
-        let client = connect.context("tauri-driver refused to start the app")?;
-        Ok(client)
+        let mut builder = ClientBuilder::new(HttpConnector::new());
+        builder.capabilities(capabilities);
+        let url = format!("http://127.0.0.1:{}", self.port);
+        // Starting WebKit the first time on a cold machine is slow: allow two steps.
+        step_within(
+            STEP_TIMEOUT * 2,
+            "start the app through tauri-driver",
+            builder.connect(&url),
+        )
+        .await
     }
 }
 
@@ -176,11 +179,20 @@ where
     F: std::future::Future<Output = Result<T, E>>,
     E: Into<anyhow::Error>,
 {
-    match tokio::time::timeout(STEP_TIMEOUT, future).await {
+    step_within(STEP_TIMEOUT, what, future).await
+}
+
+/// Like [`step`], with its own limit.
+pub async fn step_within<T, E, F>(limit: Duration, what: &str, future: F) -> anyhow::Result<T>
+where
+    F: std::future::Future<Output = Result<T, E>>,
+    E: Into<anyhow::Error>,
+{
+    match tokio::time::timeout(limit, future).await {
         Ok(result) => result
             .map_err(Into::into)
             .with_context(|| format!("step failed: {what}")),
-        Err(_) => bail!("step timed out after {} s: {what}", STEP_TIMEOUT.as_secs()),
+        Err(_) => bail!("step timed out after {} s: {what}", limit.as_secs()),
     }
 }
 
@@ -189,8 +201,10 @@ pub async fn wait_for(
     client: &Client,
     css: &str,
 ) -> anyhow::Result<fantoccini_loopback::elements::Element> {
-    step(
-        &format!("wait for `{css}`"),
+    // WebDriver's own wait gives up first, with its clearer error; ours catches a hung call.
+    step_within(
+        STEP_TIMEOUT + Duration::from_secs(5),
+        &format!("wait for `{css}` (up to {} s)", STEP_TIMEOUT.as_secs()),
         client
             .wait()
             .at_most(STEP_TIMEOUT)
@@ -221,20 +235,40 @@ pub async fn wait_for_text(client: &Client, css: &str, text: &str) -> anyhow::Re
 }
 
 /// Saves the whole X display (`import -window root`): WebDriver's own screenshots come
-/// back blank under Xvfb with WebKitGTK.
+/// back blank under Xvfb with WebKitGTK. WebKit may not have painted the latest DOM yet
+/// (the first frames wait for Mesa's shader compiles), so a capture with only a couple
+/// of colours is retaken for a few seconds before it is kept as it is.
 pub fn screenshot(name: &str) -> anyhow::Result<PathBuf> {
     let import = require_tool("import", "install the Debian package imagemagick")?;
+    let identify = require_tool("identify", "install the Debian package imagemagick")?;
     let path = artifacts_dir()?.join(format!("{name}.png"));
-    let status = Command::new(import)
-        .args(["-window", "root"])
-        .arg(&path)
-        .status()
-        .context("cannot run imagemagick's import")?;
-    if !status.success() {
-        bail!(
-            "import -window root {} failed with {status}",
-            path.display()
-        );
+    // The X display lags the DOM by a frame or two; let the last change reach it.
+    std::thread::sleep(Duration::from_millis(800));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = Command::new(&import)
+            .args(["-window", "root"])
+            .arg(&path)
+            .status()
+            .context("cannot run imagemagick's import")?;
+        if !status.success() {
+            bail!(
+                "import -window root {} failed with {status}",
+                path.display()
+            );
+        }
+        let colours = Command::new(&identify)
+            .args(["-format", "%k"])
+            .arg(&path)
+            .output()
+            .context("cannot run imagemagick's identify")?;
+        let colours: u64 = String::from_utf8_lossy(&colours.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0);
+        if colours > 16 || Instant::now() > deadline {
+            return Ok(path);
+        }
+        std::thread::sleep(Duration::from_millis(250));
     }
-    Ok(path)
 }

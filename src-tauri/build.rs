@@ -1,0 +1,20 @@
+//! Generates the Tauri context from the top-level `tauri.conf.json` and declares the app's
+//! own commands, so capabilities can grant exactly these and nothing else.
+
+fn main() {
+    let attributes = tauri_build::Attributes::new()
+        .config_path("../tauri.conf.json")
+        .app_manifest(tauri_build::AppManifest::new().commands(&[
+            "app_info",
+            "list_session_types",
+            "create_session_type",
+            "update_session_type",
+            "archive_session_type",
+            "list_bookings",
+            "booking_detail",
+        ]));
+    if let Err(error) = tauri_build::try_build(attributes) {
+        // build scripts report through panics; this message names the file to fix.
+        panic!("tauri build step failed (check ../tauri.conf.json and capabilities/): {error:#}");
+    }
+}
