@@ -88,13 +88,13 @@ CREATE TABLE inbox (
     body         TEXT NOT NULL,
     source       TEXT NOT NULL,                      -- relay, reconcile, replay, app
     status       TEXT NOT NULL,                      -- applied, ignored, parked, failed
-    booking_id   TEXT REFERENCES bookings(id),
+    booking_id   TEXT REFERENCES bookings(id) DEFERRABLE INITIALLY DEFERRED,
     error        TEXT,
     received_at  TEXT NOT NULL,
     applied_at   TEXT,
     UNIQUE (provider, provider_key)
 );
-CREATE INDEX inbox_status ON inbox(status);
+CREATE INDEX inbox_parked ON inbox(id) WHERE status = 'parked';
 CREATE INDEX inbox_booking ON inbox(booking_id);
 
 -- Append-only: every transition with its cause.
@@ -122,7 +122,7 @@ CREATE TABLE outbox (
     effect_key      TEXT NOT NULL,
     kind            TEXT NOT NULL,
     payload         TEXT NOT NULL,
-    idempotency_key TEXT NOT NULL UNIQUE,            -- also Stripe's Idempotency-Key
+    idempotency_key TEXT NOT NULL,                   -- also Stripe's Idempotency-Key (unique: it is booking + effect key)
     status          TEXT NOT NULL DEFAULT 'pending', -- pending, done, failed
     attempts        INTEGER NOT NULL DEFAULT 0,
     due_at          TEXT NOT NULL,
@@ -131,7 +131,7 @@ CREATE TABLE outbox (
     done_at         TEXT,
     UNIQUE (booking_id, effect_key)
 );
-CREATE INDEX outbox_due ON outbox(status, due_at);
+CREATE INDEX outbox_due ON outbox(due_at) WHERE status = 'pending';
 
 CREATE TABLE settings (
     key   TEXT PRIMARY KEY,

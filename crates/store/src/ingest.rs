@@ -126,11 +126,25 @@ impl Store {
             });
         }
         let body = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let Some(inbox_id) =
-            insert_inbox(&tx, provider, key, event.kind(), &body, Source::App, now)?
-        else {
+        if inbox_has(&tx, provider, key)? {
             return Ok(duplicate());
+        }
+        let decision = Decision {
+            status: "applied",
+            note: None,
+            booking_id: Some(booking_id.to_owned()),
+            invitee_uuid: None,
         };
+        let inbox_id = insert_inbox(
+            &tx,
+            provider,
+            key,
+            event.kind(),
+            &body,
+            Source::App,
+            &decision,
+            now,
+        )?;
         apply_to_booking(
             &tx,
             booking_id,
@@ -141,7 +155,6 @@ impl Store {
             now,
             0,
         )?;
-        mark(&tx, inbox_id, "applied", Some(booking_id), None, now)?;
         tx.commit()?;
         Ok(Applied {
             inbox_id: Some(inbox_id),
@@ -226,17 +239,27 @@ fn ingest(
             "unreadable".to_owned(),
         ),
     };
-    let text = String::from_utf8_lossy(body);
-    let Some(inbox_id) = insert_inbox(conn, provider.as_str(), &key, &kind, &text, source, now)?
-    else {
+    if inbox_has(conn, provider.as_str(), &key)? {
         return Ok(duplicate());
+    }
+    let decision = match &parsed {
+        Ok(event) => decide(conn, event)?,
+        Err(err) => Decision::failed(err.to_string()),
     };
-    match parsed {
-        Ok(event) => route_and_apply(conn, inbox_id, &event, now),
-        Err(err) => {
-            mark(conn, inbox_id, "failed", None, Some(&err.to_string()), now)?;
-            Ok(failed(inbox_id, err.to_string()))
-        }
+    let text = String::from_utf8_lossy(body);
+    let inbox_id = insert_inbox(
+        conn,
+        provider.as_str(),
+        &key,
+        &kind,
+        &text,
+        source,
+        &decision,
+        now,
+    )?;
+    match &parsed {
+        Ok(event) => carry_out(conn, inbox_id, event, decision, now),
+        Err(_) => Ok(decision.into_applied(inbox_id)),
     }
 }
 
@@ -247,7 +270,17 @@ fn hex_digest(body: &[u8]) -> String {
         .collect()
 }
 
-/// Inserts the inbox row; `None` if the key is already there.
+fn inbox_has(conn: &Connection, provider: &str, key: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM inbox WHERE provider = ?1 AND provider_key = ?2)",
+        )?
+        .query_row([provider, key], |row| row.get(0))?)
+}
+
+/// Inserts the inbox row with its outcome already decided (one write per event; the
+/// caller has checked the key is new).
+#[allow(clippy::too_many_arguments)]
 fn insert_inbox(
     conn: &Connection,
     provider: &str,
@@ -255,16 +288,27 @@ fn insert_inbox(
     kind: &str,
     body: &str,
     source: Source,
+    decision: &Decision,
     now: OffsetDateTime,
-) -> Result<Option<i64>, StoreError> {
-    let inserted = conn
-        .prepare_cached(
-            "INSERT INTO inbox (provider, provider_key, kind, body, source, status, received_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'received', ?6)
-             ON CONFLICT (provider, provider_key) DO NOTHING",
-        )?
-        .execute(params![provider, key, kind, body, source.as_str(), ts(now)])?;
-    Ok((inserted == 1).then(|| conn.last_insert_rowid()))
+) -> Result<i64, StoreError> {
+    let now = ts(now);
+    conn.prepare_cached(
+        "INSERT INTO inbox (provider, provider_key, kind, body, source, status, booking_id,
+             error, received_at, applied_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+    )?
+    .execute(params![
+        provider,
+        key,
+        kind,
+        body,
+        source.as_str(),
+        decision.status,
+        decision.booking_id,
+        decision.note,
+        now
+    ])?;
+    Ok(conn.last_insert_rowid())
 }
 
 fn mark(
@@ -305,12 +349,11 @@ fn resolve(conn: &Connection, target: &Target) -> Result<Route, StoreError> {
         },
         Target::Invitee(uri) => {
             let uuid = provider::uuid_of(uri);
-            match find(
-                "SELECT id FROM bookings WHERE invitee_uri = ?1 OR invitee_uuid = ?1",
-                uri,
-            )?
-            .or(find("SELECT id FROM bookings WHERE invitee_uuid = ?1", uuid)?)
-            {
+            let found: Option<String> = conn
+                .prepare_cached("SELECT id FROM bookings WHERE invitee_uri = ?1 OR invitee_uuid = ?2")?
+                .query_row([uri.as_str(), uuid], |row| row.get(0))
+                .optional()?;
+            match found {
                 Some(id) => Route::Existing(id),
                 None => Route::New {
                     invitee_uuid: Some(uuid.to_owned()),
@@ -344,52 +387,111 @@ fn resolve(conn: &Connection, target: &Target) -> Result<Route, StoreError> {
     })
 }
 
+/// What will happen to a provider event, decided before anything is written.
+struct Decision {
+    status: &'static str,
+    note: Option<String>,
+    booking_id: Option<String>,
+    /// For a new booking: the invitee UUID it is known by so far.
+    invitee_uuid: Option<String>,
+}
+
+impl Decision {
+    fn failed(note: String) -> Self {
+        Self::other("failed", note)
+    }
+
+    fn other(status: &'static str, note: impl Into<String>) -> Self {
+        Self {
+            status,
+            note: Some(note.into()),
+            booking_id: None,
+            invitee_uuid: None,
+        }
+    }
+
+    fn into_applied(self, inbox_id: i64) -> Applied {
+        Applied {
+            inbox_id: Some(inbox_id),
+            duplicate: false,
+            status: self.status,
+            booking_id: self.booking_id,
+            note: self.note,
+        }
+    }
+}
+
+fn decide(conn: &Connection, event: &ProviderEvent) -> Result<Decision, StoreError> {
+    if event.event.is_none() {
+        return Ok(Decision::other(
+            "ignored",
+            "Coachdesk does not act on this event type; it is kept for reference.",
+        ));
+    }
+    Ok(match resolve(conn, &event.target)? {
+        Route::Existing(id) => Decision {
+            status: "applied",
+            note: None,
+            booking_id: Some(id),
+            invitee_uuid: None,
+        },
+        Route::New { invitee_uuid } => Decision {
+            status: "applied",
+            note: None,
+            booking_id: Some(new_id("bk")),
+            invitee_uuid,
+        },
+        Route::Park(note) => Decision::other("parked", note),
+        Route::Ignore(note) => Decision::other("ignored", note),
+    })
+}
+
+/// Applies a decided event to its booking (only `applied` decisions do anything).
+fn carry_out(
+    conn: &Connection,
+    inbox_id: i64,
+    event: &ProviderEvent,
+    decision: Decision,
+    now: OffsetDateTime,
+) -> Result<Applied, StoreError> {
+    if let (Some(booking_event), Some(booking_id), "applied") =
+        (&event.event, &decision.booking_id, decision.status)
+    {
+        let cause = format!("{}:{}", event.provider.as_str(), event.key);
+        apply_to_booking(
+            conn,
+            booking_id,
+            decision.invitee_uuid.as_deref(),
+            booking_event,
+            &cause,
+            Some(inbox_id),
+            now,
+            0,
+        )?;
+        if matches!(booking_event, BookingEvent::PaymentReported { .. }) {
+            retry_parked(conn, now)?;
+        }
+    }
+    Ok(decision.into_applied(inbox_id))
+}
+
+/// Decides and applies an event already in the inbox (replay, parked retries).
 fn route_and_apply(
     conn: &Connection,
     inbox_id: i64,
     event: &ProviderEvent,
     now: OffsetDateTime,
 ) -> Result<Applied, StoreError> {
-    let outcome = |status: &'static str, booking_id: Option<String>, note: Option<&str>| Applied {
-        inbox_id: Some(inbox_id),
-        duplicate: false,
-        status,
-        booking_id,
-        note: note.map(str::to_owned),
-    };
-    let Some(booking_event) = &event.event else {
-        let note = "Coachdesk does not act on this event type; it is kept for reference.";
-        mark(conn, inbox_id, "ignored", None, Some(note), now)?;
-        return Ok(outcome("ignored", None, Some(note)));
-    };
-    let (booking_id, uuid) = match resolve(conn, &event.target)? {
-        Route::Existing(id) => (id, None),
-        Route::New { invitee_uuid } => (new_id("bk"), invitee_uuid),
-        Route::Park(note) => {
-            mark(conn, inbox_id, "parked", None, Some(note), now)?;
-            return Ok(outcome("parked", None, Some(note)));
-        }
-        Route::Ignore(note) => {
-            mark(conn, inbox_id, "ignored", None, Some(note), now)?;
-            return Ok(outcome("ignored", None, Some(note)));
-        }
-    };
-    let cause = format!("{}:{}", event.provider.as_str(), event.key);
-    apply_to_booking(
+    let decision = decide(conn, event)?;
+    mark(
         conn,
-        &booking_id,
-        uuid.as_deref(),
-        booking_event,
-        &cause,
-        Some(inbox_id),
+        inbox_id,
+        decision.status,
+        decision.booking_id.as_deref(),
+        decision.note.as_deref(),
         now,
-        0,
     )?;
-    mark(conn, inbox_id, "applied", Some(&booking_id), None, now)?;
-    if matches!(booking_event, BookingEvent::PaymentReported { .. }) {
-        retry_parked(conn, now)?;
-    }
-    Ok(outcome("applied", Some(booking_id), None))
+    carry_out(conn, inbox_id, event, decision, now)
 }
 
 /// Parked events wait for the payment they name; a new payment may be it.
@@ -449,7 +551,7 @@ fn apply_to_booking(
     let event = with_terms(conn, event)?;
     let transition = apply(&booking, &event)?;
     let now_text = ts(now);
-    save_booking(conn, &transition.booking, invitee_uuid, &now_text)?;
+    save_booking(conn, &booking, &transition.booking, invitee_uuid, &now_text)?;
     conn.prepare_cached(
         "INSERT INTO audit_log (booking_id, inbox_id, at, from_state, to_state, cause, event_kind, summary)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",

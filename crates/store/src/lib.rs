@@ -13,6 +13,7 @@ mod migrate;
 mod outbox;
 mod rows;
 mod session_types;
+mod sync_state;
 
 use std::path::Path;
 
@@ -23,6 +24,7 @@ use time::OffsetDateTime;
 pub use error::StoreError;
 pub use ingest::{Applied, Source};
 pub use outbox::OutboxRow;
+pub use sync_state::OutboxEntry;
 
 /// The open database.
 pub struct Store {
@@ -48,6 +50,11 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // A larger page cache and fewer checkpoints: the apply path writes a few rows per
+        // event and reads the booking it changes.
+        conn.pragma_update(None, "cache_size", -32_000)?;
+        conn.pragma_update(None, "wal_autocheckpoint", 4_000)?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate::migrate(&mut conn)?;
         Ok(Store { conn })

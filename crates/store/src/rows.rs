@@ -8,9 +8,8 @@ use crate::StoreError;
 /// Loads a booking's facts.
 pub(crate) fn load_booking(conn: &Connection, id: &str) -> Result<Option<Booking>, StoreError> {
     let facts: Option<String> = conn
-        .query_row("SELECT facts FROM bookings WHERE id = ?1", [id], |row| {
-            row.get(0)
-        })
+        .prepare_cached("SELECT facts FROM bookings WHERE id = ?1")?
+        .query_row([id], |row| row.get(0))
         .optional()?;
     facts
         .map(|json| {
@@ -24,6 +23,7 @@ pub(crate) fn load_booking(conn: &Connection, id: &str) -> Result<Option<Booking
 /// refund rows (used to route Stripe events and to search).
 pub(crate) fn save_booking(
     conn: &Connection,
+    previous: &Booking,
     booking: &Booking,
     invitee_uuid: Option<&str>,
     now: &str,
@@ -36,7 +36,30 @@ pub(crate) fn save_booking(
         .or(invitee_uuid);
     let attention = booking.attention.first().map(|a| a.describe());
     let codes: Vec<&str> = booking.attention.iter().map(|a| a.code()).collect();
-    conn.execute(
+    let columns = params![
+        booking.id,
+        invitee_uri,
+        uuid,
+        booking.state.as_str(),
+        attention,
+        codes.join(" "),
+        booking.terms.as_ref().map(|t| t.session_type_id.as_str()),
+        schedule.and_then(|s| s.client_name.as_deref()),
+        schedule.and_then(|s| s.client_email.as_deref()),
+        schedule.map(|s| crate::ts(s.start)),
+        booking.currency().map(|c| c.code().to_owned()),
+        booking.captured_minor(),
+        booking.refunded_minor(),
+        facts,
+        now,
+    ];
+    let exists = previous != &Booking::new(booking.id.clone());
+    let identity_changed = previous.schedule != booking.schedule
+        || previous.terms != booking.terms
+        || previous.currency() != booking.currency();
+    // Each statement sets only what it must: SQLite rewrites the index entries of every
+    // indexed column an UPDATE names, changed or not.
+    let sql = if !exists {
         "INSERT INTO bookings (id, invitee_uri, invitee_uuid, state, attention, attention_codes,
              session_type_id, client_name, client_email, start_time, currency, paid_minor,
              refunded_minor, facts, created_at, updated_at)
@@ -52,27 +75,36 @@ pub(crate) fn save_booking(
              start_time = COALESCE(excluded.start_time, bookings.start_time),
              currency = COALESCE(excluded.currency, bookings.currency),
              paid_minor = excluded.paid_minor, refunded_minor = excluded.refunded_minor,
-             facts = excluded.facts, updated_at = excluded.updated_at",
-        params![
-            booking.id,
-            invitee_uri,
-            uuid,
-            booking.state.as_str(),
-            attention,
-            codes.join(" "),
-            booking.terms.as_ref().map(|t| t.session_type_id.as_str()),
-            schedule.and_then(|s| s.client_name.as_deref()),
-            schedule.and_then(|s| s.client_email.as_deref()),
-            schedule.map(|s| crate::ts(s.start)),
-            booking.currency().map(|c| c.code().to_owned()),
-            booking.captured_minor(),
-            booking.refunded_minor(),
-            facts,
-            now,
-        ],
-    )?;
+             facts = excluded.facts, updated_at = excluded.updated_at"
+    } else if identity_changed {
+        "UPDATE bookings SET
+             invitee_uri = COALESCE(?2, invitee_uri), invitee_uuid = COALESCE(?3, invitee_uuid),
+             state = ?4, attention = ?5, attention_codes = ?6,
+             session_type_id = COALESCE(?7, session_type_id),
+             client_name = COALESCE(?8, client_name), client_email = COALESCE(?9, client_email),
+             start_time = COALESCE(?10, start_time), currency = COALESCE(?11, currency),
+             paid_minor = ?12, refunded_minor = ?13, facts = ?14, updated_at = ?15
+         WHERE id = ?1"
+    } else {
+        // ?15 is the highest index, so every parameter binds even if unnamed here.
+        "UPDATE bookings SET state = ?4, attention = ?5, attention_codes = ?6, paid_minor = ?12,
+             refunded_minor = ?13, facts = ?14, updated_at = ?15
+         WHERE id = ?1"
+    };
+    conn.prepare_cached(sql)?.execute(columns)?;
 
-    conn.execute("DELETE FROM payments WHERE booking_id = ?1", [&booking.id])?;
+    if previous.payments != booking.payments {
+        save_payments(conn, booking)?;
+    }
+    if previous.refunds != booking.refunds {
+        save_refunds(conn, booking)?;
+    }
+    Ok(())
+}
+
+fn save_payments(conn: &Connection, booking: &Booking) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM payments WHERE booking_id = ?1")?
+        .execute([&booking.id])?;
     let mut insert_payment = conn.prepare_cached(
         "INSERT INTO payments (booking_id, checkout_session, payment_intent, amount_minor,
              currency, status, carried, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -93,7 +125,12 @@ pub(crate) fn save_booking(
         ])?;
     }
 
-    conn.execute("DELETE FROM refunds WHERE booking_id = ?1", [&booking.id])?;
+    Ok(())
+}
+
+fn save_refunds(conn: &Connection, booking: &Booking) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM refunds WHERE booking_id = ?1")?
+        .execute([&booking.id])?;
     let mut insert_refund = conn.prepare_cached(
         "INSERT INTO refunds (booking_id, refund_key, refund_id, payment_intent, amount_minor,
              currency, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
