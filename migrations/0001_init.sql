@@ -74,6 +74,7 @@ CREATE TABLE refunds (
     amount_minor   INTEGER NOT NULL,
     currency       TEXT NOT NULL,
     status         TEXT NOT NULL,
+    created_at     TEXT NOT NULL,                    -- when this app first knew of it
     PRIMARY KEY (booking_id, refund_key)
 );
 CREATE INDEX refunds_refund_id ON refunds(refund_id);

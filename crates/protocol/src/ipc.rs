@@ -14,6 +14,14 @@ pub mod command {
     pub const LIST_BOOKINGS: &str = "list_bookings";
     pub const BOOKING_DETAIL: &str = "booking_detail";
     pub const APP_INFO: &str = "app_info";
+    pub const COACH_ACTION: &str = "coach_action";
+    pub const REFUND_PREVIEW: &str = "refund_preview";
+    pub const LIST_INBOX: &str = "list_inbox";
+    pub const INBOX_PAYLOAD: &str = "inbox_payload";
+    pub const REPLAY_INBOX: &str = "replay_inbox";
+    pub const ATTENTION_ITEMS: &str = "attention_items";
+    pub const BUSINESS_METRICS: &str = "business_metrics";
+    pub const EXPORT_CSV: &str = "export_csv";
 }
 
 /// Every command answers `Result<T, CommandError>`; the error serialises as `{code, message, fields}`.
@@ -134,4 +142,141 @@ pub struct AppInfo {
     /// `demo`, `test` or `live`.
     pub mode: String,
     pub database_path: String,
+}
+
+/// How much to give back when the coach cancels.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RefundChoiceDto {
+    /// What the session type's policy says for the notice given.
+    Policy,
+    Full,
+    None,
+    /// This many minor units of the booking's currency.
+    Amount {
+        amount_minor: i64,
+    },
+}
+
+/// Something the coach does to a booking. Each click carries a fresh `action_id`, so a
+/// double submission is one action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum CoachActionDto {
+    Cancel {
+        refund: RefundChoiceDto,
+        reason: String,
+    },
+    Refund {
+        amount_minor: i64,
+        reason: String,
+    },
+    MarkNoShow,
+    /// Sets the state by hand; the reason is required and audited.
+    Correct {
+        state: String,
+        reason: String,
+    },
+    /// The coach has dealt with a needs-attention flag (by its code).
+    Dismiss {
+        code: String,
+    },
+}
+
+/// What a cancellation now would refund, for the confirmation dialog.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundPreview {
+    pub paid_minor: i64,
+    /// Still refundable (paid minus refunds already made).
+    pub refundable_minor: i64,
+    /// What the policy gives back if cancelled now.
+    pub policy_refund_minor: i64,
+    pub policy_percent: u8,
+    pub currency: Option<String>,
+    /// Whole hours between now and the session's start (negative once started).
+    pub hours_before: Option<i64>,
+    /// A sentence for the dialog: "Cancelled 30 h before: 50% back, 75.00 EUR."
+    pub sentence: String,
+}
+
+/// Filters for the webhook log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct InboxFilter {
+    /// `stripe`, `calendly`, `coach` or `internal`.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// `applied`, `ignored`, `parked` or `failed`.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Matches the event key, its type or the booking id.
+    #[serde(default)]
+    pub search: Option<String>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// One stored input (webhook, reconciliation read, coach action, timer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxEntry {
+    pub id: i64,
+    pub provider: String,
+    pub key: String,
+    pub kind: String,
+    pub source: String,
+    pub status: String,
+    pub booking_id: Option<String>,
+    /// Why it was ignored, parked or failed.
+    pub note: Option<String>,
+    pub received_at: String,
+}
+
+/// A stored input with its raw body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxPayload {
+    pub entry: InboxEntry,
+    pub body: String,
+}
+
+/// A booking that needs the coach, with what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttentionItem {
+    pub booking_id: String,
+    pub client_name: Option<String>,
+    pub start_time: Option<String>,
+    pub state: String,
+    /// Codes such as `paid_twice`, `refund_failed`, `payment_for_unknown_booking`.
+    pub codes: Vec<String>,
+    pub message: String,
+}
+
+/// Business figures per day, counted from what happened (payments that succeeded, never
+/// attempts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DailyMetrics {
+    /// `YYYY-MM-DD` (UTC).
+    pub day: String,
+    pub bookings: i64,
+    pub paid: i64,
+    pub payment_failures: i64,
+    pub cancellations: i64,
+    pub revenue_minor: i64,
+    pub refunds_minor: i64,
+}
+
+/// The dashboard's business metrics over a period, for one currency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BusinessMetrics {
+    pub currency: String,
+    pub days: Vec<DailyMetrics>,
+    pub bookings: i64,
+    /// Bookings paid / bookings made, 0..1.
+    pub conversion_rate: f64,
+    /// Payment attempts that succeeded / attempts that ended (succeeded or failed), 0..1.
+    pub payment_success_rate: f64,
+    /// Cancelled bookings / bookings made, 0..1.
+    pub cancellation_rate: f64,
+    /// Median minutes from booking to payment, if any were paid.
+    pub median_minutes_to_payment: Option<i64>,
+    pub revenue_minor: i64,
+    pub refunds_minor: i64,
 }

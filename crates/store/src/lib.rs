@@ -5,10 +5,13 @@
 //! input in the inbox, run the pure state machine, and write the booking, the audit row and
 //! the outbox rows in a single transaction. The domain crate decides; this crate keeps.
 
+mod admin;
 mod booking_queries;
+mod coach;
 mod demo;
 mod error;
 mod ingest;
+mod metrics;
 mod migrate;
 mod outbox;
 mod rows;
@@ -21,6 +24,7 @@ use rusqlite::Connection;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+pub use admin::Export;
 pub use error::StoreError;
 pub use ingest::{Applied, Source};
 pub use outbox::OutboxRow;

@@ -97,7 +97,7 @@ pub(crate) fn save_booking(
         save_payments(conn, booking)?;
     }
     if previous.refunds != booking.refunds {
-        save_refunds(conn, booking)?;
+        save_refunds(conn, booking, now)?;
     }
     Ok(())
 }
@@ -128,15 +128,17 @@ fn save_payments(conn: &Connection, booking: &Booking) -> Result<(), StoreError>
     Ok(())
 }
 
-fn save_refunds(conn: &Connection, booking: &Booking) -> Result<(), StoreError> {
-    conn.prepare_cached("DELETE FROM refunds WHERE booking_id = ?1")?
-        .execute([&booking.id])?;
-    let mut insert_refund = conn.prepare_cached(
+fn save_refunds(conn: &Connection, booking: &Booking, now: &str) -> Result<(), StoreError> {
+    // Upsert, so each refund keeps the time this app first knew of it (for the metrics).
+    let mut upsert = conn.prepare_cached(
         "INSERT INTO refunds (booking_id, refund_key, refund_id, payment_intent, amount_minor,
-             currency, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+             currency, status, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (booking_id, refund_key) DO UPDATE SET refund_id = excluded.refund_id,
+             payment_intent = excluded.payment_intent, amount_minor = excluded.amount_minor,
+             currency = excluded.currency, status = excluded.status",
     )?;
     for (key, refund) in &booking.refunds {
-        insert_refund.execute(params![
+        upsert.execute(params![
             booking.id,
             key,
             refund.refund_id,
@@ -146,6 +148,7 @@ fn save_refunds(conn: &Connection, booking: &Booking) -> Result<(), StoreError> 
             serde_json::to_value(refund.status)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned)),
+            now,
         ])?;
     }
     Ok(())

@@ -1,0 +1,160 @@
+//! The coach's actions on a booking, the refund preview their dialogs show, and the
+//! needs-attention list.
+
+use coachdesk_domain::booking::{BookingEvent, RefundChoice};
+use coachdesk_domain::{BookingState, Money};
+use coachdesk_protocol::ipc::{
+    AttentionItem, BookingDetail, CoachActionDto, RefundChoiceDto, RefundPreview,
+};
+use time::OffsetDateTime;
+
+use crate::rows::load_booking;
+use crate::{Store, StoreError};
+
+impl Store {
+    /// Applies a coach action and answers the booking as it now stands.
+    pub fn coach_action(
+        &mut self,
+        booking_id: &str,
+        action_id: &str,
+        action: &CoachActionDto,
+        now: OffsetDateTime,
+    ) -> Result<BookingDetail, StoreError> {
+        let booking =
+            load_booking(&self.conn, booking_id)?.ok_or_else(|| StoreError::NotFound {
+                what: "booking",
+                id: booking_id.to_owned(),
+            })?;
+        let money = |minor: i64| -> Result<Money, StoreError> {
+            let currency = booking.currency().ok_or_else(|| {
+                StoreError::Conflict(
+                    "This booking has no payment and no price yet, so there is nothing to refund."
+                        .into(),
+                )
+            })?;
+            Ok(Money::new(minor, currency))
+        };
+        let event = match action {
+            CoachActionDto::Cancel { refund, reason } => BookingEvent::CoachCancelled {
+                refund: match refund {
+                    RefundChoiceDto::Policy => RefundChoice::Policy,
+                    RefundChoiceDto::Full => RefundChoice::Full,
+                    RefundChoiceDto::None => RefundChoice::None,
+                    RefundChoiceDto::Amount { amount_minor } => RefundChoice::Amount {
+                        amount: money(*amount_minor)?,
+                    },
+                },
+                reason: non_empty(reason, "Cancelled by the coach"),
+                at: now,
+            },
+            CoachActionDto::Refund {
+                amount_minor,
+                reason,
+            } => BookingEvent::CoachRefunded {
+                action_id: action_id.to_owned(),
+                amount: money(*amount_minor)?,
+                reason: non_empty(reason, "Refund by the coach"),
+            },
+            CoachActionDto::MarkNoShow => BookingEvent::CoachMarkedNoShow { at: now },
+            CoachActionDto::Correct { state, reason } => BookingEvent::CoachCorrected {
+                state: BookingState::parse(state).ok_or_else(|| {
+                    StoreError::Invalid(vec![coachdesk_protocol::ipc::FieldError {
+                        field: "state".into(),
+                        message: format!("\"{state}\" is not a booking state."),
+                    }])
+                })?,
+                reason: reason.clone(),
+            },
+            CoachActionDto::Dismiss { code } => BookingEvent::CoachDismissed { code: code.clone() },
+        };
+        self.apply_coach_action(booking_id, action_id, &event, now)?;
+        self.booking_detail(booking_id)
+    }
+
+    /// What cancelling now would refund, in words for the confirmation dialog.
+    pub fn refund_preview(
+        &self,
+        booking_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<RefundPreview, StoreError> {
+        let booking =
+            load_booking(&self.conn, booking_id)?.ok_or_else(|| StoreError::NotFound {
+                what: "booking",
+                id: booking_id.to_owned(),
+            })?;
+        let currency = booking.currency();
+        let paid = booking.captured_minor();
+        let refundable = booking.refundable().map_or(0, |(_, left)| left.minor);
+        let hours_before = booking
+            .schedule
+            .as_ref()
+            .map(|s| (s.start - now).whole_hours());
+        let (percent, policy_refund) =
+            match (&booking.schedule, &booking.terms, booking.primary_payment()) {
+                (Some(schedule), Some(terms), Some(payment)) => {
+                    let percent = terms.policy.percent_for(schedule.start, now);
+                    let amount = terms
+                        .policy
+                        .refund_for(payment.fact.amount, schedule.start, now);
+                    (percent, amount.minor.min(refundable))
+                }
+                _ => (0, 0),
+            };
+        let show = |minor: i64| {
+            currency.map_or_else(|| minor.to_string(), |c| Money::new(minor, c).to_string())
+        };
+        let sentence = match (paid, hours_before) {
+            (0, _) => "Nothing has been paid, so nothing will be refunded.".to_owned(),
+            (_, Some(hours)) if hours >= 0 => format!(
+                "Cancelled {hours} h before: {percent}% back, {}.",
+                show(policy_refund)
+            ),
+            (_, Some(_)) => format!(
+                "The session has started: the policy gives {percent}% back, {}.",
+                show(policy_refund)
+            ),
+            (_, None) => format!(
+                "The session's time is not known; choose an amount (up to {}).",
+                show(refundable)
+            ),
+        };
+        Ok(RefundPreview {
+            paid_minor: paid,
+            refundable_minor: refundable,
+            policy_refund_minor: policy_refund,
+            policy_percent: percent,
+            currency: currency.map(|c| c.code().to_owned()),
+            hours_before,
+            sentence,
+        })
+    }
+
+    /// Bookings flagged for the coach, soonest session first.
+    pub fn attention_items(&self) -> Result<Vec<AttentionItem>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, client_name, start_time, state, attention_codes, attention FROM bookings
+             WHERE attention IS NOT NULL ORDER BY start_time IS NULL, start_time LIMIT 500",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            let codes: String = row.get(4)?;
+            Ok(AttentionItem {
+                booking_id: row.get(0)?,
+                client_name: row.get(1)?,
+                start_time: row.get(2)?,
+                state: row.get(3)?,
+                codes: codes.split_whitespace().map(str::to_owned).collect(),
+                message: row.get::<_, Option<String>>(5)?.unwrap_or_default(),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+fn non_empty(text: &str, fallback: &str) -> String {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        fallback.to_owned()
+    } else {
+        trimmed.to_owned()
+    }
+}
