@@ -1,0 +1,349 @@
+//! Stripe through async-stripe 0.41.
+//!
+//! Every POST carries the caller's `Idempotency-Key`: async-stripe sends one per request
+//! when the client's strategy is `RequestStrategy::Idempotent(key)`, so each call clones
+//! the (cheap) client with that strategy. The strategy also means "run once": retrying is
+//! the executor's job, with backoff and the same key, so a crash between attempts repeats
+//! nothing at Stripe.
+//!
+//! Where async-stripe 0.41 falls short, and what is done instead (all through the crate's
+//! own client, no hand-rolled HTTP):
+//! - `GET /v1/events` is read with `Client::get_query` into `serde_json::Value`, not the
+//!   typed `Event`: the sync path feeds each event's raw JSON to the same parser as the
+//!   webhooks, and re-serialising the typed `Event` would not give back Stripe's body.
+//!   (Its `events` feature also does not build on its own in 0.41: it needs `chrono`.)
+//! - It neither exposes response headers nor has a request timeout: `Retry-After` on a
+//!   429 is not visible (the caller's backoff applies), and each call is wrapped in a
+//!   tokio timeout that counts as a transient failure.
+//! - An error body whose `code` its `ErrorCode` enum does not know fails to deserialise
+//!   and loses the HTTP status. Such an error is classed permanent with the decoding
+//!   error as message (a 4xx is by far the likelier source; Stripe's 5xx bodies carry
+//!   `type: api_error` without a code and decode fine).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use coachdesk_domain::Money;
+use serde::Serialize;
+use serde_json::Value;
+use stripe::{
+    CheckoutSession, CheckoutSessionMode, Client, CreateCheckoutSession,
+    CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
+    CreateCheckoutSessionLineItemsPriceDataProductData, CreatePaymentLink,
+    CreatePaymentLinkLineItems, CreatePrice, CreateProduct, CreateRefund, Currency, IdOrCreate,
+    PaymentLink, Price, Product, Refund, RefundReasonFilter, RequestStrategy, StripeError,
+};
+
+use crate::ProviderError;
+
+const STRIPE: &str = "Stripe";
+
+/// A Stripe API client for one secret key.
+#[derive(Clone)]
+pub struct StripeApi {
+    client: Client,
+    timeout: Duration,
+}
+
+impl fmt::Debug for StripeApi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StripeApi")
+            .field("key", &"<redacted>")
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// A payment link made for a session type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PaymentLinkCreated {
+    pub product: String,
+    pub price: String,
+    pub payment_link: String,
+    pub url: String,
+}
+
+/// What a per-booking Checkout Session is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutRequest {
+    pub booking_id: String,
+    /// Stripe's `client_reference_id`: the Calendly invitee UUID, or the booking id.
+    pub client_reference_id: String,
+    pub product_name: String,
+    pub amount: Money,
+    pub customer_email: Option<String>,
+    pub success_url: String,
+    pub cancel_url: Option<String>,
+    /// Unix seconds; Stripe accepts 30 minutes to 24 hours from now.
+    pub expires_at: i64,
+}
+
+/// A created Checkout Session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckoutSessionCreated {
+    pub id: String,
+    pub url: Option<String>,
+}
+
+/// A refund to ask for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundRequest {
+    pub payment_intent: String,
+    /// `None` refunds the whole remainder.
+    pub amount: Option<Money>,
+    pub booking_id: String,
+    /// Why (the outbox effect's cause); written to the refund's metadata.
+    pub cause: String,
+}
+
+/// A refund Stripe accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefundCreated {
+    pub id: String,
+    /// `pending`, `succeeded`, `failed`, `requires_action` or `canceled`.
+    pub status: String,
+}
+
+/// One page of `GET /v1/events`, each event as Stripe sent it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventsPage {
+    pub events: Vec<Value>,
+    pub has_more: bool,
+}
+
+#[derive(Serialize)]
+struct ListEventsQuery<'a> {
+    limit: u32,
+    #[serde(rename = "created[gte]", skip_serializing_if = "Option::is_none")]
+    created_gte: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    starting_after: Option<&'a str>,
+}
+
+impl StripeApi {
+    /// A client for `base` (such as `https://api.stripe.com/` or the simulator's URL).
+    pub fn new(base: &str, secret_key: &str) -> Result<StripeApi, ProviderError> {
+        // `Client::from_url` panics on a bad URL; check first.
+        url::Url::parse(base).map_err(|_| ProviderError::BadBaseUrl {
+            provider: STRIPE,
+            value: base.to_owned(),
+        })?;
+        Ok(StripeApi {
+            client: Client::from_url(base, secret_key).with_app_info(
+                "Coachdesk".into(),
+                Some(env!("CARGO_PKG_VERSION").into()),
+                None,
+            ),
+            timeout: Duration::from_secs(30),
+        })
+    }
+
+    /// Sets the per-call timeout (default 30 s).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    fn idempotent(&self, key: &str) -> Client {
+        self.client
+            .clone()
+            .with_strategy(RequestStrategy::Idempotent(key.to_owned()))
+    }
+
+    async fn call<T>(
+        &self,
+        fut: impl std::future::Future<Output = Result<T, StripeError>>,
+    ) -> Result<T, ProviderError> {
+        match tokio::time::timeout(self.timeout, fut).await {
+            Ok(result) => result.map_err(classify),
+            Err(_) => Err(ProviderError::Transient {
+                provider: STRIPE,
+                status: None,
+                message: format!("no answer within {:?}", self.timeout),
+                retry_after: None,
+                source: None,
+            }),
+        }
+    }
+
+    /// Creates the product, price and payment link for a session type. Each POST gets
+    /// its own key derived from `idempotency_prefix` (`-product`, `-price`, `-link`).
+    pub async fn create_payment_link(
+        &self,
+        name: &str,
+        price: Money,
+        idempotency_prefix: &str,
+    ) -> Result<PaymentLinkCreated, ProviderError> {
+        let product_key = format!("{idempotency_prefix}-product");
+        let product: Product = self
+            .call(Product::create(
+                &self.idempotent(&product_key),
+                CreateProduct::new(name),
+            ))
+            .await?;
+        let mut params = CreatePrice::new(currency(price)?);
+        params.unit_amount = Some(price.minor);
+        let product_id = product.id.to_string();
+        params.product = Some(IdOrCreate::Id(&product_id));
+        let price_key = format!("{idempotency_prefix}-price");
+        let price_obj: Price = self
+            .call(Price::create(&self.idempotent(&price_key), params))
+            .await?;
+        let link_key = format!("{idempotency_prefix}-link");
+        let link: PaymentLink = self
+            .call(PaymentLink::create(
+                &self.idempotent(&link_key),
+                CreatePaymentLink::new(vec![CreatePaymentLinkLineItems {
+                    adjustable_quantity: None,
+                    price: price_obj.id.to_string(),
+                    quantity: 1,
+                }]),
+            ))
+            .await?;
+        Ok(PaymentLinkCreated {
+            product: product_id,
+            price: price_obj.id.to_string(),
+            payment_link: link.id.to_string(),
+            url: link.url,
+        })
+    }
+
+    /// Creates a per-booking Checkout Session (a recovery link).
+    pub async fn create_checkout_session(
+        &self,
+        request: &CheckoutRequest,
+        idempotency_key: &str,
+    ) -> Result<CheckoutSessionCreated, ProviderError> {
+        let mut params = CreateCheckoutSession::new();
+        params.mode = Some(CheckoutSessionMode::Payment);
+        params.client_reference_id = Some(&request.client_reference_id);
+        params.customer_email = request.customer_email.as_deref();
+        params.success_url = Some(&request.success_url);
+        params.cancel_url = request.cancel_url.as_deref();
+        params.expires_at = Some(request.expires_at);
+        params.metadata = Some(HashMap::from([(
+            "booking_id".to_owned(),
+            request.booking_id.clone(),
+        )]));
+        params.line_items = Some(vec![CreateCheckoutSessionLineItems {
+            price_data: Some(CreateCheckoutSessionLineItemsPriceData {
+                currency: currency(request.amount)?,
+                unit_amount: Some(request.amount.minor),
+                product_data: Some(CreateCheckoutSessionLineItemsPriceDataProductData {
+                    name: request.product_name.clone(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            quantity: Some(1),
+            ..Default::default()
+        }]);
+        let session: CheckoutSession = self
+            .call(CheckoutSession::create(
+                &self.idempotent(idempotency_key),
+                params,
+            ))
+            .await?;
+        Ok(CheckoutSessionCreated {
+            id: session.id.to_string(),
+            url: session.url,
+        })
+    }
+
+    /// Refunds all or part of a payment, once per `idempotency_key`.
+    pub async fn refund(
+        &self,
+        request: &RefundRequest,
+        idempotency_key: &str,
+    ) -> Result<RefundCreated, ProviderError> {
+        let payment_intent =
+            request
+                .payment_intent
+                .parse()
+                .map_err(|_| ProviderError::Permanent {
+                    provider: STRIPE,
+                    status: 400,
+                    message: format!("{:?} is not a payment intent id", request.payment_intent),
+                })?;
+        let mut params = CreateRefund::new();
+        params.payment_intent = Some(payment_intent);
+        params.amount = request.amount.map(|m| m.minor);
+        params.reason = Some(RefundReasonFilter::RequestedByCustomer);
+        params.metadata = Some(HashMap::from([
+            ("cause".to_owned(), request.cause.clone()),
+            ("booking_id".to_owned(), request.booking_id.clone()),
+        ]));
+        let refund: Refund = self
+            .call(Refund::create(&self.idempotent(idempotency_key), params))
+            .await?;
+        Ok(RefundCreated {
+            id: refund.id.to_string(),
+            status: refund.status.unwrap_or_else(|| "pending".into()),
+        })
+    }
+
+    /// One page of events created at or after `created_gte` (unix seconds), oldest page
+    /// first when paging with `starting_after` (Stripe lists newest first).
+    pub async fn list_events(
+        &self,
+        created_gte: Option<i64>,
+        starting_after: Option<&str>,
+        limit: u32,
+    ) -> Result<EventsPage, ProviderError> {
+        let query = ListEventsQuery {
+            limit: limit.clamp(1, 100),
+            created_gte,
+            starting_after,
+        };
+        let page: Value = self
+            .call(self.client.get_query::<Value, _>("/events", &query))
+            .await?;
+        let events = page["data"].as_array().cloned().unwrap_or_default();
+        Ok(EventsPage {
+            has_more: page["has_more"].as_bool().unwrap_or(false),
+            events,
+        })
+    }
+}
+
+fn currency(money: Money) -> Result<Currency, ProviderError> {
+    let code = money.currency.code().to_ascii_lowercase();
+    Currency::from_str(&code).map_err(|_| ProviderError::Permanent {
+        provider: STRIPE,
+        status: 400,
+        message: format!("Stripe does not know the currency {code:?}"),
+    })
+}
+
+fn classify(err: StripeError) -> ProviderError {
+    match err {
+        StripeError::Stripe(e) => {
+            let message = e
+                .message
+                .clone()
+                .unwrap_or_else(|| e.error_type.to_string());
+            ProviderError::from_status(STRIPE, e.http_status, message, None)
+        }
+        StripeError::Timeout => ProviderError::Transient {
+            provider: STRIPE,
+            status: None,
+            message: "the request timed out".into(),
+            retry_after: None,
+            source: Some(Box::new(err)),
+        },
+        StripeError::ClientError(message) => ProviderError::Transient {
+            provider: STRIPE,
+            status: None,
+            message,
+            retry_after: None,
+            source: None,
+        },
+        other => ProviderError::Permanent {
+            provider: STRIPE,
+            status: 0,
+            message: format!("Stripe's answer could not be read: {other}"),
+        },
+    }
+}

@@ -1,0 +1,520 @@
+//! The effect executor: runs the outbox's due effects against the providers and feeds each
+//! outcome back to the booking as an event.
+//!
+//! Split as the rest of the crate: [`plan`] (pure) says what a row asks for, [`settle`]
+//! (pure) turns a call's result into what to write, and [`Executor::run_once`] does the I/O.
+//!
+//! Safe to kill at any instant: a row stays `pending` until its outcome is written, so a
+//! restart runs it again; the Stripe call carries the row's idempotency key (Stripe replays
+//! the first answer instead of refunding twice), Calendly's cancel of a cancelled event is
+//! treated as done, and outcome events are deduplicated by key in the store.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use coachdesk_domain::booking::{EmailKind, Notice, RefundStatus};
+use coachdesk_domain::provider::uuid_of;
+use coachdesk_domain::{BookingEvent, Effect, Money};
+use coachdesk_providers::{CheckoutRequest, ProviderError, RefundRequest};
+use coachdesk_store::{OutboxRow, Store};
+use time::OffsetDateTime;
+
+use crate::backoff::Backoff;
+use crate::{lock, Providers, SyncError};
+
+/// What the coach is told on the desktop (the shell emits it to the UI).
+pub trait Notifier: Send + Sync + 'static {
+    fn notify(&self, booking_id: &str, notice: Notice);
+}
+
+/// Logs notices; the default until the shell plugs in its own.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LogNotifier;
+
+impl Notifier for LogNotifier {
+    fn notify(&self, booking_id: &str, notice: Notice) {
+        tracing::info!(booking = booking_id, ?notice, "notice for the coach");
+    }
+}
+
+/// How an email effect ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailOutcome {
+    Sent,
+    /// Not sent, and not to be retried; the note is kept on the outbox row.
+    NotSent(String),
+}
+
+/// Sends the client's emails. The emails issue plugs an SMTP mailer in here.
+pub trait Mailer: Send + Sync + 'static {
+    fn send(&self, booking_id: &str, email: EmailKind) -> Result<MailOutcome, ProviderError>;
+}
+
+/// The mailer until SMTP is set up: every email is recorded as not sent.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct UnconfiguredMailer;
+
+/// The note kept on an email effect that was not sent.
+pub const EMAIL_NOT_CONFIGURED: &str = "email sending not configured";
+
+impl Mailer for UnconfiguredMailer {
+    fn send(&self, _booking_id: &str, _email: EmailKind) -> Result<MailOutcome, ProviderError> {
+        Ok(MailOutcome::NotSent(EMAIL_NOT_CONFIGURED.to_owned()))
+    }
+}
+
+/// What one outbox row asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Refund {
+        cause: String,
+        payment_intent: String,
+        amount: Money,
+    },
+    CancelCalendlyEvent {
+        event_uuid: String,
+        reason: String,
+    },
+    CreateCheckoutSession {
+        amount: Money,
+    },
+    FireTimer {
+        event: Box<BookingEvent>,
+    },
+    Notify(Notice),
+    Email(EmailKind),
+    /// Nothing to do (a `Forward` never reaches the outbox; if one did, it is done).
+    Nothing,
+}
+
+/// Reads a row (pure).
+pub fn plan(row: &OutboxRow) -> Action {
+    match &row.effect {
+        Effect::IssueRefund {
+            cause,
+            payment_intent,
+            amount,
+        } => Action::Refund {
+            cause: cause.clone(),
+            payment_intent: payment_intent.clone(),
+            amount: *amount,
+        },
+        Effect::CancelCalendlyEvent { event_uri, reason } => Action::CancelCalendlyEvent {
+            event_uuid: uuid_of(event_uri).to_owned(),
+            reason: reason.clone(),
+        },
+        Effect::CreateCheckoutSession { amount } => {
+            Action::CreateCheckoutSession { amount: *amount }
+        }
+        Effect::ScheduleTimer { timer, at } => Action::FireTimer {
+            event: Box::new(BookingEvent::TimerFired {
+                timer: *timer,
+                at: *at,
+            }),
+        },
+        Effect::Notify { notice } => Action::Notify(*notice),
+        Effect::SendEmail { email } => Action::Email(*email),
+        Effect::Forward { .. } => Action::Nothing,
+    }
+}
+
+/// What a call achieved.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallOutcome {
+    /// Done; `feed` is the outcome event for the booking, if any.
+    Done {
+        feed: Option<BookingEvent>,
+        note: Option<String>,
+    },
+}
+
+/// What to write for a row (pure).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Settlement {
+    Complete {
+        feed: Option<(String, BookingEvent)>,
+        note: Option<String>,
+    },
+    Retry {
+        at: OffsetDateTime,
+        error: String,
+    },
+    Fail {
+        error: String,
+        feed: (String, BookingEvent),
+    },
+}
+
+/// Turns a call's result into what to write (pure; `draw` is the jitter's random number).
+pub fn settle(
+    row: &OutboxRow,
+    result: Result<CallOutcome, ProviderError>,
+    now: OffsetDateTime,
+    backoff: &Backoff,
+    max_attempts: u32,
+    draw: f64,
+) -> Settlement {
+    match result {
+        Ok(CallOutcome::Done { feed, note }) => Settlement::Complete {
+            feed: feed.map(|event| (format!("outcome:{}:{}", row.id, row.effect_key), event)),
+            note,
+        },
+        Err(err) if err.is_transient() && row.attempts + 1 < max_attempts => {
+            let delay = backoff.delay(row.attempts, err.retry_after(), draw);
+            Settlement::Retry {
+                at: now + delay,
+                error: err.to_string(),
+            }
+        }
+        Err(err) => {
+            let message = if err.is_transient() {
+                format!("gave up after {} tries: {err}", row.attempts + 1)
+            } else {
+                err.to_string()
+            };
+            Settlement::Fail {
+                error: message.clone(),
+                feed: (
+                    format!("failed:{}:{}", row.id, row.effect_key),
+                    BookingEvent::EffectFailed {
+                        effect_key: row.effect_key.clone(),
+                        message,
+                    },
+                ),
+            }
+        }
+    }
+}
+
+/// Counts of one drain.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExecutorReport {
+    pub done: u32,
+    pub retried: u32,
+    pub failed: u32,
+}
+
+/// Runs due effects.
+pub struct Executor {
+    pub(crate) store: Arc<Mutex<Store>>,
+    pub(crate) providers: Arc<Providers>,
+    pub(crate) notifier: Arc<dyn Notifier>,
+    pub(crate) mailer: Arc<dyn Mailer>,
+    pub(crate) backoff: Backoff,
+    pub(crate) max_attempts: u32,
+    /// Where a client lands after paying a per-booking Checkout Session.
+    pub(crate) checkout_success_url: String,
+}
+
+impl Executor {
+    /// Runs every effect due by `now` (in batches of 50) and reports what happened.
+    pub async fn run_once(&self, now: OffsetDateTime) -> Result<ExecutorReport, SyncError> {
+        let mut report = ExecutorReport::default();
+        loop {
+            let rows = lock(&self.store).due_effects(now, 50)?;
+            if rows.is_empty() {
+                return Ok(report);
+            }
+            for row in rows {
+                let span =
+                    tracing::info_span!("effect", booking = %row.booking_id, key = %row.effect_key);
+                let _enter = span.enter();
+                let result = self.call(&row, now).await;
+                let settlement = settle(
+                    &row,
+                    result,
+                    now,
+                    &self.backoff,
+                    self.max_attempts,
+                    rand::random::<f64>(),
+                );
+                self.write(&row, &settlement, now)?;
+                match settlement {
+                    Settlement::Complete { .. } => report.done += 1,
+                    Settlement::Retry { at, error } => {
+                        tracing::warn!(%error, retry_at = %at, "effect will be retried");
+                        report.retried += 1;
+                    }
+                    Settlement::Fail { error, .. } => {
+                        tracing::warn!(%error, "effect failed for good");
+                        report.failed += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    fn write(
+        &self,
+        row: &OutboxRow,
+        settlement: &Settlement,
+        now: OffsetDateTime,
+    ) -> Result<(), SyncError> {
+        let mut store = lock(&self.store);
+        match settlement {
+            Settlement::Complete { feed, note } => {
+                // Outcome first: a crash before `complete` re-runs the call (idempotent)
+                // and the outcome's key absorbs the second feed.
+                if let Some((key, event)) = feed {
+                    feed_outcome(&mut store, &row.booking_id, key, event, now)?;
+                }
+                match note {
+                    Some(note) => store.complete_effect_with_note(row.id, now, note)?,
+                    None => store.complete_effect(row.id, now)?,
+                }
+            }
+            Settlement::Retry { at, error } => store.retry_effect(row.id, *at, error)?,
+            Settlement::Fail { error, feed } => {
+                feed_outcome(&mut store, &row.booking_id, &feed.0, &feed.1, now)?;
+                store.fail_effect(row.id, error)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn call(
+        &self,
+        row: &OutboxRow,
+        now: OffsetDateTime,
+    ) -> Result<CallOutcome, ProviderError> {
+        let done = |feed: Option<BookingEvent>| Ok(CallOutcome::Done { feed, note: None });
+        match plan(row) {
+            Action::Refund {
+                cause,
+                payment_intent,
+                amount,
+            } => {
+                let stripe = self.providers.stripe()?;
+                let refund = stripe
+                    .refund(
+                        &RefundRequest {
+                            payment_intent,
+                            amount: Some(amount),
+                            booking_id: row.booking_id.clone(),
+                            cause: cause.clone(),
+                        },
+                        &row.idempotency_key,
+                    )
+                    .await?;
+                done(Some(BookingEvent::RefundIssued {
+                    cause,
+                    refund_id: refund.id,
+                    status: refund_status(&refund.status),
+                }))
+            }
+            Action::CancelCalendlyEvent { event_uuid, reason } => {
+                self.providers
+                    .calendly()?
+                    .cancel_event(&event_uuid, &reason)
+                    .await?;
+                done(None)
+            }
+            Action::CreateCheckoutSession { amount } => {
+                let request = self.checkout_request(row, amount, now)?;
+                self.providers
+                    .stripe()?
+                    .create_checkout_session(&request, &row.idempotency_key)
+                    .await?;
+                done(None)
+            }
+            Action::FireTimer { event } => done(Some(*event)),
+            Action::Notify(notice) => {
+                self.notifier.notify(&row.booking_id, notice);
+                done(None)
+            }
+            Action::Email(email) => match self.mailer.send(&row.booking_id, email)? {
+                MailOutcome::Sent => done(None),
+                MailOutcome::NotSent(note) => Ok(CallOutcome::Done {
+                    feed: None,
+                    note: Some(note),
+                }),
+            },
+            Action::Nothing => done(None),
+        }
+    }
+
+    fn checkout_request(
+        &self,
+        row: &OutboxRow,
+        amount: Money,
+        now: OffsetDateTime,
+    ) -> Result<CheckoutRequest, ProviderError> {
+        let booking =
+            lock(&self.store)
+                .booking(&row.booking_id)
+                .map_err(|e| ProviderError::Permanent {
+                    provider: "Coachdesk",
+                    status: 0,
+                    message: format!("the booking could not be read: {e}"),
+                })?;
+        let schedule = booking.as_ref().and_then(|b| b.schedule.clone());
+        let reference = schedule
+            .as_ref()
+            .map(|s| uuid_of(&s.invitee_uri).to_owned())
+            .unwrap_or_else(|| row.booking_id.clone());
+        Ok(CheckoutRequest {
+            booking_id: row.booking_id.clone(),
+            client_reference_id: reference,
+            product_name: schedule
+                .as_ref()
+                .and_then(|s| s.event_name.clone())
+                .unwrap_or_else(|| "Coaching session".into()),
+            amount,
+            customer_email: schedule.and_then(|s| s.client_email),
+            success_url: self.checkout_success_url.clone(),
+            cancel_url: None,
+            // Just under Stripe's 24-hour maximum.
+            expires_at: (now + Duration::from_secs(23 * 3600)).unix_timestamp(),
+        })
+    }
+}
+
+fn feed_outcome(
+    store: &mut Store,
+    booking_id: &str,
+    key: &str,
+    event: &BookingEvent,
+    now: OffsetDateTime,
+) -> Result<(), SyncError> {
+    match store.apply_internal(booking_id, key, event, now) {
+        Ok(_) => Ok(()),
+        // The machine refused the outcome (say, a timer for a closed booking): the
+        // refusal is the answer, and the effect is still settled.
+        Err(coachdesk_store::StoreError::Rejected(rejection)) => {
+            tracing::info!(%rejection, "outcome not applied");
+            Ok(())
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+fn refund_status(status: &str) -> RefundStatus {
+    match status {
+        "succeeded" => RefundStatus::Succeeded,
+        "failed" => RefundStatus::Failed,
+        "canceled" => RefundStatus::Canceled,
+        _ => RefundStatus::Pending,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coachdesk_domain::booking::TimerKind;
+    use time::macros::datetime;
+
+    fn row(effect: Effect, attempts: u32) -> OutboxRow {
+        OutboxRow {
+            id: 7,
+            booking_id: "bk_1".into(),
+            effect_key: effect.key(),
+            idempotency_key: format!("coachdesk-bk_1-{}", effect.key()),
+            effect,
+            attempts,
+        }
+    }
+
+    const NOW: OffsetDateTime = datetime!(2025-01-01 10:00 UTC);
+
+    fn backoff() -> Backoff {
+        Backoff {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+            jitter: 0.0,
+        }
+    }
+
+    #[test]
+    fn timers_fire_as_events_and_cancels_name_the_event_uuid() {
+        let at = datetime!(2025-01-01 09:00 UTC);
+        let r = row(
+            Effect::ScheduleTimer {
+                timer: TimerKind::PaymentDeadline,
+                at,
+            },
+            0,
+        );
+        assert_eq!(
+            plan(&r),
+            Action::FireTimer {
+                event: Box::new(BookingEvent::TimerFired {
+                    timer: TimerKind::PaymentDeadline,
+                    at
+                })
+            }
+        );
+        let r = row(
+            Effect::CancelCalendlyEvent {
+                event_uri: "https://api.calendly.com/scheduled_events/EV1".into(),
+                reason: "unpaid".into(),
+            },
+            0,
+        );
+        assert_eq!(
+            plan(&r),
+            Action::CancelCalendlyEvent {
+                event_uuid: "EV1".into(),
+                reason: "unpaid".into()
+            }
+        );
+    }
+
+    #[test]
+    fn transient_failures_retry_with_retry_after_and_permanent_ones_fail_with_the_message() {
+        let r = row(
+            Effect::Notify {
+                notice: Notice::NewBooking,
+            },
+            2,
+        );
+        let busy = ProviderError::Transient {
+            provider: "Stripe",
+            status: Some(429),
+            message: "slow down".into(),
+            retry_after: Some(Duration::from_secs(30)),
+            source: None,
+        };
+        match settle(&r, Err(busy), NOW, &backoff(), 10, 0.5) {
+            Settlement::Retry { at, .. } => assert_eq!(at, NOW + Duration::from_secs(30)),
+            other => panic!("{other:?}"),
+        }
+        let refused = ProviderError::Permanent {
+            provider: "Stripe",
+            status: 400,
+            message: "No such payment_intent: 'pi_x'".into(),
+        };
+        match settle(&r, Err(refused), NOW, &backoff(), 10, 0.5) {
+            Settlement::Fail {
+                feed: (_, BookingEvent::EffectFailed { message, .. }),
+                ..
+            } => {
+                assert!(
+                    message.contains("No such payment_intent: 'pi_x'"),
+                    "{message}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_transient_failure_at_the_last_attempt_gives_up() {
+        let r = row(
+            Effect::Notify {
+                notice: Notice::NewBooking,
+            },
+            9,
+        );
+        let busy = ProviderError::Transient {
+            provider: "Calendly",
+            status: Some(500),
+            message: "oops".into(),
+            retry_after: None,
+            source: None,
+        };
+        assert!(matches!(
+            settle(&r, Err(busy), NOW, &backoff(), 10, 0.5),
+            Settlement::Fail { .. }
+        ));
+    }
+}

@@ -1,0 +1,516 @@
+//! Coachdesk's background sync: the relay pull, the effect executor, reconciliation and
+//! the Calendly subscription check, around the store's one apply path.
+//!
+//! Each part is a pure plan plus an async execute: [`executor::plan`]/[`executor::settle`]
+//! decide, [`executor::Executor::run_once`] calls the providers; [`reconcile::calendly_facts`]
+//! compares, [`reconcile::run`] reads and feeds. [`SyncEngine::start`] runs them all as tokio
+//! tasks and keeps a [`SyncStatus`] for the UI.
+//!
+//! Secrets (Stripe key, Calendly token, relay token, Calendly signing key) come from a
+//! [`secrets::SecretSource`] (the OS keychain in the app), read just before each use and
+//! never written to the database or the logs.
+//!
+//! Depends on domain, store and providers; not on Tauri.
+
+pub mod backoff;
+pub mod executor;
+pub mod reconcile;
+pub mod relay;
+pub mod secrets;
+pub mod subscription;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use coachdesk_providers::{CalendlyApi, ProviderError, StripeApi};
+use coachdesk_store::{Store, StoreError};
+use serde::Serialize;
+use thiserror::Error;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+pub use backoff::Backoff;
+pub use executor::{
+    Executor, ExecutorReport, LogNotifier, MailOutcome, Mailer, Notifier, UnconfiguredMailer,
+};
+pub use reconcile::ReconcileReport;
+pub use secrets::{Keychain, Secret, SecretError, SecretName, SecretSource};
+pub use subscription::SubscriptionHealth;
+
+/// What can stop a sync step.
+#[derive(Debug, Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// Test mode or live mode: which Stripe key is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Test,
+    Live,
+}
+
+/// Everything the background tasks need besides the store and the secrets.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    pub mode: Mode,
+    /// The relay's base URL (`https://relay.example.com`).
+    pub relay_url: String,
+    /// Stripe's API base (see `coachdesk_providers::stripe_base_from_env`).
+    pub stripe_base: String,
+    /// Calendly's API base.
+    pub calendly_base: String,
+    /// Where the relay receives Calendly webhooks (`{relay}/hooks/calendly`).
+    pub calendly_callback_url: String,
+    /// Where a client lands after paying a per-booking Checkout Session.
+    pub checkout_success_url: String,
+    pub pull_limit: u32,
+    pub long_poll: Duration,
+    /// Backoff while the relay is unreachable.
+    pub relay_backoff: Backoff,
+    /// Backoff of failing effects.
+    pub effect_backoff: Backoff,
+    /// Tries before a transiently failing effect is given up (and the booking flagged).
+    pub effect_max_attempts: u32,
+    /// How often the executor looks for due effects when nothing wakes it.
+    pub executor_poll: Duration,
+    pub provider_timeout: Duration,
+    /// How often reconciliation runs on its own (`None`: only on demand).
+    pub reconcile_every: Option<Duration>,
+    /// How far back reconciliation compares Calendly's scheduled events.
+    pub calendly_lookback: Duration,
+    /// How often the Calendly subscription is checked (`None`: only at start-up).
+    pub subscription_check_every: Option<Duration>,
+}
+
+impl SyncConfig {
+    /// Production defaults for a relay at `relay_url`.
+    pub fn new(mode: Mode, relay_url: &str) -> Self {
+        let relay_url = relay_url.trim_end_matches('/').to_owned();
+        Self {
+            mode,
+            stripe_base: coachdesk_providers::stripe_base_from_env(None),
+            calendly_base: coachdesk_providers::calendly_base_from_env(None),
+            calendly_callback_url: format!("{relay_url}/hooks/calendly"),
+            checkout_success_url: format!("{relay_url}/paid?session={{CHECKOUT_SESSION_ID}}"),
+            relay_url,
+            pull_limit: 500,
+            long_poll: Duration::from_secs(25),
+            relay_backoff: Backoff {
+                initial: Duration::from_secs(1),
+                max: Duration::from_secs(60),
+                jitter: 0.3,
+            },
+            effect_backoff: Backoff::default(),
+            effect_max_attempts: 20,
+            executor_poll: Duration::from_secs(5),
+            provider_timeout: Duration::from_secs(30),
+            reconcile_every: Some(Duration::from_secs(15 * 60)),
+            calendly_lookback: Duration::from_secs(30 * 24 * 3600),
+            subscription_check_every: Some(Duration::from_secs(60 * 60)),
+        }
+    }
+}
+
+/// Builds provider clients from the secrets, at the moment of use.
+pub struct Providers {
+    config: SyncConfig,
+    secrets: Arc<dyn SecretSource>,
+}
+
+impl Providers {
+    pub fn new(config: SyncConfig, secrets: Arc<dyn SecretSource>) -> Self {
+        Self { config, secrets }
+    }
+
+    /// A Stripe client with the current mode's key.
+    pub fn stripe(&self) -> Result<StripeApi, ProviderError> {
+        let name = match self.config.mode {
+            Mode::Test => SecretName::StripeTestKey,
+            Mode::Live => SecretName::StripeLiveKey,
+        };
+        let key = self.secrets.get(name).map_err(missing)?;
+        Ok(StripeApi::new(&self.config.stripe_base, key.expose())?
+            .with_timeout(self.config.provider_timeout))
+    }
+
+    /// A Calendly client with the stored token.
+    pub fn calendly(&self) -> Result<CalendlyApi, ProviderError> {
+        let token = self
+            .secrets
+            .get(SecretName::CalendlyToken)
+            .map_err(missing)?;
+        CalendlyApi::new(
+            &self.config.calendly_base,
+            token.expose(),
+            self.config.provider_timeout,
+        )
+    }
+}
+
+/// A missing secret is worth retrying: the coach may enter it.
+fn missing(err: SecretError) -> ProviderError {
+    ProviderError::Transient {
+        provider: "the keychain",
+        status: None,
+        message: err.to_string(),
+        retry_after: None,
+        source: Some(Box::new(err)),
+    }
+}
+
+/// Locks the shared store. A panic while holding it leaves SQLite consistent (each write
+/// is a transaction), so a poisoned lock is taken over.
+pub(crate) fn lock(store: &Arc<Mutex<Store>>) -> MutexGuard<'_, Store> {
+    store
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// What the UI shows about sync (serialised for the shell's command).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SyncStatus {
+    /// The last relay pull succeeded.
+    pub connected: bool,
+    /// When the last pull succeeded (RFC 3339).
+    pub last_sync: Option<String>,
+    /// Events applied from the relay since start (duplicates not counted).
+    pub events_applied: u64,
+    /// The highest relay sequence applied.
+    pub relay_cursor: i64,
+    /// Effects waiting to run.
+    pub queue_depth: u64,
+    pub effects_done: u64,
+    pub effects_failed: u64,
+    /// The last error of any task, in words for the coach.
+    pub last_error: Option<String>,
+    pub subscription: Option<SubscriptionHealth>,
+    pub last_reconcile: Option<ReconcileReport>,
+    /// When reconciliation last ran (RFC 3339).
+    pub last_reconcile_at: Option<String>,
+}
+
+fn rfc3339(at: OffsetDateTime) -> Option<String> {
+    at.format(&Rfc3339).ok()
+}
+
+fn error_text(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
+/// The shared parts of the running tasks.
+struct Shared {
+    config: SyncConfig,
+    store: Arc<Mutex<Store>>,
+    secrets: Arc<dyn SecretSource>,
+    providers: Arc<Providers>,
+    status: watch::Sender<SyncStatus>,
+    wake_executor: Notify,
+    wake_reconcile: Notify,
+}
+
+impl Shared {
+    fn update(&self, f: impl FnOnce(&mut SyncStatus)) {
+        self.status.send_modify(f);
+    }
+
+    fn refresh_queue_depth(&self) {
+        if let Ok(depth) = lock(&self.store).pending_effect_count() {
+            self.update(|s| s.queue_depth = depth);
+        }
+    }
+}
+
+/// The running background tasks. Dropping it stops them (as does [`SyncHandle::shutdown`]).
+pub struct SyncHandle {
+    shared: Arc<Shared>,
+    status: watch::Receiver<SyncStatus>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl SyncHandle {
+    /// The current status (cheap; call it from the shell's command).
+    pub fn status(&self) -> SyncStatus {
+        self.status.borrow().clone()
+    }
+
+    /// A receiver that changes with the status (for pushing it to the UI).
+    pub fn subscribe(&self) -> watch::Receiver<SyncStatus> {
+        self.status.clone()
+    }
+
+    /// Asks for a reconciliation now (it runs in the background; see the status).
+    pub fn reconcile_soon(&self) {
+        self.shared.wake_reconcile.notify_one();
+    }
+
+    /// Runs a reconciliation now and returns its report.
+    pub async fn reconcile_now(&self) -> ReconcileReport {
+        reconcile_once(&self.shared).await
+    }
+
+    /// Checks the Calendly subscription now.
+    pub async fn check_subscription(&self) -> Result<SubscriptionHealth, SyncError> {
+        let calendly = self.shared.providers.calendly()?;
+        let health =
+            subscription::check(&calendly, &self.shared.config.calendly_callback_url).await?;
+        self.shared
+            .update(|s| s.subscription = Some(health.clone()));
+        Ok(health)
+    }
+
+    /// Recreates the Calendly subscription with the stored signing key (the coach's
+    /// "Repair" button).
+    pub async fn recreate_subscription(&self) -> Result<SubscriptionHealth, SyncError> {
+        let calendly = self.shared.providers.calendly()?;
+        let key = self.shared.secrets.get(SecretName::CalendlySigningKey)?;
+        let health = subscription::recreate(
+            &calendly,
+            &self.shared.config.calendly_callback_url,
+            key.expose(),
+        )
+        .await?;
+        self.shared
+            .update(|s| s.subscription = Some(health.clone()));
+        Ok(health)
+    }
+
+    /// Runs due effects now (also happens on its own after each pull).
+    pub fn run_effects_soon(&self) {
+        self.shared.wake_executor.notify_one();
+    }
+
+    /// Stops every task. Safe at any instant: nothing is lost or repeated.
+    pub fn shutdown(mut self) {
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for SyncHandle {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Pluggable outlets for effects that reach the coach or the client.
+pub struct Outlets {
+    pub notifier: Arc<dyn Notifier>,
+    pub mailer: Arc<dyn Mailer>,
+}
+
+impl Default for Outlets {
+    fn default() -> Self {
+        Self {
+            notifier: Arc::new(LogNotifier),
+            mailer: Arc::new(UnconfiguredMailer),
+        }
+    }
+}
+
+/// Starts the background tasks.
+pub struct SyncEngine;
+
+impl SyncEngine {
+    /// Spawns the relay pull, the executor, periodic reconciliation and the subscription
+    /// check on the current tokio runtime, and returns their handle. Call from inside the
+    /// runtime (in Tauri: `tauri::async_runtime::spawn` or the setup hook).
+    pub fn start(
+        config: SyncConfig,
+        store: Arc<Mutex<Store>>,
+        secrets: Arc<dyn SecretSource>,
+        outlets: Outlets,
+    ) -> Result<SyncHandle, SyncError> {
+        let relay = relay::RelayClient::new(&config.relay_url, config.long_poll)?;
+        let providers = Arc::new(Providers::new(config.clone(), secrets.clone()));
+        let initial = SyncStatus {
+            relay_cursor: relay::cursor(&lock(&store))?,
+            queue_depth: lock(&store).pending_effect_count()?,
+            ..SyncStatus::default()
+        };
+        let (tx, rx) = watch::channel(initial);
+        let shared = Arc::new(Shared {
+            config,
+            store: store.clone(),
+            secrets,
+            providers: providers.clone(),
+            status: tx,
+            wake_executor: Notify::new(),
+            wake_reconcile: Notify::new(),
+        });
+        let executor = Executor {
+            store,
+            providers,
+            notifier: outlets.notifier,
+            mailer: outlets.mailer,
+            backoff: shared.config.effect_backoff,
+            max_attempts: shared.config.effect_max_attempts,
+            checkout_success_url: shared.config.checkout_success_url.clone(),
+        };
+        let tasks = vec![
+            tokio::spawn(pull_loop(shared.clone(), relay)),
+            tokio::spawn(executor_loop(shared.clone(), executor)),
+            tokio::spawn(reconcile_loop(shared.clone())),
+            tokio::spawn(subscription_loop(shared.clone())),
+        ];
+        Ok(SyncHandle {
+            shared,
+            status: rx,
+            tasks,
+        })
+    }
+}
+
+async fn pull_loop(shared: Arc<Shared>, relay: relay::RelayClient) {
+    let mut failures: u32 = 0;
+    loop {
+        match pull_once(&shared, &relay).await {
+            Ok(()) => failures = 0,
+            Err(err) => {
+                let text = error_text(&err);
+                tracing::warn!(error = %text, "relay sync failed");
+                shared.update(|s| {
+                    s.connected = false;
+                    s.last_error = Some(text);
+                });
+                let delay = shared
+                    .config
+                    .relay_backoff
+                    .delay(failures, None, rand::random());
+                failures = failures.saturating_add(1);
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+async fn pull_once(shared: &Shared, relay: &relay::RelayClient) -> Result<(), SyncError> {
+    let token = shared.secrets.get(SecretName::RelayToken)?;
+    let after = relay::cursor(&lock(&shared.store))?;
+    let page = relay
+        .pull(
+            token.expose(),
+            after,
+            shared.config.pull_limit,
+            shared.config.long_poll,
+        )
+        .await?;
+    let report = relay::apply_page(&shared.store, &page, OffsetDateTime::now_utc())?;
+    if !page.events.is_empty() {
+        relay.ack(token.expose(), report.cursor).await?;
+        shared.wake_executor.notify_one();
+    }
+    shared.update(|s| {
+        s.connected = true;
+        s.last_sync = rfc3339(OffsetDateTime::now_utc());
+        s.events_applied += report.applied as u64;
+        s.relay_cursor = report.cursor;
+    });
+    shared.refresh_queue_depth();
+    Ok(())
+}
+
+async fn executor_loop(shared: Arc<Shared>, executor: Executor) {
+    loop {
+        match executor.run_once(OffsetDateTime::now_utc()).await {
+            Ok(report) => shared.update(|s| {
+                s.effects_done += u64::from(report.done);
+                s.effects_failed += u64::from(report.failed);
+            }),
+            Err(err) => {
+                let text = error_text(&err);
+                tracing::warn!(error = %text, "effect executor failed");
+                shared.update(|s| s.last_error = Some(text));
+            }
+        }
+        shared.refresh_queue_depth();
+        let _ = tokio::time::timeout(shared.config.executor_poll, shared.wake_executor.notified())
+            .await;
+    }
+}
+
+async fn reconcile_once(shared: &Shared) -> ReconcileReport {
+    let now = OffsetDateTime::now_utc();
+    let report = reconcile::run(
+        shared.providers.stripe(),
+        shared.providers.calendly(),
+        &shared.store,
+        now - shared.config.calendly_lookback,
+        now,
+    )
+    .await;
+    if report.fixed_anything() {
+        tracing::info!(
+            stripe = report.stripe_events_recovered.len(),
+            calendly = report.calendly_facts_recovered.len(),
+            "reconciliation recovered missed events"
+        );
+        shared.wake_executor.notify_one();
+    }
+    shared.update(|s| {
+        if let Some(first) = report.errors.first() {
+            s.last_error = Some(first.clone());
+        }
+        s.last_reconcile = Some(report.clone());
+        s.last_reconcile_at = rfc3339(now);
+    });
+    report
+}
+
+async fn reconcile_loop(shared: Arc<Shared>) {
+    loop {
+        match shared.config.reconcile_every {
+            Some(every) => {
+                let _ = tokio::time::timeout(every, shared.wake_reconcile.notified()).await;
+            }
+            None => shared.wake_reconcile.notified().await,
+        }
+        reconcile_once(&shared).await;
+    }
+}
+
+async fn subscription_loop(shared: Arc<Shared>) {
+    loop {
+        let result = match shared.providers.calendly() {
+            Ok(calendly) => {
+                subscription::check(&calendly, &shared.config.calendly_callback_url).await
+            }
+            Err(err) => Err(err),
+        };
+        match result {
+            Ok(health) => {
+                if !matches!(health, SubscriptionHealth::Active { .. }) {
+                    tracing::warn!(?health, "the Calendly webhook subscription needs repair");
+                }
+                shared.update(|s| s.subscription = Some(health));
+            }
+            Err(err) => {
+                tracing::warn!(error = %error_text(&err), "Calendly subscription check failed")
+            }
+        }
+        match shared.config.subscription_check_every {
+            Some(every) => tokio::time::sleep(every).await,
+            None => return,
+        }
+    }
+}

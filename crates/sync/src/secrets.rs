@@ -1,0 +1,172 @@
+//! Secrets in the OS keychain (keyring), never in SQLite, settings or logs.
+//!
+//! Each secret is read where it is used, just before the call that needs it, and held in a
+//! [`Secret`] whose `Debug` and `Display` print `<redacted>`. On Linux the backend is the
+//! kernel keyutils session keyring: a process needs one (`keyctl session - <command>`),
+//! otherwise every read fails with a clear [`SecretError::Backend`]/[`SecretError::Missing`].
+
+use std::fmt;
+
+use thiserror::Error;
+
+/// The keychain service name all Coachdesk secrets live under.
+pub const SERVICE: &str = "coachdesk";
+
+/// Which secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SecretName {
+    /// The Stripe secret key of test mode (`sk_test_...`).
+    StripeTestKey,
+    /// The Stripe secret key of live mode (`sk_live_...`).
+    StripeLiveKey,
+    /// The Calendly personal access token.
+    CalendlyToken,
+    /// The relay's bearer token for `/v1/events`.
+    RelayToken,
+    /// The signing key chosen for the Calendly webhook subscription.
+    CalendlySigningKey,
+}
+
+impl SecretName {
+    /// The keychain entry's user name.
+    pub fn entry(self) -> &'static str {
+        match self {
+            Self::StripeTestKey => "stripe-secret-key-test",
+            Self::StripeLiveKey => "stripe-secret-key-live",
+            Self::CalendlyToken => "calendly-token",
+            Self::RelayToken => "relay-token",
+            Self::CalendlySigningKey => "calendly-signing-key",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::StripeTestKey => "Stripe test-mode secret key",
+            Self::StripeLiveKey => "Stripe live-mode secret key",
+            Self::CalendlyToken => "Calendly access token",
+            Self::RelayToken => "relay token",
+            Self::CalendlySigningKey => "Calendly webhook signing key",
+        }
+    }
+}
+
+/// A secret value; only [`Secret::expose`] shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value, for the one call that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// A secret could not be read or written.
+#[derive(Debug, Error)]
+pub enum SecretError {
+    #[error("the {label} is not in the keychain; enter it in Settings")]
+    Missing { label: &'static str },
+    #[error("the keychain could not be used for the {label}")]
+    Backend {
+        label: &'static str,
+        #[source]
+        source: keyring::Error,
+    },
+}
+
+/// Where secrets are read from. The app uses [`Keychain`]; the trait lets the background
+/// tasks take any source without knowing the backend.
+pub trait SecretSource: Send + Sync + 'static {
+    fn get(&self, name: SecretName) -> Result<Secret, SecretError>;
+}
+
+/// The OS keychain through the keyring crate.
+#[derive(Debug, Clone)]
+pub struct Keychain {
+    service: String,
+}
+
+impl Default for Keychain {
+    fn default() -> Self {
+        Self::new(SERVICE)
+    }
+}
+
+impl Keychain {
+    /// A keychain under `service` (tests use their own service name).
+    pub fn new(service: &str) -> Self {
+        Self {
+            service: service.to_owned(),
+        }
+    }
+
+    fn entry(&self, name: SecretName) -> Result<keyring::Entry, SecretError> {
+        keyring::Entry::new(&self.service, name.entry()).map_err(|source| SecretError::Backend {
+            label: name.label(),
+            source,
+        })
+    }
+
+    /// Stores a secret (from the settings page).
+    pub fn set(&self, name: SecretName, value: &Secret) -> Result<(), SecretError> {
+        self.entry(name)?
+            .set_password(value.expose())
+            .map_err(|source| SecretError::Backend {
+                label: name.label(),
+                source,
+            })
+    }
+
+    /// Removes a secret; absent is fine.
+    pub fn delete(&self, name: SecretName) -> Result<(), SecretError> {
+        match self.entry(name)?.delete_credential() {
+            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+            Err(source) => Err(SecretError::Backend {
+                label: name.label(),
+                source,
+            }),
+        }
+    }
+}
+
+impl SecretSource for Keychain {
+    fn get(&self, name: SecretName) -> Result<Secret, SecretError> {
+        match self.entry(name)?.get_password() {
+            Ok(value) => Ok(Secret(value)),
+            Err(keyring::Error::NoEntry) => Err(SecretError::Missing {
+                label: name.label(),
+            }),
+            Err(source) => Err(SecretError::Backend {
+                label: name.label(),
+                source,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_print_redacted() {
+        let s = Secret::new("sk_test_very_secret");
+        assert_eq!(format!("{s:?} {s}"), "Secret(<redacted>) <redacted>");
+    }
+}
