@@ -11,6 +11,7 @@ mod coach;
 mod demo;
 mod error;
 mod ingest;
+mod mail_settings;
 mod metrics;
 mod migrate;
 mod outbox;
