@@ -1,16 +1,19 @@
-//! End-to-end smoke test: the real desktop app keeps what the coach enters.
+//! End-to-end smoke tests of the real desktop app, driven through tauri-driver.
 //!
-//! Drives the built `coachdesk` binary through tauri-driver: the form rejects an invalid
-//! session type with a message next to the field, accepts a valid one, and after the app
-//! is quit and started again on the same database the session type is still listed.
+//! 1. The app keeps what the coach enters: the form rejects an invalid session type with a
+//!    message next to the field, accepts a valid one, and after the app is quit and started
+//!    again on the same database the session type is still listed.
+//! 2. Demo mode: the seeded bookings can be filtered by state, searched, and opened to
+//!    their audit timeline.
+//!
 //! Needs a display (Xvfb), tauri-driver, WebKitWebDriver and imagemagick; it fails, never
 //! skips, when one is missing. Run by `./scripts/test`; by hand:
 //! `xvfb-run -a cargo test -p coachdesk-tests --test e2e_smoke -- --ignored`.
 
 use std::time::Instant;
 
-use anyhow::{ensure, Context as _};
-use coachdesk_tests::e2e::{self, step, wait_for, wait_for_text, TauriDriver};
+use anyhow::ensure;
+use coachdesk_tests::e2e::{self, step, wait_for, wait_for_text, Sandbox};
 use fantoccini_loopback::{Client, Locator};
 
 const NAME: &str = "E2E Deep Dive";
@@ -19,27 +22,9 @@ const NAME: &str = "E2E Deep Dive";
 #[ignore = "needs a display and the built app: run by ./scripts/test (xvfb-run ... -- --ignored)"]
 async fn a_session_type_created_in_the_form_survives_a_restart() -> anyhow::Result<()> {
     let app = e2e::app_binary()?;
-    let artifacts = e2e::artifacts_dir()?;
-    let scratch = tempfile::tempdir().context("cannot create a temporary folder")?;
-    let db = scratch.path().join("e2e.sqlite");
-    let home = scratch.path().join("home");
-    let cache = scratch.path().join("cache");
-    let data = scratch.path().join("data");
-    let config = scratch.path().join("config");
-    for dir in [&home, &cache, &data, &config] {
-        std::fs::create_dir_all(dir)?;
-    }
-    let driver = TauriDriver::start(
-        &[
-            ("COACHDESK_DB", db.as_path()),
-            ("HOME", home.as_path()),
-            ("XDG_CACHE_HOME", cache.as_path()),
-            ("XDG_DATA_HOME", data.as_path()),
-            ("XDG_CONFIG_HOME", config.as_path()),
-            ("MESA_SHADER_CACHE_DIR", cache.as_path()),
-        ],
-        &artifacts.join("tauri-driver.log"),
-    )?;
+    let sandbox = Sandbox::new()?;
+    let db = sandbox.db.clone();
+    let driver = sandbox.start_driver(&[], "tauri-driver-smoke")?;
 
     // First run: an invalid draft is refused field by field, a valid one is listed.
     let started = Instant::now();
@@ -96,6 +81,99 @@ async fn first_run(client: &Client, started: Instant) -> anyhow::Result<()> {
     click(client, "#save-session-type").await?;
     wait_for_text(client, "[data-testid=session-type-name]", NAME).await?;
     Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs a display and the built app: run by ./scripts/test (xvfb-run ... -- --ignored)"]
+async fn demo_bookings_can_be_filtered_searched_and_opened() -> anyhow::Result<()> {
+    let app = e2e::app_binary()?;
+    let sandbox = Sandbox::new()?;
+    let driver = sandbox.start_driver(&[("COACHDESK_DEMO", "1")], "tauri-driver-demo")?;
+    let client = driver.launch(&app).await?;
+    let outcome = browse_demo_bookings(&client).await;
+    let shot = e2e::screenshot("e2e-demo-booking");
+    step("quit the app", client.close()).await?;
+    outcome?;
+    shot?;
+    Ok(())
+}
+
+async fn browse_demo_bookings(client: &Client) -> anyhow::Result<()> {
+    let banner = wait_for(client, "#mode-banner[data-mode=demo]").await?;
+    let text = step("read the banner", banner.text()).await?;
+    ensure!(
+        text.contains("DEMO MODE"),
+        "the header should say DEMO MODE, it says {text:?}"
+    );
+
+    click(client, "#nav-bookings").await?;
+    wait_for(client, "[data-testid=booking-row]").await?;
+    let all = rows(client).await?.len();
+
+    // Only confirmed bookings once the state filter says so.
+    click(client, "#booking-state-filter option[value=confirmed]").await?;
+    let confirmed = wait_until_rows(client, |states| {
+        !states.is_empty() && states.iter().all(|s| s == "Confirmed")
+    })
+    .await?;
+    ensure!(
+        confirmed <= all,
+        "filtering cannot add rows ({confirmed} > {all})"
+    );
+
+    // Search narrows further, by the first confirmed client's email.
+    let email = step("read an email", async {
+        let cell = client
+            .find(Locator::Css("[data-testid=booking-row] .small"))
+            .await?;
+        cell.text().await
+    })
+    .await?;
+    type_into(client, "#booking-search", email.trim()).await?;
+    wait_until_rows(client, |states| {
+        !states.is_empty() && states.len() <= confirmed
+    })
+    .await?;
+
+    click(client, "[data-testid=open-booking]").await?;
+    wait_for(client, "#booking-detail").await?;
+    wait_for(client, "#audit-timeline [data-testid=audit-entry]").await?;
+    Ok(())
+}
+
+/// The state badge text of every listed booking.
+async fn rows(client: &Client) -> anyhow::Result<Vec<String>> {
+    let badges = step(
+        "find booking states",
+        client.find_all(Locator::Css(
+            "[data-testid=booking-row] [data-testid=booking-state]",
+        )),
+    )
+    .await?;
+    let mut states = Vec::with_capacity(badges.len());
+    for badge in badges {
+        states.push(step("read a state", badge.text()).await?.trim().to_owned());
+    }
+    Ok(states)
+}
+
+/// Waits (bounded) until the listed states satisfy `done`; returns how many rows there are.
+async fn wait_until_rows(
+    client: &Client,
+    done: impl Fn(&[String]) -> bool,
+) -> anyhow::Result<usize> {
+    let deadline = Instant::now() + e2e::STEP_TIMEOUT;
+    loop {
+        let states = rows(client).await?;
+        if done(&states) {
+            return Ok(states.len());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the bookings list did not settle as expected; it shows {states:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    }
 }
 
 async fn second_run(client: &Client) -> anyhow::Result<()> {

@@ -4,6 +4,7 @@
 //! Environment variables set on `tauri-driver` reach the app, which is how each test gets
 //! its own database (`COACHDESK_DB`) and its own HOME/XDG folders.
 
+use std::ffi::OsStr;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -89,7 +90,7 @@ pub struct TauriDriver {
 impl TauriDriver {
     /// Starts `tauri-driver` with `envs` added to its environment (they reach the app) and
     /// waits until it accepts connections. Its output goes to `log`.
-    pub fn start(envs: &[(&str, &Path)], log: &Path) -> anyhow::Result<TauriDriver> {
+    pub fn start(envs: &[(&str, &OsStr)], log: &Path) -> anyhow::Result<TauriDriver> {
         let driver = require_tool(
             "tauri-driver",
             "run `cargo install tauri-driver --version ^2 --locked`",
@@ -170,6 +171,46 @@ impl Drop for TauriDriver {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A private world for one test: its own database path and HOME/XDG folders, deleted
+/// when dropped, so tests never see each other's data or the developer's.
+pub struct Sandbox {
+    dir: tempfile::TempDir,
+    /// Where the app keeps its database (`COACHDESK_DB`).
+    pub db: PathBuf,
+}
+
+impl Sandbox {
+    pub fn new() -> anyhow::Result<Sandbox> {
+        let dir = tempfile::tempdir().context("cannot create a temporary folder")?;
+        for sub in ["home", "cache", "data", "config"] {
+            std::fs::create_dir_all(dir.path().join(sub))?;
+        }
+        let db = dir.path().join("coachdesk.sqlite");
+        Ok(Sandbox { dir, db })
+    }
+
+    /// Starts tauri-driver so every app it launches uses this sandbox, plus `extra` variables.
+    /// The driver's log goes to `<artifacts>/<log_name>.log`.
+    pub fn start_driver(
+        &self,
+        extra: &[(&str, &str)],
+        log_name: &str,
+    ) -> anyhow::Result<TauriDriver> {
+        let path = |sub: &str| self.dir.path().join(sub).into_os_string();
+        let mut envs = vec![
+            ("COACHDESK_DB", self.db.clone().into_os_string()),
+            ("HOME", path("home")),
+            ("XDG_CACHE_HOME", path("cache")),
+            ("XDG_DATA_HOME", path("data")),
+            ("XDG_CONFIG_HOME", path("config")),
+            ("MESA_SHADER_CACHE_DIR", path("cache")),
+        ];
+        envs.extend(extra.iter().map(|(k, v)| (*k, v.into())));
+        let envs: Vec<(&str, &OsStr)> = envs.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
+        TauriDriver::start(&envs, &artifacts_dir()?.join(format!("{log_name}.log")))
     }
 }
 
