@@ -207,6 +207,24 @@ pub struct Executor {
 }
 
 impl Executor {
+    /// An executor over `store` with the config's retry schedule.
+    pub fn new(
+        store: Arc<Mutex<Store>>,
+        providers: Arc<Providers>,
+        outlets: crate::Outlets,
+        config: &crate::SyncConfig,
+    ) -> Self {
+        Self {
+            store,
+            providers,
+            notifier: outlets.notifier,
+            mailer: outlets.mailer,
+            backoff: config.effect_backoff,
+            max_attempts: config.effect_max_attempts,
+            checkout_success_url: config.checkout_success_url.clone(),
+        }
+    }
+
     /// Runs every effect due by `now` (in batches of 50) and reports what happened.
     pub async fn run_once(&self, now: OffsetDateTime) -> Result<ExecutorReport, SyncError> {
         let mut report = ExecutorReport::default();

@@ -343,10 +343,13 @@ impl SyncEngine {
     ) -> Result<SyncHandle, SyncError> {
         let relay = relay::RelayClient::new(&config.relay_url, config.long_poll)?;
         let providers = Arc::new(Providers::new(config.clone(), secrets.clone()));
-        let initial = SyncStatus {
-            relay_cursor: relay::cursor(&lock(&store))?,
-            queue_depth: lock(&store).pending_effect_count()?,
-            ..SyncStatus::default()
+        let initial = {
+            let guard = lock(&store);
+            SyncStatus {
+                relay_cursor: relay::cursor(&guard)?,
+                queue_depth: guard.pending_effect_count()?,
+                ..SyncStatus::default()
+            }
         };
         let (tx, rx) = watch::channel(initial);
         let shared = Arc::new(Shared {
@@ -358,15 +361,7 @@ impl SyncEngine {
             wake_executor: Notify::new(),
             wake_reconcile: Notify::new(),
         });
-        let executor = Executor {
-            store,
-            providers,
-            notifier: outlets.notifier,
-            mailer: outlets.mailer,
-            backoff: shared.config.effect_backoff,
-            max_attempts: shared.config.effect_max_attempts,
-            checkout_success_url: shared.config.checkout_success_url.clone(),
-        };
+        let executor = Executor::new(store, providers, outlets, &shared.config);
         let tasks = vec![
             tokio::spawn(pull_loop(shared.clone(), relay)),
             tokio::spawn(executor_loop(shared.clone(), executor)),

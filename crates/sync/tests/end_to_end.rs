@@ -1,0 +1,398 @@
+//! DESIGN section 4 scenarios end to end: simulator -> relay (real binary) -> sync -> store,
+//! with the Stripe and Calendly calls checked in the simulator's request log.
+//!
+//! Needs a session keyring: `keyctl session - cargo test -p coachdesk-sync`.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use coachdesk_domain::booking::RefundChoice;
+use coachdesk_domain::BookingEvent;
+use coachdesk_sim::{DeliveryKnobs, Fault, FaultKind};
+use support::{eventually, World};
+use time::OffsetDateTime;
+
+fn coach_cancel(refund: RefundChoice) -> BookingEvent {
+    BookingEvent::CoachCancelled {
+        refund,
+        reason: "Coach is ill".into(),
+        at: OffsetDateTime::now_utc(),
+    }
+}
+
+#[tokio::test]
+async fn happy_path_books_pays_and_confirms_with_valid_stripe_requests() {
+    let w = World::start(DeliveryKnobs::default()).await;
+    let b = w
+        .client
+        .book("coaching-60", "Ada", "ada@example.com")
+        .expect("book");
+    w.settle_to(&b.invitee_uri, "awaiting_payment").await;
+    w.pay(&b.invitee_uuid, &b.email);
+    let booking = w.settle_to(&b.invitee_uri, "confirmed").await;
+    assert_eq!(booking.captured_minor(), 15000);
+    let status = w.handle().status();
+    assert!(status.connected && status.events_applied >= 2, "{status:?}");
+    assert!(w.stripe_requests("/v1/refunds").is_empty());
+    w.assert_no_invalid_stripe_requests();
+}
+
+#[tokio::test]
+async fn payment_before_booking_and_duplicates_end_confirmed() {
+    let knobs = DeliveryKnobs {
+        duplicate_probability: 1.0,
+        reorder_window: 4,
+        seed: Some(7),
+        paused: true,
+        ..DeliveryKnobs::default()
+    };
+    let w = World::start(knobs).await;
+    let b = w
+        .client
+        .book("coaching-60", "Bo", "bo@example.com")
+        .expect("book");
+    w.pay(&b.invitee_uuid, &b.email);
+    w.client.flush().expect("flush");
+    w.settle_to(&b.invitee_uri, "confirmed").await;
+    w.assert_no_invalid_stripe_requests();
+}
+
+#[tokio::test]
+async fn client_cancels_inside_the_refund_window_and_gets_one_full_refund() {
+    let w = World::start(DeliveryKnobs::default()).await;
+    // A week ahead: well inside the 48-hour full-refund tier.
+    let start = (OffsetDateTime::now_utc() + Duration::from_secs(7 * 24 * 3600))
+        .replace_nanosecond(0)
+        .expect("whole seconds")
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("rfc3339");
+    let b = w
+        .client
+        .book_with(serde_json::json!({"event_type": "coaching-60", "name": "Cy", "email": "cy@example.com", "start_time": start}))
+        .expect("book");
+    w.pay(&b.invitee_uuid, &b.email);
+    w.settle_to(&b.invitee_uri, "confirmed").await;
+    w.client
+        .cancel_as_invitee(&b.invitee_uri, "cannot make it")
+        .expect("cancel");
+    let booking = w.settle_to(&b.invitee_uri, "refunded").await;
+    let refunds: Vec<_> = w
+        .stripe_requests("/v1/refunds")
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .collect();
+    assert_eq!(refunds.len(), 1, "{refunds:#?}");
+    let key = refunds[0].idempotency_key.clone().expect("idempotency key");
+    assert!(
+        key.starts_with(&format!("coachdesk-{}-refund:", booking.id)),
+        "{key}"
+    );
+    assert!(
+        refunds[0].body.contains("requested_by_customer"),
+        "{}",
+        refunds[0].body
+    );
+    assert_eq!(booking.refunded_minor(), 15000);
+    w.assert_no_invalid_stripe_requests();
+}
+
+#[tokio::test]
+async fn coach_cancels_with_refund_cancels_the_calendly_event_and_refunds_once() {
+    let w = World::start(DeliveryKnobs::default()).await;
+    let b = w
+        .client
+        .book("coaching-60", "Di", "di@example.com")
+        .expect("book");
+    w.pay(&b.invitee_uuid, &b.email);
+    let booking = w.settle_to(&b.invitee_uri, "confirmed").await;
+    w.store
+        .lock()
+        .unwrap()
+        .apply_coach_action(
+            &booking.id,
+            "click-1",
+            &coach_cancel(RefundChoice::Full),
+            OffsetDateTime::now_utc(),
+        )
+        .expect("coach cancel");
+    w.settle_to(&b.invitee_uri, "refunded").await;
+    let cancels = w
+        .client
+        .requests(
+            Some("POST"),
+            Some(&format!("/scheduled_events/{}/cancellation", b.event_uuid)),
+        )
+        .expect("log");
+    assert_eq!(cancels.len(), 1, "{cancels:#?}");
+    assert_eq!(
+        w.client
+            .requests(Some("POST"), Some("/v1/refunds"))
+            .expect("log")
+            .len(),
+        1
+    );
+    w.assert_no_invalid_stripe_requests();
+}
+
+#[tokio::test]
+async fn reschedule_carries_the_payment_without_a_new_charge() {
+    let w = World::start(DeliveryKnobs::default()).await;
+    let b = w
+        .client
+        .book("coaching-60", "Ed", "ed@example.com")
+        .expect("book");
+    w.pay(&b.invitee_uuid, &b.email);
+    w.settle_to(&b.invitee_uri, "confirmed").await;
+    let new = w
+        .client
+        .reschedule(&b.invitee_uri, false)
+        .expect("reschedule");
+    w.settle_to(&b.invitee_uri, "rescheduled").await;
+    let successor = w.settle_to(&new.invitee_uri, "confirmed").await;
+    assert_eq!(successor.captured_minor(), 15000);
+    assert!(w
+        .client
+        .requests(Some("POST"), Some("/v1/checkout/sessions"))
+        .expect("log")
+        .is_empty());
+    assert!(w
+        .client
+        .requests(Some("POST"), Some("/v1/refunds"))
+        .expect("log")
+        .is_empty());
+}
+
+#[tokio::test]
+async fn calendly_429_with_retry_after_is_honoured() {
+    let w = World::start(DeliveryKnobs::default()).await;
+    let b = w
+        .client
+        .book("coaching-60", "Fy", "fy@example.com")
+        .expect("book");
+    let booking = w.settle_to(&b.invitee_uri, "awaiting_payment").await;
+    w.client
+        .inject_fault(&Fault {
+            path_prefix: "/scheduled_events/".into(),
+            method: Some("POST".into()),
+            kind: FaultKind::RateLimit {
+                retry_after_secs: 1,
+            },
+            remaining: 1,
+        })
+        .expect("fault");
+    let started = Instant::now();
+    w.store
+        .lock()
+        .unwrap()
+        .apply_coach_action(
+            &booking.id,
+            "click-1",
+            &coach_cancel(RefundChoice::None),
+            OffsetDateTime::now_utc(),
+        )
+        .expect("coach cancel");
+    w.handle().run_effects_soon();
+    eventually("the cancellation to go through after the 429", || async {
+        let entries = w
+            .store
+            .lock()
+            .unwrap()
+            .outbox_entries(Some(&booking.id))
+            .ok()?;
+        entries
+            .iter()
+            .any(|e| e.kind == "cancel_calendly_event" && e.status == "done")
+            .then_some(())
+    })
+    .await;
+    // The effect backoff is 10 ms: only Retry-After explains a wait of a second.
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "{:?}",
+        started.elapsed()
+    );
+    let statuses: Vec<u16> = w
+        .client
+        .requests(
+            Some("POST"),
+            Some(&format!("/scheduled_events/{}/cancellation", b.event_uuid)),
+        )
+        .expect("log")
+        .iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, [429, 201]);
+}
+
+#[tokio::test]
+async fn a_permanent_stripe_refusal_flags_the_booking_with_stripes_message() {
+    let w = World::start(DeliveryKnobs::default()).await;
+    let b = w
+        .client
+        .book("coaching-60", "Gu", "gu@example.com")
+        .expect("book");
+    w.pay(&b.invitee_uuid, &b.email);
+    let booking = w.settle_to(&b.invitee_uri, "confirmed").await;
+    let pi = booking
+        .primary_payment()
+        .and_then(|p| p.fact.payment_intent.clone())
+        .expect("pi");
+    // The money went back in Stripe's dashboard and the webhook is late: the app's
+    // refund is refused.
+    w.client
+        .set_delivery(&DeliveryKnobs {
+            paused: true,
+            ..DeliveryKnobs::default()
+        })
+        .expect("pause");
+    w.client
+        .dashboard_refund(&pi, None)
+        .expect("dashboard refund");
+    w.store
+        .lock()
+        .unwrap()
+        .apply_coach_action(
+            &booking.id,
+            "click-1",
+            &coach_cancel(RefundChoice::Full),
+            OffsetDateTime::now_utc(),
+        )
+        .expect("coach cancel");
+    w.handle().run_effects_soon();
+    let flagged = eventually("the booking to need attention", || async {
+        let b = w.booking_of(&b.invitee_uri)?;
+        (!b.failed_effects.is_empty()).then_some(b)
+    })
+    .await;
+    let message = flagged
+        .failed_effects
+        .values()
+        .next()
+        .expect("message")
+        .clone();
+    assert!(message.contains("has already been refunded"), "{message}");
+    assert!(!flagged.attention.is_empty(), "{flagged:?}");
+    let refunds = w
+        .client
+        .requests(Some("POST"), Some("/v1/refunds"))
+        .expect("log");
+    assert_eq!(
+        refunds.len(),
+        1,
+        "a permanent refusal is not retried: {refunds:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_refund_interrupted_after_stripe_answered_is_not_repeated() {
+    let w = World::start(DeliveryKnobs::default()).await;
+    let b = w
+        .client
+        .book("coaching-60", "Hu", "hu@example.com")
+        .expect("book");
+    w.pay(&b.invitee_uuid, &b.email);
+    let booking = w.settle_to(&b.invitee_uri, "confirmed").await;
+    let mut w = w;
+    w.stop_sync();
+    // The provider fails twice with 500, then the executor is "killed" right after
+    // Stripe created the refund (before its outcome was written): replay that call by hand.
+    w.client
+        .inject_fault(&Fault {
+            path_prefix: "/v1/refunds".into(),
+            method: Some("POST".into()),
+            kind: FaultKind::ServerError,
+            remaining: 2,
+        })
+        .expect("fault");
+    w.store
+        .lock()
+        .unwrap()
+        .apply_coach_action(
+            &booking.id,
+            "click-1",
+            &coach_cancel(RefundChoice::Full),
+            OffsetDateTime::now_utc(),
+        )
+        .expect("coach cancel");
+    let row = w
+        .store
+        .lock()
+        .unwrap()
+        .due_effects(OffsetDateTime::now_utc(), 10)
+        .expect("due")
+        .into_iter()
+        .find(|r| r.effect.moves_money())
+        .expect("refund row");
+    let stripe = w.providers().stripe().expect("stripe");
+    let coachdesk_domain::Effect::IssueRefund {
+        cause,
+        payment_intent,
+        amount,
+    } = row.effect.clone()
+    else {
+        panic!()
+    };
+    let request = coachdesk_providers::RefundRequest {
+        payment_intent,
+        amount: Some(amount),
+        booking_id: row.booking_id.clone(),
+        cause,
+    };
+    for _ in 0..2 {
+        let err = stripe
+            .refund(&request, &row.idempotency_key)
+            .await
+            .expect_err("500");
+        assert!(err.is_transient(), "{err}");
+    }
+    stripe
+        .refund(&request, &row.idempotency_key)
+        .await
+        .expect("refund created");
+    // Restart: the executor runs the row again with the same key.
+    w.start_sync();
+    w.settle_to(&b.invitee_uri, "refunded").await;
+    let posts = w
+        .client
+        .requests(Some("POST"), Some("/v1/refunds"))
+        .expect("log");
+    let created: Vec<_> = posts
+        .iter()
+        .filter(|r| r.status == 200 && !r.replayed)
+        .collect();
+    assert_eq!(created.len(), 1, "exactly one refund at Stripe: {posts:#?}");
+    assert!(
+        posts.iter().any(|r| r.replayed),
+        "the re-run was an idempotent replay"
+    );
+}
+
+#[tokio::test]
+async fn a_disabled_calendly_subscription_is_reported_and_recreated() {
+    let w = World::start(DeliveryKnobs::default()).await;
+    let coachdesk_sync::SubscriptionHealth::Active { uri } =
+        w.handle().check_subscription().await.expect("check")
+    else {
+        panic!("not active")
+    };
+    w.client
+        .disable_subscription(coachdesk_domain::provider::uuid_of(&uri))
+        .expect("disable");
+    let health = w.handle().check_subscription().await.expect("check");
+    assert!(
+        matches!(health, coachdesk_sync::SubscriptionHealth::Disabled { .. }),
+        "{health:?}"
+    );
+    assert_eq!(w.handle().status().subscription, Some(health));
+    let repaired = w.handle().recreate_subscription().await.expect("recreate");
+    assert!(matches!(
+        repaired,
+        coachdesk_sync::SubscriptionHealth::Active { .. }
+    ));
+    let b = w
+        .client
+        .book("coaching-60", "Io", "io@example.com")
+        .expect("book");
+    w.settle_to(&b.invitee_uri, "awaiting_payment").await;
+}

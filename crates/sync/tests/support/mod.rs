@@ -1,0 +1,355 @@
+//! A whole Coachdesk sync world on loopback: the real relay binary, the in-process
+//! simulator, a real SQLite file, the real keychain (run under `keyctl session -`).
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use coachdesk_domain::Booking;
+use coachdesk_protocol::ipc::{RefundTierDto, SessionTypeDraft};
+use coachdesk_providers::{CalendlyApi, PaymentLinkCreated, StripeApi};
+use coachdesk_sim::{DeliveryKnobs, SimClient, SimConfig, Simulator, WebhookTarget};
+use coachdesk_store::Store;
+use coachdesk_sync::{
+    Backoff, Keychain, Mode, Outlets, Providers, Secret, SecretName, SyncConfig, SyncEngine,
+    SyncHandle,
+};
+
+pub const STRIPE_WHSEC: &str = "whsec_sync_tests_secret";
+pub const CALENDLY_SIGNING_KEY: &str = "calendly-signing-key-sync-tests";
+
+fn rand_hex() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+/// The relay binary next to this test's target dir (built by `cargo build -p coachdesk-relay`,
+/// which a workspace `cargo test` does), or `COACHDESK_RELAY_BIN`.
+pub fn relay_bin() -> PathBuf {
+    if let Ok(path) = std::env::var("COACHDESK_RELAY_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/<test> -> target/<profile>/coachdesk-relay
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|profile| profile.join("coachdesk-relay"))
+        .expect("target dir");
+    assert!(
+        bin.exists(),
+        "the relay binary is missing at {}: run `cargo build -p coachdesk-relay` first (a workspace `cargo test` builds it), or set COACHDESK_RELAY_BIN",
+        bin.display()
+    );
+    bin
+}
+
+pub struct RelayProc {
+    pub dir: tempfile::TempDir,
+    pub child: Child,
+    pub url: String,
+    pub token: String,
+}
+
+impl RelayProc {
+    pub fn start() -> RelayProc {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("relay.db");
+        let cmd = |args: &[&str]| {
+            let mut c = Command::new(relay_bin());
+            c.env("COACHDESK_RELAY_DB", &db)
+                .env("COACHDESK_RELAY_LISTEN", "127.0.0.1:0")
+                .env("COACHDESK_RELAY_STRIPE_SECRETS", STRIPE_WHSEC)
+                .env("COACHDESK_RELAY_CALENDLY_KEYS", CALENDLY_SIGNING_KEY)
+                .env("COACHDESK_RELAY_LOG", "warn")
+                .args(args);
+            c
+        };
+        let out = cmd(&["token", "create"]).output().expect("token create");
+        assert!(out.status.success(), "token create: {out:?}");
+        let token = String::from_utf8(out.stdout)
+            .expect("utf8")
+            .trim()
+            .to_owned();
+        let mut child = cmd(&["serve"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn relay");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read line");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected relay line {line:?}"))
+            .to_owned();
+        RelayProc {
+            dir,
+            child,
+            url: format!("http://{addr}"),
+            token,
+        }
+    }
+}
+
+impl Drop for RelayProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct World {
+    pub relay: RelayProc,
+    pub sim: Simulator,
+    pub client: SimClient,
+    pub dir: tempfile::TempDir,
+    pub db_path: PathBuf,
+    pub store: Arc<Mutex<Store>>,
+    pub keychain: Keychain,
+    pub stripe_key: String,
+    pub calendly_token: String,
+    pub config: SyncConfig,
+    pub link: PaymentLinkCreated,
+    pub handle: Option<SyncHandle>,
+}
+
+pub fn test_config(relay_url: &str, sim_url: &str) -> SyncConfig {
+    let mut config = SyncConfig::new(Mode::Test, relay_url);
+    config.stripe_base = format!("{sim_url}/");
+    config.calendly_base = sim_url.to_owned();
+    config.long_poll = Duration::from_secs(1);
+    config.relay_backoff = Backoff {
+        initial: Duration::from_millis(20),
+        max: Duration::from_millis(200),
+        jitter: 0.2,
+    };
+    config.effect_backoff = Backoff {
+        initial: Duration::from_millis(10),
+        max: Duration::from_secs(2),
+        jitter: 0.2,
+    };
+    config.effect_max_attempts = 8;
+    config.executor_poll = Duration::from_millis(50);
+    config.provider_timeout = Duration::from_secs(5);
+    config.reconcile_every = None;
+    config.subscription_check_every = None;
+    config.calendly_lookback = Duration::from_secs(3600);
+    config
+}
+
+impl World {
+    pub async fn start(knobs: DeliveryKnobs) -> World {
+        let relay = RelayProc::start();
+        let stripe_key = format!("sk_test_sync_{}", rand_hex());
+        let calendly_token = format!("cal_pat_{}", rand_hex());
+        let sim = Simulator::start(SimConfig {
+            stripe_api_key: Some(stripe_key.clone()),
+            calendly_token: calendly_token.clone(),
+            stripe_webhook: Some(WebhookTarget {
+                url: format!("{}/hooks/stripe", relay.url),
+                secret: STRIPE_WHSEC.into(),
+            }),
+            delivery: knobs,
+            hang_ms: 300,
+            ..SimConfig::default()
+        })
+        .expect("simulator");
+        let client = sim.client();
+        let keychain = Keychain::new(&format!("coachdesk-test-{}", rand_hex()));
+        for (name, value) in [
+            (SecretName::StripeTestKey, stripe_key.as_str()),
+            (SecretName::CalendlyToken, calendly_token.as_str()),
+            (SecretName::RelayToken, relay.token.as_str()),
+            (SecretName::CalendlySigningKey, CALENDLY_SIGNING_KEY),
+        ] {
+            keychain.set(name, &Secret::new(value)).unwrap_or_else(|e| {
+                panic!("the keychain is not usable ({e}); run the tests inside `keyctl session - cargo test ...`")
+            });
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db_path = dir.path().join("coachdesk.db");
+        let mut store = Store::open(&db_path).expect("store");
+        let config = test_config(&relay.url, sim.base_url());
+
+        // The coach's set-up: a session type mapped to the Calendly event type, sold
+        // through a Stripe payment link.
+        let calendly = CalendlyApi::new(
+            &config.calendly_base,
+            &calendly_token,
+            Duration::from_secs(5),
+        )
+        .expect("calendly");
+        let me = calendly.current_user().await.expect("users/me");
+        let types = calendly.event_types(&me.uri).await.expect("event types");
+        let coaching = types
+            .iter()
+            .find(|t| t["slug"] == "coaching-60")
+            .and_then(|t| t["uri"].as_str())
+            .expect("coaching-60 event type")
+            .to_owned();
+        let st = store
+            .create_session_type(&SessionTypeDraft {
+                name: "Coaching".into(),
+                duration_minutes: 60,
+                price: "150.00".into(),
+                currency: "EUR".into(),
+                refund_tiers: vec![
+                    RefundTierDto {
+                        min_hours_before: 48,
+                        percent: 100,
+                    },
+                    RefundTierDto {
+                        min_hours_before: 0,
+                        percent: 50,
+                    },
+                ],
+                calendly_event_type_uri: Some(coaching),
+            })
+            .expect("session type");
+        let stripe = StripeApi::new(&config.stripe_base, &stripe_key).expect("stripe");
+        let price = coachdesk_domain::Money::new(
+            15000,
+            coachdesk_domain::Currency::parse("EUR").expect("eur"),
+        );
+        let link = stripe
+            .create_payment_link(&st.name, price, &format!("coachdesk-{}", st.id))
+            .await
+            .expect("payment link");
+        let store = Arc::new(Mutex::new(store));
+        let mut world = World {
+            relay,
+            sim,
+            client,
+            dir,
+            db_path,
+            store,
+            keychain,
+            stripe_key,
+            calendly_token,
+            config,
+            link,
+            handle: None,
+        };
+        world.start_sync();
+        let health = world
+            .handle()
+            .recreate_subscription()
+            .await
+            .expect("calendly subscription");
+        assert!(matches!(
+            health,
+            coachdesk_sync::SubscriptionHealth::Active { .. }
+        ));
+        world
+    }
+
+    pub fn start_sync(&mut self) {
+        self.handle = Some(
+            SyncEngine::start(
+                self.config.clone(),
+                self.store.clone(),
+                Arc::new(self.keychain.clone()),
+                Outlets::default(),
+            )
+            .expect("sync engine"),
+        );
+    }
+
+    pub fn stop_sync(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            handle.shutdown();
+        }
+    }
+
+    pub fn handle(&self) -> &SyncHandle {
+        self.handle.as_ref().expect("sync running")
+    }
+
+    pub fn providers(&self) -> Providers {
+        Providers::new(self.config.clone(), Arc::new(self.keychain.clone()))
+    }
+
+    pub fn booking_of(&self, invitee_uri: &str) -> Option<Booking> {
+        self.store
+            .lock()
+            .unwrap()
+            .booking_by_invitee(invitee_uri)
+            .expect("query")
+    }
+
+    pub fn state_of(&self, invitee_uri: &str) -> String {
+        self.booking_of(invitee_uri)
+            .map(|b| b.state.as_str().to_owned())
+            .unwrap_or_else(|| "missing".into())
+    }
+
+    /// Waits until the invitee's booking is in `state` and no effect is pending.
+    pub async fn settle_to(&self, invitee_uri: &str, state: &str) -> Booking {
+        eventually(
+            &format!("{invitee_uri} to be {state} with an empty outbox"),
+            || async {
+                let b = self.booking_of(invitee_uri)?;
+                let pending = self.store.lock().unwrap().pending_effect_count().ok()?;
+                (b.state.as_str() == state && pending_due(self) == 0 && pending < 100).then_some(b)
+            },
+        )
+        .await
+    }
+
+    /// Pays through the session type's payment link, as the relay's redirect does.
+    pub fn pay(&self, invitee_uuid: &str, email: &str) -> serde_json::Value {
+        self.client
+            .pay_link(&self.link.payment_link, invitee_uuid, email, false)
+            .expect("pay")
+    }
+
+    pub fn stripe_requests(&self, prefix: &str) -> Vec<coachdesk_sim::RequestRecord> {
+        self.client.requests(None, Some(prefix)).expect("requests")
+    }
+
+    /// Fidelity: no Stripe request of the product was refused as invalid.
+    pub fn assert_no_invalid_stripe_requests(&self) {
+        let bad: Vec<_> = self
+            .stripe_requests("/v1/")
+            .into_iter()
+            .filter(|r| r.status == 400 && !r.path.starts_with("/v1/refunds"))
+            .collect();
+        assert!(
+            bad.is_empty(),
+            "Stripe requests refused as invalid: {bad:#?}"
+        );
+    }
+}
+
+/// Effects due now (timers far in the future do not count).
+fn pending_due(world: &World) -> usize {
+    world
+        .store
+        .lock()
+        .unwrap()
+        .due_effects(time::OffsetDateTime::now_utc(), 100)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX)
+}
+
+/// Polls `f` until it gives a value (10 s at most).
+pub async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
