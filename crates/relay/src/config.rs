@@ -30,6 +30,52 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// What a 2xx promises about an event (`COACHDESK_RELAY_DURABILITY`, key `durability`).
+///
+/// Both modes use a WAL and answer only after the event's transaction committed; they
+/// differ in whether that commit waited for the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// `synchronous=FULL`: every group commit is fsynced before its answers, so a 2xx
+    /// survives a power loss or kernel crash.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: a commit is written to the WAL (the OS page cache) but fsynced
+    /// only at checkpoints, so a 2xx survives a crash or `kill -9` of the relay, but the last
+    /// commits (about a checkpoint interval's worth) may be lost on a power loss.
+    Normal,
+}
+
+impl Durability {
+    /// The SQLite `synchronous` value for this mode.
+    pub fn synchronous(self) -> &'static str {
+        match self {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        }
+    }
+
+    /// The setting's name, as written in the file and the variable.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Durability::Full => "full",
+            Durability::Normal => "normal",
+        }
+    }
+}
+
+impl std::str::FromStr for Durability {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "full" => Ok(Durability::Full),
+            "normal" => Ok(Durability::Normal),
+            _ => Err(()),
+        }
+    }
+}
+
 /// Why the settings could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -74,6 +120,8 @@ pub struct Settings {
     /// Days an acknowledged event is kept before it is purged
     /// (`COACHDESK_RELAY_RETENTION_DAYS`, key `retention_days`).
     pub retention_days: u32,
+    /// Whether a 2xx waits for an fsync (`COACHDESK_RELAY_DURABILITY`, key `durability`).
+    pub durability: Durability,
     /// Worker threads answering requests (`COACHDESK_RELAY_WORKERS`, key `workers`).
     pub workers: usize,
     /// Seconds a client may stay silent while sending a request before it is dropped
@@ -95,6 +143,7 @@ impl Default for Settings {
             stripe_secrets: Vec::new(),
             calendly_keys: Vec::new(),
             retention_days: 7,
+            durability: Durability::Full,
             workers: 64,
             read_timeout_secs: 10,
             tolerance_secs: coachdesk_signature::DEFAULT_TOLERANCE_SECS,
@@ -113,6 +162,7 @@ struct FileSettings {
     stripe_secrets: Option<Vec<String>>,
     calendly_keys: Option<Vec<String>>,
     retention_days: Option<u32>,
+    durability: Option<Durability>,
     workers: Option<usize>,
     read_timeout_secs: Option<u64>,
     tolerance_secs: Option<i64>,
@@ -164,6 +214,9 @@ impl Settings {
             if let Some(v) = f.retention_days {
                 s.retention_days = v;
             }
+            if let Some(v) = f.durability {
+                s.durability = v;
+            }
             if let Some(v) = f.workers {
                 s.workers = v;
             }
@@ -194,6 +247,13 @@ impl Settings {
         }
         if let Some(v) = env("COACHDESK_RELAY_RETENTION_DAYS") {
             s.retention_days = parse_env("COACHDESK_RELAY_RETENTION_DAYS", v)?;
+        }
+        if let Some(v) = env("COACHDESK_RELAY_DURABILITY") {
+            s.durability = v.parse().map_err(|()| ConfigError::Env {
+                name: "COACHDESK_RELAY_DURABILITY",
+                value: v,
+                reason: "expected full or normal",
+            })?;
         }
         if let Some(v) = env("COACHDESK_RELAY_WORKERS") {
             s.workers = parse_env("COACHDESK_RELAY_WORKERS", v)?;
@@ -268,6 +328,34 @@ mod tests {
         );
         assert_eq!(s.retention_days, 3);
         assert_eq!(s.workers, 64);
+        assert_eq!(s.durability, Durability::Full);
+    }
+
+    #[test]
+    fn durability_from_file_and_env() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("relay.toml");
+        std::fs::write(&path, "durability = \"normal\"\n").expect("write");
+        let s = Settings::load_from(Some(&path), |_| None).expect("load");
+        assert_eq!(s.durability, Durability::Normal);
+        let s = Settings::load_from(Some(&path), |k| {
+            (k == "COACHDESK_RELAY_DURABILITY").then(|| "FULL".to_owned())
+        })
+        .expect("load");
+        assert_eq!(s.durability, Durability::Full);
+        let err = Settings::load_from(None, |k| {
+            (k == "COACHDESK_RELAY_DURABILITY").then(|| "off".to_owned())
+        })
+        .expect_err("must fail");
+        assert!(
+            err.to_string().contains("COACHDESK_RELAY_DURABILITY"),
+            "{err}"
+        );
+        std::fs::write(&path, "durability = \"off\"\n").expect("write");
+        assert!(matches!(
+            Settings::load_from(Some(&path), |_| None),
+            Err(ConfigError::Parse { .. })
+        ));
     }
 
     #[test]

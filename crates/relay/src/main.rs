@@ -18,7 +18,8 @@ const USAGE: &str = "usage:
 Settings come from the TOML file, each overridable by the environment:
   COACHDESK_RELAY_LISTEN (default 127.0.0.1:8787), COACHDESK_RELAY_DB,
   COACHDESK_RELAY_STRIPE_SECRETS, COACHDESK_RELAY_CALENDLY_KEYS (comma-separated),
-  COACHDESK_RELAY_RETENTION_DAYS. See docs/relay.md.";
+  COACHDESK_RELAY_RETENTION_DAYS, COACHDESK_RELAY_DURABILITY (full|normal),
+  COACHDESK_RELAY_WORKERS, COACHDESK_RELAY_READ_TIMEOUT_SECS. See docs/relay.md.";
 
 fn main() -> Result<()> {
     tracing_subscriber::fmt()
@@ -69,7 +70,8 @@ fn serve(settings: Settings) -> Result<()> {
 }
 
 fn create_token(settings: &Settings) -> Result<()> {
-    let conn = store::open(&settings.db)
+    // A new token is rare and must not vanish: always fsynced.
+    let conn = store::open(&settings.db, coachdesk_relay::config::Durability::Full)
         .with_context(|| format!("opening the relay database {}", settings.db.display()))?;
     let token = token::generate();
     store::add_token(&conn, &token::hash(&token), writer::now_ms())

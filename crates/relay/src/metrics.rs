@@ -56,6 +56,8 @@ pub struct Metrics {
     duplicate: [AtomicU64; 2],
     rejected: [[AtomicU64; REJECT_REASONS.len()]; 2],
     latency: [Histogram; 3],
+    commits: AtomicU64,
+    committed_jobs: AtomicU64,
 }
 
 fn provider_index(p: Provider) -> usize {
@@ -81,6 +83,13 @@ impl Metrics {
         if let Some(i) = REJECT_REASONS.iter().position(|r| *r == reason) {
             self.rejected[provider_index(p)][i].fetch_add(1, Relaxed);
         }
+    }
+
+    /// A group commit of `jobs` changes (events, acks, link tables).
+    pub fn committed(&self, jobs: usize) {
+        self.commits.fetch_add(1, Relaxed);
+        self.committed_jobs
+            .fetch_add(u64::try_from(jobs).unwrap_or(u64::MAX), Relaxed);
     }
 
     /// Record how long a request took.
@@ -170,6 +179,26 @@ impl Metrics {
         );
         let _ = writeln!(
             out,
+            "# HELP coachdesk_relay_commits_total Group commits (transactions) of the writer."
+        );
+        let _ = writeln!(out, "# TYPE coachdesk_relay_commits_total counter");
+        let _ = writeln!(
+            out,
+            "coachdesk_relay_commits_total {}",
+            self.commits.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP coachdesk_relay_committed_jobs_total Changes committed; divided by commits, the mean group size."
+        );
+        let _ = writeln!(out, "# TYPE coachdesk_relay_committed_jobs_total counter");
+        let _ = writeln!(
+            out,
+            "coachdesk_relay_committed_jobs_total {}",
+            self.committed_jobs.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
             "# HELP coachdesk_relay_request_duration_seconds Time to answer a request."
         );
         let _ = writeln!(
@@ -214,7 +243,11 @@ mod tests {
         m.received(Provider::Stripe);
         m.rejected(Provider::Calendly, "mismatch");
         m.observe(Route::Hook, Duration::from_micros(1500));
+        m.committed(40);
+        m.committed(2);
         let text = m.render(3, 1.5);
+        assert!(text.contains("coachdesk_relay_commits_total 2\n"));
+        assert!(text.contains("coachdesk_relay_committed_jobs_total 42\n"));
         assert!(text.contains("coachdesk_relay_webhooks_received_total{provider=\"stripe\"} 1"));
         assert!(text.contains(
             "coachdesk_relay_webhooks_rejected_total{provider=\"calendly\",reason=\"mismatch\"} 1"

@@ -10,15 +10,23 @@
 //! every second to keep `accept()` from ever waiting that long; should the acceptor stop
 //! anyway, the relay shuts down gracefully and exits non-zero for its supervisor.
 //!
+//! A webhook is not answered by the worker that verified it: the worker hands the event and
+//! the request to the writer and takes the next request. After the group commit, the writer
+//! passes the request and its outcome to a small pool of responder threads, which send the
+//! answer. So the events sharing one fsync are bounded by the writer queue (backpressure:
+//! workers block when it is full), not by the worker count, and no answer precedes its
+//! commit. Everything else (pulls, acks, the link table) is answered by its worker.
+//!
 //! Shutdown (SIGTERM): workers finish the request in hand and what is already queued,
-//! long-polls are woken, the writer commits what it holds, and only then does `serve`
-//! return. Nothing that was answered 2xx is lost, and nothing unanswered was acknowledged.
+//! long-polls are woken, the writer commits what it holds, the responders send the last
+//! answers, and only then does `serve` return. Nothing that was answered 2xx is lost, and
+//! nothing unanswered was acknowledged.
 
 use std::io::{Cursor, Read};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, SyncSender};
-use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -57,12 +65,29 @@ const MAX_API_BODY: usize = 1024 * 1024;
 const MAX_PAGE_BYTES: usize = 8 * 1024 * 1024;
 /// Jobs that may wait for the writer before handlers block (backpressure).
 const WRITER_QUEUE: usize = 8192;
+/// Committed webhooks that may wait for a responder before the writer blocks.
+const RESPONDER_QUEUE: usize = 8192;
+/// Threads sending the answers to committed webhooks. An answer is a few hundred bytes that
+/// fits the socket buffer, so a write only blocks (up to the write timeout) for a client that
+/// pipelines without reading; several responders keep one such client from stalling others.
+const RESPONDERS: usize = 4;
+/// Most answers a responder takes from the queue at once.
+const RESPONDER_BATCH: usize = 16;
 
 type Resp = Response<Cursor<Vec<u8>>>;
+
+/// A committed (or failed) webhook waiting for its answer.
+struct Answer {
+    rq: Request,
+    provider: Provider,
+    started: Instant,
+    outcome: Result<Inserted, writer::WriteFailed>,
+}
 
 struct Ctx {
     settings: Arc<Settings>,
     jobs: SyncSender<Job>,
+    answers: SyncSender<Answer>,
     tip: Arc<Tip>,
     metrics: Arc<Metrics>,
     long_polls: Arc<AtomicUsize>,
@@ -78,7 +103,7 @@ pub fn serve(
     on_ready: impl FnOnce(SocketAddr),
 ) -> Result<(), ServeError> {
     let settings = Arc::new(settings);
-    let conn = store::open(&settings.db)?;
+    let conn = store::open(&settings.db, settings.durability)?;
     let tip = Arc::new(Tip::new(store::max_seq(&conn)?));
 
     let listener = TcpListener::bind(&settings.listen).map_err(|source| ServeError::Bind {
@@ -101,20 +126,42 @@ pub fn serve(
     );
 
     let retention = Duration::from_secs(u64::from(settings.retention_days) * 86_400);
-    let (jobs, writer_handle) =
-        writer::spawn(conn, tip.clone(), retention, WRITER_QUEUE).map_err(ServeError::Thread)?;
+    let metrics = Arc::new(Metrics::default());
+    let (jobs, writer_handle) = writer::spawn(
+        conn,
+        settings.durability,
+        tip.clone(),
+        metrics.clone(),
+        retention,
+        WRITER_QUEUE,
+    )
+    .map_err(ServeError::Thread)?;
+    let (answers, answer_queue) = mpsc::sync_channel::<Answer>(RESPONDER_QUEUE);
+    let answer_queue = Arc::new(Mutex::new(answer_queue));
+    let mut responders = Vec::with_capacity(RESPONDERS);
+    for i in 0..RESPONDERS {
+        let (queue, metrics) = (answer_queue.clone(), metrics.clone());
+        let handle = std::thread::Builder::new()
+            .name(format!("relay-responder-{i}"))
+            .spawn(move || respond_loop(&queue, &metrics))
+            .map_err(ServeError::Thread)?;
+        responders.push(handle);
+    }
 
     let acceptor_stopped = Arc::new(AtomicBool::new(false));
-    let heartbeat = spawn_heartbeat(local, shutdown.clone()).map_err(ServeError::Thread)?;
+    // accept() times out after the read timeout (at least 1 s): beat well within it, or a
+    // late beat under load lets accept() fail and stops tiny_http's acceptor.
+    let beat = (settings.read_timeout() / 4).min(Duration::from_secs(1));
+    let heartbeat = spawn_heartbeat(local, beat, shutdown.clone()).map_err(ServeError::Thread)?;
 
-    let metrics = Arc::new(Metrics::default());
     let long_polls = Arc::new(AtomicUsize::new(0));
     let mut workers = Vec::with_capacity(settings.workers);
     for i in 0..settings.workers {
-        let reader = store::open(&settings.db)?;
+        let reader = store::open(&settings.db, settings.durability)?;
         let ctx = Ctx {
             settings: settings.clone(),
             jobs: jobs.clone(),
+            answers: answers.clone(),
             tip: tip.clone(),
             metrics: metrics.clone(),
             long_polls: long_polls.clone(),
@@ -130,10 +177,12 @@ pub fn serve(
         workers.push(handle);
     }
     drop(jobs);
+    drop(answers);
 
     tracing::info!(
         addr = %local,
         workers = settings.workers,
+        durability = settings.durability.as_str(),
         stripe_secrets = settings.stripe_secrets.len(),
         calendly_keys = settings.calendly_keys.len(),
         "relay ready"
@@ -158,6 +207,8 @@ pub fn serve(
     if writer_handle.join().is_err() {
         tracing::error!("the writer thread panicked");
     }
+    // The writer ran every callback, so every answer sender is gone: responders drain and stop.
+    join_all(responders);
     let _ = heartbeat.join();
     drop(server);
     tracing::info!("relay stopped");
@@ -177,6 +228,7 @@ fn join_all(handles: Vec<JoinHandle<()>>) {
 
 fn spawn_heartbeat(
     local: SocketAddr,
+    every: Duration,
     shutdown: Arc<AtomicBool>,
 ) -> std::io::Result<JoinHandle<()>> {
     let target = if local.ip().is_unspecified() {
@@ -191,9 +243,9 @@ fn spawn_heartbeat(
     std::thread::Builder::new()
         .name("relay-heartbeat".to_owned())
         .spawn(move || {
-            let mut last = Instant::now() - Duration::from_secs(1);
+            let mut last = Instant::now() - every;
             while !shutdown.load(Ordering::SeqCst) {
-                if last.elapsed() >= Duration::from_secs(1) {
+                if last.elapsed() >= every {
                     last = Instant::now();
                     // An accepted, immediately closed connection resets accept()'s timer.
                     let _ = TcpStream::connect_timeout(&target, Duration::from_secs(1));
@@ -248,16 +300,20 @@ fn text(status: u16, body: &str) -> Resp {
 
 fn json(status: u16, value: &impl serde::Serialize) -> Resp {
     match serde_json::to_vec(value) {
-        // A known length (never chunked) keeps clients simple; pages are bounded anyway.
-        Ok(body) => with_header(
-            Response::from_data(body)
-                .with_status_code(status)
-                .with_chunked_threshold(usize::MAX),
-            "Content-Type",
-            "application/json",
-        ),
+        Ok(body) => json_raw(status, body),
         Err(_) => text(500, "internal error"),
     }
+}
+
+fn json_raw(status: u16, body: impl Into<Vec<u8>>) -> Resp {
+    // A known length (never chunked) keeps clients simple; pages are bounded anyway.
+    with_header(
+        Response::from_data(body)
+            .with_status_code(status)
+            .with_chunked_threshold(usize::MAX),
+        "Content-Type",
+        "application/json",
+    )
 }
 
 fn request_header<'a>(rq: &'a Request, name: &'static str) -> Option<&'a str> {
@@ -272,8 +328,8 @@ fn handle(ctx: &Ctx, reader: &Connection, mut rq: Request) {
     let url = rq.url().to_owned();
     let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
     let (route, resp) = match path {
-        "/hooks/stripe" => (Route::Hook, hook(ctx, &mut rq, Provider::Stripe)),
-        "/hooks/calendly" => (Route::Hook, hook(ctx, &mut rq, Provider::Calendly)),
+        "/hooks/stripe" => return hook(ctx, rq, Provider::Stripe, started),
+        "/hooks/calendly" => return hook(ctx, rq, Provider::Calendly, started),
         "/v1/events" => (
             Route::Pull,
             only(&rq, Method::Get).unwrap_or_else(|| pull(ctx, reader, &rq, query)),
@@ -300,10 +356,54 @@ fn handle(ctx: &Ctx, reader: &Connection, mut rq: Request) {
         ),
         _ => (Route::Other, text(404, "not found")),
     };
+    send(&ctx.metrics, rq, route, started, resp);
+}
+
+fn send(metrics: &Metrics, rq: Request, route: Route, started: Instant, resp: Resp) {
     if let Err(e) = rq.respond(resp) {
         tracing::debug!(error = %e, "client went away before the answer");
     }
-    ctx.metrics.observe(route, started.elapsed());
+    metrics.observe(route, started.elapsed());
+}
+
+/// A responder: answers committed webhooks until the writer and every worker are gone.
+/// It takes what is waiting (up to a small batch) at once, which saves a wake-up per answer.
+fn respond_loop(queue: &Mutex<Receiver<Answer>>, metrics: &Metrics) {
+    let mut batch = Vec::with_capacity(RESPONDER_BATCH);
+    loop {
+        {
+            let queue = queue.lock().unwrap_or_else(|p| p.into_inner());
+            let Ok(first) = queue.recv() else { return };
+            batch.push(first);
+            while batch.len() < RESPONDER_BATCH {
+                match queue.try_recv() {
+                    Ok(a) => batch.push(a),
+                    Err(_) => break,
+                }
+            }
+        }
+        for a in batch.drain(..) {
+            answer(metrics, a);
+        }
+    }
+}
+
+fn answer(metrics: &Metrics, a: Answer) {
+    let resp = match a.outcome {
+        Ok(Inserted::New(seq)) => {
+            metrics.received(a.provider);
+            json_raw(200, format!("{{\"status\":\"stored\",\"seq\":{seq}}}"))
+        }
+        Ok(Inserted::Duplicate) => {
+            metrics.duplicate(a.provider);
+            json_raw(200, "{\"status\":\"duplicate\"}".to_owned())
+        }
+        Err(writer::WriteFailed) => {
+            metrics.rejected(a.provider, "unavailable");
+            text(503, "could not store the event, retry later")
+        }
+    };
+    send(metrics, a.rq, Route::Hook, a.started, resp);
 }
 
 /// `Some(405)` unless the request uses `method` (HEAD is allowed where GET is).
@@ -345,11 +445,42 @@ fn now_secs() -> i64 {
     writer::now_ms().div_euclid(1000)
 }
 
-fn hook(ctx: &Ctx, rq: &mut Request, provider: Provider) -> Resp {
+/// A webhook: verified here, then handed with its request to the writer, which passes it
+/// to a responder once committed. Rejections are answered at once.
+fn hook(ctx: &Ctx, mut rq: Request, provider: Provider, started: Instant) {
+    let (key, body) = match verify_hook(ctx, &mut rq, provider) {
+        Ok(kb) => kb,
+        Err(resp) => return send(&ctx.metrics, rq, Route::Hook, started, resp),
+    };
+    let answers = ctx.answers.clone();
+    let done: writer::Done<Inserted> = Box::new(move |outcome| {
+        // Never an answer before the commit: the request only leaves here with its outcome.
+        // Should the responders be gone, dropping the request makes tiny_http answer 500.
+        let _ = answers.send(Answer {
+            rq,
+            provider,
+            started,
+            outcome,
+        });
+    });
+    let job = Job::Insert {
+        provider,
+        key,
+        body,
+        received_at_ms: writer::now_ms(),
+        done,
+    };
+    if let Err(mpsc::SendError(job)) = ctx.jobs.send(job) {
+        job.fail();
+    }
+}
+
+/// The event's key and body if the webhook is acceptable, else the answer to send.
+fn verify_hook(ctx: &Ctx, rq: &mut Request, provider: Provider) -> Result<(String, String), Resp> {
     let reject = |reason: &str, resp: Resp| {
         ctx.metrics.rejected(provider, reason);
         tracing::debug!(provider = provider.as_str(), reason, "webhook rejected");
-        resp
+        Err(resp)
     };
     if *rq.method() != Method::Post {
         return reject(
@@ -398,31 +529,7 @@ fn hook(ctx: &Ctx, rq: &mut Request, provider: Provider) -> Resp {
     let Ok(body) = String::from_utf8(body) else {
         return reject("malformed_json", text(400, "body is not UTF-8"));
     };
-    let (reply, answer) = mpsc::sync_channel(1);
-    let job = Job::Insert {
-        provider,
-        key,
-        body,
-        received_at_ms: writer::now_ms(),
-        reply,
-    };
-    if ctx.jobs.send(job).is_err() {
-        return reject("unavailable", text(503, "relay is shutting down"));
-    }
-    match answer.recv() {
-        Ok(Ok(Inserted::New(seq))) => {
-            ctx.metrics.received(provider);
-            json(200, &serde_json::json!({"status": "stored", "seq": seq}))
-        }
-        Ok(Ok(Inserted::Duplicate)) => {
-            ctx.metrics.duplicate(provider);
-            json(200, &serde_json::json!({"status": "duplicate"}))
-        }
-        _ => reject(
-            "unavailable",
-            text(503, "could not store the event, retry later"),
-        ),
-    }
+    Ok((key, body))
 }
 
 /// `None` if the bearer token is known; otherwise the answer to send.
@@ -520,12 +627,12 @@ fn ack(ctx: &Ctx, reader: &Connection, rq: &mut Request) -> Resp {
     if req.through < 0 {
         return text(400, "through must not be negative");
     }
-    let (reply, answer) = mpsc::sync_channel(1);
+    let (done, answer) = writer::waiter();
     if ctx
         .jobs
         .send(Job::Ack {
             through: req.through,
-            reply,
+            done,
         })
         .is_err()
     {
@@ -563,12 +670,12 @@ fn put_links(ctx: &Ctx, reader: &Connection, rq: &mut Request) -> Resp {
         );
     }
     let count = table.links.len();
-    let (reply, answer) = mpsc::sync_channel(1);
+    let (done, answer) = writer::waiter();
     if ctx
         .jobs
         .send(Job::ReplaceLinks {
             links: table.links,
-            reply,
+            done,
         })
         .is_err()
     {

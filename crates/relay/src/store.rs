@@ -1,8 +1,9 @@
 //! The relay's SQLite database: the webhook queue, the acknowledgement mark, access token
 //! hashes and the payment link table.
 //!
-//! Durability rests here: WAL with `synchronous=FULL`, so a commit has reached the disk
-//! before the writer reports it, and the HTTP answer waits for that report. Sequence numbers
+//! Durability rests here: WAL with `synchronous=FULL` (the default: a commit has reached the
+//! disk before the writer reports it) or `synchronous=NORMAL` (a commit has reached the OS,
+//! so it survives the process but not a power loss); the HTTP answer waits for that report. Sequence numbers
 //! come from `AUTOINCREMENT`, so they are never reused after a purge and the app's cursor
 //! only moves forward. Deduplication is a `UNIQUE(provider, key)` constraint with
 //! `INSERT OR IGNORE`, so it holds across concurrent requests and restarts alike.
@@ -12,6 +13,8 @@ use std::time::Duration;
 
 use coachdesk_protocol::relay::{PaymentLinkRoute, Provider, PulledEvent};
 use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::config::Durability;
 
 /// A database failure, with what the relay was doing.
 #[derive(Debug, thiserror::Error)]
@@ -57,9 +60,9 @@ CREATE TABLE IF NOT EXISTS payment_links (
 );
 ";
 
-/// Open (creating if needed) the relay database with the durability settings, and make
-/// sure the schema exists.
-pub fn open(path: &Path) -> Result<Connection, StoreError> {
+/// Open (creating if needed) the relay database in WAL mode with the given durability, and
+/// make sure the schema exists.
+pub fn open(path: &Path, durability: Durability) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).ctx("open the database file")?;
     conn.busy_timeout(Duration::from_secs(10))
         .ctx("set the busy timeout")?;
@@ -72,8 +75,8 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
             source: rusqlite::Error::InvalidQuery,
         });
     }
-    conn.pragma_update(None, "synchronous", "FULL")
-        .ctx("set synchronous=FULL")?;
+    conn.pragma_update(None, "synchronous", durability.synchronous())
+        .ctx("set synchronous")?;
     conn.execute_batch(SCHEMA).ctx("create the schema")?;
     Ok(conn)
 }
@@ -294,7 +297,7 @@ mod tests {
 
     fn db() -> (tempfile::TempDir, Connection) {
         let dir = tempfile::tempdir().expect("tempdir");
-        let conn = open(&dir.path().join("r.db")).expect("open");
+        let conn = open(&dir.path().join("r.db"), Durability::Full).expect("open");
         (dir, conn)
     }
 

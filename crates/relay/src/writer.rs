@@ -2,9 +2,14 @@
 //!
 //! Every change (new events, acks, the payment link table, purges) goes through one thread
 //! that owns the write connection. It takes whatever jobs are waiting, applies them all in
-//! one transaction, commits (one fsync for the whole group), and only then replies to each
-//! job. A request handler answers 2xx only after that reply, so a 2xx always means the event
-//! is on disk, while many concurrent webhooks share the cost of one commit.
+//! one transaction, commits (one fsync for the whole group with `durability = "full"`), and
+//! only then hands each job its outcome. A 2xx is built from that outcome, so it always
+//! means the event is committed, while many concurrent webhooks share the cost of one commit.
+//!
+//! Jobs carry a completion callback rather than a thread waiting for the answer: the HTTP
+//! side parks a webhook's request in its callback and goes on reading the next one, so the
+//! number of events that share an fsync is bounded by the queue, not by the worker pool.
+//! Callbacks run on the writer thread and must be quick (a channel send).
 
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Condvar, Mutex};
@@ -14,30 +19,60 @@ use std::time::{Duration, Instant};
 use coachdesk_protocol::relay::{PaymentLinkRoute, Provider};
 use rusqlite::Connection;
 
+use crate::config::Durability;
+use crate::metrics::Metrics;
 use crate::store::{self, Inserted};
 
 /// Most jobs committed in one transaction.
-const MAX_BATCH: usize = 1024;
+const MAX_BATCH: usize = 2048;
 /// How often acknowledged events past retention are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
+/// How often the checkpointer copies the WAL into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
-/// A change for the writer, with where to send its outcome.
+/// What the writer calls, after the commit (or its failure), with a job's outcome.
+pub type Done<T> = Box<dyn FnOnce(Result<T, WriteFailed>) + Send>;
+
+/// A change for the writer, with what to do with its outcome.
 pub enum Job {
     Insert {
         provider: Provider,
         key: String,
         body: String,
         received_at_ms: i64,
-        reply: SyncSender<Result<Inserted, WriteFailed>>,
+        done: Done<Inserted>,
     },
     Ack {
         through: i64,
-        reply: SyncSender<Result<i64, WriteFailed>>,
+        done: Done<i64>,
     },
     ReplaceLinks {
         links: Vec<PaymentLinkRoute>,
-        reply: SyncSender<Result<(), WriteFailed>>,
+        done: Done<()>,
     },
+}
+
+impl Job {
+    /// Report failure without running the job (it was never committed).
+    pub fn fail(self) {
+        match self {
+            Job::Insert { done, .. } => done(Err(WriteFailed)),
+            Job::Ack { done, .. } => done(Err(WriteFailed)),
+            Job::ReplaceLinks { done, .. } => done(Err(WriteFailed)),
+        }
+    }
+}
+
+/// A `Done` that sends the outcome to a thread waiting on the returned receiver.
+pub fn waiter<T: Send + 'static>() -> (Done<T>, Receiver<Result<T, WriteFailed>>) {
+    let (tx, rx) = mpsc::sync_channel(1);
+    (
+        Box::new(move |r| {
+            // A waiter that gave up has dropped its receiver; that is fine.
+            let _ = tx.try_send(r);
+        }),
+        rx,
+    )
 }
 
 /// The group this job was in could not be committed; nothing of it was stored.
@@ -104,7 +139,9 @@ impl Tip {
 /// Start the writer thread. It stops once every sender is dropped and the queue is drained.
 pub fn spawn(
     conn: Connection,
+    durability: Durability,
     tip: Arc<Tip>,
+    metrics: Arc<Metrics>,
     retention: Duration,
     queue: usize,
 ) -> std::io::Result<(SyncSender<Job>, JoinHandle<()>)> {
@@ -121,10 +158,10 @@ pub fn spawn(
             let checkpointer = path.and_then(|p| {
                 std::thread::Builder::new()
                     .name("relay-checkpoint".to_owned())
-                    .spawn(move || checkpoint_loop(&p, &stopped))
+                    .spawn(move || checkpoint_loop(&p, durability, &stopped))
                     .ok()
             });
-            run(conn, rx, &tip, retention);
+            run(conn, rx, &tip, &metrics, retention);
             drop(stop);
             if let Some(h) = checkpointer {
                 let _ = h.join();
@@ -133,8 +170,8 @@ pub fn spawn(
     Ok((tx, handle))
 }
 
-fn checkpoint_loop(path: &std::path::Path, stop: &Receiver<()>) {
-    let conn = match store::open(path) {
+fn checkpoint_loop(path: &std::path::Path, durability: Durability, stop: &Receiver<()>) {
+    let conn = match store::open(path, durability) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "checkpointer cannot open the database");
@@ -142,7 +179,7 @@ fn checkpoint_loop(path: &std::path::Path, stop: &Receiver<()>) {
         }
     };
     // PASSIVE never blocks the writer; it copies what it can while readers allow.
-    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(Duration::from_millis(250)) {
+    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
         if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             tracing::warn!(error = %e, "checkpoint failed");
         }
@@ -156,7 +193,7 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-fn run(mut conn: Connection, rx: Receiver<Job>, tip: &Tip, retention: Duration) {
+fn run(mut conn: Connection, rx: Receiver<Job>, tip: &Tip, metrics: &Metrics, retention: Duration) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut last_purge: Option<Instant> = None;
     loop {
@@ -172,6 +209,7 @@ fn run(mut conn: Connection, rx: Receiver<Job>, tip: &Tip, retention: Duration) 
             }
         }
         if !batch.is_empty() {
+            metrics.committed(batch.len());
             commit(&mut conn, &mut batch, tip);
         }
         if last_purge.is_none_or(|t| t.elapsed() >= PURGE_EVERY) {
@@ -241,35 +279,18 @@ fn commit(conn: &mut Connection, batch: &mut Vec<Job>, tip: &Tip) {
                 tip.advance(seq);
             }
             for (job, outcome) in batch.drain(..).zip(outcomes) {
-                // A handler that gave up (its client left) has dropped its receiver; that is fine.
                 match (job, outcome) {
-                    (Job::Insert { reply, .. }, Outcome::Insert(i)) => {
-                        let _ = reply.try_send(Ok(i));
-                    }
-                    (Job::Ack { reply, .. }, Outcome::Ack(t)) => {
-                        let _ = reply.try_send(Ok(t));
-                    }
-                    (Job::ReplaceLinks { reply, .. }, Outcome::Links) => {
-                        let _ = reply.try_send(Ok(()));
-                    }
-                    _ => {}
+                    (Job::Insert { done, .. }, Outcome::Insert(i)) => done(Ok(i)),
+                    (Job::Ack { done, .. }, Outcome::Ack(t)) => done(Ok(t)),
+                    (Job::ReplaceLinks { done, .. }, Outcome::Links) => done(Ok(())),
+                    (job, _) => job.fail(),
                 }
             }
         }
         Err(e) => {
             tracing::error!(error = %e, jobs = batch.len(), "group commit failed; answering 503");
             for job in batch.drain(..) {
-                match job {
-                    Job::Insert { reply, .. } => {
-                        let _ = reply.try_send(Err(WriteFailed));
-                    }
-                    Job::Ack { reply, .. } => {
-                        let _ = reply.try_send(Err(WriteFailed));
-                    }
-                    Job::ReplaceLinks { reply, .. } => {
-                        let _ = reply.try_send(Err(WriteFailed));
-                    }
-                }
+                job.fail();
             }
         }
     }
