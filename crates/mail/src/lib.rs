@@ -14,8 +14,8 @@
 //!
 //! The pure part ([`template`], [`decide`], [`preview`]) has no I/O and takes `now`. The
 //! I/O part ([`smtp`], [`dispatch`], [`settings`]) talks to SQLite, the keychain and the
-//! SMTP server. Depends on domain and store; not on Tauri, not on tokio (SMTP is blocking:
-//! run it on a blocking thread).
+//! SMTP server. [`SmtpMailer`] plugs it into the sync crate's effect executor. Depends on
+//! domain, store and sync (for the `Mailer` trait); not on Tauri.
 
 pub mod decide;
 pub mod dispatch;
@@ -24,6 +24,7 @@ pub mod kind;
 pub mod preview;
 pub mod settings;
 pub mod smtp;
+pub mod sync_mailer;
 pub mod template;
 
 pub use decide::{decide, CoachIdentity, Decision, DropReason, MailContext, Message, SessionInfo};
@@ -38,4 +39,5 @@ pub use settings::{
 pub use smtp::{
     test_connection, FixedPassword, KeychainPasswords, PasswordSource, Security, SmtpSettings,
 };
+pub use sync_mailer::SmtpMailer;
 pub use template::{default_template, Placeholder, Rendered, Template, TemplateProblem};

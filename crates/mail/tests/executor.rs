@@ -1,0 +1,98 @@
+//! The SMTP mailer inside the sync crate's real effect executor (`SyncEngine`), against a
+//! real SMTP server on loopback: a payment request queued before the payment and run after
+//! it is dropped (and the outbox row says why), the confirmation goes out once.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use coachdesk_domain::provider::Provider;
+use coachdesk_mail::SmtpMailer;
+use coachdesk_sync::{
+    LogNotifier, Mode, Outlets, Secret, SecretError, SecretName, SecretSource, SyncConfig,
+    SyncEngine,
+};
+use common::*;
+use time::{Duration, OffsetDateTime};
+
+/// No provider secrets: only the mail path is exercised.
+struct NoSecrets;
+
+impl SecretSource for NoSecrets {
+    fn get(&self, _name: SecretName) -> Result<Secret, SecretError> {
+        Err(SecretError::Missing {
+            label: "test secret",
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_executor_drops_a_paid_bookings_payment_request_and_sends_the_confirmation() {
+    let env = Env::new();
+    let sink = SmtpSink::start(&env.mail_dir(), None).unwrap();
+    let store = env.open();
+    setup(&store, sink.port, None);
+    // The executor reads the real clock: times are relative to now.
+    let now = OffsetDateTime::now_utc();
+    let booked_at = now - Duration::minutes(10);
+    let start = now + Duration::days(7);
+    apply(
+        &store,
+        Provider::Calendly,
+        &booked("EX1", "ex1@example.com", start, booked_at, None),
+        booked_at,
+    );
+    apply(
+        &store,
+        Provider::Stripe,
+        &paid("EX1", 15000, now - Duration::minutes(5)),
+        now - Duration::minutes(5),
+    );
+    let booking = booking_of(&store, "EX1");
+
+    let mut config = SyncConfig::new(Mode::Test, &format!("http://127.0.0.1:{}", free_port()));
+    config.executor_poll = StdDuration::from_millis(200);
+    config.reconcile_every = None;
+    config.subscription_check_every = None;
+    let outlets = Outlets {
+        notifier: Arc::new(LogNotifier),
+        mailer: Arc::new(SmtpMailer::new(dispatcher(&store, None))),
+    };
+    let engine = SyncEngine::start(config, store.clone(), Arc::new(NoSecrets), outlets).unwrap();
+
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(30);
+    loop {
+        let rows = email_rows(&store, &booking.id);
+        if rows.len() == 2 && rows.iter().all(|(_, status, ..)| status != "pending") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the executor did not settle the emails: {rows:?}"
+        );
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    engine.shutdown();
+
+    let got = sink.messages();
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert!(
+        got[0].subject.starts_with("Confirmed:"),
+        "{}",
+        got[0].subject
+    );
+    assert!(got[0].text().contains("150.00 EUR"));
+    assert_eq!(
+        got[0].message_id,
+        format!("<coachdesk-{}-email.confirmation@coach.test>", booking.id)
+    );
+    let rows = email_rows(&store, &booking.id);
+    let (_, status, note, _) = rows
+        .iter()
+        .find(|(key, ..)| key == "email:payment-request")
+        .expect("the payment request row");
+    assert_eq!(status, "done");
+    let note = note.as_deref().unwrap_or_default();
+    assert!(note.contains("already paid"), "{note}");
+}
