@@ -5,6 +5,9 @@
 //! dropped). What a body must have to be routed at all (its id, its type) is checked, and
 //! a body without it is a typed error that names the missing field.
 
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
 use serde_json::Value;
 use thiserror::Error;
 use time::format_description::well_known::Rfc3339;
@@ -72,7 +75,7 @@ pub struct ProviderEvent {
 /// Why a body could not be read.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ParseError {
-    #[error("the body is not JSON: {0}")]
+    #[error("the body is not JSON the product can read: {0}")]
     NotJson(String),
     #[error("the {provider} event has no {field}")]
     Missing {
@@ -89,11 +92,10 @@ pub enum ParseError {
 
 /// Reads a raw webhook body (or a Stripe event from `GET /v1/events`).
 pub fn parse(provider: Provider, body: &[u8]) -> Result<ProviderEvent, ParseError> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|err| ParseError::NotJson(err.to_string()))?;
+    let not_json = |err: serde_json::Error| ParseError::NotJson(err.to_string());
     match provider {
-        Provider::Stripe => parse_stripe(&value),
-        Provider::Calendly => parse_calendly(&value),
+        Provider::Stripe => parse_stripe(serde_json::from_slice(body).map_err(not_json)?),
+        Provider::Calendly => parse_calendly(serde_json::from_slice(body).map_err(not_json)?),
     }
 }
 
@@ -102,72 +104,93 @@ pub fn uuid_of(uri: &str) -> &str {
     uri.trim_end_matches('/').rsplit('/').next().unwrap_or(uri)
 }
 
-fn str_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
-    path.iter()
-        .try_fold(value, |v, key| v.get(key))
-        .and_then(Value::as_str)
+// Only the fields the product reads; serde skips the rest without building a tree.
+
+#[derive(Deserialize)]
+struct StripeEnvelope {
+    id: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    created: Option<i64>,
+    data: Option<StripeData>,
 }
 
-fn time_at(value: &Value, path: &[&str]) -> Option<OffsetDateTime> {
-    str_at(value, path).and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
+#[derive(Deserialize)]
+struct StripeData {
+    object: Option<StripeObject>,
 }
 
-fn parse_stripe(value: &Value) -> Result<ProviderEvent, ParseError> {
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct StripeObject {
+    id: Option<String>,
+    currency: Option<String>,
+    amount: Option<i64>,
+    amount_total: Option<i64>,
+    amount_refunded: Option<i64>,
+    /// A string id, or an expanded object with one.
+    payment_intent: Option<Value>,
+    client_reference_id: Option<String>,
+    payment_status: Option<String>,
+    status: Option<String>,
+    reason: Option<String>,
+    failure_reason: Option<String>,
+    metadata: Option<BTreeMap<String, Value>>,
+}
+
+impl StripeObject {
+    fn payment_intent(&self) -> Option<String> {
+        match &self.payment_intent {
+            Some(Value::String(id)) => Some(id.clone()),
+            Some(Value::Object(object)) => {
+                object.get("id").and_then(Value::as_str).map(str::to_owned)
+            }
+            _ => None,
+        }
+    }
+
+    fn metadata(&self, key: &str) -> Option<String> {
+        self.metadata
+            .as_ref()
+            .and_then(|m| m.get(key))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    }
+}
+
+fn parse_stripe(envelope: StripeEnvelope) -> Result<ProviderEvent, ParseError> {
     const P: &str = "stripe";
-    let key = str_at(value, &["id"]).ok_or(ParseError::Missing {
-        provider: P,
-        field: "id",
-    })?;
-    let kind = str_at(value, &["type"]).ok_or(ParseError::Missing {
-        provider: P,
-        field: "type",
-    })?;
-    let object = value.pointer("/data/object").ok_or(ParseError::Missing {
-        provider: P,
-        field: "data.object",
-    })?;
-    let created = value
-        .get("created")
-        .and_then(Value::as_i64)
+    let missing = |field| ParseError::Missing { provider: P, field };
+    let key = envelope.id.ok_or(missing("id"))?;
+    let kind = envelope.kind.ok_or(missing("type"))?;
+    let object = envelope
+        .data
+        .and_then(|d| d.object)
+        .ok_or(missing("data.object"))?;
+    let created = envelope
+        .created
         .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
-        .ok_or(ParseError::Missing {
-            provider: P,
-            field: "created",
-        })?;
-    let money = |amount_field: &'static str| -> Result<Money, ParseError> {
-        let code = str_at(object, &["currency"]).ok_or(ParseError::Missing {
-            provider: P,
-            field: "currency",
-        })?;
+        .ok_or(missing("created"))?;
+    let money = |amount: Option<i64>, amount_field: &'static str| -> Result<Money, ParseError> {
+        let code = object.currency.as_deref().ok_or(missing("currency"))?;
         let currency = Currency::parse(code).map_err(|_| ParseError::Invalid {
             provider: P,
             field: "currency",
             value: code.to_owned(),
         })?;
-        let minor =
-            object
-                .get(amount_field)
-                .and_then(Value::as_i64)
-                .ok_or(ParseError::Missing {
-                    provider: P,
-                    field: amount_field,
-                })?;
-        Ok(Money::new(minor, currency))
+        Ok(Money::new(amount.ok_or(missing(amount_field))?, currency))
     };
-    let payment_intent = str_at(object, &["payment_intent"]).map(str::to_owned);
-    let booking_id = str_at(object, &["metadata", "booking_id"]).map(str::to_owned);
+    let payment_intent = object.payment_intent();
+    let booking_id = object.metadata("booking_id");
 
-    let (target, event) = match kind {
+    let (target, event) = match kind.as_str() {
         "checkout.session.completed"
         | "checkout.session.async_payment_succeeded"
         | "checkout.session.async_payment_failed"
         | "checkout.session.expired" => {
-            let session = str_at(object, &["id"]).ok_or(ParseError::Missing {
-                provider: P,
-                field: "data.object.id",
-            })?;
-            let status = match kind {
-                "checkout.session.completed" => match str_at(object, &["payment_status"]) {
+            let session = object.id.clone().ok_or(missing("data.object.id"))?;
+            let status = match kind.as_str() {
+                "checkout.session.completed" => match object.payment_status.as_deref() {
                     Some("unpaid") => PaymentStatus::Pending,
                     _ => PaymentStatus::Succeeded,
                 },
@@ -176,40 +199,35 @@ fn parse_stripe(value: &Value) -> Result<ProviderEvent, ParseError> {
                 _ => PaymentStatus::Expired,
             };
             let target = booking_id
-                .clone()
                 .map(Target::Booking)
                 .or_else(|| {
-                    str_at(object, &["client_reference_id"])
+                    object
+                        .client_reference_id
+                        .clone()
                         .filter(|r| !r.is_empty())
-                        .map(|r| Target::InviteeUuid(r.to_owned()))
+                        .map(Target::InviteeUuid)
                 })
-                .unwrap_or_else(|| Target::CheckoutSession(session.to_owned()));
+                .unwrap_or_else(|| Target::CheckoutSession(session.clone()));
             let payment = PaymentFact {
-                checkout_session: session.to_owned(),
+                checkout_session: session,
                 payment_intent,
-                amount: money("amount_total")?,
+                amount: money(object.amount_total, "amount_total")?,
                 status,
                 at: created,
             };
             (target, Some(BookingEvent::PaymentReported { payment }))
         }
         "charge.refunded" => {
-            let pi = payment_intent.ok_or(ParseError::Missing {
-                provider: P,
-                field: "data.object.payment_intent",
-            })?;
+            let pi = payment_intent.ok_or(missing("data.object.payment_intent"))?;
             let event = BookingEvent::ChargeRefunded {
                 payment_intent: pi.clone(),
-                amount_refunded: money("amount_refunded")?,
+                amount_refunded: money(object.amount_refunded, "amount_refunded")?,
             };
             (Target::PaymentIntent(pi), Some(event))
         }
         "refund.created" | "refund.updated" | "refund.failed" | "charge.refund.updated" => {
-            let refund_id = str_at(object, &["id"]).ok_or(ParseError::Missing {
-                provider: P,
-                field: "data.object.id",
-            })?;
-            let status = match str_at(object, &["status"]) {
+            let refund_id = object.id.clone().ok_or(missing("data.object.id"))?;
+            let status = match object.status.as_deref() {
                 Some("succeeded") => RefundStatus::Succeeded,
                 Some("failed") => RefundStatus::Failed,
                 Some("canceled") => RefundStatus::Canceled,
@@ -217,12 +235,12 @@ fn parse_stripe(value: &Value) -> Result<ProviderEvent, ParseError> {
                 _ => RefundStatus::Pending,
             };
             let refund = RefundFact {
-                refund_id: refund_id.to_owned(),
+                refund_id,
                 payment_intent: payment_intent.clone(),
-                amount: money("amount")?,
+                amount: money(object.amount, "amount")?,
                 status,
-                cause: str_at(object, &["metadata", "cause"]).map(str::to_owned),
-                failure_reason: str_at(object, &["failure_reason"]).map(str::to_owned),
+                cause: object.metadata("cause"),
+                failure_reason: object.failure_reason.clone(),
             };
             let target = match (booking_id, payment_intent) {
                 (Some(id), _) => Target::Booking(id),
@@ -232,14 +250,11 @@ fn parse_stripe(value: &Value) -> Result<ProviderEvent, ParseError> {
             (target, Some(BookingEvent::RefundReported { refund }))
         }
         "charge.dispute.created" => {
-            let pi = payment_intent.ok_or(ParseError::Missing {
-                provider: P,
-                field: "data.object.payment_intent",
-            })?;
+            let pi = payment_intent.ok_or(missing("data.object.payment_intent"))?;
             let event = BookingEvent::DisputeOpened {
                 payment_intent: pi.clone(),
-                amount: money("amount")?,
-                reason: str_at(object, &["reason"]).unwrap_or("unknown").to_owned(),
+                amount: money(object.amount, "amount")?,
+                reason: object.reason.clone().unwrap_or_else(|| "unknown".into()),
                 at: created,
             };
             (Target::PaymentIntent(pi), Some(event))
@@ -251,51 +266,100 @@ fn parse_stripe(value: &Value) -> Result<ProviderEvent, ParseError> {
     };
     Ok(ProviderEvent {
         provider: Provider::Stripe,
-        key: key.to_owned(),
-        kind: kind.to_owned(),
+        key,
+        kind,
         target,
         event,
     })
 }
 
-fn parse_calendly(value: &Value) -> Result<ProviderEvent, ParseError> {
+#[derive(Deserialize)]
+struct CalendlyEnvelope {
+    event: Option<String>,
+    created_at: Option<String>,
+    payload: Option<Invitee>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Invitee {
+    uri: Option<String>,
+    email: Option<String>,
+    name: Option<String>,
+    timezone: Option<String>,
+    created_at: Option<String>,
+    event: Option<String>,
+    rescheduled: Option<bool>,
+    old_invitee: Option<String>,
+    new_invitee: Option<String>,
+    cancellation: Option<CalendlyCancellation>,
+    no_show: Option<CalendlyNoShow>,
+    scheduled_event: Option<ScheduledEvent>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct CalendlyCancellation {
+    canceler_type: Option<String>,
+    reason: Option<String>,
+    created_at: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct CalendlyNoShow {
+    created_at: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ScheduledEvent {
+    uri: Option<String>,
+    name: Option<String>,
+    start_time: Option<String>,
+    end_time: Option<String>,
+    event_type: Option<String>,
+}
+
+fn time_of(text: Option<&str>) -> Option<OffsetDateTime> {
+    text.and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
+}
+
+fn parse_calendly(envelope: CalendlyEnvelope) -> Result<ProviderEvent, ParseError> {
     const P: &str = "calendly";
     let missing = |field| ParseError::Missing { provider: P, field };
-    let kind = str_at(value, &["event"]).ok_or(missing("event"))?;
-    let created_at = str_at(value, &["created_at"]).ok_or(missing("created_at"))?;
-    let payload = value.get("payload").ok_or(missing("payload"))?;
-    let uri = str_at(payload, &["uri"]).ok_or(missing("payload.uri"))?;
+    let kind = envelope.event.ok_or(missing("event"))?;
+    let created_at = envelope.created_at.ok_or(missing("created_at"))?;
+    let payload = envelope.payload.ok_or(missing("payload"))?;
+    let uri = payload.uri.clone().ok_or(missing("payload.uri"))?;
     let key = format!("{kind}|{uri}|{created_at}");
 
-    let event = match kind {
+    let event = match kind.as_str() {
         "invitee.created" | "invitee.canceled" => {
-            let schedule = schedule_of(payload).ok_or(missing("payload.scheduled_event"))?;
+            let schedule = schedule_of(&payload).ok_or(missing("payload.scheduled_event"))?;
             if kind == "invitee.created" {
                 Some(BookingEvent::InviteeCreated {
                     schedule,
                     terms: None,
-                    rescheduled_from: str_at(payload, &["old_invitee"]).map(str::to_owned),
+                    rescheduled_from: payload.old_invitee.clone(),
                 })
             } else {
-                let rescheduled = payload
-                    .get("rescheduled")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false);
-                let canceler = match str_at(payload, &["cancellation", "canceler_type"]) {
+                let cancellation = payload.cancellation.as_ref();
+                let canceler = match cancellation.and_then(|c| c.canceler_type.as_deref()) {
                     Some("host") => Canceler::Host,
                     _ => Canceler::Client,
                 };
-                let at = time_at(payload, &["cancellation", "created_at"])
-                    .or_else(|| time_at(value, &["created_at"]))
+                let at = time_of(cancellation.and_then(|c| c.created_at.as_deref()))
+                    .or_else(|| time_of(Some(&created_at)))
                     .ok_or(missing("payload.cancellation.created_at"))?;
                 Some(BookingEvent::InviteeCanceled {
                     schedule,
                     terms: None,
                     canceler,
-                    reason: str_at(payload, &["cancellation", "reason"]).map(str::to_owned),
+                    reason: cancellation.and_then(|c| c.reason.clone()),
                     at,
-                    rescheduled_to: if rescheduled {
-                        str_at(payload, &["new_invitee"]).map(str::to_owned)
+                    rescheduled_to: if payload.rescheduled.unwrap_or(false) {
+                        payload.new_invitee.clone()
                     } else {
                         None
                     },
@@ -303,9 +367,14 @@ fn parse_calendly(value: &Value) -> Result<ProviderEvent, ParseError> {
             }
         }
         "invitee_no_show.created" => {
-            let at = time_at(payload, &["no_show", "created_at"])
-                .or_else(|| time_at(value, &["created_at"]))
-                .ok_or(missing("payload.no_show.created_at"))?;
+            let at = time_of(
+                payload
+                    .no_show
+                    .as_ref()
+                    .and_then(|n| n.created_at.as_deref()),
+            )
+            .or_else(|| time_of(Some(&created_at)))
+            .ok_or(missing("payload.no_show.created_at"))?;
             Some(BookingEvent::InviteeNoShow { at })
         }
         _ => None,
@@ -313,27 +382,25 @@ fn parse_calendly(value: &Value) -> Result<ProviderEvent, ParseError> {
     Ok(ProviderEvent {
         provider: Provider::Calendly,
         key,
-        kind: kind.to_owned(),
-        target: Target::Invitee(uri.to_owned()),
+        kind,
+        target: Target::Invitee(uri),
         event,
     })
 }
 
-fn schedule_of(payload: &Value) -> Option<Schedule> {
-    let event = payload.get("scheduled_event")?;
+fn schedule_of(payload: &Invitee) -> Option<Schedule> {
+    let event = payload.scheduled_event.as_ref()?;
     Some(Schedule {
-        invitee_uri: str_at(payload, &["uri"])?.to_owned(),
-        event_uri: str_at(event, &["uri"])
-            .or_else(|| str_at(payload, &["event"]))?
-            .to_owned(),
-        event_type_uri: str_at(event, &["event_type"]).map(str::to_owned),
-        event_name: str_at(event, &["name"]).map(str::to_owned),
-        start: time_at(event, &["start_time"])?,
-        end: time_at(event, &["end_time"])?,
-        client_name: str_at(payload, &["name"]).map(str::to_owned),
-        client_email: str_at(payload, &["email"]).map(str::to_owned),
-        timezone: str_at(payload, &["timezone"]).map(str::to_owned),
-        booked_at: time_at(payload, &["created_at"])?,
+        invitee_uri: payload.uri.clone()?,
+        event_uri: event.uri.clone().or_else(|| payload.event.clone())?,
+        event_type_uri: event.event_type.clone(),
+        event_name: event.name.clone(),
+        start: time_of(event.start_time.as_deref())?,
+        end: time_of(event.end_time.as_deref())?,
+        client_name: payload.name.clone(),
+        client_email: payload.email.clone(),
+        timezone: payload.timezone.clone(),
+        booked_at: time_of(payload.created_at.as_deref())?,
     })
 }
 

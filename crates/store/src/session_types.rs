@@ -127,21 +127,20 @@ pub(crate) fn terms_for_event_type(
 ) -> Result<Option<coachdesk_domain::booking::Terms>, StoreError> {
     {
         let row = conn
-            .query_row(
+            .prepare_cached(
                 "SELECT s.id, s.price_minor, s.currency, s.refund_policy, s.payment_window_minutes
                  FROM event_type_mappings m JOIN session_types s ON s.id = m.session_type_id
                  WHERE m.calendly_event_type_uri = ?1",
-                [event_type_uri],
-                |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, i64>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, String>(3)?,
-                        row.get::<_, u32>(4)?,
-                    ))
-                },
-            )
+            )?
+            .query_row([event_type_uri], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, u32>(4)?,
+                ))
+            })
             .optional()?;
         let Some((id, price_minor, currency, policy, window)) = row else {
             return Ok(None);
