@@ -281,3 +281,23 @@ pub fn run_due_emails(
     }
     Ok(report)
 }
+
+/// The template editor's preview against a real booking: `template` rendered with the
+/// booking's values and the saved settings, whatever the booking's state (nothing is
+/// decided or sent).
+pub fn preview_booking(
+    store: &Store,
+    kind: MailKind,
+    template: &crate::template::Template,
+    booking_id: &str,
+) -> Result<crate::template::Rendered, MailError> {
+    let settings = load_settings(store)?.ok_or(MailError::NotConfigured)?;
+    let booking = store
+        .booking(booking_id)?
+        .ok_or_else(|| StoreError::NotFound {
+            what: "booking",
+            id: booking_id.to_owned(),
+        })?;
+    let ctx = context(store, &settings, &booking, kind)?;
+    Ok(crate::decide::preview(kind, template, &booking, &ctx))
+}

@@ -28,7 +28,9 @@ pub mod sync_mailer;
 pub mod template;
 
 pub use decide::{decide, CoachIdentity, Decision, DropReason, MailContext, Message, SessionInfo};
-pub use dispatch::{run_due_emails, Delivery, Dispatcher, EmailJob, EmailRunReport, RetryPolicy};
+pub use dispatch::{
+    preview_booking, run_due_emails, Delivery, Dispatcher, EmailJob, EmailRunReport, RetryPolicy,
+};
 pub use error::MailError;
 pub use kind::MailKind;
 pub use preview::{preview_sample, sample_booking};

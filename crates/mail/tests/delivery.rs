@@ -614,3 +614,66 @@ fn bad_credentials_give_a_clear_message_and_flag_the_booking() {
     assert_eq!(report.sent, 1, "{report:?}");
     assert_eq!(sink.messages().len(), 1);
 }
+
+#[test]
+fn the_coachs_template_is_previewed_and_then_sent() {
+    use coachdesk_mail::{
+        preview_booking, reset_template, save_template, Template, TemplateSaveError,
+    };
+    let env = Env::new();
+    let sink = SmtpSink::start(&env.mail_dir(), None).unwrap();
+    let store = env.open();
+    setup(&store, sink.port, None);
+    apply(
+        &store,
+        Provider::Calendly,
+        &booked("T1", "t1@example.com", START, BOOKED, None),
+        BOOKED,
+    );
+    let booking = booking_of(&store, "T1");
+
+    let mine = Template {
+        subject: "{client_name}, your place for {session} <b>".into(),
+        body: "Pay {amount} here: {payment_link}\n\n{coach_name}".into(),
+    };
+    {
+        let store = store.lock().unwrap();
+        let bad = Template {
+            subject: "x".into(),
+            body: "{refund_amount}".into(),
+        };
+        assert!(matches!(
+            save_template(&store, MailKind::PaymentRequest, &bad),
+            Err(TemplateSaveError::Invalid(_))
+        ));
+        save_template(&store, MailKind::PaymentRequest, &mine).unwrap();
+        let shown = preview_booking(&store, MailKind::PaymentRequest, &mine, &booking.id).unwrap();
+        assert_eq!(shown.subject, "Dana Client, your place for Coaching 60 <b>");
+        assert!(
+            shown.text.starts_with(
+                "Pay 150.00 EUR here: https://relay.test/pay/coaching-60?invitee_uuid=T1"
+            ),
+            "{}",
+            shown.text
+        );
+        assert!(
+            shown.html.contains("Coaching 60 &lt;b&gt;"),
+            "{}",
+            shown.html
+        );
+    }
+    run_due_emails(&store, &dispatcher(&store, None), BOOKED, &policy(), 100).unwrap();
+    let got = sink.messages();
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0].subject,
+        "Dana Client, your place for Coaching 60 <b>"
+    );
+    assert!(got[0].text().contains("Sam Coach"));
+
+    let default = reset_template(&store.lock().unwrap(), MailKind::PaymentRequest).unwrap();
+    assert_eq!(
+        default,
+        coachdesk_mail::default_template(MailKind::PaymentRequest)
+    );
+}
