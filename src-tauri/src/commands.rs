@@ -9,9 +9,24 @@ use coachdesk_protocol::ipc::{
     AppInfo, BookingDetail, BookingFilter, BookingSummary, CommandError, SessionTypeDraft,
     SessionTypeView,
 };
+use coachdesk_store::StoreError;
 use tauri::State;
 
 use crate::AppState;
+
+/// Converts the store's answer for the UI, logging failures: a validation refusal is
+/// routine (debug), anything else is worth a look (warn).
+fn logged<T>(command: &str, result: Result<T, StoreError>) -> Result<T, CommandError> {
+    result.map_err(|error| {
+        let error = CommandError::from(error);
+        if error.code == "invalid" {
+            tracing::debug!(command, code = %error.code, "{}", error.message);
+        } else {
+            tracing::warn!(command, code = %error.code, "{}", error.message);
+        }
+        error
+    })
+}
 
 #[tauri::command(rename_all = "snake_case")]
 pub async fn app_info(state: State<'_, AppState>) -> Result<AppInfo, CommandError> {
@@ -23,7 +38,10 @@ pub async fn list_session_types(
     state: State<'_, AppState>,
     include_archived: bool,
 ) -> Result<Vec<SessionTypeView>, CommandError> {
-    Ok(state.store().list_session_types(include_archived)?)
+    logged(
+        "list_session_types",
+        state.store().list_session_types(include_archived),
+    )
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -31,7 +49,10 @@ pub async fn create_session_type(
     state: State<'_, AppState>,
     draft: SessionTypeDraft,
 ) -> Result<SessionTypeView, CommandError> {
-    Ok(state.store().create_session_type(&draft)?)
+    logged(
+        "create_session_type",
+        state.store().create_session_type(&draft),
+    )
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -40,7 +61,10 @@ pub async fn update_session_type(
     id: String,
     draft: SessionTypeDraft,
 ) -> Result<SessionTypeView, CommandError> {
-    Ok(state.store().update_session_type(&id, &draft)?)
+    logged(
+        "update_session_type",
+        state.store().update_session_type(&id, &draft),
+    )
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -48,7 +72,10 @@ pub async fn archive_session_type(
     state: State<'_, AppState>,
     id: String,
 ) -> Result<SessionTypeView, CommandError> {
-    Ok(state.store().archive_session_type(&id)?)
+    logged(
+        "archive_session_type",
+        state.store().archive_session_type(&id),
+    )
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -56,7 +83,7 @@ pub async fn list_bookings(
     state: State<'_, AppState>,
     filter: BookingFilter,
 ) -> Result<Vec<BookingSummary>, CommandError> {
-    Ok(state.store().list_bookings(&filter)?)
+    logged("list_bookings", state.store().list_bookings(&filter))
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -64,5 +91,5 @@ pub async fn booking_detail(
     state: State<'_, AppState>,
     id: String,
 ) -> Result<BookingDetail, CommandError> {
-    Ok(state.store().booking_detail(&id)?)
+    logged("booking_detail", state.store().booking_detail(&id))
 }

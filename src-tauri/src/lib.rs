@@ -78,7 +78,15 @@ pub fn build<R: Runtime>(builder: Builder<R>, state: AppState) -> tauri::Result<
 /// Starts the desktop app: reads the launch settings from the environment, opens the
 /// store and runs the event loop until the window closes.
 pub fn run() -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("COACHDESK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
     let launch = Launch::from_env().context("invalid launch settings")?;
+    tracing::info!(
+        mode = launch.mode.as_str(),
+        database = %launch.database_path.display(),
+        "starting Coachdesk"
+    );
     let state = AppState::open(&launch, time::OffsetDateTime::now_utc())?;
     let app = build(tauri::Builder::default(), state).context("cannot start the window")?;
     app.run(|_handle, _event| {});
