@@ -1,8 +1,6 @@
 //! The emails a client can receive.
 //!
-//! A superset of the domain's [`EmailKind`]: the payment reminder is ready here (template,
-//! decision, preview) but the state machine does not ask for it yet, so it is only ever
-//! sent once the domain grows an `EmailKind` for it.
+//! The domain's [`EmailKind`], with what the template editor needs to know about each.
 
 use coachdesk_domain::booking::EmailKind;
 use serde::{Deserialize, Serialize};
@@ -65,6 +63,7 @@ impl From<EmailKind> for MailKind {
     fn from(kind: EmailKind) -> Self {
         match kind {
             EmailKind::PaymentRequest => Self::PaymentRequest,
+            EmailKind::PaymentReminder => Self::PaymentReminder,
             EmailKind::Confirmation => Self::Confirmation,
             EmailKind::Cancellation => Self::Cancellation,
             EmailKind::Reschedule => Self::Reschedule,

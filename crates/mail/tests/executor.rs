@@ -95,4 +95,15 @@ async fn the_executor_drops_a_paid_bookings_payment_request_and_sends_the_confir
     assert_eq!(status, "done");
     let note = note.as_deref().unwrap_or_default();
     assert!(note.contains("already paid"), "{note}");
+    // And the booking's audit trail says so.
+    let detail = store.lock().unwrap().booking_detail(&booking.id).unwrap();
+    assert!(
+        detail
+            .audit
+            .iter()
+            .any(|a| a.summary.contains("email:payment-request was not sent")
+                && a.summary.contains("already paid")),
+        "{:#?}",
+        detail.audit
+    );
 }

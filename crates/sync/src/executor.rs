@@ -342,8 +342,12 @@ impl Executor {
             }
             Action::Email(email) => match self.mailer.send(&row.booking_id, email)? {
                 MailOutcome::Sent => done(None),
+                // The audit trail says why the client got nothing.
                 MailOutcome::NotSent(note) => Ok(CallOutcome::Done {
-                    feed: None,
+                    feed: Some(BookingEvent::EmailSkipped {
+                        effect_key: row.effect_key.clone(),
+                        reason: note.clone(),
+                    }),
                     note: Some(note),
                 }),
             },

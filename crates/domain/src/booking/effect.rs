@@ -26,6 +26,8 @@ pub enum Notice {
 #[serde(rename_all = "snake_case")]
 pub enum EmailKind {
     PaymentRequest,
+    /// Still unpaid shortly before the payment deadline: a recovery link.
+    PaymentReminder,
     Confirmation,
     Cancellation,
     Reschedule,
@@ -95,6 +97,7 @@ impl Effect {
 fn email_name(email: EmailKind) -> &'static str {
     match email {
         EmailKind::PaymentRequest => "payment-request",
+        EmailKind::PaymentReminder => "payment-reminder",
         EmailKind::Confirmation => "confirmation",
         EmailKind::Cancellation => "cancellation",
         EmailKind::Reschedule => "reschedule",

@@ -123,6 +123,8 @@ pub struct RefundFact {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TimerKind {
+    /// Some hours before the payment deadline: remind an unpaid client.
+    PaymentReminder,
     PaymentDeadline,
     SessionEnded,
 }
@@ -220,6 +222,9 @@ pub enum BookingEvent {
     EffectFailed { effect_key: String, message: String },
     /// An effect that had failed went through (for example after a manual retry).
     EffectSucceeded { effect_key: String },
+    /// An email was not sent because the booking's state, when it was due, contradicted
+    /// it (a payment request for a booking already paid...). Recorded for the audit trail.
+    EmailSkipped { effect_key: String, reason: String },
 }
 
 impl BookingEvent {
@@ -244,6 +249,7 @@ impl BookingEvent {
             Self::RefundIssued { .. } => "refund_issued",
             Self::EffectFailed { .. } => "effect_failed",
             Self::EffectSucceeded { .. } => "effect_succeeded",
+            Self::EmailSkipped { .. } => "email_skipped",
         }
     }
 

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use thiserror::Error;
+use time::OffsetDateTime;
 
 use super::effect::{EmailKind, Notice};
 use super::event::{Canceler, PaymentStatus, RefundChoice, RefundStatus, TimerKind};
@@ -354,6 +355,8 @@ fn merge(b: &mut Booking, event: &BookingEvent) {
         BookingEvent::EffectSucceeded { effect_key } => {
             b.failed_effects.remove(effect_key);
         }
+        // Nothing to learn: the audit row is the point.
+        BookingEvent::EmailSkipped { .. } => {}
     }
 }
 
@@ -578,6 +581,15 @@ fn due_effects(b: &Booking) -> BTreeMap<String, Effect> {
                     timer: TimerKind::PaymentDeadline,
                     at: deadline,
                 });
+                due.push(Effect::ScheduleTimer {
+                    timer: TimerKind::PaymentReminder,
+                    at: reminder_time(schedule.booked_at, deadline),
+                });
+            }
+            if b.timers_fired.contains(&TimerKind::PaymentReminder) && captured == 0 && !closed {
+                due.push(Effect::SendEmail {
+                    email: EmailKind::PaymentReminder,
+                });
             }
             if captured > 0 && !closed {
                 due.push(Effect::SendEmail {
@@ -670,6 +682,14 @@ fn due_effects(b: &Booking) -> BTreeMap<String, Effect> {
     }
 
     due.into_iter().map(|e| (e.key(), e)).collect()
+}
+
+/// A reminder goes out a quarter of the payment window before the deadline (at most
+/// 6 hours before it), so a client who booked long ahead is not nagged at once.
+fn reminder_time(booked_at: OffsetDateTime, deadline: OffsetDateTime) -> OffsetDateTime {
+    let window: time::Duration = deadline - booked_at;
+    let lead: time::Duration = (window / 4_i32).min(time::Duration::hours(6));
+    deadline - lead.max(time::Duration::ZERO)
 }
 
 /// The refund a cancellation calls for, if any: only of money paid before it.
@@ -808,6 +828,7 @@ fn summarise(event: &BookingEvent) -> String {
         ),
         BookingEvent::CoachDismissed { code } => format!("The coach dealt with \"{code}\"."),
         BookingEvent::TimerFired { timer, .. } => match timer {
+            TimerKind::PaymentReminder => "The payment reminder time came.".into(),
             TimerKind::PaymentDeadline => "The payment deadline passed.".into(),
             TimerKind::SessionEnded => "The session's time is over.".into(),
         },
@@ -819,6 +840,9 @@ fn summarise(event: &BookingEvent) -> String {
             message,
         } => format!("{effect_key} failed: {message}"),
         BookingEvent::EffectSucceeded { effect_key } => format!("{effect_key} went through."),
+        BookingEvent::EmailSkipped { effect_key, reason } => {
+            format!("{effect_key} was not sent: {reason}")
+        }
     }
 }
 

@@ -298,5 +298,10 @@ pub fn sample_events() -> Vec<BookingEvent> {
         BookingEvent::EffectSucceeded {
             effect_key: "calendly-cancel".into(),
         },
+        timer(TimerKind::PaymentReminder, -150),
+        BookingEvent::EmailSkipped {
+            effect_key: "email:payment-request".into(),
+            reason: "the booking is already paid".into(),
+        },
     ]
 }

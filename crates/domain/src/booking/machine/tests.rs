@@ -3,6 +3,7 @@
 use time::{Duration, OffsetDateTime};
 
 use super::*;
+use crate::booking::effect::EmailKind;
 use crate::booking::testkit::*;
 
 #[test]
@@ -335,4 +336,44 @@ fn the_booking_serialises_and_reads_back() {
     let back: Booking = serde_json::from_str(&json).unwrap();
     assert_eq!(back, b);
     let _ = OffsetDateTime::UNIX_EPOCH + Duration::ZERO;
+}
+
+#[test]
+fn an_unpaid_client_is_reminded_before_the_deadline_and_a_paid_one_is_not() {
+    let t = apply(&Booking::new("bk"), &created(INV_A)).unwrap();
+    let reminder_at = t.effects.iter().find_map(|e| match e {
+        Effect::ScheduleTimer {
+            timer: TimerKind::PaymentReminder,
+            at,
+        } => Some(*at),
+        _ => None,
+    });
+    // Booked 168 h ahead with a 24 h window: reminded 6 h before the deadline.
+    assert_eq!(reminder_at, Some(at(-168 + 24 - 6)));
+    let reminded = apply(&t.booking, &timer(TimerKind::PaymentReminder, -150)).unwrap();
+    assert!(reminded.effects.contains(&Effect::SendEmail {
+        email: EmailKind::PaymentReminder
+    }));
+    let paid = run(&[created(INV_A), paid(INV_A, "cs_1", "pi_1", 15000, -160)]);
+    let not_reminded = apply(&paid, &timer(TimerKind::PaymentReminder, -150)).unwrap();
+    assert!(!not_reminded
+        .effects
+        .iter()
+        .any(|e| matches!(e, Effect::SendEmail { .. })));
+}
+
+#[test]
+fn a_skipped_email_is_audited_and_changes_nothing_else() {
+    let b = run(&[created(INV_A), paid(INV_A, "cs_1", "pi_1", 15000, -100)]);
+    let t = apply(
+        &b,
+        &BookingEvent::EmailSkipped {
+            effect_key: "email:payment-request".into(),
+            reason: "the booking is already paid".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(t.booking, b);
+    assert!(t.effects.is_empty());
+    assert!(t.summary.contains("already paid"));
 }
