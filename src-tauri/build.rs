@@ -12,6 +12,14 @@ fn main() {
             "archive_session_type",
             "list_bookings",
             "booking_detail",
+            "coach_action",
+            "refund_preview",
+            "list_inbox",
+            "inbox_payload",
+            "replay_inbox",
+            "attention_items",
+            "business_metrics",
+            "export_csv",
         ]));
     if let Err(error) = tauri_build::try_build(attributes) {
         // build scripts report through panics; this message names the file to fix.

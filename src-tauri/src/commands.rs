@@ -6,11 +6,14 @@
 //! Argument names stay snake_case on the wire, like the protocol structs.
 
 use coachdesk_protocol::ipc::{
-    AppInfo, BookingDetail, BookingFilter, BookingSummary, CommandError, SessionTypeDraft,
-    SessionTypeView,
+    AppInfo, AttentionItem, BookingDetail, BookingFilter, BookingSummary, BusinessMetrics,
+    CoachActionDto, CommandError, CsvExport, InboxEntry, InboxFilter, InboxPayload, RefundPreview,
+    SessionTypeDraft, SessionTypeView,
 };
-use coachdesk_store::StoreError;
+use coachdesk_store::{Export, StoreError};
 use tauri::State;
+use time::macros::format_description;
+use time::{Duration, OffsetDateTime};
 
 use crate::AppState;
 
@@ -92,4 +95,119 @@ pub async fn booking_detail(
     id: String,
 ) -> Result<BookingDetail, CommandError> {
     logged("booking_detail", state.store().booking_detail(&id))
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn coach_action(
+    state: State<'_, AppState>,
+    booking_id: String,
+    action_id: String,
+    action: CoachActionDto,
+) -> Result<BookingDetail, CommandError> {
+    let now = OffsetDateTime::now_utc();
+    logged(
+        "coach_action",
+        state
+            .store()
+            .coach_action(&booking_id, &action_id, &action, now),
+    )
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn refund_preview(
+    state: State<'_, AppState>,
+    booking_id: String,
+) -> Result<RefundPreview, CommandError> {
+    let now = OffsetDateTime::now_utc();
+    logged(
+        "refund_preview",
+        state.store().refund_preview(&booking_id, now),
+    )
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn list_inbox(
+    state: State<'_, AppState>,
+    filter: InboxFilter,
+) -> Result<Vec<InboxEntry>, CommandError> {
+    logged("list_inbox", state.store().list_inbox(&filter))
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn inbox_payload(
+    state: State<'_, AppState>,
+    id: i64,
+) -> Result<InboxPayload, CommandError> {
+    logged("inbox_payload", state.store().inbox_payload(id))
+}
+
+/// Replays one stored event and answers its log entry as it now stands.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn replay_inbox(state: State<'_, AppState>, id: i64) -> Result<InboxEntry, CommandError> {
+    let now = OffsetDateTime::now_utc();
+    let mut store = state.store();
+    let replayed = store
+        .replay_inbox(id, now)
+        .and_then(|_| store.inbox_payload(id));
+    logged("replay_inbox", replayed.map(|payload| payload.entry))
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn attention_items(
+    state: State<'_, AppState>,
+) -> Result<Vec<AttentionItem>, CommandError> {
+    logged("attention_items", state.store().attention_items())
+}
+
+/// Metrics for the last `days` days (1 to 366), up to now.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn business_metrics(
+    state: State<'_, AppState>,
+    days: u32,
+) -> Result<Vec<BusinessMetrics>, CommandError> {
+    let to = OffsetDateTime::now_utc();
+    let from = to - Duration::days(i64::from(days.clamp(1, 366)));
+    logged("business_metrics", state.store().business_metrics(from, to))
+}
+
+/// Exports `bookings`, `payments` or `refunds` as CSV into the exports folder next to the
+/// database, and answers the file's path with the text.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn export_csv(
+    state: State<'_, AppState>,
+    what: String,
+) -> Result<CsvExport, CommandError> {
+    let export = Export::parse(&what).ok_or_else(|| CommandError {
+        code: "invalid".to_owned(),
+        message: format!(
+            "Choose bookings, payments or refunds to export; \"{what}\" is none of them."
+        ),
+        fields: Vec::new(),
+    })?;
+    let csv = logged("export_csv", state.store().export_csv(export))?;
+    let stamp = OffsetDateTime::now_utc()
+        .format(format_description!(
+            "[year][month][day]-[hour][minute][second]"
+        ))
+        .unwrap_or_default();
+    let path = state.exports_dir.join(format!("{what}-{stamp}.csv"));
+    std::fs::create_dir_all(&state.exports_dir)
+        .and_then(|()| std::fs::write(&path, &csv))
+        .map_err(|error| {
+            tracing::warn!(command = "export_csv", path = %path.display(), "{error}");
+            CommandError {
+                code: "storage".to_owned(),
+                message: format!(
+                    "Could not write the export to {}: {error}. Check that the folder is writable.",
+                    path.display()
+                ),
+                fields: Vec::new(),
+            }
+        })?;
+    Ok(CsvExport {
+        what,
+        path: path.display().to_string(),
+        bytes: csv.len(),
+        csv,
+    })
 }

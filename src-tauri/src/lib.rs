@@ -9,6 +9,7 @@
 pub mod commands;
 pub mod launch;
 
+use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 
 use anyhow::Context as _;
@@ -22,6 +23,8 @@ pub use launch::{Launch, Mode};
 pub struct AppState {
     store: Mutex<Store>,
     info: AppInfo,
+    /// Where CSV exports are written: `exports/` next to the database.
+    exports_dir: PathBuf,
 }
 
 impl AppState {
@@ -46,6 +49,9 @@ impl AppState {
                 mode: launch.mode.as_str().to_owned(),
                 database_path: path.display().to_string(),
             },
+            exports_dir: path
+                .parent()
+                .map_or_else(|| PathBuf::from("exports"), |dir| dir.join("exports")),
         })
     }
 
@@ -71,6 +77,14 @@ pub fn build<R: Runtime>(builder: Builder<R>, state: AppState) -> tauri::Result<
             commands::archive_session_type,
             commands::list_bookings,
             commands::booking_detail,
+            commands::coach_action,
+            commands::refund_preview,
+            commands::list_inbox,
+            commands::inbox_payload,
+            commands::replay_inbox,
+            commands::attention_items,
+            commands::business_metrics,
+            commands::export_csv,
         ])
         .build(tauri::generate_context!("../tauri.conf.json"))
 }

@@ -280,3 +280,14 @@ pub struct BusinessMetrics {
     pub revenue_minor: i64,
     pub refunds_minor: i64,
 }
+
+/// A CSV export written to disk, and its text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CsvExport {
+    /// `bookings`, `payments` or `refunds`.
+    pub what: String,
+    /// The file the shell wrote, in the app's data folder (next to the database).
+    pub path: String,
+    pub bytes: usize,
+    pub csv: String,
+}
