@@ -7,16 +7,18 @@ use coachdesk_protocol::ipc::{AppInfo, SessionTypeView};
 use wasm_bindgen_futures::spawn_local;
 use yew::prelude::*;
 
-use crate::{bookings, ipc, session_types};
+use crate::{admin, bookings, dashboard, ipc, session_types};
 
 /// Which page fills the main area.
 #[derive(Clone, PartialEq)]
 pub enum Page {
+    Dashboard,
     SessionTypes,
     NewSessionType,
     EditSessionType(SessionTypeView),
     Bookings,
     Booking(String),
+    Admin,
 }
 
 #[component]
@@ -43,6 +45,9 @@ pub fn App() -> Html {
         *page,
         Page::SessionTypes | Page::NewSessionType | Page::EditSessionType(_)
     );
+    let on_bookings = matches!(*page, Page::Bookings | Page::Booking(_));
+    let on_dashboard = matches!(*page, Page::Dashboard);
+    let on_admin = matches!(*page, Page::Admin);
 
     let body = match &*page {
         Page::SessionTypes => {
@@ -58,6 +63,8 @@ pub fn App() -> Html {
         Page::Booking(id) => {
             html! { <bookings::BookingDetailPage navigate={navigate.clone()} id={id.clone()} /> }
         }
+        Page::Dashboard => html! { <dashboard::Dashboard navigate={navigate.clone()} /> },
+        Page::Admin => html! { <admin::Admin navigate={navigate.clone()} /> },
     };
 
     html! {
@@ -69,14 +76,22 @@ pub fn App() -> Html {
                     <span class="brand-name">{"Coachdesk"}</span>
                 </div>
                 <nav class="tabs" aria-label="Sections">
+                    <button id="nav-dashboard" data-testid="nav-dashboard"
+                        class={classes!("tab", on_dashboard.then_some("active"))}
+                        aria-current={on_dashboard.then_some("page")}
+                        onclick={go(Page::Dashboard)}>{"Dashboard"}</button>
                     <button id="nav-session-types" data-testid="nav-session-types"
                         class={classes!("tab", on_session_types.then_some("active"))}
                         aria-current={on_session_types.then_some("page")}
                         onclick={go(Page::SessionTypes)}>{"Session types"}</button>
                     <button id="nav-bookings" data-testid="nav-bookings"
-                        class={classes!("tab", (!on_session_types).then_some("active"))}
-                        aria-current={(!on_session_types).then_some("page")}
+                        class={classes!("tab", on_bookings.then_some("active"))}
+                        aria-current={on_bookings.then_some("page")}
                         onclick={go(Page::Bookings)}>{"Bookings"}</button>
+                    <button id="nav-admin" data-testid="nav-admin"
+                        class={classes!("tab", on_admin.then_some("active"))}
+                        aria-current={on_admin.then_some("page")}
+                        onclick={go(Page::Admin)}>{"Webhook log"}</button>
                 </nav>
                 <div class="version">
                     { info.as_ref().and_then(|i| i.as_ref().ok()).map(|i| format!("v{}", i.version)).unwrap_or_default() }

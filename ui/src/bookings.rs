@@ -8,10 +8,10 @@ use yew::prelude::*;
 
 use crate::app::Page;
 use crate::format::{money, state_label, when};
-use crate::ipc;
+use crate::{actions, ipc};
 
 /// The states a booking can be in, in the order a coach thinks about them.
-const STATES: &[&str] = &[
+pub(crate) const STATES: &[&str] = &[
     "awaiting_payment",
     "confirmed",
     "payment_failed",
@@ -163,6 +163,10 @@ pub fn BookingDetailPage(props: &DetailProps) -> Html {
         let navigate = props.navigate.clone();
         Callback::from(move |_: MouseEvent| navigate.emit(Page::Bookings))
     };
+    let on_change = {
+        let detail = detail.clone();
+        Callback::from(move |next: BookingDetail| detail.set(Some(Ok(next))))
+    };
     let body = match &*detail {
         None => html! { <p class="muted">{"Loading…"}</p> },
         Some(Err(e)) => {
@@ -193,11 +197,12 @@ pub fn BookingDetailPage(props: &DetailProps) -> Html {
                         <dt>{"Session"}</dt><dd>{ s.session_type_name.clone().unwrap_or_else(|| "—".to_owned()) }</dd>
                         <dt>{"Starts"}</dt><dd>{ s.start_time.as_deref().map(when).unwrap_or_else(|| "—".to_owned()) }</dd>
                         <dt>{"Paid"}</dt><dd>{ amount(s.paid_minor) }</dd>
-                        <dt>{"Refunded"}</dt><dd>{ amount(s.refunded_minor) }</dd>
+                        <dt>{"Refunded"}</dt><dd id="booking-refunded" data-testid="booking-refunded">{ amount(s.refunded_minor) }</dd>
                         <dt>{"Invitee"}</dt><dd class="mono">{ d.invitee_uri.clone().unwrap_or_else(|| "—".to_owned()) }</dd>
                         <dt>{"Payment"}</dt><dd class="mono">{ d.payment_intent.clone().unwrap_or_else(|| "—".to_owned()) }</dd>
                     </dl>
                 </div>
+                <actions::BookingActions detail={d.clone()} on_change={on_change.clone()} />
                 <div class="card">
                     <h2>{"Timeline"}</h2>
                     if d.audit.is_empty() {

@@ -17,6 +17,33 @@ pub fn money(minor: i64, currency: &str) -> String {
     format!("{sign}{}.{:02} {code}", abs / 100, abs % 100)
 }
 
+/// What the coach typed as an amount (`40`, `40.5`, `40.50`, `40,50`) in minor units of
+/// `currency`, or a sentence saying what is wrong with it.
+pub fn parse_amount(text: &str, currency: &str) -> Result<i64, String> {
+    let text = text.trim().replace(',', ".");
+    let bad = || format!("Enter an amount such as 40.00; \"{text}\" is not one.");
+    let zero_decimal = ZERO_DECIMAL.contains(&currency.to_ascii_uppercase().as_str());
+    let (whole, fraction) = text.split_once('.').unwrap_or((text.as_str(), ""));
+    if whole.is_empty() || !whole.chars().all(|c| c.is_ascii_digit()) {
+        return Err(bad());
+    }
+    if !fraction.chars().all(|c| c.is_ascii_digit()) || fraction.len() > 2 {
+        return Err(bad());
+    }
+    if zero_decimal && !fraction.is_empty() {
+        return Err(format!("{currency} has no cents: enter a whole amount."));
+    }
+    let whole: i64 = whole.parse().map_err(|_| bad())?;
+    if zero_decimal {
+        return Ok(whole);
+    }
+    let cents: i64 = format!("{fraction:0<2}").parse().map_err(|_| bad())?;
+    whole
+        .checked_mul(100)
+        .and_then(|w| w.checked_add(cents))
+        .ok_or_else(bad)
+}
+
 /// An RFC 3339 time in the coach's locale, or the text as it came if it does not parse.
 pub fn when(rfc3339: &str) -> String {
     let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_str(rfc3339));
@@ -51,6 +78,19 @@ mod tests {
         assert_eq!(money(5, "USD"), "0.05 USD");
         assert_eq!(money(-250, "GBP"), "-2.50 GBP");
         assert_eq!(money(15000, "JPY"), "15000 JPY");
+    }
+
+    #[test]
+    fn typed_amounts_become_minor_units() {
+        assert_eq!(parse_amount("40", "EUR"), Ok(4000));
+        assert_eq!(parse_amount(" 40.5 ", "EUR"), Ok(4050));
+        assert_eq!(parse_amount("40,05", "EUR"), Ok(4005));
+        assert_eq!(parse_amount("1500", "JPY"), Ok(1500));
+        assert!(parse_amount("15.5", "JPY").is_err());
+        assert!(parse_amount("4.005", "EUR").is_err());
+        assert!(parse_amount("-3", "EUR").is_err());
+        assert!(parse_amount("", "EUR").is_err());
+        assert!(parse_amount("ten", "EUR").is_err());
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //! Arguments are snake_case objects, matching `#[tauri::command(rename_all = "snake_case")]`.
 
 use coachdesk_protocol::ipc::{
-    command, AppInfo, BookingDetail, BookingFilter, BookingSummary, CommandError, SessionTypeDraft,
-    SessionTypeView,
+    command, AppInfo, AttentionItem, BookingDetail, BookingFilter, BookingSummary, BusinessMetrics,
+    CoachActionDto, CommandError, CsvExport, InboxEntry, InboxFilter, InboxPayload, RefundPreview,
+    SessionTypeDraft, SessionTypeView,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -116,4 +117,86 @@ pub async fn list_bookings(filter: &BookingFilter) -> Result<Vec<BookingSummary>
 
 pub async fn booking_detail(id: &str) -> Result<BookingDetail, CommandError> {
     invoke(command::BOOKING_DETAIL, &Id { id }).await
+}
+
+#[derive(Serialize)]
+struct Action<'a> {
+    booking_id: &'a str,
+    action_id: &'a str,
+    action: &'a CoachActionDto,
+}
+
+#[derive(Serialize)]
+struct BookingId<'a> {
+    booking_id: &'a str,
+}
+
+#[derive(Serialize)]
+struct InboxQuery<'a> {
+    filter: &'a InboxFilter,
+}
+
+#[derive(Serialize)]
+struct InboxId {
+    id: i64,
+}
+
+#[derive(Serialize)]
+struct Days {
+    days: u32,
+}
+
+#[derive(Serialize)]
+struct What<'a> {
+    what: &'a str,
+}
+
+/// Sends one coach action; `action_id` is the same for every retry of one click.
+pub async fn coach_action(
+    booking_id: &str,
+    action_id: &str,
+    action: &CoachActionDto,
+) -> Result<BookingDetail, CommandError> {
+    let args = Action {
+        booking_id,
+        action_id,
+        action,
+    };
+    invoke(command::COACH_ACTION, &args).await
+}
+
+pub async fn refund_preview(booking_id: &str) -> Result<RefundPreview, CommandError> {
+    invoke(command::REFUND_PREVIEW, &BookingId { booking_id }).await
+}
+
+pub async fn list_inbox(filter: &InboxFilter) -> Result<Vec<InboxEntry>, CommandError> {
+    invoke(command::LIST_INBOX, &InboxQuery { filter }).await
+}
+
+pub async fn inbox_payload(id: i64) -> Result<InboxPayload, CommandError> {
+    invoke(command::INBOX_PAYLOAD, &InboxId { id }).await
+}
+
+pub async fn replay_inbox(id: i64) -> Result<InboxEntry, CommandError> {
+    invoke(command::REPLAY_INBOX, &InboxId { id }).await
+}
+
+pub async fn attention_items() -> Result<Vec<AttentionItem>, CommandError> {
+    invoke(command::ATTENTION_ITEMS, &NoArgs {}).await
+}
+
+pub async fn business_metrics(days: u32) -> Result<Vec<BusinessMetrics>, CommandError> {
+    invoke(command::BUSINESS_METRICS, &Days { days }).await
+}
+
+pub async fn export_csv(what: &str) -> Result<CsvExport, CommandError> {
+    invoke(command::EXPORT_CSV, &What { what }).await
+}
+
+/// A fresh id for one coach action: random from the platform's CSPRNG, else from the clock.
+pub fn new_action_id() -> String {
+    web_sys::window()
+        .and_then(|w| w.crypto().ok())
+        .map(|c| c.random_uuid())
+        .unwrap_or_else(|| format!("act-{}-{}", js_sys::Date::now(), js_sys::Math::random()))
 }

@@ -6,8 +6,11 @@
 //! `fields` are shown next to the inputs. It talks to the shell only through [`ipc`].
 //! It must not depend on anything that does not build for wasm32 (no store, no tauri).
 
+pub mod actions;
+pub mod admin;
 pub mod app;
 pub mod bookings;
+pub mod dashboard;
 pub mod format;
 pub mod ipc;
 pub mod session_types;
