@@ -203,11 +203,28 @@ fn currency_metrics(m: &BusinessMetrics) -> Html {
     }
 }
 
-/// Revenue per day as bars, refunds as a thinner bar beside it.
+/// The last [`METRIC_DAYS`] UTC days as `YYYY-MM-DD`, oldest first.
+fn window_days() -> Vec<String> {
+    let now = js_sys::Date::now();
+    (0..METRIC_DAYS)
+        .rev()
+        .map(|back| {
+            let date = js_sys::Date::new(&(now - f64::from(back) * 86_400_000.0).into());
+            String::from(date.to_iso_string())
+                .chars()
+                .take(10)
+                .collect()
+        })
+        .collect()
+}
+
+/// Revenue per day as bars, refunds as a thinner bar beside it, over the whole window.
 fn revenue_chart(m: &BusinessMetrics) -> Html {
     const W: f64 = 900.0;
     const H: f64 = 140.0;
-    let n = m.days.len().max(1) as f64;
+    let window = window_days();
+    let day = |label: &str| m.days.iter().find(|d| d.day == label);
+    let n = window.len().max(1) as f64;
     let top = m
         .days
         .iter()
@@ -233,19 +250,19 @@ fn revenue_chart(m: &BusinessMetrics) -> Html {
     html! {
         <figure class="chart">
             <svg viewBox={format!("0 0 {W} {H}")} role="img" preserveAspectRatio="none"
-                aria-label={format!("Revenue per day in {}, last {} days", m.currency, m.days.len())}>
+                aria-label={format!("Revenue per day in {}, last {} days", m.currency, window.len())}>
                 <line x1="0" y1={format!("{}", H - 16.0)} x2={format!("{W}")} y2={format!("{}", H - 16.0)} class="axis" />
-                { for m.days.iter().enumerate().map(|(i, d)| html! {
+                { for window.iter().enumerate().filter_map(|(i, label)| day(label).map(|d| html! {
                     <g>
                         { bar(i, d.revenue_minor, slot * 0.15, slot * 0.5, "bar-revenue",
                             format!("{}: revenue {}, {} paid", d.day, money(d.revenue_minor, &m.currency), d.paid)) }
                         { bar(i, d.refunds_minor, slot * 0.65, slot * 0.2, "bar-refund",
                             format!("{}: refunds {}", d.day, money(d.refunds_minor, &m.currency))) }
                     </g>
-                }) }
-                if let (Some(first), Some(last)) = (m.days.first(), m.days.last()) {
-                    <text x="0" y={format!("{}", H - 2.0)} class="chart-label">{&first.day}</text>
-                    <text x={format!("{W}")} y={format!("{}", H - 2.0)} text-anchor="end" class="chart-label">{&last.day}</text>
+                })) }
+                if let (Some(first), Some(last)) = (window.first(), window.last()) {
+                    <text x="0" y={format!("{}", H - 2.0)} class="chart-label">{first}</text>
+                    <text x={format!("{W}")} y={format!("{}", H - 2.0)} text-anchor="end" class="chart-label">{last}</text>
                 }
             </svg>
             <figcaption class="muted small">
