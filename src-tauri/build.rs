@@ -20,6 +20,7 @@ fn main() {
             "attention_items",
             "business_metrics",
             "export_csv",
+            "sync_status",
         ]));
     if let Err(error) = tauri_build::try_build(attributes) {
         // build scripts report through panics; this message names the file to fix.

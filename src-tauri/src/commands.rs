@@ -8,7 +8,7 @@
 use coachdesk_protocol::ipc::{
     AppInfo, AttentionItem, BookingDetail, BookingFilter, BookingSummary, BusinessMetrics,
     CoachActionDto, CommandError, CsvExport, InboxEntry, InboxFilter, InboxPayload, RefundPreview,
-    SessionTypeDraft, SessionTypeView,
+    SessionTypeDraft, SessionTypeView, SyncHealth,
 };
 use coachdesk_store::{Export, StoreError};
 use tauri::State;
@@ -210,4 +210,10 @@ pub async fn export_csv(
         bytes: csv.len(),
         csv,
     })
+}
+
+/// Background sync as it stands, or `None` when no relay is configured.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn sync_status(state: State<'_, AppState>) -> Result<Option<SyncHealth>, CommandError> {
+    Ok(state.sync_health())
 }

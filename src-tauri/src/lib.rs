@@ -10,19 +10,22 @@ pub mod commands;
 pub mod launch;
 
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::Context as _;
-use coachdesk_protocol::ipc::AppInfo;
+use coachdesk_protocol::ipc::{AppInfo, SyncHealth};
 use coachdesk_store::Store;
+use coachdesk_sync::{Keychain, Outlets, SyncConfig, SyncEngine, SyncHandle};
 use tauri::{App, Builder, Runtime};
 
 pub use launch::{Launch, Mode};
 
 /// Everything the commands share: the store behind one lock, and what the header shows.
 pub struct AppState {
-    store: Mutex<Store>,
+    store: Arc<Mutex<Store>>,
     info: AppInfo,
+    /// The background sync, when a relay is configured (see [`AppState::start_sync`]).
+    sync: Mutex<Option<(String, SyncHandle)>>,
     /// Where CSV exports are written: `exports/` next to the database.
     exports_dir: PathBuf,
 }
@@ -43,7 +46,8 @@ impl AppState {
                 .with_context(|| format!("cannot seed demo data into {}", path.display()))?;
         }
         Ok(AppState {
-            store: Mutex::new(store),
+            store: Arc::new(Mutex::new(store)),
+            sync: Mutex::new(None),
             info: AppInfo {
                 version: env!("CARGO_PKG_VERSION").to_owned(),
                 mode: launch.mode.as_str().to_owned(),
@@ -52,6 +56,42 @@ impl AppState {
             exports_dir: path
                 .parent()
                 .map_or_else(|| PathBuf::from("exports"), |dir| dir.join("exports")),
+        })
+    }
+
+    /// Starts the background sync (relay pull, effects, reconciliation) against the relay
+    /// at `relay_url`, with secrets from the OS keychain. Runs on Tauri's async runtime.
+    pub fn start_sync(&self, relay_url: &str) -> anyhow::Result<()> {
+        let config = SyncConfig::new(coachdesk_sync::Mode::Test, relay_url);
+        let store = self.store.clone();
+        let handle = tauri::async_runtime::block_on(async move {
+            SyncEngine::start(
+                config,
+                store,
+                Arc::new(Keychain::default()),
+                Outlets::default(),
+            )
+        })
+        .with_context(|| format!("cannot start sync with the relay {relay_url}"))?;
+        *self.sync.lock().unwrap_or_else(|p| p.into_inner()) = Some((relay_url.to_owned(), handle));
+        Ok(())
+    }
+
+    /// What the dashboard shows about sync; `None` when it is not running.
+    pub fn sync_health(&self) -> Option<SyncHealth> {
+        let sync = self.sync.lock().unwrap_or_else(|p| p.into_inner());
+        sync.as_ref().map(|(relay_url, handle)| {
+            let status = handle.status();
+            SyncHealth {
+                relay_url: relay_url.clone(),
+                connected: status.connected,
+                last_sync: status.last_sync,
+                events_applied: status.events_applied,
+                queue_depth: status.queue_depth,
+                effects_failed: status.effects_failed,
+                last_error: status.last_error,
+                last_reconcile_at: status.last_reconcile_at,
+            }
         })
     }
 
@@ -85,6 +125,7 @@ pub fn build<R: Runtime>(builder: Builder<R>, state: AppState) -> tauri::Result<
             commands::attention_items,
             commands::business_metrics,
             commands::export_csv,
+            commands::sync_status,
         ])
         .build(tauri::generate_context!("../tauri.conf.json"))
 }
@@ -102,6 +143,17 @@ pub fn run() -> anyhow::Result<()> {
         "starting Coachdesk"
     );
     let state = AppState::open(&launch, time::OffsetDateTime::now_utc())?;
+    let relay_url = std::env::var("COACHDESK_RELAY_URL")
+        .ok()
+        .filter(|url| !url.trim().is_empty());
+    match (&relay_url, launch.mode) {
+        (Some(url), Mode::Test) => {
+            state.start_sync(url.trim())?;
+            tracing::info!(relay = %url.trim(), "sync started");
+        }
+        (Some(_), Mode::Demo) => tracing::info!("demo mode: COACHDESK_RELAY_URL ignored"),
+        (None, _) => tracing::info!("sync not configured (COACHDESK_RELAY_URL is not set)"),
+    }
     let app = build(tauri::Builder::default(), state).context("cannot start the window")?;
     app.run(|_handle, _event| {});
     Ok(())

@@ -196,3 +196,43 @@ fn csv_export_is_written_next_to_the_database() {
         .expect_err("unknown export");
     assert_eq!(error["code"], "invalid", "{error}");
 }
+
+#[test]
+fn dismissing_a_flag_clears_it_from_the_attention_list() {
+    let h = demo();
+    let items = h.invoke("attention_items", json!({})).expect("attention");
+    let item = items
+        .as_array()
+        .and_then(|all| all.first())
+        .cloned()
+        .unwrap_or_else(|| panic!("the demo data has a flagged booking: {items}"));
+    for code in item["codes"].as_array().cloned().unwrap_or_default() {
+        h.invoke(
+            "coach_action",
+            json!({
+                "booking_id": item["booking_id"], "action_id": format!("dismiss-{code}"),
+                "action": { "action": "dismiss", "code": code }
+            }),
+        )
+        .expect("dismiss");
+    }
+    let after = h.invoke("attention_items", json!({})).expect("attention");
+    let still = after
+        .as_array()
+        .map(|all| all.iter().any(|i| i["booking_id"] == item["booking_id"]));
+    assert_eq!(still, Some(false), "{after}");
+}
+
+#[test]
+fn sync_status_is_null_until_a_relay_is_configured() {
+    let h = demo();
+    let status = h.invoke("sync_status", json!({})).expect("sync status");
+    assert!(status.is_null(), "{status}");
+    h.app
+        .state::<AppState>()
+        .start_sync("http://127.0.0.1:9")
+        .expect("start the engine");
+    let status = h.invoke("sync_status", json!({})).expect("sync status");
+    assert_eq!(status["relay_url"], "http://127.0.0.1:9", "{status}");
+    assert!(status["connected"].is_boolean(), "{status}");
+}

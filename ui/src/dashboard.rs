@@ -2,7 +2,7 @@
 //! business went over the last 30 days, and whether sync is running.
 
 use coachdesk_protocol::ipc::{
-    AttentionItem, BookingFilter, BookingSummary, BusinessMetrics, CommandError,
+    AttentionItem, BookingFilter, BookingSummary, BusinessMetrics, CommandError, SyncHealth,
 };
 use wasm_bindgen_futures::spawn_local;
 use yew::prelude::*;
@@ -26,6 +26,23 @@ pub fn Dashboard(props: &DashboardProps) -> Html {
     let bookings = use_state(|| None::<Result<Vec<BookingSummary>, CommandError>>);
     let attention = use_state(|| None::<Result<Vec<AttentionItem>, CommandError>>);
     let metrics = use_state(|| None::<Result<Vec<BusinessMetrics>, CommandError>>);
+    let sync = use_state(|| None::<Result<Option<SyncHealth>, CommandError>>);
+    let sync_round = use_state(|| 0_u32);
+    {
+        let sync = sync.clone();
+        use_effect_with(*sync_round, move |_| {
+            spawn_local(async move {
+                sync.set(Some(ipc::sync_status().await));
+            });
+        });
+    }
+    let refresh_sync = {
+        let (sync, sync_round) = (sync.clone(), sync_round.clone());
+        Callback::from(move |_: MouseEvent| {
+            sync.set(None);
+            sync_round.set(*sync_round + 1);
+        })
+    };
     {
         let (bookings, attention, metrics) = (bookings.clone(), attention.clone(), metrics.clone());
         use_effect_with((), move |_| {
@@ -53,11 +70,47 @@ pub fn Dashboard(props: &DashboardProps) -> Html {
                 { attention_list(&attention, &open) }
             </div>
             { metrics_card(&metrics) }
-            <div class="card" id="sync-health" data-testid="sync-health">
-                <h2>{"Sync"}</h2>
-                <p class="muted">{"Sync not configured: set COACHDESK_RELAY_URL to pull bookings and payments from your relay."}</p>
-            </div>
+            { sync_card(&sync, refresh_sync) }
         </section>
+    }
+}
+
+fn sync_card(sync: &Loaded<Option<SyncHealth>>, refresh: Callback<MouseEvent>) -> Html {
+    let body = loading_or_error(sync, "sync status").unwrap_or_else(|| match sync {
+        Some(Ok(Some(h))) => html! {
+            <>
+            <p>
+                if h.connected {
+                    <span class="badge state-confirmed" data-testid="sync-state">{"Connected"}</span>
+                } else {
+                    <span class="badge state-payment_failed" data-testid="sync-state">{"Not connected"}</span>
+                }
+                <span class="muted small">{" relay "}</span><span class="mono">{&h.relay_url}</span>
+            </p>
+            <dl class="facts">
+                <dt>{"Last sync"}</dt><dd>{ h.last_sync.as_deref().map(when).unwrap_or_else(|| "not yet".to_owned()) }</dd>
+                <dt>{"Events applied"}</dt><dd>{h.events_applied}</dd>
+                <dt>{"Waiting to run"}</dt><dd>{h.queue_depth}</dd>
+                <dt>{"Failed effects"}</dt><dd>{h.effects_failed}</dd>
+                <dt>{"Last check"}</dt><dd>{ h.last_reconcile_at.as_deref().map(when).unwrap_or_else(|| "not yet".to_owned()) }</dd>
+            </dl>
+            if let Some(error) = &h.last_error {
+                <div class="alert" role="status">{"Last problem: "}{error}</div>
+            }
+            </>
+        },
+        _ => html! {
+            <p class="muted" data-testid="sync-state">{"Sync not configured: start the app with COACHDESK_RELAY_URL set to your relay to pull bookings and payments."}</p>
+        },
+    });
+    html! {
+        <div class="card" id="sync-health" data-testid="sync-health">
+            <div class="detail-head">
+                <h2>{"Sync"}</h2>
+                <button class="btn small ghost" id="refresh-sync" onclick={refresh}>{"Refresh"}</button>
+            </div>
+            { body }
+        </div>
     }
 }
 

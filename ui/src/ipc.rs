@@ -8,7 +8,7 @@
 use coachdesk_protocol::ipc::{
     command, AppInfo, AttentionItem, BookingDetail, BookingFilter, BookingSummary, BusinessMetrics,
     CoachActionDto, CommandError, CsvExport, InboxEntry, InboxFilter, InboxPayload, RefundPreview,
-    SessionTypeDraft, SessionTypeView,
+    SessionTypeDraft, SessionTypeView, SyncHealth,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -191,6 +191,10 @@ pub async fn business_metrics(days: u32) -> Result<Vec<BusinessMetrics>, Command
 
 pub async fn export_csv(what: &str) -> Result<CsvExport, CommandError> {
     invoke(command::EXPORT_CSV, &What { what }).await
+}
+
+pub async fn sync_status() -> Result<Option<SyncHealth>, CommandError> {
+    invoke(command::SYNC_STATUS, &NoArgs {}).await
 }
 
 /// A fresh id for one coach action: random from the platform's CSPRNG, else from the clock.

@@ -22,6 +22,7 @@ pub mod command {
     pub const ATTENTION_ITEMS: &str = "attention_items";
     pub const BUSINESS_METRICS: &str = "business_metrics";
     pub const EXPORT_CSV: &str = "export_csv";
+    pub const SYNC_STATUS: &str = "sync_status";
 }
 
 /// Every command answers `Result<T, CommandError>`; the error serialises as `{code, message, fields}`.
@@ -290,4 +291,23 @@ pub struct CsvExport {
     pub path: String,
     pub bytes: usize,
     pub csv: String,
+}
+
+/// What the dashboard shows about background sync (`sync_status` answers `null` when no
+/// relay is configured).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncHealth {
+    pub relay_url: String,
+    /// The last relay pull succeeded.
+    pub connected: bool,
+    /// When the last pull succeeded (RFC 3339).
+    pub last_sync: Option<String>,
+    pub events_applied: u64,
+    /// Effects (refunds, emails...) waiting to run.
+    pub queue_depth: u64,
+    pub effects_failed: u64,
+    /// The last error of any sync task, in words for the coach.
+    pub last_error: Option<String>,
+    /// When reconciliation last ran (RFC 3339).
+    pub last_reconcile_at: Option<String>,
 }
