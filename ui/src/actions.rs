@@ -62,13 +62,33 @@ pub fn BookingActions(props: &ActionsProps) -> Html {
             }
         });
     }
+    // The buttons that open each dialog: focus goes back to the one used when it closes.
+    let buttons = [
+        use_node_ref(),
+        use_node_ref(),
+        use_node_ref(),
+        use_node_ref(),
+    ];
+    let back_to_button = {
+        let buttons = buttons.clone();
+        let opened = *open;
+        move || {
+            if let Some(button) = opened.and_then(|k| buttons[k as usize].cast::<HtmlElement>()) {
+                let _ = button.focus();
+            }
+        }
+    };
     let show = |kind: Kind| {
         let open = open.clone();
         Callback::from(move |_: MouseEvent| open.set(Some(kind)))
     };
     let close = {
         let open = open.clone();
-        Callback::from(move |()| open.set(None))
+        let back_to_button = back_to_button.clone();
+        Callback::from(move |()| {
+            open.set(None);
+            back_to_button();
+        })
     };
     let done = {
         let open = open.clone();
@@ -76,6 +96,7 @@ pub fn BookingActions(props: &ActionsProps) -> Html {
         Callback::from(move |detail: BookingDetail| {
             open.set(None);
             on_change.emit(detail);
+            back_to_button();
         })
     };
     let dismiss = |code: String| {
@@ -117,10 +138,10 @@ pub fn BookingActions(props: &ActionsProps) -> Html {
         <div class="card" id="booking-actions" data-testid="booking-actions">
             <h2>{"Actions"}</h2>
             <div class="action-row">
-                <button class="btn danger" id="action-cancel" onclick={show(Kind::Cancel)}>{"Cancel booking…"}</button>
-                <button class="btn" id="action-refund" onclick={show(Kind::Refund)}>{"Refund part…"}</button>
-                <button class="btn" id="action-no-show" onclick={show(Kind::NoShow)}>{"Mark no-show…"}</button>
-                <button class="btn" id="action-correct" onclick={show(Kind::Correct)}>{"Correct state…"}</button>
+                <button class="btn danger" id="action-cancel" ref={buttons[0].clone()} onclick={show(Kind::Cancel)}>{"Cancel booking…"}</button>
+                <button class="btn" id="action-refund" ref={buttons[1].clone()} onclick={show(Kind::Refund)}>{"Refund part…"}</button>
+                <button class="btn" id="action-no-show" ref={buttons[2].clone()} onclick={show(Kind::NoShow)}>{"Mark no-show…"}</button>
+                <button class="btn" id="action-correct" ref={buttons[3].clone()} onclick={show(Kind::Correct)}>{"Correct state…"}</button>
             </div>
             if !codes.is_empty() {
                 <div class="action-row" aria-label="Needs-attention flags">
