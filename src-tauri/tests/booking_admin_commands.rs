@@ -236,3 +236,25 @@ fn sync_status_is_null_until_a_relay_is_configured() {
     assert_eq!(status["relay_url"], "http://127.0.0.1:9", "{status}");
     assert!(status["connected"].is_boolean(), "{status}");
 }
+
+#[test]
+fn a_partial_refund_is_recorded_and_too_much_is_refused_in_words() {
+    let h = demo();
+    let dana = h.booking_of("Dana Client");
+    let refund = |action_id: &str, amount_minor: i64| {
+        h.invoke(
+            "coach_action",
+            json!({
+                "booking_id": dana["id"], "action_id": action_id,
+                "action": { "action": "refund", "amount_minor": amount_minor, "reason": "Goodwill" }
+            }),
+        )
+    };
+    let too_much = refund("r-too-much", 999_999).expect_err("more than was paid");
+    assert!(
+        too_much["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{too_much}"
+    );
+    let detail = refund("r-part", 2000).expect("a part refund");
+    assert_eq!(detail["summary"]["refunded_minor"], 2000, "{detail}");
+}
