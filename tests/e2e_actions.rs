@@ -67,6 +67,30 @@ async fn cancel_dana_then_browse(client: &Client) -> anyhow::Result<()> {
         "the confirm button should name the amount {amount:?}, it says {confirm:?}"
     );
     screenshot(client, "e2e-actions-cancel-dialog").await?;
+
+    // Keyboard: Tab from the dialog's last button stays inside the dialog.
+    let last = wait_for(client, "#action-close").await?;
+    step(
+        "focus the last button",
+        client.execute(
+            "document.getElementById('action-close').focus(); return true;",
+            Vec::new(),
+        ),
+    )
+    .await?;
+    step("press Tab", last.send_keys("\u{E004}")).await?;
+    let inside = step(
+        "read the focused element",
+        client.execute(
+            "return !!document.activeElement.closest('#action-dialog');",
+            Vec::new(),
+        ),
+    )
+    .await?;
+    ensure!(
+        inside == serde_json::Value::Bool(true),
+        "Tab left the dialog"
+    );
     click(client, "#action-confirm").await?;
 
     // The booking as the core now has it: refund on its way, the amount shown.

@@ -247,9 +247,12 @@ fn ActionDialog(props: &DialogProps) -> Html {
     let on_key = {
         let on_close = props.on_close.clone();
         let busy = busy.clone();
+        let modal = first.clone();
         Callback::from(move |e: KeyboardEvent| {
             if e.key() == "Escape" && !*busy {
                 on_close.emit(());
+            } else if e.key() == "Tab" {
+                keep_focus_inside(&modal, &e);
             }
         })
     };
@@ -475,4 +478,47 @@ fn ActionDialog(props: &DialogProps) -> Html {
             </div>
         </div>
     }
+}
+
+/// Tab from the dialog's last control goes to its first (and Shift+Tab the other way), so
+/// keyboard focus never wanders behind the dialog.
+fn keep_focus_inside(modal: &NodeRef, e: &KeyboardEvent) {
+    let Some(modal) = modal.cast::<HtmlElement>() else {
+        return;
+    };
+    let Ok(list) = modal.query_selector_all(
+        "button:not([disabled]), input:not([disabled]):not([type='radio']), \
+         input[type='radio']:checked, select:not([disabled]), [tabindex='0']",
+    ) else {
+        return;
+    };
+    let focusable: Vec<HtmlElement> = (0..list.length())
+        .filter_map(|i| list.get(i))
+        .filter_map(|node| wasm_bindgen::JsCast::dyn_into::<HtmlElement>(node).ok())
+        .collect();
+    let (Some(first), Some(last)) = (focusable.first(), focusable.last()) else {
+        return;
+    };
+    let active = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.active_element());
+    let is = |element: &HtmlElement| {
+        active
+            .as_ref()
+            .is_some_and(|a| a == AsRef::<web_sys::Element>::as_ref(element))
+    };
+    let target = if e.shift_key()
+        && (is(first)
+            || active
+                .as_ref()
+                .is_some_and(|a| a == AsRef::<web_sys::Element>::as_ref(&modal)))
+    {
+        last
+    } else if !e.shift_key() && is(last) {
+        first
+    } else {
+        return;
+    };
+    e.prevent_default();
+    let _ = target.focus();
 }
