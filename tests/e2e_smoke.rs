@@ -62,6 +62,9 @@ async fn first_run(client: &Client, started: Instant) -> anyhow::Result<()> {
         "the header should say TEST MODE, it says {banner_text:?}"
     );
 
+    // The app opens on the dashboard; session types are one click away.
+    wait_for(client, "#nav-session-types").await?;
+    click(client, "#nav-session-types").await?;
     click(client, "#new-session-type").await?;
     wait_for(client, "#session-type-form").await?;
 
@@ -178,6 +181,7 @@ async fn wait_until_rows(
 
 async fn second_run(client: &Client) -> anyhow::Result<()> {
     wait_for(client, "#mode-banner[data-mode]").await?;
+    click(client, "#nav-session-types").await?;
     wait_for_text(client, "[data-testid=session-type-name]", NAME).await?;
     let price = wait_for(client, "[data-testid=session-type-price]").await?;
     let shown = step("read the price", price.text()).await?;

@@ -23,7 +23,7 @@ pub enum Page {
 
 #[component]
 pub fn App() -> Html {
-    let page = use_state(|| Page::SessionTypes);
+    let page = use_state(|| Page::Dashboard);
     let info = use_state(|| None::<Result<AppInfo, String>>);
     {
         let info = info.clone();
