@@ -1,51 +1,20 @@
 //! The apply path against a real SQLite file: idempotence, routing, parking, reschedules,
 //! coach actions, the append-only audit log and the outbox.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use coachdesk_domain::booking::{BookingEvent, RefundChoice};
 use coachdesk_domain::provider::Provider;
-use coachdesk_protocol::ipc::{BookingFilter, RefundTierDto, SessionTypeDraft};
+use coachdesk_protocol::ipc::BookingFilter;
 use coachdesk_store::{Source, Store, StoreError};
+
+mod common;
+use common::{fixture, paid_through_link, store};
+
+const NOW: OffsetDateTime = datetime!(2026-11-20 12:00 UTC);
 use rusqlite::Connection;
 use time::macros::datetime;
 use time::OffsetDateTime;
-
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures");
-const NOW: OffsetDateTime = datetime!(2026-11-20 12:00 UTC);
-
-fn fixture(provider: &str, name: &str) -> Vec<u8> {
-    std::fs::read(format!("{FIXTURES}/{provider}/{name}.json")).expect("fixture")
-}
-
-/// A store on a fresh file with the fixtures' event type mapped at 150.00 EUR.
-fn store() -> (tempfile::TempDir, PathBuf, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("coachdesk.sqlite");
-    let mut store = Store::open(&path).unwrap();
-    store
-        .create_session_type(&SessionTypeDraft {
-            name: "Coaching".into(),
-            duration_minutes: 60,
-            price: "150".into(),
-            currency: "EUR".into(),
-            refund_tiers: vec![
-                RefundTierDto {
-                    min_hours_before: 48,
-                    percent: 100,
-                },
-                RefundTierDto {
-                    min_hours_before: 24,
-                    percent: 50,
-                },
-            ],
-            calendly_event_type_uri: Some(
-                "https://api.calendly.com/event_types/ETY0000000000060".into(),
-            ),
-        })
-        .unwrap();
-    (dir, path, store)
-}
 
 /// Everything a transition can touch, as text, to compare before and after.
 fn snapshot(path: &Path) -> String {
@@ -135,16 +104,9 @@ fn the_same_raw_event_twice_changes_nothing_the_second_time() {
 fn payment_before_the_booking_is_kept_then_joined() {
     let (_dir, _path, mut store) = store();
     // Paid through the payment link: client_reference_id is the invitee UUID.
-    let mut paid: serde_json::Value =
-        serde_json::from_slice(&fixture("stripe", "checkout.session.completed")).unwrap();
-    paid["data"]["object"]["metadata"] = serde_json::json!({});
+    let paid = paid_through_link();
     let applied = store
-        .apply_provider_event(
-            Provider::Stripe,
-            paid.to_string().as_bytes(),
-            Source::Relay,
-            NOW,
-        )
+        .apply_provider_event(Provider::Stripe, &paid, Source::Relay, NOW)
         .unwrap();
     let list = store.list_bookings(&BookingFilter::default()).unwrap();
     assert_eq!(list.len(), 1);
@@ -191,16 +153,9 @@ fn charge_events_wait_for_their_payment_and_are_never_dropped() {
             NOW,
         )
         .unwrap();
-    let mut paid: serde_json::Value =
-        serde_json::from_slice(&fixture("stripe", "checkout.session.completed")).unwrap();
-    paid["data"]["object"]["metadata"] = serde_json::json!({});
+    let paid = paid_through_link();
     store
-        .apply_provider_event(
-            Provider::Stripe,
-            paid.to_string().as_bytes(),
-            Source::Relay,
-            NOW,
-        )
+        .apply_provider_event(Provider::Stripe, &paid, Source::Relay, NOW)
         .unwrap();
     assert_eq!(
         count(&path, "SELECT COUNT(*) FROM inbox WHERE status = 'parked'"),
@@ -244,13 +199,7 @@ fn a_reschedule_carries_the_payment_in_either_order() {
         let (_dir, path, mut store) = store();
         let mut deliveries = vec![
             (Provider::Calendly, fixture("calendly", "invitee.created")),
-            (Provider::Stripe, {
-                let mut paid: serde_json::Value =
-                    serde_json::from_slice(&fixture("stripe", "checkout.session.completed"))
-                        .unwrap();
-                paid["data"]["object"]["metadata"] = serde_json::json!({});
-                paid.to_string().into_bytes()
-            }),
+            (Provider::Stripe, paid_through_link()),
         ];
         let old = (
             Provider::Calendly,
@@ -299,9 +248,7 @@ fn a_reschedule_carries_the_payment_in_either_order() {
 #[test]
 fn coach_actions_are_audited_refused_cleanly_and_deduplicated() {
     let (_dir, path, mut store) = store();
-    let mut paid: serde_json::Value =
-        serde_json::from_slice(&fixture("stripe", "checkout.session.completed")).unwrap();
-    paid["data"]["object"]["metadata"] = serde_json::json!({});
+    let paid = paid_through_link();
     store
         .apply_provider_event(
             Provider::Calendly,
@@ -311,12 +258,7 @@ fn coach_actions_are_audited_refused_cleanly_and_deduplicated() {
         )
         .unwrap();
     let applied = store
-        .apply_provider_event(
-            Provider::Stripe,
-            paid.to_string().as_bytes(),
-            Source::Relay,
-            NOW,
-        )
+        .apply_provider_event(Provider::Stripe, &paid, Source::Relay, NOW)
         .unwrap();
     let booking_id = applied.booking_id.unwrap();
 
@@ -488,16 +430,9 @@ fn bookings_are_found_by_email_invitee_and_payment_id() {
             NOW,
         )
         .unwrap();
-    let mut paid: serde_json::Value =
-        serde_json::from_slice(&fixture("stripe", "checkout.session.completed")).unwrap();
-    paid["data"]["object"]["metadata"] = serde_json::json!({});
+    let paid = paid_through_link();
     store
-        .apply_provider_event(
-            Provider::Stripe,
-            paid.to_string().as_bytes(),
-            Source::Relay,
-            NOW,
-        )
+        .apply_provider_event(Provider::Stripe, &paid, Source::Relay, NOW)
         .unwrap();
     for search in [
         "DANA.CLIENT@example.com",

@@ -2,45 +2,20 @@
 //! needs-attention list, CSV exports and business metrics, on a real file.
 
 use coachdesk_domain::provider::Provider;
-use coachdesk_protocol::ipc::{
-    BookingFilter, CoachActionDto, InboxFilter, RefundChoiceDto, RefundTierDto, SessionTypeDraft,
-};
+use coachdesk_protocol::ipc::{BookingFilter, CoachActionDto, InboxFilter, RefundChoiceDto};
 use coachdesk_store::{Export, Source, Store, StoreError};
+
+mod common;
+use common::{fixture, paid_through_link, store};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures");
 /// The fixtures' session starts 2026-11-27 10:00 UTC; this is 30 h before.
 const NOW: OffsetDateTime = datetime!(2026-11-26 04:00 UTC);
 
-fn fixture(provider: &str, name: &str) -> Vec<u8> {
-    std::fs::read(format!("{FIXTURES}/{provider}/{name}.json")).expect("fixture")
-}
-
+/// A booking of the fixtures' invitee, paid 150.00 EUR through the payment link.
 fn paid_booking() -> (tempfile::TempDir, Store, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&dir.path().join("c.sqlite")).unwrap();
-    store
-        .create_session_type(&SessionTypeDraft {
-            name: "Coaching".into(),
-            duration_minutes: 60,
-            price: "150".into(),
-            currency: "EUR".into(),
-            refund_tiers: vec![
-                RefundTierDto {
-                    min_hours_before: 48,
-                    percent: 100,
-                },
-                RefundTierDto {
-                    min_hours_before: 24,
-                    percent: 50,
-                },
-            ],
-            calendly_event_type_uri: Some(
-                "https://api.calendly.com/event_types/ETY0000000000060".into(),
-            ),
-        })
-        .unwrap();
+    let (dir, _path, mut store) = store();
     store
         .apply_provider_event(
             Provider::Calendly,
@@ -49,16 +24,9 @@ fn paid_booking() -> (tempfile::TempDir, Store, String) {
             NOW,
         )
         .unwrap();
-    let mut paid: serde_json::Value =
-        serde_json::from_slice(&fixture("stripe", "checkout.session.completed")).unwrap();
-    paid["data"]["object"]["metadata"] = serde_json::json!({});
+    let paid = paid_through_link();
     let applied = store
-        .apply_provider_event(
-            Provider::Stripe,
-            paid.to_string().as_bytes(),
-            Source::Relay,
-            NOW,
-        )
+        .apply_provider_event(Provider::Stripe, &paid, Source::Relay, NOW)
         .unwrap();
     let id = applied.booking_id.unwrap();
     (dir, store, id)

@@ -1,0 +1,52 @@
+//! Fixtures shared by the store's integration tests.
+
+use std::path::PathBuf;
+
+use coachdesk_protocol::ipc::{RefundTierDto, SessionTypeDraft};
+use coachdesk_store::Store;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures");
+
+/// A provider sample body from `tests/fixtures/`.
+pub fn fixture(provider: &str, name: &str) -> Vec<u8> {
+    std::fs::read(format!("{FIXTURES}/{provider}/{name}.json")).expect("fixture")
+}
+
+/// Stripe's `checkout.session.completed` sample as a payment link makes it: no booking id in
+/// the metadata, so it is routed by `client_reference_id` (the invitee UUID).
+pub fn paid_through_link() -> Vec<u8> {
+    let mut paid: serde_json::Value =
+        serde_json::from_slice(&fixture("stripe", "checkout.session.completed")).unwrap();
+    paid["data"]["object"]["metadata"] = serde_json::json!({});
+    paid.to_string().into_bytes()
+}
+
+/// A store on a fresh file with the fixtures' event type mapped at 150.00 EUR
+/// (100% back up to 48 h before, 50% up to 24 h).
+pub fn store() -> (tempfile::TempDir, PathBuf, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("coachdesk.sqlite");
+    let mut store = Store::open(&path).unwrap();
+    store
+        .create_session_type(&SessionTypeDraft {
+            name: "Coaching".into(),
+            duration_minutes: 60,
+            price: "150".into(),
+            currency: "EUR".into(),
+            refund_tiers: vec![
+                RefundTierDto {
+                    min_hours_before: 48,
+                    percent: 100,
+                },
+                RefundTierDto {
+                    min_hours_before: 24,
+                    percent: 50,
+                },
+            ],
+            calendly_event_type_uri: Some(
+                "https://api.calendly.com/event_types/ETY0000000000060".into(),
+            ),
+        })
+        .unwrap();
+    (dir, path, store)
+}
