@@ -425,6 +425,20 @@ enum BodyError {
     Read,
 }
 
+/// Reads an API request's JSON body; the error is the answer to send (413, 408, or 400
+/// with `expected` saying what the body should look like).
+fn read_api_json<T: serde::de::DeserializeOwned>(
+    rq: &mut Request,
+    expected: &str,
+) -> Result<T, Resp> {
+    let body = match read_body(rq, MAX_API_BODY) {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => return Err(text(413, "body too large")),
+        Err(BodyError::Read) => return Err(text(408, "body not received in time")),
+    };
+    serde_json::from_slice(&body).map_err(|_| text(400, expected))
+}
+
 fn read_body(rq: &mut Request, max: usize) -> Result<Vec<u8>, BodyError> {
     if rq.body_length().is_some_and(|n| n > max) {
         return Err(BodyError::TooLarge);
@@ -615,14 +629,9 @@ fn ack(ctx: &Ctx, reader: &Connection, rq: &mut Request) -> Resp {
     if let Some(denied) = authorize(rq, reader) {
         return denied;
     }
-    let body = match read_body(rq, MAX_API_BODY) {
-        Ok(b) => b,
-        Err(BodyError::TooLarge) => return text(413, "body too large"),
-        Err(BodyError::Read) => return text(408, "body not received in time"),
-    };
-    let req: AckRequest = match serde_json::from_slice(&body) {
+    let req: AckRequest = match read_api_json(rq, "expected {\"through\": SEQ}") {
         Ok(r) => r,
-        Err(_) => return text(400, "expected {\"through\": SEQ}"),
+        Err(resp) => return resp,
     };
     if req.through < 0 {
         return text(400, "through must not be negative");
@@ -648,15 +657,11 @@ fn put_links(ctx: &Ctx, reader: &Connection, rq: &mut Request) -> Resp {
     if let Some(denied) = authorize(rq, reader) {
         return denied;
     }
-    let body = match read_body(rq, MAX_API_BODY) {
-        Ok(b) => b,
-        Err(BodyError::TooLarge) => return text(413, "body too large"),
-        Err(BodyError::Read) => return text(408, "body not received in time"),
-    };
-    let table: PaymentLinkTable = match serde_json::from_slice(&body) {
-        Ok(t) => t,
-        Err(_) => return text(400, "expected {\"links\": [{\"slug\": ..., \"url\": ...}]}"),
-    };
+    let table: PaymentLinkTable =
+        match read_api_json(rq, "expected {\"links\": [{\"slug\": ..., \"url\": ...}]}") {
+            Ok(t) => t,
+            Err(resp) => return resp,
+        };
     if let Some(bad) = table.links.iter().find(|l| !paylink::valid_slug(&l.slug)) {
         return text(
             400,

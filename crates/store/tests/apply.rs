@@ -9,7 +9,7 @@ use coachdesk_protocol::ipc::BookingFilter;
 use coachdesk_store::{Source, Store, StoreError};
 
 mod common;
-use common::{fixture, paid_through_link, store};
+use common::{book_and_pay, fixture, paid_through_link, store};
 
 const NOW: OffsetDateTime = datetime!(2026-11-20 12:00 UTC);
 use rusqlite::Connection;
@@ -145,18 +145,7 @@ fn charge_events_wait_for_their_payment_and_are_never_dropped() {
         .apply_provider_event(Provider::Stripe, &refunded, Source::Relay, NOW)
         .unwrap();
     assert_eq!(parked.status, "parked");
-    store
-        .apply_provider_event(
-            Provider::Calendly,
-            &fixture("calendly", "invitee.created"),
-            Source::Relay,
-            NOW,
-        )
-        .unwrap();
-    let paid = paid_through_link();
-    store
-        .apply_provider_event(Provider::Stripe, &paid, Source::Relay, NOW)
-        .unwrap();
+    book_and_pay(&mut store, NOW);
     assert_eq!(
         count(&path, "SELECT COUNT(*) FROM inbox WHERE status = 'parked'"),
         0
@@ -422,18 +411,7 @@ fn demo_seed_is_idempotent_and_covers_the_interesting_states() {
 #[test]
 fn bookings_are_found_by_email_invitee_and_payment_id() {
     let (_dir, _path, mut store) = store();
-    store
-        .apply_provider_event(
-            Provider::Calendly,
-            &fixture("calendly", "invitee.created"),
-            Source::Relay,
-            NOW,
-        )
-        .unwrap();
-    let paid = paid_through_link();
-    store
-        .apply_provider_event(Provider::Stripe, &paid, Source::Relay, NOW)
-        .unwrap();
+    book_and_pay(&mut store, NOW);
     for search in [
         "DANA.CLIENT@example.com",
         "dana",

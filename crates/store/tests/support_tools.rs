@@ -1,12 +1,11 @@
 //! Coach actions through the app's types, the refund preview, the webhook log, the
 //! needs-attention list, CSV exports and business metrics, on a real file.
 
-use coachdesk_domain::provider::Provider;
 use coachdesk_protocol::ipc::{BookingFilter, CoachActionDto, InboxFilter, RefundChoiceDto};
-use coachdesk_store::{Export, Source, Store, StoreError};
+use coachdesk_store::{Export, Store, StoreError};
 
 mod common;
-use common::{fixture, paid_through_link, store};
+use common::{book_and_pay, store};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
@@ -16,19 +15,7 @@ const NOW: OffsetDateTime = datetime!(2026-11-26 04:00 UTC);
 /// A booking of the fixtures' invitee, paid 150.00 EUR through the payment link.
 fn paid_booking() -> (tempfile::TempDir, Store, String) {
     let (dir, _path, mut store) = store();
-    store
-        .apply_provider_event(
-            Provider::Calendly,
-            &fixture("calendly", "invitee.created"),
-            Source::Relay,
-            NOW,
-        )
-        .unwrap();
-    let paid = paid_through_link();
-    let applied = store
-        .apply_provider_event(Provider::Stripe, &paid, Source::Relay, NOW)
-        .unwrap();
-    let id = applied.booking_id.unwrap();
+    let id = book_and_pay(&mut store, NOW);
     (dir, store, id)
 }
 

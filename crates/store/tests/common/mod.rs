@@ -50,3 +50,23 @@ pub fn store() -> (tempfile::TempDir, PathBuf, Store) {
         .unwrap();
     (dir, path, store)
 }
+
+/// Applies the fixtures' `invitee.created` then its payment through the link, at `now`;
+/// answers the booking's id.
+pub fn book_and_pay(store: &mut Store, now: time::OffsetDateTime) -> String {
+    use coachdesk_domain::provider::Provider;
+    use coachdesk_store::Source;
+    store
+        .apply_provider_event(
+            Provider::Calendly,
+            &fixture("calendly", "invitee.created"),
+            Source::Relay,
+            now,
+        )
+        .unwrap();
+    store
+        .apply_provider_event(Provider::Stripe, &paid_through_link(), Source::Relay, now)
+        .unwrap()
+        .booking_id
+        .expect("the payment is applied to a booking")
+}
