@@ -15,7 +15,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use anyhow::Context as _;
 use coachdesk_protocol::ipc::{AppInfo, SyncHealth};
 use coachdesk_store::Store;
-use coachdesk_sync::{Keychain, Outlets, SyncConfig, SyncEngine, SyncHandle};
+use coachdesk_sync::{
+    Keychain, Outlets, Providers, SecretSource, SyncConfig, SyncEngine, SyncHandle,
+};
 use tauri::{App, Builder, Runtime};
 
 pub use launch::{Launch, Mode};
@@ -28,6 +30,11 @@ pub struct AppState {
     sync: Mutex<Option<(String, SyncHandle)>>,
     /// Where CSV exports are written: `exports/` next to the database.
     exports_dir: PathBuf,
+    /// Where secrets are read and written: the OS keychain (the simulator's keys held in
+    /// memory in demo mode, so demos never touch the coach's keychain).
+    secrets: Arc<dyn SecretSource>,
+    /// Provider API bases, relay URL and timings the provider clients and sync use.
+    sync_config: Mutex<SyncConfig>,
 }
 
 impl AppState {
@@ -56,21 +63,39 @@ impl AppState {
             exports_dir: path
                 .parent()
                 .map_or_else(|| PathBuf::from("exports"), |dir| dir.join("exports")),
+            secrets: Arc::new(Keychain::default()),
+            sync_config: Mutex::new(SyncConfig::new(coachdesk_sync::Mode::Test, "")),
         })
+    }
+
+    /// Where secrets are read and written (see the `secrets` field).
+    pub fn secrets(&self) -> Arc<dyn SecretSource> {
+        self.secrets.clone()
+    }
+
+    /// The provider bases, relay URL and timings in force.
+    pub fn sync_config(&self) -> SyncConfig {
+        self.sync_config
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Stripe and Calendly clients built from the current settings and secrets, at the
+    /// moment of use (`providers().stripe()?`, `providers().calendly()?`).
+    pub fn providers(&self) -> Providers {
+        Providers::new(self.sync_config(), self.secrets())
     }
 
     /// Starts the background sync (relay pull, effects, reconciliation) against the relay
     /// at `relay_url`, with secrets from the OS keychain. Runs on Tauri's async runtime.
     pub fn start_sync(&self, relay_url: &str) -> anyhow::Result<()> {
         let config = SyncConfig::new(coachdesk_sync::Mode::Test, relay_url);
+        *self.sync_config.lock().unwrap_or_else(|p| p.into_inner()) = config.clone();
         let store = self.store.clone();
+        let secrets = self.secrets();
         let handle = tauri::async_runtime::block_on(async move {
-            SyncEngine::start(
-                config,
-                store,
-                Arc::new(Keychain::default()),
-                Outlets::default(),
-            )
+            SyncEngine::start(config, store, secrets, Outlets::default())
         })
         .with_context(|| format!("cannot start sync with the relay {relay_url}"))?;
         *self.sync.lock().unwrap_or_else(|p| p.into_inner()) = Some((relay_url.to_owned(), handle));

@@ -36,7 +36,7 @@ pub use executor::{
     Executor, ExecutorReport, LogNotifier, MailOutcome, Mailer, Notifier, UnconfiguredMailer,
 };
 pub use reconcile::ReconcileReport;
-pub use secrets::{Keychain, Secret, SecretError, SecretName, SecretSource};
+pub use secrets::{Keychain, MemorySecrets, Secret, SecretError, SecretName, SecretSource};
 pub use subscription::SubscriptionHealth;
 
 /// What can stop a sync step.

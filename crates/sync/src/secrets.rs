@@ -160,6 +160,36 @@ impl SecretSource for Keychain {
     }
 }
 
+/// Secrets held in memory only: the simulator's keys in demo mode, where nothing may touch
+/// the coach's real keychain.
+#[derive(Debug, Default)]
+pub struct MemorySecrets {
+    values: std::sync::Mutex<std::collections::HashMap<SecretName, Secret>>,
+}
+
+impl MemorySecrets {
+    /// Stores (or replaces) a secret.
+    pub fn set(&self, name: SecretName, value: Secret) {
+        self.values
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(name, value);
+    }
+}
+
+impl SecretSource for MemorySecrets {
+    fn get(&self, name: SecretName) -> Result<Secret, SecretError> {
+        self.values
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&name)
+            .cloned()
+            .ok_or(SecretError::Missing {
+                label: name.label(),
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,5 +198,17 @@ mod tests {
     fn secrets_print_redacted() {
         let s = Secret::new("sk_test_very_secret");
         assert_eq!(format!("{s:?} {s}"), "Secret(<redacted>) <redacted>");
+    }
+
+    #[test]
+    fn memory_secrets_return_what_was_set_and_name_what_is_missing() {
+        let secrets = MemorySecrets::default();
+        secrets.set(SecretName::CalendlyToken, Secret::new("tok"));
+        assert_eq!(
+            secrets.get(SecretName::CalendlyToken).unwrap().expose(),
+            "tok"
+        );
+        let err = secrets.get(SecretName::RelayToken).unwrap_err();
+        assert!(err.to_string().contains("relay token"), "{err}");
     }
 }
