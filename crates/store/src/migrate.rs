@@ -8,11 +8,18 @@ use rusqlite::Connection;
 use crate::StoreError;
 
 /// Every migration, in order. A test checks this list against the directory.
-pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[(
-    1,
-    "0001_init.sql",
-    include_str!("../../../migrations/0001_init.sql"),
-)];
+pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (
+        1,
+        "0001_init.sql",
+        include_str!("../../../migrations/0001_init.sql"),
+    ),
+    (
+        2,
+        "0002_stripe_setup.sql",
+        include_str!("../../../migrations/0002_stripe_setup.sql"),
+    ),
+];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let current: u32 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
