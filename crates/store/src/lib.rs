@@ -6,15 +6,19 @@
 //! the outbox rows in a single transaction. The domain crate decides; this crate keeps.
 
 mod admin;
+mod app_settings;
 mod booking_queries;
+mod bulk;
 mod coach;
 mod demo;
 mod error;
 mod ingest;
 mod mail_settings;
+mod mappings;
 mod metrics;
 mod migrate;
 mod outbox;
+mod refund_hold;
 mod rows;
 mod session_types;
 mod sync_state;
@@ -26,9 +30,16 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 pub use admin::Export;
+pub use app_settings::{Feature, Features, MODE_SETTING, RELAY_URL_SETTING};
+pub use booking_queries::{SearchKind, DEFAULT_PAGE, MAX_LIST};
+pub use bulk::{bulk_booking, BulkBooking};
+pub use demo::{DEMO_EVENT_TYPES, DEMO_TERMS};
 pub use error::StoreError;
 pub use ingest::{Applied, Source};
+pub use mappings::{ListedEventType, StoredLink};
 pub use outbox::OutboxRow;
+pub use session_types::{StripeObjects, StripeSetupPlan};
+pub use refund_hold::REFUND_AWAITING_APPROVAL;
 pub use sync_state::OutboxEntry;
 
 /// The open database.
