@@ -35,16 +35,18 @@ pub fn artifacts_dir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
+/// Cargo's target folder: `CARGO_TARGET_DIR`, else `<root>/target`.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
 /// The built app: `COACHDESK_APP_BIN`, else `<target dir>/debug/coachdesk`.
 pub fn app_binary() -> anyhow::Result<PathBuf> {
     let path = match std::env::var_os("COACHDESK_APP_BIN") {
         Some(path) => PathBuf::from(path),
-        None => {
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| workspace_root().join("target"));
-            target.join("debug").join("coachdesk")
-        }
+        None => target_dir().join("debug").join("coachdesk"),
     };
     if !path.is_file() {
         bail!(

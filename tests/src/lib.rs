@@ -7,3 +7,4 @@
 //! nothing is worse than a red one.
 
 pub mod e2e;
+pub mod stack;

@@ -91,7 +91,7 @@ impl World {
             "locale": "en",
         });
         for et in self.config.event_types.clone() {
-            let uuid = self.uuid();
+            let uuid = et.uuid.clone().unwrap_or_else(|| self.uuid());
             self.calendly.event_types.push(json!({
                 "uri": format!("{base}/event_types/{uuid}"), "name": et.name, "active": true,
                 "slug": et.slug, "scheduling_url": format!("https://calendly.com/coach/{}", et.slug),

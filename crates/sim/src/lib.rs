@@ -43,6 +43,10 @@ pub struct EventTypeConfig {
     pub slug: String,
     pub name: String,
     pub duration_minutes: i64,
+    /// A fixed UUID for the event type's URI (demo mode maps its sample session types to
+    /// these); random when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
 }
 
 /// Simulator settings (defaults fit tests; the binary reads overrides from flags).
@@ -95,11 +99,13 @@ impl Default for SimConfig {
                     slug: "coaching-60".into(),
                     name: "Coaching session (60 min)".into(),
                     duration_minutes: 60,
+                    uuid: None,
                 },
                 EventTypeConfig {
                     slug: "intro-30".into(),
                     name: "Intro call (30 min)".into(),
                     duration_minutes: 30,
+                    uuid: None,
                 },
             ],
             coach_name: "Sam Coach".into(),

@@ -29,6 +29,14 @@ pub const DEMO_EVENT_TYPES: [(&str, &str); 3] = [
     ),
 ];
 
+/// Duration (minutes), price and currency of the demo's session types, in the order of
+/// [`DEMO_EVENT_TYPES`] (the demo's scripted client pays these amounts at the simulator).
+pub const DEMO_TERMS: [(u32, &str, &str); 3] = [
+    (60, "150.00", "EUR"),
+    (30, "60.00", "EUR"),
+    (90, "25000", "JPY"),
+];
+
 impl Store {
     /// Seeds the demo once per database; later calls do nothing.
     pub fn seed_demo(&mut self, now: OffsetDateTime) -> Result<(), StoreError> {
@@ -45,11 +53,7 @@ impl Store {
                 percent: 50,
             },
         ];
-        for ((uri, name), (minutes, price, currency)) in DEMO_EVENT_TYPES.iter().zip([
-            (60, "150.00", "EUR"),
-            (30, "60.00", "EUR"),
-            (90, "25000", "JPY"),
-        ]) {
+        for ((uri, name), (minutes, price, currency)) in DEMO_EVENT_TYPES.iter().zip(DEMO_TERMS) {
             self.create_session_type(&SessionTypeDraft {
                 name: (*name).to_owned(),
                 duration_minutes: minutes,

@@ -38,8 +38,8 @@ pub use error::StoreError;
 pub use ingest::{Applied, Source};
 pub use mappings::{ListedEventType, StoredLink};
 pub use outbox::OutboxRow;
-pub use session_types::{StripeObjects, StripeSetupPlan};
 pub use refund_hold::REFUND_AWAITING_APPROVAL;
+pub use session_types::{StripeObjects, StripeSetupPlan};
 pub use sync_state::OutboxEntry;
 
 /// The open database.
