@@ -140,6 +140,21 @@ impl SimClient {
         self.control("POST", "/stripe/pay", json!({"payment_link": link, "client_reference_id": reference, "email": email, "method": method}))
     }
 
+    /// The client opens a payment link's Checkout page (a new open session with
+    /// `client_reference_id`) and leaves without paying. Returns the session.
+    pub fn open_link(
+        &self,
+        link: &str,
+        reference: &str,
+        email: &str,
+    ) -> Result<Value, ClientError> {
+        self.control(
+            "POST",
+            "/stripe/open",
+            json!({"payment_link": link, "client_reference_id": reference, "email": email}),
+        )
+    }
+
     /// A delayed payment succeeds or fails.
     pub fn settle_async(&self, session: &str, succeeded: bool) -> Result<Value, ClientError> {
         self.control(

@@ -365,6 +365,21 @@ fn control(shared: &Shared, req: &Incoming, rest: &str) -> Reply {
             Reply::json(200, json!(shared.lock().calendly.event_types))
         }
         ("POST", ["stripe", "pay"]) => ok_or_bad(shared.with(|w| pay(w, &body))),
+        ("POST", ["stripe", "open"]) => {
+            // The client opens a payment link's Checkout page and leaves without paying.
+            let Some(link) = str_arg("payment_link") else {
+                return bad("payment_link is required");
+            };
+            let params = json!({"client_reference_id": body["client_reference_id"], "customer_email": body["email"]});
+            ok_or_bad(shared.with(|w| {
+                let id = session_for_link(w, &link, &params)?;
+                w.stripe
+                    .sessions
+                    .get(&id)
+                    .cloned()
+                    .ok_or_else(|| format!("session {id} vanished"))
+            }))
+        }
         ("POST", ["stripe", "async_result"]) => {
             let Some(session) = str_arg("session") else {
                 return bad("session is required");

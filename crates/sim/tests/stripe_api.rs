@@ -611,3 +611,56 @@ fn fixture_events_validate_against_the_description() {
     }
     assert!(n >= 8);
 }
+
+#[test]
+fn an_opened_but_unpaid_link_checkout_expires_with_a_valid_event() {
+    let (_sim, c) = sim();
+    let price = c
+        .stripe(
+            "POST",
+            "/v1/prices",
+            &json!({"currency": "eur", "unit_amount": 15000, "product_data": {"name": "Coaching"}}),
+            None,
+        )
+        .unwrap()
+        .json()
+        .unwrap();
+    let link = c
+        .stripe(
+            "POST",
+            "/v1/payment_links",
+            &json!({"line_items": [{"price": price["id"], "quantity": 1}]}),
+            None,
+        )
+        .unwrap()
+        .json()
+        .unwrap();
+    let plink = link["id"].as_str().unwrap();
+    let opened = c.open_link(plink, "INV-open", "eve@example.com").unwrap();
+    assert_eq!(opened["status"], "open");
+    assert_eq!(opened["payment_status"], "unpaid");
+    assert_eq!(opened["client_reference_id"], "INV-open");
+    assert_eq!(opened["payment_link"], plink);
+    assert!(
+        c.stripe_events().unwrap().is_empty(),
+        "opening emits nothing"
+    );
+    let id = opened["id"].as_str().unwrap();
+    c.expire_session(id).unwrap();
+    let events = c.stripe_events().unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["type"], "checkout.session.expired");
+    assert_eq!(
+        events[0]["data"]["object"]["client_reference_id"],
+        "INV-open"
+    );
+    stripe_spec()
+        .unwrap()
+        .check_object(&events[0])
+        .unwrap_or_else(|p| panic!("{p:#?}"));
+    assert!(
+        c.pay_session(id, false).is_err(),
+        "an expired session cannot be paid"
+    );
+    assert!(c.open_link("plink_missing", "INV-open", "e@x").is_err());
+}

@@ -223,7 +223,7 @@ fn failed(inbox_id: i64, note: String) -> Applied {
     }
 }
 
-fn ingest(
+pub(crate) fn ingest(
     conn: &Connection,
     provider: Provider,
     body: &[u8],

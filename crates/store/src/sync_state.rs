@@ -5,10 +5,12 @@
 //! Cursors and sync figures are plain settings (`Store::setting`), in this same file, so
 //! a restored database and its cursors never disagree.
 
+use coachdesk_domain::provider::Provider;
 use coachdesk_domain::Booking;
 use rusqlite::{params, OptionalExtension};
 use time::OffsetDateTime;
 
+use crate::ingest::{ingest, Applied, Source};
 use crate::rows::load_booking;
 use crate::{ts, Store, StoreError};
 
@@ -26,6 +28,29 @@ pub struct OutboxEntry {
 }
 
 impl Store {
+    /// Applies a batch of raw provider bodies and sets a cursor setting in ONE transaction
+    /// (the relay pull: the page and the sequence it ends at commit together, or neither).
+    pub fn apply_provider_batch_with_cursor<'a>(
+        &mut self,
+        batch: impl IntoIterator<Item = (Provider, &'a [u8])>,
+        source: Source,
+        now: OffsetDateTime,
+        cursor: (&str, &str),
+    ) -> Result<Vec<Applied>, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut results = Vec::new();
+        for (provider, body) in batch {
+            results.push(ingest(&tx, provider, body, source, now)?);
+        }
+        tx.execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [cursor.0, cursor.1],
+        )?;
+        tx.commit()?;
+        Ok(results)
+    }
+
     /// A booking as the state machine sees it.
     pub fn booking(&self, id: &str) -> Result<Option<Booking>, StoreError> {
         load_booking(&self.conn, id)

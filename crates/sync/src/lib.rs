@@ -378,8 +378,11 @@ impl SyncEngine {
 
 async fn pull_loop(shared: Arc<Shared>, relay: relay::RelayClient) {
     let mut failures: u32 = 0;
+    // The highest sequence this run acknowledged: a batch committed just before a crash
+    // (never acked) is acknowledged by the first pull after the restart.
+    let mut acked: i64 = 0;
     loop {
-        match pull_once(&shared, &relay).await {
+        match pull_once(&shared, &relay, &mut acked).await {
             Ok(()) => failures = 0,
             Err(err) => {
                 let text = error_text(&err);
@@ -399,7 +402,11 @@ async fn pull_loop(shared: Arc<Shared>, relay: relay::RelayClient) {
     }
 }
 
-async fn pull_once(shared: &Shared, relay: &relay::RelayClient) -> Result<(), SyncError> {
+async fn pull_once(
+    shared: &Shared,
+    relay: &relay::RelayClient,
+    acked: &mut i64,
+) -> Result<(), SyncError> {
     let token = shared.secrets.get(SecretName::RelayToken)?;
     let after = relay::cursor(&lock(&shared.store))?;
     let page = relay
@@ -411,8 +418,11 @@ async fn pull_once(shared: &Shared, relay: &relay::RelayClient) -> Result<(), Sy
         )
         .await?;
     let report = relay::apply_page(&shared.store, &page, OffsetDateTime::now_utc())?;
-    if !page.events.is_empty() {
+    if report.cursor > *acked {
         relay.ack(token.expose(), report.cursor).await?;
+        *acked = report.cursor;
+    }
+    if !page.events.is_empty() {
         shared.wake_executor.notify_one();
     }
     shared.update(|s| {

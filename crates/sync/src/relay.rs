@@ -1,9 +1,9 @@
-//! The relay pull: long-poll `GET /v1/events`, apply the batch in one transaction, store
-//! the cursor in the same database, then `POST /v1/ack`.
+//! The relay pull: long-poll `GET /v1/events`, apply the batch and store the cursor in one
+//! transaction, then `POST /v1/ack`.
 //!
-//! A crash between the commit and the ack means the relay sends the batch again; the
-//! inbox's UNIQUE provider key absorbs it. A crash between the batch's commit and the
-//! cursor's write does the same. While the relay is unreachable the loop backs off and the
+//! A crash between the commit and the ack leaves the relay's events unacknowledged: the
+//! next pull starts after the stored cursor and the next ack covers them; were they sent
+//! again anyway (a restored database), the inbox's UNIQUE provider key absorbs them. While the relay is unreachable the loop backs off and the
 //! status says so; the app keeps working on what it has.
 
 use std::sync::{Arc, Mutex};
@@ -139,7 +139,7 @@ pub struct PullReport {
     pub cursor: i64,
 }
 
-/// Applies one page: one transaction, then the cursor. Returns the new cursor.
+/// Applies one page and its cursor in one transaction. Returns the new cursor.
 pub fn apply_page(
     store: &Arc<Mutex<Store>>,
     page: &EventsPage,
@@ -155,14 +155,15 @@ pub fn apply_page(
             cursor: previous,
         });
     };
-    let results = store.apply_provider_batch(
+    // The page and the cursor commit together: a crash leaves both or neither.
+    let results = store.apply_provider_batch_with_cursor(
         fresh
             .iter()
             .map(|e| (provider(e.provider), e.body.as_bytes())),
         Source::Relay,
         now,
+        (RELAY_CURSOR, &last.to_string()),
     )?;
-    store.set_setting(RELAY_CURSOR, &last.to_string())?;
     Ok(PullReport {
         received: page.events.len(),
         applied: results.iter().filter(|a| !a.duplicate).count(),

@@ -302,11 +302,112 @@ impl World {
         .await
     }
 
+    /// A second session type on the `intro-30` event type, sold through its own payment
+    /// link (other currencies, other refund tiers). `price` is in major units ("5000").
+    pub async fn sell_intro(
+        &self,
+        price: &str,
+        minor: i64,
+        currency: &str,
+        tiers: &[(u32, u8)],
+    ) -> PaymentLinkCreated {
+        let calendly = CalendlyApi::new(
+            &self.config.calendly_base,
+            &self.calendly_token,
+            Duration::from_secs(5),
+        )
+        .expect("calendly");
+        let me = calendly.current_user().await.expect("users/me");
+        let intro = calendly
+            .event_types(&me.uri)
+            .await
+            .expect("event types")
+            .iter()
+            .find(|t| t["slug"] == "intro-30")
+            .and_then(|t| t["uri"].as_str())
+            .expect("intro-30 event type")
+            .to_owned();
+        let st = self
+            .store
+            .lock()
+            .unwrap()
+            .create_session_type(&SessionTypeDraft {
+                name: "Intro".into(),
+                duration_minutes: 30,
+                price: price.into(),
+                currency: currency.into(),
+                refund_tiers: tiers
+                    .iter()
+                    .map(|&(min_hours_before, percent)| RefundTierDto {
+                        min_hours_before,
+                        percent,
+                    })
+                    .collect(),
+                calendly_event_type_uri: Some(intro),
+            })
+            .expect("session type");
+        let money = coachdesk_domain::Money::new(
+            minor,
+            coachdesk_domain::Currency::parse(currency).expect("currency"),
+        );
+        let stripe = StripeApi::new(&self.config.stripe_base, &self.stripe_key).expect("stripe");
+        stripe
+            .create_payment_link(&st.name, money, &format!("coachdesk-{}", st.id))
+            .await
+            .expect("payment link")
+    }
+
     /// Pays through the session type's payment link, as the relay's redirect does.
     pub fn pay(&self, invitee_uuid: &str, email: &str) -> serde_json::Value {
         self.client
             .pay_link(&self.link.payment_link, invitee_uuid, email, false)
             .expect("pay")
+    }
+
+    /// Pays through any payment link; `delayed` = an async method settled later.
+    pub fn pay_through(
+        &self,
+        link: &PaymentLinkCreated,
+        invitee_uuid: &str,
+        email: &str,
+        delayed: bool,
+    ) -> serde_json::Value {
+        self.client
+            .pay_link(&link.payment_link, invitee_uuid, email, delayed)
+            .expect("pay")
+    }
+
+    /// `POST /v1/refunds` the product made, with their status.
+    pub fn refund_posts(&self) -> Vec<coachdesk_sim::RequestRecord> {
+        self.client
+            .requests(Some("POST"), Some("/v1/refunds"))
+            .expect("log")
+    }
+
+    /// The product's cancellations of one Calendly event.
+    pub fn calendly_cancellations(&self, event_uuid: &str) -> Vec<coachdesk_sim::RequestRecord> {
+        self.client
+            .requests(
+                Some("POST"),
+                Some(&format!("/scheduled_events/{event_uuid}/cancellation")),
+            )
+            .expect("log")
+    }
+
+    /// The booking's attention codes (`needs_attention` when not empty).
+    pub fn attention_of(&self, invitee_uri: &str) -> Vec<&'static str> {
+        self.booking_of(invitee_uri)
+            .map(|b| b.attention.iter().map(|a| a.code()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Waits until the booking carries the attention flag `code`.
+    pub async fn flagged(&self, invitee_uri: &str, code: &str) -> Booking {
+        eventually(&format!("{invitee_uri} to be flagged {code}"), || async {
+            let b = self.booking_of(invitee_uri)?;
+            b.attention.iter().any(|a| a.code() == code).then_some(b)
+        })
+        .await
     }
 
     pub fn stripe_requests(&self, prefix: &str) -> Vec<coachdesk_sim::RequestRecord> {
