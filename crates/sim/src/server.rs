@@ -206,6 +206,11 @@ fn handle(shared: &Shared, mut request: tiny_http::Request) {
         route(shared, &incoming)
     };
     if !incoming.path.starts_with("/_sim") {
+        let (invalid_request, invalid_response) = if incoming.path.starts_with("/v1/") && !too_big {
+            stripe::fidelity(&incoming, &reply)
+        } else {
+            (None, Vec::new())
+        };
         shared.lock().requests.push(RequestRecord {
             seq: 0,
             method: incoming.method.clone(),
@@ -215,6 +220,8 @@ fn handle(shared: &Shared, mut request: tiny_http::Request) {
             idempotency_key: incoming.header("Idempotency-Key").map(str::to_string),
             status: reply.status,
             replayed,
+            invalid_request,
+            invalid_response,
         });
         let mut w = shared.lock();
         let n = w.requests.len() as u64;

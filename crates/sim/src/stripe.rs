@@ -119,6 +119,40 @@ pub fn template(method: &str, segments: &[&str]) -> Option<(&'static str, Option
     Some(t)
 }
 
+/// Checks one Stripe request and its answer against the OpenAPI description: the first
+/// problem of the request (if it breaks the description) and every problem of a 200 answer.
+/// Routes the simulator does not serve give no verdict (they are 404s already).
+pub fn fidelity(req: &Incoming, reply: &Reply) -> (Option<String>, Vec<String>) {
+    let segments = req.segments();
+    let Some((tpl, _)) = template(&req.method, &segments) else {
+        return (None, Vec::new());
+    };
+    let spec = match spec::stripe_spec() {
+        Ok(spec) => spec,
+        Err(e) => return (Some(e.clone()), vec![e]),
+    };
+    let raw = if req.method == "POST" {
+        req.body.as_slice()
+    } else {
+        req.query.as_bytes()
+    };
+    let request = match form::parse(raw) {
+        Ok(params) => spec
+            .check_request(&req.method, tpl, &params)
+            .err()
+            .map(|v| format!("{v} ({})", v.param())),
+        Err(e) => Some(e.to_string()),
+    };
+    let response = match (&reply.body, reply.status) {
+        (Some(body), 200) => spec
+            .check_response(&req.method, tpl, body)
+            .err()
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    (request, response)
+}
+
 impl World {
     /// Handle a request under `/v1/`.
     pub fn stripe(&mut self, req: &Incoming) -> (Reply, bool) {

@@ -89,6 +89,12 @@ pub struct RequestRecord {
     pub status: u16,
     /// Set when the answer was a replay of an earlier idempotent request.
     pub replayed: bool,
+    /// Stripe only: why the request breaks the OpenAPI description (the 400 it got).
+    #[serde(default)]
+    pub invalid_request: Option<String>,
+    /// Stripe only: where a 200 answer departs from the description's response schema.
+    #[serde(default)]
+    pub invalid_response: Vec<String>,
 }
 
 /// A failure to inject into the next `remaining` requests matching `method` + `path_prefix`.

@@ -664,3 +664,156 @@ fn an_opened_but_unpaid_link_checkout_expires_with_a_valid_event() {
     );
     assert!(c.open_link("plink_missing", "INV-open", "e@x").is_err());
 }
+
+/// The request log says, per Stripe request, whether the request and the 200 answer
+/// match the description: what the product's end-to-end tests assert on.
+#[test]
+fn the_request_log_records_spec_verdicts_for_requests_and_answers() {
+    let (_sim, c) = sim();
+    let t = now(&c);
+    let ok = c
+        .stripe(
+            "POST",
+            "/v1/checkout/sessions",
+            &checkout_params("INV1", t),
+            Some("k-ok"),
+        )
+        .unwrap();
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    let bad = c
+        .stripe(
+            "POST",
+            "/v1/refunds",
+            &json!({"payment_intent": "pi_x", "reason": "changed_mind"}),
+            None,
+        )
+        .unwrap();
+    assert_eq!(bad.status, 400);
+    let list = c
+        .stripe("GET", "/v1/events", &json!({"limit": "5"}), None)
+        .unwrap();
+    assert_eq!(list.status, 200);
+    let log = c.requests(None, Some("/v1/")).unwrap();
+    assert_eq!(log.len(), 3, "{log:#?}");
+    assert_eq!(
+        (
+            log[0].invalid_request.as_deref(),
+            log[0].invalid_response.len()
+        ),
+        (None, 0),
+        "{log:#?}"
+    );
+    let why = log[1].invalid_request.as_deref().expect("a verdict");
+    assert!(why.contains("reason"), "{why}");
+    assert_eq!(
+        (
+            log[2].invalid_request.as_deref(),
+            log[2].invalid_response.len()
+        ),
+        (None, 0)
+    );
+
+    // An answer missing a required field, or with a value outside an enum, is reported.
+    let req = coachdesk_sim::world::Incoming {
+        method: "GET".into(),
+        path: "/v1/refunds/re_1".into(),
+        query: String::new(),
+        headers: vec![],
+        body: vec![],
+    };
+    let mut refund = json!({"id": "re_1", "object": "refund", "amount": 100, "balance_transaction": null,
+        "charge": "ch_1", "created": 1, "currency": "eur", "metadata": {}, "payment_intent": "pi_1",
+        "reason": null, "receipt_number": null, "source_transfer_reversal": null, "status": "succeeded",
+        "transfer_reversal": null});
+    let good = coachdesk_sim::world::Reply::json(200, refund.clone());
+    assert_eq!(coachdesk_sim::stripe::fidelity(&req, &good), (None, vec![]));
+    refund.as_object_mut().unwrap().remove("amount");
+    refund["reason"] = json!("changed_mind");
+    let (_, problems) =
+        coachdesk_sim::stripe::fidelity(&req, &coachdesk_sim::world::Reply::json(200, refund));
+    assert!(
+        problems.iter().any(|p| p.contains("amount"))
+            && problems.iter().any(|p| p.contains("reason")),
+        "{problems:#?}"
+    );
+}
+
+/// For every operation the simulator serves, what the description rejects (an unknown
+/// parameter, a missing required one) the simulator rejects with Stripe's 400 shape.
+#[test]
+fn every_served_operation_rejects_unknown_and_missing_parameters() {
+    let (_sim, c) = sim();
+    let cases: [(&str, &str, Value, &str); 9] = [
+        (
+            "POST",
+            "/v1/products",
+            json!({"name": "x", "colour": "red"}),
+            "parameter_unknown",
+        ),
+        (
+            "POST",
+            "/v1/products",
+            json!({"description": "no name"}),
+            "parameter_missing",
+        ),
+        (
+            "POST",
+            "/v1/prices",
+            json!({"currency": "eur", "unit_amount": "1", "product_data": {"name": "x"}, "bogus": "1"}),
+            "parameter_unknown",
+        ),
+        (
+            "POST",
+            "/v1/prices",
+            json!({"unit_amount": "1", "product_data": {"name": "x"}}),
+            "parameter_missing",
+        ),
+        (
+            "POST",
+            "/v1/payment_links",
+            json!({"line_items": [{"price": "price_1", "quantity": "1", "colour": "x"}]}),
+            "parameter_unknown",
+        ),
+        (
+            "POST",
+            "/v1/checkout/sessions",
+            json!({"mode": "refund", "success_url": "https://x"}),
+            "parameter_invalid_string",
+        ),
+        (
+            "POST",
+            "/v1/refunds",
+            json!({"payment_intent": "pi_1", "amount": "ten"}),
+            "parameter_invalid_string",
+        ),
+        (
+            "POST",
+            "/v1/checkout/sessions/cs_1/expire",
+            json!({"bogus": "1"}),
+            "parameter_unknown",
+        ),
+        (
+            "GET",
+            "/v1/events",
+            json!({"created": {"since": "5"}}),
+            "parameter_unknown",
+        ),
+    ];
+    for (method, path, params, code) in cases {
+        let r = c.stripe(method, path, &params, None).unwrap();
+        let body = r.json().unwrap();
+        assert_eq!(
+            (
+                r.status,
+                body["error"]["type"].as_str(),
+                body["error"]["code"].as_str()
+            ),
+            (400, Some("invalid_request_error"), Some(code)),
+            "{method} {path} {params}: {body:#}"
+        );
+    }
+    for path in ["/v1/checkout/sessions/cs_1", "/v1/refunds/re_1"] {
+        let r = c.stripe("GET", path, &json!({"bogus": "1"}), None).unwrap();
+        assert_eq!(r.status, 400, "GET {path}?bogus=1: {}", r.text());
+    }
+}

@@ -161,6 +161,7 @@ async fn reschedule_carries_the_payment_without_a_new_charge() {
         .requests(Some("POST"), Some("/v1/refunds"))
         .expect("log")
         .is_empty());
+    w.assert_no_invalid_stripe_requests();
 }
 
 #[tokio::test]
@@ -366,6 +367,7 @@ async fn a_refund_interrupted_after_stripe_answered_is_not_repeated() {
         posts.iter().any(|r| r.replayed),
         "the re-run was an idempotent replay"
     );
+    w.assert_no_invalid_stripe_requests();
 }
 
 #[tokio::test]

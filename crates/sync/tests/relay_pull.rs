@@ -134,4 +134,5 @@ async fn a_crash_between_commit_and_ack_applies_nothing_twice() {
     assert_eq!((again.applied, again.cursor), (0, last));
     assert_eq!(footprint(&w, &booking.id), after);
     assert!(w.refund_posts().is_empty());
+    w.assert_no_invalid_stripe_requests();
 }

@@ -454,4 +454,5 @@ async fn a_reschedule_whose_new_invitee_arrives_first_carries_the_payment() {
         .expect("log");
     assert!(sessions.is_empty(), "no new payment asked: {sessions:#?}");
     assert!(w.refund_posts().is_empty());
+    w.assert_no_invalid_stripe_requests();
 }

@@ -414,17 +414,29 @@ impl World {
         self.client.requests(None, Some(prefix)).expect("requests")
     }
 
-    /// Fidelity: no Stripe request of the product was refused as invalid.
+    /// Fidelity: every Stripe request the product made, and the simulator's answer to it,
+    /// is valid against Stripe's OpenAPI description (the simulator's verdict per request),
+    /// and so is every event it sent as a webhook or listed for reconciliation.
     pub fn assert_no_invalid_stripe_requests(&self) {
-        let bad: Vec<_> = self
-            .stripe_requests("/v1/")
-            .into_iter()
-            .filter(|r| r.status == 400 && !r.path.starts_with("/v1/refunds"))
+        let log = self.stripe_requests("/v1/");
+        assert!(!log.is_empty(), "no Stripe request was made");
+        let bad: Vec<_> = log
+            .iter()
+            .filter(|r| r.invalid_request.is_some() || !r.invalid_response.is_empty())
             .collect();
         assert!(
             bad.is_empty(),
-            "Stripe requests refused as invalid: {bad:#?}"
+            "Stripe requests or answers outside the OpenAPI description: {bad:#?}"
         );
+        let spec = coachdesk_sim::spec::stripe_spec().expect("spec");
+        for event in self.client.stripe_events().expect("events") {
+            if let Err(problems) = spec.check_object(&event) {
+                panic!(
+                    "{} {} does not match the description: {problems:#?}",
+                    event["type"], event["id"]
+                );
+            }
+        }
     }
 }
 
