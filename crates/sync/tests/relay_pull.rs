@@ -14,20 +14,6 @@ use coachdesk_sync::relay::{apply_page, cursor, RelayClient, RELAY_CURSOR};
 use support::{eventually, World};
 use time::OffsetDateTime;
 
-/// Unacknowledged events at the relay (its `/metrics`).
-async fn relay_queue_depth(w: &World) -> i64 {
-    let text = reqwest::get(format!("{}/metrics", w.relay.url))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    text.lines()
-        .find_map(|l| l.strip_prefix("coachdesk_relay_queue_depth "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no queue depth in {text}"))
-}
-
 /// What the database holds for the booking: inbox rows by key, audit causes, outbox keys.
 fn footprint(w: &World, booking_id: &str) -> (BTreeMap<String, usize>, Vec<String>, Vec<String>) {
     let store = w.store.lock().unwrap();
@@ -70,7 +56,7 @@ async fn a_crash_between_commit_and_ack_applies_nothing_twice() {
     w.pay(&b.invitee_uuid, &b.email);
     w.client.flush().expect("flush");
     eventually("both webhooks to wait at the relay", || async {
-        (relay_queue_depth(&w).await == 2).then_some(())
+        (support::relay_queue_depth(&w).await == 2).then_some(())
     })
     .await;
 
@@ -86,7 +72,11 @@ async fn a_crash_between_commit_and_ack_applies_nothing_twice() {
     assert_eq!((report.applied, report.cursor), (2, last));
     // ...and "crash" before the ack: the cursor committed with the events.
     assert_eq!(cursor(&w.store.lock().unwrap()).expect("cursor"), last);
-    assert_eq!(relay_queue_depth(&w).await, 2, "nothing acknowledged yet");
+    assert_eq!(
+        support::relay_queue_depth(&w).await,
+        2,
+        "nothing acknowledged yet"
+    );
     let booking = w.booking_of(&b.invitee_uri).expect("booking");
     assert_eq!(booking.state.as_str(), "confirmed");
     let before = footprint(&w, &booking.id);
@@ -96,7 +86,7 @@ async fn a_crash_between_commit_and_ack_applies_nothing_twice() {
     // Restart: the first pull acknowledges what was committed and applies nothing again.
     w.start_sync();
     eventually("the relay to get the ack after the restart", || async {
-        (relay_queue_depth(&w).await == 0).then_some(())
+        (support::relay_queue_depth(&w).await == 0).then_some(())
     })
     .await;
     let status = w.handle().status();

@@ -440,6 +440,20 @@ impl World {
     }
 }
 
+/// Unacknowledged events at the relay (its `/metrics`).
+pub async fn relay_queue_depth(w: &World) -> i64 {
+    let text = reqwest::get(format!("{}/metrics", w.relay.url))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .find_map(|l| l.strip_prefix("coachdesk_relay_queue_depth "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no queue depth in {text}"))
+}
+
 /// Effects due now (timers far in the future do not count).
 fn pending_due(world: &World) -> usize {
     world
