@@ -456,3 +456,89 @@ async fn a_reschedule_whose_new_invitee_arrives_first_carries_the_payment() {
     assert!(w.refund_posts().is_empty());
     w.assert_no_invalid_stripe_requests();
 }
+
+#[tokio::test]
+async fn a_payment_webhook_before_the_booking_webhook_is_kept_then_joined() {
+    // Seed 1 makes the sender pick the second queued delivery (the payment) first; the
+    // test checks that premise in the delivery log. `SCENARIO_SEED` tries others.
+    let seed = std::env::var("SCENARIO_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    let w = World::start(DeliveryKnobs {
+        paused: true,
+        reorder_window: 2,
+        seed: Some(seed),
+        ..DeliveryKnobs::default()
+    })
+    .await;
+    let b = book_at(&w, "coaching-60", "Sia", 24 * 7);
+    w.pay(&b.invitee_uuid, &b.email);
+    w.client.flush().expect("flush");
+    let sent: Vec<_> = w
+        .client
+        .deliveries()
+        .expect("deliveries")
+        .into_iter()
+        .filter(|d| d.status == Some(200))
+        .map(|d| d.provider)
+        .collect();
+    assert_eq!(
+        sent.first(),
+        Some(&coachdesk_sim::Provider::Stripe),
+        "the seeded reorder sends the payment first: {sent:?}"
+    );
+    let booking = w.settle_to(&b.invitee_uri, "confirmed").await;
+    assert_eq!(booking.captured_minor(), 15000);
+    assert!(booking.attention.is_empty(), "{:?}", booking.attention);
+    let ids = w.store.lock().unwrap().booking_ids().expect("ids");
+    assert_eq!(ids, [booking.id.clone()], "one booking, not two");
+    assert!(w.refund_posts().is_empty());
+    w.assert_no_invalid_stripe_requests();
+}
+
+/// Stripe sends no Retry-After on a 429 that the client library could show (see
+/// `crates/providers/src/stripe_api.rs`): the executor's own backoff applies. Calendly's
+/// Retry-After is checked in `end_to_end.rs`.
+#[tokio::test]
+async fn a_refund_through_a_500_and_a_429_is_made_once_with_one_key() {
+    use coachdesk_sim::{Fault, FaultKind};
+    let w = World::start(DeliveryKnobs::default()).await;
+    let b = book_at(&w, "coaching-60", "Tao", 24 * 7);
+    w.pay(&b.invitee_uuid, &b.email);
+    w.settle_to(&b.invitee_uri, "confirmed").await;
+    for kind in [
+        FaultKind::ServerError,
+        FaultKind::RateLimit {
+            retry_after_secs: 1,
+        },
+    ] {
+        w.client
+            .inject_fault(&Fault {
+                path_prefix: "/v1/refunds".into(),
+                method: Some("POST".into()),
+                kind,
+                remaining: 1,
+            })
+            .expect("fault");
+    }
+    w.client
+        .cancel_as_invitee(&b.invitee_uri, "ill")
+        .expect("cancel");
+    let booking = w.settle_to(&b.invitee_uri, "refunded").await;
+    assert_eq!(booking.refunded_minor(), 15000);
+    let posts = w.refund_posts();
+    assert_eq!(
+        posts.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [500, 429, 200],
+        "{posts:#?}"
+    );
+    let keys: std::collections::BTreeSet<_> =
+        posts.iter().map(|r| r.idempotency_key.clone()).collect();
+    assert_eq!(
+        keys.len(),
+        1,
+        "one Idempotency-Key for every attempt: {keys:?}"
+    );
+    w.assert_no_invalid_stripe_requests();
+}
