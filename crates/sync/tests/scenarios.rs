@@ -492,7 +492,7 @@ async fn a_payment_webhook_before_the_booking_webhook_is_kept_then_joined() {
     assert_eq!(booking.captured_minor(), 15000);
     assert!(booking.attention.is_empty(), "{:?}", booking.attention);
     let ids = w.store.lock().unwrap().booking_ids().expect("ids");
-    assert_eq!(ids, [booking.id.clone()], "one booking, not two");
+    assert_eq!(ids, std::slice::from_ref(&booking.id), "one booking, not two");
     assert!(w.refund_posts().is_empty());
     w.assert_no_invalid_stripe_requests();
 }
