@@ -257,9 +257,21 @@ fn route(shared: &Shared, req: &Incoming) -> (Reply, bool, Option<String>) {
     }
     let stripe = req.path.starts_with("/v1/");
     let fault = shared.lock().take_fault(&req.method, &req.path);
-    if let Some(kind) = fault {
-        return (fault_reply(shared, kind, stripe), false, None);
+    match fault {
+        Some(FaultKind::LoseAnswer { ms }) => {
+            let (_, replayed, _) = serve(shared, req, stripe);
+            let ms = ms.unwrap_or_else(|| shared.lock().config.hang_ms);
+            std::thread::sleep(Duration::from_millis(ms));
+            return (gateway_timeout("the answer was lost"), replayed, None);
+        }
+        Some(kind) => return (fault_reply(shared, kind, stripe), false, None),
+        None => {}
     }
+    serve(shared, req, stripe)
+}
+
+/// The fake API proper, without faults.
+fn serve(shared: &Shared, req: &Incoming, stripe: bool) -> (Reply, bool, Option<String>) {
     if stripe {
         let (reply, replayed) = shared.with(|w| w.stripe(req));
         (reply, replayed, None)
@@ -305,12 +317,17 @@ fn fault_reply(shared: &Shared, kind: FaultKind, stripe: bool) -> Reply {
         FaultKind::Timeout { ms } => {
             let ms = ms.unwrap_or_else(|| shared.lock().config.hang_ms);
             std::thread::sleep(Duration::from_millis(ms));
-            Reply::json(
-                504,
-                json!({"error": {"type": "api_error", "message": "Gateway timeout (injected by the simulator)."}}),
-            )
+            gateway_timeout("Gateway timeout")
         }
+        FaultKind::LoseAnswer { .. } => gateway_timeout("the answer was lost"),
     }
+}
+
+fn gateway_timeout(what: &str) -> Reply {
+    Reply::json(
+        504,
+        json!({"error": {"type": "api_error", "message": format!("{what} (injected by the simulator).")}}),
+    )
 }
 
 fn body_json(req: &Incoming) -> Result<Value, Reply> {

@@ -122,6 +122,10 @@ pub enum FaultKind {
     ServerError,
     /// Hold the request this long (or the configured hang time), then answer 504.
     Timeout { ms: Option<u64> },
+    /// Carry the request out (objects, events, the idempotent result are all kept), then
+    /// hold the answer this long (or the hang time) and answer 504: the provider acted but
+    /// the caller never learns how, as when a connection drops after the request.
+    LoseAnswer { ms: Option<u64> },
 }
 
 /// All mutable state.

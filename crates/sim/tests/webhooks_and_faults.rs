@@ -309,3 +309,38 @@ fn calendly_subscriptions_receive_signed_webhooks_until_disabled() {
     c.flush().unwrap();
     assert_eq!(rx.bodies().len(), 1, "a disabled subscription gets nothing");
 }
+
+#[test]
+fn a_lost_answer_keeps_what_the_provider_did_and_a_retry_with_the_key_replays_it() {
+    let rx = Receiver::start(0);
+    let (_sim, c) = sim_with(&rx, DeliveryKnobs::default());
+    c.inject_fault(&Fault {
+        method: Some("POST".into()),
+        path_prefix: "/v1/products".into(),
+        kind: FaultKind::LoseAnswer { ms: Some(50) },
+        remaining: 1,
+    })
+    .unwrap();
+    let params = json!({"name": "Coaching"});
+    let lost = c
+        .stripe("POST", "/v1/products", &params, Some("prod-key"))
+        .unwrap();
+    assert_eq!(lost.status, 504, "{}", lost.text());
+    let again = c
+        .stripe("POST", "/v1/products", &params, Some("prod-key"))
+        .unwrap();
+    assert_eq!(
+        (again.status, again.header("Idempotent-Replayed")),
+        (200, Some("true"))
+    );
+    let product = again.json().unwrap();
+    assert_eq!(product["name"], "Coaching");
+    let log = c.requests(Some("POST"), Some("/v1/products")).unwrap();
+    assert_eq!(
+        log.iter()
+            .map(|r| (r.status, r.replayed))
+            .collect::<Vec<_>>(),
+        [(504, false), (200, true)],
+        "the product was made once, by the first request"
+    );
+}

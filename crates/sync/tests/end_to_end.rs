@@ -398,3 +398,76 @@ async fn a_disabled_calendly_subscription_is_reported_and_recreated() {
         .expect("book");
     w.settle_to(&b.invitee_uri, "awaiting_payment").await;
 }
+
+#[tokio::test]
+async fn the_executor_killed_while_stripe_makes_a_refund_leaves_exactly_one_refund() {
+    let mut w = World::start(DeliveryKnobs::default()).await;
+    let b = w
+        .client
+        .book("coaching-60", "Jo", "jo@example.com")
+        .expect("book");
+    w.pay(&b.invitee_uuid, &b.email);
+    let booking = w.settle_to(&b.invitee_uri, "confirmed").await;
+    // Stripe makes the refund, then the answer hangs: the app is killed meanwhile.
+    w.client
+        .inject_fault(&Fault {
+            path_prefix: "/v1/refunds".into(),
+            method: Some("POST".into()),
+            kind: FaultKind::LoseAnswer { ms: Some(1500) },
+            remaining: 1,
+        })
+        .expect("fault");
+    w.store
+        .lock()
+        .unwrap()
+        .apply_coach_action(
+            &booking.id,
+            "click-1",
+            &coach_cancel(RefundChoice::Full),
+            OffsetDateTime::now_utc(),
+        )
+        .expect("coach cancel");
+    w.handle().run_effects_soon();
+    eventually("Stripe to have made the refund", || async {
+        let events = w.client.stripe_events().ok()?;
+        events
+            .iter()
+            .any(|e| e["type"] == "charge.refunded")
+            .then_some(())
+    })
+    .await;
+    w.stop_sync();
+    let row = w
+        .store
+        .lock()
+        .unwrap()
+        .outbox_entries(Some(&booking.id))
+        .expect("outbox")
+        .into_iter()
+        .find(|e| e.kind == "issue_refund")
+        .expect("refund row");
+    assert_eq!(row.status, "pending", "the kill left the refund undecided");
+
+    // Restart: the executor runs the row again with the same key and Stripe replays.
+    w.start_sync();
+    let booking = w.settle_to(&b.invitee_uri, "refunded").await;
+    assert_eq!(booking.refunded_minor(), 15000);
+    let posts = eventually("both refund requests to be logged", || async {
+        let posts = w.refund_posts();
+        (posts.len() == 2).then_some(posts)
+    })
+    .await;
+    let mut seen: Vec<_> = posts.iter().map(|r| (r.status, r.replayed)).collect();
+    seen.sort_unstable();
+    assert_eq!(seen, [(200, true), (504, false)], "{posts:#?}");
+    assert_eq!(posts[0].idempotency_key, posts[1].idempotency_key);
+    let made = w
+        .client
+        .stripe_events()
+        .expect("events")
+        .into_iter()
+        .filter(|e| e["type"] == "charge.refunded")
+        .count();
+    assert_eq!(made, 1, "exactly one refund at Stripe");
+    w.assert_no_invalid_stripe_requests();
+}
