@@ -19,6 +19,11 @@ pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[
         "0002_stripe_setup.sql",
         include_str!("../../../migrations/0002_stripe_setup.sql"),
     ),
+    (
+        3,
+        "0003_refund_approval.sql",
+        include_str!("../../../migrations/0003_refund_approval.sql"),
+    ),
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

@@ -3,7 +3,8 @@
 //! The executor holds an automatic refund instead of running it: its outbox row moves from
 //! `pending` to `held` (no call to Stripe, nothing lost, the idempotency key kept), the
 //! booking shows in "needs attention" with code [`REFUND_AWAITING_APPROVAL`], and the
-//! coach's approval puts the row back to `pending`, due now. Both steps are audited.
+//! coach's approval puts the row back to `pending`, due now, marked approved (so the
+//! executor runs it even while the toggle is still off). Both steps are audited.
 
 use coachdesk_domain::booking::Effect;
 use coachdesk_protocol::ipc::AttentionItem;
@@ -45,6 +46,19 @@ impl Store {
         )?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// Whether the coach approved this outbox row (a refund released from hold).
+    pub fn effect_approved(&self, id: i64) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT approved_at IS NOT NULL FROM outbox WHERE id = ?1",
+                [id],
+                |row| row.get(0),
+            )
+            .optional()?
+            .unwrap_or(false))
     }
 
     /// Bookings with a refund waiting for approval, as "needs attention" items.
@@ -112,7 +126,7 @@ impl Store {
             });
         };
         let released = tx.execute(
-            "UPDATE outbox SET status = 'pending', due_at = ?2, last_error = NULL
+            "UPDATE outbox SET status = 'pending', due_at = ?2, last_error = NULL, approved_at = ?2
              WHERE booking_id = ?1 AND status = 'held'",
             params![booking_id, ts(now)],
         )?;

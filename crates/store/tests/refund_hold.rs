@@ -51,7 +51,9 @@ fn a_held_refund_waits_for_approval_then_runs() {
         items[0].message
     );
 
+    assert!(!store.effect_approved(refund.id).unwrap());
     assert_eq!(store.approve_held_refunds(&booking_id, NOW).unwrap(), 1);
+    assert!(store.effect_approved(refund.id).unwrap());
     let due = store.due_effects(NOW, 50).unwrap();
     let again = due
         .iter()

@@ -12,11 +12,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use coachdesk_domain::booking::{EmailKind, Notice, RefundStatus};
+use coachdesk_domain::booking::{Canceler, EmailKind, Notice, RefundStatus};
 use coachdesk_domain::provider::uuid_of;
 use coachdesk_domain::{BookingEvent, Effect, Money};
 use coachdesk_providers::{CheckoutRequest, ProviderError, RefundRequest};
-use coachdesk_store::{OutboxRow, Store};
+use coachdesk_store::{Features, OutboxRow, Store};
 use time::OffsetDateTime;
 
 use crate::backoff::Backoff;
@@ -118,6 +118,48 @@ pub fn plan(row: &OutboxRow) -> Action {
     }
 }
 
+/// Whether the coach's feature toggles let a row run now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gate {
+    Run,
+    /// Automatic refunds are off: the refund waits for the coach's approval.
+    Hold(String),
+    /// Payments are off: the call is not made and the row is settled with this note.
+    Skip(String),
+}
+
+/// The note on a refund held because automatic refunds are off.
+pub const REFUND_HELD_NOTE: &str =
+    "Automatic refunds are off in Settings: this refund waits for the coach's approval.";
+/// The note on a checkout session not created because payments are off.
+pub const PAYMENTS_OFF_NOTE: &str =
+    "Payments are off in Settings: no checkout session was created.";
+
+/// Applies the toggles to a row (pure). A refund is automatic unless the coach asked for
+/// it in the app: a refund action (`coach:*`) or a cancellation made in the app.
+/// `approved`: the coach released this row from hold.
+pub fn gate(
+    action: &Action,
+    canceler: Option<Canceler>,
+    approved: bool,
+    features: Features,
+) -> Gate {
+    match action {
+        Action::Refund { cause, .. }
+            if !features.automatic_refunds
+                && !approved
+                && !cause.starts_with("coach:")
+                && canceler != Some(Canceler::CoachInApp) =>
+        {
+            Gate::Hold(REFUND_HELD_NOTE.to_owned())
+        }
+        Action::CreateCheckoutSession { .. } if !features.payments => {
+            Gate::Skip(PAYMENTS_OFF_NOTE.to_owned())
+        }
+        _ => Gate::Run,
+    }
+}
+
 /// What a call achieved.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallOutcome {
@@ -192,6 +234,8 @@ pub struct ExecutorReport {
     pub done: u32,
     pub retried: u32,
     pub failed: u32,
+    /// Refunds held for the coach's approval (automatic refunds off).
+    pub held: u32,
 }
 
 /// Runs due effects.
@@ -237,7 +281,22 @@ impl Executor {
                 let span =
                     tracing::info_span!("effect", booking = %row.booking_id, key = %row.effect_key);
                 let _enter = span.enter();
-                let result = self.call(&row, now).await;
+                let result = match self.gate(&row)? {
+                    Gate::Run => self.call(&row, now).await,
+                    Gate::Hold(note) => {
+                        tracing::info!(%note, "refund held for the coach");
+                        lock(&self.store).hold_effect(row.id, &note, now)?;
+                        report.held += 1;
+                        continue;
+                    }
+                    Gate::Skip(note) => {
+                        tracing::info!(%note, "effect skipped");
+                        Ok(CallOutcome::Done {
+                            feed: None,
+                            note: Some(note),
+                        })
+                    }
+                };
                 let settlement = settle(
                     &row,
                     result,
@@ -260,6 +319,29 @@ impl Executor {
                 }
             }
         }
+    }
+
+    /// Reads the toggles (and, for a refund, who cancelled) and applies [`gate`].
+    fn gate(&self, row: &OutboxRow) -> Result<Gate, SyncError> {
+        let action = plan(row);
+        if !matches!(
+            action,
+            Action::Refund { .. } | Action::CreateCheckoutSession { .. }
+        ) {
+            return Ok(Gate::Run);
+        }
+        let store = lock(&self.store);
+        let features = store.features()?;
+        let (canceler, approved) = match action {
+            Action::Refund { .. } => (
+                store
+                    .booking(&row.booking_id)?
+                    .and_then(|b| b.cancellation.map(|c| c.canceler)),
+                store.effect_approved(row.id)?,
+            ),
+            _ => (None, false),
+        };
+        Ok(gate(&action, canceler, approved, features))
     }
 
     fn write(
@@ -517,6 +599,90 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    fn eur() -> coachdesk_domain::Currency {
+        coachdesk_domain::Currency::parse("EUR").expect("EUR")
+    }
+
+    #[test]
+    fn toggles_hold_automatic_refunds_and_skip_checkouts_only() {
+        let all_on = Features {
+            payments: true,
+            webhook_processing: true,
+            automatic_refunds: true,
+        };
+        let refunds_off = Features {
+            automatic_refunds: false,
+            ..all_on
+        };
+        let payments_off = Features {
+            payments: false,
+            ..all_on
+        };
+        let refund = |cause: &str| Action::Refund {
+            cause: cause.into(),
+            payment_intent: "pi_1".into(),
+            amount: Money::new(7500, eur()),
+        };
+        let checkout = Action::CreateCheckoutSession {
+            amount: Money::new(15000, eur()),
+        };
+        let client = Some(Canceler::Client);
+        assert_eq!(
+            gate(&refund("cancellation"), client, false, all_on),
+            Gate::Run
+        );
+        assert!(matches!(
+            gate(&refund("cancellation"), client, false, refunds_off),
+            Gate::Hold(_)
+        ));
+        assert!(matches!(
+            gate(
+                &refund("cancellation"),
+                Some(Canceler::Host),
+                false,
+                refunds_off
+            ),
+            Gate::Hold(_)
+        ));
+        // What the coach asked for in the app is not automatic.
+        assert_eq!(
+            gate(
+                &refund("cancellation"),
+                Some(Canceler::CoachInApp),
+                false,
+                refunds_off
+            ),
+            Gate::Run
+        );
+        assert_eq!(
+            gate(&refund("coach:a1"), client, false, refunds_off),
+            Gate::Run
+        );
+        // Approved by the coach: runs although the toggle is still off.
+        assert_eq!(
+            gate(&refund("cancellation"), client, true, refunds_off),
+            Gate::Run
+        );
+        assert_eq!(gate(&checkout, None, false, refunds_off), Gate::Run);
+        assert_eq!(
+            gate(&checkout, None, false, payments_off),
+            Gate::Skip(PAYMENTS_OFF_NOTE.to_owned())
+        );
+        assert_eq!(
+            gate(&refund("cancellation"), client, false, payments_off),
+            Gate::Run
+        );
+        assert_eq!(
+            gate(
+                &Action::Notify(Notice::NewBooking),
+                None,
+                false,
+                payments_off
+            ),
+            Gate::Run
+        );
     }
 
     #[test]

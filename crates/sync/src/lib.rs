@@ -198,7 +198,13 @@ pub struct SyncStatus {
     pub last_reconcile: Option<ReconcileReport>,
     /// When reconciliation last ran (RFC 3339).
     pub last_reconcile_at: Option<String>,
+    /// Webhook processing is off in Settings: the relay is not pulled, events wait there.
+    pub webhooks_paused: bool,
 }
+
+/// What the status says while webhook processing is off.
+pub const WEBHOOKS_PAUSED: &str =
+    "Webhook processing is off in Settings: new events wait at the relay until it is turned on.";
 
 fn rfc3339(at: OffsetDateTime) -> Option<String> {
     at.format(&Rfc3339).ok()
@@ -382,6 +388,10 @@ async fn pull_loop(shared: Arc<Shared>, relay: relay::RelayClient) {
     // (never acked) is acknowledged by the first pull after the restart.
     let mut acked: i64 = 0;
     loop {
+        if webhooks_paused(&shared) {
+            tokio::time::sleep(PAUSED_POLL).await;
+            continue;
+        }
         match pull_once(&shared, &relay, &mut acked).await {
             Ok(()) => failures = 0,
             Err(err) => {
@@ -400,6 +410,30 @@ async fn pull_loop(shared: Arc<Shared>, relay: relay::RelayClient) {
             }
         }
     }
+}
+
+/// How often a paused pull loop looks whether webhook processing is back on.
+const PAUSED_POLL: Duration = Duration::from_millis(500);
+
+/// Reads the webhook-processing toggle and records a change in the status. A toggle that
+/// cannot be read counts as on: pulling is the safe default (nothing is lost either way).
+fn webhooks_paused(shared: &Shared) -> bool {
+    let paused = !lock(&shared.store)
+        .feature_enabled(coachdesk_store::Feature::WebhookProcessing)
+        .unwrap_or(true);
+    if paused != shared.status.borrow().webhooks_paused {
+        tracing::info!(paused, "webhook processing toggled");
+        shared.update(|s| {
+            s.webhooks_paused = paused;
+            if paused {
+                s.connected = false;
+                s.last_error = Some(WEBHOOKS_PAUSED.to_owned());
+            } else if s.last_error.as_deref() == Some(WEBHOOKS_PAUSED) {
+                s.last_error = None;
+            }
+        });
+    }
+    paused
 }
 
 async fn pull_once(

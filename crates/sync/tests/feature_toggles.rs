@@ -1,0 +1,118 @@
+//! The Settings toggles acting on real sync: with automatic refunds off a client's
+//! cancellation refund waits for the coach and runs once approved; with webhook processing
+//! off nothing is pulled, events wait at the relay and are applied once it is back on.
+//!
+//! Needs a session keyring: `keyctl session - cargo test -p coachdesk-sync`.
+
+mod support;
+
+use std::time::Duration;
+
+use coachdesk_sim::DeliveryKnobs;
+use coachdesk_store::Feature;
+use support::{eventually, World};
+use time::OffsetDateTime;
+
+fn refund_posts(w: &World) -> usize {
+    w.stripe_requests("/v1/refunds")
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .count()
+}
+
+#[tokio::test]
+async fn with_automatic_refunds_off_a_client_cancellation_refund_waits_for_approval() {
+    let w = World::start(DeliveryKnobs::default()).await;
+    w.store
+        .lock()
+        .unwrap()
+        .set_feature(Feature::AutomaticRefunds, false)
+        .unwrap();
+    let b = w
+        .client
+        .book("coaching-60", "Hana", "hana@example.com")
+        .expect("book");
+    w.pay(&b.invitee_uuid, &b.email);
+    w.settle_to(&b.invitee_uri, "confirmed").await;
+    w.client
+        .cancel_as_invitee(&b.invitee_uri, "cannot make it")
+        .expect("cancel");
+
+    let item = eventually("the refund to be held for the coach", || async {
+        w.store
+            .lock()
+            .unwrap()
+            .held_refund_items()
+            .ok()?
+            .into_iter()
+            .next()
+    })
+    .await;
+    assert_eq!(item.codes, vec!["refund_awaiting_approval".to_owned()]);
+    // Give the executor a few more rounds: still no call to Stripe.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(refund_posts(&w), 0, "a held refund must not reach Stripe");
+    let booking = w.booking_of(&b.invitee_uri).expect("booking");
+    assert_eq!(booking.state.as_str(), "refund_pending");
+    assert!(
+        booking.refunds.values().all(|r| r.refund_id.is_none()),
+        "no refund exists at Stripe yet: {:?}",
+        booking.refunds
+    );
+
+    let released = w
+        .store
+        .lock()
+        .unwrap()
+        .approve_held_refunds(&item.booking_id, OffsetDateTime::now_utc())
+        .unwrap();
+    assert_eq!(released, 1);
+    w.handle().run_effects_soon();
+    let booking = w.settle_to(&b.invitee_uri, "refunded").await;
+    assert!(booking.refunded_minor() > 0);
+    assert_eq!(refund_posts(&w), 1);
+    w.assert_no_invalid_stripe_requests();
+}
+
+#[tokio::test]
+async fn with_webhook_processing_off_events_wait_at_the_relay_and_nothing_is_lost() {
+    let w = World::start(DeliveryKnobs::default()).await;
+    w.store
+        .lock()
+        .unwrap()
+        .set_feature(Feature::WebhookProcessing, false)
+        .unwrap();
+    eventually("the pull loop to pause", || async {
+        w.handle().status().webhooks_paused.then_some(())
+    })
+    .await;
+    // A long poll already in flight ends within `long_poll` (1 s in tests).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let applied_before = w.handle().status().events_applied;
+
+    let b = w
+        .client
+        .book("coaching-60", "Ivo", "ivo@example.com")
+        .expect("book");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        w.booking_of(&b.invitee_uri).is_none(),
+        "nothing is applied while webhook processing is off"
+    );
+    let status = w.handle().status();
+    assert_eq!(status.events_applied, applied_before);
+    assert_eq!(
+        status.last_error.as_deref(),
+        Some(coachdesk_sync::WEBHOOKS_PAUSED)
+    );
+
+    w.store
+        .lock()
+        .unwrap()
+        .set_feature(Feature::WebhookProcessing, true)
+        .unwrap();
+    w.settle_to(&b.invitee_uri, "awaiting_payment").await;
+    let status = w.handle().status();
+    assert!(!status.webhooks_paused && status.connected, "{status:?}");
+    assert_eq!(status.last_error, None);
+}
