@@ -32,8 +32,12 @@ async fn happy_path_books_pays_and_confirms_with_valid_stripe_requests() {
     w.pay(&b.invitee_uuid, &b.email);
     let booking = w.settle_to(&b.invitee_uri, "confirmed").await;
     assert_eq!(booking.captured_minor(), 15000);
-    let status = w.handle().status();
-    assert!(status.connected && status.events_applied >= 2, "{status:?}");
+    // The status is updated after the ack, a moment after the commit the store shows.
+    eventually("the status to count both events", || async {
+        let status = w.handle().status();
+        (status.connected && status.events_applied >= 2).then_some(())
+    })
+    .await;
     assert!(w.stripe_requests("/v1/refunds").is_empty());
     w.assert_no_invalid_stripe_requests();
 }
