@@ -89,7 +89,11 @@ async fn a_crash_between_commit_and_ack_applies_nothing_twice() {
         (support::relay_queue_depth(&w).await == 0).then_some(())
     })
     .await;
-    let status = w.handle().status();
+    let status = eventually("the status to show the cursor", || async {
+        let status = w.handle().status();
+        (status.relay_cursor == last).then_some(status)
+    })
+    .await;
     assert_eq!(
         (status.events_applied, status.relay_cursor),
         (0, last),
