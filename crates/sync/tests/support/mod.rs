@@ -428,6 +428,14 @@ impl World {
             bad.is_empty(),
             "Stripe requests or answers outside the OpenAPI description: {bad:#?}"
         );
+        let unkeyed: Vec<_> = log
+            .iter()
+            .filter(|r| r.method == "POST" && r.idempotency_key.is_none())
+            .collect();
+        assert!(
+            unkeyed.is_empty(),
+            "Stripe POSTs without an Idempotency-Key: {unkeyed:#?}"
+        );
         let spec = coachdesk_sim::spec::stripe_spec().expect("spec");
         for event in self.client.stripe_events().expect("events") {
             if let Err(problems) = spec.check_object(&event) {
