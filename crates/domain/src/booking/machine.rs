@@ -441,7 +441,7 @@ fn derive_state(b: &Booking) -> BookingState {
             BookingState::RefundPending
         } else if refunded > 0 {
             BookingState::Refunded
-        } else if b.cancellation.is_some() {
+        } else if b.cancellation.is_some() && !cancelled_after_expiry(b) {
             BookingState::Cancelled
         } else {
             BookingState::Expired
@@ -542,6 +542,16 @@ fn derive_attention(b: &Booking) -> Vec<AttentionReason> {
     reasons
 }
 
+/// The booking had expired (deadline passed unpaid) before it was cancelled: the
+/// cancellation is Calendly's echo of the app freeing the slot, or came too late to matter,
+/// so the booking stays expired and no cancellation notice is due.
+fn cancelled_after_expiry(b: &Booking) -> bool {
+    match (&b.cancellation, b.payment_deadline()) {
+        (Some(cancellation), Some(deadline)) => expired(b) && cancellation.at >= deadline,
+        _ => false,
+    }
+}
+
 /// A payment that came after the deadline released the slot.
 fn expired_or_late(b: &Booking) -> bool {
     if !b.timers_fired.contains(&TimerKind::PaymentDeadline) || b.rescheduled_to.is_some() {
@@ -638,7 +648,8 @@ fn due_effects(b: &Booking) -> BTreeMap<String, Effect> {
         });
     }
 
-    if let Some(cancellation) = &b.cancellation {
+    let after_expiry = cancelled_after_expiry(b);
+    if let Some(cancellation) = b.cancellation.as_ref().filter(|_| !after_expiry) {
         if b.schedule.is_some() || cancellation.canceler == Canceler::CoachInApp {
             due.push(Effect::SendEmail {
                 email: EmailKind::Cancellation,
@@ -659,6 +670,12 @@ fn due_effects(b: &Booking) -> BTreeMap<String, Effect> {
             due.push(refund);
         }
     } else if expired(b) {
+        if let Some(cancellation) = &b.cancellation {
+            // Money paid late and then cancelled still goes back by the policy.
+            if let Some(refund) = cancellation_refund(b, cancellation) {
+                due.push(refund);
+            }
+        }
         if let Some(schedule) = &b.schedule {
             due.push(Effect::CancelCalendlyEvent {
                 event_uri: schedule.event_uri.clone(),

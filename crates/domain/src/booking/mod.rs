@@ -176,6 +176,15 @@ impl Booking {
             .filter(|r| except_cause.is_none() || r.cause.as_deref() != except_cause)
             .map(|r| r.amount.minor)
             .sum();
+        // Stripe's `amount_refunded` may still count a refund of ours that failed since
+        // (the money came back to the balance): those never count as money returned.
+        let failed: i64 = self
+            .refunds
+            .values()
+            .filter(|r| r.payment_intent.as_deref() == Some(payment_intent))
+            .filter(|r| r.status == RefundStatus::Failed)
+            .map(|r| r.amount.minor)
+            .sum();
         let reported = self
             .charge_refunded
             .get(payment_intent)

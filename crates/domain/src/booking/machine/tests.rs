@@ -157,6 +157,47 @@ fn deadline_without_payment_expires_and_frees_the_slot() {
 }
 
 #[test]
+fn calendlys_echo_of_the_expiry_cancellation_keeps_the_booking_expired() {
+    // Deadline: booked at -168 h with a 24 h window, so -144 h.
+    let expired = run(&[
+        created(INV_A),
+        expired_checkout(INV_A, "cs_1", -150),
+        timer(TimerKind::PaymentDeadline, -140),
+    ]);
+    let echo = host_cancel(INV_A, -139);
+    let t = apply(&expired, &echo).unwrap();
+    assert_eq!(t.to, BookingState::Expired);
+    assert!(
+        !t.effects.iter().any(|e| matches!(
+            e,
+            Effect::SendEmail {
+                email: EmailKind::Cancellation
+            }
+        )),
+        "no cancellation notice for a booking that expired: {:?}",
+        t.effects
+    );
+    // The same facts in the other order end the same.
+    let reordered = run(&[
+        echo,
+        created(INV_A),
+        timer(TimerKind::PaymentDeadline, -140),
+        expired_checkout(INV_A, "cs_1", -150),
+    ]);
+    assert_eq!(reordered.state, BookingState::Expired);
+}
+
+#[test]
+fn a_cancellation_before_the_deadline_stays_a_cancellation() {
+    let b = run(&[
+        created(INV_A),
+        client_cancel(INV_A, -150),
+        timer(TimerKind::PaymentDeadline, -140),
+    ]);
+    assert_eq!(b.state, BookingState::Cancelled);
+}
+
+#[test]
 fn failed_then_successful_payment_confirms() {
     let b = run(&[created(INV_A), failed_payment(INV_A, "cs_1", -120)]);
     assert_eq!(b.state, BookingState::PaymentFailed);
@@ -172,6 +213,27 @@ fn refund_failure_is_flagged() {
         client_cancel(INV_A, -72),
         refund_reported("re_1", "cancellation", 15000, RefundStatus::Failed),
     ]);
+    assert_eq!(b.state, BookingState::Cancelled);
+    assert!(b
+        .attention
+        .iter()
+        .any(|a| matches!(a, AttentionReason::RefundFailed { .. })));
+}
+
+#[test]
+fn a_failed_refund_never_counts_as_money_returned() {
+    // Stripe's charge.refunded was sent when the refund was created; the refund then failed.
+    let b = run(&[
+        created(INV_A),
+        paid(INV_A, "cs_1", "pi_1", 15000, -100),
+        client_cancel(INV_A, -72),
+        BookingEvent::ChargeRefunded {
+            payment_intent: "pi_1".into(),
+            amount_refunded: eur(15000),
+        },
+        refund_reported("re_1", "cancellation", 15000, RefundStatus::Failed),
+    ]);
+    assert_eq!(b.refunded_minor(), 0);
     assert_eq!(b.state, BookingState::Cancelled);
     assert!(b
         .attention
