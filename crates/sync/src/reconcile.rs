@@ -89,11 +89,13 @@ pub async fn stripe_events(
         .iter()
         .map(|e| serde_json::to_vec(e).unwrap_or_default())
         .collect();
-    let mut store = lock(store);
-    let results = store.apply_provider_batch(
+    // The events and the cursor past them commit together.
+    let cursor = newest.unwrap_or(0).max(stored.unwrap_or(0)).to_string();
+    let results = lock(store).apply_provider_batch_with_cursor(
         bodies.iter().map(|b| (Provider::Stripe, b.as_slice())),
         Source::Reconcile,
         now,
+        (STRIPE_EVENTS_CURSOR, &cursor),
     )?;
     for (event, applied) in events.iter().zip(&results) {
         if !applied.duplicate {
@@ -103,12 +105,6 @@ pub async fn stripe_events(
                 event["id"].as_str().unwrap_or("?")
             ));
         }
-    }
-    if let Some(newest) = newest {
-        store.set_setting(
-            STRIPE_EVENTS_CURSOR,
-            &newest.max(stored.unwrap_or(0)).to_string(),
-        )?;
     }
     Ok(())
 }
