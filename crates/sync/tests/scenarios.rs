@@ -561,3 +561,48 @@ async fn a_payment_after_the_deadline_released_the_slot_is_kept_and_flagged() {
     );
     w.assert_no_invalid_stripe_requests();
 }
+
+#[tokio::test]
+async fn a_coach_cancellation_with_a_partial_refund_refunds_that_amount_once() {
+    let w = World::start(DeliveryKnobs::default()).await;
+    let b = book_at(&w, "coaching-60", "Uma", 24 * 7);
+    w.pay(&b.invitee_uuid, &b.email);
+    let booking = w.settle_to(&b.invitee_uri, "confirmed").await;
+    let eur = Currency::parse("EUR").expect("eur");
+    for click in ["click-1", "click-1"] {
+        // A double submission of the same dialog is one action.
+        w.store
+            .lock()
+            .unwrap()
+            .apply_coach_action(
+                &booking.id,
+                click,
+                &BookingEvent::CoachCancelled {
+                    refund: RefundChoice::Amount {
+                        amount: Money::new(5000, eur),
+                    },
+                    reason: "Coach is ill".into(),
+                    at: OffsetDateTime::now_utc(),
+                },
+                OffsetDateTime::now_utc(),
+            )
+            .expect("coach cancel");
+    }
+    w.handle().run_effects_soon();
+    let booking = w.settle_to(&b.invitee_uri, "refunded").await;
+    assert_eq!(
+        (booking.captured_minor(), booking.refunded_minor()),
+        (15000, 5000)
+    );
+    let posts = w.refund_posts();
+    assert_eq!(posts.len(), 1, "{posts:#?}");
+    assert!(posts[0].body.contains("amount=5000"), "{}", posts[0].body);
+    let cancels = w.calendly_cancellations(&b.event_uuid);
+    assert_eq!(cancels.len(), 1, "the slot is freed once: {cancels:#?}");
+    assert!(
+        cancels[0].body.contains("Coach is ill"),
+        "{}",
+        cancels[0].body
+    );
+    w.assert_no_invalid_stripe_requests();
+}
