@@ -192,6 +192,64 @@ async fn with_a_fifth_of_webhooks_dropped_reconciliation_reaches_the_same_end() 
     lossy.assert_no_invalid_stripe_requests();
 }
 
+#[tokio::test]
+async fn reordered_and_duplicated_webhooks_reach_the_in_order_end() {
+    let reference = World::start(DeliveryKnobs::default()).await;
+    let clients = workload(&reference);
+    let expected = settle(&reference, &clients, false, &mut Vec::new()).await;
+    drop(reference);
+
+    // Everything queued first, then sent shuffled (a window of 8) with duplicates.
+    let shuffled = World::start(DeliveryKnobs {
+        paused: true,
+        reorder_window: 8,
+        duplicate_probability: 0.5,
+        seed: Some(11),
+        ..DeliveryKnobs::default()
+    })
+    .await;
+    let clients = workload(&shuffled);
+    shuffled.client.flush().expect("flush");
+    let deliveries = shuffled.client.deliveries().expect("deliveries");
+    assert!(
+        deliveries
+            .iter()
+            .any(|d| d.duplicate && d.status == Some(200)),
+        "duplicates were sent"
+    );
+    let keys: Vec<&str> = deliveries
+        .iter()
+        .filter(|d| !d.duplicate)
+        .map(|d| d.key.as_str())
+        .collect();
+    let emitted: Vec<String> = shuffled
+        .client
+        .stripe_events()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["id"].as_str().map(str::to_owned))
+        .collect();
+    let sent_order: Vec<&String> = keys
+        .iter()
+        .filter_map(|k| emitted.iter().find(|e| e.as_str() == *k))
+        .collect();
+    let mut in_order = sent_order.clone();
+    in_order.sort_by_key(|k| emitted.iter().position(|e| e == *k));
+    assert_ne!(sent_order, in_order, "the Stripe events went out of order");
+    let got = settle(&shuffled, &clients, false, &mut Vec::new()).await;
+    assert_eq!(got, expected);
+    let refunds = shuffled.refund_posts();
+    assert_eq!(
+        refunds
+            .iter()
+            .filter(|r| r.status == 200 && !r.replayed)
+            .count(),
+        2,
+        "{refunds:#?}"
+    );
+    shuffled.assert_no_invalid_stripe_requests();
+}
+
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);
 
