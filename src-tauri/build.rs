@@ -21,6 +21,12 @@ fn main() {
             "business_metrics",
             "export_csv",
             "sync_status",
+            "setup_stripe",
+            "list_calendly_event_types",
+            "map_event_type",
+            "calendly_subscription",
+            "register_calendly_webhook",
+            "preview_refund_policy",
         ]));
     if let Err(error) = tauri_build::try_build(attributes) {
         // build scripts report through panics; this message names the file to fix.

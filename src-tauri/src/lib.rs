@@ -8,6 +8,7 @@
 
 pub mod commands;
 pub mod launch;
+pub mod setup_commands;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -151,6 +152,12 @@ pub fn build<R: Runtime>(builder: Builder<R>, state: AppState) -> tauri::Result<
             commands::business_metrics,
             commands::export_csv,
             commands::sync_status,
+            setup_commands::setup_stripe,
+            setup_commands::list_calendly_event_types,
+            setup_commands::map_event_type,
+            setup_commands::calendly_subscription,
+            setup_commands::register_calendly_webhook,
+            setup_commands::preview_refund_policy,
         ])
         .build(tauri::generate_context!("../tauri.conf.json"))
 }

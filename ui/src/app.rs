@@ -7,7 +7,7 @@ use coachdesk_protocol::ipc::{AppInfo, SessionTypeView};
 use wasm_bindgen_futures::spawn_local;
 use yew::prelude::*;
 
-use crate::{admin, bookings, dashboard, ipc, session_types};
+use crate::{admin, bookings, dashboard, ipc, mapping, session_types};
 
 /// Which page fills the main area.
 #[derive(Clone, PartialEq)]
@@ -19,6 +19,8 @@ pub enum Page {
     Bookings,
     Booking(String),
     Admin,
+    /// Calendly event types linked to session types, and the webhook subscription.
+    Calendly,
 }
 
 #[component]
@@ -48,6 +50,7 @@ pub fn App() -> Html {
     let on_bookings = matches!(*page, Page::Bookings | Page::Booking(_));
     let on_dashboard = matches!(*page, Page::Dashboard);
     let on_admin = matches!(*page, Page::Admin);
+    let on_calendly = matches!(*page, Page::Calendly);
 
     let body = match &*page {
         Page::SessionTypes => {
@@ -65,6 +68,7 @@ pub fn App() -> Html {
         }
         Page::Dashboard => html! { <dashboard::Dashboard navigate={navigate.clone()} /> },
         Page::Admin => html! { <admin::Admin navigate={navigate.clone()} /> },
+        Page::Calendly => html! { <mapping::CalendlyPage /> },
     };
 
     html! {
@@ -84,6 +88,10 @@ pub fn App() -> Html {
                         class={classes!("tab", on_session_types.then_some("active"))}
                         aria-current={on_session_types.then_some("page")}
                         onclick={go(Page::SessionTypes)}>{"Session types"}</button>
+                    <button id="nav-calendly" data-testid="nav-calendly"
+                        class={classes!("tab", on_calendly.then_some("active"))}
+                        aria-current={on_calendly.then_some("page")}
+                        onclick={go(Page::Calendly)}>{"Calendly"}</button>
                     <button id="nav-bookings" data-testid="nav-bookings"
                         class={classes!("tab", on_bookings.then_some("active"))}
                         aria-current={on_bookings.then_some("page")}

@@ -13,7 +13,9 @@ pub mod bookings;
 pub mod dashboard;
 pub mod format;
 pub mod ipc;
+pub mod mapping;
 pub mod session_types;
+pub mod setup_ipc;
 
 use wasm_bindgen::prelude::wasm_bindgen;
 

@@ -7,12 +7,13 @@
 use coachdesk_protocol::ipc::{
     CommandError, FieldError, RefundTierDto, SessionTypeDraft, SessionTypeView,
 };
+use coachdesk_protocol::setup::{PolicyPreview, PolicyPreviewRequest, StripeStatus};
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
 use crate::app::Page;
-use crate::ipc;
+use crate::{ipc, setup_ipc};
 
 const CURRENCIES: &[&str] = &["EUR", "USD", "GBP", "CHF", "CAD", "AUD", "SEK", "JPY"];
 
@@ -50,6 +51,10 @@ pub fn SessionTypeList(props: &ListProps) -> Html {
         Callback::from(move |_: MouseEvent| navigate.emit(Page::NewSessionType))
     };
 
+    let reload_cb = {
+        let reload = reload.clone();
+        Callback::from(move |()| reload.set(*reload + 1))
+    };
     let row = |view: &SessionTypeView| {
         let edit = {
             let navigate = props.navigate.clone();
@@ -101,6 +106,11 @@ pub fn SessionTypeList(props: &ListProps) -> Html {
                 <td>{format!("{} min", view.duration_minutes)}</td>
                 <td class="num" data-testid="session-type-price">{&view.price_display}</td>
                 <td class="muted">{tiers}</td>
+                <td>
+                    if !view.archived {
+                        <StripeSetupCell view={view.clone()} on_done={reload_cb.clone()} />
+                    }
+                </td>
                 <td class="actions">
                     if !view.archived {
                         <button class="btn small" data-testid="edit-session-type" onclick={edit}>{"Edit"}</button>
@@ -127,7 +137,7 @@ pub fn SessionTypeList(props: &ListProps) -> Html {
         },
         Some(Ok(list)) => html! {
             <table class="table" id="session-types" data-testid="session-types">
-                <thead><tr><th>{"Name"}</th><th>{"Length"}</th><th class="num">{"Price"}</th><th>{"Refunds"}</th><th></th></tr></thead>
+                <thead><tr><th>{"Name"}</th><th>{"Length"}</th><th class="num">{"Price"}</th><th>{"Refunds"}</th><th>{"Stripe"}</th><th></th></tr></thead>
                 <tbody>{ for list.iter().map(row) }</tbody>
             </table>
         },
@@ -154,6 +164,67 @@ pub fn SessionTypeList(props: &ListProps) -> Html {
 }
 
 #[derive(Properties, PartialEq)]
+struct StripeCellProps {
+    view: SessionTypeView,
+    /// Called after a set-up succeeded, to reload the list.
+    on_done: Callback<()>,
+}
+
+/// The session type's Stripe state and the one button that creates its product, price
+/// and payment link (a second click while it runs does nothing; a retry makes nothing
+/// twice, the core's Idempotency-Keys see to that).
+#[component]
+fn StripeSetupCell(props: &StripeCellProps) -> Html {
+    let busy = use_state(|| false);
+    let error = use_state(|| None::<String>);
+    let view = &props.view;
+    let setup = {
+        let (busy, error) = (busy.clone(), error.clone());
+        let (id, on_done) = (view.id.clone(), props.on_done.clone());
+        Callback::from(move |_: MouseEvent| {
+            if *busy {
+                return;
+            }
+            busy.set(true);
+            error.set(None);
+            let (busy, error, id, on_done) =
+                (busy.clone(), error.clone(), id.clone(), on_done.clone());
+            spawn_local(async move {
+                let result = setup_ipc::setup_stripe(&id).await;
+                busy.set(false);
+                match result {
+                    Ok(_) => on_done.emit(()),
+                    Err(e) => error.set(Some(e.message)),
+                }
+            });
+        })
+    };
+    let (status, label) = match view.stripe_status {
+        StripeStatus::Ready => ("ready", "Payment link ready"),
+        StripeStatus::Outdated => ("outdated", "Price changed: set up again"),
+        StripeStatus::NotSetUp => ("not_set_up", "Not set up"),
+    };
+    html! {
+        <div class="stripe-cell">
+            <span class={classes!("badge", (status != "ready").then_some("muted"))}
+                data-testid="stripe-status" data-status={status}>{label}</span>
+            if let (StripeStatus::Ready, Some(url)) = (view.stripe_status, &view.payment_link_url) {
+                <div class="mono small" data-testid="payment-link-url">{url}</div>
+            }
+            if view.stripe_status != StripeStatus::Ready {
+                <button class="btn small" data-testid="setup-stripe" onclick={setup}
+                    disabled={*busy} aria-busy={busy.then_some("true")}>
+                    { if *busy { "Creating product, price and link…" } else { "Set up in Stripe" } }
+                </button>
+            }
+            if let Some(message) = &*error {
+                <p class="field-error" role="alert" data-testid="stripe-error">{message}</p>
+            }
+        </div>
+    }
+}
+
+#[derive(Properties, PartialEq)]
 pub struct FormProps {
     pub navigate: Callback<Page>,
     /// `None` creates a new session type; `Some` edits that one.
@@ -167,7 +238,6 @@ struct FormFields {
     duration: String,
     price: String,
     currency: String,
-    calendly_uri: String,
     tiers: Vec<(String, String)>,
 }
 
@@ -185,7 +255,6 @@ impl FormFields {
                 duration: v.duration_minutes.to_string(),
                 price: editable_price(v),
                 currency: v.currency.clone(),
-                calendly_uri: v.calendly_event_type_uri.clone().unwrap_or_default(),
                 tiers: v
                     .refund_tiers
                     .iter()
@@ -238,14 +307,43 @@ impl FormFields {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let calendly = self.calendly_uri.trim();
+        // Calendly event types are linked on the Calendly page; `None` keeps the links.
         Ok(SessionTypeDraft {
             name: self.name.clone(),
             duration_minutes,
             price: self.price.clone(),
             currency: self.currency.clone(),
             refund_tiers,
-            calendly_event_type_uri: (!calendly.is_empty()).then(|| calendly.to_owned()),
+            calendly_event_type_uri: None,
+        })
+    }
+
+    /// The preview request, or why none can be made (tiers that are not numbers yet).
+    fn preview_request(&self, hours: &str) -> Result<PolicyPreviewRequest, String> {
+        let number = |text: &str| text.trim().parse::<u32>().ok();
+        let mut refund_tiers = Vec::new();
+        for (hours, percent) in &self.tiers {
+            match (
+                number(hours),
+                number(percent).and_then(|p| u8::try_from(p).ok()),
+            ) {
+                (Some(min_hours_before), Some(percent)) => refund_tiers.push(RefundTierDto {
+                    min_hours_before,
+                    percent,
+                }),
+                _ => return Err(
+                    "Enter each tier's hours and percentage as whole numbers to see the preview."
+                        .to_owned(),
+                ),
+            }
+        }
+        let hours_before = number(hours)
+            .ok_or_else(|| "Enter the hours before the start as a whole number.".to_owned())?;
+        Ok(PolicyPreviewRequest {
+            price: self.price.clone(),
+            currency: self.currency.clone(),
+            refund_tiers,
+            hours_before,
         })
     }
 }
@@ -265,6 +363,39 @@ pub fn SessionTypeForm(props: &FormProps) -> Html {
     let errors = use_state(Vec::<FieldError>::new);
     let form_error = use_state(|| None::<String>);
     let saving = use_state(|| false);
+    let preview_hours = use_state(|| "30".to_owned());
+    let preview = use_state(|| None::<Result<PolicyPreview, String>>);
+    let preview_seq = use_mut_ref(|| 0u32);
+    {
+        let preview = preview.clone();
+        let preview_seq = preview_seq.clone();
+        use_effect_with(
+            ((*fields).clone(), (*preview_hours).clone()),
+            move |(fields, hours)| {
+                *preview_seq.borrow_mut() += 1;
+                let seq = *preview_seq.borrow();
+                match fields.preview_request(hours) {
+                    Err(problem) => preview.set(Some(Err(problem))),
+                    Ok(request) => spawn_local(async move {
+                        let answer = setup_ipc::preview_refund_policy(&request)
+                            .await
+                            .map_err(|e| e.message);
+                        // Only the answer to the latest edit is shown.
+                        if *preview_seq.borrow() == seq {
+                            preview.set(Some(answer));
+                        }
+                    }),
+                }
+            },
+        );
+    }
+    let on_preview_hours = {
+        let preview_hours = preview_hours.clone();
+        Callback::from(move |e: InputEvent| {
+            let input: HtmlInputElement = e.target_unchecked_into();
+            preview_hours.set(input.value());
+        })
+    };
 
     let set = |apply: fn(&mut FormFields, String)| {
         let fields = fields.clone();
@@ -474,14 +605,39 @@ pub fn SessionTypeForm(props: &FormProps) -> Html {
                     }) }
                     <button type="button" class="btn small" id="add-refund-tier" onclick={add_tier}>{"Add tier"}</button>
                     { error_for("refund_tiers") }
+                    <div class="policy-preview" id="refund-preview" data-testid="refund-preview" aria-live="polite">
+                        <label for="preview-hours">{"Preview: a client cancels"}</label>
+                        <input id="preview-hours" type="text" inputmode="numeric" class="short"
+                            value={(*preview_hours).clone()} oninput={on_preview_hours} />
+                        <span>{"hours before the start"}</span>
+                        { match &*preview {
+                            None => html! {},
+                            Some(Err(problem)) => html! { <p class="hint" id="refund-preview-problem">{problem}</p> },
+                            Some(Ok(p)) => html! {
+                                <>
+                                    if let Some(sentence) = &p.sentence {
+                                        <p class="preview-sentence" id="refund-preview-sentence" data-testid="refund-preview-sentence">{sentence}</p>
+                                    }
+                                    if let Some(problem) = &p.problem {
+                                        <p class="hint" id="refund-preview-problem">{problem}</p>
+                                    }
+                                    if !p.tiers.is_empty() {
+                                        <ul class="plain-list small muted" id="refund-preview-tiers">
+                                            { for p.tiers.iter().map(|t| html! { <li>{t}</li> }) }
+                                        </ul>
+                                    }
+                                </>
+                            },
+                        } }
+                    </div>
                 </fieldset>
-                <div class="field">
-                    <label for="field-calendly-uri">{"Calendly event type URI (optional)"}</label>
-                    <input id="field-calendly-uri" name="calendly_event_type_uri" type="text" value={f.calendly_uri.clone()}
-                        placeholder="https://api.calendly.com/event_types/…"
-                        aria-invalid={invalid("calendly_event_type_uri")} oninput={set(|f, v| f.calendly_uri = v)} />
-                    { error_for("calendly_event_type_uri") }
-                </div>
+                <p class="hint" id="calendly-note">
+                    { match props.editing.as_ref().map(|v| v.event_type_uris.len()).unwrap_or(0) {
+                        0 => "Not sold through any Calendly event type yet: link one on the Calendly page.".to_owned(),
+                        1 => "Sold through 1 Calendly event type (change it on the Calendly page).".to_owned(),
+                        n => format!("Sold through {n} Calendly event types (change them on the Calendly page)."),
+                    } }
+                </p>
                 <div class="form-actions">
                     <button type="submit" class="btn primary" id="save-session-type" data-testid="save-session-type" disabled={*saving}>
                         { if *saving { "Saving…" } else { "Save" } }

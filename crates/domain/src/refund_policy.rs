@@ -96,6 +96,23 @@ impl RefundPolicy {
             .map_or(0, |tier| tier.percent)
     }
 
+    /// The percentage due for a cancellation `hours_before` the start.
+    pub fn percent_at_notice(&self, hours_before: u32) -> u8 {
+        self.tiers
+            .iter()
+            .find(|tier| hours_before >= tier.min_hours_before)
+            .map_or(0, |tier| tier.percent)
+    }
+
+    /// What the session-type form previews: "Cancelled 30 h before: 50% back, 75.00 EUR."
+    pub fn preview_sentence(&self, price: Money, hours_before: u32) -> String {
+        let percent = self.percent_at_notice(hours_before);
+        format!(
+            "Cancelled {hours_before} h before: {percent}% back, {}.",
+            price.percent(percent)
+        )
+    }
+
     /// The amount due back out of `paid`.
     pub fn refund_for(
         &self,
@@ -183,6 +200,31 @@ mod tests {
             ]),
             Err(PolicyError::DuplicateTier(24))
         ));
+    }
+
+    #[test]
+    fn previews_state_the_share_and_the_money() {
+        let policy = RefundPolicy::default();
+        assert_eq!(
+            policy.preview_sentence(eur(15000), 30),
+            "Cancelled 30 h before: 50% back, 75.00 EUR."
+        );
+        assert_eq!(
+            policy.preview_sentence(eur(15000), 48),
+            "Cancelled 48 h before: 100% back, 150.00 EUR."
+        );
+        assert_eq!(
+            policy.preview_sentence(eur(15000), 3),
+            "Cancelled 3 h before: 0% back, 0.00 EUR."
+        );
+        let start = datetime!(2026-12-01 10:00 UTC);
+        for hours in [0u32, 23, 24, 47, 48, 100] {
+            assert_eq!(
+                policy.percent_at_notice(hours),
+                policy.percent_for(start, start - Duration::hours(i64::from(hours))),
+                "the preview and the cancellation agree at {hours} h"
+            );
+        }
     }
 
     #[test]

@@ -62,7 +62,8 @@ pub struct SessionTypeDraft {
     /// ISO 4217 code, such as `EUR` or `JPY`.
     pub currency: String,
     pub refund_tiers: Vec<RefundTierDto>,
-    /// The Calendly event type this session type is sold through, if mapped.
+    /// A Calendly event type to link to this session type (others stay linked; unlink
+    /// on the mapping screen). `None` leaves the links as they are.
     #[serde(default)]
     pub calendly_event_type_uri: Option<String>,
 }
@@ -81,6 +82,15 @@ pub struct SessionTypeView {
     pub refund_tiers: Vec<RefundTierDto>,
     pub calendly_event_type_uri: Option<String>,
     pub archived: bool,
+    /// Whether its Stripe product, price and payment link exist for the current price.
+    #[serde(default)]
+    pub stripe_status: crate::setup::StripeStatus,
+    /// The Stripe payment link clients pay through, once set up.
+    #[serde(default)]
+    pub payment_link_url: Option<String>,
+    /// Every Calendly event type linked to it (see the mapping screen).
+    #[serde(default)]
+    pub event_type_uris: Vec<String>,
 }
 
 /// Filters for the bookings list; every field narrows the result.

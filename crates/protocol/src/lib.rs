@@ -5,3 +5,4 @@
 
 pub mod ipc;
 pub mod relay;
+pub mod setup;

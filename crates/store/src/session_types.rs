@@ -3,6 +3,7 @@
 use coachdesk_domain::session_type::{slugify, FieldProblem, SessionTypeInput};
 use coachdesk_domain::{Money, RefundPolicy, RefundTier};
 use coachdesk_protocol::ipc::{FieldError, RefundTierDto, SessionTypeDraft, SessionTypeView};
+use coachdesk_protocol::setup::{PolicyPreview, PolicyPreviewRequest, StripeSetup, StripeStatus};
 use rusqlite::{params, OptionalExtension, Row};
 use time::OffsetDateTime;
 
@@ -11,7 +12,10 @@ use crate::{new_id, ts, Store, StoreError};
 const COLUMNS: &str = "s.id, s.slug, s.name, s.duration_minutes, s.price_minor, s.currency, \
      s.refund_policy, s.archived, \
      (SELECT m.calendly_event_type_uri FROM event_type_mappings m WHERE m.session_type_id = s.id \
-      ORDER BY m.mapped_at DESC LIMIT 1)";
+      ORDER BY m.mapped_at DESC LIMIT 1), \
+     s.version, s.stripe_version, s.payment_link_url, \
+     (SELECT group_concat(u, ' ') FROM (SELECT m.calendly_event_type_uri AS u \
+      FROM event_type_mappings m WHERE m.session_type_id = s.id ORDER BY m.mapped_at, u))";
 
 impl Store {
     /// Session types, newest first; archived ones only when asked.
@@ -82,9 +86,13 @@ impl Store {
         self.session_type(id)?;
         let now = ts(OffsetDateTime::now_utc());
         let tx = self.conn.transaction()?;
+        // A new name or price is a new version: Stripe prices cannot change, so the
+        // payment link must be set up again (with keys of the new version).
         tx.execute(
             "UPDATE session_types SET name = ?2, duration_minutes = ?3, price_minor = ?4,
-                 currency = ?5, refund_policy = ?6, updated_at = ?7 WHERE id = ?1",
+                 currency = ?5, refund_policy = ?6, updated_at = ?7,
+                 version = version + (name <> ?2 OR price_minor <> ?4 OR currency <> ?5)
+             WHERE id = ?1",
             params![
                 id,
                 spec.name,
@@ -94,10 +102,6 @@ impl Store {
                 policy_json(&spec.refund_policy)?,
                 now
             ],
-        )?;
-        tx.execute(
-            "DELETE FROM event_type_mappings WHERE session_type_id = ?1",
-            [id],
         )?;
         map_event_type(&tx, id, spec.calendly_event_type_uri.as_deref(), &now)?;
         tx.commit()?;
@@ -117,6 +121,137 @@ impl Store {
             });
         }
         self.session_type(id)
+    }
+}
+
+/// What setting up a session type in Stripe needs: its name and price as of `version`,
+/// and the objects already made for that version, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StripeSetupPlan {
+    pub session_type_id: String,
+    pub name: String,
+    pub price: Money,
+    pub version: i64,
+    pub archived: bool,
+    /// Set when the product, price and link exist for this very version.
+    pub existing: Option<StripeSetup>,
+}
+
+impl StripeSetupPlan {
+    /// The prefix of the set-up's Idempotency-Keys: the same for a double click or a
+    /// retry, new once the name or price changes.
+    pub fn idempotency_prefix(&self) -> String {
+        format!("coachdesk-{}-v{}", self.session_type_id, self.version)
+    }
+}
+
+/// The Stripe objects made for a session type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StripeObjects {
+    pub product_id: String,
+    pub price_id: String,
+    pub payment_link_id: String,
+    pub payment_link_url: String,
+}
+
+impl Store {
+    /// The session type's Stripe set-up plan.
+    pub fn stripe_setup_plan(&self, id: &str) -> Result<StripeSetupPlan, StoreError> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT name, price_minor, currency, version, archived, stripe_version,
+                        stripe_product_id, stripe_price_id, stripe_payment_link_id, payment_link_url
+                 FROM session_types WHERE id = ?1",
+                [id],
+                |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, i64>(3)?,
+                        row.get::<_, bool>(4)?,
+                        row.get::<_, Option<i64>>(5)?,
+                        (
+                            row.get::<_, Option<String>>(6)?,
+                            row.get::<_, Option<String>>(7)?,
+                            row.get::<_, Option<String>>(8)?,
+                            row.get::<_, Option<String>>(9)?,
+                        ),
+                    ))
+                },
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound {
+                what: "session type",
+                id: id.to_owned(),
+            })?;
+        let (name, price_minor, currency, version, archived, stripe_version, objects) = row;
+        let currency = coachdesk_domain::Currency::parse(&currency)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let existing = match (stripe_version == Some(version), objects) {
+            (true, (Some(product_id), Some(price_id), Some(payment_link_id), Some(url))) => {
+                Some(StripeSetup {
+                    session_type_id: id.to_owned(),
+                    status: StripeStatus::Ready,
+                    product_id,
+                    price_id,
+                    payment_link_id,
+                    payment_link_url: url,
+                    already_set_up: true,
+                })
+            }
+            _ => None,
+        };
+        Ok(StripeSetupPlan {
+            session_type_id: id.to_owned(),
+            name,
+            price: Money::new(price_minor, currency),
+            version,
+            archived,
+            existing,
+        })
+    }
+
+    /// Stores the Stripe objects made for `version` of the session type. Refused when the
+    /// name or price changed meanwhile (the objects sell the old one).
+    pub fn record_stripe_setup(
+        &mut self,
+        id: &str,
+        version: i64,
+        objects: &StripeObjects,
+    ) -> Result<StripeSetup, StoreError> {
+        let changed = self.conn.execute(
+            "UPDATE session_types SET stripe_product_id = ?3, stripe_price_id = ?4,
+                 stripe_payment_link_id = ?5, payment_link_url = ?6, stripe_version = ?2,
+                 updated_at = ?7
+             WHERE id = ?1 AND version = ?2",
+            params![
+                id,
+                version,
+                objects.product_id,
+                objects.price_id,
+                objects.payment_link_id,
+                objects.payment_link_url,
+                ts(OffsetDateTime::now_utc())
+            ],
+        )?;
+        if changed == 0 {
+            self.session_type(id)?;
+            return Err(StoreError::Conflict(
+                "The name or price changed while Stripe was being set up; set it up again."
+                    .to_owned(),
+            ));
+        }
+        Ok(StripeSetup {
+            session_type_id: id.to_owned(),
+            status: StripeStatus::Ready,
+            product_id: objects.product_id.clone(),
+            price_id: objects.price_id.clone(),
+            payment_link_id: objects.payment_link_id.clone(),
+            payment_link_url: objects.payment_link_url.clone(),
+            already_set_up: false,
+        })
     }
 }
 
@@ -153,6 +288,65 @@ pub(crate) fn terms_for_event_type(
             policy: parse_policy(&policy)?,
             payment_window_minutes: window,
         }))
+    }
+}
+
+/// The refund-policy preview of the session-type form: what a cancellation at the asked
+/// notice, and at each tier's start, gives back out of the price. Pure: no database.
+pub fn refund_policy_preview(request: &PolicyPreviewRequest) -> PolicyPreview {
+    let problem = |message: String| PolicyPreview {
+        sentence: None,
+        tiers: Vec::new(),
+        problem: Some(message),
+    };
+    let currency = match coachdesk_domain::Currency::parse(&request.currency) {
+        Ok(currency) => currency,
+        Err(e) => return problem(capitalised(&e.to_string())),
+    };
+    let price = match Money::parse_major(&request.price, currency) {
+        Ok(price) => price,
+        Err(_) if request.price.trim().is_empty() => {
+            return problem("Enter a price to see what comes back.".to_owned())
+        }
+        Err(e) => return problem(capitalised(&e.to_string())),
+    };
+    let tiers = request
+        .refund_tiers
+        .iter()
+        .map(|t| RefundTier {
+            min_hours_before: t.min_hours_before,
+            percent: t.percent,
+        })
+        .collect();
+    let policy = match RefundPolicy::new(tiers) {
+        Ok(policy) => policy,
+        Err(e) => return problem(capitalised(&e.to_string())),
+    };
+    PolicyPreview {
+        sentence: Some(policy.preview_sentence(price, request.hours_before)),
+        tiers: policy
+            .tiers()
+            .iter()
+            .map(|t| policy.preview_sentence(price, t.min_hours_before))
+            .collect(),
+        problem: None,
+    }
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect::<String>() + ".",
+        None => String::new(),
+    }
+}
+
+/// `Ready` when the Stripe objects were made for the current version.
+fn stripe_status(version: i64, stripe_version: Option<i64>) -> StripeStatus {
+    match stripe_version {
+        None => StripeStatus::NotSetUp,
+        Some(v) if v == version => StripeStatus::Ready,
+        Some(_) => StripeStatus::Outdated,
     }
 }
 
@@ -212,7 +406,7 @@ fn map_event_type(
         }
         tx.execute(
             "INSERT INTO event_type_mappings (calendly_event_type_uri, session_type_id, mapped_at)
-             VALUES (?1, ?2, ?3)",
+             VALUES (?1, ?2, ?3) ON CONFLICT (calendly_event_type_uri) DO NOTHING",
             [uri, session_type_id, now],
         )?;
     }
@@ -259,6 +453,10 @@ fn view_from_row(row: &Row<'_>) -> rusqlite::Result<Result<SessionTypeView, Stor
     let duration_minutes: u32 = row.get(3)?;
     let archived: bool = row.get(7)?;
     let calendly_event_type_uri: Option<String> = row.get(8)?;
+    let version: i64 = row.get(9)?;
+    let stripe_version: Option<i64> = row.get(10)?;
+    let payment_link_url: Option<String> = row.get(11)?;
+    let event_type_uris: Option<String> = row.get(12)?;
     Ok((|| {
         let parsed = coachdesk_domain::Currency::parse(&currency)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -281,12 +479,19 @@ fn view_from_row(row: &Row<'_>) -> rusqlite::Result<Result<SessionTypeView, Stor
             refund_tiers,
             calendly_event_type_uri,
             archived,
+            stripe_status: stripe_status(version, stripe_version),
+            payment_link_url,
+            event_type_uris: event_type_uris
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
         })
     })())
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn draft(name: &str) -> SessionTypeDraft {
@@ -358,6 +563,104 @@ mod tests {
             panic!("mapped one event type twice");
         };
         assert_eq!(fields[0].field, "calendly_event_type_uri");
+    }
+
+    fn objects(n: u32) -> StripeObjects {
+        StripeObjects {
+            product_id: format!("prod_{n}"),
+            price_id: format!("price_{n}"),
+            payment_link_id: format!("plink_{n}"),
+            payment_link_url: format!("https://buy.stripe.com/{n}"),
+        }
+    }
+
+    #[test]
+    fn a_new_name_or_price_needs_a_new_stripe_setup() {
+        let mut store = Store::open_in_memory().unwrap();
+        let st = store.create_session_type(&draft("Call")).unwrap();
+        assert_eq!(st.stripe_status, StripeStatus::NotSetUp);
+        let plan = store.stripe_setup_plan(&st.id).unwrap();
+        assert_eq!((plan.version, plan.price.minor), (1, 15000));
+        assert_eq!(plan.idempotency_prefix(), format!("coachdesk-{}-v1", st.id));
+        assert!(plan.existing.is_none());
+
+        store.record_stripe_setup(&st.id, 1, &objects(1)).unwrap();
+        let view = store.session_type(&st.id).unwrap();
+        assert_eq!(view.stripe_status, StripeStatus::Ready);
+        assert_eq!(
+            view.payment_link_url.as_deref(),
+            Some("https://buy.stripe.com/1")
+        );
+        let again = store.stripe_setup_plan(&st.id).unwrap();
+        assert_eq!(
+            again.existing.map(|e| e.payment_link_id).as_deref(),
+            Some("plink_1")
+        );
+
+        // The refund policy alone is not sold by Stripe: still ready.
+        let mut policy_only = draft("Call");
+        policy_only.refund_tiers.pop();
+        let view = store.update_session_type(&st.id, &policy_only).unwrap();
+        assert_eq!(view.stripe_status, StripeStatus::Ready);
+        assert_eq!(view.event_type_uris.len(), 1, "the link is kept");
+
+        let mut dearer = draft("Call");
+        dearer.price = "180.00".into();
+        let view = store.update_session_type(&st.id, &dearer).unwrap();
+        assert_eq!(view.stripe_status, StripeStatus::Outdated);
+        let plan = store.stripe_setup_plan(&st.id).unwrap();
+        assert_eq!((plan.version, plan.price.minor), (2, 18000));
+        assert!(plan.existing.is_none());
+        assert!(matches!(
+            store.record_stripe_setup(&st.id, 1, &objects(9)),
+            Err(StoreError::Conflict(_))
+        ));
+        store.record_stripe_setup(&st.id, 2, &objects(2)).unwrap();
+        assert_eq!(
+            store.session_type(&st.id).unwrap().stripe_status,
+            StripeStatus::Ready
+        );
+    }
+
+    #[test]
+    fn the_policy_preview_states_the_money_or_the_problem() {
+        let request = |price: &str, tiers: &[(u32, u8)], hours| PolicyPreviewRequest {
+            price: price.into(),
+            currency: "EUR".into(),
+            refund_tiers: tiers
+                .iter()
+                .map(|&(min_hours_before, percent)| RefundTierDto {
+                    min_hours_before,
+                    percent,
+                })
+                .collect(),
+            hours_before: hours,
+        };
+        let preview = refund_policy_preview(&request("150.00", &[(24, 50), (48, 100)], 30));
+        assert_eq!(
+            preview.sentence.as_deref(),
+            Some("Cancelled 30 h before: 50% back, 75.00 EUR.")
+        );
+        assert_eq!(
+            preview.tiers,
+            [
+                "Cancelled 48 h before: 100% back, 150.00 EUR.",
+                "Cancelled 24 h before: 50% back, 75.00 EUR."
+            ]
+        );
+        let bad = refund_policy_preview(&request("150.00", &[(48, 20), (24, 50)], 30));
+        assert!(bad.sentence.is_none());
+        assert!(
+            bad.problem
+                .as_deref()
+                .is_some_and(|p| p.contains("earlier cancellation")),
+            "{bad:?}"
+        );
+        let no_price = refund_policy_preview(&request("", &[(24, 50)], 30));
+        assert_eq!(
+            no_price.problem.as_deref(),
+            Some("Enter a price to see what comes back.")
+        );
     }
 
     #[test]

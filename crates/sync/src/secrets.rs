@@ -25,6 +25,8 @@ pub enum SecretName {
     RelayToken,
     /// The signing key chosen for the Calendly webhook subscription.
     CalendlySigningKey,
+    /// The password of the coach's SMTP account (client emails).
+    SmtpPassword,
 }
 
 impl SecretName {
@@ -36,6 +38,7 @@ impl SecretName {
             Self::CalendlyToken => "calendly-token",
             Self::RelayToken => "relay-token",
             Self::CalendlySigningKey => "calendly-signing-key",
+            Self::SmtpPassword => "smtp-password",
         }
     }
 
@@ -46,6 +49,7 @@ impl SecretName {
             Self::CalendlyToken => "Calendly access token",
             Self::RelayToken => "relay token",
             Self::CalendlySigningKey => "Calendly webhook signing key",
+            Self::SmtpPassword => "SMTP password",
         }
     }
 }
@@ -82,6 +86,8 @@ impl fmt::Display for Secret {
 pub enum SecretError {
     #[error("the {label} is not in the keychain; enter it in Settings")]
     Missing { label: &'static str },
+    #[error("the {label} cannot be stored here")]
+    ReadOnly { label: &'static str },
     #[error("the keychain could not be used for the {label}")]
     Backend {
         label: &'static str,
@@ -94,6 +100,23 @@ pub enum SecretError {
 /// tasks take any source without knowing the backend.
 pub trait SecretSource: Send + Sync + 'static {
     fn get(&self, name: SecretName) -> Result<Secret, SecretError>;
+
+    /// Stores (or replaces) a secret the app made itself, such as the Calendly signing key.
+    /// Read-only sources refuse.
+    fn store(&self, name: SecretName, value: &Secret) -> Result<(), SecretError> {
+        let _ = value;
+        Err(SecretError::ReadOnly {
+            label: name.label(),
+        })
+    }
+
+    /// Removes a secret (the coach's "Remove" in Settings); absent is fine. Read-only
+    /// sources refuse.
+    fn remove(&self, name: SecretName) -> Result<(), SecretError> {
+        Err(SecretError::ReadOnly {
+            label: name.label(),
+        })
+    }
 }
 
 /// The OS keychain through the keyring crate.
@@ -158,6 +181,14 @@ impl SecretSource for Keychain {
             }),
         }
     }
+
+    fn store(&self, name: SecretName, value: &Secret) -> Result<(), SecretError> {
+        self.set(name, value)
+    }
+
+    fn remove(&self, name: SecretName) -> Result<(), SecretError> {
+        self.delete(name)
+    }
 }
 
 /// Secrets held in memory only: the simulator's keys in demo mode, where nothing may touch
@@ -188,6 +219,19 @@ impl SecretSource for MemorySecrets {
                 label: name.label(),
             })
     }
+
+    fn store(&self, name: SecretName, value: &Secret) -> Result<(), SecretError> {
+        self.set(name, value.clone());
+        Ok(())
+    }
+
+    fn remove(&self, name: SecretName) -> Result<(), SecretError> {
+        self.values
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(&name);
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -210,5 +254,8 @@ mod tests {
         );
         let err = secrets.get(SecretName::RelayToken).unwrap_err();
         assert!(err.to_string().contains("relay token"), "{err}");
+        secrets.remove(SecretName::CalendlyToken).unwrap();
+        secrets.remove(SecretName::CalendlyToken).unwrap();
+        assert!(secrets.get(SecretName::CalendlyToken).is_err());
     }
 }

@@ -13,6 +13,12 @@ pub const CALENDLY_EVENTS: [&str; 3] = [
     "invitee_no_show.created",
 ];
 
+/// A fresh signing key for a new subscription: 32 random bytes as hex.
+pub fn new_signing_key() -> crate::Secret {
+    let bytes: [u8; 32] = rand::random();
+    crate::Secret::new(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
 /// The state of the subscription that posts to our callback URL.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]

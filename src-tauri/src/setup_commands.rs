@@ -1,0 +1,293 @@
+//! The coach's set-up: a session type's Stripe product, price and payment link; the link
+//! between Calendly event types and session types; the relay's Calendly webhook
+//! subscription.
+//!
+//! Thin like [`crate::commands`]: the store decides what to make and keeps what was made,
+//! the providers crate talks to Stripe and Calendly, and this module turns their failures
+//! into sentences a coach can act on ("enter your Stripe key in Settings").
+
+use std::sync::OnceLock;
+
+use coachdesk_protocol::ipc::CommandError;
+use coachdesk_protocol::setup::{
+    EventTypeLink, EventTypeRow, PolicyPreview, PolicyPreviewRequest, StripeSetup, SubscriptionView,
+};
+use coachdesk_providers::ProviderError;
+use coachdesk_store::{ListedEventType, StripeObjects};
+use coachdesk_sync::{subscription, SecretError, SecretName, SubscriptionHealth};
+use serde_json::Value;
+use tauri::async_runtime::Mutex;
+use tauri::State;
+
+use crate::AppState;
+
+/// One Stripe set-up at a time: a double click waits for the first and then finds the
+/// objects it made (Stripe answers a key still in flight with a conflict).
+fn setup_lock() -> &'static Mutex<()> {
+    static LOCK: OnceLock<Mutex<()>> = OnceLock::new();
+    LOCK.get_or_init(|| Mutex::new(()))
+}
+
+fn error(code: &str, message: String) -> CommandError {
+    tracing::warn!(code, "{message}");
+    CommandError {
+        code: code.to_owned(),
+        message,
+        fields: Vec::new(),
+    }
+}
+
+/// A provider failure in words: what is wrong and where to fix it.
+fn provider_error(provider: &str, settings_hint: &str, err: &ProviderError) -> CommandError {
+    match err {
+        ProviderError::Transient {
+            provider: "the keychain",
+            message,
+            ..
+        } => error("not_configured", format!("{settings_hint} ({message}).")),
+        ProviderError::Transient { message, .. } => error(
+            "unavailable",
+            format!(
+                "{provider} could not be reached or is busy ({message}). Nothing was made twice; try again in a moment."
+            ),
+        ),
+        ProviderError::Permanent {
+            status: 401,
+            message,
+            ..
+        } => error(
+            "refused",
+            format!("{provider} did not accept the key ({message}). Check it in Settings."),
+        ),
+        ProviderError::Permanent {
+            status, message, ..
+        } => error(
+            "refused",
+            format!("{provider} refused the request ({status}): {message}"),
+        ),
+        ProviderError::BadBaseUrl { .. } => error("not_configured", capitalised(&err.to_string())),
+    }
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect::<String>() + ".",
+        None => String::new(),
+    }
+}
+
+fn stripe_error(err: &ProviderError) -> CommandError {
+    provider_error("Stripe", "Enter your Stripe key in Settings first", err)
+}
+
+fn calendly_error(err: &ProviderError) -> CommandError {
+    provider_error(
+        "Calendly",
+        "Enter your Calendly access token in Settings first",
+        err,
+    )
+}
+
+fn store_error(command: &str, err: coachdesk_store::StoreError) -> CommandError {
+    let err = CommandError::from(err);
+    tracing::warn!(command, code = %err.code, "{}", err.message);
+    err
+}
+
+/// Creates the session type's Stripe product, price and payment link, once per version
+/// of its name and price: every POST carries an Idempotency-Key derived from the
+/// session type's id and version, so a double click or a retry after a failure half-way
+/// makes nothing twice.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn setup_stripe(
+    state: State<'_, AppState>,
+    id: String,
+) -> Result<StripeSetup, CommandError> {
+    let _one_at_a_time = setup_lock().lock().await;
+    let plan = state
+        .store()
+        .stripe_setup_plan(&id)
+        .map_err(|e| store_error("setup_stripe", e))?;
+    if let Some(existing) = plan.existing {
+        return Ok(existing);
+    }
+    if plan.archived {
+        return Err(error(
+            "conflict",
+            "This session type is archived; it is no longer sold, so it needs no payment link."
+                .to_owned(),
+        ));
+    }
+    let stripe = state.providers().stripe().map_err(|e| stripe_error(&e))?;
+    let created = stripe
+        .create_payment_link(&plan.name, plan.price, &plan.idempotency_prefix())
+        .await
+        .map_err(|e| stripe_error(&e))?;
+    tracing::info!(session_type = %id, product = %created.product, link = %created.payment_link, "Stripe set up");
+    state
+        .store()
+        .record_stripe_setup(
+            &id,
+            plan.version,
+            &StripeObjects {
+                product_id: created.product,
+                price_id: created.price,
+                payment_link_id: created.payment_link,
+                payment_link_url: created.url,
+            },
+        )
+        .map_err(|e| store_error("setup_stripe", e))
+}
+
+/// An event type from Calendly's list; `None` when the entry lacks a URI or a name.
+fn listed_event_type(value: &Value) -> Option<ListedEventType> {
+    Some(ListedEventType {
+        uri: value["uri"].as_str()?.to_owned(),
+        name: value["name"].as_str()?.to_owned(),
+        slug: value["slug"].as_str().map(str::to_owned),
+        duration_minutes: value["duration"]
+            .as_u64()
+            .and_then(|d| u32::try_from(d).ok()),
+        active: value["active"].as_bool().unwrap_or(true),
+    })
+}
+
+/// The coach's Calendly event types (every page), each with the session type it sells.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn list_calendly_event_types(
+    state: State<'_, AppState>,
+) -> Result<Vec<EventTypeRow>, CommandError> {
+    let calendly = state
+        .providers()
+        .calendly()
+        .map_err(|e| calendly_error(&e))?;
+    let me = calendly
+        .current_user()
+        .await
+        .map_err(|e| calendly_error(&e))?;
+    let listed: Vec<ListedEventType> = calendly
+        .event_types(&me.uri)
+        .await
+        .map_err(|e| calendly_error(&e))?
+        .iter()
+        .filter_map(listed_event_type)
+        .collect();
+    state
+        .store()
+        .event_type_rows(&listed)
+        .map_err(|e| store_error("list_calendly_event_types", e))
+}
+
+/// Links a Calendly event type to a session type (or unlinks it): new bookings of that
+/// event type take the session type's price and refund policy.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn map_event_type(
+    state: State<'_, AppState>,
+    link: EventTypeLink,
+) -> Result<(), CommandError> {
+    state
+        .store()
+        .link_event_type(&link)
+        .map_err(|e| store_error("map_event_type", e))
+}
+
+/// Where Calendly should post: the relay's Calendly hook, or a sentence saying how to
+/// configure the relay.
+fn callback_url(state: &AppState) -> Result<String, CommandError> {
+    let relay = state.sync_config().relay_url;
+    if relay.trim().is_empty() {
+        return Err(error(
+            "not_configured",
+            "Enter the relay's address in Settings first: Calendly posts bookings to the relay."
+                .to_owned(),
+        ));
+    }
+    Ok(state.sync_config().calendly_callback_url)
+}
+
+fn subscription_view(health: SubscriptionHealth, callback_url: String) -> SubscriptionView {
+    let (state, uri, message) = match health {
+        SubscriptionHealth::Active { uri } => (
+            "active",
+            Some(uri),
+            "Calendly sends new bookings, cancellations and no-shows to the relay.".to_owned(),
+        ),
+        SubscriptionHealth::Disabled { uri } => (
+            "disabled",
+            Some(uri),
+            "Calendly stopped sending events (deliveries failed for a day). Register the webhook again.".to_owned(),
+        ),
+        SubscriptionHealth::Missing => (
+            "missing",
+            None,
+            "Calendly does not send events to the relay yet. Register the webhook.".to_owned(),
+        ),
+    };
+    SubscriptionView {
+        state: state.to_owned(),
+        uri,
+        callback_url,
+        message,
+    }
+}
+
+/// The state of the Calendly subscription posting to the relay.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn calendly_subscription(
+    state: State<'_, AppState>,
+) -> Result<SubscriptionView, CommandError> {
+    let callback = callback_url(&state)?;
+    let calendly = state
+        .providers()
+        .calendly()
+        .map_err(|e| calendly_error(&e))?;
+    let health = subscription::check(&calendly, &callback)
+        .await
+        .map_err(|e| calendly_error(&e))?;
+    Ok(subscription_view(health, callback))
+}
+
+/// Registers (or renews a disabled) Calendly webhook subscription to the relay, signed
+/// with the key in the keychain; a key is made and stored there when none exists yet.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn register_calendly_webhook(
+    state: State<'_, AppState>,
+) -> Result<SubscriptionView, CommandError> {
+    let callback = callback_url(&state)?;
+    let calendly = state
+        .providers()
+        .calendly()
+        .map_err(|e| calendly_error(&e))?;
+    let secrets = state.secrets();
+    let (key, made) = match secrets.get(SecretName::CalendlySigningKey) {
+        Ok(key) => (key, false),
+        Err(SecretError::Missing { .. }) => {
+            let key = subscription::new_signing_key();
+            secrets
+                .store(SecretName::CalendlySigningKey, &key)
+                .map_err(|e| error("keychain", capitalised(&e.to_string())))?;
+            (key, true)
+        }
+        Err(e) => return Err(error("keychain", capitalised(&e.to_string()))),
+    };
+    let health = subscription::recreate(&calendly, &callback, key.expose())
+        .await
+        .map_err(|e| calendly_error(&e))?;
+    let mut view = subscription_view(health, callback);
+    if made {
+        view.message.push_str(
+            " A new signing key was made and stored in the keychain; the relay must be given the same key (COACHDESK_RELAY_CALENDLY_KEYS) to accept Calendly's events.",
+        );
+    }
+    Ok(view)
+}
+
+/// The live preview under the refund-policy editor ("Cancelled 30 h before: 50% back,
+/// 75.00 EUR."), computed by the domain's policy from the form as typed.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn preview_refund_policy(
+    request: PolicyPreviewRequest,
+) -> Result<PolicyPreview, CommandError> {
+    Ok(coachdesk_store::refund_policy_preview(&request))
+}
