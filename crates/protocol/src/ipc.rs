@@ -23,6 +23,10 @@ pub mod command {
     pub const BUSINESS_METRICS: &str = "business_metrics";
     pub const EXPORT_CSV: &str = "export_csv";
     pub const SYNC_STATUS: &str = "sync_status";
+    pub const BOOKING_PAGE: &str = "booking_page";
+    pub const DASHBOARD_ALERTS: &str = "dashboard_alerts";
+    pub const SET_ALERT_THRESHOLDS: &str = "set_alert_thresholds";
+    pub const RUN_RECONCILIATION: &str = "run_reconciliation";
 }
 
 /// Every command answers `Result<T, CommandError>`; the error serialises as `{code, message, fields}`.
@@ -106,6 +110,15 @@ pub struct BookingFilter {
     pub search: Option<String>,
     #[serde(default)]
     pub limit: Option<u32>,
+    /// Sessions starting on or after this day (`YYYY-MM-DD`, UTC).
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Sessions starting on or before this day (`YYYY-MM-DD`, UTC).
+    #[serde(default)]
+    pub to: Option<String>,
+    /// How many matching bookings to skip (paging).
+    #[serde(default)]
+    pub offset: Option<u32>,
 }
 
 /// One row of the bookings list.
@@ -192,6 +205,9 @@ pub enum CoachActionDto {
     Dismiss {
         code: String,
     },
+    /// Email the client the payment link again (the recovery link once a reminder was
+    /// due or a payment failed); one email per `action_id`.
+    ResendPaymentLink,
 }
 
 /// What a cancellation now would refund, for the confirmation dialog.
@@ -224,6 +240,15 @@ pub struct InboxFilter {
     pub search: Option<String>,
     #[serde(default)]
     pub limit: Option<u32>,
+    /// The event type, or its start (`checkout.session` matches every Checkout event).
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Received on or after this day (`YYYY-MM-DD`, UTC).
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Received on or before this day (`YYYY-MM-DD`, UTC).
+    #[serde(default)]
+    pub to: Option<String>,
 }
 
 /// One stored input (webhook, reconciliation read, coach action, timer).

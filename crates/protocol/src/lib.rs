@@ -3,6 +3,7 @@
 //! This crate depends on serde only so that it builds for wasm32 (the UI) and native
 //! (the shell, the relay, the simulator) alike. It holds data, never behaviour with I/O.
 
+pub mod desk;
 pub mod ipc;
 pub mod relay;
 pub mod setup;

@@ -1,4 +1,5 @@
-//! Support tools over the store: the webhook log and CSV exports for bookkeeping.
+//! Support tools over the store: the webhook log (filtered by provider, type, status and
+//! day) and CSV exports for bookkeeping.
 
 use coachdesk_protocol::ipc::{InboxEntry, InboxFilter, InboxPayload};
 use rusqlite::{params_from_iter, types::Value, OptionalExtension, Row};
@@ -39,6 +40,49 @@ impl Store {
         if let Some(status) = filter.status.as_deref().filter(|s| !s.is_empty()) {
             sql.push_str(" AND status = ?");
             args.push(Value::Text(status.to_owned()));
+        }
+        if let Some(kind) = filter
+            .kind
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            // The type itself, or every type under it (`checkout.session` → `checkout.session.*`).
+            sql.push_str(" AND (kind = ? OR kind LIKE ? ESCAPE '\\')");
+            args.push(Value::Text(kind.to_owned()));
+            args.push(Value::Text(format!(
+                "{}.%",
+                kind.replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            )));
+        }
+        let day = |field: &str, text: Option<&String>| -> Result<Option<time::Date>, StoreError> {
+            let Some(text) = text.map(|t| t.trim()).filter(|t| !t.is_empty()) else {
+                return Ok(None);
+            };
+            time::Date::parse(
+                text,
+                time::macros::format_description!("[year]-[month]-[day]"),
+            )
+            .map(Some)
+            .map_err(|_| {
+                StoreError::Invalid(vec![coachdesk_protocol::ipc::FieldError {
+                    field: field.into(),
+                    message: format!("\"{text}\" is not a date; use the form 2026-03-31."),
+                }])
+            })
+        };
+        if let Some(from) = day("from", filter.from.as_ref())? {
+            sql.push_str(" AND received_at >= ?");
+            args.push(Value::Text(from.to_string()));
+        }
+        if let Some(to) = day("to", filter.to.as_ref())? {
+            sql.push_str(" AND received_at < ?");
+            let next = to
+                .next_day()
+                .map_or_else(|| "9999".to_owned(), |d| d.to_string());
+            args.push(Value::Text(next));
         }
         if let Some(search) = filter
             .search

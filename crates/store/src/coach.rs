@@ -66,6 +66,10 @@ impl Store {
                 reason: reason.clone(),
             },
             CoachActionDto::Dismiss { code } => BookingEvent::CoachDismissed { code: code.clone() },
+            CoachActionDto::ResendPaymentLink => BookingEvent::CoachResentPaymentLink {
+                action_id: action_id.to_owned(),
+                at: now,
+            },
         };
         self.apply_coach_action(booking_id, action_id, &event, now)?;
         self.booking_detail(booking_id)

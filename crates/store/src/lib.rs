@@ -6,6 +6,7 @@
 //! the outbox rows in a single transaction. The domain crate decides; this crate keeps.
 
 mod admin;
+mod alerts;
 mod app_settings;
 mod booking_queries;
 mod bulk;
@@ -31,6 +32,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 pub use admin::Export;
+pub use alerts::{evaluate_alerts, validate_thresholds, ALERT_THRESHOLDS_SETTING};
 pub use app_settings::{Feature, Features, MODE_SETTING, RELAY_URL_SETTING};
 pub use booking_queries::{SearchKind, DEFAULT_PAGE, MAX_LIST};
 pub use bulk::{bulk_booking, BulkBooking};

@@ -24,6 +24,11 @@ pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[
         "0003_refund_approval.sql",
         include_str!("../../../migrations/0003_refund_approval.sql"),
     ),
+    (
+        4,
+        "0004_booking_list_indexes.sql",
+        include_str!("../../../migrations/0004_booking_list_indexes.sql"),
+    ),
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

@@ -56,6 +56,7 @@ fn payload_kind(effect: &Effect) -> &'static str {
         Effect::CancelCalendlyEvent { .. } => "cancel_calendly_event",
         Effect::IssueRefund { .. } => "issue_refund",
         Effect::SendEmail { .. } => "send_email",
+        Effect::ResendEmail { .. } => "resend_email",
         Effect::Notify { .. } => "notify",
         Effect::ScheduleTimer { .. } => "schedule_timer",
         Effect::Forward { .. } => "forward",

@@ -113,7 +113,7 @@ pub fn plan(row: &OutboxRow) -> Action {
             }),
         },
         Effect::Notify { notice } => Action::Notify(*notice),
-        Effect::SendEmail { email } => Action::Email(*email),
+        Effect::SendEmail { email } | Effect::ResendEmail { email, .. } => Action::Email(*email),
         Effect::Forward { .. } => Action::Nothing,
     }
 }

@@ -55,6 +55,12 @@ pub enum Effect {
     SendEmail {
         email: EmailKind,
     },
+    /// The same email again because the coach asked (`action_id` names the click): a
+    /// payment request, or the recovery link once a reminder was due or a payment failed.
+    ResendEmail {
+        email: EmailKind,
+        action_id: String,
+    },
     Notify {
         notice: Notice,
     },
@@ -80,6 +86,7 @@ impl Effect {
             Self::CancelCalendlyEvent { .. } => "calendly-cancel".into(),
             Self::IssueRefund { cause, .. } => format!("refund:{cause}"),
             Self::SendEmail { email } => format!("email:{}", email_name(*email)),
+            Self::ResendEmail { action_id, .. } => format!("email-again:{action_id}"),
             Self::Notify { notice } => format!("notify:{notice:?}"),
             Self::ScheduleTimer { timer, .. } => format!("timer:{timer:?}"),
             Self::Forward { invitee_uri, event } => {

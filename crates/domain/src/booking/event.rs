@@ -203,6 +203,12 @@ pub enum BookingEvent {
     CoachCorrected { state: BookingState, reason: String },
     /// The coach has dealt with an attention reason (by its code).
     CoachDismissed { code: String },
+    /// The coach asked for the payment link to be emailed again; one email per `action_id`.
+    CoachResentPaymentLink {
+        action_id: String,
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
+    },
 
     // --- Timers ---
     TimerFired {
@@ -245,6 +251,7 @@ impl BookingEvent {
             Self::CoachMarkedNoShow { .. } => "coach_marked_no_show",
             Self::CoachCorrected { .. } => "coach_corrected",
             Self::CoachDismissed { .. } => "coach_dismissed",
+            Self::CoachResentPaymentLink { .. } => "coach_resent_payment_link",
             Self::TimerFired { .. } => "timer_fired",
             Self::RefundIssued { .. } => "refund_issued",
             Self::EffectFailed { .. } => "effect_failed",
@@ -262,6 +269,7 @@ impl BookingEvent {
                 | Self::CoachMarkedNoShow { .. }
                 | Self::CoachCorrected { .. }
                 | Self::CoachDismissed { .. }
+                | Self::CoachResentPaymentLink { .. }
         )
     }
 }

@@ -61,6 +61,12 @@ pub enum Rejection {
     AlreadyInState { state: BookingState },
     #[error("there is no \"{code}\" flag on this booking")]
     NothingToDismiss { code: String },
+    #[error("this booking is already paid, so there is no payment link to send")]
+    AlreadyPaid,
+    #[error("the client's email address is not known yet, so the link cannot be emailed; wait for Calendly's booking to arrive")]
+    NoClientEmail,
+    #[error("the payment deadline has passed, so the link no longer works; cancel the booking or correct its state first")]
+    PaymentWindowClosed,
 }
 
 /// Applies one event to a booking.
@@ -151,6 +157,35 @@ fn check_coach_action(booking: &Booking, event: &BookingEvent) -> Result<(), Rej
             } else {
                 Err(Rejection::NothingToDismiss { code: code.clone() })
             }
+        }
+        BookingEvent::CoachResentPaymentLink { action_id, at } => {
+            if booking.link_resends.contains_key(action_id) {
+                return Ok(()); // The same click again: one email.
+            }
+            if booking.captured_minor() > 0 {
+                return Err(Rejection::AlreadyPaid);
+            }
+            if !matches!(
+                state,
+                BookingState::AwaitingPayment | BookingState::PaymentFailed
+            ) {
+                return Err(Rejection::NotAllowed {
+                    state,
+                    event: event.kind(),
+                });
+            }
+            let email = booking
+                .schedule
+                .as_ref()
+                .and_then(|s| s.client_email.as_deref())
+                .filter(|e| e.contains('@'));
+            if email.is_none() {
+                return Err(Rejection::NoClientEmail);
+            }
+            if booking.payment_deadline().is_some_and(|d| *at >= d) {
+                return Err(Rejection::PaymentWindowClosed);
+            }
+            Ok(())
         }
         _ => Ok(()),
     }
@@ -322,6 +357,17 @@ fn merge(b: &mut Booking, event: &BookingEvent) {
         }
         BookingEvent::CoachDismissed { code } => {
             b.dismissed.insert(code.clone());
+        }
+        BookingEvent::CoachResentPaymentLink { action_id, .. } => {
+            // A recovery link once the reminder was due or a payment failed.
+            let email = if b.state == BookingState::PaymentFailed
+                || b.timers_fired.contains(&TimerKind::PaymentReminder)
+            {
+                EmailKind::PaymentReminder
+            } else {
+                EmailKind::PaymentRequest
+            };
+            b.link_resends.entry(action_id.clone()).or_insert(email);
         }
         BookingEvent::TimerFired { timer, .. } => {
             b.timers_fired.insert(*timer);
@@ -608,6 +654,12 @@ fn due_effects(b: &Booking) -> BTreeMap<String, Effect> {
             }
         }
     }
+    for (action_id, email) in &b.link_resends {
+        due.push(Effect::ResendEmail {
+            email: *email,
+            action_id: action_id.clone(),
+        });
+    }
     if captured > 0 {
         due.push(Effect::Notify {
             notice: Notice::PaymentReceived,
@@ -844,6 +896,9 @@ fn summarise(event: &BookingEvent) -> String {
             state.as_str()
         ),
         BookingEvent::CoachDismissed { code } => format!("The coach dealt with \"{code}\"."),
+        BookingEvent::CoachResentPaymentLink { .. } => {
+            "The coach sent the payment link to the client again.".into()
+        }
         BookingEvent::TimerFired { timer, .. } => match timer {
             TimerKind::PaymentReminder => "The payment reminder time came.".into(),
             TimerKind::PaymentDeadline => "The payment deadline passed.".into(),

@@ -101,6 +101,9 @@ pub struct Booking {
     pub failed_effects: BTreeMap<String, String>,
     /// Attention codes the coach has dealt with.
     pub dismissed: BTreeSet<String>,
+    /// Payment links the coach sent again, by action id, with the email each one is.
+    #[serde(default)]
+    pub link_resends: BTreeMap<String, EmailKind>,
 }
 
 impl Booking {
@@ -124,6 +127,7 @@ impl Booking {
             manual: None,
             failed_effects: BTreeMap::new(),
             dismissed: BTreeSet::new(),
+            link_resends: BTreeMap::new(),
         }
     }
 

@@ -303,5 +303,9 @@ pub fn sample_events() -> Vec<BookingEvent> {
             effect_key: "email:payment-request".into(),
             reason: "the booking is already paid".into(),
         },
+        BookingEvent::CoachResentPaymentLink {
+            action_id: "again-1".into(),
+            at: at(-160),
+        },
     ]
 }

@@ -439,3 +439,53 @@ fn a_skipped_email_is_audited_and_changes_nothing_else() {
     assert!(t.effects.is_empty());
     assert!(t.summary.contains("already paid"));
 }
+
+#[test]
+fn the_coach_sends_the_payment_link_again_once_per_click() {
+    let resend = |id: &str, hours: i64| BookingEvent::CoachResentPaymentLink {
+        action_id: id.into(),
+        at: at(hours),
+    };
+    let b = run(&[created(INV_A)]);
+    let t = apply(&b, &resend("c1", -160)).unwrap();
+    assert_eq!(
+        t.effects,
+        vec![Effect::ResendEmail {
+            email: EmailKind::PaymentRequest,
+            action_id: "c1".into()
+        }]
+    );
+    assert_eq!(t.to, BookingState::AwaitingPayment);
+    // The same click again: no new effect; another click: another email.
+    let again = apply(&t.booking, &resend("c1", -159)).unwrap();
+    assert!(again.effects.is_empty(), "{:?}", again.effects);
+    let second = apply(&again.booking, &resend("c2", -158)).unwrap();
+    assert_eq!(second.effects.len(), 1);
+
+    // After a failed payment it is the recovery link.
+    let failed = run(&[created(INV_A), failed_payment(INV_A, "cs_f", -165)]);
+    let t = apply(&failed, &resend("c3", -160)).unwrap();
+    assert!(t.effects.contains(&Effect::ResendEmail {
+        email: EmailKind::PaymentReminder,
+        action_id: "c3".into()
+    }));
+
+    // Refused when paid, after the deadline, or without an address.
+    let paid = run(&[created(INV_A), paid(INV_A, "cs_1", "pi_1", 15000, -165)]);
+    assert_eq!(
+        apply(&paid, &resend("c4", -160)).unwrap_err(),
+        Rejection::AlreadyPaid
+    );
+    assert_eq!(
+        apply(&b, &resend("c5", -100)).unwrap_err(),
+        Rejection::PaymentWindowClosed
+    );
+    let mut no_email = b.clone();
+    if let Some(s) = no_email.schedule.as_mut() {
+        s.client_email = None;
+    }
+    assert_eq!(
+        apply(&no_email, &resend("c6", -160)).unwrap_err(),
+        Rejection::NoClientEmail
+    );
+}
