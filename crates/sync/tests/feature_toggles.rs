@@ -112,7 +112,12 @@ async fn with_webhook_processing_off_events_wait_at_the_relay_and_nothing_is_los
         .set_feature(Feature::WebhookProcessing, true)
         .unwrap();
     w.settle_to(&b.invitee_uri, "awaiting_payment").await;
-    let status = w.handle().status();
-    assert!(!status.webhooks_paused && status.connected, "{status:?}");
-    assert_eq!(status.last_error, None);
+    // The status is updated after the ack, a moment after the commit the store shows.
+    let status = eventually("the status to show the pull running", || async {
+        let status = w.handle().status();
+        (!status.webhooks_paused && status.connected && status.last_error.is_none())
+            .then_some(status)
+    })
+    .await;
+    assert!(status.events_applied > applied_before, "{status:?}");
 }
