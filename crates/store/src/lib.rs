@@ -16,7 +16,6 @@ mod error;
 mod ingest;
 mod mail_settings;
 mod mappings;
-mod mappings;
 mod metrics;
 mod migrate;
 mod outbox;
@@ -40,11 +39,9 @@ pub use demo::{DEMO_EVENT_TYPES, DEMO_TERMS};
 pub use error::StoreError;
 pub use ingest::{Applied, Source};
 pub use mappings::{ListedEventType, StoredLink};
-pub use mappings::{ListedEventType, StoredLink};
 pub use outbox::OutboxRow;
-pub use session_types::{refund_policy_preview, StripeObjects, StripeSetupPlan};
 pub use refund_hold::REFUND_AWAITING_APPROVAL;
-pub use session_types::{StripeObjects, StripeSetupPlan};
+pub use session_types::{refund_policy_preview, StripeObjects, StripeSetupPlan};
 pub use sync_state::OutboxEntry;
 
 /// The open database.
@@ -68,6 +65,12 @@ impl Store {
     }
 
     fn from_connection(mut conn: Connection) -> Result<Store, StoreError> {
+        // PERF-EXPERIMENT (temporary)
+        for (var, pragma) in [("XP_PAGE_SIZE", "page_size")] {
+            if let Ok(v) = std::env::var(var) {
+                conn.pragma_update(None, pragma, v)?;
+            }
+        }
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -77,8 +80,26 @@ impl Store {
         conn.pragma_update(None, "wal_autocheckpoint", 4_000)?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        for (var, pragma) in [
+            ("XP_CKPT", "wal_autocheckpoint"),
+            ("XP_CACHE", "cache_size"),
+            ("XP_SYNC", "synchronous"),
+        ] {
+            if let Ok(v) = std::env::var(var) {
+                conn.pragma_update(None, pragma, v)?;
+            }
+        }
+        if let Ok(v) = std::env::var("XP_STMT_CACHE") {
+            conn.set_prepared_statement_cache_capacity(v.parse().unwrap());
+        }
         migrate::migrate(&mut conn)?;
         Ok(Store { conn })
+    }
+
+    /// Grows with every row written through this store (SQLite's `total_changes`): a cheap
+    /// "did anything change" number for the window's live refresh.
+    pub fn change_count(&self) -> u64 {
+        self.conn.total_changes()
     }
 
     /// The schema version (the number of the last migration applied).
