@@ -21,6 +21,7 @@ fn main() {
             "business_metrics",
             "export_csv",
             "sync_status",
+            "live_status",
             "setup_stripe",
             "list_calendly_event_types",
             "map_event_type",

@@ -1,11 +1,34 @@
 //! End to end on the live stack: the real app (demo mode) syncing through the real relay
-//! with the provider simulator, under Xvfb through tauri-driver.
+//! with the provider simulator (`coachdesk_tests::stack`), under Xvfb through tauri-driver.
+//! Nothing is restarted: every change reaches the open window through sync and the
+//! window's live refresh.
+//!
+//! - a client books and pays at the simulator: the booking appears, then turns confirmed,
+//!   and toasts announce the booking and the payment;
+//! - the coach cancels a paid session 30 h ahead from its page: the dialog states the 50%
+//!   refund (75.00 EUR of 150.00 EUR), the simulator receives that refund, the booking ends
+//!   `refunded` with the amount;
+//! - a client reschedules: the old booking is marked rescheduled, the new one is confirmed,
+//!   and the simulator saw no new charge.
+//!
+//! It prints the cold start time (launch to the dashboard on screen). Screenshots:
+//! `target/e2e-artifacts/e2e-live-*.png`; relay, simulator and driver logs next to them.
+//!
+//! Run by hand: `cargo build -p coachdesk-relay -p coachdesk-sim` and the app, then
+//! `xvfb-run -a cargo test -p coachdesk-tests --test e2e_live -- --ignored --nocapture`.
 
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
+use anyhow::{ensure, Context as _};
+use coachdesk_tests::e2e::{self, step, wait_for, wait_for_text, Sandbox};
 use coachdesk_tests::stack::Stack;
+use fantoccini_loopback::{Client, Locator};
 use serde_json::Value;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// How long sync may take to bring a change into the window (relay long-poll, effects).
+const SYNC_WAIT: Duration = Duration::from_secs(45);
 
 /// The stack on its own: a booking and its payment at the simulator arrive at the relay
 /// as signed webhooks (the relay refuses unsigned ones), ready for the app to pull.
@@ -28,17 +51,312 @@ fn the_stack_relays_a_booking_and_its_payment() -> anyhow::Result<()> {
             Duration::from_secs(5),
         )
         .context("pull from the relay")?;
-        assert_eq!(answer.status, 200, "{}", answer.text());
+        ensure!(answer.status == 200, "relay pull: {}", answer.text());
         let page: Value = answer.json()?;
         let text = page.to_string();
         if text.contains("invitee.created") && text.contains("checkout.session.completed") {
-            assert!(text.contains(&booking.invitee_uuid), "{text}");
+            ensure!(text.contains(&booking.invitee_uuid), "{text}");
             return Ok(());
         }
-        assert!(
+        ensure!(
             Instant::now() < deadline,
             "the relay did not receive both webhooks within 10 s: {text}"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[tokio::test]
+#[ignore = "needs a display, the built app, relay and simulator: run by ./scripts/test"]
+async fn bookings_payments_cancellations_and_reschedules_reach_the_open_window(
+) -> anyhow::Result<()> {
+    let app = e2e::app_binary()?;
+    let artifacts = e2e::artifacts_dir()?;
+    let stack = Stack::start(Some(&artifacts.join("e2e-live-stack")))?;
+    let sandbox = Sandbox::new()?;
+    let env = stack.app_env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let driver = sandbox.start_driver(&env, "tauri-driver-live")?;
+
+    let launched = Instant::now();
+    let client = driver.launch(&app).await?;
+    let outcome = async {
+        wait_for(&client, "#dashboard #upcoming").await?;
+        wait_for(&client, "#mode-banner[data-mode=demo]").await?;
+        let cold = launched.elapsed();
+        println!(
+            "cold start to first screen (launch to dashboard visible): {} ms",
+            cold.as_millis()
+        );
+        screenshot(&client, "e2e-live-dashboard").await?;
+        book_and_pay(&client, &stack).await?;
+        cancel_thirty_hours_ahead(&client, &stack).await?;
+        reschedule(&client, &stack).await
+    }
+    .await;
+    if outcome.is_err() {
+        let _ = screenshot(&client, "e2e-live-failure").await;
+    }
+    step("quit the app", client.close()).await?;
+    outcome
+}
+
+/// (a) The bookings page is open; a client books, then pays: no restart, no click.
+async fn book_and_pay(client: &Client, stack: &Stack) -> anyhow::Result<()> {
+    click(client, "#nav-bookings").await?;
+    wait_for(client, "[data-testid=booking-row]").await?;
+    let booking = stack.book(
+        "coaching-60",
+        "Pat Live",
+        "pat.live@example.com",
+        Some(&in_hours(72)),
+    )?;
+    wait_row_state(client, "Pat Live", "Awaiting payment").await?;
+    wait_for(client, "[data-testid=toast][data-kind=new-booking]").await?;
+    screenshot(client, "e2e-live-booked").await?;
+    stack.pay("coaching-60", &booking)?;
+    wait_row_state(client, "Pat Live", "Confirmed").await?;
+    wait_for(client, "[data-testid=toast][data-kind=payment]").await?;
+    screenshot(client, "e2e-live-paid").await?;
+    Ok(())
+}
+
+/// (b) 30 h ahead under the demo policy (100% from 48 h, 50% from 24 h): half back.
+async fn cancel_thirty_hours_ahead(client: &Client, stack: &Stack) -> anyhow::Result<()> {
+    // Thirty hours and a few minutes, so the test's own minutes never cross a tier.
+    let start = OffsetDateTime::now_utc() + time::Duration::minutes(30 * 60 + 10);
+    let booking = stack.book(
+        "coaching-60",
+        "Robin Refund",
+        "robin.refund@example.com",
+        Some(&start.format(&Rfc3339)?),
+    )?;
+    stack.pay("coaching-60", &booking)?;
+    wait_row_state(client, "Robin Refund", "Confirmed").await?;
+    click_row(client, "Robin Refund").await?;
+    wait_for_text(
+        client,
+        "#booking-detail [data-testid=booking-state]",
+        "Confirmed",
+    )
+    .await?;
+
+    click(client, "#action-cancel").await?;
+    let statement = text_of(client, "#refund-statement").await?;
+    ensure!(
+        statement == "The client gets back 75.00 EUR.",
+        "the dialog should state the 50% refund of 150.00 EUR, it says {statement:?}"
+    );
+    let preview = text_of(client, "#refund-preview").await?;
+    ensure!(
+        preview.contains("50%") && preview.contains("75.00 EUR"),
+        "the policy sentence should give 50% and the money, it says {preview:?}"
+    );
+    screenshot(client, "e2e-live-cancel-dialog").await?;
+    click(client, "#action-confirm").await?;
+
+    wait_text_within(
+        client,
+        "#booking-detail [data-testid=booking-state]",
+        "Refunded",
+        SYNC_WAIT,
+    )
+    .await?;
+    wait_text_within(client, "#booking-refunded", "75.00 EUR", SYNC_WAIT).await?;
+    let refunds: Vec<_> = stack
+        .requests(Some("POST"), "/v1/refunds")?
+        .into_iter()
+        .filter(|r| r.status == 200 && !r.replayed)
+        .collect();
+    ensure!(
+        refunds.len() == 1 && refunds[0].body.contains("amount=7500"),
+        "the simulator should have received one refund of 7500 cents: {refunds:#?}"
+    );
+    screenshot(client, "e2e-live-refunded").await?;
+    Ok(())
+}
+
+/// (c) The client moves a paid session: the payment goes with it, nobody is charged again.
+async fn reschedule(client: &Client, stack: &Stack) -> anyhow::Result<()> {
+    click(client, "#nav-bookings").await?;
+    let booking = stack.book(
+        "coaching-60",
+        "Sasha Move",
+        "sasha.move@example.com",
+        Some(&in_hours(96)),
+    )?;
+    stack.pay("coaching-60", &booking)?;
+    wait_row_state(client, "Sasha Move", "Confirmed").await?;
+    let charges_before = completed_checkouts(stack)?;
+    let checkouts_before = stack.requests(Some("POST"), "/v1/checkout/sessions")?.len();
+
+    let moved = stack
+        .client
+        .reschedule(&booking.invitee_uri, false)
+        .context("reschedule at the simulator")?;
+    ensure!(moved.invitee_uri != booking.invitee_uri, "a new invitee");
+    type_into(client, "#booking-search", "sasha.move@example.com").await?;
+    wait_states(client, "Sasha Move", &["Confirmed", "Rescheduled"]).await?;
+    screenshot(client, "e2e-live-rescheduled").await?;
+
+    // No new charge: no payment completed and no checkout created since.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    ensure!(
+        completed_checkouts(stack)? == charges_before,
+        "the reschedule charged the client again"
+    );
+    ensure!(
+        stack.requests(Some("POST"), "/v1/checkout/sessions")?.len() == checkouts_before,
+        "the app created a new Checkout Session for a rescheduled, paid booking"
+    );
+    Ok(())
+}
+
+fn in_hours(hours: i64) -> String {
+    (OffsetDateTime::now_utc() + time::Duration::hours(hours))
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
+
+fn completed_checkouts(stack: &Stack) -> anyhow::Result<usize> {
+    Ok(stack
+        .client
+        .stripe_events()
+        .context("the simulator's Stripe events")?
+        .iter()
+        .filter(|e| e["type"] == "checkout.session.completed")
+        .count())
+}
+
+/// The rows of the bookings table as (client, state) pairs.
+async fn rows(client: &Client) -> anyhow::Result<Vec<(String, String)>> {
+    let script =
+        "return Array.from(document.querySelectorAll('tr[data-testid=booking-row]')).map(r => [
+        (r.querySelector('[data-testid=open-booking]') || {}).textContent || '',
+        (r.querySelector('[data-testid=booking-state]') || {}).textContent || '']);";
+    let value = step(
+        "read the bookings table",
+        client.execute(script, Vec::new()),
+    )
+    .await?;
+    let list = value.as_array().cloned().unwrap_or_default();
+    Ok(list
+        .iter()
+        .map(|pair| {
+            let text = |i: usize| pair[i].as_str().unwrap_or("").trim().to_owned();
+            (text(0), text(1))
+        })
+        .collect())
+}
+
+/// Waits until the table has a row of `name` in `state` (sync brings it, nobody clicks).
+async fn wait_row_state(client: &Client, name: &str, state: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + SYNC_WAIT;
+    loop {
+        let rows = rows(client).await?;
+        if rows.iter().any(|(n, s)| n == name && s == state) {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "no row of {name} in state {state:?} within {} s; rows: {rows:?}",
+            SYNC_WAIT.as_secs()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Waits until the rows of `name` have exactly `states` (in any order).
+async fn wait_states(client: &Client, name: &str, states: &[&str]) -> anyhow::Result<()> {
+    let mut want: Vec<String> = states.iter().map(|s| (*s).to_owned()).collect();
+    want.sort();
+    let deadline = Instant::now() + SYNC_WAIT;
+    loop {
+        let mut got: Vec<String> = rows(client)
+            .await?
+            .into_iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, s)| s)
+            .collect();
+        got.sort();
+        if got == want {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the bookings of {name} should be {want:?}, they are {got:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn click_row(client: &Client, name: &str) -> anyhow::Result<()> {
+    let buttons = step(
+        "find the bookings' names",
+        client.find_all(Locator::Css("[data-testid=open-booking]")),
+    )
+    .await?;
+    for button in buttons {
+        if step("read a name", button.text()).await?.trim() == name {
+            return step(&format!("open {name}"), button.click()).await;
+        }
+    }
+    anyhow::bail!("no booking of {name} to open")
+}
+
+async fn wait_text_within(
+    client: &Client,
+    css: &str,
+    text: &str,
+    limit: Duration,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let found = step(&format!("find `{css}`"), client.find_all(Locator::Css(css))).await?;
+        let mut seen = Vec::new();
+        for element in found {
+            let t = step("read text", element.text()).await?.trim().to_owned();
+            if t == text {
+                return Ok(());
+            }
+            seen.push(t);
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "`{css}` did not read {text:?} within {} s (it reads {seen:?})",
+            limit.as_secs()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn text_of(client: &Client, css: &str) -> anyhow::Result<String> {
+    let element = wait_for(client, css).await?;
+    Ok(step(&format!("read `{css}`"), element.text())
+        .await?
+        .trim()
+        .to_owned())
+}
+
+async fn click(client: &Client, css: &str) -> anyhow::Result<()> {
+    let element = wait_for(client, css).await?;
+    step(&format!("click `{css}`"), element.click()).await
+}
+
+async fn type_into(client: &Client, css: &str, text: &str) -> anyhow::Result<()> {
+    let element = wait_for(client, css).await?;
+    step(&format!("type into `{css}`"), element.send_keys(text)).await
+}
+
+/// Captures the screen after WebKit painted the current DOM (see e2e_actions).
+async fn screenshot(client: &Client, name: &str) -> anyhow::Result<std::path::PathBuf> {
+    let script = "const done = arguments[arguments.length - 1];
+                  requestAnimationFrame(() => requestAnimationFrame(() => done(true)));";
+    step(
+        "wait for a painted frame",
+        client.execute_async(script, Vec::new()),
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    e2e::screenshot(name)
 }

@@ -105,12 +105,15 @@ pub async fn coach_action(
     action: CoachActionDto,
 ) -> Result<BookingDetail, CommandError> {
     let now = OffsetDateTime::now_utc();
-    logged(
+    let detail = logged(
         "coach_action",
         state
             .store()
             .coach_action(&booking_id, &action_id, &action, now),
-    )
+    )?;
+    // The action may have queued a refund or a Calendly cancel: run it now, not at the next poll.
+    state.run_effects_soon();
+    Ok(detail)
 }
 
 #[tauri::command(rename_all = "snake_case")]

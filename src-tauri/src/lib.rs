@@ -7,7 +7,10 @@
 //! wiring with `tauri::test::mock_builder()`.
 
 pub mod commands;
+pub mod demo_sync;
+pub mod instance;
 pub mod launch;
+pub mod live;
 pub mod setup_commands;
 
 use std::path::PathBuf;
@@ -36,6 +39,8 @@ pub struct AppState {
     secrets: Arc<dyn SecretSource>,
     /// Provider API bases, relay URL and timings the provider clients and sync use.
     sync_config: Mutex<SyncConfig>,
+    /// Notices sync raised for the coach, picked up by the window (see [`live`]).
+    toasts: Arc<live::Toasts>,
 }
 
 impl AppState {
@@ -66,6 +71,7 @@ impl AppState {
                 .map_or_else(|| PathBuf::from("exports"), |dir| dir.join("exports")),
             secrets: Arc::new(Keychain::default()),
             sync_config: Mutex::new(SyncConfig::new(coachdesk_sync::Mode::Test, "")),
+            toasts: Arc::new(live::Toasts::default()),
         })
     }
 
@@ -91,16 +97,52 @@ impl AppState {
     /// Starts the background sync (relay pull, effects, reconciliation) against the relay
     /// at `relay_url`, with secrets from the OS keychain. Runs on Tauri's async runtime.
     pub fn start_sync(&self, relay_url: &str) -> anyhow::Result<()> {
-        let config = SyncConfig::new(coachdesk_sync::Mode::Test, relay_url);
+        self.start_sync_with(SyncConfig::new(coachdesk_sync::Mode::Test, relay_url))
+    }
+
+    /// Demo mode against the simulator: its keys in memory (never the keychain), its
+    /// address as Stripe's and Calendly's API, then sync with the demo relay.
+    pub fn start_demo_sync(&mut self, demo: &demo_sync::DemoStack) -> anyhow::Result<()> {
+        self.secrets = Arc::new(demo.secrets());
+        self.start_sync_with(demo.config())
+    }
+
+    /// Starts sync with `config` and the current secrets; notices become toasts.
+    pub fn start_sync_with(&self, config: SyncConfig) -> anyhow::Result<()> {
+        let relay_url = config.relay_url.clone();
         *self.sync_config.lock().unwrap_or_else(|p| p.into_inner()) = config.clone();
         let store = self.store.clone();
         let secrets = self.secrets();
+        let outlets = Outlets {
+            notifier: Arc::new(live::DesktopNotifier {
+                store: self.store.clone(),
+                toasts: self.toasts.clone(),
+            }),
+            ..Outlets::default()
+        };
         let handle = tauri::async_runtime::block_on(async move {
-            SyncEngine::start(config, store, secrets, Outlets::default())
+            SyncEngine::start(config, store, secrets, outlets)
         })
         .with_context(|| format!("cannot start sync with the relay {relay_url}"))?;
-        *self.sync.lock().unwrap_or_else(|p| p.into_inner()) = Some((relay_url.to_owned(), handle));
+        *self.sync.lock().unwrap_or_else(|p| p.into_inner()) = Some((relay_url, handle));
         Ok(())
+    }
+
+    /// Asks the running sync to run due effects now (after a coach action wrote some).
+    pub fn run_effects_soon(&self) {
+        if let Some((_, handle)) = self.sync.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            handle.run_effects_soon();
+        }
+    }
+
+    /// Changes whenever the store does: the window reloads the open page when it moves.
+    pub fn data_version(&self) -> u64 {
+        self.store().change_count()
+    }
+
+    /// The notices raised for the coach in this run.
+    pub fn toasts(&self) -> &live::Toasts {
+        &self.toasts
     }
 
     /// What the dashboard shows about sync; `None` when it is not running.
@@ -152,6 +194,7 @@ pub fn build<R: Runtime>(builder: Builder<R>, state: AppState) -> tauri::Result<
             commands::business_metrics,
             commands::export_csv,
             commands::sync_status,
+            live::live_status,
             setup_commands::setup_stripe,
             setup_commands::list_calendly_event_types,
             setup_commands::map_event_type,
@@ -174,7 +217,15 @@ pub fn run() -> anyhow::Result<()> {
         database = %launch.database_path.display(),
         "starting Coachdesk"
     );
-    let state = AppState::open(&launch, time::OffsetDateTime::now_utc())?;
+    // Held until the process ends: a second instance on this data folder stops here.
+    let _instance = instance::acquire(
+        launch
+            .database_path
+            .parent()
+            .unwrap_or_else(|| std::path::Path::new(".")),
+    )?;
+    let mut state = AppState::open(&launch, time::OffsetDateTime::now_utc())?;
+    state.toasts().set_native(live::desktop_sink());
     let relay_url = std::env::var("COACHDESK_RELAY_URL")
         .ok()
         .filter(|url| !url.trim().is_empty());
@@ -183,7 +234,13 @@ pub fn run() -> anyhow::Result<()> {
             state.start_sync(url.trim())?;
             tracing::info!(relay = %url.trim(), "sync started");
         }
-        (Some(_), Mode::Demo) => tracing::info!("demo mode: COACHDESK_RELAY_URL ignored"),
+        (_, Mode::Demo) => match demo_sync::DemoStack::from_env()? {
+            Some(demo) => {
+                state.start_demo_sync(&demo)?;
+                tracing::info!(simulator = %demo.sim_url, relay = %demo.relay_url, "demo sync started");
+            }
+            None => tracing::info!("demo on sample data only (COACHDESK_SIM_URL is not set)"),
+        },
         (None, _) => tracing::info!("sync not configured (COACHDESK_RELAY_URL is not set)"),
     }
     let app = build(tauri::Builder::default(), state).context("cannot start the window")?;

@@ -7,7 +7,7 @@ use coachdesk_protocol::ipc::{AppInfo, SessionTypeView};
 use wasm_bindgen_futures::spawn_local;
 use yew::prelude::*;
 
-use crate::{admin, bookings, dashboard, ipc, mapping, session_types};
+use crate::{admin, bookings, dashboard, ipc, live, mapping, session_types};
 
 /// Which page fills the main area.
 #[derive(Clone, PartialEq)]
@@ -105,7 +105,9 @@ pub fn App() -> Html {
                     { info.as_ref().and_then(|i| i.as_ref().ok()).map(|i| format!("v{}", i.version)).unwrap_or_default() }
                 </div>
             </header>
-            <main class="content" id="main">{ body }</main>
+            <live::LiveProvider>
+                <main class="content" id="main">{ body }</main>
+            </live::LiveProvider>
         </div>
     }
 }

@@ -39,11 +39,12 @@ pub fn BookingList(props: &ListProps) -> Html {
     let state = use_state(String::new);
     let search = use_state(String::new);
     let items = use_state(|| None::<Result<Vec<BookingSummary>, CommandError>>);
+    let version = crate::live::use_data_version();
     {
         let items = items.clone();
         use_effect_with(
-            ((*state).clone(), (*search).clone()),
-            move |(state, search)| {
+            ((*state).clone(), (*search).clone(), version),
+            move |(state, search, _)| {
                 let filter = BookingFilter {
                     state: (!state.is_empty()).then(|| state.clone()),
                     search: (!search.trim().is_empty()).then(|| search.trim().to_owned()),
@@ -150,9 +151,10 @@ pub struct DetailProps {
 #[component]
 pub fn BookingDetailPage(props: &DetailProps) -> Html {
     let detail = use_state(|| None::<Result<BookingDetail, CommandError>>);
+    let version = crate::live::use_data_version();
     {
         let detail = detail.clone();
-        use_effect_with(props.id.clone(), move |id| {
+        use_effect_with((props.id.clone(), version), move |(id, _)| {
             let id = id.clone();
             spawn_local(async move {
                 detail.set(Some(ipc::booking_detail(&id).await));

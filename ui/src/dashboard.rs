@@ -28,9 +28,10 @@ pub fn Dashboard(props: &DashboardProps) -> Html {
     let metrics = use_state(|| None::<Result<Vec<BusinessMetrics>, CommandError>>);
     let sync = use_state(|| None::<Result<Option<SyncHealth>, CommandError>>);
     let sync_round = use_state(|| 0_u32);
+    let version = crate::live::use_data_version();
     {
         let sync = sync.clone();
-        use_effect_with(*sync_round, move |_| {
+        use_effect_with((*sync_round, version), move |_| {
             spawn_local(async move {
                 sync.set(Some(ipc::sync_status().await));
             });
@@ -45,7 +46,7 @@ pub fn Dashboard(props: &DashboardProps) -> Html {
     };
     {
         let (bookings, attention, metrics) = (bookings.clone(), attention.clone(), metrics.clone());
-        use_effect_with((), move |_| {
+        use_effect_with(version, move |_| {
             spawn_local(async move {
                 let filter = BookingFilter {
                     limit: Some(500),

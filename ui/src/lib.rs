@@ -13,6 +13,7 @@ pub mod bookings;
 pub mod dashboard;
 pub mod format;
 pub mod ipc;
+pub mod live;
 pub mod mapping;
 pub mod session_types;
 pub mod setup_ipc;

@@ -5,5 +5,6 @@
 
 pub mod desk;
 pub mod ipc;
+pub mod live;
 pub mod relay;
 pub mod setup;

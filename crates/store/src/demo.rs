@@ -246,6 +246,14 @@ impl Store {
             Source::App,
             now,
         )?;
+        // The samples' notices and money movements are history, not work: the invented
+        // payment ids exist at no Stripe (nor the simulator), and only what happens after
+        // the seed is news for the coach.
+        self.conn.execute(
+            "UPDATE outbox SET status = 'done', done_at = ?1, last_error = 'demo sample data'
+             WHERE status = 'pending' AND kind IN ('notify', 'issue_refund')",
+            [crate::ts(now)],
+        )?;
         self.set_setting(SEEDED, &rfc3339(now))
     }
 }

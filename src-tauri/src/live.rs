@@ -1,0 +1,277 @@
+//! The window stays live: the notices sync raises for the coach become toasts (and native
+//! notifications), and one cheap poll, [`live_status`], tells the UI when the store changed
+//! so the open page reloads without a restart.
+//!
+//! Polling a data version every second was chosen over pushed events: a page that mounts
+//! late cannot miss it, it needs no event permissions, and it works the same in the mock
+//! runtime the command tests use.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use coachdesk_domain::booking::Notice;
+use coachdesk_protocol::ipc::CommandError;
+use coachdesk_protocol::live::{LiveStatus, Toast, ToastKind};
+use coachdesk_store::Store;
+use coachdesk_sync::Notifier;
+use tauri::State;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::AppState;
+
+/// How many toasts are kept for the window to pick up.
+const KEEP: usize = 50;
+
+/// Shows a toast outside the window (the OS notification centre).
+pub type NativeSink = Box<dyn Fn(&Toast) + Send + Sync>;
+
+/// The toasts raised in this run, newest last, and where else they are shown.
+#[derive(Default)]
+pub struct Toasts {
+    items: Mutex<(u64, VecDeque<Toast>)>,
+    native: OnceLock<NativeSink>,
+}
+
+impl Toasts {
+    /// Sends every later toast to `sink` as well (set once, when the window exists).
+    pub fn set_native(&self, sink: NativeSink) {
+        let _ = self.native.set(sink);
+    }
+
+    /// Records a toast and shows it natively; returns it.
+    pub fn push(
+        &self,
+        kind: ToastKind,
+        title: String,
+        body: String,
+        booking_id: Option<String>,
+    ) -> Toast {
+        let toast = {
+            let mut items = self.items.lock().unwrap_or_else(|p| p.into_inner());
+            items.0 += 1;
+            let toast = Toast {
+                id: items.0,
+                kind,
+                title,
+                body,
+                booking_id,
+                at: OffsetDateTime::now_utc()
+                    .format(&Rfc3339)
+                    .unwrap_or_default(),
+            };
+            items.1.push_back(toast.clone());
+            while items.1.len() > KEEP {
+                items.1.pop_front();
+            }
+            toast
+        };
+        if let Some(sink) = self.native.get() {
+            sink(&toast);
+        }
+        toast
+    }
+
+    /// Toasts with an id above `after`, oldest first.
+    pub fn after(&self, after: u64) -> Vec<Toast> {
+        let items = self.items.lock().unwrap_or_else(|p| p.into_inner());
+        items.1.iter().filter(|t| t.id > after).cloned().collect()
+    }
+}
+
+/// The sync engine's notifier in the app: each notice becomes a toast naming the client.
+pub struct DesktopNotifier {
+    pub store: Arc<Mutex<Store>>,
+    pub toasts: Arc<Toasts>,
+}
+
+impl Notifier for DesktopNotifier {
+    fn notify(&self, booking_id: &str, notice: Notice) {
+        // Never wait for the store here: a name is nice to have, a stalled executor is not.
+        let client = self.store.try_lock().ok().and_then(|store| {
+            let booking = store.booking(booking_id).ok().flatten()?;
+            let schedule = booking.schedule?;
+            Some(Client {
+                name: schedule.client_name.or(schedule.client_email)?,
+                start: schedule.start,
+            })
+        });
+        let (kind, title, body) = describe(notice, client.as_ref());
+        tracing::info!(booking = booking_id, ?notice, "notice for the coach");
+        self.toasts
+            .push(kind, title, body, Some(booking_id.to_owned()));
+    }
+}
+
+/// Who a notice is about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Client {
+    pub name: String,
+    pub start: OffsetDateTime,
+}
+
+/// The words of a notice (pure).
+pub fn describe(notice: Notice, client: Option<&Client>) -> (ToastKind, String, String) {
+    let who = client.map_or_else(|| "A client".to_owned(), |c| c.name.clone());
+    let when = client
+        .map(|c| {
+            c.start
+                .format(time::macros::format_description!(
+                    "[weekday repr:short] [day] [month repr:short], [hour]:[minute] UTC"
+                ))
+                .unwrap_or_default()
+        })
+        .unwrap_or_default();
+    let session = if when.is_empty() {
+        "a session".to_owned()
+    } else {
+        format!("the session on {when}")
+    };
+    match notice {
+        Notice::NewBooking => (
+            ToastKind::NewBooking,
+            "New booking".to_owned(),
+            format!("{who} booked {session}."),
+        ),
+        Notice::PaymentReceived => (
+            ToastKind::Payment,
+            "Payment received".to_owned(),
+            format!("{who} paid for {session}."),
+        ),
+        Notice::PaymentFailed => (
+            ToastKind::Failure,
+            "Payment failed".to_owned(),
+            format!("The payment of {who} for {session} failed; the booking shows what to do."),
+        ),
+        Notice::NeedsAttention => (
+            ToastKind::Attention,
+            "Needs your attention".to_owned(),
+            format!("The booking of {who} needs a look: see Needs attention on the dashboard."),
+        ),
+    }
+}
+
+/// Native notifications on Linux: the freedesktop `Notify` call on the session bus,
+/// through `gdbus` (part of GLib, which the webview already needs), in a thread of its own.
+/// Without a session bus (a headless CI display) nothing is sent, never an autolaunched
+/// bus; the toast in the window is still shown. Other platforms: the window's toasts only.
+pub fn desktop_sink() -> NativeSink {
+    Box::new(|toast: &Toast| {
+        if !cfg!(target_os = "linux") || std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none() {
+            return;
+        }
+        let args = notify_args(&toast.title, &toast.body);
+        std::thread::spawn(move || {
+            let sent = std::process::Command::new("gdbus")
+                .args(&args)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+            if !matches!(sent, Ok(status) if status.success()) {
+                tracing::debug!(
+                    "no desktop notification server answered; the toast is in the window"
+                );
+            }
+        });
+    })
+}
+
+/// `gdbus call` arguments for `org.freedesktop.Notifications.Notify` (pure).
+pub fn notify_args(title: &str, body: &str) -> Vec<String> {
+    let quoted = |s: &str| format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"));
+    [
+        "call",
+        "--session",
+        "--dest",
+        "org.freedesktop.Notifications",
+        "--object-path",
+        "/org/freedesktop/Notifications",
+        "--method",
+        "org.freedesktop.Notifications.Notify",
+        "'Coachdesk'",
+        "0",
+        "''",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .chain([quoted(title), quoted(body)])
+    .chain(
+        ["@as []", "@a{sv} {}", "8000"]
+            .iter()
+            .map(|s| (*s).to_owned()),
+    )
+    .collect()
+}
+
+/// The window's poll: the store's change count and the toasts after `after_toast`.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn live_status(
+    state: State<'_, AppState>,
+    after_toast: u64,
+) -> Result<LiveStatus, CommandError> {
+    Ok(LiveStatus {
+        data_version: state.data_version(),
+        toasts: state.toasts().after(after_toast),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn toasts_are_numbered_and_picked_up_after_an_id() {
+        let toasts = Toasts::default();
+        let shown = Arc::new(AtomicUsize::new(0));
+        let counter = shown.clone();
+        toasts.set_native(Box::new(move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }));
+        let a = toasts.push(ToastKind::NewBooking, "a".into(), "".into(), None);
+        let b = toasts.push(ToastKind::Payment, "b".into(), "".into(), None);
+        assert_eq!((a.id, b.id), (1, 2));
+        assert_eq!(toasts.after(1), vec![b]);
+        assert!(toasts.after(2).is_empty());
+        assert_eq!(shown.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn only_the_last_toasts_are_kept() {
+        let toasts = Toasts::default();
+        for i in 0..(KEEP + 5) {
+            toasts.push(ToastKind::Failure, i.to_string(), String::new(), None);
+        }
+        let kept = toasts.after(0);
+        assert_eq!(kept.len(), KEEP);
+        assert_eq!(kept[0].id, 6);
+    }
+
+    #[test]
+    fn native_notifications_quote_the_words_as_gvariant_strings() {
+        let args = notify_args("New booking", "Jo O'Neil booked \\o/");
+        assert_eq!(args[7], "org.freedesktop.Notifications.Notify");
+        assert_eq!(args[11], "'New booking'");
+        assert_eq!(args[12], "'Jo O\\'Neil booked \\\\o/'");
+        assert_eq!(args.len(), 16);
+    }
+
+    #[test]
+    fn notices_name_the_client_and_the_session() {
+        let client = Client {
+            name: "Dana Client".into(),
+            start: time::macros::datetime!(2026-11-27 10:00 UTC),
+        };
+        let (kind, title, body) = describe(Notice::PaymentReceived, Some(&client));
+        assert_eq!(kind, ToastKind::Payment);
+        assert_eq!(title, "Payment received");
+        assert_eq!(
+            body,
+            "Dana Client paid for the session on Fri 27 Nov, 10:00 UTC."
+        );
+        let (kind, _, body) = describe(Notice::PaymentFailed, None);
+        assert_eq!(kind, ToastKind::Failure);
+        assert!(body.starts_with("The payment of A client for a session failed"));
+    }
+}

@@ -1,0 +1,136 @@
+//! Keeps the window live without a restart. [`LiveProvider`] (around the whole window)
+//! polls the shell's `live_status` once a second: it hands the store's data version to
+//! every page through a context, and shows the notices sync raised as toasts.
+//!
+//! A page opts in with one line, adding the version to what its load effect depends on:
+//!
+//! ```ignore
+//! let version = live::use_data_version();
+//! use_effect_with((filter.clone(), version), move |(filter, _)| { /* load */ });
+//! ```
+//!
+//! The page then reloads whenever sync applied an event or an effect finished. Reloads
+//! replace the data in place (no "Loading…" flash), so keep the old value until the new
+//! one arrives.
+
+use std::time::Duration;
+
+use coachdesk_protocol::live::{LiveStatus, Toast, ToastKind, LIVE_STATUS};
+use serde::Serialize;
+use wasm_bindgen_futures::{spawn_local, JsFuture};
+use yew::prelude::*;
+
+/// How often the window asks.
+const POLL: Duration = Duration::from_millis(1000);
+/// How many toasts stay on screen (the newest).
+const SHOWN: usize = 4;
+
+/// The store's data version, as last seen by the window.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct DataVersion(pub u64);
+
+/// The data version to put in a page's load-effect dependencies (0 outside the provider).
+#[hook]
+pub fn use_data_version() -> u64 {
+    use_context::<DataVersion>().map_or(0, |v| v.0)
+}
+
+#[derive(Serialize)]
+struct After {
+    after_toast: u64,
+}
+
+/// Waits `d` on the browser's timer.
+async fn sleep(d: Duration) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(window) = web_sys::window() {
+            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(
+                &resolve,
+                i32::try_from(d.as_millis()).unwrap_or(i32::MAX),
+            );
+        }
+    });
+    let _ = JsFuture::from(promise).await;
+}
+
+#[derive(Properties, PartialEq)]
+pub struct LiveProps {
+    pub children: Html,
+}
+
+/// Polls the shell, provides [`DataVersion`] and shows toasts (top right, dismissible).
+#[component]
+pub fn LiveProvider(props: &LiveProps) -> Html {
+    let version = use_state(DataVersion::default);
+    let toasts = use_state(Vec::<Toast>::new);
+    // The reducer-free way to read the latest list inside the loop: a shared cell.
+    let latest = use_mut_ref(Vec::<Toast>::new);
+    {
+        let (version, toasts, latest) = (version.clone(), toasts.clone(), latest.clone());
+        use_effect_with((), move |_| {
+            spawn_local(async move {
+                let mut after = 0_u64;
+                let mut seen = None::<u64>;
+                loop {
+                    let answer: Result<LiveStatus, _> =
+                        crate::ipc::invoke(LIVE_STATUS, &After { after_toast: after }).await;
+                    if let Ok(status) = answer {
+                        if seen != Some(status.data_version) {
+                            seen = Some(status.data_version);
+                            version.set(DataVersion(status.data_version));
+                        }
+                        if let Some(last) = status.toasts.last() {
+                            after = last.id;
+                            let mut list = latest.borrow_mut();
+                            list.extend(status.toasts);
+                            let skip = list.len().saturating_sub(SHOWN);
+                            list.drain(..skip);
+                            toasts.set(list.clone());
+                        }
+                    }
+                    sleep(POLL).await;
+                }
+            });
+        });
+    }
+    let dismiss = {
+        let (toasts, latest) = (toasts.clone(), latest.clone());
+        Callback::from(move |id: u64| {
+            let mut list = latest.borrow_mut();
+            list.retain(|t| t.id != id);
+            toasts.set(list.clone());
+        })
+    };
+    html! {
+        <ContextProvider<DataVersion> context={*version}>
+            { props.children.clone() }
+            <div id="toasts" data-testid="toasts" class="toasts" role="status" aria-live="polite">
+                { for toasts.iter().map(|t| toast(t, dismiss.clone())) }
+            </div>
+        </ContextProvider<DataVersion>>
+    }
+}
+
+fn kind_class(kind: ToastKind) -> &'static str {
+    match kind {
+        ToastKind::NewBooking => "new-booking",
+        ToastKind::Payment => "payment",
+        ToastKind::Failure => "failure",
+        ToastKind::Attention => "attention",
+    }
+}
+
+fn toast(t: &Toast, dismiss: Callback<u64>) -> Html {
+    let id = t.id;
+    let kind = kind_class(t.kind);
+    html! {
+        <div class={classes!("toast", kind)} data-testid="toast" data-kind={kind} key={id}>
+            <div class="toast-text">
+                <strong class="toast-title">{ &t.title }</strong>
+                <span class="toast-body">{ &t.body }</span>
+            </div>
+            <button class="toast-close" aria-label="Dismiss"
+                onclick={Callback::from(move |_: MouseEvent| dismiss.emit(id))}>{"×"}</button>
+        </div>
+    }
+}
