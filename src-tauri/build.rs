@@ -28,6 +28,14 @@ fn main() {
             "calendly_subscription",
             "register_calendly_webhook",
             "preview_refund_policy",
+            "mail_settings",
+            "save_mail_settings",
+            "check_mail_server",
+            "send_test_email",
+            "list_mail_templates",
+            "preview_mail_template",
+            "save_mail_template",
+            "reset_mail_template",
         ]));
     if let Err(error) = tauri_build::try_build(attributes) {
         // build scripts report through panics; this message names the file to fix.

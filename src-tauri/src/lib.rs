@@ -10,6 +10,7 @@ pub mod commands;
 pub mod demo_sync;
 pub mod instance;
 pub mod launch;
+pub mod mail_commands;
 pub mod live;
 pub mod setup_commands;
 
@@ -118,7 +119,9 @@ impl AppState {
                 store: self.store.clone(),
                 toasts: self.toasts.clone(),
             }),
-            ..Outlets::default()
+            // Client emails through the coach's SMTP server (settings read at each send,
+            // the password from the secret source).
+            mailer: mail_commands::mailer(self.store.clone(), self.secrets()),
         };
         let handle = tauri::async_runtime::block_on(async move {
             SyncEngine::start(config, store, secrets, outlets)
@@ -201,6 +204,14 @@ pub fn build<R: Runtime>(builder: Builder<R>, state: AppState) -> tauri::Result<
             setup_commands::calendly_subscription,
             setup_commands::register_calendly_webhook,
             setup_commands::preview_refund_policy,
+            mail_commands::mail_settings,
+            mail_commands::save_mail_settings,
+            mail_commands::check_mail_server,
+            mail_commands::send_test_email,
+            mail_commands::list_mail_templates,
+            mail_commands::preview_mail_template,
+            mail_commands::save_mail_template,
+            mail_commands::reset_mail_template,
         ])
         .build(tauri::generate_context!("../tauri.conf.json"))
 }
@@ -225,6 +236,10 @@ pub fn run() -> anyhow::Result<()> {
             .unwrap_or_else(|| std::path::Path::new(".")),
     )?;
     let mut state = AppState::open(&launch, time::OffsetDateTime::now_utc())?;
+    if launch.mode == Mode::Demo {
+        // Demo emails go to the loopback SMTP server scripts/run-demo started.
+        mail_commands::configure_demo_from_env(&state)?;
+    }
     state.toasts().set_native(live::desktop_sink());
     let relay_url = std::env::var("COACHDESK_RELAY_URL")
         .ok()

@@ -7,7 +7,7 @@ use coachdesk_protocol::ipc::{AppInfo, SessionTypeView};
 use wasm_bindgen_futures::spawn_local;
 use yew::prelude::*;
 
-use crate::{admin, bookings, dashboard, ipc, live, mapping, session_types};
+use crate::{admin, bookings, dashboard, emails, ipc, live, mapping, session_types};
 
 /// Which page fills the main area.
 #[derive(Clone, PartialEq)]
@@ -19,6 +19,7 @@ pub enum Page {
     Bookings,
     Booking(String),
     Admin,
+    Emails,
     /// Calendly event types linked to session types, and the webhook subscription.
     Calendly,
 }
@@ -50,6 +51,7 @@ pub fn App() -> Html {
     let on_bookings = matches!(*page, Page::Bookings | Page::Booking(_));
     let on_dashboard = matches!(*page, Page::Dashboard);
     let on_admin = matches!(*page, Page::Admin);
+    let on_emails = matches!(*page, Page::Emails);
     let on_calendly = matches!(*page, Page::Calendly);
 
     let body = match &*page {
@@ -68,6 +70,7 @@ pub fn App() -> Html {
         }
         Page::Dashboard => html! { <dashboard::Dashboard navigate={navigate.clone()} /> },
         Page::Admin => html! { <admin::Admin navigate={navigate.clone()} /> },
+        Page::Emails => html! { <emails::Emails /> },
         Page::Calendly => html! { <mapping::CalendlyPage /> },
     };
 
@@ -100,6 +103,10 @@ pub fn App() -> Html {
                         class={classes!("tab", on_admin.then_some("active"))}
                         aria-current={on_admin.then_some("page")}
                         onclick={go(Page::Admin)}>{"Webhook log"}</button>
+                    <button id="nav-emails" data-testid="nav-emails"
+                        class={classes!("tab", on_emails.then_some("active"))}
+                        aria-current={on_emails.then_some("page")}
+                        onclick={go(Page::Emails)}>{"Emails"}</button>
                 </nav>
                 <div class="version">
                     { info.as_ref().and_then(|i| i.as_ref().ok()).map(|i| format!("v{}", i.version)).unwrap_or_default() }

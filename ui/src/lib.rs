@@ -11,6 +11,7 @@ pub mod admin;
 pub mod app;
 pub mod bookings;
 pub mod dashboard;
+pub mod emails;
 pub mod format;
 pub mod ipc;
 pub mod live;

@@ -215,7 +215,7 @@ pub fn run_due_emails(
     let mut report = EmailRunReport::default();
     let rows = lock(store).due_effects(now, 1000)?;
     let emails = rows.into_iter().filter_map(|row| match row.effect {
-        Effect::SendEmail { email } => Some((
+        Effect::SendEmail { email } | Effect::ResendEmail { email, .. } => Some((
             row.id,
             row.booking_id,
             row.effect_key,

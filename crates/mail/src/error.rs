@@ -72,40 +72,87 @@ impl MailError {
         out
     }
 
+    /// The sentence for the settings screen's check button: like
+    /// [`MailError::coach_message`], but about the settings being checked rather than an
+    /// email waiting to be retried.
+    pub fn check_message(&self) -> String {
+        match self {
+            Self::Unreachable { server, message } => format!(
+                "Could not reach the SMTP server {server} ({message}). Check the server name and the port, and that this computer is online."
+            ),
+            Self::Temporary { answer } => format!(
+                "The SMTP server is busy and asked to try again later (server said: \"{answer}\"). Try the check again in a few minutes."
+            ),
+            other => other.coach_message(),
+        }
+    }
+
     /// Classes a lettre SMTP error, keeping the server's answer.
     pub(crate) fn from_smtp(server: &str, err: &lettre::transport::smtp::Error) -> Self {
-        let detail = std::error::Error::source(err)
-            .map(|s| s.to_string())
-            .unwrap_or_default();
-        if let Some(code) = err.status() {
-            let answer = format!("{code} {detail}").trim().to_owned();
-            let code_text = code.to_string();
-            if matches!(code_text.as_str(), "530" | "534" | "535" | "538" | "454")
-                && (detail.to_lowercase().contains("auth") || code_text == "535")
-            {
-                return Self::AuthRejected { answer };
-            }
-            return if err.is_transient() {
-                Self::Temporary { answer }
-            } else {
-                Self::Rejected { answer }
-            };
+        classify(
+            server,
+            &SmtpFailure {
+                code: err.status().map(|code| code.to_string()),
+                detail: std::error::Error::source(err)
+                    .map(|s| s.to_string())
+                    .unwrap_or_default(),
+                tls: err.is_tls(),
+                client: err.is_client(),
+                transient: err.is_transient(),
+                chain: error_chain(err),
+            },
+        )
+    }
+}
+
+/// What a lettre SMTP error says about itself, as plain data (lettre's errors cannot be
+/// built outside lettre, so the classing below is tested on this).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SmtpFailure {
+    /// The server's three-digit reply code, if the server answered.
+    pub code: Option<String>,
+    /// The server's words (or the cause of a local failure).
+    pub detail: String,
+    /// A TLS handshake or certificate failure.
+    pub tls: bool,
+    /// lettre refused on the client side (no usable login mechanism...).
+    pub client: bool,
+    /// A 4xx answer.
+    pub transient: bool,
+    /// The error and its sources, for a connection failure.
+    pub chain: String,
+}
+
+/// Classes an SMTP failure: bad login, try later (4xx), refused (5xx), TLS, unreachable.
+/// Pure.
+pub fn classify(server: &str, failure: &SmtpFailure) -> MailError {
+    let detail = failure.detail.trim();
+    if let Some(code) = &failure.code {
+        let answer = format!("{code} {detail}").trim().to_owned();
+        let about_auth = detail.to_lowercase().contains("auth");
+        if code == "535" || (matches!(code.as_str(), "530" | "534" | "538" | "454") && about_auth) {
+            return MailError::AuthRejected { answer };
         }
-        if err.is_tls() {
-            return Self::Tls {
-                server: server.to_owned(),
-                message: err.to_string(),
-            };
-        }
-        if err.is_client() && detail.to_lowercase().contains("authentication") {
-            return Self::AuthRejected {
-                answer: format!("{detail} (the server offers no login method Coachdesk can use)"),
-            };
-        }
-        Self::Unreachable {
+        return if failure.transient || code.starts_with('4') {
+            MailError::Temporary { answer }
+        } else {
+            MailError::Rejected { answer }
+        };
+    }
+    if failure.tls {
+        return MailError::Tls {
             server: server.to_owned(),
-            message: error_chain(err),
-        }
+            message: failure.chain.clone(),
+        };
+    }
+    if failure.client && detail.to_lowercase().contains("authentication") {
+        return MailError::AuthRejected {
+            answer: format!("{detail} (the server offers no login method Coachdesk can use)"),
+        };
+    }
+    MailError::Unreachable {
+        server: server.to_owned(),
+        message: failure.chain.clone(),
     }
 }
 
@@ -146,6 +193,83 @@ mod tests {
             answer: "535".into()
         }
         .is_transient());
+    }
+
+    fn answered(code: &str, detail: &str) -> SmtpFailure {
+        SmtpFailure {
+            code: Some(code.into()),
+            detail: detail.into(),
+            transient: code.starts_with('4'),
+            ..SmtpFailure::default()
+        }
+    }
+
+    #[test]
+    fn server_answers_are_classed_by_code_and_words() {
+        let server = "smtp.example.com:587";
+        let bad_login = classify(
+            server,
+            &answered("535", "5.7.8 Authentication credentials invalid"),
+        );
+        assert!(
+            matches!(&bad_login, MailError::AuthRejected { answer } if answer == "535 5.7.8 Authentication credentials invalid"),
+            "{bad_login:?}"
+        );
+        assert!(matches!(
+            classify(server, &answered("530", "5.7.0 Authentication required")),
+            MailError::AuthRejected { .. }
+        ));
+        assert!(matches!(
+            classify(
+                server,
+                &answered("454", "4.7.0 Temporary authentication failure")
+            ),
+            MailError::AuthRejected { .. }
+        ));
+        let busy = classify(server, &answered("421", "4.3.2 Service not available"));
+        assert!(matches!(busy, MailError::Temporary { .. }) && busy.is_transient());
+        let refused = classify(server, &answered("550", "5.7.1 Relaying denied"));
+        assert!(matches!(refused, MailError::Rejected { .. }) && !refused.is_transient());
+    }
+
+    #[test]
+    fn local_failures_are_tls_or_unreachable() {
+        let server = "smtp.example.com:465";
+        let tls = classify(
+            server,
+            &SmtpFailure {
+                tls: true,
+                chain: "invalid peer certificate: UnknownIssuer".into(),
+                ..SmtpFailure::default()
+            },
+        );
+        assert!(matches!(tls, MailError::Tls { .. }));
+        assert!(tls.coach_message().contains("STARTTLS is usually port 587"));
+        let no_mechanism = classify(
+            server,
+            &SmtpFailure {
+                client: true,
+                detail: "No compatible authentication mechanism was found".into(),
+                ..SmtpFailure::default()
+            },
+        );
+        assert!(matches!(no_mechanism, MailError::AuthRejected { .. }));
+        let down = classify(
+            server,
+            &SmtpFailure {
+                chain: "Connection error: Connection refused (os error 111)".into(),
+                ..SmtpFailure::default()
+            },
+        );
+        assert!(down.is_transient());
+        let check = down.check_message();
+        assert!(
+            check.starts_with("Could not reach the SMTP server smtp.example.com:465")
+                && check.contains("Connection refused")
+                && check.contains("Check the server name and the port"),
+            "{check}"
+        );
+        assert!(!check.contains("try again"), "{check}");
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub use decide::{decide, CoachIdentity, Decision, DropReason, MailContext, Messa
 pub use dispatch::{
     preview_booking, run_due_emails, Delivery, Dispatcher, EmailJob, EmailRunReport, RetryPolicy,
 };
-pub use error::MailError;
+pub use error::{classify, MailError, SmtpFailure};
 pub use kind::MailKind;
 pub use preview::{preview_sample, sample_booking};
 pub use settings::{
@@ -39,7 +39,8 @@ pub use settings::{
     TemplateSaveError,
 };
 pub use smtp::{
-    test_connection, FixedPassword, KeychainPasswords, PasswordSource, Security, SmtpSettings,
+    test_connection, FixedPassword, KeychainPasswords, PasswordSource, SecretPasswords, Security,
+    SmtpSettings,
 };
 pub use sync_mailer::SmtpMailer;
 pub use template::{default_template, Placeholder, Rendered, Template, TemplateProblem};

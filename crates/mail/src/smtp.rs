@@ -8,8 +8,10 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use coachdesk_sync::{Secret, SecretError, SecretName, SecretSource};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
@@ -150,6 +152,37 @@ impl PasswordSource for KeychainPasswords {
         {
             Ok(password) => Ok(Some(password)),
             Err(keyring::Error::NoEntry) => Ok(None),
+            Err(e) => Err(MailError::Keychain(e.to_string())),
+        }
+    }
+}
+
+/// The password from Coachdesk's secret source under [`SecretName::SmtpPassword`]: the OS
+/// keychain in the app (`AppState::secrets()`), memory in demo mode. One SMTP account per
+/// app, so the entry does not depend on the server's name.
+#[derive(Clone)]
+pub struct SecretPasswords(pub Arc<dyn SecretSource>);
+
+impl fmt::Debug for SecretPasswords {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretPasswords(<secret source>)")
+    }
+}
+
+impl SecretPasswords {
+    /// Saves (or replaces) the SMTP password.
+    pub fn save(&self, password: &str) -> Result<(), MailError> {
+        self.0
+            .store(SecretName::SmtpPassword, &Secret::new(password))
+            .map_err(|e| MailError::Keychain(e.to_string()))
+    }
+}
+
+impl PasswordSource for SecretPasswords {
+    fn password(&self, _smtp: &SmtpSettings) -> Result<Option<String>, MailError> {
+        match self.0.get(SecretName::SmtpPassword) {
+            Ok(secret) => Ok(Some(secret.expose().to_owned())),
+            Err(SecretError::Missing { .. }) => Ok(None),
             Err(e) => Err(MailError::Keychain(e.to_string())),
         }
     }
@@ -373,6 +406,17 @@ mod tests {
             "{}",
             err.coach_message()
         );
+    }
+
+    #[test]
+    fn the_secret_source_holds_the_password_and_missing_is_none() {
+        let secrets = Arc::new(coachdesk_sync::MemorySecrets::default());
+        let source = SecretPasswords(secrets);
+        let smtp = settings(Security::StartTls, "smtp.example.com");
+        assert_eq!(source.password(&smtp).unwrap(), None);
+        source.save("s3cret").unwrap();
+        assert_eq!(source.password(&smtp).unwrap().as_deref(), Some("s3cret"));
+        assert!(!format!("{source:?}").contains("s3cret"));
     }
 
     #[test]

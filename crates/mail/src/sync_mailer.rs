@@ -1,9 +1,10 @@
 //! The SMTP mailer plugged into the sync crate's effect executor
 //! (`coachdesk_sync::Outlets { mailer, .. }`).
 //!
-//! The executor hands over `(booking id, EmailKind)`; this adapter rebuilds the outbox row's
-//! idempotency key the way the store derives it (`coachdesk-{booking}-{effect key}`), reads
-//! the clock (the trait passes no `now`), and runs [`Dispatcher::deliver`] off the async
+//! The executor hands over `(booking id, EmailKind, the outbox row's idempotency key)`
+//! (`send_for_row`; plain `send` rebuilds the key the way the store derives it,
+//! `coachdesk-{booking}-{effect key}`), this adapter reads the clock (the trait passes no
+//! `now`), and runs [`Dispatcher::deliver`] off the async
 //! worker (SMTP is blocking). The outcome maps onto the executor's vocabulary: sent; not
 //! sent with a note (a drop the books justify, kept on the outbox row); a transient error
 //! (retried with the executor's backoff); a permanent one (the booking is flagged with the
@@ -31,10 +32,9 @@ impl SmtpMailer {
     }
 }
 
-impl Mailer for SmtpMailer {
-    fn send(&self, booking_id: &str, email: EmailKind) -> Result<MailOutcome, ProviderError> {
-        let job = EmailJob::for_effect(booking_id, email, OffsetDateTime::now_utc());
-        let deliver = || self.dispatcher.deliver(&job);
+impl SmtpMailer {
+    fn run(&self, job: &EmailJob) -> Result<MailOutcome, ProviderError> {
+        let deliver = || self.dispatcher.deliver(job);
         // The executor calls this from async code: keep the SMTP round trips off the
         // runtime's cooperative scheduling where the runtime allows it.
         let result = match tokio::runtime::Handle::try_current() {
@@ -44,6 +44,32 @@ impl Mailer for SmtpMailer {
             _ => deliver(),
         };
         outcome(result)
+    }
+}
+
+impl Mailer for SmtpMailer {
+    fn send(&self, booking_id: &str, email: EmailKind) -> Result<MailOutcome, ProviderError> {
+        self.run(&EmailJob::for_effect(
+            booking_id,
+            email,
+            OffsetDateTime::now_utc(),
+        ))
+    }
+
+    /// The row's own key makes the Message-ID: a resend the coach asked for is a new
+    /// message, a retry of the same row is the same one.
+    fn send_for_row(
+        &self,
+        booking_id: &str,
+        email: EmailKind,
+        idempotency_key: &str,
+    ) -> Result<MailOutcome, ProviderError> {
+        self.run(&EmailJob {
+            booking_id: booking_id.to_owned(),
+            kind: email.into(),
+            idempotency_key: idempotency_key.to_owned(),
+            now: OffsetDateTime::now_utc(),
+        })
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod desk;
 pub mod ipc;
+pub mod mail;
 pub mod live;
 pub mod relay;
 pub mod setup;

@@ -48,6 +48,19 @@ pub enum MailOutcome {
 /// Sends the client's emails. The emails issue plugs an SMTP mailer in here.
 pub trait Mailer: Send + Sync + 'static {
     fn send(&self, booking_id: &str, email: EmailKind) -> Result<MailOutcome, ProviderError>;
+
+    /// Sends the email of one outbox row. `idempotency_key` is the row's key, which an SMTP
+    /// mailer makes the Message-ID of (so a coach's resend is a message of its own).
+    /// Defaults to [`Mailer::send`].
+    fn send_for_row(
+        &self,
+        booking_id: &str,
+        email: EmailKind,
+        idempotency_key: &str,
+    ) -> Result<MailOutcome, ProviderError> {
+        let _ = idempotency_key;
+        self.send(booking_id, email)
+    }
 }
 
 /// The mailer until SMTP is set up: every email is recorded as not sent.
@@ -422,17 +435,22 @@ impl Executor {
                 self.notifier.notify(&row.booking_id, notice);
                 done(None)
             }
-            Action::Email(email) => match self.mailer.send(&row.booking_id, email)? {
-                MailOutcome::Sent => done(None),
-                // The audit trail says why the client got nothing.
-                MailOutcome::NotSent(note) => Ok(CallOutcome::Done {
-                    feed: Some(BookingEvent::EmailSkipped {
-                        effect_key: row.effect_key.clone(),
-                        reason: note.clone(),
+            Action::Email(email) => {
+                match self
+                    .mailer
+                    .send_for_row(&row.booking_id, email, &row.idempotency_key)?
+                {
+                    MailOutcome::Sent => done(None),
+                    // The audit trail says why the client got nothing.
+                    MailOutcome::NotSent(note) => Ok(CallOutcome::Done {
+                        feed: Some(BookingEvent::EmailSkipped {
+                            effect_key: row.effect_key.clone(),
+                            reason: note.clone(),
+                        }),
+                        note: Some(note),
                     }),
-                    note: Some(note),
-                }),
-            },
+                }
+            }
             Action::Nothing => done(None),
         }
     }
