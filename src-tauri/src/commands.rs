@@ -159,7 +159,13 @@ pub async fn replay_inbox(state: State<'_, AppState>, id: i64) -> Result<InboxEn
 pub async fn attention_items(
     state: State<'_, AppState>,
 ) -> Result<Vec<AttentionItem>, CommandError> {
-    logged("attention_items", state.store().attention_items())
+    let store = state.store();
+    // Refunds held while automatic refunds are off wait here for the coach's approval.
+    let items = store.attention_items().and_then(|mut items| {
+        items.extend(store.held_refund_items()?);
+        Ok(items)
+    });
+    logged("attention_items", items)
 }
 
 /// Metrics for the last `days` days (1 to 366), up to now.

@@ -229,12 +229,19 @@ pub fn run() -> anyhow::Result<()> {
         "starting Coachdesk"
     );
     // Held until the process ends: a second instance on this data folder stops here.
-    let _instance = instance::acquire(
-        launch
-            .database_path
-            .parent()
-            .unwrap_or_else(|| std::path::Path::new(".")),
-    )?;
+    let data_folder = launch
+        .database_path
+        .parent()
+        .unwrap_or_else(|| std::path::Path::new("."));
+    let _instance = match instance::acquire(data_folder) {
+        Ok(lock) => lock,
+        Err(already @ instance::InstanceError::AlreadyRunning { .. }) => {
+            // Not a failure to debug: one sentence, no backtrace.
+            eprintln!("{already}");
+            std::process::exit(1);
+        }
+        Err(other) => return Err(other.into()),
+    };
     let mut state = AppState::open(&launch, time::OffsetDateTime::now_utc())?;
     if launch.mode == Mode::Demo {
         // Demo emails go to the loopback SMTP server scripts/run-demo started.

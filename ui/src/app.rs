@@ -7,7 +7,7 @@ use coachdesk_protocol::ipc::{AppInfo, SessionTypeView};
 use wasm_bindgen_futures::spawn_local;
 use yew::prelude::*;
 
-use crate::{admin, bookings, dashboard, emails, ipc, live, mapping, session_types};
+use crate::{admin, bookings, dashboard, emails, ipc, live, mapping, session_types, settings};
 
 /// Which page fills the main area.
 #[derive(Clone, PartialEq)]
@@ -22,6 +22,8 @@ pub enum Page {
     Emails,
     /// Calendly event types linked to session types, and the webhook subscription.
     Calendly,
+    /// Keys, relay, mode and feature toggles.
+    Settings,
 }
 
 #[component]
@@ -53,6 +55,7 @@ pub fn App() -> Html {
     let on_admin = matches!(*page, Page::Admin);
     let on_emails = matches!(*page, Page::Emails);
     let on_calendly = matches!(*page, Page::Calendly);
+    let on_settings = matches!(*page, Page::Settings);
 
     let body = match &*page {
         Page::SessionTypes => {
@@ -72,6 +75,7 @@ pub fn App() -> Html {
         Page::Admin => html! { <admin::Admin navigate={navigate.clone()} /> },
         Page::Emails => html! { <emails::Emails /> },
         Page::Calendly => html! { <mapping::CalendlyPage /> },
+        Page::Settings => html! { <settings::Settings navigate={navigate.clone()} /> },
     };
 
     html! {
@@ -107,11 +111,16 @@ pub fn App() -> Html {
                         class={classes!("tab", on_emails.then_some("active"))}
                         aria-current={on_emails.then_some("page")}
                         onclick={go(Page::Emails)}>{"Emails"}</button>
+                    <button id="nav-settings" data-testid="nav-settings"
+                        class={classes!("tab", on_settings.then_some("active"))}
+                        aria-current={on_settings.then_some("page")}
+                        onclick={go(Page::Settings)}>{"Settings"}</button>
                 </nav>
                 <div class="version">
                     { info.as_ref().and_then(|i| i.as_ref().ok()).map(|i| format!("v{}", i.version)).unwrap_or_default() }
                 </div>
             </header>
+            <settings::FirstRunNotice navigate={navigate.clone()} on_settings={on_settings} />
             <live::LiveProvider>
                 <main class="content" id="main">{ body }</main>
             </live::LiveProvider>
@@ -134,8 +143,8 @@ fn mode_banner(info: Option<&Result<AppInfo, String>>) -> Html {
             let (class, label, note) = match info.mode.as_str() {
                 "demo" => (
                     "demo",
-                    "DEMO MODE",
-                    "Sample data. Nothing here touches a real Stripe or Calendly account.",
+                    "DEMO MODE · TEST MODE",
+                    "Sample data on the simulator. Nothing here touches a real Stripe or Calendly account.",
                 ),
                 "live" => ("live", "LIVE MODE", "Real payments and real clients."),
                 _ => (

@@ -17,6 +17,7 @@ pub mod ipc;
 pub mod live;
 pub mod mapping;
 pub mod session_types;
+pub mod settings;
 pub mod setup_ipc;
 
 use wasm_bindgen::prelude::wasm_bindgen;

@@ -8,4 +8,5 @@ pub mod ipc;
 pub mod mail;
 pub mod live;
 pub mod relay;
+pub mod settings;
 pub mod setup;

@@ -255,13 +255,9 @@ impl World {
         if !accepted {
             let shown: String = key.chars().take(8).collect();
             let msg = format!("Invalid API Key provided: {shown}****");
-            return Err(error(
-                401,
-                "invalid_request_error",
-                Some("api_key_invalid"),
-                &msg,
-                None,
-            ));
+            // Stripe sends no `code` for an unknown key (clients such as async-stripe
+            // refuse codes they do not know).
+            return Err(error(401, "invalid_request_error", None, &msg, None));
         }
         Ok(key.to_string())
     }

@@ -413,7 +413,12 @@ fn missing_or_wrong_keys_get_401_with_stripe_error_json() {
         .stripe("GET", "/v1/events", &Value::Null, None)
         .unwrap();
     assert_eq!(r.status, 401);
-    assert_eq!(r.json().unwrap()["error"]["code"], "api_key_invalid");
+    assert_eq!(r.json().unwrap()["error"]["type"], "invalid_request_error");
+    assert_eq!(
+        r.json().unwrap()["error"]["code"],
+        Value::Null,
+        "as Stripe: no code"
+    );
     assert!(
         !r.text().contains("sk_live_abc"),
         "the key is not echoed whole"

@@ -1,0 +1,392 @@
+//! The Settings commands through Tauri's IPC (mock runtime): secrets into the keychain (a
+//! service of each test's own, under `keyctl session -`) and never into SQLite or back to
+//! the window; "test connection" against the in-process simulator with a wrong and a right
+//! key; the relay URL, the toggles, the mode for the next start, the first-run list, and
+//! a database that refuses to be opened in the other mode.
+
+use std::sync::Arc;
+
+use coachdesk_app::{AppState, Launch, Mode};
+use coachdesk_sim::{SimConfig, Simulator};
+use coachdesk_sync::{Keychain, SecretName, SecretSource, SyncConfig};
+use serde_json::{json, Value};
+use tauri::ipc::{CallbackFn, InvokeBody};
+use tauri::test::{get_ipc_response, mock_builder, MockRuntime, INVOKE_KEY};
+use tauri::webview::InvokeRequest;
+use tauri::{App, Manager, WebviewWindowBuilder};
+
+const STRIPE_KEY: &str = "sk_test_settings_commands_4242";
+const CALENDLY_TOKEN: &str = "settings-commands-calendly-token";
+
+struct Harness {
+    dir: tempfile::TempDir,
+    app: App<MockRuntime>,
+    keychain: Keychain,
+    _sim: Option<Simulator>,
+}
+
+fn unique() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    )
+}
+
+fn harness(with_sim: bool) -> Harness {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let launch = Launch {
+        database_path: dir.path().join("test.sqlite"),
+        mode: Mode::Test,
+    };
+    let keychain = Keychain::new(&format!("coachdesk-settings-test-{}", unique()));
+    let mut state = AppState::open(&launch, time::OffsetDateTime::now_utc())
+        .expect("open store")
+        .with_secrets(Arc::new(keychain.clone()));
+    let sim = with_sim.then(|| {
+        Simulator::start(SimConfig {
+            stripe_api_key: Some(STRIPE_KEY.into()),
+            calendly_token: CALENDLY_TOKEN.into(),
+            ..SimConfig::default()
+        })
+        .expect("simulator")
+    });
+    if let Some(sim) = &sim {
+        let mut config = SyncConfig::new(coachdesk_sync::Mode::Test, "");
+        config.stripe_base = format!("{}/", sim.base_url());
+        config.calendly_base = sim.base_url().to_owned();
+        state = state.with_sync_config(config);
+    }
+    let app = coachdesk_app::build(mock_builder(), state).expect("build app");
+    WebviewWindowBuilder::new(&app, "main", Default::default())
+        .build()
+        .expect("main window");
+    Harness {
+        dir,
+        app,
+        keychain,
+        _sim: sim,
+    }
+}
+
+impl Harness {
+    fn invoke(&self, cmd: &str, args: Value) -> Result<Value, Value> {
+        let window = self.app.get_webview_window("main").expect("main window");
+        get_ipc_response(
+            &window,
+            InvokeRequest {
+                cmd: cmd.into(),
+                callback: CallbackFn(0),
+                error: CallbackFn(1),
+                url: "tauri://localhost".parse().expect("url"),
+                body: InvokeBody::Json(args),
+                headers: Default::default(),
+                invoke_key: INVOKE_KEY.to_string(),
+            },
+        )
+        .map(|body| body.deserialize::<Value>().expect("json answer"))
+    }
+
+    fn save(&self, name: &str, value: &str) -> Value {
+        self.invoke("save_secret", json!({ "name": name, "value": value }))
+            .unwrap_or_else(|e| panic!("save {name}: {e}"))
+    }
+
+    fn check(&self, service: &str) -> Value {
+        self.invoke("test_connection", json!({ "service": service }))
+            .expect("test_connection answers")
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        for name in [
+            SecretName::StripeTestKey,
+            SecretName::StripeLiveKey,
+            SecretName::CalendlyToken,
+            SecretName::RelayToken,
+        ] {
+            let _ = self.keychain.delete(name);
+        }
+    }
+}
+
+fn secret_status<'a>(view: &'a Value, name: &str) -> &'a Value {
+    view["secrets"]
+        .as_array()
+        .and_then(|list| list.iter().find(|s| s["name"] == name))
+        .unwrap_or_else(|| panic!("{name} in {view}"))
+}
+
+fn keychain_usable(keychain: &Keychain) {
+    keychain
+        .store(
+            SecretName::RelayToken,
+            &coachdesk_sync::Secret::new("probe"),
+        )
+        .unwrap_or_else(|e| {
+            panic!("the keychain is not usable ({e}); run inside `keyctl session - cargo test ...`")
+        });
+    keychain
+        .delete(SecretName::RelayToken)
+        .expect("delete probe");
+}
+
+#[test]
+fn a_saved_secret_goes_to_the_keychain_and_never_to_sqlite_or_the_window() {
+    let h = harness(false);
+    keychain_usable(&h.keychain);
+    let view = h.save("stripe_test_key", &format!("  {STRIPE_KEY}\n"));
+    let status = secret_status(&view, "stripe_test_key");
+    assert_eq!(status["set"], true);
+    assert_eq!(status["last4"], "4242");
+    assert!(
+        !view.to_string().contains(STRIPE_KEY),
+        "the value must never come back to the window: {view}"
+    );
+    assert_eq!(
+        h.keychain.get(SecretName::StripeTestKey).unwrap().expose(),
+        STRIPE_KEY,
+        "trimmed and stored in the keychain"
+    );
+    h.save("calendly_token", CALENDLY_TOKEN);
+    h.save("relay_token", "relay-token-value-0001");
+
+    // Force everything to disk, then look for the values in every file of the database.
+    h.invoke(
+        "set_feature",
+        json!({ "name": "payments", "enabled": true }),
+    )
+    .expect("a write");
+    let mut scanned = 0;
+    for entry in std::fs::read_dir(h.dir.path()).expect("read dir") {
+        let path = entry.expect("entry").path();
+        let bytes = std::fs::read(&path).expect("read file");
+        scanned += bytes.len();
+        for value in [STRIPE_KEY, CALENDLY_TOKEN, "relay-token-value-0001"] {
+            assert!(
+                !bytes.windows(value.len()).any(|w| w == value.as_bytes()),
+                "{value} found in {}",
+                path.display()
+            );
+        }
+    }
+    assert!(scanned > 0, "the database files were read");
+
+    let view = h
+        .invoke("clear_secret", json!({ "name": "stripe_test_key" }))
+        .expect("clear");
+    assert_eq!(secret_status(&view, "stripe_test_key")["set"], false);
+    assert!(h.keychain.get(SecretName::StripeTestKey).is_err());
+}
+
+#[test]
+fn a_wrong_looking_key_is_refused_next_to_the_field_and_not_saved() {
+    let h = harness(false);
+    keychain_usable(&h.keychain);
+    let err = h
+        .invoke(
+            "save_secret",
+            json!({ "name": "stripe_test_key", "value": "sk_live_oops" }),
+        )
+        .expect_err("a live key in the test slot");
+    assert_eq!(err["code"], "invalid");
+    assert_eq!(err["fields"][0]["field"], "value");
+    assert!(
+        err["fields"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("live-mode key"),
+        "{err}"
+    );
+    assert!(h.keychain.get(SecretName::StripeTestKey).is_err());
+    let err = h
+        .invoke("save_secret", json!({ "name": "smtp", "value": "x" }))
+        .expect_err("unknown secret");
+    assert_eq!(err["code"], "invalid");
+}
+
+#[test]
+fn test_connection_says_wrong_key_then_connected_with_the_right_one() {
+    let h = harness(true);
+    keychain_usable(&h.keychain);
+
+    let unset = h.check("stripe");
+    assert_eq!(unset["ok"], false);
+    assert!(
+        unset["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("No secret key is saved yet"),
+        "{unset}"
+    );
+
+    h.save("stripe_test_key", "sk_test_not_the_right_one");
+    let wrong = h.check("stripe");
+    assert_eq!(wrong["ok"], false, "{wrong}");
+    let message = wrong["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Stripe refused the secret key (HTTP 401)"),
+        "{message}"
+    );
+    assert!(message.contains("Nothing was changed"), "{message}");
+    assert!(
+        !wrong.to_string().contains("sk_test_not_the_right_one"),
+        "the key must not be echoed: {wrong}"
+    );
+
+    h.save("stripe_test_key", STRIPE_KEY);
+    let right = h.check("stripe");
+    assert_eq!(right["ok"], true, "{right}");
+    assert_eq!(
+        right["message"],
+        "Connected to Stripe: the test-mode secret key works."
+    );
+
+    h.save("calendly_token", "not-the-token");
+    let wrong = h.check("calendly");
+    assert!(
+        wrong["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Calendly refused the access token (HTTP 401)"),
+        "{wrong}"
+    );
+    h.save("calendly_token", CALENDLY_TOKEN);
+    let right = h.check("calendly");
+    assert_eq!(right["ok"], true, "{right}");
+
+    let err = h
+        .invoke("test_connection", json!({ "service": "smtp" }))
+        .expect_err("unknown service");
+    assert_eq!(err["code"], "invalid");
+}
+
+#[test]
+fn a_relay_nobody_listens_on_reads_as_connection_refused_and_nothing_is_lost() {
+    let h = harness(false);
+    keychain_usable(&h.keychain);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let view = h
+        .invoke(
+            "save_relay_url",
+            json!({ "url": format!("http://127.0.0.1:{port}/") }),
+        )
+        .expect("save relay url");
+    assert_eq!(view["relay_url"], format!("http://127.0.0.1:{port}"));
+    assert_eq!(view["sync_running"], true, "sync restarts with the new URL");
+    h.save("relay_token", "relay-token-value-0002");
+    let check = h.check("relay");
+    assert_eq!(check["ok"], false);
+    let message = check["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Nothing answers at relay's address (connection refused)"),
+        "{message}"
+    );
+    assert!(message.contains("Nothing is lost"), "{message}");
+
+    let err = h
+        .invoke("save_relay_url", json!({ "url": "relay.example.com" }))
+        .expect_err("no scheme");
+    assert_eq!(err["fields"][0]["field"], "relay_url");
+    let view = h
+        .invoke("save_relay_url", json!({ "url": "" }))
+        .expect("forget the URL");
+    assert_eq!(view["relay_url"], Value::Null);
+    assert_eq!(view["sync_running"], false, "no URL, no sync");
+}
+
+#[test]
+fn first_run_lists_what_is_missing_until_everything_is_set() {
+    let h = harness(false);
+    keychain_usable(&h.keychain);
+    let view = h.invoke("settings", json!({})).expect("settings");
+    assert_eq!(view["mode"], "test");
+    assert_eq!(
+        view["missing"],
+        json!([
+            "the Stripe secret key (test mode)",
+            "the Calendly access token",
+            "the relay URL",
+            "the relay token"
+        ])
+    );
+    h.save("stripe_test_key", STRIPE_KEY);
+    h.save("calendly_token", CALENDLY_TOKEN);
+    h.save("relay_token", "relay-token-value-0003");
+    let view = h
+        .invoke("save_relay_url", json!({ "url": "http://127.0.0.1:9" }))
+        .expect("save url");
+    assert_eq!(view["missing"], json!([]));
+}
+
+#[test]
+fn toggles_and_the_next_mode_are_saved() {
+    let h = harness(false);
+    let view = h
+        .invoke(
+            "set_feature",
+            json!({ "name": "automatic_refunds", "enabled": false }),
+        )
+        .expect("toggle");
+    let toggles = view["features"].as_array().unwrap();
+    let enabled = |name: &str| {
+        toggles
+            .iter()
+            .find(|f| f["name"] == name)
+            .map(|f| f["enabled"].clone())
+    };
+    assert_eq!(enabled("automatic_refunds"), Some(json!(false)));
+    assert_eq!(enabled("payments"), Some(json!(true)));
+    assert_eq!(enabled("webhook_processing"), Some(json!(true)));
+    assert!(h
+        .invoke(
+            "set_feature",
+            json!({ "name": "refunds", "enabled": false })
+        )
+        .is_err());
+
+    assert_eq!(
+        h.invoke("settings", json!({})).unwrap()["next_mode"],
+        "test"
+    );
+    let view = h
+        .invoke("choose_mode", json!({ "mode": "live" }))
+        .expect("choose live");
+    assert_eq!(view["mode"], "test", "the running mode does not change");
+    assert_eq!(view["next_mode"], "live");
+    assert_eq!(
+        std::fs::read_to_string(h.dir.path().join("mode"))
+            .unwrap()
+            .trim(),
+        "live"
+    );
+    assert!(h.invoke("choose_mode", json!({ "mode": "demo" })).is_err());
+}
+
+#[test]
+fn a_test_database_cannot_be_opened_in_live_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("coachdesk.sqlite");
+    let now = time::OffsetDateTime::now_utc();
+    let test = Launch {
+        database_path: path.clone(),
+        mode: Mode::Test,
+    };
+    drop(AppState::open(&test, now).expect("test mode"));
+    let live = Launch {
+        database_path: path,
+        mode: Mode::Live,
+    };
+    let err = AppState::open(&live, now).err().expect("refused");
+    assert!(
+        format!("{err:#}").contains("holds test-mode data"),
+        "{err:#}"
+    );
+}

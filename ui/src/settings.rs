@@ -1,0 +1,483 @@
+//! The Settings page: Stripe keys, the Calendly token, the relay URL and token (secrets are
+//! sent once to the keychain and never shown again: only "saved, ends in …"), a "Test
+//! connection" button per service, test or live mode for the next start, and the feature
+//! toggles. Also the first-run strip that leads here while something is not configured.
+
+use coachdesk_protocol::ipc::CommandError;
+use coachdesk_protocol::settings::{
+    command, service, ConnectionCheck, FeatureToggle, SecretStatus, SettingsView,
+};
+use serde::Serialize;
+use wasm_bindgen_futures::spawn_local;
+use web_sys::HtmlInputElement;
+use yew::prelude::*;
+
+use crate::app::Page;
+use crate::ipc::invoke;
+
+#[derive(Serialize)]
+struct NoArgs {}
+
+#[derive(Serialize)]
+struct SecretArgs<'a> {
+    name: &'a str,
+    value: &'a str,
+}
+
+#[derive(Serialize)]
+struct Name<'a> {
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct Url<'a> {
+    url: &'a str,
+}
+
+#[derive(Serialize)]
+struct FeatureArgs<'a> {
+    name: &'a str,
+    enabled: bool,
+}
+
+#[derive(Serialize)]
+struct ModeArgs<'a> {
+    mode: &'a str,
+}
+
+#[derive(Serialize)]
+struct ServiceArgs<'a> {
+    service: &'a str,
+}
+
+#[derive(Serialize)]
+struct BookingId<'a> {
+    booking_id: &'a str,
+}
+
+pub async fn settings() -> Result<SettingsView, CommandError> {
+    invoke(command::SETTINGS, &NoArgs {}).await
+}
+
+pub async fn save_secret(name: &str, value: &str) -> Result<SettingsView, CommandError> {
+    invoke(command::SAVE_SECRET, &SecretArgs { name, value }).await
+}
+
+pub async fn clear_secret(name: &str) -> Result<SettingsView, CommandError> {
+    invoke(command::CLEAR_SECRET, &Name { name }).await
+}
+
+pub async fn save_relay_url(url: &str) -> Result<SettingsView, CommandError> {
+    invoke(command::SAVE_RELAY_URL, &Url { url }).await
+}
+
+pub async fn set_feature(name: &str, enabled: bool) -> Result<SettingsView, CommandError> {
+    invoke(command::SET_FEATURE, &FeatureArgs { name, enabled }).await
+}
+
+pub async fn choose_mode(mode: &str) -> Result<SettingsView, CommandError> {
+    invoke(command::CHOOSE_MODE, &ModeArgs { mode }).await
+}
+
+pub async fn test_connection(service: &str) -> Result<ConnectionCheck, CommandError> {
+    invoke(command::TEST_CONNECTION, &ServiceArgs { service }).await
+}
+
+/// Approves the refunds held for a booking (automatic refunds off).
+pub async fn approve_refund(booking_id: &str) -> Result<u32, CommandError> {
+    invoke(command::APPROVE_REFUND, &BookingId { booking_id }).await
+}
+
+#[derive(Properties, PartialEq)]
+pub struct FirstRunProps {
+    pub navigate: Callback<Page>,
+    /// Whether the Settings page is showing (the strip re-reads the settings when it changes).
+    pub on_settings: bool,
+}
+
+/// A strip under the banner while something is not configured; on the very first load it
+/// opens Settings by itself.
+#[component]
+pub fn FirstRunNotice(props: &FirstRunProps) -> Html {
+    let view = use_state(|| None::<SettingsView>);
+    let opened = use_mut_ref(|| false);
+    {
+        let (view, navigate, opened) = (view.clone(), props.navigate.clone(), opened.clone());
+        use_effect_with(props.on_settings, move |on_settings| {
+            let on_settings = *on_settings;
+            spawn_local(async move {
+                if let Ok(loaded) = settings().await {
+                    let first = !*opened.borrow();
+                    *opened.borrow_mut() = true;
+                    if first && loaded.first_run() && !on_settings {
+                        navigate.emit(Page::Settings);
+                    }
+                    view.set(Some(loaded));
+                }
+            });
+        });
+    }
+    match &*view {
+        Some(v) if v.first_run() => {
+            let go = {
+                let navigate = props.navigate.clone();
+                Callback::from(move |_: MouseEvent| navigate.emit(Page::Settings))
+            };
+            html! {
+                <div class="alert attention first-run" id="first-run" data-testid="first-run" role="status">
+                    <strong>{"Coachdesk is not connected yet. "}</strong>
+                    {format!("Still needed: {}. ", v.missing.join(", "))}
+                    if !props.on_settings {
+                        <button class="btn small" id="first-run-open" onclick={go}>{"Open Settings"}</button>
+                    }
+                </div>
+            }
+        }
+        _ => html! {},
+    }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct SettingsProps {
+    pub navigate: Callback<Page>,
+}
+
+/// The Settings page.
+#[component]
+pub fn Settings(_props: &SettingsProps) -> Html {
+    let view = use_state(|| None::<Result<SettingsView, CommandError>>);
+    let error = use_state(|| None::<String>);
+    {
+        let view = view.clone();
+        use_effect_with((), move |_| {
+            spawn_local(async move { view.set(Some(settings().await)) });
+        });
+    }
+    let on_view = {
+        let (view, error) = (view.clone(), error.clone());
+        Callback::from(
+            move |result: Result<SettingsView, CommandError>| match result {
+                Ok(v) => {
+                    error.set(None);
+                    view.set(Some(Ok(v)));
+                }
+                Err(e) => error.set(Some(e.message)),
+            },
+        )
+    };
+    let body = match &*view {
+        None => html! { <p class="muted">{"Loading the settings…"}</p> },
+        Some(Err(e)) => {
+            html! { <div class="alert" role="alert" id="settings-error">{&e.message}</div> }
+        }
+        Some(Ok(v)) => settings_body(v, &on_view),
+    };
+    html! {
+        <section class="page settings" id="settings" data-testid="settings">
+            <h1>{"Settings"}</h1>
+            if let Some(message) = &*error {
+                <div class="alert" role="alert" id="settings-error" data-testid="settings-error">{message}</div>
+            }
+            { body }
+        </section>
+    }
+}
+
+fn secret<'a>(v: &'a SettingsView, name: &str) -> Option<&'a SecretStatus> {
+    v.secrets.iter().find(|s| s.name == name)
+}
+
+fn settings_body(v: &SettingsView, on_view: &Callback<Result<SettingsView, CommandError>>) -> Html {
+    let row = |name: &str| match secret(v, name) {
+        Some(status) => html! { <SecretRow status={status.clone()} on_view={on_view.clone()} /> },
+        None => html! {},
+    };
+    let mode_note = match v.mode.as_str() {
+        "demo" => {
+            "Demo mode: everything is preset to the simulator; nothing touches a real account."
+        }
+        "live" => "Live mode: real payments and real clients.",
+        _ => "Test mode: Stripe and Calendly test accounts, no real money moves.",
+    };
+    html! {
+        <>
+            <p class="muted" id="settings-mode">{mode_note}{" Database: "}<code>{&v.database_path}</code></p>
+            <div class="card" id="settings-stripe">
+                <h2>{"Stripe"}</h2>
+                { row(coachdesk_protocol::settings::secret::STRIPE_TEST_KEY) }
+                { row(coachdesk_protocol::settings::secret::STRIPE_LIVE_KEY) }
+                <ConnectionTest service={service::STRIPE} label="Stripe" />
+            </div>
+            <div class="card" id="settings-calendly">
+                <h2>{"Calendly"}</h2>
+                { row(coachdesk_protocol::settings::secret::CALENDLY_TOKEN) }
+                <ConnectionTest service={service::CALENDLY} label="Calendly" />
+            </div>
+            <div class="card" id="settings-relay">
+                <h2>{"Relay"}</h2>
+                <p class="muted small">{"The always-on server that receives Stripe's and Calendly's webhooks while this computer sleeps."}</p>
+                <RelayUrl url={v.relay_url.clone()} on_view={on_view.clone()} />
+                { row(coachdesk_protocol::settings::secret::RELAY_TOKEN) }
+                <ConnectionTest service={service::RELAY} label="the relay" />
+            </div>
+            { mode_card(v, on_view) }
+            { features_card(&v.features, on_view) }
+        </>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct SecretRowProps {
+    status: SecretStatus,
+    on_view: Callback<Result<SettingsView, CommandError>>,
+}
+
+/// One secret: whether it is saved, a password field to replace it, Save and Remove.
+#[component]
+fn SecretRow(props: &SecretRowProps) -> Html {
+    let input = use_node_ref();
+    let field_error = use_state(|| None::<String>);
+    let busy = use_state(|| false);
+    let name = props.status.name.clone();
+    let save = {
+        let (input, field_error, busy, on_view, name) = (
+            input.clone(),
+            field_error.clone(),
+            busy.clone(),
+            props.on_view.clone(),
+            name.clone(),
+        );
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let Some(el) = input.cast::<HtmlInputElement>() else {
+                return;
+            };
+            let value = el.value();
+            let (field_error, busy, on_view, name) = (
+                field_error.clone(),
+                busy.clone(),
+                on_view.clone(),
+                name.clone(),
+            );
+            busy.set(true);
+            spawn_local(async move {
+                match save_secret(&name, &value).await {
+                    Ok(v) => {
+                        el.set_value("");
+                        field_error.set(None);
+                        on_view.emit(Ok(v));
+                    }
+                    Err(e) => match e.fields.first() {
+                        Some(f) => field_error.set(Some(f.message.clone())),
+                        None => on_view.emit(Err(e)),
+                    },
+                }
+                busy.set(false);
+            });
+        })
+    };
+    let remove = {
+        let (on_view, name) = (props.on_view.clone(), name.clone());
+        Callback::from(move |_: MouseEvent| {
+            let (on_view, name) = (on_view.clone(), name.clone());
+            spawn_local(async move { on_view.emit(clear_secret(&name).await) });
+        })
+    };
+    let status = &props.status;
+    let state_text = match (&status.problem, status.set, &status.last4) {
+        (Some(problem), _, _) => problem.clone(),
+        (None, true, Some(last4)) => format!("Saved in the keychain, ends in …{last4}"),
+        (None, true, None) => "Saved in the keychain".to_owned(),
+        (None, false, _) => "Not set".to_owned(),
+    };
+    let id = |suffix: &str| format!("secret-{name}-{suffix}");
+    html! {
+        <form class="field secret-row" id={id("form")} onsubmit={save}>
+            <label for={id("input")}>{&status.label}</label>
+            <span id={id("status")} data-testid="secret-status" data-set={status.set.to_string()}
+                class={classes!("small", if status.set { "ok-text" } else { "muted" })}>{state_text}</span>
+            <div class="inline">
+                <input id={id("input")} type="password" autocomplete="off" spellcheck="false"
+                    ref={input} placeholder={if status.set { "Paste a new value to replace it" } else { "Paste it here" }} />
+                <button class="btn primary small" type="submit" id={id("save")} disabled={*busy}>{"Save"}</button>
+                if status.set {
+                    <button class="btn ghost small" type="button" id={id("remove")} onclick={remove}>{"Remove"}</button>
+                }
+            </div>
+            if let Some(message) = &*field_error {
+                <p class="field-error" id={id("error")} role="alert">{message}</p>
+            }
+        </form>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct RelayUrlProps {
+    url: Option<String>,
+    on_view: Callback<Result<SettingsView, CommandError>>,
+}
+
+#[component]
+fn RelayUrl(props: &RelayUrlProps) -> Html {
+    let input = use_node_ref();
+    let field_error = use_state(|| None::<String>);
+    let saved = use_state(|| false);
+    let save = {
+        let (input, field_error, saved, on_view) = (
+            input.clone(),
+            field_error.clone(),
+            saved.clone(),
+            props.on_view.clone(),
+        );
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let Some(el) = input.cast::<HtmlInputElement>() else {
+                return;
+            };
+            let value = el.value();
+            let (field_error, saved, on_view) =
+                (field_error.clone(), saved.clone(), on_view.clone());
+            spawn_local(async move {
+                match save_relay_url(&value).await {
+                    Ok(v) => {
+                        field_error.set(None);
+                        saved.set(true);
+                        on_view.emit(Ok(v));
+                    }
+                    Err(e) => {
+                        saved.set(false);
+                        match e.fields.first() {
+                            Some(f) => field_error.set(Some(f.message.clone())),
+                            None => field_error.set(Some(e.message)),
+                        }
+                    }
+                }
+            });
+        })
+    };
+    html! {
+        <form class="field" id="relay-url-form" onsubmit={save}>
+            <label for="relay-url-input">{"Relay URL"}</label>
+            <div class="inline">
+                <input id="relay-url-input" type="url" spellcheck="false" ref={input}
+                    value={props.url.clone().unwrap_or_default()} placeholder="https://relay.example.com" />
+                <button class="btn primary small" type="submit" id="relay-url-save">{"Save"}</button>
+            </div>
+            if *saved {
+                <p class="small ok-text" id="relay-url-saved">{"Saved; sync restarted with this address."}</p>
+            }
+            if let Some(message) = &*field_error {
+                <p class="field-error" id="relay-url-error" role="alert">{message}</p>
+            }
+        </form>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct ConnectionTestProps {
+    service: &'static str,
+    label: &'static str,
+}
+
+/// "Test connection" and its answer in words.
+#[component]
+fn ConnectionTest(props: &ConnectionTestProps) -> Html {
+    let result = use_state(|| None::<Result<ConnectionCheck, CommandError>>);
+    let busy = use_state(|| false);
+    let run = {
+        let (result, busy, service) = (result.clone(), busy.clone(), props.service);
+        Callback::from(move |_: MouseEvent| {
+            let (result, busy) = (result.clone(), busy.clone());
+            busy.set(true);
+            result.set(None);
+            spawn_local(async move {
+                result.set(Some(test_connection(service).await));
+                busy.set(false);
+            });
+        })
+    };
+    let answer = match &*result {
+        None if *busy => {
+            html! { <p class="small muted" id={format!("check-{}", props.service)} data-state="running">{format!("Testing {}…", props.label)}</p> }
+        }
+        None => html! {},
+        Some(Ok(check)) => html! {
+            <p id={format!("check-{}", props.service)} data-testid="connection-check"
+                data-ok={check.ok.to_string()} data-state="done"
+                role={if check.ok { "status" } else { "alert" }}
+                class={if check.ok { "notice ok" } else { "alert" }}
+                title={check.detail.clone().unwrap_or_default()}>{&check.message}</p>
+        },
+        Some(Err(e)) => html! {
+            <p id={format!("check-{}", props.service)} data-ok="false" data-state="done" class="alert" role="alert">{&e.message}</p>
+        },
+    };
+    html! {
+        <div class="connection-test">
+            <button class="btn small" id={format!("test-{}", props.service)} onclick={run} disabled={*busy}>
+                {format!("Test connection to {}", props.label)}
+            </button>
+            { answer }
+        </div>
+    }
+}
+
+fn mode_card(v: &SettingsView, on_view: &Callback<Result<SettingsView, CommandError>>) -> Html {
+    if v.mode == "demo" {
+        return html! {};
+    }
+    let choose = |mode: &'static str| {
+        let on_view = on_view.clone();
+        Callback::from(move |_: Event| {
+            let on_view = on_view.clone();
+            spawn_local(async move { on_view.emit(choose_mode(mode).await) });
+        })
+    };
+    let pending = v.next_mode != v.mode;
+    html! {
+        <div class="card" id="settings-mode-card">
+            <h2>{"Test or live"}</h2>
+            <p class="muted small">{"Each mode has its own database and its own Stripe key; test data and live data never mix."}</p>
+            <label class="check">
+                <input type="radio" name="mode" id="mode-test" checked={v.next_mode == "test"} onchange={choose("test")} />
+                {" Test mode (Stripe test keys, no real money)"}
+            </label>
+            <label class="check">
+                <input type="radio" name="mode" id="mode-live" checked={v.next_mode == "live"} onchange={choose("live")} />
+                {" Live mode (real payments)"}
+            </label>
+            if pending {
+                <p class="alert attention" id="mode-restart" role="status">
+                    {format!("Coachdesk switches to {} mode when you restart it; until then it stays in {} mode.", v.next_mode, v.mode)}
+                </p>
+            }
+        </div>
+    }
+}
+
+fn features_card(
+    features: &[FeatureToggle],
+    on_view: &Callback<Result<SettingsView, CommandError>>,
+) -> Html {
+    html! {
+        <div class="card" id="settings-features">
+            <h2>{"Features"}</h2>
+            { for features.iter().map(|f| {
+                let (on_view, name, enabled) = (on_view.clone(), f.name.clone(), f.enabled);
+                let toggle = Callback::from(move |_: Event| {
+                    let (on_view, name) = (on_view.clone(), name.clone());
+                    spawn_local(async move { on_view.emit(set_feature(&name, !enabled).await) });
+                });
+                html! {
+                    <div class="field">
+                        <label class="check">
+                            <input type="checkbox" id={format!("feature-{}", f.name)} checked={f.enabled} onchange={toggle} />
+                            {" "}{&f.label}
+                        </label>
+                        <span class="small muted">{&f.description}</span>
+                    </div>
+                }
+            }) }
+        </div>
+    }
+}
