@@ -8,10 +8,12 @@
 
 pub mod commands;
 pub mod demo_sync;
+pub mod desk_commands;
 pub mod instance;
 pub mod launch;
-pub mod mail_commands;
 pub mod live;
+pub mod mail_commands;
+pub mod settings_commands;
 pub mod setup_commands;
 
 use std::path::PathBuf;
@@ -32,7 +34,7 @@ pub struct AppState {
     store: Arc<Mutex<Store>>,
     info: AppInfo,
     /// The background sync, when a relay is configured (see [`AppState::start_sync`]).
-    sync: Mutex<Option<(String, SyncHandle)>>,
+    sync: Mutex<Option<(String, Arc<SyncHandle>)>>,
     /// Where CSV exports are written: `exports/` next to the database.
     exports_dir: PathBuf,
     /// Where secrets are read and written: the OS keychain (the simulator's keys held in
@@ -54,6 +56,10 @@ impl AppState {
         }
         let mut store = Store::open(path)
             .with_context(|| format!("cannot open the database {}", path.display()))?;
+        // Test and live data never share a file: a database belongs to its first mode.
+        store
+            .claim_mode(launch.mode.as_str())
+            .with_context(|| format!("cannot use the database {}", path.display()))?;
         if launch.mode == Mode::Demo {
             store
                 .seed_demo(now)
@@ -71,9 +77,15 @@ impl AppState {
                 .parent()
                 .map_or_else(|| PathBuf::from("exports"), |dir| dir.join("exports")),
             secrets: Arc::new(Keychain::default()),
-            sync_config: Mutex::new(SyncConfig::new(coachdesk_sync::Mode::Test, "")),
+            sync_config: Mutex::new(SyncConfig::new(sync_mode(launch.mode), "")),
             toasts: Arc::new(live::Toasts::default()),
         })
+    }
+
+    /// Uses `secrets` instead of the OS keychain (tests: a keychain service of their own).
+    pub fn with_secrets(mut self, secrets: Arc<dyn SecretSource>) -> AppState {
+        self.secrets = secrets;
+        self
     }
 
     /// Where secrets are read and written (see the `secrets` field).
@@ -98,7 +110,7 @@ impl AppState {
     /// Starts the background sync (relay pull, effects, reconciliation) against the relay
     /// at `relay_url`, with secrets from the OS keychain. Runs on Tauri's async runtime.
     pub fn start_sync(&self, relay_url: &str) -> anyhow::Result<()> {
-        self.start_sync_with(SyncConfig::new(coachdesk_sync::Mode::Test, relay_url))
+        self.start_sync_with(SyncConfig::new(self.sync_config().mode, relay_url))
     }
 
     /// Demo mode against the simulator: its keys in memory (never the keychain), its
@@ -127,7 +139,7 @@ impl AppState {
             SyncEngine::start(config, store, secrets, outlets)
         })
         .with_context(|| format!("cannot start sync with the relay {relay_url}"))?;
-        *self.sync.lock().unwrap_or_else(|p| p.into_inner()) = Some((relay_url, handle));
+        *self.sync.lock().unwrap_or_else(|p| p.into_inner()) = Some((relay_url, Arc::new(handle)));
         Ok(())
     }
 
@@ -146,6 +158,13 @@ impl AppState {
     /// The notices raised for the coach in this run.
     pub fn toasts(&self) -> &live::Toasts {
         &self.toasts
+    }
+
+    /// The running sync, for commands that await it (reconciliation); `None` when sync is
+    /// not running. The lock is released before the caller awaits anything.
+    pub fn sync_handle(&self) -> Option<Arc<SyncHandle>> {
+        let sync = self.sync.lock().unwrap_or_else(|p| p.into_inner());
+        sync.as_ref().map(|(_, handle)| handle.clone())
     }
 
     /// What the dashboard shows about sync; `None` when it is not running.
@@ -175,6 +194,14 @@ impl AppState {
     }
 }
 
+/// Which Stripe key sync uses in a launch mode (demo runs on test keys).
+fn sync_mode(mode: Mode) -> coachdesk_sync::Mode {
+    match mode {
+        Mode::Live => coachdesk_sync::Mode::Live,
+        Mode::Test | Mode::Demo => coachdesk_sync::Mode::Test,
+    }
+}
+
 /// Registers the state and every command on `builder` and builds the app from
 /// the top-level `tauri.conf.json` (window, CSP, capabilities).
 pub fn build<R: Runtime>(builder: Builder<R>, state: AppState) -> tauri::Result<App<R>> {
@@ -197,6 +224,18 @@ pub fn build<R: Runtime>(builder: Builder<R>, state: AppState) -> tauri::Result<
             commands::business_metrics,
             commands::export_csv,
             commands::sync_status,
+            settings_commands::settings,
+            settings_commands::save_secret,
+            settings_commands::clear_secret,
+            settings_commands::save_relay_url,
+            settings_commands::set_feature,
+            settings_commands::choose_mode,
+            settings_commands::test_connection,
+            settings_commands::approve_refund,
+            desk_commands::booking_page,
+            desk_commands::dashboard_alerts,
+            desk_commands::set_alert_thresholds,
+            desk_commands::run_reconciliation,
             live::live_status,
             setup_commands::setup_stripe,
             setup_commands::list_calendly_event_types,
@@ -243,16 +282,16 @@ pub fn run() -> anyhow::Result<()> {
         Err(other) => return Err(other.into()),
     };
     let mut state = AppState::open(&launch, time::OffsetDateTime::now_utc())?;
+    state.toasts().set_native(live::desktop_sink());
     if launch.mode == Mode::Demo {
         // Demo emails go to the loopback SMTP server scripts/run-demo started.
         mail_commands::configure_demo_from_env(&state)?;
     }
-    state.toasts().set_native(live::desktop_sink());
     let relay_url = std::env::var("COACHDESK_RELAY_URL")
         .ok()
         .filter(|url| !url.trim().is_empty());
     match (&relay_url, launch.mode) {
-        (Some(url), Mode::Test) => {
+        (Some(url), Mode::Test | Mode::Live) => {
             state.start_sync(url.trim())?;
             tracing::info!(relay = %url.trim(), "sync started");
         }
@@ -263,7 +302,12 @@ pub fn run() -> anyhow::Result<()> {
             }
             None => tracing::info!("demo on sample data only (COACHDESK_SIM_URL is not set)"),
         },
-        (None, _) => tracing::info!("sync not configured (COACHDESK_RELAY_URL is not set)"),
+        (None, _) => match state.restart_sync_from_settings() {
+            Ok(true) => {}
+            Ok(false) => tracing::info!("sync not configured (no relay URL in Settings)"),
+            // The window still opens: Settings shows what to fix.
+            Err(err) => tracing::warn!(error = %format!("{err:#}"), "sync could not start"),
+        },
     }
     let app = build(tauri::Builder::default(), state).context("cannot start the window")?;
     app.run(|_handle, _event| {});
