@@ -1,6 +1,6 @@
 //! What the coach can do to one booking: cancel (with the refund stated in money before
 //! confirming), refund part, mark a no-show, correct the state by hand, dismiss a
-//! needs-attention flag.
+//! needs-attention flag, send the payment (or recovery) link again.
 //!
 //! Every rule lives in the core: the dialogs only collect the coach's choice, send it with
 //! an `action_id` made when the dialog opened (so a double click is one action), and show
@@ -15,7 +15,7 @@ use yew::prelude::*;
 
 use crate::bookings::STATES;
 use crate::format::{money, parse_amount, state_label};
-use crate::ipc;
+use crate::{ipc, progress};
 
 /// Which dialog is open.
 #[derive(Clone, Copy, PartialEq)]
@@ -127,13 +127,56 @@ pub fn BookingActions(props: &ActionsProps) -> Html {
                         dismiss_id.set(ipc::new_action_id());
                         on_change.emit(detail);
                     }
-                    Err(e) => error.set(Some(e.message)),
+                    Err(e) => error.set(Some(with_way_out(&e))),
                 }
             });
         })
     };
 
+    let resend_id = use_state(ipc::new_action_id);
+    let resend_busy = use_state(|| false);
+    let resend_slow = progress::use_slow(*resend_busy);
+    let resend_note = use_state(|| None::<Result<String, String>>);
+    let resend = {
+        let (resend_id, busy, note) = (resend_id.clone(), resend_busy.clone(), resend_note.clone());
+        let on_change = props.on_change.clone();
+        let booking_id = booking_id.clone();
+        Callback::from(move |_: MouseEvent| {
+            if *busy {
+                return;
+            }
+            busy.set(true);
+            note.set(None);
+            let action_id = (*resend_id).clone();
+            let (resend_id, busy, note, on_change, booking_id) = (
+                resend_id.clone(),
+                busy.clone(),
+                note.clone(),
+                on_change.clone(),
+                booking_id.clone(),
+            );
+            spawn_local(async move {
+                let result =
+                    ipc::coach_action(&booking_id, &action_id, &CoachActionDto::ResendPaymentLink)
+                        .await;
+                busy.set(false);
+                match result {
+                    Ok(detail) => {
+                        // The next click is another email; a retry of this one is not.
+                        resend_id.set(ipc::new_action_id());
+                        note.set(Some(Ok(
+                            "The payment link is on its way to the client; the timeline records it."
+                                .to_owned(),
+                        )));
+                        on_change.emit(detail);
+                    }
+                    Err(e) => note.set(Some(Err(with_way_out(&e)))),
+                }
+            });
+        })
+    };
     let s = &props.detail.summary;
+    let payable = matches!(s.state.as_str(), "awaiting_payment" | "payment_failed");
     html! {
         <div class="card" id="booking-actions" data-testid="booking-actions">
             <h2>{"Actions"}</h2>
@@ -142,7 +185,19 @@ pub fn BookingActions(props: &ActionsProps) -> Html {
                 <button class="btn" id="action-refund" ref={buttons[1].clone()} onclick={show(Kind::Refund)}>{"Refund part…"}</button>
                 <button class="btn" id="action-no-show" ref={buttons[2].clone()} onclick={show(Kind::NoShow)}>{"Mark no-show…"}</button>
                 <button class="btn" id="action-correct" ref={buttons[3].clone()} onclick={show(Kind::Correct)}>{"Correct state…"}</button>
+                if payable {
+                    <button class="btn" id="action-resend-link" data-testid="action-resend-link"
+                        disabled={*resend_busy} onclick={resend}>
+                        { if *resend_busy { "Sending…" } else if s.state == "payment_failed" { "Send the recovery link again" } else { "Send the payment link again" } }
+                    </button>
+                }
             </div>
+            if resend_slow { { progress::working("Queueing the email") } }
+            { match &*resend_note {
+                Some(Ok(text)) => html! { <p role="status" id="resend-result" data-testid="resend-result">{text}</p> },
+                Some(Err(text)) => html! { <div class="alert" role="alert" id="resend-error" data-testid="resend-error">{text}</div> },
+                None => html! {},
+            } }
             if !codes.is_empty() {
                 <div class="action-row" aria-label="Needs-attention flags">
                     { for codes.iter().map(|code| html! {
@@ -462,7 +517,7 @@ fn ActionDialog(props: &DialogProps) -> Html {
                         </div>
                     }
                     if let Some(e) = &*error {
-                        <div class="alert" role="alert" id="action-error" data-testid="action-error">{&e.message}</div>
+                        <div class="alert" role="alert" id="action-error" data-testid="action-error">{with_way_out(e)}</div>
                     }
                     <div class="form-actions">
                         <button type="submit" id="action-confirm" data-testid="action-confirm"
@@ -521,4 +576,43 @@ fn keep_focus_inside(modal: &NodeRef, e: &KeyboardEvent) {
     };
     e.prevent_default();
     let _ = target.focus();
+}
+
+/// The core's message, with the way out added where the message has none (pure).
+pub fn with_way_out(e: &CommandError) -> String {
+    let message = e.message.trim();
+    let hint = match e.code.as_str() {
+        "rejected" if !message.contains(';') => {
+            " The timeline below shows what happened; if the state is wrong, use “Correct state…”."
+        }
+        "internal" => " Nothing was changed; close this and try again, or restart the app.",
+        _ => "",
+    };
+    format!("{message}{hint}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(code: &str, message: &str) -> CommandError {
+        CommandError {
+            code: code.to_owned(),
+            message: message.to_owned(),
+            fields: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_refusal_without_a_way_out_gets_one() {
+        let bare = with_way_out(&error(
+            "rejected",
+            "This cannot be done while the booking is confirmed.",
+        ));
+        assert!(bare.ends_with("use “Correct state…”."), "{bare}");
+        // A message that already says what to do is left as it is.
+        let told = "The payment deadline has passed, so the link no longer works; cancel the booking or correct its state first.";
+        assert_eq!(with_way_out(&error("rejected", told)), told);
+        assert!(with_way_out(&error("internal", "the app could not run x")).contains("try again"));
+    }
 }

@@ -1,20 +1,34 @@
-//! Support tools: the webhook log (filter by provider and status, read the raw payload,
-//! replay one event) and CSV exports for bookkeeping.
+//! Support tools: the webhook log (filter by provider, event type, status and day, read
+//! the raw payload, replay one event), a reconciliation run with its report, and CSV
+//! exports for bookkeeping.
 //!
 //! Exports are written by the shell into `exports/` next to the database; the page shows
 //! the file's path (WebKitGTK in Tauri has no download manager to hand a file to).
 
+use coachdesk_protocol::desk::ReconcileSummary;
 use coachdesk_protocol::ipc::{CommandError, CsvExport, InboxEntry, InboxFilter, InboxPayload};
 use wasm_bindgen_futures::spawn_local;
-use web_sys::HtmlSelectElement;
+use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
 use crate::app::Page;
 use crate::format::when;
-use crate::ipc;
+use crate::{desk_ipc, ipc, progress};
 
 const PROVIDERS: &[&str] = &["stripe", "calendly", "coach", "internal"];
 const STATUSES: &[&str] = &["applied", "ignored", "parked", "failed"];
+/// Event types to suggest in the type filter (any other text works too).
+const KINDS: &[&str] = &[
+    "checkout.session",
+    "checkout.session.completed",
+    "checkout.session.async_payment_failed",
+    "charge.refunded",
+    "refund.updated",
+    "charge.dispute.created",
+    "invitee.created",
+    "invitee.canceled",
+    "invitee_no_show.created",
+];
 
 #[derive(Properties, PartialEq)]
 pub struct AdminProps {
@@ -25,33 +39,48 @@ pub struct AdminProps {
 pub fn Admin(props: &AdminProps) -> Html {
     let provider = use_state(String::new);
     let status = use_state(String::new);
+    let kind = use_state(String::new);
+    let from = use_state(String::new);
+    let to = use_state(String::new);
+    let loading = use_state(|| false);
+    let slow = progress::use_slow(*loading);
     let reload = use_state(|| 0_u32);
     let entries = use_state(|| None::<Result<Vec<InboxEntry>, CommandError>>);
     let selected = use_state(|| None::<Result<InboxPayload, CommandError>>);
     let replaying = use_state(|| false);
     let replay_note = use_state(|| None::<Result<String, String>>);
     {
-        let entries = entries.clone();
-        use_effect_with(
-            ((*provider).clone(), (*status).clone(), *reload),
-            move |(provider, status, _)| {
-                let filter = InboxFilter {
-                    provider: (!provider.is_empty()).then(|| provider.clone()),
-                    status: (!status.is_empty()).then(|| status.clone()),
-                    search: None,
-                    limit: Some(300),
-                };
-                entries.set(None);
-                spawn_local(async move {
-                    entries.set(Some(ipc::list_inbox(&filter).await));
-                });
-            },
-        );
+        let (entries, loading) = (entries.clone(), loading.clone());
+        let some = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
+        let filter = InboxFilter {
+            provider: some(&provider),
+            status: some(&status),
+            kind: some(&kind),
+            from: some(&from),
+            to: some(&to),
+            search: None,
+            limit: Some(300),
+        };
+        use_effect_with((filter, *reload), move |(filter, _)| {
+            let filter = filter.clone();
+            loading.set(true);
+            spawn_local(async move {
+                let answer = ipc::list_inbox(&filter).await;
+                loading.set(false);
+                entries.set(Some(answer));
+            });
+        });
     }
     let pick = |target: UseStateHandle<String>| {
         Callback::from(move |e: Event| {
             let select: HtmlSelectElement = e.target_unchecked_into();
             target.set(select.value());
+        })
+    };
+    let typed = |target: UseStateHandle<String>| {
+        Callback::from(move |e: Event| {
+            let input: HtmlInputElement = e.target_unchecked_into();
+            target.set(input.value());
         })
     };
     let show = |id: i64| {
@@ -176,9 +205,21 @@ pub fn Admin(props: &AdminProps) -> Html {
                         <option value="" selected={status.is_empty()}>{"All statuses"}</option>
                         { for STATUSES.iter().map(|s| html! { <option value={*s} selected={*status == *s}>{*s}</option> }) }
                     </select>
+                    <label class="sr-only" for="inbox-kind">{"Event type"}</label>
+                    <input id="inbox-kind" data-testid="inbox-kind-filter" type="search" list="inbox-kinds"
+                        placeholder="Event type, e.g. checkout.session" value={(*kind).clone()} onchange={typed(kind.clone())} />
+                    <datalist id="inbox-kinds">
+                        { for KINDS.iter().map(|k| html! { <option value={*k} /> }) }
+                    </datalist>
+                    <label for="inbox-from" class="small">{"From"}</label>
+                    <input id="inbox-from" type="date" value={(*from).clone()} onchange={typed(from.clone())} />
+                    <label for="inbox-to" class="small">{"to"}</label>
+                    <input id="inbox-to" type="date" value={(*to).clone()} onchange={typed(to.clone())} />
                 </div>
             </div>
+            <Reconciliation />
             { payload }
+            if slow { { progress::working("Loading the webhook log") } }
             { table }
             <Exports />
         </section>
@@ -246,6 +287,76 @@ fn Exports() -> Html {
                     </p>
                 },
                 Some(Err(e)) => html! { <div class="alert" role="alert" id="export-error">{&e.message}</div> },
+            } }
+        </div>
+    }
+}
+
+/// "Run reconciliation": asks Stripe and Calendly for what the app may have missed and
+/// shows the report (or, in words, why it could not run).
+#[component]
+fn Reconciliation() -> Html {
+    let busy = use_state(|| false);
+    let slow = progress::use_slow(*busy);
+    let result = use_state(|| None::<Result<ReconcileSummary, CommandError>>);
+    let run = {
+        let (busy, result) = (busy.clone(), result.clone());
+        Callback::from(move |_: MouseEvent| {
+            if *busy {
+                return;
+            }
+            busy.set(true);
+            let (busy, result) = (busy.clone(), result.clone());
+            spawn_local(async move {
+                let answer = desk_ipc::run_reconciliation().await;
+                busy.set(false);
+                result.set(Some(answer));
+            });
+        })
+    };
+    let list = |items: &[String], empty: &str| {
+        if items.is_empty() {
+            html! { <span class="muted">{empty.to_owned()}</span> }
+        } else {
+            html! { <ul class="plain-list mono small">{ for items.iter().map(|i| html! { <li>{i}</li> }) }</ul> }
+        }
+    };
+    html! {
+        <div class="card" id="reconciliation" data-testid="reconciliation">
+            <div class="detail-head">
+                <h2>{"Reconciliation"}</h2>
+                <button class="btn" id="run-reconciliation" data-testid="run-reconciliation"
+                    disabled={*busy} onclick={run}>
+                    { if *busy { "Reconciling…" } else { "Run reconciliation" } }
+                </button>
+            </div>
+            <p class="muted small">{"Reads Stripe's recent events and Calendly's bookings and applies anything the webhooks missed. Safe to run at any time: nothing is applied twice."}</p>
+            if slow { { progress::working("Asking Stripe and Calendly") } }
+            { match &*result {
+                None => html! {},
+                Some(Err(e)) => html! { <div class="alert" role="alert" id="reconcile-error">{&e.message}</div> },
+                Some(Ok(r)) => html! {
+                    <div id="reconcile-report" data-testid="reconcile-report" role="status">
+                        <p>{ if r.stripe_events_recovered.is_empty() && r.calendly_facts_recovered.is_empty() {
+                            "Nothing was missing.".to_owned()
+                        } else {
+                            format!("Applied {} missed event(s).", r.stripe_events_recovered.len() + r.calendly_facts_recovered.len())
+                        } }</p>
+                        <dl class="facts">
+                            <dt>{"Stripe events read"}</dt><dd>{r.stripe_events_read}</dd>
+                            <dt>{"Stripe events recovered"}</dt><dd>{ list(&r.stripe_events_recovered, "none") }</dd>
+                            <dt>{"Calendly invitees checked"}</dt><dd>{r.calendly_invitees_checked}</dd>
+                            <dt>{"Calendly facts recovered"}</dt><dd>{ list(&r.calendly_facts_recovered, "none") }</dd>
+                            <dt>{"Finished"}</dt><dd>{ when(&r.finished_at) }</dd>
+                        </dl>
+                        if !r.errors.is_empty() {
+                            <div class="alert" role="alert" id="reconcile-problems">
+                                {"Could not read everything: "}{ r.errors.join("; ") }
+                                {" Check the connection settings and run it again."}
+                            </div>
+                        }
+                    </div>
+                },
             } }
         </div>
     }

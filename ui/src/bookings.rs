@@ -1,14 +1,18 @@
-//! Bookings: the list with its state filter and search, and one booking with its audit
-//! timeline (every transition, with what caused it).
+//! Bookings: the list (filters by state, session type and session dates, search by email,
+//! invitee URI or Stripe id, one page at a time: the shell pages and counts in SQL, so the
+//! window never holds more than a page), and one booking with its audit timeline.
 
-use coachdesk_protocol::ipc::{BookingDetail, BookingFilter, BookingSummary, CommandError};
+use coachdesk_protocol::desk::BookingPage;
+use coachdesk_protocol::ipc::{
+    BookingDetail, BookingFilter, BookingSummary, CommandError, SessionTypeView,
+};
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
 use crate::app::Page;
 use crate::format::{money, state_label, when};
-use crate::{actions, ipc};
+use crate::{actions, desk_ipc, ipc, progress};
 
 /// The states a booking can be in, in the order a coach thinks about them.
 pub(crate) const STATES: &[&str] = &[
@@ -34,41 +38,164 @@ fn state_badge(state: &str) -> Html {
     html! { <span class={classes!("badge", format!("state-{state}"))} data-testid="booking-state">{state_label(state)}</span> }
 }
 
+/// How many bookings one page shows.
+pub const PAGE_SIZE: u32 = 50;
+
+/// What the coach filters the list by, as typed.
+#[derive(Clone, PartialEq, Default)]
+pub struct ListQuery {
+    pub state: String,
+    pub session_type_id: String,
+    pub from: String,
+    pub to: String,
+    pub search: String,
+    pub offset: u32,
+}
+
+impl ListQuery {
+    /// The filter the shell answers (empty fields are no filter).
+    pub fn filter(&self) -> BookingFilter {
+        let some = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
+        BookingFilter {
+            state: some(&self.state),
+            session_type_id: some(&self.session_type_id),
+            search: some(&self.search),
+            from: some(&self.from),
+            to: some(&self.to),
+            limit: Some(PAGE_SIZE),
+            offset: Some(self.offset),
+        }
+    }
+
+    /// Whether anything narrows the list.
+    pub fn narrowed(&self) -> bool {
+        let f = self.filter();
+        f.state.is_some()
+            || f.session_type_id.is_some()
+            || f.search.is_some()
+            || f.from.is_some()
+            || f.to.is_some()
+    }
+}
+
+/// "Showing 51–100 of 10,000" (pure).
+pub fn range_text(offset: u32, shown: usize, total: u64) -> String {
+    if total == 0 || shown == 0 {
+        return "No bookings".to_owned();
+    }
+    let first = u64::from(offset) + 1;
+    let last = u64::from(offset) + shown as u64;
+    format!(
+        "Showing {}–{} of {}",
+        thousands(first),
+        thousands(last),
+        thousands(total)
+    )
+}
+
+/// 10000 → "10,000".
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// An answer with the query it belongs to and how long it took.
+#[derive(Clone, PartialEq)]
+struct Answer {
+    query: ListQuery,
+    page: Result<BookingPage, CommandError>,
+    millis: f64,
+}
+
 #[component]
 pub fn BookingList(props: &ListProps) -> Html {
-    let state = use_state(String::new);
-    let search = use_state(String::new);
-    let items = use_state(|| None::<Result<Vec<BookingSummary>, CommandError>>);
+    let query = use_state(ListQuery::default);
+    let answer = use_state(|| None::<Answer>);
+    let loading = use_state(|| false);
+    let slow = progress::use_slow(*loading);
+    let latest = use_mut_ref(|| 0_u64);
+    let types = use_state(Vec::<SessionTypeView>::new);
     let version = crate::live::use_data_version();
     {
-        let items = items.clone();
-        use_effect_with(
-            ((*state).clone(), (*search).clone(), version),
-            move |(state, search, _)| {
-                let filter = BookingFilter {
-                    state: (!state.is_empty()).then(|| state.clone()),
-                    search: (!search.trim().is_empty()).then(|| search.trim().to_owned()),
-                    session_type_id: None,
-                    limit: Some(500),
-                };
-                spawn_local(async move {
-                    items.set(Some(ipc::list_bookings(&filter).await));
-                });
-            },
-        );
+        let types = types.clone();
+        use_effect_with((), move |_| {
+            spawn_local(async move {
+                if let Ok(list) = ipc::list_session_types(true).await {
+                    types.set(list);
+                }
+            });
+        });
     }
-    let on_state = {
-        let state = state.clone();
+    {
+        let (answer, loading, latest) = (answer.clone(), loading.clone(), latest.clone());
+        use_effect_with(((*query).clone(), version), move |(query, _)| {
+            let query = query.clone();
+            // Only the newest request may answer: a slow reply to an older filter is dropped.
+            *latest.borrow_mut() += 1;
+            let ticket = *latest.borrow();
+            loading.set(true);
+            spawn_local(async move {
+                let started = progress::now_ms();
+                let page = desk_ipc::booking_page(&query.filter()).await;
+                if *latest.borrow() != ticket {
+                    return;
+                }
+                loading.set(false);
+                answer.set(Some(Answer {
+                    query,
+                    page,
+                    millis: progress::now_ms() - started,
+                }));
+            });
+        });
+    }
+    let set = |apply: fn(&mut ListQuery, String)| {
+        let query = query.clone();
+        move |value: String| {
+            let mut next = (*query).clone();
+            apply(&mut next, value);
+            next.offset = 0;
+            query.set(next);
+        }
+    };
+    let on_select = |apply: fn(&mut ListQuery, String)| {
+        let set = set(apply);
         Callback::from(move |e: Event| {
             let select: HtmlSelectElement = e.target_unchecked_into();
-            state.set(select.value());
+            set(select.value());
         })
     };
-    let on_search = {
-        let search = search.clone();
+    let on_input = |apply: fn(&mut ListQuery, String)| {
+        let set = set(apply);
         Callback::from(move |e: InputEvent| {
             let input: HtmlInputElement = e.target_unchecked_into();
-            search.set(input.value());
+            set(input.value());
+        })
+    };
+    let on_date = |apply: fn(&mut ListQuery, String)| {
+        let set = set(apply);
+        Callback::from(move |e: Event| {
+            let input: HtmlInputElement = e.target_unchecked_into();
+            set(input.value());
+        })
+    };
+    let clear = {
+        let query = query.clone();
+        Callback::from(move |_: MouseEvent| query.set(ListQuery::default()))
+    };
+    let page_to = |offset: u32| {
+        let query = query.clone();
+        Callback::from(move |_: MouseEvent| {
+            let mut next = (*query).clone();
+            next.offset = offset;
+            query.set(next);
         })
     };
 
@@ -103,40 +230,111 @@ pub fn BookingList(props: &ListProps) -> Html {
         }
     };
 
-    let table = match &*items {
-        None => html! { <p class="muted">{"Loading…"}</p> },
-        Some(Err(e)) => {
-            html! { <div class="alert" role="alert" id="bookings-error">{&e.message}</div> }
+    let field_error = |field: &str| -> Html {
+        match answer.as_ref().map(|a| &a.page) {
+            Some(Err(e)) => e
+                .fields
+                .iter()
+                .find(|f| f.field == field)
+                .map(|f| html! { <div class="field-error" role="alert" id={format!("booking-{field}-error")}>{&f.message}</div> })
+                .unwrap_or_default(),
+            _ => html! {},
         }
-        Some(Ok(list)) if list.is_empty() => html! {
-            <div class="empty" id="bookings-empty">
-                <p>{"No bookings match."}</p>
-                <p class="muted">{"Bookings appear here when clients book on Calendly."}</p>
+    };
+
+    let table = match &*answer {
+        None => progress::working("Loading bookings"),
+        Some(Answer { page: Err(e), .. }) => html! {
+            <div class="alert" role="alert" id="bookings-error">
+                {&e.message}
+                if query.narrowed() { {" "}<button class="link" onclick={clear.clone()}>{"Clear the filters"}</button> }
             </div>
         },
-        Some(Ok(list)) => html! {
-            <table class="table" id="bookings" data-testid="bookings">
-                <thead><tr><th>{"Client"}</th><th>{"Session"}</th><th>{"Starts"}</th><th>{"State"}</th><th class="num">{"Paid"}</th></tr></thead>
-                <tbody>{ for list.iter().map(row) }</tbody>
-            </table>
+        Some(Answer { page: Ok(page), .. }) if page.items.is_empty() => html! {
+            <div class="empty" id="bookings-empty">
+                <p>{"No bookings match."}</p>
+                if query.narrowed() {
+                    <p><button class="link" id="clear-booking-filters" onclick={clear.clone()}>{"Clear the filters"}</button></p>
+                } else {
+                    <p class="muted">{"Bookings appear here when clients book on Calendly."}</p>
+                }
+            </div>
         },
+        Some(Answer {
+            page: Ok(page),
+            query: answered,
+            millis,
+        }) => {
+            let has_prev = page.offset > 0;
+            let next_offset = page.offset + page.limit;
+            let has_next = u64::from(next_offset) < page.total;
+            html! {
+                <>
+                <div class="list-meta" id="bookings-meta" data-testid="bookings-meta"
+                    data-total={page.total.to_string()} data-load-ms={format!("{millis:.1}")}
+                    data-search={answered.search.clone()} data-state={answered.state.clone()}>
+                    <span id="bookings-range">{ range_text(page.offset, page.items.len(), page.total) }</span>
+                    <span class="muted small">{ format!(" · {millis:.0} ms") }</span>
+                </div>
+                <table class="table" id="bookings" data-testid="bookings">
+                    <thead><tr><th>{"Client"}</th><th>{"Session"}</th><th>{"Starts"}</th><th>{"State"}</th><th class="num">{"Paid"}</th></tr></thead>
+                    <tbody>{ for page.items.iter().map(row) }</tbody>
+                </table>
+                <nav class="pager" aria-label="Pages">
+                    <button class="btn small" id="bookings-prev" disabled={!has_prev}
+                        onclick={page_to(page.offset.saturating_sub(page.limit))}>{"← Newer"}</button>
+                    <button class="btn small" id="bookings-next" disabled={!has_next}
+                        onclick={page_to(next_offset)}>{"Older →"}</button>
+                </nav>
+                </>
+            }
+        }
     };
 
     html! {
         <section aria-labelledby="bookings-title">
             <div class="page-head">
                 <h1 id="bookings-title">{"Bookings"}</h1>
-                <div class="page-tools">
-                    <label class="sr-only" for="booking-state-filter">{"State"}</label>
-                    <select id="booking-state-filter" data-testid="booking-state-filter" onchange={on_state}>
-                        <option value="" selected={state.is_empty()}>{"All states"}</option>
-                        { for STATES.iter().map(|s| html! { <option value={*s} selected={*state == *s}>{state_label(s)}</option> }) }
-                    </select>
-                    <label class="sr-only" for="booking-search">{"Search"}</label>
-                    <input id="booking-search" data-testid="booking-search" type="search" value={(*search).clone()}
-                        placeholder="Email, invitee or payment id" oninput={on_search} />
-                </div>
             </div>
+            <form class="filters" id="booking-filters" onsubmit={Callback::from(|e: SubmitEvent| e.prevent_default())}>
+                <div class="field">
+                    <label for="booking-search">{"Search"}</label>
+                    <input id="booking-search" data-testid="booking-search" type="search" value={query.search.clone()}
+                        placeholder="Email, invitee URI, pi_… or cs_…" oninput={on_input(|q, v| q.search = v)} />
+                </div>
+                <div class="field">
+                    <label for="booking-state-filter">{"State"}</label>
+                    <select id="booking-state-filter" data-testid="booking-state-filter" onchange={on_select(|q, v| q.state = v)}>
+                        <option value="" selected={query.state.is_empty()}>{"All states"}</option>
+                        { for STATES.iter().map(|s| html! { <option value={*s} selected={query.state == *s}>{state_label(s)}</option> }) }
+                    </select>
+                </div>
+                <div class="field">
+                    <label for="booking-type-filter">{"Session type"}</label>
+                    <select id="booking-type-filter" data-testid="booking-type-filter" onchange={on_select(|q, v| q.session_type_id = v)}>
+                        <option value="" selected={query.session_type_id.is_empty()}>{"All session types"}</option>
+                        { for types.iter().map(|t| html! {
+                            <option value={t.id.clone()} selected={query.session_type_id == t.id}>
+                                { if t.archived { format!("{} (archived)", t.name) } else { t.name.clone() } }
+                            </option>
+                        }) }
+                    </select>
+                </div>
+                <div class="field">
+                    <label for="booking-from">{"Sessions from"}</label>
+                    <input id="booking-from" type="date" value={query.from.clone()} onchange={on_date(|q, v| q.from = v)} />
+                    { field_error("from") }
+                </div>
+                <div class="field">
+                    <label for="booking-to">{"to"}</label>
+                    <input id="booking-to" type="date" value={query.to.clone()} onchange={on_date(|q, v| q.to = v)} />
+                    { field_error("to") }
+                </div>
+                if query.narrowed() {
+                    <button type="button" class="btn ghost small" id="reset-booking-filters" onclick={clear.clone()}>{"Clear"}</button>
+                }
+            </form>
+            if slow { { progress::working("Loading bookings") } }
             { table }
         </section>
     }
@@ -238,5 +436,44 @@ pub fn BookingDetailPage(props: &DetailProps) -> Html {
             </div>
             { body }
         </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_range_line_counts_in_thousands() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(10_000), "10,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(range_text(0, 50, 10_000), "Showing 1–50 of 10,000");
+        assert_eq!(
+            range_text(9_950, 50, 10_000),
+            "Showing 9,951–10,000 of 10,000"
+        );
+        assert_eq!(range_text(0, 0, 0), "No bookings");
+    }
+
+    #[test]
+    fn empty_fields_are_no_filter_and_the_page_size_is_fixed() {
+        let query = ListQuery {
+            state: "confirmed".into(),
+            search: "  pi_123 ".into(),
+            from: " ".into(),
+            offset: 100,
+            ..ListQuery::default()
+        };
+        let filter = query.filter();
+        assert_eq!(filter.state.as_deref(), Some("confirmed"));
+        assert_eq!(filter.search.as_deref(), Some("pi_123"));
+        assert_eq!(filter.from, None);
+        assert_eq!(filter.session_type_id, None);
+        assert_eq!(filter.limit, Some(PAGE_SIZE));
+        assert_eq!(filter.offset, Some(100));
+        assert!(query.narrowed());
+        assert!(!ListQuery::default().narrowed());
     }
 }

@@ -1,15 +1,19 @@
-//! The first thing the coach sees: today's and upcoming sessions, what needs them, how the
-//! business went over the last 30 days, and whether sync is running.
+//! The first thing the coach sees: alerts (with thresholds the coach sets), today's and
+//! upcoming sessions, what needs them with the action that resolves each, how the business
+//! went over the last 30 days, and whether sync is running.
 
+use coachdesk_protocol::desk::{AlertLevel, AlertReport, AlertThresholds};
 use coachdesk_protocol::ipc::{
-    AttentionItem, BookingFilter, BookingSummary, BusinessMetrics, CommandError, SyncHealth,
+    AttentionItem, BookingFilter, BookingSummary, BusinessMetrics, CommandError, FieldError,
+    SyncHealth,
 };
 use wasm_bindgen_futures::spawn_local;
+use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
 use crate::app::Page;
 use crate::format::{money, state_label, when};
-use crate::ipc;
+use crate::{desk_ipc, ipc, progress};
 
 /// How many days the metrics cover.
 const METRIC_DAYS: u32 = 30;
@@ -66,9 +70,10 @@ pub fn Dashboard(props: &DashboardProps) -> Html {
     html! {
         <section aria-labelledby="dashboard-title" id="dashboard" data-testid="dashboard">
             <div class="page-head"><h1 id="dashboard-title">{"Dashboard"}</h1></div>
+            <AlertBanner navigate={props.navigate.clone()} {version} />
             <div class="dash-grid">
                 { sessions(&bookings, &open) }
-                { attention_list(&attention, &open) }
+                <AttentionList items={(*attention).clone()} navigate={props.navigate.clone()} />
             </div>
             { metrics_card(&metrics) }
             { sync_card(&sync, refresh_sync) }
@@ -175,21 +180,104 @@ fn sessions(
     }
 }
 
-fn attention_list(
-    items: &Loaded<Vec<AttentionItem>>,
-    open: &dyn Fn(String) -> Callback<MouseEvent>,
-) -> Html {
-    let body = loading_or_error(items, "what needs you").unwrap_or_else(|| match items {
+/// Where the action that resolves a needs-attention code is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolve {
+    /// On the booking's page (its action dialogs).
+    Booking,
+    /// A reconciliation run fetches what Calendly has not reported yet.
+    Reconcile,
+    /// Link the event type to a session type.
+    SessionTypes,
+}
+
+/// The action that resolves a needs-attention code, as the button says it (pure).
+pub fn resolution(code: &str) -> (&'static str, Resolve) {
+    match code {
+        "payment_for_unknown_booking" => ("Fetch the booking from Calendly", Resolve::Reconcile),
+        "unmapped_event_type" => (
+            "Link the event type to a session type",
+            Resolve::SessionTypes,
+        ),
+        "amount_mismatch" => ("Refund the difference or dismiss", Resolve::Booking),
+        "paid_twice" => ("Refund the second payment", Resolve::Booking),
+        "paid_after_cancellation" | "paid_after_expiry" => {
+            ("Refund the late payment", Resolve::Booking)
+        }
+        "refund_failed" => ("Refund again or correct by hand", Resolve::Booking),
+        "disputed" => ("Review the dispute", Resolve::Booking),
+        "effect_failed" => ("See what failed and retry", Resolve::Booking),
+        _ => ("Open the booking", Resolve::Booking),
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct AttentionProps {
+    items: Loaded<Vec<AttentionItem>>,
+    navigate: Callback<Page>,
+}
+
+#[component]
+fn AttentionList(props: &AttentionProps) -> Html {
+    let reconciling = use_state(|| false);
+    let slow = progress::use_slow(*reconciling);
+    let outcome = use_state(|| None::<Result<String, CommandError>>);
+    let act = |booking_id: String, how: Resolve| {
+        let navigate = props.navigate.clone();
+        let (reconciling, outcome) = (reconciling.clone(), outcome.clone());
+        Callback::from(move |_: MouseEvent| match how {
+            Resolve::Booking => navigate.emit(Page::Booking(booking_id.clone())),
+            Resolve::SessionTypes => navigate.emit(Page::SessionTypes),
+            Resolve::Reconcile => {
+                if *reconciling {
+                    return;
+                }
+                reconciling.set(true);
+                outcome.set(None);
+                let (reconciling, outcome) = (reconciling.clone(), outcome.clone());
+                spawn_local(async move {
+                    let answer = desk_ipc::run_reconciliation().await;
+                    reconciling.set(false);
+                    outcome.set(Some(answer.map(|r| {
+                        let found = r.stripe_events_recovered.len() + r.calendly_facts_recovered.len();
+                        if found == 0 {
+                            "Reconciliation found nothing missing yet; Calendly may not have the booking. Try again later or dismiss the flag on the booking.".to_owned()
+                        } else {
+                            format!("Reconciliation applied {found} missed event(s).")
+                        }
+                    })));
+                });
+            }
+        })
+    };
+    let body = loading_or_error(&props.items, "what needs you").unwrap_or_else(|| match &props.items {
         Some(Ok(list)) if !list.is_empty() => html! {
             <ul class="plain-list">
-                { for list.iter().map(|item| html! {
-                    <li data-testid="attention-item">
-                        <button class="link" onclick={open(item.booking_id.clone())}>
-                            { item.client_name.clone().unwrap_or_else(|| "Unknown client".to_owned()) }
-                        </button>
-                        <span class={classes!("badge", format!("state-{}", item.state))}>{state_label(&item.state)}</span>
-                        <div class="small">{&item.message}</div>
-                    </li>
+                { for list.iter().map(|item| {
+                    let open = {
+                        let navigate = props.navigate.clone();
+                        let id = item.booking_id.clone();
+                        Callback::from(move |_: MouseEvent| navigate.emit(Page::Booking(id.clone())))
+                    };
+                    html! {
+                        <li data-testid="attention-item" data-codes={item.codes.join(" ")}>
+                            <button class="link" onclick={open}>
+                                { item.client_name.clone().unwrap_or_else(|| "Unknown client".to_owned()) }
+                            </button>
+                            <span class={classes!("badge", format!("state-{}", item.state))}>{state_label(&item.state)}</span>
+                            <div class="small">{&item.message}</div>
+                            <div class="action-row">
+                                { for item.codes.iter().map(|code| {
+                                    let (label, how) = resolution(code);
+                                    html! {
+                                        <button class="btn small" data-testid="resolve-attention" data-code={code.clone()}
+                                            disabled={how == Resolve::Reconcile && *reconciling}
+                                            onclick={act(item.booking_id.clone(), how)}>{label}</button>
+                                    }
+                                }) }
+                            </div>
+                        </li>
+                    }
                 }) }
             </ul>
         },
@@ -198,8 +286,241 @@ fn attention_list(
     html! {
         <div class="card" id="attention" data-testid="attention">
             <h2>{"Needs attention"}</h2>
+            if slow { { progress::working("Reconciling with Stripe and Calendly") } }
+            { match &*outcome {
+                Some(Ok(text)) => html! { <p role="status" id="attention-reconcile-result">{text}</p> },
+                Some(Err(e)) => html! { <div class="alert" role="alert" id="attention-reconcile-error">{&e.message}</div> },
+                None => html! {},
+            } }
             { body }
         </div>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct AlertsProps {
+    navigate: Callback<Page>,
+    version: u64,
+}
+
+/// The banner of alerts (webhook and payment failure rates, state-machine errors) and the
+/// form for their thresholds.
+#[component]
+fn AlertBanner(props: &AlertsProps) -> Html {
+    let report = use_state(|| None::<Result<AlertReport, CommandError>>);
+    let round = use_state(|| 0_u32);
+    {
+        let report = report.clone();
+        use_effect_with((props.version, *round), move |_| {
+            spawn_local(async move {
+                report.set(Some(desk_ipc::dashboard_alerts(METRIC_DAYS).await));
+            });
+        });
+    }
+    let go = |page: Page| {
+        let navigate = props.navigate.clone();
+        Callback::from(move |_: MouseEvent| navigate.emit(page.clone()))
+    };
+    let reload = {
+        let round = round.clone();
+        Callback::from(move |()| round.set(*round + 1))
+    };
+    let alerts = match &*report {
+        Some(Ok(r)) if !r.alerts.is_empty() => {
+            let worst = r
+                .alerts
+                .iter()
+                .map(|a| a.level)
+                .max()
+                .unwrap_or(AlertLevel::Warning);
+            let class = if worst == AlertLevel::Critical {
+                "critical"
+            } else {
+                "warning"
+            };
+            html! {
+                <div class={classes!("alert-banner", class)} id="alert-banner" data-testid="alert-banner"
+                    role={if worst == AlertLevel::Critical { "alert" } else { "status" }}>
+                    { for r.alerts.iter().map(|a| {
+                        let (label, page) = if a.code == "payment_failures" {
+                            ("Show failed payments", Page::Bookings)
+                        } else {
+                            ("Open the webhook log", Page::Admin)
+                        };
+                        html! {
+                            <div class="banner-alert" data-testid="alert" data-code={a.code.clone()}
+                                data-level={if a.level == AlertLevel::Critical { "critical" } else { "warning" }}>
+                                <strong>{ if a.level == AlertLevel::Critical { "Critical: " } else { "Warning: " } }</strong>
+                                { &a.message }
+                                <div class="small">{ &a.way_out }</div>
+                                <button class="btn small" onclick={go(page)}>{label}</button>
+                            </div>
+                        }
+                    }) }
+                </div>
+            }
+        }
+        Some(Err(e)) => {
+            html! { <div class="alert" role="alert" id="alerts-error">{&e.message}</div> }
+        }
+        _ => html! {},
+    };
+    let thresholds = match &*report {
+        Some(Ok(r)) => {
+            html! { <ThresholdsForm current={r.thresholds.clone()} on_saved={reload} /> }
+        }
+        _ => html! {},
+    };
+    html! { <>{ alerts }{ thresholds }</> }
+}
+
+#[derive(Properties, PartialEq)]
+struct ThresholdsProps {
+    current: AlertThresholds,
+    on_saved: Callback<()>,
+}
+
+/// The four thresholds as the coach types them.
+#[derive(Clone, PartialEq)]
+struct ThresholdText([String; 4]);
+
+/// The typed thresholds, or the fields that are not numbers (pure).
+pub fn parse_thresholds(text: &[String; 4]) -> Result<AlertThresholds, Vec<FieldError>> {
+    let names = THRESHOLD_FIELDS.map(|(name, _)| name);
+    let mut values = [0.0_f64; 4];
+    let mut errors = Vec::new();
+    for (i, t) in text.iter().enumerate() {
+        match t
+            .trim()
+            .trim_end_matches('%')
+            .trim()
+            .replace(',', ".")
+            .parse::<f64>()
+        {
+            Ok(v) => values[i] = v,
+            Err(_) => errors.push(FieldError {
+                field: names[i].to_owned(),
+                message: "Enter a percentage such as 5 or 7.5.".to_owned(),
+            }),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(AlertThresholds {
+        webhook_failure_warn: values[0],
+        webhook_failure_critical: values[1],
+        payment_failure_warn: values[2],
+        payment_failure_critical: values[3],
+    })
+}
+
+const THRESHOLD_FIELDS: [(&str, &str); 4] = [
+    ("webhook_failure_warn", "Webhook failures: warn at (%)"),
+    (
+        "webhook_failure_critical",
+        "Webhook failures: critical at (%)",
+    ),
+    ("payment_failure_warn", "Payment failures: warn at (%)"),
+    (
+        "payment_failure_critical",
+        "Payment failures: critical at (%)",
+    ),
+];
+
+fn as_text(t: &AlertThresholds) -> [String; 4] {
+    [
+        t.webhook_failure_warn,
+        t.webhook_failure_critical,
+        t.payment_failure_warn,
+        t.payment_failure_critical,
+    ]
+    .map(|v| format!("{v}"))
+}
+
+#[component]
+fn ThresholdsForm(props: &ThresholdsProps) -> Html {
+    let text = use_state(|| ThresholdText(as_text(&props.current)));
+    let busy = use_state(|| false);
+    let slow = progress::use_slow(*busy);
+    let errors = use_state(Vec::<FieldError>::new);
+    let saved = use_state(|| None::<Result<(), String>>);
+    let submit = {
+        let (text, busy, errors, saved) =
+            (text.clone(), busy.clone(), errors.clone(), saved.clone());
+        let on_saved = props.on_saved.clone();
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            saved.set(None);
+            let thresholds = match parse_thresholds(&text.0) {
+                Ok(t) => t,
+                Err(fields) => {
+                    errors.set(fields);
+                    return;
+                }
+            };
+            busy.set(true);
+            let (busy, errors, saved, on_saved) = (
+                busy.clone(),
+                errors.clone(),
+                saved.clone(),
+                on_saved.clone(),
+            );
+            spawn_local(async move {
+                let answer = desk_ipc::set_alert_thresholds(&thresholds).await;
+                busy.set(false);
+                match answer {
+                    Ok(_) => {
+                        errors.set(Vec::new());
+                        saved.set(Some(Ok(())));
+                        on_saved.emit(());
+                    }
+                    Err(e) => {
+                        errors.set(e.fields.clone());
+                        saved.set(Some(Err(e.message)));
+                    }
+                }
+            });
+        })
+    };
+    html! {
+        <details class="card thresholds" id="alert-thresholds">
+            <summary>{"Alert thresholds"}</summary>
+            <p class="muted small">{ format!("Rates over the last {METRIC_DAYS} days. Any event the state machine cannot place always raises an alert.") }</p>
+            <form class="form" id="thresholds-form" onsubmit={submit} novalidate=true>
+                { for THRESHOLD_FIELDS.iter().enumerate().map(|(i, (name, label))| {
+                    let oninput = {
+                        let text = text.clone();
+                        Callback::from(move |e: InputEvent| {
+                            let input: HtmlInputElement = e.target_unchecked_into();
+                            let mut next = text.0.clone();
+                            next[i] = input.value();
+                            text.set(ThresholdText(next));
+                        })
+                    };
+                    let error = errors.iter().find(|f| f.field == *name);
+                    html! {
+                        <div class="field">
+                            <label for={format!("threshold-{name}")}>{*label}</label>
+                            <input id={format!("threshold-{name}")} type="text" inputmode="decimal"
+                                value={text.0[i].clone()} {oninput}
+                                aria-invalid={error.is_some().then_some("true")} />
+                            if let Some(f) = error { <div class="field-error" role="alert">{&f.message}</div> }
+                        </div>
+                    }
+                }) }
+                <div class="form-actions">
+                    <button type="submit" class="btn primary" id="save-thresholds" disabled={*busy}>
+                        { if slow { "Saving…" } else { "Save thresholds" } }
+                    </button>
+                </div>
+                { match &*saved {
+                    Some(Ok(())) => html! { <p role="status" id="thresholds-saved">{"Saved: the banner uses the new thresholds."}</p> },
+                    Some(Err(m)) => html! { <div class="alert" role="alert" id="thresholds-error">{m}</div> },
+                    None => html! {},
+                } }
+            </form>
+        </details>
     }
 }
 
@@ -323,5 +644,47 @@ fn revenue_chart(m: &BusinessMetrics) -> Html {
                 <span class="key key-revenue"></span>{"Revenue"}<span class="key key-refund"></span>{"Refunds"}
             </figcaption>
         </figure>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_attention_code_has_an_action_that_resolves_it() {
+        for code in [
+            "payment_for_unknown_booking",
+            "unmapped_event_type",
+            "amount_mismatch",
+            "paid_twice",
+            "paid_after_cancellation",
+            "paid_after_expiry",
+            "refund_failed",
+            "disputed",
+            "effect_failed",
+        ] {
+            let (label, _) = resolution(code);
+            assert_ne!(label, "Open the booking", "{code} has its own action");
+        }
+        assert_eq!(
+            resolution("payment_for_unknown_booking").1,
+            Resolve::Reconcile
+        );
+        assert_eq!(resolution("unmapped_event_type").1, Resolve::SessionTypes);
+        assert_eq!(resolution("paid_twice").1, Resolve::Booking);
+    }
+
+    #[test]
+    fn thresholds_are_read_as_typed() {
+        let text = |a: &str, b: &str, c: &str, d: &str| [a, b, c, d].map(str::to_owned);
+        let t = parse_thresholds(&text("5", "10 %", "7,5", " 15 ")).expect("numbers");
+        assert_eq!(t.webhook_failure_warn, 5.0);
+        assert_eq!(t.webhook_failure_critical, 10.0);
+        assert_eq!(t.payment_failure_warn, 7.5);
+        assert_eq!(t.payment_failure_critical, 15.0);
+        let bad = parse_thresholds(&text("five", "10", "", "15")).unwrap_err();
+        let fields: Vec<_> = bad.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["webhook_failure_warn", "payment_failure_warn"]);
     }
 }
