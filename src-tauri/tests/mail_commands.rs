@@ -197,7 +197,7 @@ fn the_password_goes_to_the_keychain_and_bad_credentials_are_told_in_words() {
     assert!(
         message.starts_with("The SMTP server refused the user name or password")
             && message.contains("535")
-            && message.contains("Settings"),
+            && message.contains("Emails page"),
         "{message}"
     );
     assert!(!message.contains(wrong), "{message}");

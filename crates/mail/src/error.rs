@@ -8,13 +8,13 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum MailError {
     /// No SMTP server has been set up.
-    #[error("email sending is not set up: enter your SMTP server in Settings → Email")]
+    #[error("email sending is not set up: enter your SMTP server on the Emails page")]
     NotConfigured,
     /// The settings as entered cannot work.
     #[error("the email settings are not valid: {0}")]
     InvalidSettings(String),
     /// The keychain holds no password for the SMTP account.
-    #[error("no SMTP password is saved for {account}; enter it in Settings → Email")]
+    #[error("no SMTP password is saved for {account}; enter it on the Emails page")]
     MissingPassword { account: String },
     /// The OS keychain could not be read or written.
     #[error("the system keychain failed ({0}); unlock it or restart the app, then try again")]
@@ -27,7 +27,7 @@ pub enum MailError {
     #[error("a secure connection to {server} failed ({message}); check the port and the security setting (STARTTLS is usually port 587, TLS port 465)")]
     Tls { server: String, message: String },
     /// The server refused the user name or password.
-    #[error("the SMTP server refused the user name or password (server said: \"{answer}\"); check them in Settings → Email")]
+    #[error("the SMTP server refused the user name or password (server said: \"{answer}\"); check them on the Emails page")]
     AuthRejected { answer: String },
     /// A 4xx answer: the server asks to try later. Retried.
     #[error("the SMTP server asked to try again later (server said: \"{answer}\"); Coachdesk will try again")]

@@ -402,7 +402,7 @@ mod tests {
         let err = transport(&settings(Security::StartTls, "smtp.example.com"), None).unwrap_err();
         assert!(matches!(err, MailError::MissingPassword { .. }));
         assert!(
-            err.coach_message().contains("Settings"),
+            err.coach_message().contains("Emails page"),
             "{}",
             err.coach_message()
         );

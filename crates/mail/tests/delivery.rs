@@ -562,7 +562,7 @@ fn bad_credentials_give_a_clear_message_and_flag_the_booking() {
         "{message}"
     );
     assert!(message.contains("535"), "the server's answer: {message}");
-    assert!(message.contains("Settings"), "{message}");
+    assert!(message.contains("Emails page"), "{message}");
     test_connection(&smtp, &FixedPassword(Some("right-password".into()))).unwrap();
     let missing = test_connection(&smtp, &FixedPassword(None)).unwrap_err();
     assert!(
