@@ -126,16 +126,13 @@ impl Store {
             });
         }
         let body = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        if inbox_has(&tx, provider, key)? {
-            return Ok(duplicate());
-        }
         let decision = Decision {
             status: "applied",
             note: None,
             booking_id: Some(booking_id.to_owned()),
             invitee_uuid: None,
         };
-        let inbox_id = insert_inbox(
+        let Some(inbox_id) = insert_inbox(
             &tx,
             provider,
             key,
@@ -144,7 +141,10 @@ impl Store {
             Source::App,
             &decision,
             now,
-        )?;
+        )?
+        else {
+            return Ok(duplicate());
+        };
         apply_to_booking(
             &tx,
             booking_id,
@@ -239,15 +239,18 @@ pub(crate) fn ingest(
             "unreadable".to_owned(),
         ),
     };
-    if inbox_has(conn, provider.as_str(), &key)? {
-        return Ok(duplicate());
-    }
+    // Deciding only reads, so it runs first and the insert itself finds a duplicate (one
+    // index probe instead of two).
     let decision = match &parsed {
         Ok(event) => decide(conn, event)?,
         Err(err) => Decision::failed(err.to_string()),
     };
-    let text = String::from_utf8_lossy(body);
-    let inbox_id = insert_inbox(
+    // Valid UTF-8 (every JSON body) is borrowed as it is; anything else is kept readable.
+    let text = match std::str::from_utf8(body) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(body),
+    };
+    let Some(inbox_id) = insert_inbox(
         conn,
         provider.as_str(),
         &key,
@@ -256,7 +259,10 @@ pub(crate) fn ingest(
         source,
         &decision,
         now,
-    )?;
+    )?
+    else {
+        return Ok(duplicate());
+    };
     match &parsed {
         Ok(event) => carry_out(conn, inbox_id, event, decision, now),
         Err(_) => Ok(decision.into_applied(inbox_id)),
@@ -270,16 +276,8 @@ fn hex_digest(body: &[u8]) -> String {
         .collect()
 }
 
-fn inbox_has(conn: &Connection, provider: &str, key: &str) -> Result<bool, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM inbox WHERE provider = ?1 AND provider_key = ?2)",
-        )?
-        .query_row([provider, key], |row| row.get(0))?)
-}
-
-/// Inserts the inbox row with its outcome already decided (one write per event; the
-/// caller has checked the key is new).
+/// Inserts the inbox row with its outcome already decided (one write per event). `None`
+/// when the provider key is already in the inbox: nothing was written.
 #[allow(clippy::too_many_arguments)]
 fn insert_inbox(
     conn: &Connection,
@@ -290,25 +288,27 @@ fn insert_inbox(
     source: Source,
     decision: &Decision,
     now: OffsetDateTime,
-) -> Result<i64, StoreError> {
+) -> Result<Option<i64>, StoreError> {
     let now = ts(now);
-    conn.prepare_cached(
-        "INSERT INTO inbox (provider, provider_key, kind, body, source, status, booking_id,
-             error, received_at, applied_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
-    )?
-    .execute(params![
-        provider,
-        key,
-        kind,
-        body,
-        source.as_str(),
-        decision.status,
-        decision.booking_id,
-        decision.note,
-        now
-    ])?;
-    Ok(conn.last_insert_rowid())
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO inbox (provider, provider_key, kind, body, source, status, booking_id,
+                 error, received_at, applied_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
+             ON CONFLICT (provider, provider_key) DO NOTHING",
+        )?
+        .execute(params![
+            provider,
+            key,
+            kind,
+            body,
+            source.as_str(),
+            decision.status,
+            decision.booking_id,
+            decision.note,
+            now
+        ])?;
+    Ok((inserted == 1).then(|| conn.last_insert_rowid()))
 }
 
 fn mark(
@@ -551,7 +551,13 @@ fn apply_to_booking(
     let event = with_terms(conn, event)?;
     let transition = apply(&booking, &event)?;
     let now_text = ts(now);
-    save_booking(conn, &booking, &transition.booking, invitee_uuid, &now_text)?;
+    save_booking(
+        conn,
+        (!is_new).then_some(&booking),
+        &transition.booking,
+        invitee_uuid,
+        &now_text,
+    )?;
     conn.prepare_cached(
         "INSERT INTO audit_log (booking_id, inbox_id, at, from_state, to_state, cause, event_kind, summary)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",

@@ -65,12 +65,6 @@ impl Store {
     }
 
     fn from_connection(mut conn: Connection) -> Result<Store, StoreError> {
-        // PERF-EXPERIMENT (temporary)
-        for (var, pragma) in [("XP_PAGE_SIZE", "page_size")] {
-            if let Ok(v) = std::env::var(var) {
-                conn.pragma_update(None, pragma, v)?;
-            }
-        }
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -80,18 +74,8 @@ impl Store {
         conn.pragma_update(None, "wal_autocheckpoint", 4_000)?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        for (var, pragma) in [
-            ("XP_CKPT", "wal_autocheckpoint"),
-            ("XP_CACHE", "cache_size"),
-            ("XP_SYNC", "synchronous"),
-        ] {
-            if let Ok(v) = std::env::var(var) {
-                conn.pragma_update(None, pragma, v)?;
-            }
-        }
-        if let Ok(v) = std::env::var("XP_STMT_CACHE") {
-            conn.set_prepared_statement_cache_capacity(v.parse().unwrap());
-        }
+        // The apply path alone uses about twenty statements: keep them all prepared.
+        conn.set_prepared_statement_cache_capacity(64);
         migrate::migrate(&mut conn)?;
         Ok(Store { conn })
     }
