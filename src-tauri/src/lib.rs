@@ -194,6 +194,15 @@ impl AppState {
     }
 }
 
+/// `COACHDESK_KEYCHAIN_SERVICE`: the keychain service secrets live under (default
+/// `coachdesk`).
+fn keychain_service_from_env() -> Option<String> {
+    std::env::var("COACHDESK_KEYCHAIN_SERVICE")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
 /// Which Stripe key sync uses in a launch mode (demo runs on test keys).
 fn sync_mode(mode: Mode) -> coachdesk_sync::Mode {
     match mode {
@@ -272,7 +281,8 @@ pub fn run() -> anyhow::Result<()> {
         .database_path
         .parent()
         .unwrap_or_else(|| std::path::Path::new("."));
-    let _instance = match instance::acquire(data_folder) {
+    let _instance = match instance::acquire_within(data_folder, std::time::Duration::from_secs(10))
+    {
         Ok(lock) => lock,
         Err(already @ instance::InstanceError::AlreadyRunning { .. }) => {
             // Not a failure to debug: one sentence, no backtrace.
@@ -282,6 +292,10 @@ pub fn run() -> anyhow::Result<()> {
         Err(other) => return Err(other.into()),
     };
     let mut state = AppState::open(&launch, time::OffsetDateTime::now_utc())?;
+    if let Some(service) = keychain_service_from_env() {
+        // A keychain service of its own (end-to-end tests), never the coach's entries.
+        state = state.with_secrets(Arc::new(Keychain::new(&service)));
+    }
     state.toasts().set_native(live::desktop_sink());
     if launch.mode == Mode::Demo {
         // Demo emails go to the loopback SMTP server scripts/run-demo started.
