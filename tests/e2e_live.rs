@@ -315,11 +315,14 @@ async fn wait_text_within(
         let found = step(&format!("find `{css}`"), client.find_all(Locator::Css(css))).await?;
         let mut seen = Vec::new();
         for element in found {
-            let t = step("read text", element.text()).await?.trim().to_owned();
-            if t == text {
+            // A live reload may have replaced the element since it was found: look again.
+            let Ok(t) = step("read text", element.text()).await else {
+                continue;
+            };
+            if t.trim() == text {
                 return Ok(());
             }
-            seen.push(t);
+            seen.push(t.trim().to_owned());
         }
         ensure!(
             Instant::now() < deadline,

@@ -41,6 +41,28 @@ pub enum InstanceError {
     },
 }
 
+/// Takes the data folder's lock, waiting up to `grace` for an instance that is closing
+/// (a window closed a moment ago may still be shutting down), or says which instance has it.
+pub fn acquire_within(
+    data_folder: &Path,
+    grace: std::time::Duration,
+) -> Result<InstanceLock, InstanceError> {
+    let deadline = std::time::Instant::now() + grace;
+    let mut told = false;
+    loop {
+        match acquire(data_folder) {
+            Err(InstanceError::AlreadyRunning { .. }) if std::time::Instant::now() < deadline => {
+                if !told {
+                    tracing::info!("another Coachdesk holds this data folder; waiting briefly in case it is closing");
+                    told = true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Takes the data folder's lock, or says which instance has it.
 pub fn acquire(data_folder: &Path) -> Result<InstanceLock, InstanceError> {
     let path = data_folder.join(LOCK_FILE);
@@ -102,6 +124,22 @@ mod tests {
         // Released with the first instance: a new start works.
         let again = acquire(dir.path()).unwrap();
         assert_eq!(again.path(), dir.path().join(LOCK_FILE));
+    }
+
+    #[test]
+    fn a_closing_instance_is_waited_for_a_running_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = acquire(dir.path()).unwrap();
+        let started = std::time::Instant::now();
+        let err = acquire_within(dir.path(), std::time::Duration::from_millis(300)).unwrap_err();
+        assert!(matches!(err, InstanceError::AlreadyRunning { .. }));
+        assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+        let closing = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            drop(first);
+        });
+        assert!(acquire_within(dir.path(), std::time::Duration::from_secs(5)).is_ok());
+        closing.join().unwrap();
     }
 
     #[test]

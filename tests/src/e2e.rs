@@ -156,16 +156,29 @@ impl TauriDriver {
             "tauri:options".into(),
             serde_json::json!({ "application": app.display().to_string() }),
         );
-        let mut builder = ClientBuilder::new(HttpConnector::new());
-        builder.capabilities(capabilities);
         let url = format!("http://127.0.0.1:{}", self.port);
-        // Starting WebKit the first time on a cold machine is slow: allow two steps.
-        step_within(
-            STEP_TIMEOUT * 2,
-            "start the app through tauri-driver",
-            builder.connect(&url),
-        )
-        .await
+        // tauri-driver listens before WebKitWebDriver behind it does: a session asked for in
+        // that gap fails at once ("did not respond"). Ask again for a few seconds.
+        let mut attempt = 0;
+        loop {
+            let mut builder = ClientBuilder::new(HttpConnector::new());
+            builder.capabilities(capabilities.clone());
+            let started = Instant::now();
+            // Starting WebKit the first time on a cold machine is slow: allow two steps.
+            let result = step_within(
+                STEP_TIMEOUT * 2,
+                "start the app through tauri-driver",
+                builder.connect(&url),
+            )
+            .await;
+            attempt += 1;
+            match result {
+                Err(_) if attempt < 10 && started.elapsed() < Duration::from_secs(2) => {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                other => return other,
+            }
+        }
     }
 }
 
@@ -263,8 +276,12 @@ pub async fn wait_for_text(client: &Client, css: &str, text: &str) -> anyhow::Re
     loop {
         let elements = step(&format!("find `{css}`"), client.find_all(Locator::Css(css))).await?;
         for element in elements {
-            if step("read text", element.text()).await?.trim() == text {
-                return Ok(());
+            // The window reloads live (sync, the coach's own actions): an element found a
+            // moment ago may be gone; look again rather than fail.
+            if let Ok(found) = step("read text", element.text()).await {
+                if found.trim() == text {
+                    return Ok(());
+                }
             }
         }
         if Instant::now() > deadline {

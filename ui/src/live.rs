@@ -25,7 +25,7 @@ const POLL: Duration = Duration::from_millis(1000);
 /// How many toasts stay on screen (the newest).
 const SHOWN: usize = 4;
 
-/// The store's data version, as last seen by the window.
+/// How many times the window saw the store change since it opened (0 at first).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct DataVersion(pub u64);
 
@@ -71,14 +71,18 @@ pub fn LiveProvider(props: &LiveProps) -> Html {
             spawn_local(async move {
                 let mut after = 0_u64;
                 let mut seen = None::<u64>;
+                let mut changes = 0_u64;
                 loop {
                     let answer: Result<LiveStatus, _> =
                         crate::ipc::invoke(LIVE_STATUS, &After { after_toast: after }).await;
                     if let Ok(status) = answer {
-                        if seen != Some(status.data_version) {
-                            seen = Some(status.data_version);
-                            version.set(DataVersion(status.data_version));
+                        // The first answer is the baseline the pages loaded against: only
+                        // later changes count, so nothing reloads right after start-up.
+                        if seen.is_some_and(|v| v != status.data_version) {
+                            changes += 1;
+                            version.set(DataVersion(changes));
                         }
+                        seen = Some(status.data_version);
                         if let Some(last) = status.toasts.last() {
                             after = last.id;
                             let mut list = latest.borrow_mut();
