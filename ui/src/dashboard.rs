@@ -189,6 +189,8 @@ pub enum Resolve {
     Reconcile,
     /// Link the event type to a session type.
     SessionTypes,
+    /// Send a refund held while automatic refunds are off (the coach approves it).
+    ApproveRefund,
 }
 
 /// The action that resolves a needs-attention code, as the button says it (pure).
@@ -207,6 +209,7 @@ pub fn resolution(code: &str) -> (&'static str, Resolve) {
         "refund_failed" => ("Refund again or correct by hand", Resolve::Booking),
         "disputed" => ("Review the dispute", Resolve::Booking),
         "effect_failed" => ("See what failed and retry", Resolve::Booking),
+        "refund_awaiting_approval" => ("Approve the refund", Resolve::ApproveRefund),
         _ => ("Open the booking", Resolve::Booking),
     }
 }
@@ -228,6 +231,16 @@ fn AttentionList(props: &AttentionProps) -> Html {
         Callback::from(move |_: MouseEvent| match how {
             Resolve::Booking => navigate.emit(Page::Booking(booking_id.clone())),
             Resolve::SessionTypes => navigate.emit(Page::SessionTypes),
+            Resolve::ApproveRefund => {
+                let (booking_id, outcome) = (booking_id.clone(), outcome.clone());
+                spawn_local(async move {
+                    // The list reloads by itself once the store changes.
+                    let answer = crate::settings::approve_refund(&booking_id).await;
+                    outcome.set(Some(answer.map(|_| {
+                        "Refund approved: it is being sent to Stripe.".to_owned()
+                    })));
+                });
+            }
             Resolve::Reconcile => {
                 if *reconciling {
                     return;
@@ -663,6 +676,7 @@ mod tests {
             "refund_failed",
             "disputed",
             "effect_failed",
+            "refund_awaiting_approval",
         ] {
             let (label, _) = resolution(code);
             assert_ne!(label, "Open the booking", "{code} has its own action");
@@ -673,6 +687,10 @@ mod tests {
         );
         assert_eq!(resolution("unmapped_event_type").1, Resolve::SessionTypes);
         assert_eq!(resolution("paid_twice").1, Resolve::Booking);
+        assert_eq!(
+            resolution("refund_awaiting_approval").1,
+            Resolve::ApproveRefund
+        );
     }
 
     #[test]
