@@ -119,6 +119,18 @@ pub async fn setup_stripe(
                 .to_owned(),
         ));
     }
+    // The Payments toggle in Settings: off means no calls that sell anything.
+    let payments_on = state
+        .store()
+        .feature_enabled(coachdesk_store::Feature::Payments)
+        .map_err(|e| store_error("setup_stripe", e))?;
+    if !payments_on {
+        return Err(error(
+            "conflict",
+            "Payments are off in Settings, so no payment link is created. Turn Payments on in Settings, then set up Stripe again."
+                .to_owned(),
+        ));
+    }
     let stripe = state.providers().stripe().map_err(|e| stripe_error(&e))?;
     let created = stripe
         .create_payment_link(&plan.name, plan.price, &plan.idempotency_prefix())

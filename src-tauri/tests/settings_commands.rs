@@ -390,3 +390,37 @@ fn a_test_database_cannot_be_opened_in_live_mode() {
         "{err:#}"
     );
 }
+
+#[test]
+fn with_payments_off_no_payment_link_is_created() {
+    let h = harness(false);
+    let created = h
+        .invoke(
+            "create_session_type",
+            json!({ "draft": {
+                "name": "Coaching",
+                "duration_minutes": 60,
+                "price": "150",
+                "currency": "EUR",
+                "refund_tiers": [{ "min_hours_before": 24, "percent": 100 }],
+                "calendly_event_type_uri": null
+            }}),
+        )
+        .expect("session type");
+    h.invoke(
+        "set_feature",
+        json!({ "name": "payments", "enabled": false }),
+    )
+    .expect("payments off");
+    let err = h
+        .invoke("setup_stripe", json!({ "id": created["id"] }))
+        .expect_err("no payment link while payments are off");
+    assert_eq!(err["code"], "conflict");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Payments are off in Settings"),
+        "{err}"
+    );
+}
