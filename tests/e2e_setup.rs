@@ -6,7 +6,7 @@
 //!    before: 50% back, 75.00 EUR." while it is typed.
 //! 2. "Set up in Stripe", clicked twice at once: the simulator's Stripe made exactly one
 //!    product, one price and one payment link for it (Idempotency-Keys from its id and
-//!    version), and the list shows the link.
+//!    version), the list shows the link, and the relay was handed it for `/pay/{slug}`.
 //! 3. The Calendly page lists the simulator's event types; one is linked to the new
 //!    session type, and a client booking it at the simulator arrives as a booking of
 //!    that session type.
@@ -121,6 +121,16 @@ async fn set_up_in_stripe(client: &Client, stack: &Stack, id: &str) -> anyhow::R
     ensure!(
         url.starts_with(&stack.sim_url),
         "the payment link {url:?} is not the simulator's"
+    );
+    // The relay was handed the link for its `/pay/{slug}` redirect.
+    let notice = step(
+        "read the set-up notice",
+        wait_for(client, "#stripe-notice").await?.text(),
+    )
+    .await?;
+    ensure!(
+        notice.contains(&format!("{}/pay/e2e-setup-call", stack.relay_url)),
+        "the notice should name the relay's pay route: {notice:?}"
     );
     screenshot(client, "e2e-setup-stripe").await?;
 

@@ -7,13 +7,16 @@
 //! into sentences a coach can act on ("enter your Stripe key in Settings").
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use coachdesk_protocol::ipc::CommandError;
+use coachdesk_protocol::relay::{PaymentLinkRoute, PaymentLinkTable};
 use coachdesk_protocol::setup::{
     EventTypeLink, EventTypeRow, PolicyPreview, PolicyPreviewRequest, StripeSetup, SubscriptionView,
 };
 use coachdesk_providers::ProviderError;
 use coachdesk_store::{ListedEventType, StripeObjects};
+use coachdesk_sync::relay::RelayClient;
 use coachdesk_sync::{subscription, SecretError, SecretName, SubscriptionHealth};
 use serde_json::Value;
 use tauri::async_runtime::Mutex;
@@ -109,7 +112,8 @@ pub async fn setup_stripe(
         .store()
         .stripe_setup_plan(&id)
         .map_err(|e| store_error("setup_stripe", e))?;
-    if let Some(existing) = plan.existing {
+    if let Some(mut existing) = plan.existing {
+        existing.relay_note = Some(publish_links(&state, &id).await);
         return Ok(existing);
     }
     if plan.archived {
@@ -137,7 +141,7 @@ pub async fn setup_stripe(
         .await
         .map_err(|e| stripe_error(&e))?;
     tracing::info!(session_type = %id, product = %created.product, link = %created.payment_link, "Stripe set up");
-    state
+    let mut setup = state
         .store()
         .record_stripe_setup(
             &id,
@@ -149,7 +153,52 @@ pub async fn setup_stripe(
                 payment_link_url: created.url,
             },
         )
-        .map_err(|e| store_error("setup_stripe", e))
+        .map_err(|e| store_error("setup_stripe", e))?;
+    setup.relay_note = Some(publish_links(&state, &id).await);
+    Ok(setup)
+}
+
+/// Sends the relay the table its `/pay/{slug}` redirect reads (every session type with a
+/// current payment link) and says in a sentence what happened. The payment link exists
+/// either way; a failed send is repeated by the next set-up.
+async fn publish_links(state: &AppState, id: &str) -> String {
+    let relay_url = state.sync_config().relay_url;
+    if relay_url.trim().is_empty() {
+        return "No relay is configured yet: enter its address in Settings so booked clients are sent to this link.".to_owned();
+    }
+    let (routes, slug) = {
+        let store = state.store();
+        match (store.payment_link_routes(), store.session_type(id)) {
+            (Ok(routes), Ok(view)) => (routes, view.slug),
+            (Err(e), _) | (_, Err(e)) => return CommandError::from(e).message,
+        }
+    };
+    let table = PaymentLinkTable {
+        links: routes
+            .into_iter()
+            .map(|(slug, url)| PaymentLinkRoute { slug, url })
+            .collect(),
+    };
+    let token = match state.secrets().get(SecretName::RelayToken) {
+        Ok(token) => token,
+        Err(e) => return format!("The relay was not told about the link: {e}."),
+    };
+    let sent = match RelayClient::new(&relay_url, Duration::from_secs(5)) {
+        Ok(relay) => relay
+            .put_payment_links(token.expose(), &table)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match sent {
+        Ok(()) => format!(
+            "Booked clients reach this payment link through {relay_url}/pay/{slug}: make that Calendly's redirect after booking."
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "payment links not sent to the relay");
+            format!("The relay could not be told about the link ({e}); set it up again later to retry.")
+        }
+    }
 }
 
 /// An event type from Calendly's list; `None` when the entry lacks a URI or a name.

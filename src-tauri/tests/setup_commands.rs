@@ -502,6 +502,30 @@ fn the_webhook_is_registered_with_the_relay_and_bookings_take_the_mapped_terms()
         json!({ "link": { "event_type_uri": uri, "session_type_id": id } }),
     )
     .expect("link");
+
+    // Its payment link is handed to the relay: `/pay/{slug}` redirects there.
+    let setup = h
+        .invoke("setup_stripe", json!({ "id": id }))
+        .expect("set up");
+    assert!(
+        setup["relay_note"]
+            .as_str()
+            .is_some_and(|n| n.contains("/pay/")),
+        "{setup}"
+    );
+    let redirect = coachdesk_sim::http::request(
+        "GET",
+        &format!("{}/pay/coaching?invitee_uuid=abc-123", relay.url),
+        &[],
+        b"",
+        Duration::from_secs(5),
+    )
+    .expect("pay redirect");
+    assert_eq!(redirect.status, 302, "{}", redirect.text());
+    let location = redirect.header("Location").expect("location");
+    let link = setup["payment_link_url"].as_str().expect("url");
+    assert!(location.starts_with(link), "{location} should go to {link}");
+
     let booking = h
         .client
         .book("coaching-60", "Ada Client", "ada@example.com")

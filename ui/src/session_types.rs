@@ -51,9 +51,13 @@ pub fn SessionTypeList(props: &ListProps) -> Html {
         Callback::from(move |_: MouseEvent| navigate.emit(Page::NewSessionType))
     };
 
+    let notice = use_state(|| None::<String>);
     let reload_cb = {
-        let reload = reload.clone();
-        Callback::from(move |()| reload.set(*reload + 1))
+        let (reload, notice) = (reload.clone(), notice.clone());
+        Callback::from(move |note: Option<String>| {
+            notice.set(note);
+            reload.set(*reload + 1);
+        })
     };
     let row = |view: &SessionTypeView| {
         let edit = {
@@ -158,6 +162,9 @@ pub fn SessionTypeList(props: &ListProps) -> Html {
             if let Some(message) = &*action_error {
                 <div class="alert" role="alert" id="session-type-action-error">{message}</div>
             }
+            if let Some(message) = &*notice {
+                <p class="hint" role="status" id="stripe-notice" data-testid="stripe-notice">{message}</p>
+            }
             { table }
         </section>
     }
@@ -166,8 +173,8 @@ pub fn SessionTypeList(props: &ListProps) -> Html {
 #[derive(Properties, PartialEq)]
 struct StripeCellProps {
     view: SessionTypeView,
-    /// Called after a set-up succeeded, to reload the list.
-    on_done: Callback<()>,
+    /// Called after a set-up succeeded (with what the relay was told), to reload the list.
+    on_done: Callback<Option<String>>,
 }
 
 /// The session type's Stripe state and the one button that creates its product, price
@@ -193,7 +200,7 @@ fn StripeSetupCell(props: &StripeCellProps) -> Html {
                 let result = setup_ipc::setup_stripe(&id).await;
                 busy.set(false);
                 match result {
-                    Ok(_) => on_done.emit(()),
+                    Ok(setup) => on_done.emit(setup.relay_note),
                     Err(e) => error.set(Some(e.message)),
                 }
             });

@@ -39,6 +39,9 @@ pub struct StripeSetup {
     pub payment_link_url: String,
     /// True when these objects already existed for this version (nothing new was made).
     pub already_set_up: bool,
+    /// What the relay was told: its `/pay/{slug}` now redirects here, or why not.
+    #[serde(default)]
+    pub relay_note: Option<String>,
 }
 
 /// One Calendly event type with the session type it sells, if linked.

@@ -199,6 +199,7 @@ impl Store {
                     payment_link_id,
                     payment_link_url: url,
                     already_set_up: true,
+                    relay_note: None,
                 })
             }
             _ => None,
@@ -251,7 +252,22 @@ impl Store {
             payment_link_id: objects.payment_link_id.clone(),
             payment_link_url: objects.payment_link_url.clone(),
             already_set_up: false,
+            relay_note: None,
         })
+    }
+}
+
+impl Store {
+    /// The relay's `/pay/{slug}` table: every session type still sold whose payment link
+    /// sells its current name and price.
+    pub fn payment_link_routes(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT slug, payment_link_url FROM session_types
+             WHERE archived = 0 AND stripe_version = version AND payment_link_url IS NOT NULL
+             ORDER BY slug",
+        )?;
+        let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 }
 
@@ -615,11 +631,21 @@ pub(crate) mod tests {
             store.record_stripe_setup(&st.id, 1, &objects(9)),
             Err(StoreError::Conflict(_))
         ));
+        assert!(
+            store.payment_link_routes().unwrap().is_empty(),
+            "an outdated link sells the old price: not routed"
+        );
         store.record_stripe_setup(&st.id, 2, &objects(2)).unwrap();
         assert_eq!(
             store.session_type(&st.id).unwrap().stripe_status,
             StripeStatus::Ready
         );
+        assert_eq!(
+            store.payment_link_routes().unwrap(),
+            [("call".to_owned(), "https://buy.stripe.com/2".to_owned())]
+        );
+        store.archive_session_type(&st.id).unwrap();
+        assert!(store.payment_link_routes().unwrap().is_empty());
     }
 
     #[test]

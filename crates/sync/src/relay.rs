@@ -96,6 +96,32 @@ impl RelayClient {
     }
 }
 
+impl RelayClient {
+    /// Replaces the relay's slug-to-payment-link table (`PUT /v1/payment-links`), which
+    /// its `/pay/{slug}` redirect reads.
+    pub async fn put_payment_links(
+        &self,
+        token: &str,
+        table: &coachdesk_protocol::relay::PaymentLinkTable,
+    ) -> Result<(), ProviderError> {
+        let response = self
+            .http
+            .put(format!("{}/v1/payment-links", self.base))
+            .bearer_auth(token)
+            .json(table)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        let status = response.status().as_u16();
+        if status == 200 {
+            Ok(())
+        } else {
+            let text = response.text().await.unwrap_or_default();
+            Err(ProviderError::from_relay_status(status, text))
+        }
+    }
+}
+
 trait RelayStatus {
     fn from_relay_status(status: u16, text: String) -> Self;
 }
