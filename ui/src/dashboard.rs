@@ -106,7 +106,7 @@ fn sync_card(sync: &Loaded<Option<SyncHealth>>, refresh: Callback<MouseEvent>) -
             </>
         },
         _ => html! {
-            <p class="muted" data-testid="sync-state">{"Sync not configured: start the app with COACHDESK_RELAY_URL set to your relay to pull bookings and payments."}</p>
+            <p class="muted" data-testid="sync-state">{"Sync not configured: enter the relay URL and token in Settings to pull bookings and payments."}</p>
         },
     });
     html! {

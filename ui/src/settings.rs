@@ -101,18 +101,41 @@ pub struct FirstRunProps {
 pub fn FirstRunNotice(props: &FirstRunProps) -> Html {
     let view = use_state(|| None::<SettingsView>);
     let opened = use_mut_ref(|| false);
+    // Bumped on every page change: a read loop of an older round stops.
+    let round = use_mut_ref(|| 0_u32);
     {
-        let (view, navigate, opened) = (view.clone(), props.navigate.clone(), opened.clone());
+        let (view, navigate, opened, round) = (
+            view.clone(),
+            props.navigate.clone(),
+            opened.clone(),
+            round.clone(),
+        );
         use_effect_with(props.on_settings, move |on_settings| {
             let on_settings = *on_settings;
+            *round.borrow_mut() += 1;
+            let mine = *round.borrow();
             spawn_local(async move {
-                if let Ok(loaded) = settings().await {
-                    let first = !*opened.borrow();
-                    *opened.borrow_mut() = true;
-                    if first && loaded.first_run() && !on_settings {
-                        navigate.emit(Page::Settings);
+                loop {
+                    if let Ok(loaded) = settings().await {
+                        let first = !*opened.borrow();
+                        *opened.borrow_mut() = true;
+                        if first && loaded.first_run() && !on_settings {
+                            navigate.emit(Page::Settings);
+                        }
+                        let done = !loaded.first_run();
+                        view.set(Some(loaded));
+                        if done {
+                            return;
+                        }
                     }
-                    view.set(Some(loaded));
+                    // While Settings is open the strip follows what is saved there.
+                    if !on_settings || *round.borrow() != mine {
+                        return;
+                    }
+                    crate::progress::sleep(std::time::Duration::from_secs(2)).await;
+                    if *round.borrow() != mine {
+                        return;
+                    }
                 }
             });
         });
