@@ -246,3 +246,59 @@ async fn bad_credentials_in_the_executor_flag_the_booking_with_the_servers_answe
         "{flagged}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_link_sent_again_by_the_coach_is_a_message_of_its_own() {
+    let env = Env::new();
+    let sink = SmtpSink::start(&env.mail_dir(), None).unwrap();
+    let store = env.open();
+    setup(&store, sink.port, None);
+    let now = OffsetDateTime::now_utc();
+    apply(
+        &store,
+        Provider::Calendly,
+        &booked(
+            "RS1",
+            "rs1@example.com",
+            now + Duration::days(7),
+            now - Duration::minutes(1),
+            None,
+        ),
+        now - Duration::minutes(1),
+    );
+    let booking = booking_of(&store, "RS1");
+    let run = executor(&store, smtp_mailer(&store, None));
+    run.run_once(now).await.expect("run");
+    store
+        .lock()
+        .unwrap()
+        .coach_action(
+            &booking.id,
+            "act-resend-1",
+            &coachdesk_protocol::ipc::CoachActionDto::ResendPaymentLink,
+            now,
+        )
+        .expect("the coach asks to send the link again");
+    run.run_once(now + Duration::seconds(1)).await.expect("run");
+    run.run_once(now + Duration::seconds(2)).await.expect("run");
+
+    let got = sink.messages();
+    assert_eq!(got.len(), 2, "{got:#?}");
+    assert_eq!(
+        got[0].message_id,
+        format!(
+            "<coachdesk-{}-email.payment-request@coach.test>",
+            booking.id
+        )
+    );
+    assert_ne!(
+        got[0].message_id, got[1].message_id,
+        "a resend is a new message"
+    );
+    assert!(
+        got[1].message_id.contains("act-resend-1"),
+        "{}",
+        got[1].message_id
+    );
+    assert!(got[1].subject.starts_with("Please complete your booking"));
+}
