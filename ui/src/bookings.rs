@@ -64,6 +64,7 @@ impl ListQuery {
             to: some(&self.to),
             limit: Some(PAGE_SIZE),
             offset: Some(self.offset),
+            soonest_first: None,
         }
     }
 

@@ -52,8 +52,16 @@ pub fn Dashboard(props: &DashboardProps) -> Html {
         let (bookings, attention, metrics) = (bookings.clone(), attention.clone(), metrics.clone());
         use_effect_with(version, move |_| {
             spawn_local(async move {
+                // The next sessions from the start of today (UTC), soonest first: one
+                // small indexed query however many bookings there are.
+                let today: String = String::from(js_sys::Date::new_0().to_iso_string())
+                    .chars()
+                    .take(10)
+                    .collect();
                 let filter = BookingFilter {
-                    limit: Some(500),
+                    from: Some(today),
+                    soonest_first: Some(true),
+                    limit: Some(100),
                     ..BookingFilter::default()
                 };
                 bookings.set(Some(ipc::list_bookings(&filter).await));

@@ -119,6 +119,9 @@ pub struct BookingFilter {
     /// How many matching bookings to skip (paging).
     #[serde(default)]
     pub offset: Option<u32>,
+    /// Soonest session first (the dashboard's upcoming list) instead of latest first.
+    #[serde(default)]
+    pub soonest_first: Option<bool>,
 }
 
 /// One row of the bookings list.

@@ -12,6 +12,9 @@ use coachdesk_store::{bulk_booking, Store};
 
 const RUNS: usize = 50;
 
+/// One dashboard query, run for its time.
+type Query<'a> = Box<dyn Fn() -> Result<(), coachdesk_store::StoreError> + 'a>;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let count: usize = std::env::var("COACHDESK_BENCH_BOOKINGS")
         .ok()
@@ -141,6 +144,55 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let plan = store.booking_page_plan(&filter)?.join("; ");
         println!(
             "{name:<28} {:>9} {:>9} {total:>7}  {plan}",
+            ms(times[RUNS / 2]),
+            ms(times[RUNS - 1])
+        );
+    }
+
+    // What the dashboard asks for when it opens, over the same bookings.
+    println!("\n{:<28} {:>9} {:>9}", "dashboard query", "median", "max");
+    let today = now.date().to_string();
+    let dashboard: Vec<(&str, Query<'_>)> = vec![
+        (
+            "upcoming (soonest 100)",
+            Box::new(|| {
+                store
+                    .booking_page(&BookingFilter {
+                        from: Some(today.clone()),
+                        soonest_first: Some(true),
+                        limit: Some(100),
+                        ..Default::default()
+                    })
+                    .map(drop)
+            }),
+        ),
+        (
+            "needs attention",
+            Box::new(|| store.attention_items().map(drop)),
+        ),
+        (
+            "business metrics, 30 days",
+            Box::new(|| {
+                store
+                    .business_metrics(now - time::Duration::days(30), now)
+                    .map(drop)
+            }),
+        ),
+        (
+            "alerts, 30 days",
+            Box::new(|| store.dashboard_alerts(now, 30).map(drop)),
+        ),
+    ];
+    for (name, run) in &dashboard {
+        let mut times = Vec::with_capacity(RUNS);
+        for _ in 0..RUNS {
+            let started = Instant::now();
+            run()?;
+            times.push(started.elapsed());
+        }
+        times.sort_unstable();
+        println!(
+            "{name:<28} {:>9} {:>9}",
             ms(times[RUNS / 2]),
             ms(times[RUNS - 1])
         );

@@ -71,6 +71,8 @@ impl SearchKind {
 struct Clause {
     sql: String,
     args: Vec<Value>,
+    /// The list's order: latest session first, or soonest first.
+    order: &'static str,
 }
 
 fn invalid(field: &str, message: String) -> StoreError {
@@ -205,7 +207,12 @@ fn clause(filter: &BookingFilter) -> Result<Clause, StoreError> {
         sql.push_str(condition);
         args.extend(values.into_iter().map(Value::Text));
     }
-    Ok(Clause { sql, args })
+    let order = if filter.soonest_first.unwrap_or(false) {
+        "b.start_time, b.id"
+    } else {
+        "b.start_time DESC, b.id DESC"
+    };
+    Ok(Clause { sql, args, order })
 }
 
 impl Store {
@@ -245,8 +252,8 @@ impl Store {
     ) -> Result<Vec<BookingSummary>, StoreError> {
         let sql = format!(
             "SELECT {SUMMARY_COLUMNS} FROM bookings b LEFT JOIN session_types s ON s.id = b.session_type_id \
-             WHERE {} ORDER BY b.start_time DESC, b.id DESC LIMIT ? OFFSET ?",
-            clause.sql
+             WHERE {} ORDER BY {} LIMIT ? OFFSET ?",
+            clause.sql, clause.order
         );
         let mut args = clause.args.clone();
         args.push(Value::Integer(i64::from(limit)));
@@ -262,8 +269,8 @@ impl Store {
         let clause = clause(filter)?;
         let sql = format!(
             "EXPLAIN QUERY PLAN SELECT {SUMMARY_COLUMNS} FROM bookings b LEFT JOIN session_types s ON s.id = b.session_type_id \
-             WHERE {} ORDER BY b.start_time DESC, b.id DESC LIMIT 50 OFFSET 0",
-            clause.sql
+             WHERE {} ORDER BY {} LIMIT 50 OFFSET 0",
+            clause.sql, clause.order
         );
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt.query_map(params_from_iter(clause.args.iter()), |row| row.get(3))?;

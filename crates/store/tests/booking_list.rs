@@ -271,3 +271,50 @@ fn every_list_query_is_answered_from_an_index() {
         assert!(!(scans_bookings && sorts), "{f:?}: {plan:?}");
     }
 }
+
+#[test]
+fn soonest_first_lists_the_next_sessions_from_a_day() {
+    let (_dir, store, _) = seeded();
+    // The seed's 400 sessions lie between 197 and 180 days before NOW.
+    let today = (NOW - time::Duration::days(190)).date().to_string();
+    let page = store
+        .booking_page(&BookingFilter {
+            from: Some(today.clone()),
+            soonest_first: Some(true),
+            limit: Some(10),
+            ..filter()
+        })
+        .unwrap();
+    let starts: Vec<String> = page
+        .items
+        .iter()
+        .map(|b| b.start_time.clone().unwrap())
+        .collect();
+    let mut sorted = starts.clone();
+    sorted.sort();
+    assert_eq!(starts, sorted, "soonest first");
+    assert_eq!(starts.len(), 10);
+    assert!(starts[0].as_str() >= today.as_str());
+    // The very next session after the start of the day, whatever the total.
+    let all = store
+        .list_bookings(&BookingFilter {
+            limit: Some(500),
+            ..filter()
+        })
+        .unwrap();
+    let next = all
+        .iter()
+        .filter_map(|b| b.start_time.clone())
+        .filter(|s| s.as_str() >= today.as_str())
+        .min()
+        .unwrap();
+    assert_eq!(starts[0], next);
+    let plan = store
+        .booking_page_plan(&BookingFilter {
+            from: Some(today),
+            soonest_first: Some(true),
+            ..filter()
+        })
+        .unwrap();
+    assert!(!plan.iter().any(|s| s.contains("TEMP B-TREE")), "{plan:?}");
+}
