@@ -208,8 +208,12 @@ pub fn explain(service: Service, err: &ProviderError) -> String {
             "{title}'s host name cannot be found (DNS lookup failed). Check the address for typos, and that this computer is online."
         ),
         Problem::Refused => format!(
-            "Nothing answers at {}'s address (connection refused): the server is down, or the address or port is wrong.",
-            title.to_lowercase().trim_start_matches("the ")
+            "Nothing answers at {} address (connection refused): the server is down, or the address or port is wrong.",
+            match service {
+                Service::Relay => "the relay's",
+                Service::Stripe => "Stripe's",
+                Service::Calendly => "Calendly's",
+            }
         ),
         Problem::Timeout => format!(
             "{title} did not answer in time: the server is down or cannot be reached from this network. Try again in a minute."
@@ -832,7 +836,7 @@ mod tests {
         }
         let refused = explain(Service::Relay, &transient(None, "Connection refused"));
         assert!(
-            refused.starts_with("Nothing answers at relay's address (connection refused)"),
+            refused.starts_with("Nothing answers at the relay's address (connection refused)"),
             "{refused}"
         );
         let dns = explain(Service::Calendly, &transient(None, "dns error"));

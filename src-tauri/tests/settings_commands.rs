@@ -286,7 +286,7 @@ fn a_relay_nobody_listens_on_reads_as_connection_refused_and_nothing_is_lost() {
     assert_eq!(check["ok"], false);
     let message = check["message"].as_str().unwrap();
     assert!(
-        message.starts_with("Nothing answers at relay's address (connection refused)"),
+        message.starts_with("Nothing answers at the relay's address (connection refused)"),
         "{message}"
     );
     assert!(message.contains("Nothing is lost"), "{message}");
