@@ -29,6 +29,11 @@ pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[
         "0004_booking_list_indexes.sql",
         include_str!("../../../migrations/0004_booking_list_indexes.sql"),
     ),
+    (
+        5,
+        "0005_dashboard_indexes.sql",
+        include_str!("../../../migrations/0005_dashboard_indexes.sql"),
+    ),
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
