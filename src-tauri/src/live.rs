@@ -87,15 +87,21 @@ pub struct DesktopNotifier {
 
 impl Notifier for DesktopNotifier {
     fn notify(&self, booking_id: &str, notice: Notice) {
-        // Never wait for the store here: a name is nice to have, a stalled executor is not.
-        let client = self.store.try_lock().ok().and_then(|store| {
-            let booking = store.booking(booking_id).ok().flatten()?;
-            let schedule = booking.schedule?;
-            Some(Client {
-                name: schedule.client_name.or(schedule.client_email)?,
-                start: schedule.start,
-            })
-        });
+        // The executor calls this between store writes, never holding the store's lock.
+        let client = {
+            let store = self.store.lock().unwrap_or_else(|p| p.into_inner());
+            store
+                .booking(booking_id)
+                .ok()
+                .flatten()
+                .and_then(|booking| booking.schedule)
+                .and_then(|schedule| {
+                    Some(Client {
+                        name: schedule.client_name.or(schedule.client_email)?,
+                        start: schedule.start,
+                    })
+                })
+        };
         let (kind, title, body) = describe(notice, client.as_ref());
         tracing::info!(booking = booking_id, ?notice, "notice for the coach");
         self.toasts

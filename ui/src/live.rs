@@ -24,6 +24,8 @@ use yew::prelude::*;
 const POLL: Duration = Duration::from_millis(1000);
 /// How many toasts stay on screen (the newest).
 const SHOWN: usize = 4;
+/// How long a toast stays before it fades out on its own (ms).
+const TOAST_LIFE_MS: f64 = 10_000.0;
 
 /// How many times the window saw the store change since it opened (0 at first).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -58,13 +60,14 @@ pub struct LiveProps {
     pub children: Html,
 }
 
-/// Polls the shell, provides [`DataVersion`] and shows toasts (top right, dismissible).
+/// Polls the shell, provides [`DataVersion`] and shows toasts (bottom right, dismissible,
+/// gone after ten seconds).
 #[component]
 pub fn LiveProvider(props: &LiveProps) -> Html {
     let version = use_state(DataVersion::default);
     let toasts = use_state(Vec::<Toast>::new);
     // The reducer-free way to read the latest list inside the loop: a shared cell.
-    let latest = use_mut_ref(Vec::<Toast>::new);
+    let latest = use_mut_ref(Vec::<(f64, Toast)>::new);
     {
         let (version, toasts, latest) = (version.clone(), toasts.clone(), latest.clone());
         use_effect_with((), move |_| {
@@ -83,13 +86,20 @@ pub fn LiveProvider(props: &LiveProps) -> Html {
                             version.set(DataVersion(changes));
                         }
                         seen = Some(status.data_version);
+                        let now = js_sys::Date::now();
+                        let mut list = latest.borrow_mut();
+                        let before = list.len();
+                        list.retain(|(at, _)| now - at < TOAST_LIFE_MS);
+                        let mut changed = list.len() != before;
                         if let Some(last) = status.toasts.last() {
                             after = last.id;
-                            let mut list = latest.borrow_mut();
-                            list.extend(status.toasts);
+                            list.extend(status.toasts.into_iter().map(|t| (now, t)));
                             let skip = list.len().saturating_sub(SHOWN);
                             list.drain(..skip);
-                            toasts.set(list.clone());
+                            changed = true;
+                        }
+                        if changed {
+                            toasts.set(list.iter().map(|(_, t)| t.clone()).collect());
                         }
                     }
                     sleep(POLL).await;
@@ -101,8 +111,8 @@ pub fn LiveProvider(props: &LiveProps) -> Html {
         let (toasts, latest) = (toasts.clone(), latest.clone());
         Callback::from(move |id: u64| {
             let mut list = latest.borrow_mut();
-            list.retain(|t| t.id != id);
-            toasts.set(list.clone());
+            list.retain(|(_, t)| t.id != id);
+            toasts.set(list.iter().map(|(_, t)| t.clone()).collect());
         })
     };
     html! {
