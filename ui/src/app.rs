@@ -53,8 +53,8 @@ pub fn App() -> Html {
     let on_bookings = matches!(*page, Page::Bookings | Page::Booking(_));
     let on_dashboard = matches!(*page, Page::Dashboard);
     let on_admin = matches!(*page, Page::Admin);
-    let on_emails = matches!(*page, Page::Emails);
     let on_calendly = matches!(*page, Page::Calendly);
+    let on_emails = matches!(*page, Page::Emails);
     let on_settings = matches!(*page, Page::Settings);
 
     let body = match &*page {
@@ -73,8 +73,8 @@ pub fn App() -> Html {
         }
         Page::Dashboard => html! { <dashboard::Dashboard navigate={navigate.clone()} /> },
         Page::Admin => html! { <admin::Admin navigate={navigate.clone()} /> },
-        Page::Emails => html! { <emails::Emails /> },
         Page::Calendly => html! { <mapping::CalendlyPage /> },
+        Page::Emails => html! { <emails::Emails /> },
         Page::Settings => html! { <settings::Settings navigate={navigate.clone()} /> },
     };
 

@@ -5,8 +5,8 @@
 
 pub mod desk;
 pub mod ipc;
-pub mod mail;
 pub mod live;
+pub mod mail;
 pub mod relay;
 pub mod settings;
 pub mod setup;

@@ -193,7 +193,7 @@ impl Booking {
             .charge_refunded
             .get(payment_intent)
             .map_or(0, |m| m.minor);
-        ours.max(reported)
+        ours.max(reported - failed)
     }
 
     /// Money refunded (or on its way back) across all payments.
