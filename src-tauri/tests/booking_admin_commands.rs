@@ -1,12 +1,11 @@
 //! The booking-action, dashboard and admin commands through Tauri's real IPC path (mock
 //! runtime, no display), on the demo data: argument names, answers and error shape.
 
+mod common;
+
 use coachdesk_app::{AppState, Launch, Mode};
 use serde_json::{json, Value};
-use tauri::ipc::{CallbackFn, InvokeBody};
-use tauri::test::{get_ipc_response, mock_builder, INVOKE_KEY};
-use tauri::webview::InvokeRequest;
-use tauri::{App, Manager, WebviewWindowBuilder};
+use tauri::{App, Manager};
 
 struct Harness {
     dir: tempfile::TempDir,
@@ -20,32 +19,13 @@ fn demo() -> Harness {
         mode: Mode::Demo,
     };
     let state = AppState::open(&launch, time::OffsetDateTime::now_utc()).expect("open store");
-    let app = coachdesk_app::build(mock_builder(), state).expect("build app");
-    WebviewWindowBuilder::new(&app, "main", Default::default())
-        .build()
-        .expect("main window");
+    let app = common::mock_app(state);
     Harness { dir, app }
 }
 
 impl Harness {
     fn invoke(&self, cmd: &str, args: Value) -> Result<Value, Value> {
-        let window = self
-            .app
-            .get_webview_window("main")
-            .expect("the harness opened the main window");
-        get_ipc_response(
-            &window,
-            InvokeRequest {
-                cmd: cmd.into(),
-                callback: CallbackFn(0),
-                error: CallbackFn(1),
-                url: "tauri://localhost".parse().expect("url"),
-                body: InvokeBody::Json(args),
-                headers: Default::default(),
-                invoke_key: INVOKE_KEY.to_string(),
-            },
-        )
-        .map(|body| body.deserialize::<Value>().expect("json answer"))
+        common::invoke(&self.app, cmd, args)
     }
 
     fn booking_of(&self, client: &str) -> Value {

@@ -3,13 +3,12 @@
 //! reconciliation run (refused in words without sync; a report with sync against the
 //! provider simulator).
 
+mod common;
+
 use coachdesk_app::demo_sync::DemoStack;
 use coachdesk_app::{AppState, Launch, Mode};
 use serde_json::{json, Value};
-use tauri::ipc::{CallbackFn, InvokeBody};
-use tauri::test::{get_ipc_response, mock_builder, INVOKE_KEY};
-use tauri::webview::InvokeRequest;
-use tauri::{App, Manager, WebviewWindowBuilder};
+use tauri::App;
 
 struct Harness {
     _dir: tempfile::TempDir,
@@ -24,10 +23,7 @@ fn open(with: impl FnOnce(&mut AppState)) -> Harness {
     };
     let mut state = AppState::open(&launch, time::OffsetDateTime::now_utc()).expect("open store");
     with(&mut state);
-    let app = coachdesk_app::build(mock_builder(), state).expect("build app");
-    WebviewWindowBuilder::new(&app, "main", Default::default())
-        .build()
-        .expect("main window");
+    let app = common::mock_app(state);
     Harness { _dir: dir, app }
 }
 
@@ -37,23 +33,7 @@ fn demo() -> Harness {
 
 impl Harness {
     fn invoke(&self, cmd: &str, args: Value) -> Result<Value, Value> {
-        let window = self
-            .app
-            .get_webview_window("main")
-            .expect("the harness opened the main window");
-        get_ipc_response(
-            &window,
-            InvokeRequest {
-                cmd: cmd.into(),
-                callback: CallbackFn(0),
-                error: CallbackFn(1),
-                url: "tauri://localhost".parse().expect("url"),
-                body: InvokeBody::Json(args),
-                headers: Default::default(),
-                invoke_key: INVOKE_KEY.to_string(),
-            },
-        )
-        .map(|body| body.deserialize::<Value>().expect("json answer"))
+        common::invoke(&self.app, cmd, args)
     }
 
     fn page(&self, filter: Value) -> Value {

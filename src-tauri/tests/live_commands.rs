@@ -1,13 +1,12 @@
 //! `live_status` through Tauri's real IPC path (mock runtime): the data version moves when
 //! the store changes, and toasts are handed out once, after the id the window last saw.
 
+mod common;
+
 use coachdesk_app::{AppState, Launch, Mode};
 use coachdesk_protocol::live::ToastKind;
 use serde_json::{json, Value};
-use tauri::ipc::{CallbackFn, InvokeBody};
-use tauri::test::{get_ipc_response, mock_builder, INVOKE_KEY};
-use tauri::webview::InvokeRequest;
-use tauri::{Manager, WebviewWindowBuilder};
+use tauri::Manager;
 
 #[test]
 fn the_data_version_moves_with_the_store_and_toasts_come_once() {
@@ -17,26 +16,9 @@ fn the_data_version_moves_with_the_store_and_toasts_come_once() {
         mode: Mode::Test,
     };
     let state = AppState::open(&launch, time::OffsetDateTime::now_utc()).expect("open store");
-    let app = coachdesk_app::build(mock_builder(), state).expect("build app");
-    let window = WebviewWindowBuilder::new(&app, "main", Default::default())
-        .build()
-        .expect("main window");
+    let app = common::mock_app(state);
     let invoke = |cmd: &str, args: Value| -> Value {
-        get_ipc_response(
-            &window,
-            InvokeRequest {
-                cmd: cmd.into(),
-                callback: CallbackFn(0),
-                error: CallbackFn(1),
-                url: "tauri://localhost".parse().expect("url"),
-                body: InvokeBody::Json(args),
-                headers: Default::default(),
-                invoke_key: INVOKE_KEY.to_string(),
-            },
-        )
-        .unwrap_or_else(|e| panic!("{cmd} refused: {e:?}"))
-        .deserialize::<Value>()
-        .expect("json answer")
+        common::invoke(&app, cmd, args).unwrap_or_else(|e| panic!("{cmd} refused: {e:?}"))
     };
 
     let before = invoke("live_status", json!({ "after_toast": 0 }));

@@ -4,6 +4,8 @@
 //! into SQLite, bad credentials and an unreachable server come back as plain sentences, a
 //! test email arrives, and templates are previewed, refused when broken, saved and reset.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -13,10 +15,7 @@ use std::time::Duration;
 
 use coachdesk_app::{AppState, Launch, Mode};
 use serde_json::{json, Value};
-use tauri::ipc::{CallbackFn, InvokeBody};
-use tauri::test::{get_ipc_response, mock_builder, INVOKE_KEY};
-use tauri::webview::InvokeRequest;
-use tauri::{App, Manager, WebviewWindowBuilder};
+use tauri::App;
 
 const PIP_LINE: &str = "python3 -m pip install aiosmtpd==1.4.6";
 
@@ -32,29 +31,13 @@ fn harness() -> Harness {
         mode: Mode::Test,
     };
     let state = AppState::open(&launch, time::OffsetDateTime::now_utc()).expect("open store");
-    let app = coachdesk_app::build(mock_builder(), state).expect("build app");
-    WebviewWindowBuilder::new(&app, "main", Default::default())
-        .build()
-        .expect("main window");
+    let app = common::mock_app(state);
     Harness { dir, app }
 }
 
 impl Harness {
     fn invoke(&self, cmd: &str, args: Value) -> Result<Value, Value> {
-        let window = self.app.get_webview_window("main").expect("main window");
-        get_ipc_response(
-            &window,
-            InvokeRequest {
-                cmd: cmd.into(),
-                callback: CallbackFn(0),
-                error: CallbackFn(1),
-                url: "tauri://localhost".parse().expect("url"),
-                body: InvokeBody::Json(args),
-                headers: Default::default(),
-                invoke_key: INVOKE_KEY.to_string(),
-            },
-        )
-        .map(|body| body.deserialize::<Value>().expect("json answer"))
+        common::invoke(&self.app, cmd, args)
     }
 
     /// Every byte of the database files (main file and write-ahead log).

@@ -4,16 +4,16 @@
 //! key; the relay URL, the toggles, the mode for the next start, the first-run list, and
 //! a database that refuses to be opened in the other mode.
 
+mod common;
+
 use std::sync::Arc;
 
 use coachdesk_app::{AppState, Launch, Mode};
 use coachdesk_sim::{SimConfig, Simulator};
 use coachdesk_sync::{Keychain, SecretName, SecretSource, SyncConfig};
 use serde_json::{json, Value};
-use tauri::ipc::{CallbackFn, InvokeBody};
-use tauri::test::{get_ipc_response, mock_builder, MockRuntime, INVOKE_KEY};
-use tauri::webview::InvokeRequest;
-use tauri::{App, Manager, WebviewWindowBuilder};
+use tauri::test::MockRuntime;
+use tauri::App;
 
 const STRIPE_KEY: &str = "sk_test_settings_commands_4242";
 const CALENDLY_TOKEN: &str = "settings-commands-calendly-token";
@@ -60,10 +60,7 @@ fn harness(with_sim: bool) -> Harness {
         config.calendly_base = sim.base_url().to_owned();
         state = state.with_sync_config(config);
     }
-    let app = coachdesk_app::build(mock_builder(), state).expect("build app");
-    WebviewWindowBuilder::new(&app, "main", Default::default())
-        .build()
-        .expect("main window");
+    let app = common::mock_app(state);
     Harness {
         dir,
         app,
@@ -74,20 +71,7 @@ fn harness(with_sim: bool) -> Harness {
 
 impl Harness {
     fn invoke(&self, cmd: &str, args: Value) -> Result<Value, Value> {
-        let window = self.app.get_webview_window("main").expect("main window");
-        get_ipc_response(
-            &window,
-            InvokeRequest {
-                cmd: cmd.into(),
-                callback: CallbackFn(0),
-                error: CallbackFn(1),
-                url: "tauri://localhost".parse().expect("url"),
-                body: InvokeBody::Json(args),
-                headers: Default::default(),
-                invoke_key: INVOKE_KEY.to_string(),
-            },
-        )
-        .map(|body| body.deserialize::<Value>().expect("json answer"))
+        common::invoke(&self.app, cmd, args)
     }
 
     fn save(&self, name: &str, value: &str) -> Value {

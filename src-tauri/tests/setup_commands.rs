@@ -6,6 +6,8 @@
 //! `COACHDESK_CALENDLY_API_BASE` and its secrets from the keychain's `coachdesk` service,
 //! both process-wide: the tests share one simulator and run one at a time.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -16,10 +18,8 @@ use coachdesk_app::{AppState, Launch, Mode};
 use coachdesk_sim::{EventTypeConfig, SimClient, SimConfig, Simulator};
 use coachdesk_sync::{Keychain, Secret, SecretName};
 use serde_json::{json, Value};
-use tauri::ipc::{CallbackFn, InvokeBody};
-use tauri::test::{get_ipc_response, mock_builder, MockRuntime, INVOKE_KEY};
-use tauri::webview::InvokeRequest;
-use tauri::{App, Manager, WebviewWindowBuilder};
+use tauri::test::MockRuntime;
+use tauri::{App, Manager};
 
 const STRIPE_KEY: &str = "sk_test_setup_commands";
 const CALENDLY_TOKEN: &str = "setup-commands-calendly-token";
@@ -86,10 +86,7 @@ fn harness(shared: &Shared) -> Harness {
         mode: Mode::Test,
     };
     let state = AppState::open(&launch, time::OffsetDateTime::now_utc()).expect("open store");
-    let app = coachdesk_app::build(mock_builder(), state).expect("build app");
-    WebviewWindowBuilder::new(&app, "main", Default::default())
-        .build()
-        .expect("main window");
+    let app = common::mock_app(state);
     let mut client = shared.sim.client();
     client.calendly_token = CALENDLY_TOKEN.into();
     Harness {
@@ -101,20 +98,7 @@ fn harness(shared: &Shared) -> Harness {
 
 impl Harness {
     fn invoke(&self, cmd: &str, args: Value) -> Result<Value, Value> {
-        let window = self.app.get_webview_window("main").expect("main window");
-        get_ipc_response(
-            &window,
-            InvokeRequest {
-                cmd: cmd.into(),
-                callback: CallbackFn(0),
-                error: CallbackFn(1),
-                url: "tauri://localhost".parse().expect("url"),
-                body: InvokeBody::Json(args),
-                headers: Default::default(),
-                invoke_key: INVOKE_KEY.to_string(),
-            },
-        )
-        .map(|body| body.deserialize::<Value>().expect("json answer"))
+        common::invoke(&self.app, cmd, args)
     }
 
     fn session_type(&self, name: &str, price: &str) -> String {
