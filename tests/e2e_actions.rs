@@ -10,7 +10,9 @@
 //! Run by hand: `xvfb-run -a cargo test -p coachdesk-tests --test e2e_actions -- --ignored`.
 
 use anyhow::{ensure, Context as _};
-use coachdesk_tests::e2e::{self, step, wait_for, wait_for_text, Sandbox};
+use coachdesk_tests::e2e::{
+    self, capture, click, step, text_of, type_into, wait_for, wait_for_text, Sandbox,
+};
 use fantoccini_loopback::Client;
 
 #[tokio::test]
@@ -22,7 +24,7 @@ async fn coach_cancels_a_paid_booking_and_sees_the_refund() -> anyhow::Result<()
     let client = driver.launch(&app).await?;
     let outcome = cancel_dana_then_browse(&client).await;
     if outcome.is_err() {
-        let _ = screenshot(&client, "e2e-actions-failure").await;
+        let _ = capture(&client, "e2e-actions-failure").await;
     }
     step("quit the app", client.close()).await?;
     outcome
@@ -66,7 +68,7 @@ async fn cancel_dana_then_browse(client: &Client) -> anyhow::Result<()> {
         confirm.contains(&amount),
         "the confirm button should name the amount {amount:?}, it says {confirm:?}"
     );
-    screenshot(client, "e2e-actions-cancel-dialog").await?;
+    capture(client, "e2e-actions-cancel-dialog").await?;
 
     // Keyboard: Tab from the dialog's last button stays inside the dialog.
     let last = wait_for(client, "#action-close").await?;
@@ -101,14 +103,14 @@ async fn cancel_dana_then_browse(client: &Client) -> anyhow::Result<()> {
     )
     .await?;
     wait_for_text(client, "#booking-refunded", &amount).await?;
-    screenshot(client, "e2e-actions-refund-pending").await?;
+    capture(client, "e2e-actions-refund-pending").await?;
 
     // The dashboard: sessions, attention, metrics, sync.
     click(client, "#nav-dashboard").await?;
     wait_for(client, "#dashboard [data-testid=metric-revenue]").await?;
     wait_for(client, "#upcoming").await?;
     wait_for(client, "#sync-health").await?;
-    screenshot(client, "e2e-actions-dashboard").await?;
+    capture(client, "e2e-actions-dashboard").await?;
 
     // The webhook log, filtered to Stripe, with one raw payload open.
     click(client, "#nav-admin").await?;
@@ -121,39 +123,6 @@ async fn cancel_dana_then_browse(client: &Client) -> anyhow::Result<()> {
         body.contains('{'),
         "the raw payload should be JSON, it is {body:?}"
     );
-    screenshot(client, "e2e-actions-webhook-log").await?;
+    capture(client, "e2e-actions-webhook-log").await?;
     Ok(())
-}
-
-async fn text_of(client: &Client, css: &str) -> anyhow::Result<String> {
-    let element = wait_for(client, css).await?;
-    Ok(step(&format!("read `{css}`"), element.text())
-        .await?
-        .trim()
-        .to_owned())
-}
-
-async fn click(client: &Client, css: &str) -> anyhow::Result<()> {
-    let element = wait_for(client, css).await?;
-    step(&format!("click `{css}`"), element.click()).await
-}
-
-async fn type_into(client: &Client, css: &str, text: &str) -> anyhow::Result<()> {
-    let element = wait_for(client, css).await?;
-    step(&format!("type into `{css}`"), element.send_keys(text)).await
-}
-
-/// Waits for WebKit to paint the current DOM (two animation frames, then a pause for the
-/// X display to catch up) before the harness captures the screen: without it the capture
-/// shows the page one step behind.
-async fn screenshot(client: &Client, name: &str) -> anyhow::Result<std::path::PathBuf> {
-    let script = "const done = arguments[arguments.length - 1];
-                  requestAnimationFrame(() => requestAnimationFrame(() => done(true)));";
-    step(
-        "wait for a painted frame",
-        client.execute_async(script, Vec::new()),
-    )
-    .await?;
-    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
-    e2e::screenshot(name)
 }

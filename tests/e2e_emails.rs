@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context as _};
-use coachdesk_tests::e2e::{self, step, wait_for, Sandbox};
+use coachdesk_tests::e2e::{self, click, replace, step, type_into, wait_for, Sandbox};
 use fantoccini_loopback::{Client, Locator};
 
 const RIGHT: &str = "right-e2e-password";
@@ -174,22 +174,6 @@ async fn screenshot(client: &Client, css: &str, name: &str) -> anyhow::Result<st
     .await?;
     tokio::time::sleep(Duration::from_millis(1200)).await;
     e2e::screenshot(name)
-}
-
-async fn click(client: &Client, css: &str) -> anyhow::Result<()> {
-    let element = wait_for(client, css).await?;
-    step(&format!("click `{css}`"), element.click()).await
-}
-
-async fn type_into(client: &Client, css: &str, text: &str) -> anyhow::Result<()> {
-    let element = wait_for(client, css).await?;
-    step(&format!("type into `{css}`"), element.send_keys(text)).await
-}
-
-async fn replace(client: &Client, css: &str, text: &str) -> anyhow::Result<()> {
-    let element = wait_for(client, css).await?;
-    step(&format!("clear `{css}`"), element.clear()).await?;
-    step(&format!("type into `{css}`"), element.send_keys(text)).await
 }
 
 /// Waits until an element matching `css` contains `text`; returns its whole text.

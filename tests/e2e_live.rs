@@ -20,7 +20,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context as _};
-use coachdesk_tests::e2e::{self, step, wait_for, wait_for_text, Sandbox};
+use coachdesk_tests::e2e::{
+    self, capture, click, step, text_of, type_into, wait_for, wait_for_text, Sandbox,
+};
 use coachdesk_tests::stack::Stack;
 use fantoccini_loopback::{Client, Locator};
 use serde_json::Value;
@@ -88,14 +90,14 @@ async fn bookings_payments_cancellations_and_reschedules_reach_the_open_window(
             "cold start to first screen (launch to dashboard visible): {} ms",
             cold.as_millis()
         );
-        screenshot(&client, "e2e-live-dashboard").await?;
+        capture(&client, "e2e-live-dashboard").await?;
         book_and_pay(&client, &stack).await?;
         cancel_thirty_hours_ahead(&client, &stack).await?;
         reschedule(&client, &stack).await
     }
     .await;
     if outcome.is_err() {
-        let _ = screenshot(&client, "e2e-live-failure").await;
+        let _ = capture(&client, "e2e-live-failure").await;
     }
     step("quit the app", client.close()).await?;
     outcome
@@ -113,11 +115,11 @@ async fn book_and_pay(client: &Client, stack: &Stack) -> anyhow::Result<()> {
     )?;
     wait_row_state(client, "Pat Live", "Awaiting payment").await?;
     wait_for(client, "[data-testid=toast][data-kind=new-booking]").await?;
-    screenshot(client, "e2e-live-booked").await?;
+    capture(client, "e2e-live-booked").await?;
     stack.pay("coaching-60", &booking)?;
     wait_row_state(client, "Pat Live", "Confirmed").await?;
     wait_for(client, "[data-testid=toast][data-kind=payment]").await?;
-    screenshot(client, "e2e-live-paid").await?;
+    capture(client, "e2e-live-paid").await?;
     Ok(())
 }
 
@@ -152,7 +154,7 @@ async fn cancel_thirty_hours_ahead(client: &Client, stack: &Stack) -> anyhow::Re
         preview.contains("50%") && preview.contains("75.00 EUR"),
         "the policy sentence should give 50% and the money, it says {preview:?}"
     );
-    screenshot(client, "e2e-live-cancel-dialog").await?;
+    capture(client, "e2e-live-cancel-dialog").await?;
     click(client, "#action-confirm").await?;
 
     wait_text_within(
@@ -172,7 +174,7 @@ async fn cancel_thirty_hours_ahead(client: &Client, stack: &Stack) -> anyhow::Re
         refunds.len() == 1 && refunds[0].body.contains("amount=7500"),
         "the simulator should have received one refund of 7500 cents: {refunds:#?}"
     );
-    screenshot(client, "e2e-live-refunded").await?;
+    capture(client, "e2e-live-refunded").await?;
     Ok(())
 }
 
@@ -197,7 +199,7 @@ async fn reschedule(client: &Client, stack: &Stack) -> anyhow::Result<()> {
     ensure!(moved.invitee_uri != booking.invitee_uri, "a new invitee");
     type_into(client, "#booking-search", "sasha.move@example.com").await?;
     wait_states(client, "Sasha Move", &["Confirmed", "Rescheduled"]).await?;
-    screenshot(client, "e2e-live-rescheduled").await?;
+    capture(client, "e2e-live-rescheduled").await?;
 
     // No new charge: no payment completed and no checkout created since.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -331,35 +333,4 @@ async fn wait_text_within(
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-}
-
-async fn text_of(client: &Client, css: &str) -> anyhow::Result<String> {
-    let element = wait_for(client, css).await?;
-    Ok(step(&format!("read `{css}`"), element.text())
-        .await?
-        .trim()
-        .to_owned())
-}
-
-async fn click(client: &Client, css: &str) -> anyhow::Result<()> {
-    let element = wait_for(client, css).await?;
-    step(&format!("click `{css}`"), element.click()).await
-}
-
-async fn type_into(client: &Client, css: &str, text: &str) -> anyhow::Result<()> {
-    let element = wait_for(client, css).await?;
-    step(&format!("type into `{css}`"), element.send_keys(text)).await
-}
-
-/// Captures the screen after WebKit painted the current DOM (see e2e_actions).
-async fn screenshot(client: &Client, name: &str) -> anyhow::Result<std::path::PathBuf> {
-    let script = "const done = arguments[arguments.length - 1];
-                  requestAnimationFrame(() => requestAnimationFrame(() => done(true)));";
-    step(
-        "wait for a painted frame",
-        client.execute_async(script, Vec::new()),
-    )
-    .await?;
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    e2e::screenshot(name)
 }

@@ -23,7 +23,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::ensure;
-use coachdesk_tests::e2e::{self, step, wait_for, wait_for_text, Sandbox};
+use coachdesk_tests::e2e::{
+    self, capture, click, step, text_of, type_into, wait_for, wait_for_text, Sandbox,
+};
 use coachdesk_tests::stack::{Stack, DEMO_CALENDLY_TOKEN, DEMO_STRIPE_KEY};
 use fantoccini_loopback::{Client, Locator};
 
@@ -54,7 +56,7 @@ async fn bad_settings_are_explained_nothing_is_lost_and_fixing_them_recovers() -
     }
     .await;
     if outcome.is_err() {
-        let _ = screenshot(&client, "e2e-settings-failure").await;
+        let _ = capture(&client, "e2e-settings-failure").await;
     }
     // Leave nothing in the session keyring for the next test.
     let _ = remove_secrets(&client).await;
@@ -75,7 +77,7 @@ async fn first_run(client: &Client) -> anyhow::Result<()> {
             && strip.contains("relay URL"),
         "the first-run strip should list what is missing, it says {strip:?}"
     );
-    screenshot(client, "e2e-settings-first-run").await?;
+    capture(client, "e2e-settings-first-run").await?;
     Ok(())
 }
 
@@ -97,7 +99,7 @@ async fn stripe_key(client: &Client) -> anyhow::Result<()> {
     );
     let status = text_of(client, "#secret-stripe_test_key-status").await?;
     ensure!(status.ends_with("…0001"), "status: {status:?}");
-    screenshot(client, "e2e-settings-wrong-stripe-key").await?;
+    capture(client, "e2e-settings-wrong-stripe-key").await?;
 
     save_secret(client, "stripe_test_key", DEMO_STRIPE_KEY).await?;
     let answer = test_connection(client, "stripe").await?;
@@ -127,7 +129,7 @@ async fn relay_down_then_fixed(client: &Client, stack: &Stack) -> anyhow::Result
             && answer.1.contains("Nothing is lost"),
         "the relay being down should be explained, the app says {answer:?}"
     );
-    screenshot(client, "e2e-settings-relay-down").await?;
+    capture(client, "e2e-settings-relay-down").await?;
 
     // A client books while the app cannot reach the relay: the webhook waits there.
     stack.book(
@@ -143,7 +145,7 @@ async fn relay_down_then_fixed(client: &Client, stack: &Stack) -> anyhow::Result
         "Not connected",
     )
     .await?;
-    screenshot(client, "e2e-settings-dashboard-not-connected").await?;
+    capture(client, "e2e-settings-dashboard-not-connected").await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     click(client, "#nav-bookings").await?;
     wait_for(client, "#main").await?;
@@ -180,7 +182,7 @@ async fn relay_down_then_fixed(client: &Client, stack: &Stack) -> anyhow::Result
         tokio::time::sleep(Duration::from_millis(500)).await;
         click(client, "#nav-bookings").await?;
     }
-    screenshot(client, "e2e-settings-recovered").await?;
+    capture(client, "e2e-settings-recovered").await?;
     click(client, "#nav-dashboard").await?;
     wait_for_text(client, "#sync-health [data-testid=sync-state]", "Connected").await?;
     Ok(())
@@ -254,34 +256,4 @@ async fn find_optional(client: &Client, css: &str) -> anyhow::Result<bool> {
 
 async fn page_text(client: &Client) -> anyhow::Result<String> {
     text_of(client, "#main").await
-}
-
-async fn text_of(client: &Client, css: &str) -> anyhow::Result<String> {
-    let element = wait_for(client, css).await?;
-    Ok(step(&format!("read `{css}`"), element.text())
-        .await?
-        .trim()
-        .to_owned())
-}
-
-async fn click(client: &Client, css: &str) -> anyhow::Result<()> {
-    let element = wait_for(client, css).await?;
-    step(&format!("click `{css}`"), element.click()).await
-}
-
-async fn type_into(client: &Client, css: &str, text: &str) -> anyhow::Result<()> {
-    let element = wait_for(client, css).await?;
-    step(&format!("type into `{css}`"), element.send_keys(text)).await
-}
-
-async fn screenshot(client: &Client, name: &str) -> anyhow::Result<std::path::PathBuf> {
-    let script = "const done = arguments[arguments.length - 1];
-                  requestAnimationFrame(() => requestAnimationFrame(() => done(true)));";
-    step(
-        "wait for a painted frame",
-        client.execute_async(script, Vec::new()),
-    )
-    .await?;
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    e2e::screenshot(name)
 }

@@ -20,7 +20,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context as _};
-use coachdesk_tests::e2e::{self, step, wait_for, wait_for_text, Sandbox};
+use coachdesk_tests::e2e::{
+    self, capture, click, replace, step, type_into, wait_for, wait_for_text, Sandbox,
+};
 use coachdesk_tests::stack::Stack;
 use fantoccini_loopback::{Client, Locator};
 use serde_json::Value;
@@ -51,7 +53,7 @@ async fn a_session_type_is_priced_set_up_in_stripe_mapped_and_its_webhook_regist
     }
     .await;
     if outcome.is_err() {
-        let _ = screenshot(&client, "e2e-setup-failure").await;
+        let _ = capture(&client, "e2e-setup-failure").await;
     }
     step("quit the app", client.close()).await?;
     outcome
@@ -75,7 +77,7 @@ async fn create_with_policy(client: &Client) -> anyhow::Result<String> {
         "Cancelled 30 h before: 50% back, 75.00 EUR.",
     )
     .await?;
-    screenshot(client, "e2e-setup-policy-preview").await?;
+    capture(client, "e2e-setup-policy-preview").await?;
     // The preview follows the notice typed in.
     replace(client, "#preview-hours", "50").await?;
     wait_for_text(
@@ -132,7 +134,7 @@ async fn set_up_in_stripe(client: &Client, stack: &Stack, id: &str) -> anyhow::R
         notice.contains(&format!("{}/pay/e2e-setup-call", stack.relay_url)),
         "the notice should name the relay's pay route: {notice:?}"
     );
-    screenshot(client, "e2e-setup-stripe").await?;
+    capture(client, "e2e-setup-stripe").await?;
 
     let prefix = format!("coachdesk-{id}-v1-");
     let posts = stack.requests(Some("POST"), "/v1/")?;
@@ -174,7 +176,7 @@ async fn map_event_type(client: &Client, stack: &Stack, id: &str) -> anyhow::Res
         "Saved",
     )
     .await?;
-    screenshot(client, "e2e-setup-mapping").await?;
+    capture(client, "e2e-setup-mapping").await?;
 
     // Reload from Calendly: the link was stored.
     click(client, "#refresh-event-types").await?;
@@ -200,7 +202,7 @@ async fn map_event_type(client: &Client, stack: &Stack, id: &str) -> anyhow::Res
                     text.contains(NAME),
                     "the booking should be of {NAME:?}: {text:?}"
                 );
-                screenshot(client, "e2e-setup-mapped-booking").await?;
+                capture(client, "e2e-setup-mapped-booking").await?;
                 return Ok(());
             }
         }
@@ -222,7 +224,7 @@ async fn register_webhook(client: &Client, stack: &Stack) -> anyhow::Result<()> 
     wait_for(client, "#subscription-state[data-state=active]").await?;
     let callback = format!("{}/hooks/calendly", stack.relay_url);
     wait_for_text(client, "#subscription-callback", &callback).await?;
-    screenshot(client, "e2e-setup-webhook").await?;
+    capture(client, "e2e-setup-webhook").await?;
 
     let posted: Vec<Value> = stack
         .requests(Some("POST"), "/webhook_subscriptions")?
@@ -264,33 +266,4 @@ async fn row_attr(client: &Client, attr: &str) -> anyhow::Result<String> {
         }
     }
     bail!("no session type row named {NAME:?}")
-}
-
-async fn click(client: &Client, css: &str) -> anyhow::Result<()> {
-    let element = wait_for(client, css).await?;
-    step(&format!("click `{css}`"), element.click()).await
-}
-
-async fn type_into(client: &Client, css: &str, text: &str) -> anyhow::Result<()> {
-    let element = wait_for(client, css).await?;
-    step(&format!("type into `{css}`"), element.send_keys(text)).await
-}
-
-async fn replace(client: &Client, css: &str, text: &str) -> anyhow::Result<()> {
-    let element = wait_for(client, css).await?;
-    step(&format!("clear `{css}`"), element.clear()).await?;
-    step(&format!("type into `{css}`"), element.send_keys(text)).await
-}
-
-/// Captures the screen after WebKit painted the current DOM (see e2e_actions).
-async fn screenshot(client: &Client, name: &str) -> anyhow::Result<std::path::PathBuf> {
-    let script = "const done = arguments[arguments.length - 1];
-                  requestAnimationFrame(() => requestAnimationFrame(() => done(true)));";
-    step(
-        "wait for a painted frame",
-        client.execute_async(script, Vec::new()),
-    )
-    .await?;
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    e2e::screenshot(name)
 }

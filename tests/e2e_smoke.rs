@@ -13,7 +13,7 @@
 use std::time::Instant;
 
 use anyhow::ensure;
-use coachdesk_tests::e2e::{self, step, wait_for, wait_for_text, Sandbox};
+use coachdesk_tests::e2e::{self, click, step, type_into, wait_for, wait_for_text, Sandbox};
 use fantoccini_loopback::{Client, Locator};
 
 const NAME: &str = "E2E Deep Dive";
@@ -190,16 +190,6 @@ async fn second_run(client: &Client) -> anyhow::Result<()> {
         "the price should show 120, it shows {shown:?}"
     );
     Ok(())
-}
-
-async fn click(client: &Client, css: &str) -> anyhow::Result<()> {
-    let element = wait_for(client, css).await?;
-    step(&format!("click `{css}`"), element.click()).await
-}
-
-async fn type_into(client: &Client, css: &str, text: &str) -> anyhow::Result<()> {
-    let element = wait_for(client, css).await?;
-    step(&format!("type into `{css}`"), element.send_keys(text)).await
 }
 
 async fn clear(client: &Client, css: &str) -> anyhow::Result<()> {

@@ -332,3 +332,46 @@ pub fn screenshot(name: &str) -> anyhow::Result<PathBuf> {
         std::thread::sleep(Duration::from_millis(250));
     }
 }
+
+/// The trimmed text of the element `css` names, once it exists.
+pub async fn text_of(client: &Client, css: &str) -> anyhow::Result<String> {
+    let element = wait_for(client, css).await?;
+    Ok(step(&format!("read `{css}`"), element.text())
+        .await?
+        .trim()
+        .to_owned())
+}
+
+/// Clicks the element `css` names, once it exists.
+pub async fn click(client: &Client, css: &str) -> anyhow::Result<()> {
+    let element = wait_for(client, css).await?;
+    step(&format!("click `{css}`"), element.click()).await
+}
+
+/// Types `text` into the element `css` names, after what it holds.
+pub async fn type_into(client: &Client, css: &str, text: &str) -> anyhow::Result<()> {
+    let element = wait_for(client, css).await?;
+    step(&format!("type into `{css}`"), element.send_keys(text)).await
+}
+
+/// Replaces what the field `css` holds with `text`.
+pub async fn replace(client: &Client, css: &str, text: &str) -> anyhow::Result<()> {
+    let element = wait_for(client, css).await?;
+    step(&format!("clear `{css}`"), element.clear()).await?;
+    step(&format!("type into `{css}`"), element.send_keys(text)).await
+}
+
+/// Captures the screen as `name` once WebKit has painted the current DOM (two animation
+/// frames, then a pause for the X display to catch up): without the wait the capture shows
+/// the page one step behind.
+pub async fn capture(client: &Client, name: &str) -> anyhow::Result<PathBuf> {
+    let script = "const done = arguments[arguments.length - 1];
+                  requestAnimationFrame(() => requestAnimationFrame(() => done(true)));";
+    step(
+        "wait for a painted frame",
+        client.execute_async(script, Vec::new()),
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    screenshot(name)
+}
