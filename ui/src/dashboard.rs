@@ -244,9 +244,9 @@ fn AttentionList(props: &AttentionProps) -> Html {
                 spawn_local(async move {
                     // The list reloads by itself once the store changes.
                     let answer = crate::settings::approve_refund(&booking_id).await;
-                    outcome.set(Some(answer.map(|_| {
-                        "Refund approved: it is being sent to Stripe.".to_owned()
-                    })));
+                    outcome.set(Some(
+                        answer.map(|_| "Refund approved: it is being sent to Stripe.".to_owned()),
+                    ));
                 });
             }
             Resolve::Reconcile => {
