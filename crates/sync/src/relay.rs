@@ -78,21 +78,12 @@ impl RelayClient {
 
     /// Acknowledges everything up to `through`.
     pub async fn ack(&self, token: &str, through: i64) -> Result<(), ProviderError> {
-        let response = self
+        let request = self
             .http
             .post(format!("{}/v1/ack", self.base))
             .bearer_auth(token)
-            .json(&AckRequest { through })
-            .send()
-            .await
-            .map_err(unreachable)?;
-        let status = response.status().as_u16();
-        if status == 200 {
-            Ok(())
-        } else {
-            let text = response.text().await.unwrap_or_default();
-            Err(ProviderError::from_relay_status(status, text))
-        }
+            .json(&AckRequest { through });
+        expect_ok(request).await
     }
 }
 
@@ -104,21 +95,12 @@ impl RelayClient {
         token: &str,
         table: &coachdesk_protocol::relay::PaymentLinkTable,
     ) -> Result<(), ProviderError> {
-        let response = self
+        let request = self
             .http
             .put(format!("{}/v1/payment-links", self.base))
             .bearer_auth(token)
-            .json(table)
-            .send()
-            .await
-            .map_err(unreachable)?;
-        let status = response.status().as_u16();
-        if status == 200 {
-            Ok(())
-        } else {
-            let text = response.text().await.unwrap_or_default();
-            Err(ProviderError::from_relay_status(status, text))
-        }
+            .json(table);
+        expect_ok(request).await
     }
 }
 
@@ -209,5 +191,17 @@ fn provider(p: WireProvider) -> Provider {
     match p {
         WireProvider::Stripe => Provider::Stripe,
         WireProvider::Calendly => Provider::Calendly,
+    }
+}
+
+/// Sends a relay API request whose only good answer is 200 with nothing to read.
+async fn expect_ok(request: reqwest::RequestBuilder) -> Result<(), ProviderError> {
+    let response = request.send().await.map_err(unreachable)?;
+    let status = response.status().as_u16();
+    if status == 200 {
+        Ok(())
+    } else {
+        let text = response.text().await.unwrap_or_default();
+        Err(ProviderError::from_relay_status(status, text))
     }
 }
