@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::{bail, ensure, Context as _};
 use coachdesk_store::{bulk_booking, Store};
-use coachdesk_tests::e2e::{self, step, wait_for, Sandbox};
+use coachdesk_tests::e2e::{self, attr_of, click, step, text_of, texts_of, wait_for, Sandbox};
 use fantoccini_loopback::Client;
 use serde_json::{json, Value};
 
@@ -106,21 +106,13 @@ async fn repeated(
 }
 
 async fn meta(client: &Client, attribute: &str) -> anyhow::Result<String> {
-    let element = wait_for(client, "#bookings-meta").await?;
-    Ok(step("read the list's figures", element.attr(attribute))
+    Ok(attr_of(client, "#bookings-meta", attribute)
         .await?
         .unwrap_or_default())
 }
 
 async fn rows(client: &Client) -> anyhow::Result<usize> {
-    let found = step(
-        "count the rows",
-        client.find_all(fantoccini_loopback::Locator::Css(
-            "[data-testid=booking-row]",
-        )),
-    )
-    .await?;
-    Ok(found.len())
+    Ok(texts_of(client, "[data-testid=booking-row]").await?.len())
 }
 
 async fn filter_and_search(client: &Client) -> anyhow::Result<()> {
@@ -130,20 +122,10 @@ async fn filter_and_search(client: &Client) -> anyhow::Result<()> {
     let open = Instant::now();
     let mut shown = false;
     for _ in 0..20 {
-        step(
-            "open the bookings page",
-            wait_for(client, "#nav-bookings").await?.click(),
-        )
-        .await?;
+        click(client, "#nav-bookings").await?;
         let deadline = Instant::now() + std::time::Duration::from_secs(3);
         while Instant::now() < deadline {
-            let found = step(
-                "look for the list",
-                client.find_all(fantoccini_loopback::Locator::Css(
-                    "#bookings-meta[data-total='10000']",
-                )),
-            )
-            .await?;
+            let found = texts_of(client, "#bookings-meta[data-total='10000']").await?;
             if !found.is_empty() {
                 shown = true;
                 break;
@@ -161,11 +143,7 @@ async fn filter_and_search(client: &Client) -> anyhow::Result<()> {
         meta(client, "data-load-ms").await?
     );
     ensure!(rows(client).await? == 50, "one page of 50 rows");
-    let range = step(
-        "read the range",
-        wait_for(client, "#bookings-range").await?.text(),
-    )
-    .await?;
+    let range = text_of(client, "#bookings-range").await?;
     ensure!(
         range == "Showing 1–50 of 10,000",
         "the range line says {range:?}"
@@ -210,13 +188,7 @@ async fn filter_and_search(client: &Client) -> anyhow::Result<()> {
         let done = format!("#bookings-meta[data-total='1'][data-search='{text}']");
         let times = repeated(client, "#booking-search", text, "input", &done, all).await?;
         timed(client, "#booking-search", text, "input", &done).await?;
-        let email = step(
-            "read the row",
-            wait_for(client, "[data-testid=booking-row] .small")
-                .await?
-                .text(),
-        )
-        .await?;
+        let email = text_of(client, "[data-testid=booking-row] .small").await?;
         ensure!(
             email == probe.email,
             "{what} found {email:?}, not {}",
@@ -271,11 +243,7 @@ async fn filter_and_search(client: &Client) -> anyhow::Result<()> {
     .await?;
     let total: usize = meta(client, "data-total").await?.parse().unwrap_or(0);
     ensure!(total == 6_500, "confirmed: {total}");
-    step(
-        "next page",
-        wait_for(client, "#bookings-next").await?.click(),
-    )
-    .await?;
+    click(client, "#bookings-next").await?;
     wait_for_range(client, "Showing 51–100 of 6,500").await?;
     e2e::screenshot("e2e-bookings-10k-filtered")?;
 
@@ -288,11 +256,7 @@ async fn filter_and_search(client: &Client) -> anyhow::Result<()> {
 
     // The dashboard over the same 10,000 bookings.
     let open = Instant::now();
-    step(
-        "open the dashboard",
-        wait_for(client, "#nav-dashboard").await?.click(),
-    )
-    .await?;
+    click(client, "#nav-dashboard").await?;
     wait_for(
         client,
         "#metrics .tile, #metrics p.muted:not([role=status])",

@@ -12,11 +12,11 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, ensure, Context as _};
 use coachdesk_tests::e2e::{self, click, replace, step, type_into, wait_for, Sandbox};
-use fantoccini_loopback::{Client, Locator};
+use fantoccini_loopback::Client;
 
 const RIGHT: &str = "right-e2e-password";
 
@@ -150,8 +150,7 @@ async fn run(client: &Client, sink: &Sink) -> anyhow::Result<()> {
         "{client_nme} is not a placeholder",
     )
     .await?;
-    let save = wait_for(client, "#save-template").await?;
-    let disabled = step("read the save button", save.attr("disabled")).await?;
+    let disabled = e2e::attr_of(client, "#save-template", "disabled").await?;
     ensure!(disabled.is_some(), "a broken template cannot be saved");
     let shot = screenshot(client, "#template-problems", "e2e-emails-template-problem").await?;
     eprintln!(
@@ -178,18 +177,13 @@ async fn screenshot(client: &Client, css: &str, name: &str) -> anyhow::Result<st
 
 /// Waits until an element matching `css` contains `text`; returns its whole text.
 async fn wait_text(client: &Client, css: &str, text: &str) -> anyhow::Result<String> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut last = String::new();
-    loop {
-        for element in step(&format!("find `{css}`"), client.find_all(Locator::Css(css))).await? {
-            last = step("read text", element.text()).await?;
-            if last.contains(text) {
-                return Ok(last);
-            }
-        }
-        if Instant::now() > deadline {
-            bail!("`{css}` did not come to contain {text:?} within 30 s (last: {last:?})");
-        }
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
+    let what = format!("contain {text:?}");
+    let texts = e2e::wait_for_texts(client, css, e2e::STEP_TIMEOUT, &what, |t| {
+        t.iter().any(|found| found.contains(text))
+    })
+    .await?;
+    Ok(texts
+        .into_iter()
+        .find(|found| found.contains(text))
+        .unwrap_or_default())
 }

@@ -24,7 +24,7 @@ use coachdesk_tests::e2e::{
     self, capture, click, step, text_of, type_into, wait_for, wait_for_text, Sandbox,
 };
 use coachdesk_tests::stack::Stack;
-use fantoccini_loopback::{Client, Locator};
+use fantoccini_loopback::Client;
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -293,17 +293,7 @@ async fn wait_states(client: &Client, name: &str, states: &[&str]) -> anyhow::Re
 }
 
 async fn click_row(client: &Client, name: &str) -> anyhow::Result<()> {
-    let buttons = step(
-        "find the bookings' names",
-        client.find_all(Locator::Css("[data-testid=open-booking]")),
-    )
-    .await?;
-    for button in buttons {
-        if step("read a name", button.text()).await?.trim() == name {
-            return step(&format!("open {name}"), button.click()).await;
-        }
-    }
-    anyhow::bail!("no booking of {name} to open")
+    e2e::click_where_text(client, "[data-testid=open-booking]", name).await
 }
 
 async fn wait_text_within(
@@ -312,25 +302,8 @@ async fn wait_text_within(
     text: &str,
     limit: Duration,
 ) -> anyhow::Result<()> {
-    let deadline = Instant::now() + limit;
-    loop {
-        let found = step(&format!("find `{css}`"), client.find_all(Locator::Css(css))).await?;
-        let mut seen = Vec::new();
-        for element in found {
-            // A live reload may have replaced the element since it was found: look again.
-            let Ok(t) = step("read text", element.text()).await else {
-                continue;
-            };
-            if t.trim() == text {
-                return Ok(());
-            }
-            seen.push(t.trim().to_owned());
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "`{css}` did not read {text:?} within {} s (it reads {seen:?})",
-            limit.as_secs()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let what = format!("read {text:?}");
+    e2e::wait_for_texts(client, css, limit, &what, |t| t.iter().any(|f| f == text))
+        .await
+        .map(drop)
 }

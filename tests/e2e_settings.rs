@@ -24,10 +24,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::ensure;
 use coachdesk_tests::e2e::{
-    self, capture, click, step, text_of, type_into, wait_for, wait_for_text, Sandbox,
+    self, capture, click, replace, step, text_of, wait_for, wait_for_text, Sandbox,
 };
 use coachdesk_tests::stack::{Stack, DEMO_CALENDLY_TOKEN, DEMO_STRIPE_KEY};
-use fantoccini_loopback::{Client, Locator};
+use fantoccini_loopback::Client;
 
 /// How long sync may take to bring a change into the window (relay long-poll, restart).
 const SYNC_WAIT: Duration = Duration::from_secs(45);
@@ -191,20 +191,15 @@ async fn relay_down_then_fixed(client: &Client, stack: &Stack) -> anyhow::Result
 async fn save_secret(client: &Client, name: &str, value: &str) -> anyhow::Result<()> {
     click(client, "#nav-settings").await?;
     let input = format!("#secret-{name}-input");
-    let element = wait_for(client, &input).await?;
-    step("clear the field", element.clear()).await?;
-    type_into(client, &input, value).await?;
+    replace(client, &input, value).await?;
     click(client, &format!("#secret-{name}-save")).await?;
     wait_for(client, &format!("#secret-{name}-status[data-set=true]")).await?;
     // The field is emptied once the keychain has it.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let left = step(
-            "read the field",
-            wait_for(client, &input).await?.prop("value"),
-        )
-        .await?
-        .unwrap_or_default();
+        let left = e2e::prop_of(client, &input, "value")
+            .await?
+            .unwrap_or_default();
         if left.is_empty() {
             return Ok(());
         }
@@ -214,9 +209,7 @@ async fn save_secret(client: &Client, name: &str, value: &str) -> anyhow::Result
 }
 
 async fn save_relay_url(client: &Client, url: &str) -> anyhow::Result<()> {
-    let element = wait_for(client, "#relay-url-input").await?;
-    step("clear the relay URL", element.clear()).await?;
-    type_into(client, "#relay-url-input", url).await?;
+    replace(client, "#relay-url-input", url).await?;
     click(client, "#relay-url-save").await?;
     wait_for(client, "#relay-url-saved").await?;
     Ok(())
@@ -226,12 +219,11 @@ async fn save_relay_url(client: &Client, url: &str) -> anyhow::Result<()> {
 async fn test_connection(client: &Client, service: &str) -> anyhow::Result<(bool, String)> {
     click(client, &format!("#test-{service}")).await?;
     let done = format!("#check-{service}[data-state=done]");
-    let element = wait_for(client, &done).await?;
-    let ok = step("read the outcome", element.attr("data-ok"))
+    let ok = e2e::attr_of(client, &done, "data-ok")
         .await?
         .unwrap_or_default();
-    let text = step("read the sentence", element.text()).await?;
-    Ok((ok == "true", text.trim().to_owned()))
+    let text = text_of(client, &done).await?;
+    Ok((ok == "true", text))
 }
 
 async fn remove_secrets(client: &Client) -> anyhow::Result<()> {
@@ -246,12 +238,7 @@ async fn remove_secrets(client: &Client) -> anyhow::Result<()> {
 }
 
 async fn find_optional(client: &Client, css: &str) -> anyhow::Result<bool> {
-    Ok(!step(
-        &format!("look for `{css}`"),
-        client.find_all(Locator::Css(css)),
-    )
-    .await?
-    .is_empty())
+    Ok(!e2e::texts_of(client, css).await?.is_empty())
 }
 
 async fn page_text(client: &Client) -> anyhow::Result<String> {

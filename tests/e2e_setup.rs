@@ -21,10 +21,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context as _};
 use coachdesk_tests::e2e::{
-    self, capture, click, replace, step, type_into, wait_for, wait_for_text, Sandbox,
+    self, capture, click, replace, step, text_of, texts_of, type_into, wait_for, wait_for_text,
+    Sandbox,
 };
 use coachdesk_tests::stack::Stack;
-use fantoccini_loopback::{Client, Locator};
+use fantoccini_loopback::Client;
 use serde_json::Value;
 
 const NAME: &str = "E2E Setup Call";
@@ -113,23 +114,13 @@ async fn set_up_in_stripe(client: &Client, stack: &Stack, id: &str) -> anyhow::R
         &format!("{row} [data-testid=stripe-status][data-status=ready]"),
     )
     .await?;
-    let url = step(
-        "read the payment link",
-        wait_for(client, &format!("{row} [data-testid=payment-link-url]"))
-            .await?
-            .text(),
-    )
-    .await?;
+    let url = text_of(client, &format!("{row} [data-testid=payment-link-url]")).await?;
     ensure!(
         url.starts_with(&stack.sim_url),
         "the payment link {url:?} is not the simulator's"
     );
     // The relay was handed the link for its `/pay/{slug}` redirect.
-    let notice = step(
-        "read the set-up notice",
-        wait_for(client, "#stripe-notice").await?.text(),
-    )
-    .await?;
+    let notice = text_of(client, "#stripe-notice").await?;
     ensure!(
         notice.contains(&format!("{}/pay/e2e-setup-call", stack.relay_url)),
         "the notice should name the relay's pay route: {notice:?}"
@@ -162,12 +153,9 @@ async fn map_event_type(client: &Client, stack: &Stack, id: &str) -> anyhow::Res
     let uri = Stack::event_type_uri(SLUG)?;
     let row = format!("tr[data-testid=event-type-row][data-uri='{uri}']");
     wait_for(client, &row).await?;
-    let count = step(
-        "count the event types",
-        client.find_all(Locator::Css("tr[data-testid=event-type-row]")),
-    )
-    .await?
-    .len();
+    let count = texts_of(client, "tr[data-testid=event-type-row]")
+        .await?
+        .len();
     ensure!(count >= 3, "the simulator's three event types, got {count}");
     click(client, &format!("{row} select option[value='{id}']")).await?;
     wait_for_text(
@@ -190,13 +178,7 @@ async fn map_event_type(client: &Client, stack: &Stack, id: &str) -> anyhow::Res
     click(client, "#nav-bookings").await?;
     let deadline = Instant::now() + SYNC_WAIT;
     loop {
-        let rows = step(
-            "find the booking rows",
-            client.find_all(Locator::Css("tr[data-testid=booking-row]")),
-        )
-        .await?;
-        for row in rows {
-            let text = step("read a row", row.text()).await?;
+        for text in texts_of(client, "tr[data-testid=booking-row]").await? {
             if text.contains("Mia Mapped") {
                 ensure!(
                     text.contains(NAME),
@@ -248,22 +230,18 @@ async fn register_webhook(client: &Client, stack: &Stack) -> anyhow::Result<()> 
 
 /// An attribute of the session type row named [`NAME`].
 async fn row_attr(client: &Client, attr: &str) -> anyhow::Result<String> {
-    let rows = step(
-        "find the session type rows",
-        client.find_all(Locator::Css("tr[data-testid=session-type-row]")),
+    let script =
+        "const row = Array.from(document.querySelectorAll('tr[data-testid=session-type-row]'))
+                      .find(r => r.querySelector('[data-testid=session-type-name]')
+                          ?.innerText.trim() === arguments[0]);
+                  return row ? row.getAttribute(arguments[1]) : null;";
+    let found = step(
+        "read the session type row",
+        client.execute(script, vec![Value::from(NAME), Value::from(attr)]),
     )
     .await?;
-    for row in rows {
-        let name = step(
-            "read a name",
-            row.find(Locator::Css("[data-testid=session-type-name]")),
-        )
-        .await?;
-        if step("read a name", name.text()).await?.trim() == NAME {
-            return step("read the row's id", row.attr(attr))
-                .await?
-                .with_context(|| format!("the row has no {attr}"));
-        }
-    }
-    bail!("no session type row named {NAME:?}")
+    found
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("no session type row named {NAME:?} with {attr}"))
 }

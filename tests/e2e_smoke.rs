@@ -13,8 +13,11 @@
 use std::time::Instant;
 
 use anyhow::ensure;
-use coachdesk_tests::e2e::{self, click, step, type_into, wait_for, wait_for_text, Sandbox};
-use fantoccini_loopback::{Client, Locator};
+use coachdesk_tests::e2e::{
+    self, click, replace, step, text_of, texts_of, type_into, wait_for, wait_for_text,
+    wait_for_texts, Sandbox,
+};
+use fantoccini_loopback::Client;
 
 const NAME: &str = "E2E Deep Dive";
 
@@ -51,12 +54,12 @@ async fn a_session_type_created_in_the_form_survives_a_restart() -> anyhow::Resu
 }
 
 async fn first_run(client: &Client, started: Instant) -> anyhow::Result<()> {
-    let banner = wait_for(client, "#mode-banner[data-mode]").await?;
+    wait_for(client, "#mode-banner[data-mode]").await?;
     eprintln!(
         "e2e: cold start to first screen: {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    let banner_text = step("read the banner", banner.text()).await?;
+    let banner_text = text_of(client, "#mode-banner[data-mode]").await?;
     ensure!(
         banner_text.contains("TEST MODE"),
         "the header should say TEST MODE, it says {banner_text:?}"
@@ -71,16 +74,14 @@ async fn first_run(client: &Client, started: Instant) -> anyhow::Result<()> {
     // Invalid: no name, and a price that is not a number.
     type_into(client, "#field-price", "twelve").await?;
     click(client, "#save-session-type").await?;
-    let error = wait_for(client, "#error-name").await?;
-    let message = step("read the name error", error.text()).await?;
-    ensure!(!message.trim().is_empty(), "the name error is empty");
+    let message = text_of(client, "#error-name").await?;
+    ensure!(!message.is_empty(), "the name error is empty");
     wait_for(client, "#session-type-form").await?;
     e2e::screenshot("e2e-smoke-field-error")?;
 
     // Valid.
     type_into(client, "#field-name", NAME).await?;
-    clear(client, "#field-price").await?;
-    type_into(client, "#field-price", "120.00").await?;
+    replace(client, "#field-price", "120.00").await?;
     click(client, "#save-session-type").await?;
     wait_for_text(client, "[data-testid=session-type-name]", NAME).await?;
     Ok(())
@@ -102,8 +103,7 @@ async fn demo_bookings_can_be_filtered_searched_and_opened() -> anyhow::Result<(
 }
 
 async fn browse_demo_bookings(client: &Client) -> anyhow::Result<()> {
-    let banner = wait_for(client, "#mode-banner[data-mode=demo]").await?;
-    let text = step("read the banner", banner.text()).await?;
+    let text = text_of(client, "#mode-banner[data-mode=demo]").await?;
     ensure!(
         text.contains("DEMO MODE"),
         "the header should say DEMO MODE, it says {text:?}"
@@ -125,14 +125,8 @@ async fn browse_demo_bookings(client: &Client) -> anyhow::Result<()> {
     );
 
     // Search narrows further, by the first confirmed client's email.
-    let email = step("read an email", async {
-        let cell = client
-            .find(Locator::Css("[data-testid=booking-row] .small"))
-            .await?;
-        cell.text().await
-    })
-    .await?;
-    type_into(client, "#booking-search", email.trim()).await?;
+    let email = text_of(client, "[data-testid=booking-row] .small").await?;
+    type_into(client, "#booking-search", &email).await?;
     wait_until_rows(client, |states| {
         !states.is_empty() && states.len() <= confirmed
     })
@@ -144,20 +138,11 @@ async fn browse_demo_bookings(client: &Client) -> anyhow::Result<()> {
     Ok(())
 }
 
+const STATES: &str = "[data-testid=booking-row] [data-testid=booking-state]";
+
 /// The state badge text of every listed booking.
 async fn rows(client: &Client) -> anyhow::Result<Vec<String>> {
-    let badges = step(
-        "find booking states",
-        client.find_all(Locator::Css(
-            "[data-testid=booking-row] [data-testid=booking-state]",
-        )),
-    )
-    .await?;
-    let mut states = Vec::with_capacity(badges.len());
-    for badge in badges {
-        states.push(step("read a state", badge.text()).await?.trim().to_owned());
-    }
-    Ok(states)
+    texts_of(client, STATES).await
 }
 
 /// Waits (bounded) until the listed states satisfy `done`; returns how many rows there are.
@@ -165,34 +150,18 @@ async fn wait_until_rows(
     client: &Client,
     done: impl Fn(&[String]) -> bool,
 ) -> anyhow::Result<usize> {
-    let deadline = Instant::now() + e2e::STEP_TIMEOUT;
-    loop {
-        let states = rows(client).await?;
-        if done(&states) {
-            return Ok(states.len());
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "the bookings list did not settle as expected; it shows {states:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
-    }
+    let states = wait_for_texts(client, STATES, e2e::STEP_TIMEOUT, "settle", done).await?;
+    Ok(states.len())
 }
 
 async fn second_run(client: &Client) -> anyhow::Result<()> {
     wait_for(client, "#mode-banner[data-mode]").await?;
     click(client, "#nav-session-types").await?;
     wait_for_text(client, "[data-testid=session-type-name]", NAME).await?;
-    let price = wait_for(client, "[data-testid=session-type-price]").await?;
-    let shown = step("read the price", price.text()).await?;
+    let shown = text_of(client, "[data-testid=session-type-price]").await?;
     ensure!(
         shown.contains("120"),
         "the price should show 120, it shows {shown:?}"
     );
     Ok(())
-}
-
-async fn clear(client: &Client, css: &str) -> anyhow::Result<()> {
-    let element = step(&format!("find `{css}`"), client.find(Locator::Css(css))).await?;
-    step(&format!("clear `{css}`"), element.clear()).await
 }

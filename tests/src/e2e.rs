@@ -270,28 +270,72 @@ pub async fn wait_for(
     .await
 }
 
-/// Waits (bounded) until some element matching `css` has exactly the text `text`.
-pub async fn wait_for_text(client: &Client, css: &str, text: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + STEP_TIMEOUT;
+/// The trimmed rendered text of every element matching `css`, read in one script so that
+/// a live reload between finding and reading cannot leave a stale element behind.
+pub async fn texts_of(client: &Client, css: &str) -> anyhow::Result<Vec<String>> {
+    let script = "return Array.from(document.querySelectorAll(arguments[0]))
+                      .map(e => (e.innerText || e.textContent || '').trim());";
+    let found = step(
+        &format!("read the texts of `{css}`"),
+        client.execute(script, vec![serde_json::Value::from(css)]),
+    )
+    .await?;
+    serde_json::from_value(found).with_context(|| format!("the texts of `{css}`"))
+}
+
+/// Waits up to `limit` until the texts of the elements matching `css` satisfy `done`;
+/// returns them. The error names what was seen last.
+pub async fn wait_for_texts(
+    client: &Client,
+    css: &str,
+    limit: Duration,
+    what: &str,
+    done: impl Fn(&[String]) -> bool,
+) -> anyhow::Result<Vec<String>> {
+    let deadline = Instant::now() + limit;
     loop {
-        let elements = step(&format!("find `{css}`"), client.find_all(Locator::Css(css))).await?;
-        for element in elements {
-            // The window reloads live (sync, the coach's own actions): an element found a
-            // moment ago may be gone; look again rather than fail.
-            if let Ok(found) = step("read text", element.text()).await {
-                if found.trim() == text {
-                    return Ok(());
-                }
-            }
+        let texts = texts_of(client, css).await?;
+        if done(&texts) {
+            return Ok(texts);
         }
         if Instant::now() > deadline {
             bail!(
-                "no `{css}` with text {text:?} appeared within {} s",
-                STEP_TIMEOUT.as_secs()
+                "`{css}` did not come to {what} within {} s (it reads {texts:?})",
+                limit.as_secs()
             );
         }
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
+}
+
+/// Waits (bounded) until some element matching `css` has exactly the text `text`.
+pub async fn wait_for_text(client: &Client, css: &str, text: &str) -> anyhow::Result<()> {
+    wait_for_texts(client, css, STEP_TIMEOUT, &format!("read {text:?}"), |t| {
+        t.iter().any(|found| found == text)
+    })
+    .await
+    .map(drop)
+}
+
+/// Clicks the first element matching `css` whose trimmed text is `text`, found and
+/// clicked in one script (no stale element between the two).
+pub async fn click_where_text(client: &Client, css: &str, text: &str) -> anyhow::Result<()> {
+    let script = "const hit = Array.from(document.querySelectorAll(arguments[0]))
+                      .find(e => (e.innerText || e.textContent || '').trim() === arguments[1]);
+                  if (!hit) { return false; }
+                  hit.scrollIntoView({block: 'center'});
+                  hit.click();
+                  return true;";
+    let args = vec![serde_json::Value::from(css), serde_json::Value::from(text)];
+    let clicked = step(
+        &format!("click the `{css}` reading {text:?}"),
+        client.execute(script, args),
+    )
+    .await?;
+    if clicked != serde_json::Value::Bool(true) {
+        bail!("no `{css}` reads {text:?}");
+    }
+    Ok(())
 }
 
 /// Saves the whole X display (`import -window root`): WebDriver's own screenshots come
@@ -335,30 +379,103 @@ pub fn screenshot(name: &str) -> anyhow::Result<PathBuf> {
 
 /// The trimmed text of the element `css` names, once it exists.
 pub async fn text_of(client: &Client, css: &str) -> anyhow::Result<String> {
-    let element = wait_for(client, css).await?;
-    Ok(step(&format!("read `{css}`"), element.text())
-        .await?
-        .trim()
-        .to_owned())
+    let texts = wait_for_texts(client, css, STEP_TIMEOUT, "exist", |t| !t.is_empty()).await?;
+    Ok(texts.into_iter().next().unwrap_or_default())
+}
+
+/// The attribute `attribute` of the element `css` names (None when it has none), once
+/// the element exists, read in one script.
+pub async fn attr_of(
+    client: &Client,
+    css: &str,
+    attribute: &str,
+) -> anyhow::Result<Option<String>> {
+    read_of(client, css, attribute, "e.getAttribute(arguments[1])").await
+}
+
+/// The DOM property `property` of the element `css` names (a field's `value`, say), once
+/// the element exists, read in one script.
+pub async fn prop_of(client: &Client, css: &str, property: &str) -> anyhow::Result<Option<String>> {
+    read_of(client, css, property, "e[arguments[1]]").await
+}
+
+async fn read_of(
+    client: &Client,
+    css: &str,
+    name: &str,
+    expression: &str,
+) -> anyhow::Result<Option<String>> {
+    let script = format!(
+        "const e = document.querySelector(arguments[0]);
+         if (!e) {{ return null; }}
+         const v = {expression};
+         return [v === null || v === undefined ? null : String(v)];"
+    );
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    loop {
+        let args = vec![serde_json::Value::from(css), serde_json::Value::from(name)];
+        let found = step(
+            &format!("read `{name}` of `{css}`"),
+            client.execute(&script, args),
+        )
+        .await?;
+        if let serde_json::Value::Array(mut values) = found {
+            return Ok(values.pop().and_then(|v| v.as_str().map(str::to_owned)));
+        }
+        if Instant::now() > deadline {
+            bail!("no `{css}` appeared within {} s", STEP_TIMEOUT.as_secs());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Runs `act` on the element `css` names, finding it again when the window re-rendered
+/// it between the find and the act (WebKit: "Node with identifier ... was not found").
+async fn on_element<F, Fut>(client: &Client, css: &str, what: &str, act: F) -> anyhow::Result<()>
+where
+    F: Fn(fantoccini_loopback::elements::Element) -> Fut,
+    Fut: std::future::Future<Output = Result<(), fantoccini_loopback::error::CmdError>>,
+{
+    let mut attempts = 0;
+    loop {
+        let element = wait_for(client, css).await?;
+        match step(&format!("{what} `{css}`"), act(element)).await {
+            Err(error) if attempts < 5 && is_stale(&error) => attempts += 1,
+            other => return other,
+        }
+    }
+}
+
+/// Whether a WebDriver error says the element left the page after it was found.
+fn is_stale(error: &anyhow::Error) -> bool {
+    let text = format!("{error:#}").to_lowercase();
+    text.contains("stale element")
+        || (text.contains("node with identifier") && text.contains("not found"))
 }
 
 /// Clicks the element `css` names, once it exists.
 pub async fn click(client: &Client, css: &str) -> anyhow::Result<()> {
-    let element = wait_for(client, css).await?;
-    step(&format!("click `{css}`"), element.click()).await
+    on_element(client, css, "click", |e| async move {
+        e.click().await.map(drop)
+    })
+    .await
 }
 
 /// Types `text` into the element `css` names, after what it holds.
 pub async fn type_into(client: &Client, css: &str, text: &str) -> anyhow::Result<()> {
-    let element = wait_for(client, css).await?;
-    step(&format!("type into `{css}`"), element.send_keys(text)).await
+    on_element(client, css, "type into", |e| async move {
+        e.send_keys(text).await
+    })
+    .await
 }
 
 /// Replaces what the field `css` holds with `text`.
 pub async fn replace(client: &Client, css: &str, text: &str) -> anyhow::Result<()> {
-    let element = wait_for(client, css).await?;
-    step(&format!("clear `{css}`"), element.clear()).await?;
-    step(&format!("type into `{css}`"), element.send_keys(text)).await
+    on_element(client, css, "replace the text of", |e| async move {
+        e.clear().await?;
+        e.send_keys(text).await
+    })
+    .await
 }
 
 /// Captures the screen as `name` once WebKit has painted the current DOM (two animation
