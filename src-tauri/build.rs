@@ -25,6 +25,7 @@ fn main() {
             "save_secret",
             "clear_secret",
             "save_relay_url",
+            "save_api_base",
             "set_feature",
             "choose_mode",
             "test_connection",

@@ -65,7 +65,7 @@ impl AppState {
                 .seed_demo(now)
                 .with_context(|| format!("cannot seed demo data into {}", path.display()))?;
         }
-        Ok(AppState {
+        let state = AppState {
             store: Arc::new(Mutex::new(store)),
             sync: Mutex::new(None),
             info: AppInfo {
@@ -79,7 +79,11 @@ impl AppState {
             secrets: Arc::new(Keychain::default()),
             sync_config: Mutex::new(SyncConfig::new(sync_mode(launch.mode), "")),
             toasts: Arc::new(live::Toasts::default()),
-        })
+        };
+        state
+            .use_saved_api_bases()
+            .context("cannot read the saved provider addresses")?;
+        Ok(state)
     }
 
     /// Uses `secrets` instead of the OS keychain (tests: a keychain service of their own).
@@ -237,6 +241,7 @@ pub fn build<R: Runtime>(builder: Builder<R>, state: AppState) -> tauri::Result<
             settings_commands::save_secret,
             settings_commands::clear_secret,
             settings_commands::save_relay_url,
+            settings_commands::save_api_base,
             settings_commands::set_feature,
             settings_commands::choose_mode,
             settings_commands::test_connection,
@@ -297,6 +302,7 @@ pub fn run() -> anyhow::Result<()> {
         state = state.with_secrets(Arc::new(Keychain::new(&service)));
     }
     state.toasts().set_native(live::desktop_sink());
+    live::spawn_alert_watcher(state.store.clone(), state.toasts.clone());
     if launch.mode == Mode::Demo {
         // Demo emails go to the loopback SMTP server scripts/run-demo started.
         mail_commands::configure_demo_from_env(&state)?;

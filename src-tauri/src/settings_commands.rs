@@ -1,5 +1,5 @@
 //! The Settings page's commands: secrets into the keychain (never SQLite, never logs, never
-//! back to the window), the relay URL, test or live mode for the next start, the feature
+//! back to the window), the relay URL, the provider API addresses, test or live mode for the next start, the feature
 //! toggles, "test connection" per service, and approving a refund held while automatic
 //! refunds are off.
 //!
@@ -11,10 +11,13 @@ use std::time::Duration;
 use anyhow::Context as _;
 use coachdesk_protocol::ipc::{CommandError, FieldError};
 use coachdesk_protocol::settings::{
-    secret, service, ConnectionCheck, FeatureToggle, SecretStatus, SettingsView,
+    secret, service, ApiBase, ConnectionCheck, FeatureToggle, SecretStatus, SettingsView,
 };
-use coachdesk_providers::ProviderError;
-use coachdesk_store::Feature;
+use coachdesk_providers::{
+    calendly_base_from_env, stripe_base_from_env, ProviderError, CALENDLY_DEFAULT_BASE,
+    STRIPE_DEFAULT_BASE,
+};
+use coachdesk_store::{Feature, CALENDLY_API_BASE_SETTING, STRIPE_API_BASE_SETTING};
 use coachdesk_sync::{relay::RelayClient, Secret, SecretError, SecretName, SyncConfig};
 use tauri::State;
 
@@ -431,6 +434,51 @@ impl AppState {
         })
     }
 
+    /// Points the provider clients at the API addresses saved in Settings (each left to
+    /// the environment or the provider's own when none is saved).
+    pub fn use_saved_api_bases(&self) -> Result<(), coachdesk_store::StoreError> {
+        let (stripe, calendly) = {
+            let store = self.store();
+            (
+                store.api_base(STRIPE_API_BASE_SETTING)?,
+                store.api_base(CALENDLY_API_BASE_SETTING)?,
+            )
+        };
+        let mut config = self.sync_config.lock().unwrap_or_else(|p| p.into_inner());
+        // async-stripe joins request paths onto its base: keep the trailing slash.
+        config.stripe_base = stripe_base_from_env(stripe.map(|base| format!("{base}/")).as_deref());
+        config.calendly_base = calendly_base_from_env(calendly.as_deref());
+        Ok(())
+    }
+
+    /// Stripe's and Calendly's API addresses as Settings shows them.
+    fn api_bases_view(&self) -> Result<Vec<ApiBase>, CommandError> {
+        let config = self.sync_config();
+        let store = self.store();
+        let view = |service: &str, key: &str, in_force: &str, default: &str| {
+            Ok::<_, CommandError>(ApiBase {
+                service: service.to_owned(),
+                in_force: in_force.trim_end_matches('/').to_owned(),
+                saved: store.api_base(key).map_err(CommandError::from)?,
+                default: default.trim_end_matches('/').to_owned(),
+            })
+        };
+        Ok(vec![
+            view(
+                service::STRIPE,
+                STRIPE_API_BASE_SETTING,
+                &config.stripe_base,
+                STRIPE_DEFAULT_BASE,
+            )?,
+            view(
+                service::CALENDLY,
+                CALENDLY_API_BASE_SETTING,
+                &config.calendly_base,
+                CALENDLY_DEFAULT_BASE,
+            )?,
+        ])
+    }
+
     /// (Re)starts sync with the saved relay URL, or stops it when none is saved. Returns
     /// whether sync runs. Call from a thread outside the async runtime.
     pub fn restart_sync_from_settings(&self) -> anyhow::Result<bool> {
@@ -519,6 +567,7 @@ impl AppState {
             secrets: statuses,
             relay_url,
             features: toggles,
+            api_bases: self.api_bases_view()?,
             sync_running: self
                 .sync
                 .lock()
@@ -680,6 +729,49 @@ pub fn save_relay_url(
         .set_relay_url(&url)
         .map_err(CommandError::from)?;
     restart(&state)?;
+    state.settings_view()
+}
+
+/// Saves (or, when blank, forgets) the API address of `service` (`stripe` or
+/// `calendly`); the provider clients use it from the next call, sync after its restart.
+#[tauri::command(rename_all = "snake_case")]
+pub fn save_api_base(
+    state: State<'_, AppState>,
+    service: String,
+    url: String,
+) -> Result<SettingsView, CommandError> {
+    let key = match service.as_str() {
+        service::STRIPE => STRIPE_API_BASE_SETTING,
+        service::CALENDLY => CALENDLY_API_BASE_SETTING,
+        other => {
+            return Err(command_error(
+                "invalid",
+                format!("There is no API address for {other:?}; use stripe or calendly."),
+            ))
+        }
+    };
+    if state.mode() == Mode::Demo {
+        return Err(command_error(
+            "invalid",
+            "Demo mode talks to the bundled simulator; API addresses apply in test and live mode.",
+        ));
+    }
+    let field = format!("{service}_api_base");
+    state
+        .store()
+        .set_api_base(key, &field, &url)
+        .map_err(CommandError::from)?;
+    state.use_saved_api_bases().map_err(CommandError::from)?;
+    tracing::info!(%service, "provider API address changed");
+    if state.sync_handle().is_some() {
+        // The same relay, the new address.
+        state.start_sync_with(state.sync_config()).map_err(|err| {
+            command_error(
+                "internal",
+                format!("The address was saved, but sync could not restart: {err:#}. Restart Coachdesk."),
+            )
+        })?;
+    }
     state.settings_view()
 }
 

@@ -249,6 +249,99 @@ fn test_connection_says_wrong_key_then_connected_with_the_right_one() {
     assert_eq!(err["code"], "invalid");
 }
 
+fn api_base<'a>(view: &'a Value, service: &str) -> &'a Value {
+    view["api_bases"]
+        .as_array()
+        .and_then(|list| list.iter().find(|b| b["service"] == service))
+        .unwrap_or_else(|| panic!("{service} in {view}"))
+}
+
+#[test]
+fn api_addresses_saved_in_settings_are_used_kept_across_a_restart_and_reset_when_blank() {
+    let h = harness(false);
+    keychain_usable(&h.keychain);
+    let sim = Simulator::start(SimConfig {
+        stripe_api_key: Some(STRIPE_KEY.into()),
+        calendly_token: CALENDLY_TOKEN.into(),
+        ..SimConfig::default()
+    })
+    .expect("simulator");
+    let view = h.invoke("settings", json!({})).expect("settings");
+    let stripe = api_base(&view, "stripe");
+    assert_eq!(stripe["saved"], Value::Null);
+    assert_eq!(stripe["default"], "https://api.stripe.com");
+    assert_eq!(stripe["in_force"], "https://api.stripe.com", "{view}");
+
+    // Plain http to another computer would carry the secret key in the clear.
+    let err = h
+        .invoke(
+            "save_api_base",
+            json!({ "service": "stripe", "url": "http://stripe-proxy.example.com" }),
+        )
+        .expect_err("refused");
+    assert_eq!(err["fields"][0]["field"], "stripe_api_base", "{err}");
+
+    let base = sim.base_url().trim_end_matches('/').to_owned();
+    for service in ["stripe", "calendly"] {
+        let view = h
+            .invoke(
+                "save_api_base",
+                json!({ "service": service, "url": format!("{base}/") }),
+            )
+            .unwrap_or_else(|e| panic!("save {service}: {e}"));
+        assert_eq!(
+            api_base(&view, service)["in_force"],
+            base.as_str(),
+            "{view}"
+        );
+        assert_eq!(api_base(&view, service)["saved"], base.as_str());
+    }
+    h.save("stripe_test_key", STRIPE_KEY);
+    h.save("calendly_token", CALENDLY_TOKEN);
+    assert_eq!(
+        h.check("stripe")["ok"],
+        true,
+        "Stripe reached at the saved address"
+    );
+    assert_eq!(
+        h.check("calendly")["ok"],
+        true,
+        "Calendly reached at the saved address"
+    );
+
+    // A new start on the same database uses the saved addresses.
+    let launch = Launch {
+        database_path: h.dir.path().join("test.sqlite"),
+        mode: Mode::Test,
+    };
+    let again = AppState::open(&launch, time::OffsetDateTime::now_utc())
+        .expect("reopen")
+        .with_secrets(Arc::new(h.keychain.clone()));
+    let restarted = common::mock_app(again);
+    let check = common::invoke(
+        &restarted,
+        "test_connection",
+        json!({ "service": "stripe" }),
+    )
+    .expect("test_connection answers");
+    assert_eq!(check["ok"], true, "after a restart: {check}");
+    drop(restarted);
+
+    let view = h
+        .invoke("save_api_base", json!({ "service": "stripe", "url": "  " }))
+        .expect("blank resets");
+    assert_eq!(api_base(&view, "stripe")["saved"], Value::Null);
+    assert_eq!(
+        api_base(&view, "stripe")["in_force"],
+        "https://api.stripe.com"
+    );
+    assert_eq!(api_base(&view, "calendly")["in_force"], base.as_str());
+    let err = h
+        .invoke("save_api_base", json!({ "service": "smtp", "url": base }))
+        .expect_err("unknown service");
+    assert_eq!(err["code"], "invalid");
+}
+
 #[test]
 fn a_relay_nobody_listens_on_reads_as_connection_refused_and_nothing_is_lost() {
     let h = harness(false);

@@ -1,11 +1,12 @@
 //! The Settings page: Stripe keys, the Calendly token, the relay URL and token (secrets are
 //! sent once to the keychain and never shown again: only "saved, ends in …"), a "Test
-//! connection" button per service, test or live mode for the next start, and the feature
-//! toggles. Also the first-run strip that leads here while something is not configured.
+//! connection" button per service, test or live mode for the next start, the feature
+//! toggles, and (advanced) the providers' API addresses. Also the first-run strip that
+//! leads here while something is not configured.
 
 use coachdesk_protocol::ipc::CommandError;
 use coachdesk_protocol::settings::{
-    command, service, ConnectionCheck, FeatureToggle, SecretStatus, SettingsView,
+    command, service, ApiBase, ConnectionCheck, FeatureToggle, SecretStatus, SettingsView,
 };
 use serde::Serialize;
 use wasm_bindgen_futures::spawn_local;
@@ -31,6 +32,12 @@ struct Name<'a> {
 
 #[derive(Serialize)]
 struct Url<'a> {
+    url: &'a str,
+}
+
+#[derive(Serialize)]
+struct ApiBaseArgs<'a> {
+    service: &'a str,
     url: &'a str,
 }
 
@@ -69,6 +76,10 @@ pub async fn clear_secret(name: &str) -> Result<SettingsView, CommandError> {
 
 pub async fn save_relay_url(url: &str) -> Result<SettingsView, CommandError> {
     invoke(command::SAVE_RELAY_URL, &Url { url }).await
+}
+
+pub async fn save_api_base(service: &str, url: &str) -> Result<SettingsView, CommandError> {
+    invoke(command::SAVE_API_BASE, &ApiBaseArgs { service, url }).await
 }
 
 pub async fn set_feature(name: &str, enabled: bool) -> Result<SettingsView, CommandError> {
@@ -239,12 +250,13 @@ fn settings_body(v: &SettingsView, on_view: &Callback<Result<SettingsView, Comma
             <div class="card" id="settings-relay">
                 <h2>{"Relay"}</h2>
                 <p class="muted small">{"The always-on server that receives Stripe's and Calendly's webhooks while this computer sleeps."}</p>
-                <RelayUrl url={v.relay_url.clone()} on_view={on_view.clone()} />
+                <AddressField target={AddressTarget::Relay} url={v.relay_url.clone()} on_view={on_view.clone()} />
                 { row(coachdesk_protocol::settings::secret::RELAY_TOKEN) }
                 <ConnectionTest service={service::RELAY} label="the relay" />
             </div>
             { mode_card(v, on_view) }
             { features_card(&v.features, on_view) }
+            { api_bases_card(v, on_view) }
         </>
     }
 }
@@ -334,17 +346,63 @@ fn SecretRow(props: &SecretRowProps) -> Html {
     }
 }
 
+/// What an [`AddressField`] saves.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AddressTarget {
+    Relay,
+    /// A provider's API address (`stripe` or `calendly`).
+    Api(&'static str),
+}
+
+impl AddressTarget {
+    /// The element id prefix (`relay-url`, `stripe-api-base`, `calendly-api-base`).
+    fn id(self) -> String {
+        match self {
+            AddressTarget::Relay => "relay-url".to_owned(),
+            AddressTarget::Api(service) => format!("{service}-api-base"),
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            AddressTarget::Relay => "Relay URL",
+            AddressTarget::Api(service::STRIPE) => "Stripe API address",
+            AddressTarget::Api(_) => "Calendly API address",
+        }
+    }
+
+    fn saved_note(self) -> &'static str {
+        match self {
+            AddressTarget::Relay => "Saved; sync restarted with this address.",
+            AddressTarget::Api(_) => "Saved; the next call uses this address.",
+        }
+    }
+
+    async fn save(self, url: &str) -> Result<SettingsView, CommandError> {
+        match self {
+            AddressTarget::Relay => save_relay_url(url).await,
+            AddressTarget::Api(service) => save_api_base(service, url).await,
+        }
+    }
+}
+
 #[derive(Properties, PartialEq)]
-struct RelayUrlProps {
+struct AddressFieldProps {
+    target: AddressTarget,
     url: Option<String>,
+    /// Shown while the field is empty (what is used then).
+    #[prop_or("https://relay.example.com".into())]
+    placeholder: AttrValue,
     on_view: Callback<Result<SettingsView, CommandError>>,
 }
 
+/// One address with its Save button and the field error next to it.
 #[component]
-fn RelayUrl(props: &RelayUrlProps) -> Html {
+fn AddressField(props: &AddressFieldProps) -> Html {
     let input = use_node_ref();
     let field_error = use_state(|| None::<String>);
     let saved = use_state(|| false);
+    let target = props.target;
     let save = {
         let (input, field_error, saved, on_view) = (
             input.clone(),
@@ -361,7 +419,7 @@ fn RelayUrl(props: &RelayUrlProps) -> Html {
             let (field_error, saved, on_view) =
                 (field_error.clone(), saved.clone(), on_view.clone());
             spawn_local(async move {
-                match save_relay_url(&value).await {
+                match target.save(&value).await {
                     Ok(v) => {
                         field_error.set(None);
                         saved.set(true);
@@ -378,21 +436,55 @@ fn RelayUrl(props: &RelayUrlProps) -> Html {
             });
         })
     };
+    let id = target.id();
     html! {
-        <form class="field" id="relay-url-form" onsubmit={save}>
-            <label for="relay-url-input">{"Relay URL"}</label>
+        <form class="field" id={format!("{id}-form")} onsubmit={save}>
+            <label for={format!("{id}-input")}>{target.label()}</label>
             <div class="inline">
-                <input id="relay-url-input" type="url" spellcheck="false" ref={input}
-                    value={props.url.clone().unwrap_or_default()} placeholder="https://relay.example.com" />
-                <button class="btn primary small" type="submit" id="relay-url-save">{"Save"}</button>
+                <input id={format!("{id}-input")} type="url" spellcheck="false" ref={input}
+                    value={props.url.clone().unwrap_or_default()} placeholder={props.placeholder.clone()} />
+                <button class="btn primary small" type="submit" id={format!("{id}-save")}>{"Save"}</button>
             </div>
             if *saved {
-                <p class="small ok-text" id="relay-url-saved">{"Saved; sync restarted with this address."}</p>
+                <p class="small ok-text" id={format!("{id}-saved")}>{target.saved_note()}</p>
             }
             if let Some(message) = &*field_error {
-                <p class="field-error" id="relay-url-error" role="alert">{message}</p>
+                <p class="field-error" id={format!("{id}-error")} role="alert">{message}</p>
             }
         </form>
+    }
+}
+
+/// Advanced: Stripe's and Calendly's API addresses (a compatible server or a simulator).
+fn api_bases_card(
+    v: &SettingsView,
+    on_view: &Callback<Result<SettingsView, CommandError>>,
+) -> Html {
+    if v.mode == "demo" {
+        return html! {};
+    }
+    let field = |base: &ApiBase| {
+        let target = match base.service.as_str() {
+            service::STRIPE => AddressTarget::Api(service::STRIPE),
+            service::CALENDLY => AddressTarget::Api(service::CALENDLY),
+            _ => return html! {},
+        };
+        html! {
+            <>
+                <AddressField target={target} url={base.saved.clone()}
+                    placeholder={AttrValue::from(base.default.clone())} on_view={on_view.clone()} />
+                <p class="muted small" id={format!("{}-in-force", target.id())}>
+                    {"In use: "}<code>{&base.in_force}</code>
+                </p>
+            </>
+        }
+    };
+    html! {
+        <details class="card thresholds" id="settings-api-bases">
+            <summary>{"Provider API addresses (advanced)"}</summary>
+            <p class="muted small">{"Leave blank to use Stripe's and Calendly's own. Set only to reach a compatible server, such as a company proxy or the bundled simulator; plain http:// is accepted only on this computer."}</p>
+            { for v.api_bases.iter().map(field) }
+        </details>
     }
 }
 
@@ -502,5 +594,134 @@ fn features_card(
                 }
             }) }
         </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::html_of;
+    use coachdesk_protocol::settings::secret;
+
+    #[derive(Properties, PartialEq)]
+    struct BodyProps {
+        view: SettingsView,
+    }
+
+    /// The Settings page's body for a loaded view.
+    #[component]
+    fn BodyUnderTest(props: &BodyProps) -> Html {
+        settings_body(&props.view, &Callback::from(|_| ()))
+    }
+
+    fn view(mode: &str) -> SettingsView {
+        let secret = |name: &str, label: &str, last4: Option<&str>| SecretStatus {
+            name: name.into(),
+            label: label.into(),
+            set: last4.is_some(),
+            last4: last4.map(str::to_owned),
+            problem: None,
+        };
+        let base = |service: &str, saved: Option<&str>, default: &str| ApiBase {
+            service: service.into(),
+            in_force: saved.unwrap_or(default).into(),
+            saved: saved.map(str::to_owned),
+            default: default.into(),
+        };
+        SettingsView {
+            mode: mode.into(),
+            next_mode: "test".into(),
+            database_path: "/data/coachdesk/test.sqlite".into(),
+            secrets: vec![
+                secret(
+                    secret::STRIPE_TEST_KEY,
+                    "Stripe secret key (test mode)",
+                    Some("4242"),
+                ),
+                secret(secret::CALENDLY_TOKEN, "Calendly access token", None),
+            ],
+            relay_url: Some("https://relay.example.com".into()),
+            features: Vec::new(),
+            api_bases: vec![
+                base(
+                    service::STRIPE,
+                    Some("http://127.0.0.1:4010"),
+                    "https://api.stripe.com",
+                ),
+                base(service::CALENDLY, None, "https://api.calendly.com"),
+            ],
+            sync_running: true,
+            missing: Vec::new(),
+        }
+    }
+
+    /// The opening tag of the element whose id is `id`.
+    fn tag<'a>(html: &'a str, id: &str) -> &'a str {
+        let at = html
+            .find(&format!(r#"id="{id}""#))
+            .unwrap_or_else(|| panic!("no #{id} in {html}"));
+        let start = html[..at].rfind('<').unwrap_or(0);
+        let end = at + html[at..].find('>').unwrap_or(html.len() - at);
+        &html[start..=end]
+    }
+
+    #[test]
+    fn a_saved_secret_shows_only_its_last_four_characters_and_an_unset_one_says_so() {
+        let html = html_of::<BodyUnderTest>(|| BodyProps { view: view("test") });
+        assert!(
+            html.contains("Saved in the keychain, ends in …4242"),
+            "{html}"
+        );
+        let input = tag(&html, "secret-stripe_test_key-input");
+        assert!(input.contains(r#"type="password""#), "{input}");
+        assert!(
+            !input.contains("value="),
+            "a secret is never sent back: {input}"
+        );
+        assert!(html.contains(r#"id="secret-stripe_test_key-remove""#));
+        assert!(tag(&html, "secret-calendly_token-status").contains(r#"data-set="false""#));
+        assert!(
+            !html.contains(r#"id="secret-calendly_token-remove""#),
+            "nothing to remove"
+        );
+        assert!(tag(&html, "relay-url-input").contains(r#"value="https://relay.example.com""#));
+    }
+
+    #[test]
+    fn the_api_addresses_show_the_saved_one_or_the_default_and_what_is_in_use() {
+        let html = html_of::<BodyUnderTest>(|| BodyProps { view: view("test") });
+        let stripe = tag(&html, "stripe-api-base-input");
+        assert!(
+            stripe.contains(r#"value="http://127.0.0.1:4010""#),
+            "{stripe}"
+        );
+        let calendly = tag(&html, "calendly-api-base-input");
+        assert!(
+            calendly.contains(r#"placeholder="https://api.calendly.com""#),
+            "{calendly}"
+        );
+        assert!(
+            !calendly.contains("value=\"http"),
+            "nothing saved: {calendly}"
+        );
+        assert!(
+            html.contains("In use: <code>https://api.calendly.com</code>"),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"id="settings-mode-card""#),
+            "test mode can switch to live"
+        );
+    }
+
+    #[test]
+    fn demo_mode_shows_neither_api_addresses_nor_the_mode_switch() {
+        let html = html_of::<BodyUnderTest>(|| BodyProps { view: view("demo") });
+        assert!(
+            html.contains("Demo mode: everything is preset to the simulator"),
+            "{html}"
+        );
+        assert!(!html.contains("settings-api-bases"), "{html}");
+        assert!(!html.contains("settings-mode-card"), "{html}");
     }
 }

@@ -9,6 +9,7 @@ pub mod command {
     pub const SAVE_SECRET: &str = "save_secret";
     pub const CLEAR_SECRET: &str = "clear_secret";
     pub const SAVE_RELAY_URL: &str = "save_relay_url";
+    pub const SAVE_API_BASE: &str = "save_api_base";
     pub const SET_FEATURE: &str = "set_feature";
     pub const CHOOSE_MODE: &str = "choose_mode";
     pub const TEST_CONNECTION: &str = "test_connection";
@@ -28,6 +29,19 @@ pub mod service {
     pub const STRIPE: &str = "stripe";
     pub const CALENDLY: &str = "calendly";
     pub const RELAY: &str = "relay";
+}
+
+/// A provider's API address: the one in force and whether the coach chose it (else it is
+/// the environment's `COACHDESK_*_API_BASE` or the provider's own).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiBase {
+    /// `stripe` or `calendly` (see [`service`]).
+    pub service: String,
+    pub in_force: String,
+    /// What the coach saved in Settings, if anything.
+    pub saved: Option<String>,
+    /// The provider's own address, used when nothing else is set.
+    pub default: String,
 }
 
 /// Whether a secret is in the keychain; never its value.
@@ -68,6 +82,8 @@ pub struct SettingsView {
     /// The relay's base URL (saved, or the demo's).
     pub relay_url: Option<String>,
     pub features: Vec<FeatureToggle>,
+    /// Stripe's and Calendly's API addresses (advanced: a compatible server or a simulator).
+    pub api_bases: Vec<ApiBase>,
     /// Whether background sync is running.
     pub sync_running: bool,
     /// What still needs setting up, in words; empty when everything is configured.

@@ -11,6 +11,10 @@ use crate::{Store, StoreError};
 
 /// The setting holding the relay's base URL.
 pub const RELAY_URL_SETTING: &str = "relay.url";
+/// The setting naming a Stripe API address other than Stripe's own.
+pub const STRIPE_API_BASE_SETTING: &str = "stripe.api_base";
+/// The setting naming a Calendly API address other than Calendly's own.
+pub const CALENDLY_API_BASE_SETTING: &str = "calendly.api_base";
 /// The setting naming the mode a database was first opened in (`test`, `live`, `demo`).
 pub const MODE_SETTING: &str = "app.mode";
 
@@ -115,8 +119,40 @@ impl Store {
                 .execute("DELETE FROM settings WHERE key = ?1", [RELAY_URL_SETTING])?;
             return Ok(None);
         }
-        let url = check_relay_url(url)?;
+        let url = check_base_url(url, "relay_url")?;
         self.set_setting(RELAY_URL_SETTING, &url)?;
+        Ok(Some(url))
+    }
+
+    /// The API address saved under `key` ([`STRIPE_API_BASE_SETTING`] or
+    /// [`CALENDLY_API_BASE_SETTING`]), if the coach entered one.
+    pub fn api_base(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.setting(key)?.filter(|url| !url.is_empty()))
+    }
+
+    /// Saves an API address under `key` (checked like the relay URL, plain `http://` only
+    /// to this computer: the secret key travels with every call), or forgets it when `url`
+    /// is blank. `field` names the form field an error points at.
+    pub fn set_api_base(
+        &self,
+        key: &str,
+        field: &str,
+        url: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let url = url.trim();
+        if url.is_empty() {
+            self.conn
+                .execute("DELETE FROM settings WHERE key = ?1", [key])?;
+            return Ok(None);
+        }
+        let url = check_base_url(url, field)?;
+        if url.starts_with("http://") && !is_loopback(&url) {
+            return Err(field_error(
+                field,
+                "Use https:// for a server on another computer: the secret key goes with every call.",
+            ));
+        }
+        self.set_setting(key, &url)?;
         Ok(Some(url))
     }
 
@@ -134,19 +170,22 @@ impl Store {
     }
 }
 
-/// Checks a relay URL the way the sync client will use it.
-fn check_relay_url(url: &str) -> Result<String, StoreError> {
-    let invalid = |message: &str| {
-        StoreError::Invalid(vec![FieldError {
-            field: "relay_url".into(),
-            message: message.into(),
-        }])
-    };
+fn field_error(field: &str, message: &str) -> StoreError {
+    StoreError::Invalid(vec![FieldError {
+        field: field.into(),
+        message: message.into(),
+    }])
+}
+
+/// Checks a base address (relay, provider API) the way the HTTP clients will use it;
+/// answers it without trailing slashes.
+fn check_base_url(url: &str, field: &str) -> Result<String, StoreError> {
+    let invalid = |message: &str| field_error(field, message);
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))
         .ok_or_else(|| {
-            invalid("Start the address with https:// (or http:// for a relay on this computer).")
+            invalid("Start the address with https:// (or http:// for a server on this computer).")
         })?;
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
     if host.is_empty() || url.contains(char::is_whitespace) {
@@ -156,10 +195,25 @@ fn check_relay_url(url: &str) -> Result<String, StoreError> {
     }
     if url.contains(['?', '#']) {
         return Err(invalid(
-            "Enter only the relay's base address, without ? or # parts.",
+            "Enter only the base address, without ? or # parts.",
         ));
     }
     Ok(url.trim_end_matches('/').to_owned())
+}
+
+/// Whether an `http(s)://host[:port]/...` address names this computer.
+fn is_loopback(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        authority.split(':').next().unwrap_or("")
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -203,6 +257,54 @@ mod tests {
         let store = Store::open_in_memory().unwrap();
         store.set_setting("feature.payments", "maybe").unwrap();
         assert!(store.feature_enabled(Feature::Payments).is_err());
+    }
+
+    #[test]
+    fn api_bases_are_checked_and_plain_http_stays_on_this_computer() {
+        let store = Store::open_in_memory().unwrap();
+        let key = STRIPE_API_BASE_SETTING;
+        assert_eq!(store.api_base(key).unwrap(), None);
+        for (url, saved) in [
+            (
+                "https://stripe-proxy.example.com/",
+                "https://stripe-proxy.example.com",
+            ),
+            ("http://127.0.0.1:4010/", "http://127.0.0.1:4010"),
+            ("http://localhost:4010", "http://localhost:4010"),
+            ("http://[::1]:4010", "http://[::1]:4010"),
+        ] {
+            assert_eq!(
+                store
+                    .set_api_base(key, "stripe_api_base", url)
+                    .unwrap()
+                    .as_deref(),
+                Some(saved)
+            );
+            assert_eq!(store.api_base(key).unwrap().as_deref(), Some(saved));
+        }
+        for bad in [
+            "http://stripe-proxy.example.com",
+            "http://127.0.0.1.example.com",
+            "api.stripe.com",
+            "https://",
+            "https://x.example.com/?a=1",
+        ] {
+            match store.set_api_base(key, "stripe_api_base", bad) {
+                Err(StoreError::Invalid(fields)) => assert_eq!(fields[0].field, "stripe_api_base"),
+                other => panic!("{bad:?} should be refused, got {other:?}"),
+            }
+        }
+        assert_eq!(
+            store.api_base(key).unwrap().as_deref(),
+            Some("http://[::1]:4010"),
+            "a refused address leaves the saved one"
+        );
+        assert_eq!(
+            store.set_api_base(key, "stripe_api_base", " ").unwrap(),
+            None
+        );
+        assert_eq!(store.api_base(key).unwrap(), None);
+        assert_eq!(store.api_base(CALENDLY_API_BASE_SETTING).unwrap(), None);
     }
 
     #[test]

@@ -32,7 +32,10 @@ use time::OffsetDateTime;
 
 pub use admin::Export;
 pub use alerts::{evaluate_alerts, validate_thresholds, ALERT_THRESHOLDS_SETTING};
-pub use app_settings::{Feature, Features, MODE_SETTING, RELAY_URL_SETTING};
+pub use app_settings::{
+    Feature, Features, CALENDLY_API_BASE_SETTING, MODE_SETTING, RELAY_URL_SETTING,
+    STRIPE_API_BASE_SETTING,
+};
 pub use booking_queries::{SearchKind, DEFAULT_PAGE, MAX_LIST};
 pub use bulk::{bulk_booking, BulkBooking};
 pub use demo::{DEMO_EVENT_TYPES, DEMO_TERMS};
