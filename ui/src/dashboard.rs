@@ -671,6 +671,76 @@ fn revenue_chart(m: &BusinessMetrics) -> Html {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::html_of;
+
+    #[derive(Properties, PartialEq)]
+    struct SyncProps {
+        health: Option<SyncHealth>,
+    }
+
+    /// The sync card as the dashboard shows it once the status has loaded.
+    #[component]
+    fn SyncUnderTest(props: &SyncProps) -> Html {
+        sync_card(&Some(Ok(props.health.clone())), Callback::from(|_| ()))
+    }
+
+    fn health(connected: bool, last_error: Option<&str>) -> SyncHealth {
+        SyncHealth {
+            relay_url: "https://relay.example.com".into(),
+            connected,
+            last_sync: None,
+            events_applied: 1234,
+            queue_depth: 3,
+            effects_failed: 1,
+            last_error: last_error.map(str::to_owned),
+            last_reconcile_at: None,
+        }
+    }
+
+    #[test]
+    fn the_sync_card_says_connected_with_its_figures() {
+        let html = html_of::<SyncUnderTest>(|| SyncProps {
+            health: Some(health(true, None)),
+        });
+        assert!(
+            html.contains(r#"state-confirmed">Connected</span>"#),
+            "{html}"
+        );
+        for figure in [
+            "<dd>1234</dd>",
+            "<dd>3</dd>",
+            "<dd>not yet</dd>",
+            "https://relay.example.com",
+        ] {
+            assert!(html.contains(figure), "{figure} in {html}");
+        }
+        assert!(!html.contains("Last problem"), "no problem to show: {html}");
+    }
+
+    #[test]
+    fn the_sync_card_names_the_last_problem_when_not_connected() {
+        let html = html_of::<SyncUnderTest>(|| SyncProps {
+            health: Some(health(
+                false,
+                Some("The relay refused the token (HTTP 401)."),
+            )),
+        });
+        assert!(html.contains(">Not connected<"), "{html}");
+        assert!(
+            html.contains("Last problem: The relay refused the token (HTTP 401)."),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn without_sync_the_card_leads_to_settings() {
+        let html = html_of::<SyncUnderTest>(|| SyncProps { health: None });
+        assert!(
+            html.contains("Sync not configured: enter the relay URL and token in Settings"),
+            "{html}"
+        );
+        assert!(!html.contains("Connected"), "{html}");
+    }
 
     #[test]
     fn every_attention_code_has_an_action_that_resolves_it() {

@@ -29,3 +29,25 @@ use wasm_bindgen::prelude::wasm_bindgen;
 pub fn start() {
     yew::Renderer::<app::App>::new().render();
 }
+
+/// Renders components to HTML on the host (Yew's server renderer), for tests of what a
+/// page shows for given data; effects and IPC do not run there.
+#[cfg(test)]
+pub(crate) mod render {
+    use yew::{BaseComponent, ServerRenderer};
+
+    /// The HTML `C` renders for the props `props` builds.
+    pub fn html_of<C>(props: impl FnOnce() -> C::Properties + Send + 'static) -> String
+    where
+        C: BaseComponent,
+    {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime to wait on the renderer");
+        runtime.block_on(
+            ServerRenderer::<C>::with_props(props)
+                .hydratable(false)
+                .render(),
+        )
+    }
+}
