@@ -332,16 +332,42 @@ pub async fn register_calendly_webhook(
         }
         Err(e) => return Err(error("keychain", capitalised(&e.to_string()))),
     };
+    // The relay learns the key before Calendly signs anything with it.
+    hand_key_to_relay(&state, key.expose()).await?;
     let health = subscription::recreate(&calendly, &callback, key.expose())
         .await
         .map_err(|e| calendly_error(&e))?;
     let mut view = subscription_view(health, callback);
-    if made {
-        view.message.push_str(
-            " A new signing key was made and stored in the keychain; the relay must be given the same key (COACHDESK_RELAY_CALENDLY_KEYS) to accept Calendly's events.",
-        );
-    }
+    view.message.push_str(if made {
+        " A new signing key was made, stored in the keychain and handed to the relay."
+    } else {
+        " The relay has the subscription's signing key, so it accepts Calendly's deliveries."
+    });
     Ok(view)
+}
+
+/// Gives the relay the key Calendly will sign its deliveries with; on failure nothing is
+/// registered with Calendly, so no delivery can be refused for a key the relay lacks.
+async fn hand_key_to_relay(state: &AppState, key: &str) -> Result<(), CommandError> {
+    let relay_url = state.sync_config().relay_url;
+    let token = state.secrets().get(SecretName::RelayToken).map_err(|e| {
+        error(
+            "not_configured",
+            format!("The relay token is needed to give the relay Calendly's signing key ({e}). Enter it in Settings, then register again."),
+        )
+    })?;
+    let refused = |e: String| {
+        error(
+            "relay",
+            format!("The relay could not take Calendly's signing key ({e}), so nothing was registered with Calendly. Check the relay in Settings and try again."),
+        )
+    };
+    let relay = RelayClient::new(&relay_url, Duration::from_secs(10))
+        .map_err(|e| refused(e.to_string()))?;
+    relay
+        .put_calendly_signing_key(token.expose(), key)
+        .await
+        .map_err(|e| refused(e.to_string()))
 }
 
 /// The live preview under the refund-policy editor ("Cancelled 30 h before: 50% back,

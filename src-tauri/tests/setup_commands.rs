@@ -16,14 +16,13 @@ use std::time::{Duration, Instant};
 
 use coachdesk_app::{AppState, Launch, Mode};
 use coachdesk_sim::{EventTypeConfig, SimClient, SimConfig, Simulator};
-use coachdesk_sync::{Keychain, Secret, SecretName};
+use coachdesk_sync::{Keychain, Secret, SecretName, SecretSource};
 use serde_json::{json, Value};
 use tauri::test::MockRuntime;
 use tauri::{App, Manager};
 
 const STRIPE_KEY: &str = "sk_test_setup_commands";
 const CALENDLY_TOKEN: &str = "setup-commands-calendly-token";
-const SIGNING_KEY: &str = "setup-commands-signing-key";
 /// More than one page of Calendly's `count=100`.
 const EVENT_TYPES: usize = 103;
 
@@ -343,7 +342,8 @@ fn relay_bin() -> PathBuf {
     bin
 }
 
-/// The real relay, accepting Calendly webhooks signed with [`SIGNING_KEY`].
+/// The real relay, configured with no Calendly signing key: it accepts Calendly's
+/// deliveries only once the app has handed it the key of its subscription.
 struct Relay {
     child: Child,
     url: String,
@@ -360,7 +360,6 @@ impl Relay {
             c.env("COACHDESK_RELAY_DB", &db)
                 .env("COACHDESK_RELAY_LISTEN", "127.0.0.1:0")
                 .env("COACHDESK_RELAY_STRIPE_SECRETS", "whsec_setup_commands")
-                .env("COACHDESK_RELAY_CALENDLY_KEYS", SIGNING_KEY)
                 .env("COACHDESK_RELAY_LOG", "warn")
                 .args(args);
             c
@@ -409,13 +408,37 @@ fn the_webhook_is_registered_with_the_relay_and_bookings_take_the_mapped_terms()
     assert_eq!(error["code"], "not_configured", "{error}");
 
     let relay = Relay::start();
-    set_secret(SecretName::RelayToken, &relay.token);
-    set_secret(SecretName::CalendlySigningKey, SIGNING_KEY);
+    // No signing key yet: registering makes one.
+    let _ = keychain().delete(SecretName::CalendlySigningKey);
+    set_secret(SecretName::RelayToken, "not-the-relay-token");
     h.app
         .state::<AppState>()
         .start_sync(&relay.url)
         .expect("sync");
     let callback = format!("{}/hooks/calendly", relay.url);
+    let subscriptions_to_this_relay = || {
+        h.client
+            .requests(Some("POST"), Some("/webhook_subscriptions"))
+            .expect("requests")
+            .iter()
+            .filter(|r| r.body.contains(&relay.url))
+            .count()
+    };
+
+    // The relay refuses the key: nothing is registered with Calendly, which would
+    // otherwise sign deliveries the relay rejects.
+    let refused = h
+        .invoke("register_calendly_webhook", json!({}))
+        .expect_err("the relay refuses the token");
+    assert_eq!(refused["code"], "relay", "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("nothing was registered with Calendly")),
+        "{refused}"
+    );
+    assert_eq!(subscriptions_to_this_relay(), 0);
+    set_secret(SecretName::RelayToken, &relay.token);
 
     let before = h.invoke("calendly_subscription", json!({})).expect("state");
     assert_eq!(before["state"], "missing");
@@ -434,7 +457,16 @@ fn the_webhook_is_registered_with_the_relay_and_bookings_take_the_mapped_terms()
         .filter(|b| b["url"] == callback.as_str())
         .collect();
     assert_eq!(posts.len(), 1, "one subscription for this relay");
-    assert_eq!(posts[0]["signing_key"], SIGNING_KEY);
+    let made = keychain()
+        .get(SecretName::CalendlySigningKey)
+        .expect("the key made for the subscription");
+    assert_eq!(posts[0]["signing_key"], made.expose());
+    assert!(
+        registered["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("The relay has the subscription's signing key")),
+        "{registered}"
+    );
     let events: Vec<&str> = posts[0]["events"]
         .as_array()
         .expect("events")
@@ -453,14 +485,7 @@ fn the_webhook_is_registered_with_the_relay_and_bookings_take_the_mapped_terms()
     // Registering again keeps the one active subscription.
     h.invoke("register_calendly_webhook", json!({}))
         .expect("register again");
-    let count = h
-        .client
-        .requests(Some("POST"), Some("/webhook_subscriptions"))
-        .expect("requests")
-        .iter()
-        .filter(|r| r.body.contains(&relay.url))
-        .count();
-    assert_eq!(count, 1);
+    assert_eq!(subscriptions_to_this_relay(), 1);
 
     // Calendly disables it: the state says so, and registering renews it.
     let uri = registered["uri"].as_str().expect("uri");
@@ -474,8 +499,8 @@ fn the_webhook_is_registered_with_the_relay_and_bookings_take_the_mapped_terms()
     assert_eq!(renewed["state"], "active");
     assert_ne!(renewed["uri"], registered["uri"]);
 
-    // A booking of the linked event type arrives through the relay with the session
-    // type's terms.
+    // A booking of the linked event type arrives through the relay (which verified
+    // Calendly's delivery with the key the app handed it) with the session type's terms.
     let id = h.session_type("Coaching", "150.00");
     let rows = h
         .invoke("list_calendly_event_types", json!({}))

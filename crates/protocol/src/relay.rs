@@ -67,6 +67,13 @@ pub struct PaymentLinkRoute {
     pub url: String,
 }
 
+/// The body of `PUT /v1/calendly-signing-key`: the key the app registered its Calendly
+/// webhook subscription with, so the relay verifies Calendly's deliveries with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CalendlyKeyRequest {
+    pub key: String,
+}
+
 /// The body of `PUT /v1/payment-links`: the whole table, replacing the previous one.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentLinkTable {

@@ -26,11 +26,13 @@ use std::io::{Cursor, Read};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use coachdesk_protocol::relay::{AckRequest, AckResponse, EventsPage, PaymentLinkTable, Provider};
+use coachdesk_protocol::relay::{
+    AckRequest, AckResponse, CalendlyKeyRequest, EventsPage, PaymentLinkTable, Provider,
+};
 use rusqlite::Connection;
 use tiny_http::{Header, Method, Request, Response, Server};
 
@@ -86,6 +88,9 @@ struct Answer {
 
 struct Ctx {
     settings: Arc<Settings>,
+    /// Calendly signing keys the app handed over (`PUT /v1/calendly-signing-key`), accepted
+    /// beside the configured ones; read from the database at start and after each change.
+    app_calendly_keys: Arc<RwLock<Vec<String>>>,
     jobs: SyncSender<Job>,
     answers: SyncSender<Answer>,
     tip: Arc<Tip>,
@@ -105,6 +110,8 @@ pub fn serve(
     let settings = Arc::new(settings);
     let conn = store::open(&settings.db, settings.durability)?;
     let tip = Arc::new(Tip::new(store::max_seq(&conn)?));
+    let app_calendly_keys = Arc::new(RwLock::new(store::calendly_keys(&conn)?));
+    let calendly_key_count = settings.calendly_keys.len() + read_keys(&app_calendly_keys).len();
 
     let listener = TcpListener::bind(&settings.listen).map_err(|source| ServeError::Bind {
         addr: settings.listen.clone(),
@@ -160,6 +167,7 @@ pub fn serve(
         let reader = store::open(&settings.db, settings.durability)?;
         let ctx = Ctx {
             settings: settings.clone(),
+            app_calendly_keys: app_calendly_keys.clone(),
             jobs: jobs.clone(),
             answers: answers.clone(),
             tip: tip.clone(),
@@ -184,15 +192,15 @@ pub fn serve(
         workers = settings.workers,
         durability = settings.durability.as_str(),
         stripe_secrets = settings.stripe_secrets.len(),
-        calendly_keys = settings.calendly_keys.len(),
+        calendly_keys = calendly_key_count,
         "relay ready"
     );
     if settings.stripe_secrets.is_empty() {
         tracing::warn!("no Stripe secret configured: every Stripe webhook will be rejected");
     }
-    if settings.calendly_keys.is_empty() {
+    if calendly_key_count == 0 {
         tracing::warn!(
-            "no Calendly signing key configured: every Calendly webhook will be rejected"
+            "no Calendly signing key configured yet: Calendly webhooks are rejected until one is configured or the app registers its subscription"
         );
     }
     on_ready(local);
@@ -341,6 +349,10 @@ fn handle(ctx: &Ctx, reader: &Connection, mut rq: Request) {
         "/v1/payment-links" => (
             Route::Other,
             only(&rq, Method::Put).unwrap_or_else(|| put_links(ctx, reader, &mut rq)),
+        ),
+        "/v1/calendly-signing-key" => (
+            Route::Other,
+            only(&rq, Method::Put).unwrap_or_else(|| put_calendly_key(ctx, reader, &mut rq)),
         ),
         "/healthz" => (
             Route::Other,
@@ -530,7 +542,15 @@ fn verify_hook(ctx: &Ctx, rq: &mut Request, provider: Provider) -> Result<(Strin
             text(400, &format!("missing {header_name} header")),
         );
     };
-    let keys: Vec<&[u8]> = secrets.iter().map(|s| s.expose()).collect();
+    let app_keys = match provider {
+        Provider::Calendly => read_keys(&ctx.app_calendly_keys).clone(),
+        Provider::Stripe => Vec::new(),
+    };
+    let keys: Vec<&[u8]> = secrets
+        .iter()
+        .map(|s| s.expose())
+        .chain(app_keys.iter().map(String::as_bytes))
+        .collect();
     if let Err(e) =
         coachdesk_signature::verify(sig, &body, &keys, now_secs(), ctx.settings.tolerance_secs)
     {
@@ -689,6 +709,61 @@ fn put_links(ctx: &Ctx, reader: &Connection, rq: &mut Request) -> Resp {
     match answer.recv() {
         Ok(Ok(())) => json(200, &serde_json::json!({"links": count})),
         _ => text(503, "could not store the table, retry later"),
+    }
+}
+
+/// The keys in `keys`, even if a writer panicked while holding the lock (it only ever
+/// replaces the whole list).
+fn read_keys(keys: &RwLock<Vec<String>>) -> std::sync::RwLockReadGuard<'_, Vec<String>> {
+    keys.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Whether `key` can be a webhook signing key: 16 to 256 visible ASCII characters.
+fn valid_signing_key(key: &str) -> bool {
+    (16..=256).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// `PUT /v1/calendly-signing-key`: the app registered (or renewed) its Calendly webhook
+/// subscription with this key; Calendly's deliveries signed with it are accepted from now on.
+fn put_calendly_key(ctx: &Ctx, reader: &Connection, rq: &mut Request) -> Resp {
+    if let Some(denied) = authorize(rq, reader) {
+        return denied;
+    }
+    let request: CalendlyKeyRequest = match read_api_json(rq, "expected {\"key\": \"...\"}") {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    if !valid_signing_key(&request.key) {
+        return text(400, "the key must be 16 to 256 visible ASCII characters");
+    }
+    let (done, answer) = writer::waiter();
+    if ctx
+        .jobs
+        .send(Job::AddCalendlyKey {
+            key: request.key,
+            done,
+        })
+        .is_err()
+    {
+        return text(503, "relay is shutting down");
+    }
+    if !matches!(answer.recv(), Ok(Ok(()))) {
+        return text(503, "could not store the key, retry later");
+    }
+    match store::calendly_keys(reader) {
+        Ok(keys) => {
+            let count = keys.len();
+            *ctx.app_calendly_keys
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = keys;
+            tracing::info!(kept = count, "Calendly signing key received from the app");
+            json(200, &serde_json::json!({"kept": count}))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "stored Calendly key could not be read back");
+            text(503, "the key was stored but could not be loaded; retry")
+        }
     }
 }
 

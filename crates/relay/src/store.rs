@@ -58,7 +58,15 @@ CREATE TABLE IF NOT EXISTS payment_links (
     slug TEXT PRIMARY KEY,
     url TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS calendly_keys (
+    key TEXT PRIMARY KEY,
+    added_at_ms INTEGER NOT NULL
+);
 ";
+
+/// How many signing keys handed over by the app are kept (the newest): a renewed
+/// subscription's key and the ones before it, so deliveries in flight still verify.
+pub const KEPT_CALENDLY_KEYS: usize = 3;
 
 /// Open (creating if needed) the relay database in WAL mode with the given durability, and
 /// make sure the schema exists.
@@ -280,6 +288,34 @@ pub fn replace_links(conn: &Connection, links: &[PaymentLinkRoute]) -> Result<()
             .ctx("insert payment link")?;
     }
     Ok(())
+}
+
+/// Adds a Calendly signing key the app registered a subscription with, keeping the newest
+/// [`KEPT_CALENDLY_KEYS`]. Call inside a transaction.
+pub fn add_calendly_key(conn: &Connection, key: &str, now_ms: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO calendly_keys (key, added_at_ms) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET added_at_ms = excluded.added_at_ms",
+        params![key, now_ms],
+    )
+    .ctx("store a Calendly signing key")?;
+    conn.execute(
+        "DELETE FROM calendly_keys WHERE key NOT IN
+             (SELECT key FROM calendly_keys ORDER BY added_at_ms DESC, rowid DESC LIMIT ?1)",
+        params![KEPT_CALENDLY_KEYS as i64],
+    )
+    .ctx("forget old Calendly signing keys")?;
+    Ok(())
+}
+
+/// The Calendly signing keys the app handed over, newest first.
+pub fn calendly_keys(conn: &Connection) -> Result<Vec<String>, StoreError> {
+    conn.prepare_cached("SELECT key FROM calendly_keys ORDER BY added_at_ms DESC, rowid DESC")
+        .ctx("prepare Calendly key list")?
+        .query_map([], |r| r.get(0))
+        .ctx("list Calendly signing keys")?
+        .collect::<Result<_, _>>()
+        .ctx("read Calendly signing keys")
 }
 
 /// The payment link for a slug.

@@ -50,6 +50,10 @@ pub enum Job {
         links: Vec<PaymentLinkRoute>,
         done: Done<()>,
     },
+    AddCalendlyKey {
+        key: String,
+        done: Done<()>,
+    },
 }
 
 impl Job {
@@ -59,6 +63,7 @@ impl Job {
             Job::Insert { done, .. } => done(Err(WriteFailed)),
             Job::Ack { done, .. } => done(Err(WriteFailed)),
             Job::ReplaceLinks { done, .. } => done(Err(WriteFailed)),
+            Job::AddCalendlyKey { done, .. } => done(Err(WriteFailed)),
         }
     }
 }
@@ -231,6 +236,7 @@ enum Outcome {
     Insert(Inserted),
     Ack(i64),
     Links,
+    CalendlyKey,
 }
 
 fn apply(conn: &Connection, job: &Job, now: i64) -> Result<Outcome, store::StoreError> {
@@ -245,6 +251,9 @@ fn apply(conn: &Connection, job: &Job, now: i64) -> Result<Outcome, store::Store
         Job::Ack { through, .. } => store::ack(conn, *through, now).map(Outcome::Ack),
         Job::ReplaceLinks { links, .. } => {
             store::replace_links(conn, links).map(|()| Outcome::Links)
+        }
+        Job::AddCalendlyKey { key, .. } => {
+            store::add_calendly_key(conn, key, now).map(|()| Outcome::CalendlyKey)
         }
     }
 }
@@ -283,6 +292,7 @@ fn commit(conn: &mut Connection, batch: &mut Vec<Job>, tip: &Tip) {
                     (Job::Insert { done, .. }, Outcome::Insert(i)) => done(Ok(i)),
                     (Job::Ack { done, .. }, Outcome::Ack(t)) => done(Ok(t)),
                     (Job::ReplaceLinks { done, .. }, Outcome::Links) => done(Ok(())),
+                    (Job::AddCalendlyKey { done, .. }, Outcome::CalendlyKey) => done(Ok(())),
                     (job, _) => job.fail(),
                 }
             }

@@ -545,3 +545,86 @@ fn group_commits_are_not_capped_by_the_worker_count() {
         "one worker, yet every commit held one event: {commits} commits"
     );
 }
+
+fn put_calendly_key(relay: &Relay, auth: Option<&str>, key: &str) -> http::Reply {
+    let body = serde_json::json!({ "key": key }).to_string();
+    let mut headers = vec![("Content-Type", "application/json")];
+    if let Some(auth) = auth {
+        headers.push(("Authorization", auth));
+    }
+    http::request(
+        relay.addr,
+        "PUT",
+        "/v1/calendly-signing-key",
+        &headers,
+        body.as_bytes(),
+    )
+    .expect("put")
+}
+
+#[test]
+fn a_calendly_key_handed_over_by_the_app_verifies_deliveries_and_survives_a_restart() {
+    let mut relay = Relay::start();
+    let body = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/invitee_created.json"
+    ))
+    .expect("fixture");
+    let app_key = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9";
+    let deliver = |relay: &Relay, key: &str| {
+        relay
+            .post_hook(
+                "calendly",
+                Some(&calendly_header(&body, key, now())),
+                body.as_bytes(),
+            )
+            .status
+    };
+    assert_eq!(
+        deliver(&relay, app_key),
+        400,
+        "not known before the app hands it over"
+    );
+
+    assert_eq!(put_calendly_key(&relay, None, app_key).status, 401);
+    assert_eq!(
+        put_calendly_key(&relay, Some("Bearer not-a-token"), app_key).status,
+        401
+    );
+    let auth = relay.auth();
+    let short = put_calendly_key(&relay, Some(&auth), "short");
+    assert_eq!(short.status, 400, "{}", short.text());
+    assert_eq!(
+        put_calendly_key(&relay, Some(&auth), "has a space in it, so no").status,
+        400
+    );
+    let put = put_calendly_key(&relay, Some(&auth), app_key);
+    assert_eq!(put.status, 200, "{}", put.text());
+    assert_eq!(deliver(&relay, app_key), 200, "accepted once handed over");
+    assert_eq!(
+        deliver(&relay, CALENDLY_KEY),
+        200,
+        "the configured key still works"
+    );
+    assert_eq!(deliver(&relay, "some-other-key-0000000000"), 400);
+
+    relay.terminate();
+    relay.spawn();
+    assert_eq!(deliver(&relay, app_key), 200, "kept across a restart");
+
+    // Renewals: the newest three are kept, the oldest then no longer verifies.
+    for i in 0..3 {
+        let newer = format!("renewed-signing-key-{i:02}-0123456789abcdef");
+        assert_eq!(put_calendly_key(&relay, Some(&auth), &newer).status, 200);
+    }
+    assert_eq!(deliver(&relay, app_key), 400, "the oldest key was let go");
+    assert_eq!(
+        deliver(&relay, "renewed-signing-key-00-0123456789abcdef"),
+        200
+    );
+    assert_eq!(
+        keys(&relay.pull_all(0)).len(),
+        1,
+        "one event, the rest duplicates"
+    );
+}

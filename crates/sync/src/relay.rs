@@ -104,6 +104,25 @@ impl RelayClient {
     }
 }
 
+impl RelayClient {
+    /// Hands the relay the key the Calendly webhook subscription is signed with
+    /// (`PUT /v1/calendly-signing-key`), so it accepts Calendly's deliveries.
+    pub async fn put_calendly_signing_key(
+        &self,
+        token: &str,
+        key: &str,
+    ) -> Result<(), ProviderError> {
+        let request = self
+            .http
+            .put(format!("{}/v1/calendly-signing-key", self.base))
+            .bearer_auth(token)
+            .json(&coachdesk_protocol::relay::CalendlyKeyRequest {
+                key: key.to_owned(),
+            });
+        expect_ok(request).await
+    }
+}
+
 trait RelayStatus {
     fn from_relay_status(status: u16, text: String) -> Self;
 }
