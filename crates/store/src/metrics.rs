@@ -56,16 +56,18 @@ impl Store {
         let in_range = |at: &str| at >= from.as_str() && at <= to.as_str();
         let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
 
+        // The metric columns (migration 0006), not the facts JSON: only bookings made or
+        // cancelled in the window are read further.
         let mut stmt = self.conn.prepare_cached(
-            "SELECT currency, paid_minor,
-                 json_extract(facts, '$.schedule.booked_at'),
-                 json_extract(facts, '$.cancellation.at'),
+            "SELECT currency, paid_minor, booked_at, cancelled_at,
                  (SELECT MIN(p.at) FROM payments p WHERE p.booking_id = b.id
                      AND p.status = 'succeeded' AND p.carried = 0)
              FROM bookings b
-             WHERE currency IS NOT NULL AND json_extract(facts, '$.rescheduled_from') IS NULL",
+             WHERE currency IS NOT NULL AND rescheduled_from IS NULL
+                 AND ((booked_at >= ?1 AND booked_at <= ?2)
+                     OR (cancelled_at >= ?1 AND cancelled_at <= ?2))",
         )?;
-        let mut rows = stmt.query([])?;
+        let mut rows = stmt.query([&from, &to])?;
         while let Some(row) = rows.next()? {
             let currency: String = row.get(0)?;
             let paid_minor: i64 = row.get(1)?;

@@ -34,6 +34,11 @@ pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[
         "0005_dashboard_indexes.sql",
         include_str!("../../../migrations/0005_dashboard_indexes.sql"),
     ),
+    (
+        6,
+        "0006_booking_metric_columns.sql",
+        include_str!("../../../migrations/0006_booking_metric_columns.sql"),
+    ),
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -77,6 +82,46 @@ mod tests {
             assert_eq!(*version as usize, index + 1);
             assert!(name.starts_with(&format!("{version:04}_")));
         }
+    }
+
+    /// Migration 6 fills the metric columns of existing bookings with exactly what the
+    /// store writes for new ones.
+    #[test]
+    fn the_metric_columns_are_backfilled_as_the_store_writes_them() {
+        let mut store = crate::Store::open_in_memory().unwrap();
+        let now = time::macros::datetime!(2026-06-01 12:00 UTC);
+        store.seed_demo(now).unwrap();
+        store.seed_bulk(200, now).unwrap();
+        let conn = &store.conn;
+        let columns =
+            "SELECT id, booked_at, cancelled_at, rescheduled_from FROM bookings ORDER BY id";
+        let read = || -> Vec<[Option<String>; 4]> {
+            conn.prepare(columns)
+                .unwrap()
+                .query_map([], |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?]))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        let written = read();
+        assert!(written.iter().any(|r| r[2].is_some()), "some are cancelled");
+        assert!(
+            written.iter().any(|r| r[3].is_some()),
+            "some are reschedules"
+        );
+        assert!(
+            written.iter().all(|r| r[1].is_some()),
+            "every booking was booked"
+        );
+
+        conn.execute_batch(
+            "UPDATE bookings SET booked_at = NULL, cancelled_at = NULL, rescheduled_from = NULL",
+        )
+        .unwrap();
+        let sql = MIGRATIONS[5].2;
+        let backfill = &sql[sql.find("UPDATE bookings").expect("the backfill")..];
+        conn.execute_batch(backfill).unwrap();
+        assert_eq!(read(), written);
     }
 
     #[test]

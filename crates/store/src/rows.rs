@@ -34,6 +34,16 @@ struct Columns<'a> {
     currency: Option<String>,
     paid_minor: i64,
     refunded_minor: i64,
+    /// When the client booked, when it was cancelled, and the booking it reschedules
+    /// (what the business metrics count by; not indexed, so always written).
+    booked_at: Option<String>,
+    cancelled_at: Option<String>,
+    rescheduled_from: Option<&'a str>,
+}
+
+/// A time as the metric columns hold it: UTC RFC 3339 to the second.
+fn to_second(at: time::OffsetDateTime) -> String {
+    crate::ts(at.replace_nanosecond(0).unwrap_or(at))
 }
 
 impl<'a> Columns<'a> {
@@ -56,6 +66,9 @@ impl<'a> Columns<'a> {
             currency: booking.currency().map(|c| c.code().to_owned()),
             paid_minor: booking.captured_minor(),
             refunded_minor: booking.refunded_minor(),
+            booked_at: schedule.map(|s| to_second(s.booked_at)),
+            cancelled_at: booking.cancellation.as_ref().map(|c| to_second(c.at)),
+            rescheduled_from: booking.rescheduled_from.as_deref(),
         }
     }
 }
@@ -64,7 +77,7 @@ impl<'a> Columns<'a> {
 /// entries of every indexed column an UPDATE names, changed or not, so an unchanged one is
 /// left out. A column the new facts leave empty keeps what the row has (as the INSERT's
 /// values only ever fill in). Parameters are numbered as in the INSERT; `?15` ends every
-/// variant, so all fifteen bind.
+/// variant, as do the unindexed metric columns `?16`-`?18`, so all eighteen bind.
 fn update_sql(before: &Columns, after: &Columns) -> String {
     let mut sql = String::from("UPDATE bookings SET ");
     let mut set = |changed: bool, clause: &str| {
@@ -113,7 +126,9 @@ fn update_sql(before: &Columns, after: &Columns) -> String {
         before.refunded_minor != after.refunded_minor,
         "refunded_minor = ?13",
     );
-    sql.push_str("facts = ?14, updated_at = ?15 WHERE id = ?1");
+    sql.push_str(
+        "booked_at = ?16, cancelled_at = ?17, rescheduled_from = ?18, facts = ?14, updated_at = ?15 WHERE id = ?1",
+    );
     sql
 }
 
@@ -145,6 +160,9 @@ pub(crate) fn save_booking(
         after.refunded_minor,
         facts,
         now,
+        after.booked_at,
+        after.cancelled_at,
+        after.rescheduled_from,
     ];
     match previous {
         // A new row is a plain INSERT (an upsert costs SQLite a statement journal).
@@ -152,8 +170,10 @@ pub(crate) fn save_booking(
             .prepare_cached(
                 "INSERT INTO bookings (id, invitee_uri, invitee_uuid, state, attention,
                      attention_codes, session_type_id, client_name, client_email, start_time,
-                     currency, paid_minor, refunded_minor, facts, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)",
+                     currency, paid_minor, refunded_minor, facts, created_at, updated_at,
+                     booked_at, cancelled_at, rescheduled_from)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15,
+                     ?16, ?17, ?18)",
             )?
             .execute(values)?,
         Some(previous) => {
@@ -281,14 +301,16 @@ mod tests {
             .prepare(
                 "SELECT id, invitee_uri, invitee_uuid, state, attention, attention_codes,
                      session_type_id, client_name, client_email, start_time, currency,
-                     paid_minor, refunded_minor FROM bookings",
+                     paid_minor, refunded_minor, booked_at, cancelled_at, rescheduled_from
+                 FROM bookings",
             )
             .unwrap();
-        let rows: Vec<(String, [Option<String>; 10], i64, i64)> = rows
+        let rows: Vec<(String, [Option<String>; 13], i64, i64)> = rows
             .query_map([], |r| {
-                let mut text: [Option<String>; 10] = Default::default();
+                let mut text: [Option<String>; 13] = Default::default();
                 for (i, slot) in text.iter_mut().enumerate() {
-                    *slot = r.get(i + 1)?;
+                    let column = if i < 10 { i + 1 } else { i + 3 };
+                    *slot = r.get(column)?;
                 }
                 Ok((r.get(0)?, text, r.get(11)?, r.get(12)?))
             })
@@ -314,6 +336,9 @@ mod tests {
                 currency: text[9].clone(),
                 paid_minor,
                 refunded_minor,
+                booked_at: text[10].clone(),
+                cancelled_at: text[11].clone(),
+                rescheduled_from: t(12),
             };
             assert_eq!(t(2), Some(want.state), "{id}");
             assert_eq!(got, want, "{id}");
