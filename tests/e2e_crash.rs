@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context as _};
 use coachdesk_sim::{Fault, FaultKind};
 use coachdesk_tests::e2e::{
-    self, capture, click, click_where_text, step, text_of, wait_for, wait_for_text, wait_for_texts,
-    Sandbox,
+    self, capture, click, click_where_text, step, text_of, texts_of, wait_for, wait_for_text,
+    wait_for_texts, Sandbox,
 };
 use coachdesk_tests::stack::Stack;
 use fantoccini_loopback::Client;
@@ -148,6 +148,14 @@ async fn after_restart(client: &Client, stack: &Stack, payment_intent: &str) -> 
     wait_row(client, "Refunded").await?;
     click_where_text(client, "[data-testid=open-booking]", CLIENT).await?;
     wait_for_text(client, "#booking-refunded", "150.00 EUR").await?;
+    // Everything went back: the page offers no cancel or refund, only a hand correction.
+    wait_for(client, "#action-correct").await?;
+    for gone in ["#action-cancel", "#action-refund", "#action-no-show"] {
+        ensure!(
+            texts_of(client, gone).await?.is_empty(),
+            "a refunded booking should not offer {gone}"
+        );
+    }
     capture(client, "e2e-crash-after-restart").await?;
 
     // The withheld first request is logged only when its hang ends; the retry's answer is

@@ -73,7 +73,12 @@ pub fn BookingActions(props: &ActionsProps) -> Html {
         let buttons = buttons.clone();
         let opened = *open;
         move || {
-            if let Some(button) = opened.and_then(|k| buttons[k as usize].cast::<HtmlElement>()) {
+            // The action's own button, or "Correct state" (always there) when the action
+            // is no longer offered, so keyboard focus never falls back to the page's top.
+            let button = opened
+                .and_then(|k| buttons[k as usize].cast::<HtmlElement>())
+                .or_else(|| buttons[3].cast::<HtmlElement>());
+            if let Some(button) = button {
                 let _ = button.focus();
             }
         }
@@ -176,16 +181,23 @@ pub fn BookingActions(props: &ActionsProps) -> Html {
         })
     };
     let s = &props.detail.summary;
-    let payable = matches!(s.state.as_str(), "awaiting_payment" | "payment_failed");
+    // Only what the state machine would accept now (it answers with the detail).
+    let offered = props.detail.actions;
     html! {
         <div class="card" id="booking-actions" data-testid="booking-actions">
             <h2>{"Actions"}</h2>
             <div class="action-row">
-                <button class="btn danger" id="action-cancel" ref={buttons[0].clone()} onclick={show(Kind::Cancel)}>{"Cancel booking…"}</button>
-                <button class="btn" id="action-refund" ref={buttons[1].clone()} onclick={show(Kind::Refund)}>{"Refund part…"}</button>
-                <button class="btn" id="action-no-show" ref={buttons[2].clone()} onclick={show(Kind::NoShow)}>{"Mark no-show…"}</button>
+                if offered.cancel {
+                    <button class="btn danger" id="action-cancel" ref={buttons[0].clone()} onclick={show(Kind::Cancel)}>{"Cancel booking…"}</button>
+                }
+                if offered.refund {
+                    <button class="btn" id="action-refund" ref={buttons[1].clone()} onclick={show(Kind::Refund)}>{"Refund part…"}</button>
+                }
+                if offered.no_show {
+                    <button class="btn" id="action-no-show" ref={buttons[2].clone()} onclick={show(Kind::NoShow)}>{"Mark no-show…"}</button>
+                }
                 <button class="btn" id="action-correct" ref={buttons[3].clone()} onclick={show(Kind::Correct)}>{"Correct state…"}</button>
-                if payable {
+                if offered.resend_link {
                     <button class="btn" id="action-resend-link" data-testid="action-resend-link"
                         disabled={*resend_busy} onclick={resend}>
                         { if *resend_busy { "Sending…" } else if s.state == "payment_failed" { "Send the recovery link again" } else { "Send the payment link again" } }

@@ -160,6 +160,21 @@ pub struct BookingDetail {
     pub invitee_uri: Option<String>,
     pub payment_intent: Option<String>,
     pub audit: Vec<AuditEntry>,
+    /// The actions its page offers now.
+    #[serde(default)]
+    pub actions: OfferedActions,
+}
+
+/// The coach actions a booking's page offers: the state machine's own answer for the
+/// booking as it is now. Correcting the state by hand is always offered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfferedActions {
+    pub cancel: bool,
+    /// A refund of part (or the rest) of what was paid.
+    pub refund: bool,
+    pub no_show: bool,
+    /// Send the payment (or recovery) link again.
+    pub resend_link: bool,
 }
 
 /// What the window shows in its header.

@@ -9,11 +9,11 @@
 use coachdesk_domain::BookingState;
 use coachdesk_protocol::desk::BookingPage;
 use coachdesk_protocol::ipc::{
-    AuditEntry, BookingDetail, BookingFilter, BookingSummary, FieldError,
+    AuditEntry, BookingDetail, BookingFilter, BookingSummary, FieldError, OfferedActions,
 };
 use rusqlite::{params_from_iter, types::Value, OptionalExtension, Row};
 use time::macros::format_description;
-use time::Date;
+use time::{Date, OffsetDateTime};
 
 use crate::{Store, StoreError};
 
@@ -314,11 +314,22 @@ impl Store {
                 })
             })?
             .collect::<Result<_, _>>()?;
+        let offer = crate::rows::load_booking(&self.conn, id)?
+            .map(|booking| {
+                coachdesk_domain::booking::coach_offer(&booking, OffsetDateTime::now_utc())
+            })
+            .unwrap_or_default();
         Ok(BookingDetail {
             summary,
             invitee_uri,
             payment_intent,
             audit,
+            actions: OfferedActions {
+                cancel: offer.cancel,
+                refund: offer.refund,
+                no_show: offer.no_show,
+                resend_link: offer.resend_link,
+            },
         })
     }
 

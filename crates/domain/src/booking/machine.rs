@@ -86,6 +86,45 @@ pub fn apply(booking: &Booking, event: &BookingEvent) -> Result<Transition, Reje
     })
 }
 
+/// The coach actions a booking's page offers: exactly those the state machine would
+/// accept now (correcting the state by hand is always offered).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CoachOffer {
+    pub cancel: bool,
+    pub refund: bool,
+    pub no_show: bool,
+    pub resend_link: bool,
+}
+
+/// What the coach may do with `booking` at `now`, asked of the same checks that accept or
+/// refuse the actions themselves, so the page never offers what would be refused (pure).
+pub fn coach_offer(booking: &Booking, now: OffsetDateTime) -> CoachOffer {
+    let accepts = |event: BookingEvent| check_coach_action(booking, &event).is_ok();
+    let one_minor = booking
+        .refundable()
+        .filter(|(_, left)| left.minor > 0)
+        .map(|(_, left)| Money::new(1, left.currency));
+    CoachOffer {
+        cancel: accepts(BookingEvent::CoachCancelled {
+            refund: RefundChoice::None,
+            reason: String::new(),
+            at: now,
+        }),
+        refund: one_minor.is_some_and(|amount| {
+            accepts(BookingEvent::CoachRefunded {
+                action_id: String::new(),
+                amount,
+                reason: String::new(),
+            })
+        }),
+        no_show: accepts(BookingEvent::CoachMarkedNoShow { at: now }),
+        resend_link: accepts(BookingEvent::CoachResentPaymentLink {
+            action_id: String::new(),
+            at: now,
+        }),
+    }
+}
+
 fn check_coach_action(booking: &Booking, event: &BookingEvent) -> Result<(), Rejection> {
     let state = booking.state;
     match event {

@@ -24,7 +24,7 @@ pub use event::{
     BookingEvent, Canceler, PaymentFact, PaymentStatus, RefundChoice, RefundFact, RefundStatus,
     Schedule, Terms, TimerKind,
 };
-pub use machine::{apply, Rejection, Transition};
+pub use machine::{apply, coach_offer, CoachOffer, Rejection, Transition};
 pub use state::{AttentionReason, BookingState};
 
 use crate::money::{Currency, Money};

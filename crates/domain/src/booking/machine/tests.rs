@@ -489,3 +489,57 @@ fn the_coach_sends_the_payment_link_again_once_per_click() {
         Rejection::NoClientEmail
     );
 }
+
+#[test]
+fn the_page_offers_only_what_the_machine_accepts() {
+    let none = CoachOffer::default();
+    let awaiting = run(&[created(INV_A)]);
+    assert_eq!(
+        coach_offer(&awaiting, at(-160)),
+        CoachOffer {
+            cancel: true,
+            resend_link: true,
+            ..none
+        }
+    );
+    assert!(
+        !coach_offer(&awaiting, at(-100)).resend_link,
+        "past the payment deadline the link no longer works"
+    );
+    let confirmed = run(&[created(INV_A), paid(INV_A, "cs_1", "pi_1", 15000, -100)]);
+    assert_eq!(
+        coach_offer(&confirmed, at(-1)),
+        CoachOffer {
+            cancel: true,
+            refund: true,
+            ..none
+        },
+        "before the session: no no-show, no payment link for a paid booking"
+    );
+    assert!(coach_offer(&confirmed, at(1)).no_show, "after the start");
+
+    // Cancelled with everything refunded: only a hand correction is left.
+    let refunded = step(&confirmed, &client_cancel(INV_A, -72));
+    let refunded = step(&refunded, &refund_issued("cancellation", "re_1"));
+    let refunded = step(
+        &refunded,
+        &refund_reported("re_1", "cancellation", 15000, RefundStatus::Succeeded),
+    );
+    assert_eq!(refunded.state, BookingState::Refunded);
+    assert_eq!(coach_offer(&refunded, at(-1)), none);
+
+    // Half refunded: the other half can still be refunded by hand.
+    let half = step(&confirmed, &client_cancel(INV_A, -30));
+    let half = step(&half, &refund_issued("cancellation", "re_1"));
+    let half = step(
+        &half,
+        &refund_reported("re_1", "cancellation", 7500, RefundStatus::Succeeded),
+    );
+    assert_eq!(
+        coach_offer(&half, at(-1)),
+        CoachOffer {
+            refund: true,
+            ..none
+        }
+    );
+}
