@@ -656,20 +656,31 @@ fn ack(ctx: &Ctx, reader: &Connection, rq: &mut Request) -> Resp {
     if req.through < 0 {
         return text(400, "through must not be negative");
     }
+    let through = req.through;
+    match committed(
+        ctx,
+        |done| Job::Ack { through, done },
+        "could not record the ack, retry later",
+    ) {
+        Ok(acked_through) => json(200, &AckResponse { acked_through }),
+        Err(resp) => resp,
+    }
+}
+
+/// Hands the job `make` builds around its completion to the writer and waits for the
+/// commit; the 503 to send when the relay is shutting down or the commit failed.
+fn committed<T: Send + 'static>(
+    ctx: &Ctx,
+    make: impl FnOnce(writer::Done<T>) -> Job,
+    failed: &str,
+) -> Result<T, Resp> {
     let (done, answer) = writer::waiter();
-    if ctx
-        .jobs
-        .send(Job::Ack {
-            through: req.through,
-            done,
-        })
-        .is_err()
-    {
-        return text(503, "relay is shutting down");
+    if ctx.jobs.send(make(done)).is_err() {
+        return Err(text(503, "relay is shutting down"));
     }
     match answer.recv() {
-        Ok(Ok(acked_through)) => json(200, &AckResponse { acked_through }),
-        _ => text(503, "could not record the ack, retry later"),
+        Ok(Ok(value)) => Ok(value),
+        _ => Err(text(503, failed)),
     }
 }
 
@@ -695,20 +706,14 @@ fn put_links(ctx: &Ctx, reader: &Connection, rq: &mut Request) -> Resp {
         );
     }
     let count = table.links.len();
-    let (done, answer) = writer::waiter();
-    if ctx
-        .jobs
-        .send(Job::ReplaceLinks {
-            links: table.links,
-            done,
-        })
-        .is_err()
-    {
-        return text(503, "relay is shutting down");
-    }
-    match answer.recv() {
-        Ok(Ok(())) => json(200, &serde_json::json!({"links": count})),
-        _ => text(503, "could not store the table, retry later"),
+    let links = table.links;
+    match committed(
+        ctx,
+        |done| Job::ReplaceLinks { links, done },
+        "could not store the table, retry later",
+    ) {
+        Ok(()) => json(200, &serde_json::json!({"links": count})),
+        Err(resp) => resp,
     }
 }
 
@@ -737,19 +742,13 @@ fn put_calendly_key(ctx: &Ctx, reader: &Connection, rq: &mut Request) -> Resp {
     if !valid_signing_key(&request.key) {
         return text(400, "the key must be 16 to 256 visible ASCII characters");
     }
-    let (done, answer) = writer::waiter();
-    if ctx
-        .jobs
-        .send(Job::AddCalendlyKey {
-            key: request.key,
-            done,
-        })
-        .is_err()
-    {
-        return text(503, "relay is shutting down");
-    }
-    if !matches!(answer.recv(), Ok(Ok(()))) {
-        return text(503, "could not store the key, retry later");
+    let key = request.key;
+    if let Err(resp) = committed(
+        ctx,
+        |done| Job::AddCalendlyKey { key, done },
+        "could not store the key, retry later",
+    ) {
+        return resp;
     }
     match store::calendly_keys(reader) {
         Ok(keys) => {
