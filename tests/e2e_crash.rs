@@ -16,8 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context as _};
 use coachdesk_sim::{Fault, FaultKind};
 use coachdesk_tests::e2e::{
-    self, capture, click, click_where_text, step, text_of, texts_of, wait_for, wait_for_text,
-    wait_for_texts, Sandbox,
+    self, capture, click, step, text_of, texts_of, wait_for, wait_for_text, wait_for_texts, Sandbox,
 };
 use coachdesk_tests::stack::Stack;
 use fantoccini_loopback::Client;
@@ -91,13 +90,7 @@ async fn cancel_and_kill(client: &Client, stack: &Stack, db: &Path) -> anyhow::R
             remaining: 1,
         })
         .context("withhold Stripe's answer to the refund")?;
-    click_where_text(client, "[data-testid=open-booking]", CLIENT).await?;
-    wait_for_text(
-        client,
-        "#booking-detail [data-testid=booking-state]",
-        "Confirmed",
-    )
-    .await?;
+    e2e::open_booking(client, CLIENT, "Confirmed").await?;
     click(client, "#action-cancel").await?;
     let statement = text_of(client, "#refund-statement").await?;
     ensure!(
@@ -146,7 +139,7 @@ async fn after_restart(client: &Client, stack: &Stack, payment_intent: &str) -> 
     wait_for(client, "#dashboard #upcoming").await?;
     click(client, "#nav-bookings").await?;
     wait_row(client, "Refunded").await?;
-    click_where_text(client, "[data-testid=open-booking]", CLIENT).await?;
+    e2e::open_booking(client, CLIENT, "Refunded").await?;
     wait_for_text(client, "#booking-refunded", "150.00 EUR").await?;
     // Everything went back: the page offers no cancel or refund, only a hand correction.
     wait_for(client, "#action-correct").await?;

@@ -20,9 +20,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context as _};
-use coachdesk_tests::e2e::{
-    self, capture, click, step, text_of, type_into, wait_for, wait_for_text, Sandbox,
-};
+use coachdesk_tests::e2e::{self, capture, click, step, text_of, type_into, wait_for, Sandbox};
 use coachdesk_tests::stack::Stack;
 use fantoccini_loopback::Client;
 use serde_json::Value;
@@ -135,13 +133,7 @@ async fn cancel_thirty_hours_ahead(client: &Client, stack: &Stack) -> anyhow::Re
     )?;
     stack.pay("coaching-60", &booking)?;
     wait_row_state(client, "Robin Refund", "Confirmed").await?;
-    click_row(client, "Robin Refund").await?;
-    wait_for_text(
-        client,
-        "#booking-detail [data-testid=booking-state]",
-        "Confirmed",
-    )
-    .await?;
+    e2e::open_booking(client, "Robin Refund", "Confirmed").await?;
 
     click(client, "#action-cancel").await?;
     let statement = text_of(client, "#refund-statement").await?;
@@ -290,10 +282,6 @@ async fn wait_states(client: &Client, name: &str, states: &[&str]) -> anyhow::Re
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-}
-
-async fn click_row(client: &Client, name: &str) -> anyhow::Result<()> {
-    e2e::click_where_text(client, "[data-testid=open-booking]", name).await
 }
 
 async fn wait_text_within(

@@ -383,6 +383,13 @@ pub async fn text_of(client: &Client, css: &str) -> anyhow::Result<String> {
     Ok(texts.into_iter().next().unwrap_or_default())
 }
 
+/// Opens the booking of `client_name` from the bookings list and waits until its page
+/// shows it in `state` (as the badge reads, such as "Confirmed").
+pub async fn open_booking(client: &Client, client_name: &str, state: &str) -> anyhow::Result<()> {
+    click_where_text(client, "[data-testid=open-booking]", client_name).await?;
+    wait_for_text(client, "#booking-detail [data-testid=booking-state]", state).await
+}
+
 /// The attribute `attribute` of the element `css` names (None when it has none), once
 /// the element exists, read in one script.
 pub async fn attr_of(
