@@ -17,7 +17,7 @@ use coachdesk_protocol::setup::{
 use coachdesk_providers::ProviderError;
 use coachdesk_store::{ListedEventType, StripeObjects};
 use coachdesk_sync::relay::RelayClient;
-use coachdesk_sync::{subscription, SecretError, SecretName, SubscriptionHealth};
+use coachdesk_sync::{subscription, SecretError, SecretName, SubscriptionHealth, SyncError};
 use serde_json::Value;
 use tauri::async_runtime::Mutex;
 use tauri::State;
@@ -333,7 +333,7 @@ pub async fn register_calendly_webhook(
         Err(e) => return Err(error("keychain", capitalised(&e.to_string()))),
     };
     // The relay learns the key before Calendly signs anything with it.
-    hand_key_to_relay(&state, key.expose()).await?;
+    hand_key_to_relay(&state).await?;
     let health = subscription::recreate(&calendly, &callback, key.expose())
         .await
         .map_err(|e| calendly_error(&e))?;
@@ -348,26 +348,19 @@ pub async fn register_calendly_webhook(
 
 /// Gives the relay the key Calendly will sign its deliveries with; on failure nothing is
 /// registered with Calendly, so no delivery can be refused for a key the relay lacks.
-async fn hand_key_to_relay(state: &AppState, key: &str) -> Result<(), CommandError> {
+async fn hand_key_to_relay(state: &AppState) -> Result<(), CommandError> {
     let relay_url = state.sync_config().relay_url;
-    let token = state.secrets().get(SecretName::RelayToken).map_err(|e| {
-        error(
+    match subscription::hand_key_to_relay(&relay_url, state.secrets().as_ref()).await {
+        Ok(()) => Ok(()),
+        Err(SyncError::Secret(e @ SecretError::Missing { .. })) => Err(error(
             "not_configured",
             format!("The relay token is needed to give the relay Calendly's signing key ({e}). Enter it in Settings, then register again."),
-        )
-    })?;
-    let refused = |e: String| {
-        error(
+        )),
+        Err(e) => Err(error(
             "relay",
             format!("The relay could not take Calendly's signing key ({e}), so nothing was registered with Calendly. Check the relay in Settings and try again."),
-        )
-    };
-    let relay = RelayClient::new(&relay_url, Duration::from_secs(10))
-        .map_err(|e| refused(e.to_string()))?;
-    relay
-        .put_calendly_signing_key(token.expose(), key)
-        .await
-        .map_err(|e| refused(e.to_string()))
+        )),
+    }
 }
 
 /// The live preview under the refund-policy editor ("Cancelled 30 h before: 50% back,

@@ -287,6 +287,12 @@ impl SyncHandle {
     pub async fn recreate_subscription(&self) -> Result<SubscriptionHealth, SyncError> {
         let calendly = self.shared.providers.calendly()?;
         let key = self.shared.secrets.get(SecretName::CalendlySigningKey)?;
+        // The relay learns the key before Calendly signs anything with it.
+        subscription::hand_key_to_relay(
+            &self.shared.config.relay_url,
+            self.shared.secrets.as_ref(),
+        )
+        .await?;
         let health = subscription::recreate(
             &calendly,
             &self.shared.config.calendly_callback_url,
@@ -528,6 +534,19 @@ async fn reconcile_loop(shared: Arc<Shared>) {
     }
 }
 
+/// An active subscription is signed with the stored key: make sure the relay has it (a
+/// relay replaced or restored since would refuse every delivery otherwise). A subscription
+/// made elsewhere, with no key stored here, is left to the relay's own configuration.
+async fn keep_relay_key(shared: &Shared) {
+    match subscription::hand_key_to_relay(&shared.config.relay_url, shared.secrets.as_ref()).await {
+        Ok(()) | Err(SyncError::Secret(SecretError::Missing { .. })) => {}
+        Err(err) => tracing::warn!(
+            error = %error_text(&err),
+            "the relay could not be given the Calendly signing key; it will be tried again at the next check"
+        ),
+    }
+}
+
 async fn subscription_loop(shared: Arc<Shared>) {
     loop {
         let result = match shared.providers.calendly() {
@@ -538,7 +557,9 @@ async fn subscription_loop(shared: Arc<Shared>) {
         };
         match result {
             Ok(health) => {
-                if !matches!(health, SubscriptionHealth::Active { .. }) {
+                if matches!(health, SubscriptionHealth::Active { .. }) {
+                    keep_relay_key(&shared).await;
+                } else {
                     tracing::warn!(?health, "the Calendly webhook subscription needs repair");
                 }
                 shared.update(|s| s.subscription = Some(health));

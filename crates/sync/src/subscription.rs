@@ -13,6 +13,23 @@ pub const CALENDLY_EVENTS: [&str; 3] = [
     "invitee_no_show.created",
 ];
 
+/// Hands the relay at `relay_url` the Calendly signing key kept in `secrets` (authorised by
+/// the relay token kept there), so the relay verifies Calendly's deliveries with it. Sent
+/// before a subscription is registered, and again by every check of an active one, so a
+/// relay that was replaced or lost its database learns it back.
+pub async fn hand_key_to_relay(
+    relay_url: &str,
+    secrets: &dyn crate::SecretSource,
+) -> Result<(), crate::SyncError> {
+    let key = secrets.get(crate::SecretName::CalendlySigningKey)?;
+    let token = secrets.get(crate::SecretName::RelayToken)?;
+    let relay = crate::relay::RelayClient::new(relay_url, std::time::Duration::from_secs(10))?;
+    relay
+        .put_calendly_signing_key(token.expose(), key.expose())
+        .await?;
+    Ok(())
+}
+
 /// A fresh signing key for a new subscription: 32 random bytes as hex.
 pub fn new_signing_key() -> crate::Secret {
     let bytes: [u8; 32] = rand::random();

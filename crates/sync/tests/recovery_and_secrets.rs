@@ -382,3 +382,38 @@ fn reconciliation_payloads_parse_like_the_documented_webhooks() {
     }
     assert!(seen >= 5, "fixtures in {}", dir.display());
 }
+
+/// The relay is redeployed with an empty database while the Calendly subscription stays
+/// active: the subscription check at the next start hands it the stored signing key, so
+/// Calendly's deliveries verify again (the new relay has no key configured).
+#[tokio::test]
+async fn a_relay_replaced_without_its_data_gets_the_signing_key_back() {
+    use coachdesk_sync::SecretName;
+
+    let mut w = World::start(DeliveryKnobs::default()).await;
+    w.stop_sync();
+    w.relay.replace_with_empty();
+    w.keychain
+        .set(
+            SecretName::RelayToken,
+            &coachdesk_sync::Secret::new(&w.relay.token),
+        )
+        .expect("keychain");
+    w.start_sync();
+
+    let b = w
+        .client
+        .book("coaching-60", "Lee Relay", "lee@example.com")
+        .expect("book");
+    w.settle_to(&b.invitee_uri, "awaiting_payment").await;
+    let pulled = w
+        .store
+        .lock()
+        .unwrap()
+        .list_inbox(&coachdesk_protocol::ipc::InboxFilter::default())
+        .expect("inbox")
+        .into_iter()
+        .filter(|e| e.kind == "invitee.created" && e.source == "relay")
+        .count();
+    assert!(pulled >= 1, "the booking came through the new relay");
+}

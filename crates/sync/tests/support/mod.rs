@@ -55,15 +55,29 @@ pub struct RelayProc {
 }
 
 impl RelayProc {
+    /// A relay with its own database, configured with the Stripe endpoint secret but no
+    /// Calendly signing key: it learns that from the app (`PUT /v1/calendly-signing-key`).
     pub fn start() -> RelayProc {
+        Self::start_on("127.0.0.1:0")
+    }
+
+    /// Replaces this relay with a new one on the same address and an empty database (a
+    /// relay redeployed without its data): a new token, no signing key.
+    pub fn replace_with_empty(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let addr = self.url.trim_start_matches("http://").to_owned();
+        *self = Self::start_on(&addr);
+    }
+
+    fn start_on(listen: &str) -> RelayProc {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("relay.db");
         let cmd = |args: &[&str]| {
             let mut c = Command::new(relay_bin());
             c.env("COACHDESK_RELAY_DB", &db)
-                .env("COACHDESK_RELAY_LISTEN", "127.0.0.1:0")
+                .env("COACHDESK_RELAY_LISTEN", listen)
                 .env("COACHDESK_RELAY_STRIPE_SECRETS", STRIPE_WHSEC)
-                .env("COACHDESK_RELAY_CALENDLY_KEYS", CALENDLY_SIGNING_KEY)
                 .env("COACHDESK_RELAY_LOG", "warn")
                 .args(args);
             c
