@@ -120,7 +120,8 @@ pub fn App() -> Html {
                     { info.as_ref().and_then(|i| i.as_ref().ok()).map(|i| format!("v{}", i.version)).unwrap_or_default() }
                 </div>
             </header>
-            <settings::FirstRunNotice navigate={navigate.clone()} on_settings={on_settings} />
+            <settings::FirstRunNotice navigate={navigate.clone()} on_settings={on_settings}
+                on_start_page={matches!(*page, Page::Dashboard)} />
             <live::LiveProvider>
                 <main class="content" id="main">{ body }</main>
             </live::LiveProvider>

@@ -104,6 +104,9 @@ pub struct FirstRunProps {
     pub navigate: Callback<Page>,
     /// Whether the Settings page is showing (the strip re-reads the settings when it changes).
     pub on_settings: bool,
+    /// Whether the window still shows the page it opened on: Settings is opened by itself
+    /// only then, never over a page the coach went to before the settings were read.
+    pub on_start_page: bool,
 }
 
 /// A strip under the banner while something is not configured; on the very first load it
@@ -112,14 +115,18 @@ pub struct FirstRunProps {
 pub fn FirstRunNotice(props: &FirstRunProps) -> Html {
     let view = use_state(|| None::<SettingsView>);
     let opened = use_mut_ref(|| false);
+    // Read when the settings arrive, not when the read started.
+    let still_on_start = use_mut_ref(|| true);
+    *still_on_start.borrow_mut() = props.on_start_page;
     // Bumped on every page change: a read loop of an older round stops.
     let round = use_mut_ref(|| 0_u32);
     {
-        let (view, navigate, opened, round) = (
+        let (view, navigate, opened, round, still_on_start) = (
             view.clone(),
             props.navigate.clone(),
             opened.clone(),
             round.clone(),
+            still_on_start.clone(),
         );
         use_effect_with(props.on_settings, move |on_settings| {
             let on_settings = *on_settings;
@@ -130,7 +137,7 @@ pub fn FirstRunNotice(props: &FirstRunProps) -> Html {
                     if let Ok(loaded) = settings().await {
                         let first = !*opened.borrow();
                         *opened.borrow_mut() = true;
-                        if first && loaded.first_run() && !on_settings {
+                        if first && loaded.first_run() && !on_settings && *still_on_start.borrow() {
                             navigate.emit(Page::Settings);
                         }
                         let done = !loaded.first_run();
