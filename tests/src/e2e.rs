@@ -222,6 +222,10 @@ impl Sandbox {
             ("XDG_DATA_HOME", path("data")),
             ("XDG_CONFIG_HOME", path("config")),
             ("MESA_SHADER_CACHE_DIR", path("cache")),
+            // WebKit's threaded compositor on Mesa's software GL (all there is under Xvfb)
+            // now and then dies in swrast_dri.so ("session deleted because of page crash
+            // or hang"); without compositing the page is drawn without GL.
+            ("WEBKIT_DISABLE_COMPOSITING_MODE", "1".into()),
         ];
         envs.extend(extra.iter().map(|(k, v)| (*k, v.into())));
         let envs: Vec<(&str, &OsStr)> = envs.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
