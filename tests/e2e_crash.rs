@@ -34,12 +34,10 @@ async fn killed_during_a_refund_the_app_restarts_and_stripe_refunds_once() -> an
     let artifacts = e2e::artifacts_dir()?;
     let stack = Stack::start(Some(&artifacts.join("e2e-crash-stack")))?;
     let sandbox = Sandbox::new()?;
-    let env = stack.app_env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
 
     // First run: a paid booking, cancelled by the coach with a full refund; killed while
     // Stripe's answer to the refund is on its way.
-    let driver = sandbox.start_driver(&env, "tauri-driver-crash")?;
+    let driver = stack.start_driver(&sandbox, "tauri-driver-crash")?;
     let client = driver.launch(&app).await?;
     let payment_intent = match cancel_and_kill(&client, &stack, &sandbox.db).await {
         Ok(pi) => pi,
@@ -54,7 +52,7 @@ async fn killed_during_a_refund_the_app_restarts_and_stripe_refunds_once() -> an
     drop(driver);
 
     // Second run on the same database.
-    let driver = sandbox.start_driver(&env, "tauri-driver-crash-restart")?;
+    let driver = stack.start_driver(&sandbox, "tauri-driver-crash-restart")?;
     let client = driver.launch(&app).await?;
     let outcome = after_restart(&client, &stack, &payment_intent).await;
     if outcome.is_err() {

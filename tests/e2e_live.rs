@@ -74,9 +74,7 @@ async fn bookings_payments_cancellations_and_reschedules_reach_the_open_window(
     let artifacts = e2e::artifacts_dir()?;
     let stack = Stack::start(Some(&artifacts.join("e2e-live-stack")))?;
     let sandbox = Sandbox::new()?;
-    let env = stack.app_env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let driver = sandbox.start_driver(&env, "tauri-driver-live")?;
+    let driver = stack.start_driver(&sandbox, "tauri-driver-live")?;
 
     let launched = Instant::now();
     let client = driver.launch(&app).await?;

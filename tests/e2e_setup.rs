@@ -41,9 +41,7 @@ async fn a_session_type_is_priced_set_up_in_stripe_mapped_and_its_webhook_regist
     let artifacts = e2e::artifacts_dir()?;
     let stack = Stack::start(Some(&artifacts.join("e2e-setup-stack")))?;
     let sandbox = Sandbox::new()?;
-    let env = stack.app_env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let driver = sandbox.start_driver(&env, "tauri-driver-setup")?;
+    let driver = stack.start_driver(&sandbox, "tauri-driver-setup")?;
     let client = driver.launch(&app).await?;
     let outcome = async {
         wait_for(&client, "#mode-banner[data-mode=demo]").await?;

@@ -17,7 +17,9 @@ use coachdesk_protocol::setup::{
 use coachdesk_providers::ProviderError;
 use coachdesk_store::{ListedEventType, StripeObjects};
 use coachdesk_sync::relay::RelayClient;
-use coachdesk_sync::{subscription, SecretError, SecretName, SubscriptionHealth, SyncError};
+use coachdesk_sync::{
+    subscription, Secret, SecretError, SecretName, SubscriptionHealth, SyncError,
+};
 use serde_json::Value;
 use tauri::async_runtime::Mutex;
 use tauri::State;
@@ -333,7 +335,7 @@ pub async fn register_calendly_webhook(
         Err(e) => return Err(error("keychain", capitalised(&e.to_string()))),
     };
     // The relay learns the key before Calendly signs anything with it.
-    hand_key_to_relay(&state).await?;
+    hand_key_to_relay(&state, &key).await?;
     let health = subscription::recreate(&calendly, &callback, key.expose())
         .await
         .map_err(|e| calendly_error(&e))?;
@@ -348,9 +350,9 @@ pub async fn register_calendly_webhook(
 
 /// Gives the relay the key Calendly will sign its deliveries with; on failure nothing is
 /// registered with Calendly, so no delivery can be refused for a key the relay lacks.
-async fn hand_key_to_relay(state: &AppState) -> Result<(), CommandError> {
+async fn hand_key_to_relay(state: &AppState, key: &Secret) -> Result<(), CommandError> {
     let relay_url = state.sync_config().relay_url;
-    match subscription::hand_key_to_relay(&relay_url, state.secrets().as_ref()).await {
+    match subscription::hand_key_to_relay(&relay_url, state.secrets().as_ref(), key).await {
         Ok(()) => Ok(()),
         Err(SyncError::Secret(e @ SecretError::Missing { .. })) => Err(error(
             "not_configured",

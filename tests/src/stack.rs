@@ -208,6 +208,18 @@ impl Stack {
         ]
     }
 
+    /// Starts tauri-driver for `sandbox` so the apps it launches sync with this stack
+    /// ([`Stack::app_env`]); the driver's log is `<artifacts>/<log_name>.log`.
+    pub fn start_driver(
+        &self,
+        sandbox: &crate::e2e::Sandbox,
+        log_name: &str,
+    ) -> anyhow::Result<crate::e2e::TauriDriver> {
+        let env = self.app_env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        sandbox.start_driver(&env, log_name)
+    }
+
     /// The demo event type URI with this slug (see [`DEMO_SLUGS`]).
     pub fn event_type_uri(slug: &str) -> anyhow::Result<&'static str> {
         DEMO_SLUGS

@@ -542,18 +542,22 @@ fn verify_hook(ctx: &Ctx, rq: &mut Request, provider: Provider) -> Result<(Strin
             text(400, &format!("missing {header_name} header")),
         );
     };
-    let app_keys = match provider {
-        Provider::Calendly => read_keys(&ctx.app_calendly_keys).clone(),
-        Provider::Stripe => Vec::new(),
-    };
-    let keys: Vec<&[u8]> = secrets
-        .iter()
-        .map(|s| s.expose())
-        .chain(app_keys.iter().map(String::as_bytes))
-        .collect();
-    if let Err(e) =
+    let verified = {
+        // Read, not copied, on every delivery: the lock is only written when the app
+        // hands over a key.
+        let app_keys = read_keys(&ctx.app_calendly_keys);
+        let app_keys: &[String] = match provider {
+            Provider::Calendly => &app_keys,
+            Provider::Stripe => &[],
+        };
+        let keys: Vec<&[u8]> = secrets
+            .iter()
+            .map(|s| s.expose())
+            .chain(app_keys.iter().map(String::as_bytes))
+            .collect();
         coachdesk_signature::verify(sig, &body, &keys, now_secs(), ctx.settings.tolerance_secs)
-    {
+    };
+    if let Err(e) = verified {
         return reject(e.code(), text(400, &e.to_string()));
     }
     let key = match webhook::dedup_key(provider, &body) {

@@ -281,7 +281,8 @@ impl Store {
     pub fn booking_detail(&self, id: &str) -> Result<BookingDetail, StoreError> {
         let sql = format!(
             "SELECT {SUMMARY_COLUMNS}, b.invitee_uri, \
-             (SELECT payment_intent FROM payments p WHERE p.booking_id = b.id AND p.status = 'succeeded' ORDER BY at LIMIT 1) \
+             (SELECT payment_intent FROM payments p WHERE p.booking_id = b.id AND p.status = 'succeeded' ORDER BY at LIMIT 1), \
+             b.facts \
              FROM bookings b LEFT JOIN session_types s ON s.id = b.session_type_id WHERE b.id = ?1"
         );
         let found = self
@@ -291,10 +292,11 @@ impl Store {
                     summary_from_row(row)?,
                     row.get::<_, Option<String>>(10)?,
                     row.get::<_, Option<String>>(11)?,
+                    row.get::<_, String>(12)?,
                 ))
             })
             .optional()?;
-        let Some((summary, invitee_uri, payment_intent)) = found else {
+        let Some((summary, invitee_uri, payment_intent, facts)) = found else {
             return Err(StoreError::NotFound {
                 what: "booking",
                 id: id.to_owned(),
@@ -314,11 +316,9 @@ impl Store {
                 })
             })?
             .collect::<Result<_, _>>()?;
-        let offer = crate::rows::load_booking(&self.conn, id)?
-            .map(|booking| {
-                coachdesk_domain::booking::coach_offer(&booking, OffsetDateTime::now_utc())
-            })
-            .unwrap_or_default();
+        // The facts came with the row: what the page offers is the state machine's answer.
+        let booking = crate::rows::parse_facts(id, &facts)?;
+        let offer = coachdesk_domain::booking::coach_offer(&booking, OffsetDateTime::now_utc());
         Ok(BookingDetail {
             summary,
             invitee_uri,

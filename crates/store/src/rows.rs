@@ -11,12 +11,12 @@ pub(crate) fn load_booking(conn: &Connection, id: &str) -> Result<Option<Booking
         .prepare_cached("SELECT facts FROM bookings WHERE id = ?1")?
         .query_row([id], |row| row.get(0))
         .optional()?;
-    facts
-        .map(|json| {
-            serde_json::from_str(&json)
-                .map_err(|e| StoreError::Corrupt(format!("booking {id}: {e}")))
-        })
-        .transpose()
+    facts.map(|json| parse_facts(id, &json)).transpose()
+}
+
+/// A booking from its stored facts JSON.
+pub(crate) fn parse_facts(id: &str, json: &str) -> Result<Booking, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("booking {id}: {e}")))
 }
 
 /// The columns a booking's facts give (what the list and the routing search by).

@@ -291,6 +291,7 @@ impl SyncHandle {
         subscription::hand_key_to_relay(
             &self.shared.config.relay_url,
             self.shared.secrets.as_ref(),
+            &key,
         )
         .await?;
         let health = subscription::recreate(
@@ -538,7 +539,14 @@ async fn reconcile_loop(shared: Arc<Shared>) {
 /// relay replaced or restored since would refuse every delivery otherwise). A subscription
 /// made elsewhere, with no key stored here, is left to the relay's own configuration.
 async fn keep_relay_key(shared: &Shared) {
-    match subscription::hand_key_to_relay(&shared.config.relay_url, shared.secrets.as_ref()).await {
+    let handed = match shared.secrets.get(SecretName::CalendlySigningKey) {
+        Ok(key) => {
+            subscription::hand_key_to_relay(&shared.config.relay_url, shared.secrets.as_ref(), &key)
+                .await
+        }
+        Err(err) => Err(err.into()),
+    };
+    match handed {
         Ok(()) | Err(SyncError::Secret(SecretError::Missing { .. })) => {}
         Err(err) => tracing::warn!(
             error = %error_text(&err),

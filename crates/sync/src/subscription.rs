@@ -13,15 +13,15 @@ pub const CALENDLY_EVENTS: [&str; 3] = [
     "invitee_no_show.created",
 ];
 
-/// Hands the relay at `relay_url` the Calendly signing key kept in `secrets` (authorised by
-/// the relay token kept there), so the relay verifies Calendly's deliveries with it. Sent
+/// Hands the relay at `relay_url` the Calendly signing key `key` (authorised by the relay
+/// token kept in `secrets`), so the relay verifies Calendly's deliveries with it. Sent
 /// before a subscription is registered, and again by every check of an active one, so a
 /// relay that was replaced or lost its database learns it back.
 pub async fn hand_key_to_relay(
     relay_url: &str,
     secrets: &dyn crate::SecretSource,
+    key: &crate::Secret,
 ) -> Result<(), crate::SyncError> {
-    let key = secrets.get(crate::SecretName::CalendlySigningKey)?;
     let token = secrets.get(crate::SecretName::RelayToken)?;
     let relay = crate::relay::RelayClient::new(relay_url, std::time::Duration::from_secs(10))?;
     relay
