@@ -5,6 +5,7 @@
 //! `async` so Tauri runs them off the main thread and a slow disk never freezes the window.
 //! Argument names stay snake_case on the wire, like the protocol structs.
 
+use coachdesk_desk::{command_error, CoachActions};
 use coachdesk_protocol::ipc::{
     AppInfo, AttentionItem, BookingDetail, BookingFilter, BookingSummary, BusinessMetrics,
     CoachActionDto, CommandError, CsvExport, InboxEntry, InboxFilter, InboxPayload, RefundPreview,
@@ -21,7 +22,7 @@ use crate::AppState;
 /// routine (debug), anything else is worth a look (warn).
 fn logged<T>(command: &str, result: Result<T, StoreError>) -> Result<T, CommandError> {
     result.map_err(|error| {
-        let error = CommandError::from(error);
+        let error = command_error(error);
         if error.code == "invalid" {
             tracing::debug!(command, code = %error.code, "{}", error.message);
         } else {

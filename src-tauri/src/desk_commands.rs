@@ -1,6 +1,7 @@
 //! Commands of the coach's desk at scale: the paged bookings list, the dashboard's alerts
 //! and their thresholds, and a reconciliation run on demand. Thin, like [`crate::commands`].
 
+use coachdesk_desk::{command_error, Alerts};
 use coachdesk_protocol::desk::{AlertReport, AlertThresholds, BookingPage, ReconcileSummary};
 use coachdesk_protocol::ipc::{BookingFilter, CommandError};
 use coachdesk_store::StoreError;
@@ -13,7 +14,7 @@ use crate::AppState;
 
 fn logged<T>(command: &str, result: Result<T, StoreError>) -> Result<T, CommandError> {
     result.map_err(|error| {
-        let error = CommandError::from(error);
+        let error = command_error(error);
         tracing::debug!(command, code = %error.code, "{}", error.message);
         error
     })

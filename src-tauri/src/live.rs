@@ -201,7 +201,7 @@ impl AlertWatch {
                 return Ok(0);
             }
             self.checked_at_version = Some(version);
-            store.dashboard_alerts(now, ALERT_DAYS)?
+            coachdesk_desk::Alerts::dashboard_alerts(&*store, now, ALERT_DAYS)?
         };
         let raised = self.raised(&report.alerts);
         for alert in &raised {

@@ -210,7 +210,7 @@ pub fn settings_from_draft(
 /// A mail failure for the page, with the words for a check (not an email to retry).
 pub fn command_error(err: MailError) -> CommandError {
     let err = match err {
-        MailError::Store(store) => return CommandError::from(store),
+        MailError::Store(store) => return coachdesk_desk::command_error(store),
         other => other,
     };
     let code = match &err {

@@ -459,7 +459,7 @@ impl AppState {
             Ok::<_, CommandError>(ApiBase {
                 service: service.to_owned(),
                 in_force: in_force.trim_end_matches('/').to_owned(),
-                saved: store.api_base(key).map_err(CommandError::from)?,
+                saved: store.api_base(key).map_err(coachdesk_desk::command_error)?,
                 default: default.trim_end_matches('/').to_owned(),
             })
         };
@@ -521,7 +521,10 @@ impl AppState {
                 }
             })
             .collect();
-        let features = self.store().features().map_err(CommandError::from)?;
+        let features = self
+            .store()
+            .features()
+            .map_err(coachdesk_desk::command_error)?;
         let toggles = Feature::ALL
             .into_iter()
             .map(|feature| {
@@ -727,7 +730,7 @@ pub fn save_relay_url(
     state
         .store()
         .set_relay_url(&url)
-        .map_err(CommandError::from)?;
+        .map_err(coachdesk_desk::command_error)?;
     restart(&state)?;
     state.settings_view()
 }
@@ -760,8 +763,10 @@ pub fn save_api_base(
     state
         .store()
         .set_api_base(key, &field, &url)
-        .map_err(CommandError::from)?;
-    state.use_saved_api_bases().map_err(CommandError::from)?;
+        .map_err(coachdesk_desk::command_error)?;
+    state
+        .use_saved_api_bases()
+        .map_err(coachdesk_desk::command_error)?;
     tracing::info!(%service, "provider API address changed");
     if state.sync_handle().is_some() {
         // The same relay, the new address.
@@ -800,7 +805,7 @@ pub async fn set_feature(
     state
         .store()
         .set_feature(feature, enabled)
-        .map_err(CommandError::from)?;
+        .map_err(coachdesk_desk::command_error)?;
     tracing::info!(feature = %name, enabled, "feature toggled");
     state.run_effects_soon();
     state.settings_view()
@@ -853,7 +858,7 @@ pub async fn approve_refund(
     let released = state
         .store()
         .approve_held_refunds(&booking_id, time::OffsetDateTime::now_utc())
-        .map_err(CommandError::from)?;
+        .map_err(coachdesk_desk::command_error)?;
     state.run_effects_soon();
     Ok(u32::try_from(released).unwrap_or(u32::MAX))
 }

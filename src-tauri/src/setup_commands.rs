@@ -95,7 +95,7 @@ fn calendly_error(err: &ProviderError) -> CommandError {
 }
 
 fn store_error(command: &str, err: coachdesk_store::StoreError) -> CommandError {
-    let err = CommandError::from(err);
+    let err = coachdesk_desk::command_error(err);
     tracing::warn!(command, code = %err.code, "{}", err.message);
     err
 }
@@ -172,7 +172,7 @@ async fn publish_links(state: &AppState, id: &str) -> String {
         let store = state.store();
         match (store.payment_link_routes(), store.session_type(id)) {
             (Ok(routes), Ok(view)) => (routes, view.slug),
-            (Err(e), _) | (_, Err(e)) => return CommandError::from(e).message,
+            (Err(e), _) | (_, Err(e)) => return coachdesk_desk::command_error(e).message,
         }
     };
     let table = PaymentLinkTable {
@@ -371,5 +371,5 @@ async fn hand_key_to_relay(state: &AppState, key: &Secret) -> Result<(), Command
 pub async fn preview_refund_policy(
     request: PolicyPreviewRequest,
 ) -> Result<PolicyPreview, CommandError> {
-    Ok(coachdesk_store::refund_policy_preview(&request))
+    Ok(coachdesk_desk::refund_policy_preview(&request))
 }

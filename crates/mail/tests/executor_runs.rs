@@ -11,6 +11,7 @@ mod common;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 
+use coachdesk_desk::CoachActions;
 use coachdesk_domain::booking::EmailKind;
 use coachdesk_domain::provider::Provider;
 use coachdesk_mail::SmtpMailer;

@@ -7,6 +7,7 @@
 
 use std::time::{Duration, Instant};
 
+use coachdesk_desk::Alerts;
 use coachdesk_protocol::ipc::BookingFilter;
 use coachdesk_store::{bulk_booking, Store};
 

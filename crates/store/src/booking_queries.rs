@@ -9,7 +9,8 @@
 use coachdesk_domain::BookingState;
 use coachdesk_protocol::desk::BookingPage;
 use coachdesk_protocol::ipc::{
-    AuditEntry, BookingDetail, BookingFilter, BookingSummary, FieldError, OfferedActions,
+    AttentionItem, AuditEntry, BookingDetail, BookingFilter, BookingSummary, FieldError,
+    OfferedActions,
 };
 use rusqlite::{params_from_iter, types::Value, OptionalExtension, Row};
 use time::macros::format_description;
@@ -331,6 +332,26 @@ impl Store {
                 resend_link: offer.resend_link,
             },
         })
+    }
+
+    /// Bookings flagged for the coach, soonest session first.
+    pub fn attention_items(&self) -> Result<Vec<AttentionItem>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, client_name, start_time, state, attention_codes, attention FROM bookings
+             WHERE attention IS NOT NULL ORDER BY start_time IS NULL, start_time LIMIT 500",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            let codes: String = row.get(4)?;
+            Ok(AttentionItem {
+                booking_id: row.get(0)?,
+                client_name: row.get(1)?,
+                start_time: row.get(2)?,
+                state: row.get(3)?,
+                codes: codes.split_whitespace().map(str::to_owned).collect(),
+                message: row.get::<_, Option<String>>(5)?.unwrap_or_default(),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Counts of inbox rows by status (for sync health and tests).

@@ -6,11 +6,9 @@
 //! the outbox rows in a single transaction. The domain crate decides; this crate keeps.
 
 mod admin;
-mod alerts;
 mod app_settings;
 mod booking_queries;
 mod bulk;
-mod coach;
 mod demo;
 mod error;
 mod ingest;
@@ -31,7 +29,6 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 pub use admin::Export;
-pub use alerts::{evaluate_alerts, validate_thresholds, ALERT_THRESHOLDS_SETTING};
 pub use app_settings::{
     Feature, Features, CALENDLY_API_BASE_SETTING, MODE_SETTING, RELAY_URL_SETTING,
     STRIPE_API_BASE_SETTING,
@@ -44,7 +41,7 @@ pub use ingest::{Applied, Source};
 pub use mappings::{ListedEventType, StoredLink};
 pub use outbox::OutboxRow;
 pub use refund_hold::REFUND_AWAITING_APPROVAL;
-pub use session_types::{refund_policy_preview, StripeObjects, StripeSetupPlan};
+pub use session_types::{StripeObjects, StripeSetupPlan};
 pub use sync_state::OutboxEntry;
 
 /// The open database.

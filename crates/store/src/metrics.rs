@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use coachdesk_protocol::desk::AlertCounts;
 use coachdesk_protocol::ipc::{BusinessMetrics, DailyMetrics};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -159,5 +160,48 @@ impl Store {
                 }
             })
             .collect())
+    }
+}
+
+impl Store {
+    /// What the alerts are computed from, between `from` and `to`.
+    pub fn alert_counts(
+        &self,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<AlertCounts, StoreError> {
+        let (from, to) = (crate::ts(from), crate::ts(to));
+        let (webhooks, webhooks_failed, internal_failed): (i64, i64, i64) = self
+            .conn
+            .prepare_cached(
+                "SELECT
+                     COALESCE(SUM(provider IN ('stripe', 'calendly')), 0),
+                     COALESCE(SUM(provider IN ('stripe', 'calendly') AND status = 'failed'), 0),
+                     COALESCE(SUM(provider NOT IN ('stripe', 'calendly') AND status = 'failed'), 0)
+                 FROM inbox WHERE received_at >= ?1 AND received_at <= ?2",
+            )?
+            .query_row([&from, &to], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })?;
+        let (payments_ended, payments_failed): (i64, i64) = self
+            .conn
+            .prepare_cached(
+                "SELECT COUNT(*), COALESCE(SUM(status = 'failed'), 0) FROM payments
+                 WHERE carried = 0 AND status IN ('succeeded', 'failed') AND at >= ?1 AND at <= ?2",
+            )?
+            .query_row([&from, &to], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        let parked: i64 = self
+            .conn
+            .prepare_cached("SELECT COUNT(*) FROM inbox WHERE status = 'parked'")?
+            .query_row([], |row| row.get(0))?;
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
+        Ok(AlertCounts {
+            webhooks: n(webhooks),
+            webhooks_failed: n(webhooks_failed),
+            payments_ended: n(payments_ended),
+            payments_failed: n(payments_failed),
+            parked: n(parked),
+            internal_failed: n(internal_failed),
+        })
     }
 }

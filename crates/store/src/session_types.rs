@@ -3,7 +3,7 @@
 use coachdesk_domain::session_type::{slugify, FieldProblem, SessionTypeInput};
 use coachdesk_domain::{Money, RefundPolicy, RefundTier};
 use coachdesk_protocol::ipc::{FieldError, RefundTierDto, SessionTypeDraft, SessionTypeView};
-use coachdesk_protocol::setup::{PolicyPreview, PolicyPreviewRequest, StripeSetup, StripeStatus};
+use coachdesk_protocol::setup::{StripeSetup, StripeStatus};
 use rusqlite::{params, OptionalExtension, Row};
 use time::OffsetDateTime;
 
@@ -307,56 +307,6 @@ pub(crate) fn terms_for_event_type(
     }
 }
 
-/// The refund-policy preview of the session-type form: what a cancellation at the asked
-/// notice, and at each tier's start, gives back out of the price. Pure: no database.
-pub fn refund_policy_preview(request: &PolicyPreviewRequest) -> PolicyPreview {
-    let problem = |message: String| PolicyPreview {
-        sentence: None,
-        tiers: Vec::new(),
-        problem: Some(message),
-    };
-    let currency = match coachdesk_domain::Currency::parse(&request.currency) {
-        Ok(currency) => currency,
-        Err(e) => return problem(capitalised(&e.to_string())),
-    };
-    let price = match Money::parse_major(&request.price, currency) {
-        Ok(price) => price,
-        Err(_) if request.price.trim().is_empty() => {
-            return problem("Enter a price to see what comes back.".to_owned())
-        }
-        Err(e) => return problem(capitalised(&e.to_string())),
-    };
-    let tiers = request
-        .refund_tiers
-        .iter()
-        .map(|t| RefundTier {
-            min_hours_before: t.min_hours_before,
-            percent: t.percent,
-        })
-        .collect();
-    let policy = match RefundPolicy::new(tiers) {
-        Ok(policy) => policy,
-        Err(e) => return problem(capitalised(&e.to_string())),
-    };
-    PolicyPreview {
-        sentence: Some(policy.preview_sentence(price, request.hours_before)),
-        tiers: policy
-            .tiers()
-            .iter()
-            .map(|t| policy.preview_sentence(price, t.min_hours_before))
-            .collect(),
-        problem: None,
-    }
-}
-
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect::<String>() + ".",
-        None => String::new(),
-    }
-}
-
 /// `Ready` when the Stripe objects were made for the current version.
 fn stripe_status(version: i64, stripe_version: Option<i64>) -> StripeStatus {
     match stripe_version {
@@ -646,47 +596,6 @@ pub(crate) mod tests {
         );
         store.archive_session_type(&st.id).unwrap();
         assert!(store.payment_link_routes().unwrap().is_empty());
-    }
-
-    #[test]
-    fn the_policy_preview_states_the_money_or_the_problem() {
-        let request = |price: &str, tiers: &[(u32, u8)], hours| PolicyPreviewRequest {
-            price: price.into(),
-            currency: "EUR".into(),
-            refund_tiers: tiers
-                .iter()
-                .map(|&(min_hours_before, percent)| RefundTierDto {
-                    min_hours_before,
-                    percent,
-                })
-                .collect(),
-            hours_before: hours,
-        };
-        let preview = refund_policy_preview(&request("150.00", &[(24, 50), (48, 100)], 30));
-        assert_eq!(
-            preview.sentence.as_deref(),
-            Some("Cancelled 30 h before: 50% back, 75.00 EUR.")
-        );
-        assert_eq!(
-            preview.tiers,
-            [
-                "Cancelled 48 h before: 100% back, 150.00 EUR.",
-                "Cancelled 24 h before: 50% back, 75.00 EUR."
-            ]
-        );
-        let bad = refund_policy_preview(&request("150.00", &[(48, 20), (24, 50)], 30));
-        assert!(bad.sentence.is_none());
-        assert!(
-            bad.problem
-                .as_deref()
-                .is_some_and(|p| p.contains("earlier cancellation")),
-            "{bad:?}"
-        );
-        let no_price = refund_policy_preview(&request("", &[(24, 50)], 30));
-        assert_eq!(
-            no_price.problem.as_deref(),
-            Some("Enter a price to see what comes back.")
-        );
     }
 
     #[test]

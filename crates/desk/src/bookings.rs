@@ -1,27 +1,42 @@
-//! The coach's actions on a booking, the refund preview their dialogs show, and the
-//! needs-attention list.
+//! The coach's actions on a booking and the refund preview their dialogs show.
 
 use coachdesk_domain::booking::{BookingEvent, RefundChoice};
 use coachdesk_domain::{BookingState, Money};
-use coachdesk_protocol::ipc::{
-    AttentionItem, BookingDetail, CoachActionDto, RefundChoiceDto, RefundPreview,
-};
+use coachdesk_protocol::ipc::{BookingDetail, CoachActionDto, RefundChoiceDto, RefundPreview};
+use coachdesk_store::{Store, StoreError};
 use time::OffsetDateTime;
 
-use crate::rows::load_booking;
-use crate::{Store, StoreError};
-
-impl Store {
+/// The coach's actions on a booking, over the store (whose apply transaction does the
+/// writing): the window's action DTOs become domain events here.
+pub trait CoachActions {
     /// Applies a coach action and answers the booking as it now stands.
-    pub fn coach_action(
+    fn coach_action(
+        &mut self,
+        booking_id: &str,
+        action_id: &str,
+        action: &CoachActionDto,
+        now: OffsetDateTime,
+    ) -> Result<BookingDetail, StoreError>;
+
+    /// What cancelling now would refund, in words for the confirmation dialog.
+    fn refund_preview(
+        &self,
+        booking_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<RefundPreview, StoreError>;
+}
+
+impl CoachActions for Store {
+    fn coach_action(
         &mut self,
         booking_id: &str,
         action_id: &str,
         action: &CoachActionDto,
         now: OffsetDateTime,
     ) -> Result<BookingDetail, StoreError> {
-        let booking =
-            load_booking(&self.conn, booking_id)?.ok_or_else(|| StoreError::NotFound {
+        let booking = self
+            .booking(booking_id)?
+            .ok_or_else(|| StoreError::NotFound {
                 what: "booking",
                 id: booking_id.to_owned(),
             })?;
@@ -75,14 +90,14 @@ impl Store {
         self.booking_detail(booking_id)
     }
 
-    /// What cancelling now would refund, in words for the confirmation dialog.
-    pub fn refund_preview(
+    fn refund_preview(
         &self,
         booking_id: &str,
         now: OffsetDateTime,
     ) -> Result<RefundPreview, StoreError> {
-        let booking =
-            load_booking(&self.conn, booking_id)?.ok_or_else(|| StoreError::NotFound {
+        let booking = self
+            .booking(booking_id)?
+            .ok_or_else(|| StoreError::NotFound {
                 what: "booking",
                 id: booking_id.to_owned(),
             })?;
@@ -131,26 +146,6 @@ impl Store {
             hours_before,
             sentence,
         })
-    }
-
-    /// Bookings flagged for the coach, soonest session first.
-    pub fn attention_items(&self) -> Result<Vec<AttentionItem>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, client_name, start_time, state, attention_codes, attention FROM bookings
-             WHERE attention IS NOT NULL ORDER BY start_time IS NULL, start_time LIMIT 500",
-        )?;
-        let rows = stmt.query_map([], |row| {
-            let codes: String = row.get(4)?;
-            Ok(AttentionItem {
-                booking_id: row.get(0)?,
-                client_name: row.get(1)?,
-                start_time: row.get(2)?,
-                state: row.get(3)?,
-                codes: codes.split_whitespace().map(str::to_owned).collect(),
-                message: row.get::<_, Option<String>>(5)?.unwrap_or_default(),
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
     }
 }
 

@@ -1,9 +1,11 @@
 //! Coach actions through the app's types, the refund preview, the webhook log, the
 //! needs-attention list, CSV exports and business metrics, on a real file.
 
+use coachdesk_desk::CoachActions;
 use coachdesk_protocol::ipc::{BookingFilter, CoachActionDto, InboxFilter, RefundChoiceDto};
 use coachdesk_store::{Export, Store, StoreError};
 
+#[path = "../../store/tests/common/mod.rs"]
 mod common;
 use common::{book_and_pay, store};
 use time::macros::datetime;

@@ -1,6 +1,7 @@
 //! The coach's desk over a real file: alert counts from what happened, the webhook log's
 //! type and day filters, and sending the payment link again (one email per click).
 
+use coachdesk_desk::{Alerts, CoachActions};
 use coachdesk_domain::provider::Provider;
 use coachdesk_protocol::desk::AlertLevel;
 use coachdesk_protocol::ipc::{CoachActionDto, InboxFilter};
@@ -8,6 +9,7 @@ use coachdesk_store::{Source, Store, StoreError};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
+#[path = "../../store/tests/common/mod.rs"]
 mod common;
 use common::{book_and_pay, fixture, store};
 
@@ -88,7 +90,7 @@ fn the_link_is_not_sent_for_a_paid_booking_or_after_the_deadline() {
     let (_dir2, _path2, mut store2) = store_fresh();
     let paid = book_and_pay(&mut store2, BOOKED);
     let refused = store2.coach_action(&paid, "x", &CoachActionDto::ResendPaymentLink, BOOKED);
-    let message = coachdesk_protocol::ipc::CommandError::from(refused.unwrap_err()).message;
+    let message = coachdesk_desk::command_error(refused.unwrap_err()).message;
     assert_eq!(
         message,
         "This booking is already paid, so there is no payment link to send."

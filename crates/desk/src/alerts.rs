@@ -6,7 +6,7 @@ use coachdesk_protocol::desk::{Alert, AlertCounts, AlertLevel, AlertReport, Aler
 use coachdesk_protocol::ipc::FieldError;
 use time::{Duration, OffsetDateTime};
 
-use crate::{Store, StoreError};
+use coachdesk_store::{Store, StoreError};
 
 /// The settings key the thresholds are kept under (JSON).
 pub const ALERT_THRESHOLDS_SETTING: &str = "alerts.thresholds";
@@ -147,17 +147,30 @@ pub fn validate_thresholds(t: &AlertThresholds) -> Result<(), Vec<FieldError>> {
     }
 }
 
-impl Store {
+/// The dashboard's alerts and the coach's thresholds, over the store's settings and counts.
+pub trait Alerts {
     /// The coach's thresholds, or the defaults when never set (or unreadable).
-    pub fn alert_thresholds(&self) -> Result<AlertThresholds, StoreError> {
+    fn alert_thresholds(&self) -> Result<AlertThresholds, StoreError>;
+
+    /// Validates and saves new thresholds.
+    fn set_alert_thresholds(
+        &self,
+        thresholds: &AlertThresholds,
+    ) -> Result<AlertThresholds, StoreError>;
+
+    /// The dashboard's alerts over the last `days` days up to `now`.
+    fn dashboard_alerts(&self, now: OffsetDateTime, days: u32) -> Result<AlertReport, StoreError>;
+}
+
+impl Alerts for Store {
+    fn alert_thresholds(&self) -> Result<AlertThresholds, StoreError> {
         Ok(self
             .setting(ALERT_THRESHOLDS_SETTING)?
             .and_then(|json| serde_json::from_str(&json).ok())
             .unwrap_or_default())
     }
 
-    /// Validates and saves new thresholds.
-    pub fn set_alert_thresholds(
+    fn set_alert_thresholds(
         &self,
         thresholds: &AlertThresholds,
     ) -> Result<AlertThresholds, StoreError> {
@@ -168,53 +181,7 @@ impl Store {
         Ok(thresholds.clone())
     }
 
-    /// What the alerts are computed from, between `from` and `to`.
-    pub fn alert_counts(
-        &self,
-        from: OffsetDateTime,
-        to: OffsetDateTime,
-    ) -> Result<AlertCounts, StoreError> {
-        let (from, to) = (crate::ts(from), crate::ts(to));
-        let (webhooks, webhooks_failed, internal_failed): (i64, i64, i64) = self
-            .conn
-            .prepare_cached(
-                "SELECT
-                     COALESCE(SUM(provider IN ('stripe', 'calendly')), 0),
-                     COALESCE(SUM(provider IN ('stripe', 'calendly') AND status = 'failed'), 0),
-                     COALESCE(SUM(provider NOT IN ('stripe', 'calendly') AND status = 'failed'), 0)
-                 FROM inbox WHERE received_at >= ?1 AND received_at <= ?2",
-            )?
-            .query_row([&from, &to], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-            })?;
-        let (payments_ended, payments_failed): (i64, i64) = self
-            .conn
-            .prepare_cached(
-                "SELECT COUNT(*), COALESCE(SUM(status = 'failed'), 0) FROM payments
-                 WHERE carried = 0 AND status IN ('succeeded', 'failed') AND at >= ?1 AND at <= ?2",
-            )?
-            .query_row([&from, &to], |row| Ok((row.get(0)?, row.get(1)?)))?;
-        let parked: i64 = self
-            .conn
-            .prepare_cached("SELECT COUNT(*) FROM inbox WHERE status = 'parked'")?
-            .query_row([], |row| row.get(0))?;
-        let n = |v: i64| u64::try_from(v).unwrap_or(0);
-        Ok(AlertCounts {
-            webhooks: n(webhooks),
-            webhooks_failed: n(webhooks_failed),
-            payments_ended: n(payments_ended),
-            payments_failed: n(payments_failed),
-            parked: n(parked),
-            internal_failed: n(internal_failed),
-        })
-    }
-
-    /// The dashboard's alerts over the last `days` days up to `now`.
-    pub fn dashboard_alerts(
-        &self,
-        now: OffsetDateTime,
-        days: u32,
-    ) -> Result<AlertReport, StoreError> {
+    fn dashboard_alerts(&self, now: OffsetDateTime, days: u32) -> Result<AlertReport, StoreError> {
         let days = days.clamp(1, 366);
         let counts = self.alert_counts(now - Duration::days(i64::from(days)), now)?;
         let thresholds = self.alert_thresholds()?;

@@ -1,0 +1,19 @@
+//! The coach's desk: the use cases the window calls, between the store (SQL and the one
+//! apply transaction) and the Tauri shell (a few lines per command).
+//!
+//! Here the window's DTOs become domain events and queries, previews are worded, alert
+//! rules are applied, and every failure becomes the [`CommandError`] the window shows.
+//! Nothing here opens a socket or a file of its own: it works on a [`Store`] it is given.
+//!
+//! [`CommandError`]: coachdesk_protocol::ipc::CommandError
+//! [`Store`]: coachdesk_store::Store
+
+mod alerts;
+mod bookings;
+mod error;
+mod session_types;
+
+pub use alerts::{evaluate_alerts, validate_thresholds, Alerts, ALERT_THRESHOLDS_SETTING};
+pub use bookings::CoachActions;
+pub use error::command_error;
+pub use session_types::refund_policy_preview;
