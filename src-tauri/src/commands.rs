@@ -5,7 +5,7 @@
 //! `async` so Tauri runs them off the main thread and a slow disk never freezes the window.
 //! Argument names stay snake_case on the wire, like the protocol structs.
 
-use coachdesk_desk::{command_error, CoachActions};
+use coachdesk_desk::{command_error, CoachActions, SessionTypeForms};
 use coachdesk_protocol::ipc::{
     AppInfo, AttentionItem, BookingDetail, BookingFilter, BookingSummary, BusinessMetrics,
     CoachActionDto, CommandError, CsvExport, InboxEntry, InboxFilter, InboxPayload, RefundPreview,

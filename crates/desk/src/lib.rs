@@ -16,4 +16,4 @@ mod session_types;
 pub use alerts::{evaluate_alerts, validate_thresholds, Alerts, ALERT_THRESHOLDS_SETTING};
 pub use bookings::CoachActions;
 pub use error::command_error;
-pub use session_types::refund_policy_preview;
+pub use session_types::{refund_policy_preview, SessionTypeForms};

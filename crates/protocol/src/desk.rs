@@ -3,19 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ipc::BookingSummary;
-
-/// One page of the bookings list with the number of bookings the filter matches.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BookingPage {
-    pub items: Vec<BookingSummary>,
-    /// How many bookings match the filter in all (every page).
-    pub total: u64,
-    /// Index of the first item in the whole result.
-    pub offset: u32,
-    /// The page size used.
-    pub limit: u32,
-}
+pub use coachdesk_views::{AlertCounts, BookingPage};
 
 /// Where the dashboard's alert banner turns on, in percent (0..=100) of the period's
 /// attempts. A rate at or above `warn` warns; at or above `critical` it is critical.
@@ -58,22 +46,6 @@ pub struct Alert {
     pub way_out: String,
     /// The rate that tripped it, in percent, when it is a rate.
     pub rate_percent: Option<f64>,
-}
-
-/// What the alerts are computed from, over the dashboard's period.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AlertCounts {
-    /// Stripe and Calendly events received in the period.
-    pub webhooks: u64,
-    /// Of those, the ones that could not be processed (`failed`).
-    pub webhooks_failed: u64,
-    /// Payment attempts that ended (succeeded or failed) in the period.
-    pub payments_ended: u64,
-    pub payments_failed: u64,
-    /// Events waiting for a booking they name (parked), whenever received.
-    pub parked: u64,
-    /// Timer and effect outcomes the state machine could not apply (`failed`), in the period.
-    pub internal_failed: u64,
 }
 
 /// The dashboard's alerts with what they were computed from.

@@ -7,9 +7,8 @@
 
 use std::time::{Duration, Instant};
 
-use coachdesk_desk::Alerts;
-use coachdesk_protocol::ipc::BookingFilter;
 use coachdesk_store::{bulk_booking, Store};
+use coachdesk_views::BookingFilter;
 
 const RUNS: usize = 50;
 
@@ -180,8 +179,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }),
         ),
         (
-            "alerts, 30 days",
-            Box::new(|| store.dashboard_alerts(now, 30).map(drop)),
+            "alert counts, 30 days",
+            Box::new(|| {
+                store
+                    .alert_counts(now - time::Duration::days(30), now)
+                    .map(drop)
+            }),
         ),
     ];
     for (name, run) in &dashboard {

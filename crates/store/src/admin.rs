@@ -1,7 +1,7 @@
 //! Support tools over the store: the webhook log (filtered by provider, type, status and
 //! day) and CSV exports for bookkeeping.
 
-use coachdesk_protocol::ipc::{InboxEntry, InboxFilter, InboxPayload};
+use coachdesk_views::{InboxEntry, InboxFilter, InboxPayload};
 use rusqlite::{params_from_iter, types::Value, OptionalExtension, Row};
 
 use crate::{Store, StoreError};
@@ -67,7 +67,7 @@ impl Store {
             )
             .map(Some)
             .map_err(|_| {
-                StoreError::Invalid(vec![coachdesk_protocol::ipc::FieldError {
+                StoreError::Invalid(vec![coachdesk_views::FieldError {
                     field: field.into(),
                     message: format!("\"{text}\" is not a date; use the form 2026-03-31."),
                 }])

@@ -5,7 +5,7 @@
 //! keychain. Toggles are stored as `on`/`off` under `feature.*` keys; a missing key means
 //! the feature is on (a new database works as before the toggles existed).
 
-use coachdesk_protocol::ipc::FieldError;
+use coachdesk_views::FieldError;
 
 use crate::{Store, StoreError};
 

@@ -7,10 +7,9 @@
 //! and answered from the index that holds that kind of id.
 
 use coachdesk_domain::BookingState;
-use coachdesk_protocol::desk::BookingPage;
-use coachdesk_protocol::ipc::{
-    AttentionItem, AuditEntry, BookingDetail, BookingFilter, BookingSummary, FieldError,
-    OfferedActions,
+use coachdesk_views::{
+    AttentionItem, AuditEntry, BookingDetail, BookingFilter, BookingPage, BookingSummary,
+    FieldError, OfferedActions,
 };
 use rusqlite::{params_from_iter, types::Value, OptionalExtension, Row};
 use time::macros::format_description;

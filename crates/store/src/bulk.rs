@@ -4,7 +4,6 @@
 //! the app would have made.
 
 use coachdesk_domain::provider::Provider;
-use coachdesk_protocol::ipc::{RefundTierDto, SessionTypeDraft};
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
@@ -104,23 +103,9 @@ impl Store {
             let id = match found {
                 Some(t) => t.id.clone(),
                 None => {
-                    self.create_session_type(&SessionTypeDraft {
-                        name: name.to_owned(),
-                        duration_minutes: minutes,
-                        price: price.to_owned(),
-                        currency: currency.to_owned(),
-                        refund_tiers: vec![
-                            RefundTierDto {
-                                min_hours_before: 48,
-                                percent: 100,
-                            },
-                            RefundTierDto {
-                                min_hours_before: 24,
-                                percent: 50,
-                            },
-                        ],
-                        calendly_event_type_uri: Some(uri.to_owned()),
-                    })?
+                    self.insert_session_type(&crate::demo::sample_session_type(
+                        name, minutes, price, currency, uri,
+                    )?)?
                     .id
                 }
             };

@@ -3,7 +3,8 @@
 //! audit timelines are real ones.
 
 use coachdesk_domain::provider::Provider;
-use coachdesk_protocol::ipc::{RefundTierDto, SessionTypeDraft};
+use coachdesk_domain::session_type::{SessionTypeInput, SessionTypeSpec};
+use coachdesk_domain::RefundTier;
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
@@ -43,25 +44,8 @@ impl Store {
         if self.setting(SEEDED)?.is_some() {
             return Ok(());
         }
-        let tiers = vec![
-            RefundTierDto {
-                min_hours_before: 48,
-                percent: 100,
-            },
-            RefundTierDto {
-                min_hours_before: 24,
-                percent: 50,
-            },
-        ];
         for ((uri, name), (minutes, price, currency)) in DEMO_EVENT_TYPES.iter().zip(DEMO_TERMS) {
-            self.create_session_type(&SessionTypeDraft {
-                name: (*name).to_owned(),
-                duration_minutes: minutes,
-                price: price.to_owned(),
-                currency: currency.to_owned(),
-                refund_tiers: tiers.clone(),
-                calendly_event_type_uri: Some((*uri).to_owned()),
-            })?;
+            self.insert_session_type(&sample_session_type(name, minutes, price, currency, uri)?)?;
         }
 
         let et60 = DEMO_EVENT_TYPES[0].0;
@@ -256,6 +240,30 @@ impl Store {
         )?;
         self.set_setting(SEEDED, &rfc3339(now))
     }
+}
+
+/// A sample session type sold by `uri`: 100% back up to 48 h before, 50% up to 24 h.
+pub(crate) fn sample_session_type(
+    name: &str,
+    duration_minutes: u32,
+    price: &str,
+    currency: &str,
+    uri: &str,
+) -> Result<SessionTypeSpec, StoreError> {
+    let tier = |min_hours_before, percent| RefundTier {
+        min_hours_before,
+        percent,
+    };
+    SessionTypeInput {
+        name,
+        duration_minutes,
+        price,
+        currency,
+        refund_tiers: vec![tier(48, 100), tier(24, 50)],
+        calendly_event_type_uri: Some(uri),
+    }
+    .validate()
+    .map_err(|problems| StoreError::Corrupt(format!("sample session type {name}: {problems:?}")))
 }
 
 fn rfc3339(at: OffsetDateTime) -> String {

@@ -1,7 +1,7 @@
 //! The store's errors (how they read to the coach is the desk's business).
 
 use coachdesk_domain::Rejection;
-use coachdesk_protocol::ipc::FieldError;
+use coachdesk_views::FieldError;
 use thiserror::Error;
 
 /// What can go wrong in the store.

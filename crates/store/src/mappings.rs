@@ -5,8 +5,7 @@
 //! the session type its event type is linked to *at that moment*, so relinking changes
 //! new bookings only.
 
-use coachdesk_protocol::ipc::FieldError;
-use coachdesk_protocol::setup::{EventTypeLink, EventTypeRow};
+use coachdesk_views::{EventTypeLink, EventTypeRow, FieldError};
 use rusqlite::{params, OptionalExtension};
 use time::OffsetDateTime;
 
@@ -159,7 +158,7 @@ fn merge(listed: &[ListedEventType], links: Vec<StoredLink>) -> Vec<EventTypeRow
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session_types::tests::draft;
+    use crate::session_types::tests::{draft, money};
 
     const ET1: &str = "https://api.calendly.com/event_types/ET1";
     const ET2: &str = "https://api.calendly.com/event_types/ET2";
@@ -187,8 +186,8 @@ mod tests {
         let mut store = Store::open_in_memory().unwrap();
         let mut d = draft("A");
         d.calendly_event_type_uri = None;
-        let a = store.create_session_type(&d).unwrap();
-        let b = store.create_session_type(&draft("B")).unwrap(); // links ET1
+        let a = store.insert_session_type(&d).unwrap();
+        let b = store.insert_session_type(&draft("B")).unwrap(); // links ET1
 
         store.link_event_type(&link(ET2, Some(&a.id))).unwrap();
         let rows = store
@@ -216,8 +215,8 @@ mod tests {
         let mut store = Store::open_in_memory().unwrap();
         let mut d = draft("A");
         d.calendly_event_type_uri = None;
-        d.price = "80.00".into();
-        let a = store.create_session_type(&d).unwrap();
+        d.price = money(8000, "EUR");
+        let a = store.insert_session_type(&d).unwrap();
         store.link_event_type(&link(ET2, Some(&a.id))).unwrap();
         let terms = crate::session_types::terms_for_event_type(&store.conn, ET2)
             .unwrap()
@@ -233,7 +232,7 @@ mod tests {
     #[test]
     fn links_kept_for_event_types_calendly_no_longer_lists() {
         let mut store = Store::open_in_memory().unwrap();
-        let b = store.create_session_type(&draft("B")).unwrap(); // links ET1
+        let b = store.insert_session_type(&draft("B")).unwrap(); // links ET1
         let rows = store.event_type_rows(&[listed(ET2, "Two")]).unwrap();
         assert_eq!(rows.len(), 2);
         assert!(!rows[1].at_calendly);
@@ -245,7 +244,7 @@ mod tests {
         let mut store = Store::open_in_memory().unwrap();
         let mut d = draft("A");
         d.calendly_event_type_uri = None;
-        let a = store.create_session_type(&d).unwrap();
+        let a = store.insert_session_type(&d).unwrap();
         store.archive_session_type(&a.id).unwrap();
         assert!(matches!(
             store.link_event_type(&link(ET2, Some(&a.id))),

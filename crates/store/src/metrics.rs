@@ -4,8 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use coachdesk_protocol::desk::AlertCounts;
-use coachdesk_protocol::ipc::{BusinessMetrics, DailyMetrics};
+use coachdesk_views::{AlertCounts, BusinessMetrics, DailyMetrics};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 

@@ -7,7 +7,7 @@
 //! executor runs it even while the toggle is still off). Both steps are audited.
 
 use coachdesk_domain::booking::Effect;
-use coachdesk_protocol::ipc::AttentionItem;
+use coachdesk_views::AttentionItem;
 use rusqlite::{params, OptionalExtension};
 use time::OffsetDateTime;
 

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use coachdesk_domain::booking::{BookingEvent, RefundChoice};
 use coachdesk_domain::provider::Provider;
-use coachdesk_protocol::ipc::BookingFilter;
 use coachdesk_store::{Source, Store, StoreError};
+use coachdesk_views::BookingFilter;
 
 mod common;
 use common::{book_and_pay, fixture, paid_through_link, store};

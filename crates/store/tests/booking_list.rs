@@ -1,8 +1,8 @@
 //! The bookings list at scale: filters, date range, search by each kind of id, paging and
 //! the totals, over bookings made through the real apply path (the bulk seed).
 
-use coachdesk_protocol::ipc::BookingFilter;
 use coachdesk_store::{bulk_booking, SearchKind, Store, StoreError};
+use coachdesk_views::BookingFilter;
 use time::macros::datetime;
 use time::OffsetDateTime;
 

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+use coachdesk_desk::SessionTypeForms;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

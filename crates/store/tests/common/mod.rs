@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use coachdesk_protocol::ipc::{RefundTierDto, SessionTypeDraft};
 use coachdesk_store::Store;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures");
@@ -27,28 +26,34 @@ pub fn store() -> (tempfile::TempDir, PathBuf, Store) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("coachdesk.sqlite");
     let mut store = Store::open(&path).unwrap();
-    store
-        .create_session_type(&SessionTypeDraft {
-            name: "Coaching".into(),
-            duration_minutes: 60,
-            price: "150".into(),
-            currency: "EUR".into(),
-            refund_tiers: vec![
-                RefundTierDto {
-                    min_hours_before: 48,
-                    percent: 100,
-                },
-                RefundTierDto {
-                    min_hours_before: 24,
-                    percent: 50,
-                },
-            ],
-            calendly_event_type_uri: Some(
-                "https://api.calendly.com/event_types/ETY0000000000060".into(),
-            ),
-        })
-        .unwrap();
+    store.insert_session_type(&coaching()).unwrap();
     (dir, path, store)
+}
+
+/// The fixtures' session type as the desk validates it: 150.00 EUR, 100% back up to 48 h
+/// before, 50% up to 24 h.
+pub fn coaching() -> coachdesk_domain::session_type::SessionTypeSpec {
+    use coachdesk_domain::session_type::SessionTypeInput;
+    use coachdesk_domain::RefundTier;
+    SessionTypeInput {
+        name: "Coaching",
+        duration_minutes: 60,
+        price: "150",
+        currency: "EUR",
+        refund_tiers: vec![
+            RefundTier {
+                min_hours_before: 48,
+                percent: 100,
+            },
+            RefundTier {
+                min_hours_before: 24,
+                percent: 50,
+            },
+        ],
+        calendly_event_type_uri: Some("https://api.calendly.com/event_types/ETY0000000000060"),
+    }
+    .validate()
+    .unwrap()
 }
 
 /// Applies the fixtures' `invitee.created` then its payment through the link, at `now`;

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use coachdesk_desk::SessionTypeForms;
 use coachdesk_domain::Booking;
 use coachdesk_protocol::ipc::{RefundTierDto, SessionTypeDraft};
 use coachdesk_providers::{CalendlyApi, PaymentLinkCreated, StripeApi};
