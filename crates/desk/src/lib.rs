@@ -12,6 +12,7 @@ mod alerts;
 mod bookings;
 mod error;
 mod session_types;
+pub mod settings;
 
 pub use alerts::{evaluate_alerts, validate_thresholds, Alerts, ALERT_THRESHOLDS_SETTING};
 pub use bookings::CoachActions;
