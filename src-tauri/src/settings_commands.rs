@@ -308,7 +308,7 @@ impl AppState {
                     status: None,
                     message: err.to_string(),
                     retry_after: None,
-                    source: None,
+                    source: Some(Box::new(err)),
                 })?;
         let client =
             RelayClient::new(&url, Duration::ZERO).map_err(|err| ProviderError::Transient {

@@ -44,12 +44,10 @@ fn error(code: &str, message: String) -> CommandError {
 
 /// A provider failure in words: what is wrong and where to fix it.
 fn provider_error(provider: &str, settings_hint: &str, err: &ProviderError) -> CommandError {
+    if let Some(secret) = coachdesk_desk::settings::missing_secret(err) {
+        return error("not_configured", format!("{settings_hint} ({secret})."));
+    }
     match err {
-        ProviderError::Transient {
-            provider: "the keychain",
-            message,
-            ..
-        } => error("not_configured", format!("{settings_hint} ({message}).")),
         ProviderError::Transient { message, .. } => error(
             "unavailable",
             format!(

@@ -8,7 +8,7 @@ use coachdesk_protocol::ipc::{CommandError, FieldError};
 use coachdesk_protocol::settings::{secret, service};
 use coachdesk_providers::ProviderError;
 use coachdesk_store::Feature;
-use coachdesk_sync::SecretName;
+use coachdesk_sync::{SecretError, SecretName};
 
 /// How long "test connection" waits for an answer.
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -111,13 +111,24 @@ pub enum Problem {
     Refused4xx(u16, String),
 }
 
+/// The keychain's refusal behind a provider error, if a secret could not be read: found by
+/// its type in the error's sources, never by the provider's name or the message.
+pub fn missing_secret(err: &ProviderError) -> Option<&SecretError> {
+    let mut source = std::error::Error::source(err);
+    while let Some(inner) = source {
+        if let Some(secret) = inner.downcast_ref::<SecretError>() {
+            return Some(secret);
+        }
+        source = inner.source();
+    }
+    None
+}
+
 /// Classes a provider error (pure).
 pub fn classify(err: &ProviderError) -> Problem {
     match err {
         ProviderError::BadBaseUrl { value, .. } => Problem::BadAddress(value.clone()),
-        ProviderError::Transient { provider, .. } if *provider == "the keychain" => {
-            Problem::NotSaved
-        }
+        _ if missing_secret(err).is_some() => Problem::NotSaved,
         ProviderError::Transient {
             status: Some(status),
             ..
@@ -461,7 +472,9 @@ mod tests {
             status: None,
             message: "the Calendly access token is not in the keychain".into(),
             retry_after: None,
-            source: None,
+            source: Some(Box::new(SecretError::Missing {
+                label: "Calendly access token",
+            })),
         };
         assert_eq!(
             explain(Service::Calendly, &unset),
