@@ -49,11 +49,15 @@ pub fn configure_demo_mail(
     let Some(addr) = smtp_addr.map(str::trim).filter(|a| !a.is_empty()) else {
         return Ok(None);
     };
-    let (host, port) = addr.rsplit_once(':').ok_or_else(|| {
-        MailError::InvalidSettings(format!("COACHDESK_DEMO_SMTP \"{addr}\" is not HOST:PORT"))
-    })?;
-    let port = port.parse().map_err(|_| {
-        MailError::InvalidSettings(format!("COACHDESK_DEMO_SMTP \"{addr}\" has no port number"))
+    let (host, port) = addr
+        .rsplit_once(':')
+        .ok_or_else(|| MailError::InvalidSettings {
+            field: coachdesk_mail::SettingsField::Host,
+            message: format!("COACHDESK_DEMO_SMTP \"{addr}\" is not HOST:PORT"),
+        })?;
+    let port = port.parse().map_err(|_| MailError::InvalidSettings {
+        field: coachdesk_mail::SettingsField::Port,
+        message: format!("COACHDESK_DEMO_SMTP \"{addr}\" has no port number"),
     })?;
     // The server's port changes with every run; the coach's name and reply-to, once
     // edited on the demo's settings page, are kept.
@@ -184,23 +188,10 @@ pub fn settings_from_draft(
         relay_url: optional(&draft.relay_url).map(|u| u.trim_end_matches('/').to_owned()),
     };
     if let Err(err) = settings.validate() {
-        let text = err.to_string();
-        let name = if text.contains("server name") || text.contains("unencrypted") {
-            "host"
-        } else if text.contains("port") {
-            "port"
-        } else if text.contains("user name") {
-            "username"
-        } else if text.contains("your name") {
-            "coach_name"
-        } else if text.contains("From address") {
-            "from_address"
-        } else if text.contains("reply-to") {
-            "reply_to"
-        } else if text.contains("relay address") {
-            "relay_url"
-        } else {
-            "settings"
+        // The field comes with the error, by kind: never read back from its words.
+        let name = match &err {
+            MailError::InvalidSettings { field, .. } => field.as_str(),
+            _ => "settings",
         };
         return Err(field(name, err.coach_message()));
     }
@@ -217,7 +208,7 @@ pub fn command_error(err: MailError) -> CommandError {
         MailError::NotConfigured | MailError::MissingPassword { .. } | MailError::Keychain(_) => {
             "not_configured"
         }
-        MailError::InvalidSettings(_) | MailError::BadAddress { .. } => "invalid",
+        MailError::InvalidSettings { .. } | MailError::BadAddress { .. } => "invalid",
         MailError::Unreachable { .. } | MailError::Temporary { .. } => "unavailable",
         MailError::Tls { .. } | MailError::AuthRejected { .. } | MailError::Rejected { .. } => {
             "refused"

@@ -4,6 +4,33 @@
 use coachdesk_store::StoreError;
 use thiserror::Error;
 
+/// A field of the email settings form, as the form names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingsField {
+    Host,
+    Port,
+    Username,
+    CoachName,
+    FromAddress,
+    ReplyTo,
+    RelayUrl,
+}
+
+impl SettingsField {
+    /// The form's name for the field (stable: the window marks the field by it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SettingsField::Host => "host",
+            SettingsField::Port => "port",
+            SettingsField::Username => "username",
+            SettingsField::CoachName => "coach_name",
+            SettingsField::FromAddress => "from_address",
+            SettingsField::ReplyTo => "reply_to",
+            SettingsField::RelayUrl => "relay_url",
+        }
+    }
+}
+
 /// A mail failure.
 #[derive(Debug, Error)]
 pub enum MailError {
@@ -11,8 +38,12 @@ pub enum MailError {
     #[error("email sending is not set up: enter your SMTP server on the Emails page")]
     NotConfigured,
     /// The settings as entered cannot work.
-    #[error("the email settings are not valid: {0}")]
-    InvalidSettings(String),
+    #[error("the email settings are not valid: {message}")]
+    InvalidSettings {
+        /// The form field the problem is about.
+        field: SettingsField,
+        message: String,
+    },
     /// The keychain holds no password for the SMTP account.
     #[error("no SMTP password is saved for {account}; enter it on the Emails page")]
     MissingPassword { account: String },

@@ -31,7 +31,7 @@ pub use decide::{decide, CoachIdentity, Decision, DropReason, MailContext, Messa
 pub use dispatch::{
     preview_booking, run_due_emails, Delivery, Dispatcher, EmailJob, EmailRunReport, RetryPolicy,
 };
-pub use error::{classify, MailError, SmtpFailure};
+pub use error::{classify, MailError, SettingsField, SmtpFailure};
 pub use kind::MailKind;
 pub use preview::{preview_sample, sample_booking};
 pub use settings::{

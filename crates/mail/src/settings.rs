@@ -6,7 +6,7 @@ use coachdesk_store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::decide::CoachIdentity;
-use crate::error::MailError;
+use crate::error::{MailError, SettingsField};
 use crate::kind::MailKind;
 use crate::smtp::SmtpSettings;
 use crate::template::{default_template, Template, TemplateProblem};
@@ -33,31 +33,40 @@ impl MailSettings {
     pub fn validate(&self) -> Result<(), MailError> {
         self.smtp.validate()?;
         if self.coach.name.trim().is_empty() {
-            return Err(MailError::InvalidSettings(
-                "your name is empty; it is shown as the sender".into(),
-            ));
+            return Err(MailError::InvalidSettings {
+                field: SettingsField::CoachName,
+                message: "your name is empty; it is shown as the sender".into(),
+            });
         }
-        check_address("the From address", &self.coach.from_address)?;
+        check_address(
+            SettingsField::FromAddress,
+            "the From address",
+            &self.coach.from_address,
+        )?;
         if let Some(reply_to) = &self.coach.reply_to {
-            check_address("the reply-to address", reply_to)?;
+            check_address(SettingsField::ReplyTo, "the reply-to address", reply_to)?;
         }
         if let Some(url) = &self.relay_url {
             if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return Err(MailError::InvalidSettings(format!(
-                    "the relay address \"{url}\" must start with https://"
-                )));
+                return Err(MailError::InvalidSettings {
+                    field: SettingsField::RelayUrl,
+                    message: format!("the relay address \"{url}\" must start with https://"),
+                });
             }
         }
         Ok(())
     }
 }
 
-fn check_address(what: &str, address: &str) -> Result<(), MailError> {
+fn check_address(field: SettingsField, what: &str, address: &str) -> Result<(), MailError> {
     address
         .trim()
         .parse::<lettre::Address>()
         .map(|_| ())
-        .map_err(|e| MailError::InvalidSettings(format!("{what} \"{address}\" is not valid ({e})")))
+        .map_err(|e| MailError::InvalidSettings {
+            field,
+            message: format!("{what} \"{address}\" is not valid ({e})"),
+        })
 }
 
 /// The saved settings, if email has been set up.

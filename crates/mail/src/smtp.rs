@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::decide::Message;
-use crate::error::MailError;
+use crate::error::{MailError, SettingsField};
 
 /// How the connection to the SMTP server is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,29 +67,34 @@ impl SmtpSettings {
     pub fn validate(&self) -> Result<(), MailError> {
         let host = self.host.trim();
         if host.is_empty() || host.contains(char::is_whitespace) || host.contains('/') {
-            return Err(MailError::InvalidSettings(format!(
-                "\"{}\" is not a server name; write it as smtp.example.com",
-                self.host
-            )));
+            return Err(MailError::InvalidSettings {
+                field: SettingsField::Host,
+                message: format!(
+                    "\"{}\" is not a server name; write it as smtp.example.com",
+                    self.host
+                ),
+            });
         }
         if self.port == 0 {
-            return Err(MailError::InvalidSettings(
-                "the port must be a number from 1 to 65535 (usually 587 or 465)".into(),
-            ));
+            return Err(MailError::InvalidSettings {
+                field: SettingsField::Port,
+                message: "the port must be a number from 1 to 65535 (usually 587 or 465)".into(),
+            });
         }
         if self.security == Security::Plain && !is_loopback(host) {
-            return Err(MailError::InvalidSettings(format!(
+            return Err(MailError::InvalidSettings { field: SettingsField::Host, message: format!(
                 "an unencrypted connection is only allowed to this computer (localhost), not to {host}; choose STARTTLS or TLS"
-            )));
+            ) });
         }
         if self
             .username
             .as_deref()
             .is_some_and(|u| u.trim().is_empty())
         {
-            return Err(MailError::InvalidSettings(
-                "the user name is empty; leave it out if the server needs no login".into(),
-            ));
+            return Err(MailError::InvalidSettings {
+                field: SettingsField::Username,
+                message: "the user name is empty; leave it out if the server needs no login".into(),
+            });
         }
         Ok(())
     }
