@@ -51,6 +51,7 @@ impl Ledger {
                     cause,
                     payment_intent,
                     amount,
+                    ..
                 } => {
                     // As the outbox does (UNIQUE booking + effect key, and the key is
                     // Stripe's Idempotency-Key): a cause is refunded once, first ask wins.
@@ -461,6 +462,7 @@ fn money_event() -> impl Strategy<Value = BookingEvent> {
                 RefundStatus::Failed,
                 RefundStatus::Pending
             ][status as usize],
+            amount: None,
         }),
         Just(dispute()),
         Just(timer(TimerKind::SessionEnded, 1)),

@@ -218,12 +218,19 @@ pub enum BookingEvent {
     },
 
     // --- Effect outcomes, fed back by the executor ---
-    /// Stripe accepted a refund this app asked for.
+    /// Stripe accepted a refund this app asked for (or the executor found it at Stripe
+    /// before asking again). `amount` is set when Stripe refunded another amount than the
+    /// booking recorded: the request was capped at what was still refundable.
     RefundIssued {
         cause: String,
         refund_id: String,
         status: RefundStatus,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        amount: Option<Money>,
     },
+    /// The executor did not ask Stripe for this refund: nothing of the payment was left
+    /// to refund when it checked (refunded elsewhere meanwhile, say in the dashboard).
+    RefundNotNeeded { cause: String, reason: String },
     /// An effect failed for good.
     EffectFailed { effect_key: String, message: String },
     /// An effect that had failed went through (for example after a manual retry).
@@ -254,6 +261,7 @@ impl BookingEvent {
             Self::CoachResentPaymentLink { .. } => "coach_resent_payment_link",
             Self::TimerFired { .. } => "timer_fired",
             Self::RefundIssued { .. } => "refund_issued",
+            Self::RefundNotNeeded { .. } => "refund_not_needed",
             Self::EffectFailed { .. } => "effect_failed",
             Self::EffectSucceeded { .. } => "effect_succeeded",
             Self::EmailSkipped { .. } => "email_skipped",

@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 
 use super::effect::{EmailKind, Notice};
 use super::event::{Canceler, PaymentStatus, RefundChoice, RefundStatus, TimerKind};
+use super::quote::{cancellation_quote, CANCELLATION_CAUSE};
 use super::state::{AttentionReason, BookingState};
 use super::{
     Booking, BookingEvent, CancellationFact, DisputeFact, Effect, ManualState, PaymentRecord,
@@ -415,11 +416,23 @@ fn merge(b: &mut Booking, event: &BookingEvent) {
             cause,
             refund_id,
             status,
+            amount,
         } => {
             if let Some(record) = b.refunds.get_mut(cause) {
                 record.refund_id.get_or_insert_with(|| refund_id.clone());
                 if *status > record.status {
                     record.status = *status;
+                }
+                if let Some(amount) = amount {
+                    record.amount = *amount;
+                }
+            }
+        }
+        BookingEvent::RefundNotNeeded { cause, reason } => {
+            if let Some(record) = b.refunds.get_mut(cause) {
+                if record.status == RefundStatus::Requested {
+                    record.status = RefundStatus::Canceled;
+                    record.failure_reason = Some(reason.clone());
                 }
             }
         }
@@ -784,6 +797,7 @@ fn due_effects(b: &Booking) -> BTreeMap<String, Effect> {
                     cause: cause.clone(),
                     payment_intent: pi.clone(),
                     amount: record.amount,
+                    automatic: false,
                 });
             }
         }
@@ -800,32 +814,16 @@ fn reminder_time(booked_at: OffsetDateTime, deadline: OffsetDateTime) -> OffsetD
     deadline - lead.max(time::Duration::ZERO)
 }
 
-/// The refund a cancellation calls for, if any: only of money paid before it.
+/// The refund a cancellation calls for, if any: only of money paid before it (the amount
+/// is [`cancellation_quote`]'s, the same the cancel dialog shows). Automatic unless the
+/// coach cancelled in the app.
 fn cancellation_refund(b: &Booking, cancellation: &CancellationFact) -> Option<Effect> {
-    const CAUSE: &str = "cancellation";
-    let primary = b
-        .succeeded_payments()
-        .into_iter()
-        .find(|p| p.fact.at <= cancellation.at || p.carried_from.is_some())?;
-    let pi = primary.fact.payment_intent.clone()?;
-    let paid = primary.fact.amount;
-    let wanted = match cancellation.refund {
-        RefundChoice::None => return None,
-        RefundChoice::Full => paid,
-        RefundChoice::Amount { amount } => amount,
-        RefundChoice::Policy => {
-            let (schedule, terms) = (b.schedule.as_ref()?, b.terms.as_ref()?);
-            terms
-                .policy
-                .refund_for(paid, schedule.start, cancellation.at)
-        }
-    };
-    let left = paid.minor - b.committed_refunds_minor(&pi, Some(CAUSE));
-    let amount = wanted.minor.min(left);
-    (amount > 0).then(|| Effect::IssueRefund {
-        cause: CAUSE.into(),
-        payment_intent: pi,
-        amount: Money::new(amount, paid.currency),
+    let quote = cancellation_quote(b, cancellation.refund, cancellation.at)?;
+    (quote.amount.minor > 0).then(|| Effect::IssueRefund {
+        cause: CANCELLATION_CAUSE.into(),
+        payment_intent: quote.payment_intent,
+        amount: quote.amount,
+        automatic: cancellation.canceler != Canceler::CoachInApp,
     })
 }
 
@@ -841,6 +839,7 @@ fn new_effects(b: &mut Booking, before: &BTreeMap<String, Effect>) -> Vec<Effect
             cause,
             payment_intent,
             amount,
+            ..
         } = &effect
         {
             b.refunds.entry(cause.clone()).or_insert(RefundRecord {
@@ -946,6 +945,9 @@ fn summarise(event: &BookingEvent) -> String {
         BookingEvent::RefundIssued {
             cause, refund_id, ..
         } => format!("Stripe accepted the {cause} refund ({refund_id})."),
+        BookingEvent::RefundNotNeeded { cause, reason } => {
+            format!("The {cause} refund was not sent: {reason}")
+        }
         BookingEvent::EffectFailed {
             effect_key,
             message,

@@ -10,6 +10,7 @@
 mod effect;
 mod event;
 mod machine;
+mod quote;
 mod state;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
@@ -25,6 +26,7 @@ pub use event::{
     Schedule, Terms, TimerKind,
 };
 pub use machine::{apply, coach_offer, CoachOffer, Rejection, Transition};
+pub use quote::{cancellation_quote, RefundQuote, CANCELLATION_CAUSE};
 pub use state::{AttentionReason, BookingState};
 
 use crate::money::{Currency, Money};

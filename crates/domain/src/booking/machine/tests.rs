@@ -43,7 +43,8 @@ fn client_cancels_inside_each_refund_tier() {
                 [&Effect::IssueRefund {
                     cause: "cancellation".into(),
                     payment_intent: "pi_1".into(),
-                    amount: eur(expected_refund)
+                    amount: eur(expected_refund),
+                    automatic: true,
                 }],
                 "{hours_before} h"
             );
@@ -87,7 +88,8 @@ fn coach_cancel_cancels_the_calendly_event_and_refunds_as_chosen() {
     assert!(t.effects.contains(&Effect::IssueRefund {
         cause: "cancellation".into(),
         payment_intent: "pi_1".into(),
-        amount: eur(5000)
+        amount: eur(5000),
+        automatic: false,
     }));
     // Calendly's echo of the same cancellation changes nothing about the money.
     let echo = apply(&t.booking, &host_cancel(INV_A, -30)).unwrap();
