@@ -835,9 +835,19 @@ impl World {
             "charge.refunded",
             charge,
             Some(json!({"amount_refunded": refunded})),
-            request,
+            request.clone(),
         );
+        if self.refund_events_for_every_refund() {
+            self.emit_stripe("refund.created", refund.clone(), None, request);
+        }
         Reply::json(200, refund)
+    }
+
+    /// Since API version 2024-10-28 Stripe sends `refund.created` (and `refund.updated`,
+    /// `refund.failed`) for every refund, dashboard refunds included; older versions do
+    /// not. The simulator follows its configured version.
+    fn refund_events_for_every_refund(&self) -> bool {
+        self.config.stripe_api_version.as_str() >= "2024-10-28"
     }
 
     fn adjust_refunded(&mut self, charge_id: &str, delta: i64) -> Value {
@@ -902,7 +912,9 @@ impl World {
     }
 
     /// The client disputes a charge with their bank.
-    pub fn dispute(&mut self, p: &Value, reason: &str) -> Result<Value, String> {
+    /// `withdraw`: the money leaves the balance at once (`charge.dispute.funds_withdrawn`), as
+    /// it does for most disputes.
+    pub fn dispute(&mut self, p: &Value, reason: &str, withdraw: bool) -> Result<Value, String> {
         let charge_id = self.find_charge(p).map_err(|r| {
             r.body
                 .map(|b| b["error"]["message"].to_string())
@@ -937,14 +949,101 @@ impl World {
             "is_charge_refundable": false, "livemode": false, "metadata": {}, "payment_intent": pi,
             "reason": reason, "status": "needs_response",
         });
-        self.stripe.disputes.insert(id, dispute.clone());
+        self.stripe.disputes.insert(id.clone(), dispute.clone());
         self.emit_stripe(
             "charge.dispute.created",
             dispute.clone(),
             None,
             json!({"id": null, "idempotency_key": null}),
         );
+        if withdraw {
+            return self.dispute_funds(&id, true);
+        }
         Ok(dispute)
+    }
+
+    /// The disputed money leaves the balance (`charge.dispute.funds_withdrawn`) or comes
+    /// back (`charge.dispute.funds_reinstated`).
+    fn dispute_funds(&mut self, id: &str, withdrawn: bool) -> Result<Value, String> {
+        let dispute = self
+            .stripe
+            .disputes
+            .get_mut(id)
+            .ok_or_else(|| format!("no dispute {id}"))?;
+        dispute["is_charge_refundable"] = json!(false);
+        let snapshot = dispute.clone();
+        let kind = if withdrawn {
+            "charge.dispute.funds_withdrawn"
+        } else {
+            "charge.dispute.funds_reinstated"
+        };
+        self.emit_stripe(
+            kind,
+            snapshot.clone(),
+            None,
+            json!({"id": null, "idempotency_key": null}),
+        );
+        Ok(snapshot)
+    }
+
+    /// The bank decides a dispute of `payment_intent`: `won` (funds reinstated if they
+    /// were withdrawn, then `charge.dispute.closed`), `lost` or `warning_closed`.
+    pub fn close_dispute(&mut self, payment_intent: &str, status: &str) -> Result<Value, String> {
+        if !["won", "lost", "warning_closed"].contains(&status) {
+            return Err(format!(
+                "a dispute closes won, lost or warning_closed, not {status:?}"
+            ));
+        }
+        let id = self
+            .stripe
+            .disputes
+            .values()
+            .find(|d| d["payment_intent"] == payment_intent)
+            .and_then(|d| d["id"].as_str().map(str::to_string))
+            .ok_or_else(|| format!("no dispute for {payment_intent}"))?;
+        let open = |d: &Value| {
+            matches!(
+                d["status"].as_str(),
+                Some(
+                    "needs_response"
+                        | "under_review"
+                        | "warning_needs_response"
+                        | "warning_under_review"
+                )
+            )
+        };
+        if !self.stripe.disputes.get(&id).is_some_and(open) {
+            return Err(format!("dispute {id} is closed already"));
+        }
+        let withdrawn = self.stripe.events.iter().any(|e| {
+            e["type"] == "charge.dispute.funds_withdrawn"
+                && e["data"]["object"]["id"] == id.as_str()
+        });
+        if status == "won" && withdrawn {
+            self.dispute_funds(&id, false)?;
+        }
+        let dispute = self
+            .stripe
+            .disputes
+            .get_mut(&id)
+            .ok_or("dispute vanished")?;
+        let old = dispute["status"].clone();
+        dispute["status"] = json!(status);
+        let snapshot = dispute.clone();
+        if status == "won" {
+            if let Some(charge) =
+                s(&snapshot, "charge").and_then(|c| self.stripe.charges.get_mut(&c))
+            {
+                charge["disputed"] = json!(false);
+            }
+        }
+        self.emit_stripe(
+            "charge.dispute.closed",
+            snapshot.clone(),
+            Some(json!({"status": old})),
+            json!({"id": null, "idempotency_key": null}),
+        );
+        Ok(snapshot)
     }
 
     /// `GET /v1/refunds`: newest first, filtered by `payment_intent` or `charge`, paged

@@ -155,7 +155,7 @@ pub fn calendly_facts(
         facts.push(envelope("invitee.canceled", at));
     }
     let no_show = &invitee["no_show"];
-    if no_show.is_object() && local.is_none_or(|b| b.no_show_at.is_none()) {
+    if no_show.is_object() && local.is_none_or(|b| !b.is_no_show()) {
         facts.push(envelope("invitee_no_show.created", &no_show["created_at"]));
     }
     facts

@@ -119,6 +119,18 @@ pub struct RefundFact {
     pub failure_reason: Option<String>,
 }
 
+/// How the bank closed a dispute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisputeOutcome {
+    /// The coach keeps the money.
+    Won,
+    /// The client gets the money back through the bank.
+    Lost,
+    /// An early warning (inquiry) closed without a chargeback.
+    WarningClosed,
+}
+
 /// Timers the booking asks for (see `Effect::ScheduleTimer`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -155,6 +167,11 @@ pub enum BookingEvent {
         #[serde(with = "time::serde::rfc3339")]
         at: OffsetDateTime,
     },
+    /// `invitee_no_show.deleted`: the no-show mark was taken back at `at`.
+    InviteeNoShowRemoved {
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
+    },
 
     // --- Stripe ---
     /// `checkout.session.completed` / `async_payment_succeeded` / `async_payment_failed` /
@@ -172,6 +189,26 @@ pub enum BookingEvent {
         payment_intent: String,
         amount: Money,
         reason: String,
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
+    },
+
+    /// `charge.dispute.closed`: the bank decided (`won`, `lost`, or `warning_closed`).
+    DisputeClosed {
+        payment_intent: String,
+        amount: Money,
+        reason: String,
+        outcome: DisputeOutcome,
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
+    },
+    /// `charge.dispute.funds_withdrawn` / `funds_reinstated`: the disputed money left the
+    /// coach's balance, or came back to it.
+    DisputeFunds {
+        payment_intent: String,
+        amount: Money,
+        reason: String,
+        withdrawn: bool,
         #[serde(with = "time::serde::rfc3339")]
         at: OffsetDateTime,
     },
@@ -247,10 +284,13 @@ impl BookingEvent {
             Self::InviteeCreated { .. } => "invitee_created",
             Self::InviteeCanceled { .. } => "invitee_canceled",
             Self::InviteeNoShow { .. } => "invitee_no_show",
+            Self::InviteeNoShowRemoved { .. } => "invitee_no_show_removed",
             Self::PaymentReported { .. } => "payment_reported",
             Self::ChargeRefunded { .. } => "charge_refunded",
             Self::RefundReported { .. } => "refund_reported",
             Self::DisputeOpened { .. } => "dispute_opened",
+            Self::DisputeClosed { .. } => "dispute_closed",
+            Self::DisputeFunds { .. } => "dispute_funds",
             Self::RescheduledTo { .. } => "rescheduled_to",
             Self::PaymentCarried { .. } => "payment_carried",
             Self::CoachCancelled { .. } => "coach_cancelled",

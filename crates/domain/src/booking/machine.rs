@@ -12,7 +12,9 @@ use thiserror::Error;
 use time::OffsetDateTime;
 
 use super::effect::{EmailKind, Notice};
-use super::event::{Canceler, PaymentStatus, RefundChoice, RefundStatus, TimerKind};
+use super::event::{
+    Canceler, DisputeOutcome, PaymentStatus, RefundChoice, RefundStatus, TimerKind,
+};
 use super::quote::{cancellation_quote, CANCELLATION_CAUSE};
 use super::state::{AttentionReason, BookingState};
 use super::{
@@ -307,6 +309,10 @@ fn merge(b: &mut Booking, event: &BookingEvent) {
         }
         BookingEvent::InviteeNoShow { at } | BookingEvent::CoachMarkedNoShow { at } => {
             b.no_show_at = Some(b.no_show_at.map_or(*at, |prev| prev.min(*at)));
+            b.no_show_last_at = Some(b.no_show_last_at.map_or(*at, |prev| prev.max(*at)));
+        }
+        BookingEvent::InviteeNoShowRemoved { at } => {
+            b.no_show_cleared_at = Some(b.no_show_cleared_at.map_or(*at, |prev| prev.max(*at)));
         }
         BookingEvent::PaymentReported { payment } => merge_payment(b, payment, None),
         BookingEvent::PaymentCarried { from, payment } => {
@@ -353,14 +359,31 @@ fn merge(b: &mut Booking, event: &BookingEvent) {
             reason,
             at,
         } => {
-            let fact = DisputeFact {
-                payment_intent: payment_intent.clone(),
-                amount: *amount,
-                reason: reason.clone(),
-                at: *at,
-            };
-            if b.dispute.as_ref().is_none_or(|d| fact.at < d.at) {
-                b.dispute = Some(fact);
+            merge_dispute(b, payment_intent, *amount, reason, *at);
+        }
+        BookingEvent::DisputeClosed {
+            payment_intent,
+            amount,
+            reason,
+            outcome,
+            at,
+        } => {
+            let dispute = merge_dispute(b, payment_intent, *amount, reason, *at);
+            // A closed dispute stays closed; the first outcome reported is Stripe's.
+            dispute.outcome.get_or_insert(*outcome);
+        }
+        BookingEvent::DisputeFunds {
+            payment_intent,
+            amount,
+            reason,
+            withdrawn,
+            at,
+        } => {
+            let dispute = merge_dispute(b, payment_intent, *amount, reason, *at);
+            if *withdrawn {
+                dispute.withdrawn = true;
+            } else {
+                dispute.reinstated = true;
             }
         }
         BookingEvent::RescheduledTo { successor } => {
@@ -458,6 +481,30 @@ fn merge(b: &mut Booking, event: &BookingEvent) {
     }
 }
 
+/// The booking's dispute (one per booking: the first payment's), created from whichever of
+/// its events comes first; the earliest time wins.
+fn merge_dispute<'b>(
+    b: &'b mut Booking,
+    payment_intent: &str,
+    amount: Money,
+    reason: &str,
+    at: OffsetDateTime,
+) -> &'b mut DisputeFact {
+    let dispute = b.dispute.get_or_insert_with(|| DisputeFact {
+        payment_intent: payment_intent.to_owned(),
+        amount,
+        reason: reason.to_owned(),
+        at,
+        outcome: None,
+        withdrawn: false,
+        reinstated: false,
+    });
+    if at < dispute.at {
+        dispute.at = at;
+    }
+    dispute
+}
+
 /// The coach's own cancellation wins over Calendly's echo of it; otherwise the earliest.
 fn merge_cancellation(b: &mut Booking, fact: CancellationFact) {
     let replace = match &b.cancellation {
@@ -525,7 +572,7 @@ fn derive_state(b: &Booking) -> BookingState {
     if b.rescheduled_to.is_some() {
         return BookingState::Rescheduled;
     }
-    if b.dispute.is_some() {
+    if b.dispute.as_ref().is_some_and(DisputeFact::is_open) {
         return BookingState::Disputed;
     }
     let refund_in_flight = b
@@ -551,7 +598,7 @@ fn derive_state(b: &Booking) -> BookingState {
     if captured > 0 && refunded >= captured {
         return BookingState::Refunded;
     }
-    if b.no_show_at.is_some() {
+    if b.is_no_show() {
         return BookingState::NoShow;
     }
     if captured > 0 {
@@ -624,7 +671,7 @@ fn derive_attention(b: &Booking) -> Vec<AttentionReason> {
                 .unwrap_or_else(|| "no reason given".into()),
         });
     }
-    if let Some(dispute) = &b.dispute {
+    if let Some(dispute) = b.dispute.as_ref().filter(|d| d.is_open()) {
         reasons.push(AttentionReason::Disputed {
             reason: dispute.reason.clone(),
         });
@@ -886,6 +933,25 @@ fn summarise(event: &BookingEvent) -> String {
                 .unwrap_or_default()
         ),
         BookingEvent::InviteeNoShow { .. } => "Marked as no-show in Calendly.".into(),
+        BookingEvent::InviteeNoShowRemoved { .. } => {
+            "The no-show mark was taken back in Calendly.".into()
+        }
+        BookingEvent::DisputeClosed { outcome, .. } => match outcome {
+            DisputeOutcome::Won => "The dispute was closed in the coach's favour.".into(),
+            DisputeOutcome::Lost => {
+                "The dispute was lost: the bank gave the money back to the client.".into()
+            }
+            DisputeOutcome::WarningClosed => "The bank's inquiry closed without a dispute.".into(),
+        },
+        BookingEvent::DisputeFunds {
+            amount, withdrawn, ..
+        } => {
+            if *withdrawn {
+                format!("Stripe withdrew the disputed {amount} from the balance.")
+            } else {
+                format!("Stripe put the disputed {amount} back into the balance.")
+            }
+        }
         BookingEvent::PaymentReported { payment } => format!(
             "Stripe reports {} {} for checkout {}.",
             match payment.status {
