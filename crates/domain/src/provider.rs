@@ -54,8 +54,14 @@ pub enum Target {
     InviteeUuid(String),
     /// A payment intent (charge, refund and dispute events name only this).
     PaymentIntent(String),
-    /// A Checkout Session nobody referenced: the payment is kept on a booking of its own.
-    CheckoutSession(String),
+    /// A Checkout Session with neither our booking id nor an invitee reference. It is
+    /// Coachdesk's only if it was paid through one of Coachdesk's payment links
+    /// (`payment_link`); then the payment is kept on a booking of its own. Any other is a
+    /// sale of something else on the coach's Stripe account.
+    CheckoutSession {
+        session: String,
+        payment_link: Option<String>,
+    },
     /// Nothing to route by; the event is stored and shown.
     None,
 }
@@ -71,6 +77,8 @@ pub struct ProviderEvent {
     pub target: Target,
     /// `None` for event types the product does not act on.
     pub event: Option<BookingEvent>,
+    /// Stripe's `livemode` (test or live money); `None` for Calendly, which has no modes.
+    pub livemode: Option<bool>,
 }
 
 /// Why a body could not be read.
@@ -113,6 +121,7 @@ struct StripeEnvelope {
     #[serde(rename = "type")]
     kind: Option<String>,
     created: Option<i64>,
+    livemode: Option<bool>,
     data: Option<StripeData>,
 }
 
@@ -132,6 +141,7 @@ struct StripeObject {
     /// A string id, or an expanded object with one.
     payment_intent: Option<Value>,
     client_reference_id: Option<String>,
+    payment_link: Option<String>,
     payment_status: Option<String>,
     status: Option<String>,
     reason: Option<String>,
@@ -164,6 +174,7 @@ fn parse_stripe(envelope: StripeEnvelope) -> Result<ProviderEvent, ParseError> {
     let missing = |field| ParseError::Missing { provider: P, field };
     let key = envelope.id.ok_or(missing("id"))?;
     let kind = envelope.kind.ok_or(missing("type"))?;
+    let livemode = envelope.livemode;
     let object = envelope
         .data
         .and_then(|d| d.object)
@@ -208,7 +219,10 @@ fn parse_stripe(envelope: StripeEnvelope) -> Result<ProviderEvent, ParseError> {
                         .filter(|r| !r.is_empty())
                         .map(Target::InviteeUuid)
                 })
-                .unwrap_or_else(|| Target::CheckoutSession(session.clone()));
+                .unwrap_or_else(|| Target::CheckoutSession {
+                    session: session.clone(),
+                    payment_link: object.payment_link.clone(),
+                });
             let payment = PaymentFact {
                 checkout_session: session,
                 payment_intent,
@@ -302,6 +316,7 @@ fn parse_stripe(envelope: StripeEnvelope) -> Result<ProviderEvent, ParseError> {
         kind,
         target,
         event,
+        livemode,
     })
 }
 
@@ -432,6 +447,7 @@ fn parse_calendly(envelope: CalendlyEnvelope) -> Result<ProviderEvent, ParseErro
         kind,
         target: Target::Invitee(invitee),
         event,
+        livemode: None,
     })
 }
 

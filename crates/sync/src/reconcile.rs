@@ -239,6 +239,13 @@ pub async fn run(
         }
         Err(err) => report.errors.push(format!("Calendly: {err}")),
     }
+    // Refunds and disputes still waiting for a payment Coachdesk never saw belong to other
+    // sales on the account: out of the coach's way.
+    match lock(store).settle_stale_parked(now) {
+        Ok(0) => {}
+        Ok(settled) => tracing::info!(settled, "parked events taken as not Coachdesk's"),
+        Err(err) => report.errors.push(format!("Coachdesk: {err}")),
+    }
     report
 }
 
