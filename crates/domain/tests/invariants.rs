@@ -394,7 +394,12 @@ fn scenarios_end_where_the_design_says() {
             &[(INV_A, BookingState::RefundPending)],
             7500,
         ),
-        ("amount mismatch", &[(INV_A, BookingState::Confirmed)], 0),
+        // Paying less than the price never confirms (issue 11, item 3): flagged, unpaid.
+        (
+            "amount mismatch",
+            &[(INV_A, BookingState::AwaitingPayment)],
+            0,
+        ),
         (
             "coach cancels with a partial refund",
             &[(INV_A, BookingState::Refunded)],

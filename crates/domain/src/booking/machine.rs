@@ -601,7 +601,8 @@ fn derive_state(b: &Booking) -> BookingState {
     if b.is_no_show() {
         return BookingState::NoShow;
     }
-    if captured > 0 {
+    // Paying less than the price never confirms the booking (it stays flagged).
+    if captured > 0 && !b.underpaid() {
         return if b.timers_fired.contains(&TimerKind::SessionEnded) {
             BookingState::Completed
         } else {
@@ -746,7 +747,7 @@ fn due_effects(b: &Booking) -> BTreeMap<String, Effect> {
                     email: EmailKind::PaymentReminder,
                 });
             }
-            if captured > 0 && !closed {
+            if captured > 0 && !closed && !b.underpaid() {
                 due.push(Effect::SendEmail {
                     email: EmailKind::Confirmation,
                 });

@@ -249,6 +249,22 @@ impl Booking {
         self.no_show_cleared_at.is_none_or(|cleared| last > cleared)
     }
 
+    /// Whether what was paid falls short of the booking's price: such a booking is not
+    /// confirmed (no confirmation email) until the coach accepts it as paid (a correction)
+    /// or the client pays the rest. Unknown terms never count as short.
+    pub fn underpaid(&self) -> bool {
+        let Some(terms) = &self.terms else {
+            return false;
+        };
+        let paid: i64 = self
+            .succeeded_payments()
+            .iter()
+            .filter(|p| p.fact.amount.currency == terms.price.currency)
+            .map(|p| p.fact.amount.minor)
+            .sum();
+        paid < terms.price.minor
+    }
+
     /// Money refunded (or on its way back) across all payments.
     pub fn refunded_minor(&self) -> i64 {
         self.payment_intents()

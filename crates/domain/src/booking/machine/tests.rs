@@ -147,6 +147,31 @@ fn amount_mismatch_is_flagged() {
 }
 
 #[test]
+fn paying_less_than_the_price_never_confirms_nor_sends_the_confirmation() {
+    let b = run(&[created(INV_A)]);
+    let t = apply(&b, &paid(INV_A, "cs_1", "pi_1", 9000, -100)).unwrap();
+    assert_eq!(t.to, BookingState::AwaitingPayment);
+    assert!(
+        !t.effects.contains(&Effect::SendEmail {
+            email: EmailKind::Confirmation
+        }),
+        "{:?}",
+        t.effects
+    );
+    assert!(t
+        .booking
+        .attention
+        .iter()
+        .any(|a| a.code() == "amount_mismatch"));
+    // The client pays the rest: confirmed, and only now the email.
+    let t = apply(&t.booking, &paid(INV_A, "cs_2", "pi_2", 6000, -90)).unwrap();
+    assert_eq!(t.to, BookingState::Confirmed);
+    assert!(t.effects.contains(&Effect::SendEmail {
+        email: EmailKind::Confirmation
+    }));
+}
+
+#[test]
 fn deadline_without_payment_expires_and_frees_the_slot() {
     let b = run(&[created(INV_A), expired_checkout(INV_A, "cs_1", -150)]);
     assert_eq!(b.state, BookingState::AwaitingPayment);
