@@ -1,6 +1,6 @@
 //! The coach's actions on a booking and the refund preview their dialogs show.
 
-use coachdesk_domain::booking::{BookingEvent, RefundChoice};
+use coachdesk_domain::booking::{cancellation_quote, BookingEvent, RefundChoice};
 use coachdesk_domain::{BookingState, Money};
 use coachdesk_protocol::ipc::{BookingDetail, CoachActionDto, RefundChoiceDto, RefundPreview};
 use coachdesk_store::{Store, StoreError};
@@ -108,17 +108,10 @@ impl CoachActions for Store {
             .schedule
             .as_ref()
             .map(|s| (s.start - now).whole_hours());
-        let (percent, policy_refund) =
-            match (&booking.schedule, &booking.terms, booking.primary_payment()) {
-                (Some(schedule), Some(terms), Some(payment)) => {
-                    let percent = terms.policy.percent_for(schedule.start, now);
-                    let amount = terms
-                        .policy
-                        .refund_for(payment.fact.amount, schedule.start, now);
-                    (percent, amount.minor.min(refundable))
-                }
-                _ => (0, 0),
-            };
+        // The domain's quote, the same the state machine asks Stripe for.
+        let quote = cancellation_quote(&booking, RefundChoice::Policy, now);
+        let percent = quote.as_ref().and_then(|q| q.percent).unwrap_or(0);
+        let policy_refund = quote.map_or(0, |q| q.amount.minor);
         let show = |minor: i64| {
             currency.map_or_else(|| minor.to_string(), |c| Money::new(minor, c).to_string())
         };

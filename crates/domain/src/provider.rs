@@ -14,7 +14,8 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::booking::{
-    BookingEvent, Canceler, PaymentFact, PaymentStatus, RefundFact, RefundStatus, Schedule,
+    BookingEvent, Canceler, DisputeOutcome, PaymentFact, PaymentStatus, RefundFact, RefundStatus,
+    Schedule,
 };
 use crate::money::{Currency, Money};
 
@@ -53,8 +54,14 @@ pub enum Target {
     InviteeUuid(String),
     /// A payment intent (charge, refund and dispute events name only this).
     PaymentIntent(String),
-    /// A Checkout Session nobody referenced: the payment is kept on a booking of its own.
-    CheckoutSession(String),
+    /// A Checkout Session with neither our booking id nor an invitee reference. It is
+    /// Coachdesk's only if it was paid through one of Coachdesk's payment links
+    /// (`payment_link`); then the payment is kept on a booking of its own. Any other is a
+    /// sale of something else on the coach's Stripe account.
+    CheckoutSession {
+        session: String,
+        payment_link: Option<String>,
+    },
     /// Nothing to route by; the event is stored and shown.
     None,
 }
@@ -70,6 +77,8 @@ pub struct ProviderEvent {
     pub target: Target,
     /// `None` for event types the product does not act on.
     pub event: Option<BookingEvent>,
+    /// Stripe's `livemode` (test or live money); `None` for Calendly, which has no modes.
+    pub livemode: Option<bool>,
 }
 
 /// Why a body could not be read.
@@ -112,6 +121,7 @@ struct StripeEnvelope {
     #[serde(rename = "type")]
     kind: Option<String>,
     created: Option<i64>,
+    livemode: Option<bool>,
     data: Option<StripeData>,
 }
 
@@ -131,6 +141,7 @@ struct StripeObject {
     /// A string id, or an expanded object with one.
     payment_intent: Option<Value>,
     client_reference_id: Option<String>,
+    payment_link: Option<String>,
     payment_status: Option<String>,
     status: Option<String>,
     reason: Option<String>,
@@ -163,6 +174,7 @@ fn parse_stripe(envelope: StripeEnvelope) -> Result<ProviderEvent, ParseError> {
     let missing = |field| ParseError::Missing { provider: P, field };
     let key = envelope.id.ok_or(missing("id"))?;
     let kind = envelope.kind.ok_or(missing("type"))?;
+    let livemode = envelope.livemode;
     let object = envelope
         .data
         .and_then(|d| d.object)
@@ -207,7 +219,10 @@ fn parse_stripe(envelope: StripeEnvelope) -> Result<ProviderEvent, ParseError> {
                         .filter(|r| !r.is_empty())
                         .map(Target::InviteeUuid)
                 })
-                .unwrap_or_else(|| Target::CheckoutSession(session.clone()));
+                .unwrap_or_else(|| Target::CheckoutSession {
+                    session: session.clone(),
+                    payment_link: object.payment_link.clone(),
+                });
             let payment = PaymentFact {
                 checkout_session: session,
                 payment_intent,
@@ -259,6 +274,37 @@ fn parse_stripe(envelope: StripeEnvelope) -> Result<ProviderEvent, ParseError> {
             };
             (Target::PaymentIntent(pi), Some(event))
         }
+        "charge.dispute.closed" => {
+            let pi = payment_intent.ok_or(missing("data.object.payment_intent"))?;
+            let outcome = match object.status.as_deref() {
+                Some("won") => Some(DisputeOutcome::Won),
+                Some("lost") => Some(DisputeOutcome::Lost),
+                Some("warning_closed") => Some(DisputeOutcome::WarningClosed),
+                // Another closing status: kept and shown, not acted on.
+                _ => None,
+            };
+            let amount = money(object.amount, "amount")?;
+            let reason = object.reason.clone().unwrap_or_else(|| "unknown".into());
+            let event = outcome.map(|outcome| BookingEvent::DisputeClosed {
+                payment_intent: pi.clone(),
+                amount,
+                reason,
+                outcome,
+                at: created,
+            });
+            (Target::PaymentIntent(pi), event)
+        }
+        "charge.dispute.funds_withdrawn" | "charge.dispute.funds_reinstated" => {
+            let pi = payment_intent.ok_or(missing("data.object.payment_intent"))?;
+            let event = BookingEvent::DisputeFunds {
+                payment_intent: pi.clone(),
+                amount: money(object.amount, "amount")?,
+                reason: object.reason.clone().unwrap_or_else(|| "unknown".into()),
+                withdrawn: kind == "charge.dispute.funds_withdrawn",
+                at: created,
+            };
+            (Target::PaymentIntent(pi), Some(event))
+        }
         _ => (
             payment_intent.map_or(Target::None, Target::PaymentIntent),
             None,
@@ -270,6 +316,7 @@ fn parse_stripe(envelope: StripeEnvelope) -> Result<ProviderEvent, ParseError> {
         kind,
         target,
         event,
+        livemode,
     })
 }
 
@@ -284,6 +331,9 @@ struct CalendlyEnvelope {
 #[serde(default)]
 struct Invitee {
     uri: Option<String>,
+    /// Set when the payload is a No Show object rather than the invitee (the shape of
+    /// `invitee_no_show.*` is not confirmed): the invitee it is about.
+    invitee: Option<String>,
     email: Option<String>,
     name: Option<String>,
     timezone: Option<String>,
@@ -377,14 +427,27 @@ fn parse_calendly(envelope: CalendlyEnvelope) -> Result<ProviderEvent, ParseErro
             .ok_or(missing("payload.no_show.created_at"))?;
             Some(BookingEvent::InviteeNoShow { at })
         }
+        "invitee_no_show.deleted" => {
+            let at = time_of(Some(&created_at)).ok_or(ParseError::Invalid {
+                provider: P,
+                field: "created_at",
+                value: created_at.clone(),
+            })?;
+            Some(BookingEvent::InviteeNoShowRemoved { at })
+        }
         _ => None,
+    };
+    let invitee = match &payload.invitee {
+        Some(invitee) if kind.starts_with("invitee_no_show.") => invitee.clone(),
+        _ => uri,
     };
     Ok(ProviderEvent {
         provider: Provider::Calendly,
         key,
         kind,
-        target: Target::Invitee(uri),
+        target: Target::Invitee(invitee),
         event,
+        livemode: None,
     })
 }
 
@@ -531,6 +594,69 @@ mod tests {
             ),
             Err(ParseError::Missing { .. })
         ));
+    }
+
+    #[test]
+    fn dispute_outcomes_and_funds_movements_are_read() {
+        let body = |kind: &str, status: &str| {
+            format!(
+                r#"{{"id":"evt_1","type":"{kind}","created":1700000000,"data":{{"object":{{"id":"dp_1","object":"dispute","amount":15000,"currency":"eur","payment_intent":"pi_1","reason":"fraudulent","status":"{status}"}}}}}}"#
+            )
+        };
+        for (status, outcome) in [
+            ("won", DisputeOutcome::Won),
+            ("lost", DisputeOutcome::Lost),
+            ("warning_closed", DisputeOutcome::WarningClosed),
+        ] {
+            let event = parse(
+                Provider::Stripe,
+                body("charge.dispute.closed", status).as_bytes(),
+            )
+            .unwrap();
+            assert_eq!(event.target, Target::PaymentIntent("pi_1".into()));
+            assert!(
+                matches!(event.event, Some(BookingEvent::DisputeClosed { outcome: o, .. }) if o == outcome),
+                "{status}: {:?}",
+                event.event
+            );
+        }
+        let other = parse(
+            Provider::Stripe,
+            body("charge.dispute.closed", "charge_refunded").as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(other.event, None, "kept, not acted on");
+        for (kind, withdrawn) in [
+            ("charge.dispute.funds_withdrawn", true),
+            ("charge.dispute.funds_reinstated", false),
+        ] {
+            let event = parse(Provider::Stripe, body(kind, "needs_response").as_bytes()).unwrap();
+            assert!(
+                matches!(event.event, Some(BookingEvent::DisputeFunds { withdrawn: w, .. }) if w == withdrawn),
+                "{kind}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_no_show_taken_back_is_read_from_either_payload_shape() {
+        let invitee = "https://api.calendly.com/scheduled_events/E/invitees/INV1";
+        // The invitee with its mark gone (what the simulator sends)...
+        let as_invitee = format!(
+            r#"{{"event":"invitee_no_show.deleted","created_at":"2026-11-28T10:00:00.000000Z","payload":{{"uri":"{invitee}","no_show":null}}}}"#
+        );
+        // ...or the No Show object naming its invitee.
+        let as_no_show = format!(
+            r#"{{"event":"invitee_no_show.deleted","created_at":"2026-11-28T10:00:00.000000Z","payload":{{"uri":"https://api.calendly.com/invitee_no_shows/NS1","invitee":"{invitee}"}}}}"#
+        );
+        for body in [as_invitee, as_no_show] {
+            let event = parse(Provider::Calendly, body.as_bytes()).unwrap();
+            assert_eq!(event.target, Target::Invitee(invitee.into()), "{body}");
+            assert!(
+                matches!(event.event, Some(BookingEvent::InviteeNoShowRemoved { .. })),
+                "{body}"
+            );
+        }
     }
 
     #[test]

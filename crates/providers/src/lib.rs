@@ -23,7 +23,7 @@ pub use calendly::{CalendlyApi, CalendlyUser, WebhookSubscription};
 pub use error::ProviderError;
 pub use stripe_api::{
     CheckoutRequest, CheckoutSessionCreated, EventsPage, PaymentLinkCreated, RefundCreated,
-    RefundRequest, StripeApi,
+    RefundRequest, RefundSeen, StripeApi,
 };
 
 /// The environment variable naming the Stripe API base URL (default Stripe's own).

@@ -33,7 +33,8 @@ use stripe::{
     CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
     CreateCheckoutSessionLineItemsPriceDataProductData, CreatePaymentLink,
     CreatePaymentLinkLineItems, CreatePrice, CreateProduct, CreateRefund, Currency, IdOrCreate,
-    PaymentLink, Price, Product, Refund, RefundReasonFilter, RequestStrategy, StripeError,
+    ListRefunds, PaymentIntentId, PaymentLink, Price, Product, Refund, RefundId,
+    RefundReasonFilter, RequestStrategy, StripeError,
 };
 
 use crate::ProviderError;
@@ -104,6 +105,26 @@ pub struct RefundCreated {
     pub id: String,
     /// `pending`, `succeeded`, `failed`, `requires_action` or `canceled`.
     pub status: String,
+}
+
+/// A refund as `GET /v1/refunds?payment_intent=...` lists it, with the metadata this app
+/// wrote when it asked for it (absent on refunds made elsewhere).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefundSeen {
+    pub id: String,
+    pub amount_minor: i64,
+    /// `pending`, `succeeded`, `failed`, `requires_action` or `canceled`.
+    pub status: String,
+    pub booking_id: Option<String>,
+    pub cause: Option<String>,
+}
+
+impl RefundSeen {
+    /// Whether the money is (or will be) out of the account: failed and canceled refunds
+    /// gave it back.
+    pub fn commits_money(&self) -> bool {
+        !matches!(self.status.as_str(), "failed" | "canceled")
+    }
 }
 
 /// One page of `GET /v1/events`, each event as Stripe sent it.
@@ -282,6 +303,47 @@ impl StripeApi {
             id: refund.id.to_string(),
             status: refund.status.unwrap_or_else(|| "pending".into()),
         })
+    }
+
+    /// Every refund of `payment_intent` (all pages), newest first: how the executor finds
+    /// out whether a refund it asked for exists before asking again, since Stripe keeps an
+    /// `Idempotency-Key` for 24 hours only.
+    pub async fn list_refunds(
+        &self,
+        payment_intent: &str,
+    ) -> Result<Vec<RefundSeen>, ProviderError> {
+        let intent: PaymentIntentId =
+            payment_intent
+                .parse()
+                .map_err(|_| ProviderError::Permanent {
+                    provider: STRIPE,
+                    status: 400,
+                    message: format!("{payment_intent:?} is not a payment intent id"),
+                })?;
+        let mut seen = Vec::new();
+        let mut after: Option<RefundId> = None;
+        loop {
+            let mut params = ListRefunds::new();
+            params.payment_intent = Some(intent.clone());
+            params.limit = Some(100);
+            params.starting_after = after.take();
+            let page = self.call(Refund::list(&self.client, &params)).await?;
+            let last = page.data.last().map(|r| r.id.clone());
+            seen.extend(page.data.into_iter().map(|refund| {
+                let meta = |key: &str| refund.metadata.as_ref().and_then(|m| m.get(key)).cloned();
+                RefundSeen {
+                    id: refund.id.to_string(),
+                    amount_minor: refund.amount,
+                    status: refund.status.clone().unwrap_or_else(|| "pending".into()),
+                    booking_id: meta("booking_id"),
+                    cause: meta("cause"),
+                }
+            }));
+            match (page.has_more, last) {
+                (true, Some(last)) => after = Some(last),
+                _ => return Ok(seen),
+            }
+        }
     }
 
     /// One page of events created at or after `created_gte` (unix seconds), oldest page

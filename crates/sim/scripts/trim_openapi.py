@@ -21,6 +21,7 @@ OPERATIONS = [
     ("/v1/checkout/sessions/{session}", "get"),
     ("/v1/checkout/sessions/{session}/expire", "post"),
     ("/v1/refunds", "post"),
+    ("/v1/refunds", "get"),
     ("/v1/refunds/{refund}", "get"),
     ("/v1/events", "get"),
 ]

@@ -213,6 +213,24 @@ impl SimClient {
         )
     }
 
+    /// The client disputes the charge and Stripe withdraws the money from the balance.
+    pub fn dispute_withdrawing_funds(&self, payment_intent: &str) -> Result<Value, ClientError> {
+        self.control(
+            "POST",
+            "/stripe/dispute",
+            json!({"payment_intent": payment_intent, "withdraw_funds": true}),
+        )
+    }
+
+    /// The bank closes the dispute of `payment_intent`: `won`, `lost` or `warning_closed`.
+    pub fn close_dispute(&self, payment_intent: &str, status: &str) -> Result<Value, ClientError> {
+        self.control(
+            "POST",
+            "/stripe/dispute_close",
+            json!({"payment_intent": payment_intent, "status": status}),
+        )
+    }
+
     /// A refund made in Stripe's dashboard, outside the app.
     pub fn dashboard_refund(
         &self,

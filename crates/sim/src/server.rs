@@ -433,7 +433,18 @@ fn control(shared: &Shared, req: &Incoming, rest: &str) -> Reply {
         }
         ("POST", ["stripe", "dispute"]) => {
             let reason = str_arg("reason").unwrap_or_else(|| "fraudulent".into());
-            ok_or_bad(shared.with(|w| w.dispute(&form_params(&body), &reason)))
+            let withdraw = body["withdraw_funds"] == true;
+            let mut params = body.clone();
+            if let Some(m) = params.as_object_mut() {
+                m.remove("withdraw_funds");
+            }
+            ok_or_bad(shared.with(|w| w.dispute(&form_params(&params), &reason, withdraw)))
+        }
+        ("POST", ["stripe", "dispute_close"]) => {
+            let (Some(pi), Some(status)) = (str_arg("payment_intent"), str_arg("status")) else {
+                return bad("payment_intent and status are required");
+            };
+            ok_or_bad(shared.with(|w| w.close_dispute(&pi, &status)))
         }
         ("POST", ["stripe", "refund_status"]) => {
             let status = str_arg("status");

@@ -291,9 +291,10 @@ impl StripeSpec {
     fn check_embedded(&self, value: &Value, problems: &mut Vec<String>) {
         let events: Vec<&Value> = match value.get("object").and_then(Value::as_str) {
             Some("event") => vec![value],
+            // Lists of other objects (refunds...) carry no embedded free-form object.
             Some("list") => value["data"]
                 .as_array()
-                .map(|d| d.iter().collect())
+                .map(|d| d.iter().filter(|item| item["object"] == "event").collect())
                 .unwrap_or_default(),
             _ => vec![],
         };

@@ -19,7 +19,13 @@ use crate::world::{Incoming, Reply, World};
 struct Saved {
     fingerprint: String,
     reply: Reply,
+    /// When it was saved (the simulator's clock): Stripe keeps a key for 24 hours, then
+    /// may prune it, and so does the simulator.
+    saved_at: i64,
 }
+
+/// How long an `Idempotency-Key` is remembered, in seconds of the simulator's clock.
+pub const IDEMPOTENCY_KEY_LIFETIME: i64 = 24 * 3600;
 
 /// Stripe's objects and events.
 #[derive(Debug, Default)]
@@ -111,7 +117,7 @@ pub fn template(method: &str, segments: &[&str]) -> Option<(&'static str, Option
             "/v1/checkout/sessions/{session}/expire",
             Some(id.to_string()),
         ),
-        ("POST", ["v1", "refunds"]) => ("/v1/refunds", None),
+        ("POST", ["v1", "refunds"]) | ("GET", ["v1", "refunds"]) => ("/v1/refunds", None),
         ("GET", ["v1", "refunds", id]) => ("/v1/refunds/{refund}", Some(id.to_string())),
         ("GET", ["v1", "events"]) => ("/v1/events", None),
         _ => return None,
@@ -206,7 +212,18 @@ impl World {
                 );
             }
             let fingerprint = format!("{} {} {}", req.method, req.path, params);
-            if let Some(saved) = self.stripe.idempotency.get(&(key.clone(), k.clone())) {
+            let now = self.now();
+            let slot = (key.clone(), k.clone());
+            if self
+                .stripe
+                .idempotency
+                .get(&slot)
+                .is_some_and(|saved| now - saved.saved_at >= IDEMPOTENCY_KEY_LIFETIME)
+            {
+                // Forgotten: the same key now makes a new request.
+                self.stripe.idempotency.remove(&slot);
+            }
+            if let Some(saved) = self.stripe.idempotency.get(&slot) {
                 if saved.fingerprint == fingerprint {
                     return (
                         saved
@@ -220,20 +237,28 @@ impl World {
                 return (error(400, "idempotency_error", None, &msg, None), false);
             }
             let request_id = self.stripe_id("req");
-            let reply = self.stripe_execute(tpl, id.as_deref(), &params, Some(k), &request_id);
+            let reply = self.stripe_execute(
+                &req.method,
+                tpl,
+                id.as_deref(),
+                &params,
+                Some(k),
+                &request_id,
+            );
             let reply = reply.with_header("Request-Id", request_id);
             self.stripe.idempotency.insert(
-                (key, k.clone()),
+                slot,
                 Saved {
                     fingerprint,
                     reply: reply.clone(),
+                    saved_at: now,
                 },
             );
             return (reply.with_header("Idempotency-Key", k.clone()), false);
         }
         let request_id = self.stripe_id("req");
         (
-            self.stripe_execute(tpl, id.as_deref(), &params, None, &request_id)
+            self.stripe_execute(&req.method, tpl, id.as_deref(), &params, None, &request_id)
                 .with_header("Request-Id", request_id),
             false,
         )
@@ -264,6 +289,7 @@ impl World {
 
     fn stripe_execute(
         &mut self,
+        method: &str,
         tpl: &str,
         id: Option<&str>,
         p: &Value,
@@ -286,6 +312,7 @@ impl World {
                     Err(r) => r,
                 }
             }
+            ("/v1/refunds", _) if method == "GET" => self.list_refunds(p),
             ("/v1/refunds", _) => self.create_refund(p, request),
             ("/v1/refunds/{refund}", Some(id)) => match self.stripe.refunds.get(id) {
                 Some(r) => Reply::json(200, r.clone()),
@@ -808,9 +835,19 @@ impl World {
             "charge.refunded",
             charge,
             Some(json!({"amount_refunded": refunded})),
-            request,
+            request.clone(),
         );
+        if self.refund_events_for_every_refund() {
+            self.emit_stripe("refund.created", refund.clone(), None, request);
+        }
         Reply::json(200, refund)
+    }
+
+    /// Since API version 2024-10-28 Stripe sends `refund.created` (and `refund.updated`,
+    /// `refund.failed`) for every refund, dashboard refunds included; older versions do
+    /// not. The simulator follows its configured version.
+    fn refund_events_for_every_refund(&self) -> bool {
+        self.config.stripe_api_version.as_str() >= "2024-10-28"
     }
 
     fn adjust_refunded(&mut self, charge_id: &str, delta: i64) -> Value {
@@ -875,7 +912,9 @@ impl World {
     }
 
     /// The client disputes a charge with their bank.
-    pub fn dispute(&mut self, p: &Value, reason: &str) -> Result<Value, String> {
+    /// `withdraw`: the money leaves the balance at once (`charge.dispute.funds_withdrawn`), as
+    /// it does for most disputes.
+    pub fn dispute(&mut self, p: &Value, reason: &str, withdraw: bool) -> Result<Value, String> {
         let charge_id = self.find_charge(p).map_err(|r| {
             r.body
                 .map(|b| b["error"]["message"].to_string())
@@ -910,14 +949,160 @@ impl World {
             "is_charge_refundable": false, "livemode": false, "metadata": {}, "payment_intent": pi,
             "reason": reason, "status": "needs_response",
         });
-        self.stripe.disputes.insert(id, dispute.clone());
+        self.stripe.disputes.insert(id.clone(), dispute.clone());
         self.emit_stripe(
             "charge.dispute.created",
             dispute.clone(),
             None,
             json!({"id": null, "idempotency_key": null}),
         );
+        if withdraw {
+            return self.dispute_funds(&id, true);
+        }
         Ok(dispute)
+    }
+
+    /// The disputed money leaves the balance (`charge.dispute.funds_withdrawn`) or comes
+    /// back (`charge.dispute.funds_reinstated`).
+    fn dispute_funds(&mut self, id: &str, withdrawn: bool) -> Result<Value, String> {
+        let dispute = self
+            .stripe
+            .disputes
+            .get_mut(id)
+            .ok_or_else(|| format!("no dispute {id}"))?;
+        dispute["is_charge_refundable"] = json!(false);
+        let snapshot = dispute.clone();
+        let kind = if withdrawn {
+            "charge.dispute.funds_withdrawn"
+        } else {
+            "charge.dispute.funds_reinstated"
+        };
+        self.emit_stripe(
+            kind,
+            snapshot.clone(),
+            None,
+            json!({"id": null, "idempotency_key": null}),
+        );
+        Ok(snapshot)
+    }
+
+    /// The bank decides a dispute of `payment_intent`: `won` (funds reinstated if they
+    /// were withdrawn, then `charge.dispute.closed`), `lost` or `warning_closed`.
+    pub fn close_dispute(&mut self, payment_intent: &str, status: &str) -> Result<Value, String> {
+        if !["won", "lost", "warning_closed"].contains(&status) {
+            return Err(format!(
+                "a dispute closes won, lost or warning_closed, not {status:?}"
+            ));
+        }
+        let id = self
+            .stripe
+            .disputes
+            .values()
+            .find(|d| d["payment_intent"] == payment_intent)
+            .and_then(|d| d["id"].as_str().map(str::to_string))
+            .ok_or_else(|| format!("no dispute for {payment_intent}"))?;
+        let open = |d: &Value| {
+            matches!(
+                d["status"].as_str(),
+                Some(
+                    "needs_response"
+                        | "under_review"
+                        | "warning_needs_response"
+                        | "warning_under_review"
+                )
+            )
+        };
+        if !self.stripe.disputes.get(&id).is_some_and(open) {
+            return Err(format!("dispute {id} is closed already"));
+        }
+        let withdrawn = self.stripe.events.iter().any(|e| {
+            e["type"] == "charge.dispute.funds_withdrawn"
+                && e["data"]["object"]["id"] == id.as_str()
+        });
+        if status == "won" && withdrawn {
+            self.dispute_funds(&id, false)?;
+        }
+        let dispute = self
+            .stripe
+            .disputes
+            .get_mut(&id)
+            .ok_or("dispute vanished")?;
+        let old = dispute["status"].clone();
+        dispute["status"] = json!(status);
+        let snapshot = dispute.clone();
+        if status == "won" {
+            if let Some(charge) =
+                s(&snapshot, "charge").and_then(|c| self.stripe.charges.get_mut(&c))
+            {
+                charge["disputed"] = json!(false);
+            }
+        }
+        self.emit_stripe(
+            "charge.dispute.closed",
+            snapshot.clone(),
+            Some(json!({"status": old})),
+            json!({"id": null, "idempotency_key": null}),
+        );
+        Ok(snapshot)
+    }
+
+    /// `GET /v1/refunds`: newest first, filtered by `payment_intent` or `charge`, paged
+    /// with `limit` and `starting_after` like Stripe's lists.
+    fn list_refunds(&self, p: &Value) -> Reply {
+        let limit = match p.get("limit") {
+            None => 10,
+            Some(_) => match int(p, "limit") {
+                Some(l) if (1..=100).contains(&l) => l as usize,
+                _ => {
+                    return invalid(
+                        "parameter_invalid_integer",
+                        "Invalid limit: must be between 1 and 100",
+                        Some("limit"),
+                    )
+                }
+            },
+        };
+        let pi = s(p, "payment_intent");
+        if let Some(pi) = &pi {
+            if !self.stripe.payment_intents.contains_key(pi) {
+                return missing("payment_intent", pi, "payment_intent");
+            }
+        }
+        let charge = s(p, "charge");
+        let mut all: Vec<&Value> = self
+            .stripe
+            .refunds
+            .values()
+            .filter(|r| pi.as_deref().is_none_or(|pi| r["payment_intent"] == pi))
+            .filter(|r| charge.as_deref().is_none_or(|c| r["charge"] == c))
+            .collect();
+        // Newest first; ids carry a counter, so they break ties within one second.
+        all.sort_by(|a, b| {
+            (b["created"].as_i64(), b["id"].as_str())
+                .cmp(&(a["created"].as_i64(), a["id"].as_str()))
+        });
+        let start = match s(p, "starting_after") {
+            Some(after) => match all.iter().position(|r| r["id"] == after.as_str()) {
+                Some(i) => i + 1,
+                None => {
+                    return invalid(
+                        "resource_missing",
+                        &format!("No such refund: '{after}'"),
+                        Some("starting_after"),
+                    )
+                }
+            },
+            None => 0,
+        };
+        let end = (start + limit).min(all.len());
+        let page: Vec<Value> = all[start.min(end)..end]
+            .iter()
+            .map(|r| (*r).clone())
+            .collect();
+        Reply::json(
+            200,
+            json!({"object": "list", "url": "/v1/refunds", "has_more": end < all.len(), "data": page}),
+        )
     }
 
     fn list_events(&self, p: &Value) -> Reply {

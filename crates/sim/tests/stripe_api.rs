@@ -394,6 +394,119 @@ fn idempotency_key_replays_the_first_answer_and_rejects_other_parameters() {
     assert_eq!(none_left["error"]["code"], "charge_already_refunded");
 }
 
+/// Stripe keeps an `Idempotency-Key` for 24 hours: a day later on the simulator's clock
+/// the same key makes a second refund (what the product must guard against).
+#[test]
+fn idempotency_keys_are_forgotten_after_24_hours_of_the_simulators_clock() {
+    let (_sim, c) = sim();
+    let t = now(&c);
+    c.stripe(
+        "POST",
+        "/v1/checkout/sessions",
+        &checkout_params("INV1", t),
+        None,
+    )
+    .unwrap();
+    let pi = c.pay("INV1").unwrap()["payment_intent"].clone();
+    let body = json!({"payment_intent": pi, "amount": 1000});
+    let first = c
+        .stripe("POST", "/v1/refunds", &body, Some("key-1"))
+        .unwrap();
+    c.advance_clock(23 * 3600).unwrap();
+    let within = c
+        .stripe("POST", "/v1/refunds", &body, Some("key-1"))
+        .unwrap();
+    assert_eq!(within.header("Idempotent-Replayed"), Some("true"));
+    assert_eq!(first.json().unwrap()["id"], within.json().unwrap()["id"]);
+    c.advance_clock(3600).unwrap();
+    let after = c
+        .stripe("POST", "/v1/refunds", &body, Some("key-1"))
+        .unwrap();
+    assert_eq!(after.status, 200, "{}", after.text());
+    assert_eq!(after.header("Idempotent-Replayed"), None);
+    assert_ne!(first.json().unwrap()["id"], after.json().unwrap()["id"]);
+}
+
+/// `GET /v1/refunds?payment_intent=`: the payment's refunds, newest first, with their
+/// metadata, paged like Stripe's lists, valid against the description.
+#[test]
+fn refunds_are_listed_by_payment_intent_with_their_metadata() {
+    let (_sim, c) = sim();
+    let t = now(&c);
+    for reference in ["INV1", "INV2"] {
+        c.stripe(
+            "POST",
+            "/v1/checkout/sessions",
+            &checkout_params(reference, t),
+            None,
+        )
+        .unwrap();
+    }
+    let pi1 = c.pay("INV1").unwrap()["payment_intent"].clone();
+    let pi2 = c.pay("INV2").unwrap()["payment_intent"].clone();
+    let mut made = Vec::new();
+    for (i, cause) in ["cancellation", "coach:a1", "coach:a2"].iter().enumerate() {
+        let body = json!({"payment_intent": pi1, "amount": 1000 + i, "metadata": {"booking_id": "bk_1", "cause": cause}});
+        let r = c.stripe("POST", "/v1/refunds", &body, None).unwrap();
+        made.push(r.json().unwrap()["id"].clone());
+    }
+    c.stripe(
+        "POST",
+        "/v1/refunds",
+        &json!({"payment_intent": pi2, "amount": 500}),
+        None,
+    )
+    .unwrap();
+    let r = c
+        .stripe(
+            "GET",
+            "/v1/refunds",
+            &json!({"payment_intent": pi1, "limit": 2}),
+            None,
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let page = r.json().unwrap();
+    assert_valid("GET", "/v1/refunds", &page);
+    let ids: Vec<_> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].clone())
+        .collect();
+    assert_eq!(ids, [made[2].clone(), made[1].clone()]);
+    assert_eq!(page["has_more"], true);
+    assert_eq!(page["data"][0]["metadata"]["cause"], "coach:a2");
+    let rest = c
+        .stripe(
+            "GET",
+            "/v1/refunds",
+            &json!({"payment_intent": pi1, "limit": 2, "starting_after": made[1]}),
+            None,
+        )
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(rest["data"].as_array().unwrap().len(), 1);
+    assert_eq!(rest["data"][0]["id"], made[0]);
+    assert_eq!(rest["has_more"], false);
+    let log = c.requests(Some("GET"), Some("/v1/refunds")).unwrap();
+    assert!(
+        log.iter()
+            .all(|r| r.invalid_request.is_none() && r.invalid_response.is_empty()),
+        "{log:#?}"
+    );
+    let unknown = c
+        .stripe(
+            "GET",
+            "/v1/refunds",
+            &json!({"payment_intent": "pi_nope"}),
+            None,
+        )
+        .unwrap();
+    assert_eq!(unknown.status, 404);
+}
+
 #[test]
 fn missing_or_wrong_keys_get_401_with_stripe_error_json() {
     let (sim, c) = sim();

@@ -47,7 +47,8 @@ pub struct Applied {
     /// The same provider key was already in the inbox: nothing changed.
     pub duplicate: bool,
     /// `applied`, `ignored` (stored, not acted on), `parked` (waiting for the payment it
-    /// names), `failed` (unreadable), or `duplicate`.
+    /// names), `foreign` (money on the account Coachdesk did not ask for), `refused`
+    /// (Stripe's other mode), `failed` (unreadable), or `duplicate`.
     pub status: &'static str,
     pub booking_id: Option<String>,
     pub note: Option<String>,
@@ -330,10 +331,22 @@ fn mark(
 /// Where an event goes.
 enum Route {
     Existing(String),
-    New { invitee_uuid: Option<String> },
+    New {
+        invitee_uuid: Option<String>,
+    },
     Park(&'static str),
     Ignore(&'static str),
+    /// Money on the coach's Stripe account that Coachdesk did not ask for.
+    Foreign(&'static str),
 }
+
+/// The note on a Stripe event that is not about Coachdesk's money.
+pub const FOREIGN_NOTE: &str = "Not Coachdesk's: this payment was not made through Coachdesk (no booking, invitee or Coachdesk payment link), so it is only kept in the log.";
+/// The note on a parked event whose payment never came.
+pub const STALE_PARKED_NOTE: &str = "Not Coachdesk's: the payment this event names never reached Coachdesk, so it is only kept in the log.";
+/// How long an event may wait for the payment it names before it is taken for a sale of
+/// something else (Stripe retries a webhook for up to 3 days).
+pub const PARKED_FOR_AT_MOST: time::Duration = time::Duration::days(3);
 
 fn resolve(conn: &Connection, target: &Target) -> Result<Route, StoreError> {
     let find = |sql: &str, value: &str| -> Result<Option<String>, StoreError> {
@@ -376,12 +389,29 @@ fn resolve(conn: &Connection, target: &Target) -> Result<Route, StoreError> {
             Some(id) => Route::Existing(id),
             None => Route::Park("waiting for the payment it refers to"),
         },
-        Target::CheckoutSession(cs) => match find(
+        Target::CheckoutSession {
+            session,
+            payment_link,
+        } => match find(
             "SELECT booking_id FROM payments WHERE checkout_session = ?1 ORDER BY carried DESC LIMIT 1",
-            cs,
+            session,
         )? {
             Some(id) => Route::Existing(id),
-            None => Route::New { invitee_uuid: None },
+            None => {
+                let ours = match payment_link {
+                    Some(link) => find(
+                        "SELECT id FROM session_types WHERE stripe_payment_link_id = ?1",
+                        link,
+                    )?
+                    .is_some(),
+                    None => false,
+                };
+                if ours {
+                    Route::New { invitee_uuid: None }
+                } else {
+                    Route::Foreign(FOREIGN_NOTE)
+                }
+            }
         },
         Target::None => Route::Ignore("nothing in it names a booking"),
     })
@@ -422,6 +452,9 @@ impl Decision {
 }
 
 fn decide(conn: &Connection, event: &ProviderEvent) -> Result<Decision, StoreError> {
+    if let Some(note) = other_mode(conn, event)? {
+        return Ok(Decision::other("refused", note));
+    }
     if event.event.is_none() {
         return Ok(Decision::other(
             "ignored",
@@ -443,7 +476,35 @@ fn decide(conn: &Connection, event: &ProviderEvent) -> Result<Decision, StoreErr
         },
         Route::Park(note) => Decision::other("parked", note),
         Route::Ignore(note) => Decision::other("ignored", note),
+        Route::Foreign(note) => Decision::other("foreign", note),
     })
+}
+
+/// Why a Stripe event of the other mode (live money reaching a test database, or the
+/// reverse) is refused, if it is. A database with no mode claimed yet takes both.
+fn other_mode(conn: &Connection, event: &ProviderEvent) -> Result<Option<String>, StoreError> {
+    let Some(live) = event.livemode else {
+        return Ok(None);
+    };
+    let mode: Option<String> = conn
+        .prepare_cached("SELECT value FROM settings WHERE key = ?1")?
+        .query_row([crate::app_settings::MODE_SETTING], |row| row.get(0))
+        .optional()?;
+    let expects_live = match mode.as_deref() {
+        Some("live") => true,
+        Some(_) => false,
+        None => return Ok(None),
+    };
+    Ok((live != expects_live).then(|| {
+        let (event_mode, app_mode) = if live {
+            ("live", "test")
+        } else {
+            ("test", "live")
+        };
+        format!(
+            "Refused: a Stripe {event_mode}-mode event reached Coachdesk in {app_mode} mode; it is kept in the log and never applied."
+        )
+    }))
 }
 
 /// Applies a decided event to its booking (only `applied` decisions do anything).
@@ -496,6 +557,7 @@ fn route_and_apply(
 
 /// Parked events wait for the payment they name; a new payment may be it.
 fn retry_parked(conn: &Connection, now: OffsetDateTime) -> Result<(), StoreError> {
+    settle_stale_parked(conn, now)?;
     let parked: Vec<(i64, String, String)> = conn
         .prepare_cached("SELECT id, provider, body FROM inbox WHERE status = 'parked' ORDER BY id")?
         .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
@@ -512,6 +574,29 @@ fn retry_parked(conn: &Connection, now: OffsetDateTime) -> Result<(), StoreError
         }
     }
     Ok(())
+}
+
+/// Events parked longer than [`PARKED_FOR_AT_MOST`] name a payment Coachdesk never saw:
+/// a refund or dispute of another sale on the account. They become `foreign` (kept in
+/// the log, out of the parked count the coach is alerted about). Returns how many.
+pub(crate) fn settle_stale_parked(
+    conn: &Connection,
+    now: OffsetDateTime,
+) -> Result<usize, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE inbox SET status = 'foreign', error = ?1
+             WHERE status = 'parked' AND received_at < ?2",
+        )?
+        .execute(params![STALE_PARKED_NOTE, ts(now - PARKED_FOR_AT_MOST)])?)
+}
+
+impl Store {
+    /// Takes events that waited too long for their payment for sales of something else
+    /// (see [`PARKED_FOR_AT_MOST`]); reconciliation calls it. Returns how many.
+    pub fn settle_stale_parked(&self, now: OffsetDateTime) -> Result<usize, StoreError> {
+        settle_stale_parked(&self.conn, now)
+    }
 }
 
 /// Fills in the session type's terms for a Calendly booking, if its event type is mapped.

@@ -5,6 +5,7 @@
 
 use coachdesk_domain::booking::Effect;
 use rusqlite::{params, Connection};
+use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::{ts, Store, StoreError};
@@ -18,6 +19,11 @@ pub struct OutboxRow {
     pub idempotency_key: String,
     pub effect: Effect,
     pub attempts: u32,
+    /// When the effect was queued: no call for it can be older, so a row queued less than
+    /// a day ago can trust Stripe to still know its `Idempotency-Key`.
+    pub created_at: OffsetDateTime,
+    /// The coach released it from hold (a refund waiting for approval).
+    pub approved: bool,
 }
 
 pub(crate) fn enqueue(
@@ -71,23 +77,36 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<OutboxRow>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, booking_id, effect_key, idempotency_key, payload, attempts FROM outbox
+            "SELECT id, booking_id, effect_key, idempotency_key, payload, attempts, created_at,
+                    approved_at IS NOT NULL
+             FROM outbox
              WHERE status = 'pending' AND due_at <= ?1 ORDER BY due_at, id LIMIT ?2",
         )?;
         let rows = stmt.query_map(params![ts(now), limit], |row| {
             Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, String>(3)?,
-                row.get::<_, String>(4)?,
-                row.get::<_, u32>(5)?,
+                (
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                ),
+                (
+                    row.get::<_, String>(4)?,
+                    row.get::<_, u32>(5)?,
+                    row.get::<_, String>(6)?,
+                    row.get::<_, bool>(7)?,
+                ),
             ))
         })?;
         rows.map(|row| {
-            let (id, booking_id, effect_key, idempotency_key, payload, attempts) = row?;
+            let (
+                (id, booking_id, effect_key, idempotency_key),
+                (payload, attempts, created, approved),
+            ) = row?;
             let effect = serde_json::from_str(&payload)
                 .map_err(|e| StoreError::Corrupt(format!("outbox row {id}: {e}")))?;
+            let created_at = OffsetDateTime::parse(&created, &Rfc3339)
+                .map_err(|e| StoreError::Corrupt(format!("outbox row {id} created_at: {e}")))?;
             Ok(OutboxRow {
                 id,
                 booking_id,
@@ -95,6 +114,8 @@ impl Store {
                 idempotency_key,
                 effect,
                 attempts,
+                created_at,
+                approved,
             })
         })
         .collect()

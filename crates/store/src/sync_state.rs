@@ -30,6 +30,10 @@ pub struct OutboxEntry {
 impl Store {
     /// Applies a batch of raw provider bodies and sets a cursor setting in ONE transaction
     /// (the relay pull: the page and the sequence it ends at commit together, or neither).
+    ///
+    /// The commit is durable when this returns (see [`commit_durably`]): the caller acks
+    /// the page to the relay next, and the relay then deletes it, so a power cut after the
+    /// ack must not roll the page back.
     pub fn apply_provider_batch_with_cursor<'a>(
         &mut self,
         batch: impl IntoIterator<Item = (Provider, &'a [u8])>,
@@ -37,18 +41,18 @@ impl Store {
         now: OffsetDateTime,
         cursor: (&str, &str),
     ) -> Result<Vec<Applied>, StoreError> {
-        let tx = self.conn.transaction()?;
-        let mut results = Vec::new();
-        for (provider, body) in batch {
-            results.push(ingest(&tx, provider, body, source, now)?);
-        }
-        tx.execute(
-            "INSERT INTO settings (key, value) VALUES (?1, ?2)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [cursor.0, cursor.1],
-        )?;
-        tx.commit()?;
-        Ok(results)
+        commit_durably(&mut self.conn, |tx| {
+            let mut results = Vec::new();
+            for (provider, body) in batch {
+                results.push(ingest(tx, provider, body, source, now)?);
+            }
+            tx.execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [cursor.0, cursor.1],
+            )?;
+            Ok(results)
+        })
     }
 
     /// A booking as the state machine sees it.
@@ -128,5 +132,94 @@ impl Store {
             params![id, ts(now), note],
         )?;
         Ok(())
+    }
+}
+
+/// Runs `work` in a transaction whose commit is on disk when this returns.
+///
+/// The store runs WAL with `synchronous=NORMAL` (a commit reaches the WAL file but is
+/// fsynced only at the next checkpoint: fast, and safe against a crash of the app, not of
+/// the machine). For a commit that something outside the file relies on (the relay's ack),
+/// `synchronous=FULL` is set for that one commit, so SQLite fsyncs the WAL before `COMMIT`
+/// returns, and NORMAL is restored after. (The pragma cannot change inside a transaction,
+/// hence around it.)
+pub(crate) fn commit_durably<T>(
+    conn: &mut rusqlite::Connection,
+    work: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    let outcome = (|| {
+        let tx = conn.transaction()?;
+        let value = work(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    })();
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn synchronous(conn: &rusqlite::Connection) -> i64 {
+        conn.pragma_query_value(None, "synchronous", |row| row.get(0))
+            .unwrap()
+    }
+
+    /// The order the relay's ack relies on: FULL while the page's transaction commits,
+    /// the commit visible to another connection when the call returns, NORMAL again after.
+    #[test]
+    fn a_durable_commit_runs_under_synchronous_full_and_is_committed_on_return() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("coachdesk.sqlite");
+        let mut store = Store::open(&path).unwrap();
+        const NORMAL: i64 = 1;
+        const FULL: i64 = 2;
+        assert_eq!(synchronous(&store.conn), NORMAL);
+        let during = commit_durably(&mut store.conn, |tx| {
+            tx.execute(
+                "INSERT INTO settings (key, value) VALUES ('probe', 'x')",
+                [],
+            )?;
+            Ok(synchronous(tx))
+        })
+        .unwrap();
+        assert_eq!(during, FULL, "the commit is fsynced");
+        assert_eq!(synchronous(&store.conn), NORMAL, "other writes stay fast");
+        // What the relay is told next is already in the file for any reader.
+        let other = rusqlite::Connection::open(&path).unwrap();
+        let value: String = other
+            .query_row(
+                "SELECT value FROM settings WHERE key = 'probe'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(value, "x");
+
+        // A failed page restores NORMAL too and commits nothing.
+        let failed = commit_durably(&mut store.conn, |tx| -> Result<(), StoreError> {
+            tx.execute("INSERT INTO settings (key, value) VALUES ('half', 'y')", [])?;
+            Err(StoreError::Conflict("the page could not be applied".into()))
+        });
+        assert!(failed.is_err());
+        assert_eq!(synchronous(&store.conn), NORMAL);
+        assert_eq!(store.setting("half").unwrap(), None);
+    }
+
+    #[test]
+    fn a_relay_page_is_applied_through_the_durable_commit() {
+        let mut store = Store::open_in_memory().unwrap();
+        store
+            .apply_provider_batch_with_cursor(
+                std::iter::empty(),
+                Source::Relay,
+                OffsetDateTime::UNIX_EPOCH,
+                ("relay_cursor", "7"),
+            )
+            .unwrap();
+        assert_eq!(store.setting("relay_cursor").unwrap().as_deref(), Some("7"));
+        assert_eq!(synchronous(&store.conn), 1);
     }
 }

@@ -8,14 +8,20 @@
 //! restart runs it again; the Stripe call carries the row's idempotency key (Stripe replays
 //! the first answer instead of refunding twice), Calendly's cancel of a cancelled event is
 //! treated as done, and outcome events are deduplicated by key in the store.
+//!
+//! Stripe keeps an idempotency key for 24 hours only. A refund row queued longer ago than
+//! [`KEY_TRUSTED_FOR`] (a laptop that slept through its retry), and a refund the coach
+//! released from hold, is therefore looked up first (`GET /v1/refunds?payment_intent=`,
+//! matched by the booking and cause in its metadata, see [`check_refund`]): a refund that
+//! exists settles the row, and a new one is capped at what is still refundable then.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use coachdesk_domain::booking::{Canceler, EmailKind, Notice, RefundStatus};
+use coachdesk_domain::booking::{EmailKind, Notice, RefundStatus};
 use coachdesk_domain::provider::uuid_of;
 use coachdesk_domain::{BookingEvent, Effect, Money};
-use coachdesk_providers::{CheckoutRequest, ProviderError, RefundRequest};
+use coachdesk_providers::{CheckoutRequest, ProviderError, RefundRequest, RefundSeen};
 use coachdesk_store::{Features, OutboxRow, Store};
 use time::OffsetDateTime;
 
@@ -83,6 +89,8 @@ pub enum Action {
         cause: String,
         payment_intent: String,
         amount: Money,
+        /// Decided by a rule, not by the coach: held while automatic refunds are off.
+        automatic: bool,
     },
     CancelCalendlyEvent {
         event_uuid: String,
@@ -107,10 +115,12 @@ pub fn plan(row: &OutboxRow) -> Action {
             cause,
             payment_intent,
             amount,
+            automatic,
         } => Action::Refund {
             cause: cause.clone(),
             payment_intent: payment_intent.clone(),
             amount: *amount,
+            automatic: *automatic,
         },
         Effect::CancelCalendlyEvent { event_uri, reason } => Action::CancelCalendlyEvent {
             event_uuid: uuid_of(event_uri).to_owned(),
@@ -148,28 +158,92 @@ pub const REFUND_HELD_NOTE: &str =
 pub const PAYMENTS_OFF_NOTE: &str =
     "Payments are off in Settings: no checkout session was created.";
 
-/// Applies the toggles to a row (pure). A refund is automatic unless the coach asked for
-/// it in the app: a refund action (`coach:*`) or a cancellation made in the app.
-/// `approved`: the coach released this row from hold.
-pub fn gate(
-    action: &Action,
-    canceler: Option<Canceler>,
-    approved: bool,
-    features: Features,
-) -> Gate {
+/// Applies the toggles to a row (pure). Whether a refund is automatic is the effect's own
+/// flag (the machine knows who asked for it). `approved`: the coach released this row
+/// from hold.
+pub fn gate(action: &Action, approved: bool, features: Features) -> Gate {
     match action {
-        Action::Refund { cause, .. }
-            if !features.automatic_refunds
-                && !approved
-                && !cause.starts_with("coach:")
-                && canceler != Some(Canceler::CoachInApp) =>
-        {
-            Gate::Hold(REFUND_HELD_NOTE.to_owned())
-        }
+        Action::Refund {
+            automatic: true, ..
+        } if !features.automatic_refunds && !approved => Gate::Hold(REFUND_HELD_NOTE.to_owned()),
         Action::CreateCheckoutSession { .. } if !features.payments => {
             Gate::Skip(PAYMENTS_OFF_NOTE.to_owned())
         }
         _ => Gate::Run,
+    }
+}
+
+/// How long after a refund row was queued Stripe is trusted to still know its
+/// `Idempotency-Key` (Stripe keeps keys at least 24 hours; the margin covers a computer
+/// clock that is off). Later, Stripe is asked for the payment's refunds first.
+pub const KEY_TRUSTED_FOR: time::Duration = time::Duration::hours(12);
+
+/// Whether a refund row must look at Stripe's refunds before calling (pure): it was
+/// released from hold (its amount was decided long ago), or it was queued so long ago
+/// that Stripe may have forgotten its idempotency key.
+pub fn must_look_first(row: &OutboxRow, now: OffsetDateTime) -> bool {
+    row.approved || now - row.created_at >= KEY_TRUSTED_FOR
+}
+
+/// What Stripe's list of a payment's refunds says about one refund to make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundCheck {
+    /// Stripe has it already (matched by booking and cause in its metadata).
+    Exists(RefundSeen),
+    /// Not made yet: ask for `amount` (capped at what is left) with this idempotency key
+    /// (the row's, or a new one when the amount changed, since Stripe refuses a key reused
+    /// with other parameters).
+    Send {
+        amount: Money,
+        idempotency_key: String,
+    },
+    /// Nothing of the payment is left to refund.
+    NothingLeft { reason: String },
+}
+
+/// Matches a refund to make against the payment's refunds at Stripe (pure). `paid` is
+/// what the payment brought in, if the booking knows it.
+pub fn check_refund(
+    row: &OutboxRow,
+    cause: &str,
+    wanted: Money,
+    paid: Option<Money>,
+    seen: &[RefundSeen],
+) -> RefundCheck {
+    let ours = seen.iter().find(|r| {
+        r.cause.as_deref() == Some(cause) && r.booking_id.as_deref() == Some(&row.booking_id)
+    });
+    if let Some(refund) = ours {
+        return RefundCheck::Exists(refund.clone());
+    }
+    let Some(paid) = paid else {
+        return RefundCheck::Send {
+            amount: wanted,
+            idempotency_key: row.idempotency_key.clone(),
+        };
+    };
+    let refunded: i64 = seen
+        .iter()
+        .filter(|r| r.commits_money())
+        .map(|r| r.amount_minor)
+        .sum();
+    let left = (paid.minor - refunded).max(0);
+    if left == 0 {
+        return RefundCheck::NothingLeft {
+            reason: format!(
+                "Stripe shows the whole payment of {paid} refunded already, so nothing was sent."
+            ),
+        };
+    }
+    if wanted.minor <= left {
+        return RefundCheck::Send {
+            amount: wanted,
+            idempotency_key: row.idempotency_key.clone(),
+        };
+    }
+    RefundCheck::Send {
+        amount: Money::new(left, wanted.currency),
+        idempotency_key: format!("{}-capped-{left}", row.idempotency_key),
     }
 }
 
@@ -334,7 +408,7 @@ impl Executor {
         }
     }
 
-    /// Reads the toggles (and, for a refund, who cancelled) and applies [`gate`].
+    /// Reads the toggles and applies [`gate`].
     fn gate(&self, row: &OutboxRow) -> Result<Gate, SyncError> {
         let action = plan(row);
         if !matches!(
@@ -343,18 +417,8 @@ impl Executor {
         ) {
             return Ok(Gate::Run);
         }
-        let store = lock(&self.store);
-        let features = store.features()?;
-        let (canceler, approved) = match action {
-            Action::Refund { .. } => (
-                store
-                    .booking(&row.booking_id)?
-                    .and_then(|b| b.cancellation.map(|c| c.canceler)),
-                store.effect_approved(row.id)?,
-            ),
-            _ => (None, false),
-        };
-        Ok(gate(&action, canceler, approved, features))
+        let features = lock(&self.store).features()?;
+        Ok(gate(&action, row.approved, features))
     }
 
     fn write(
@@ -396,8 +460,40 @@ impl Executor {
                 cause,
                 payment_intent,
                 amount,
+                ..
             } => {
                 let stripe = self.providers.stripe()?;
+                let (amount, key) = if must_look_first(row, now) {
+                    let seen = stripe.list_refunds(&payment_intent).await?;
+                    let paid = self.paid(row, &payment_intent)?;
+                    match check_refund(row, &cause, amount, paid, &seen) {
+                        RefundCheck::Exists(refund) => {
+                            tracing::info!(refund = %refund.id, "the refund exists at Stripe already");
+                            let found = Money::new(refund.amount_minor, amount.currency);
+                            return done(Some(BookingEvent::RefundIssued {
+                                cause,
+                                refund_id: refund.id,
+                                status: refund_status(&refund.status),
+                                amount: (found != amount).then_some(found),
+                            }));
+                        }
+                        RefundCheck::NothingLeft { reason } => {
+                            return Ok(CallOutcome::Done {
+                                feed: Some(BookingEvent::RefundNotNeeded {
+                                    cause,
+                                    reason: reason.clone(),
+                                }),
+                                note: Some(reason),
+                            });
+                        }
+                        RefundCheck::Send {
+                            amount,
+                            idempotency_key,
+                        } => (amount, idempotency_key),
+                    }
+                } else {
+                    (amount, row.idempotency_key.clone())
+                };
                 let refund = stripe
                     .refund(
                         &RefundRequest {
@@ -406,13 +502,18 @@ impl Executor {
                             booking_id: row.booking_id.clone(),
                             cause: cause.clone(),
                         },
-                        &row.idempotency_key,
+                        &key,
                     )
                     .await?;
+                let asked = match &row.effect {
+                    Effect::IssueRefund { amount, .. } => *amount,
+                    _ => amount,
+                };
                 done(Some(BookingEvent::RefundIssued {
                     cause,
                     refund_id: refund.id,
                     status: refund_status(&refund.status),
+                    amount: (asked != amount).then_some(amount),
                 }))
             }
             Action::CancelCalendlyEvent { event_uuid, reason } => {
@@ -455,20 +556,37 @@ impl Executor {
         }
     }
 
+    /// What the booking's payment `payment_intent` brought in, if the booking knows it.
+    fn paid(&self, row: &OutboxRow, payment_intent: &str) -> Result<Option<Money>, ProviderError> {
+        let booking = self.read_booking(row)?;
+        Ok(booking.and_then(|b| {
+            b.succeeded_payments()
+                .into_iter()
+                .find(|p| p.fact.payment_intent.as_deref() == Some(payment_intent))
+                .map(|p| p.fact.amount)
+        }))
+    }
+
+    fn read_booking(
+        &self,
+        row: &OutboxRow,
+    ) -> Result<Option<coachdesk_domain::Booking>, ProviderError> {
+        lock(&self.store)
+            .booking(&row.booking_id)
+            .map_err(|e| ProviderError::Permanent {
+                provider: "Coachdesk",
+                status: 0,
+                message: format!("the booking could not be read: {e}"),
+            })
+    }
+
     fn checkout_request(
         &self,
         row: &OutboxRow,
         amount: Money,
         now: OffsetDateTime,
     ) -> Result<CheckoutRequest, ProviderError> {
-        let booking =
-            lock(&self.store)
-                .booking(&row.booking_id)
-                .map_err(|e| ProviderError::Permanent {
-                    provider: "Coachdesk",
-                    status: 0,
-                    message: format!("the booking could not be read: {e}"),
-                })?;
+        let booking = self.read_booking(row)?;
         let schedule = booking.as_ref().and_then(|b| b.schedule.clone());
         let reference = schedule
             .as_ref()
@@ -533,6 +651,8 @@ mod tests {
             idempotency_key: format!("coachdesk-bk_1-{}", effect.key()),
             effect,
             attempts,
+            created_at: NOW,
+            approved: false,
         }
     }
 
@@ -638,69 +758,159 @@ mod tests {
             payments: false,
             ..all_on
         };
-        let refund = |cause: &str| Action::Refund {
+        // Client's and host's cancellations are automatic; the coach's own (a refund
+        // action or a cancellation in the app) are not: the machine says which.
+        let refund = |cause: &str, automatic: bool| Action::Refund {
             cause: cause.into(),
             payment_intent: "pi_1".into(),
             amount: Money::new(7500, eur()),
+            automatic,
         };
         let checkout = Action::CreateCheckoutSession {
             amount: Money::new(15000, eur()),
         };
-        let client = Some(Canceler::Client);
-        assert_eq!(
-            gate(&refund("cancellation"), client, false, all_on),
-            Gate::Run
-        );
-        assert!(matches!(
-            gate(&refund("cancellation"), client, false, refunds_off),
-            Gate::Hold(_)
-        ));
-        assert!(matches!(
-            gate(
-                &refund("cancellation"),
-                Some(Canceler::Host),
-                false,
-                refunds_off
-            ),
-            Gate::Hold(_)
-        ));
+        let client = refund("cancellation", true);
+        let host = refund("cancellation", true);
+        assert_eq!(gate(&client, false, all_on), Gate::Run);
+        assert!(matches!(gate(&client, false, refunds_off), Gate::Hold(_)));
+        assert!(matches!(gate(&host, false, refunds_off), Gate::Hold(_)));
         // What the coach asked for in the app is not automatic.
         assert_eq!(
-            gate(
-                &refund("cancellation"),
-                Some(Canceler::CoachInApp),
-                false,
-                refunds_off
-            ),
+            gate(&refund("cancellation", false), false, refunds_off),
             Gate::Run
         );
         assert_eq!(
-            gate(&refund("coach:a1"), client, false, refunds_off),
+            gate(&refund("coach:a1", false), false, refunds_off),
             Gate::Run
         );
         // Approved by the coach: runs although the toggle is still off.
+        assert_eq!(gate(&client, true, refunds_off), Gate::Run);
+        assert_eq!(gate(&checkout, false, refunds_off), Gate::Run);
         assert_eq!(
-            gate(&refund("cancellation"), client, true, refunds_off),
-            Gate::Run
-        );
-        assert_eq!(gate(&checkout, None, false, refunds_off), Gate::Run);
-        assert_eq!(
-            gate(&checkout, None, false, payments_off),
+            gate(&checkout, false, payments_off),
             Gate::Skip(PAYMENTS_OFF_NOTE.to_owned())
         );
+        assert_eq!(gate(&client, false, payments_off), Gate::Run);
         assert_eq!(
-            gate(&refund("cancellation"), client, false, payments_off),
+            gate(&Action::Notify(Notice::NewBooking), false, payments_off),
             Gate::Run
         );
+    }
+
+    fn seen(
+        id: &str,
+        minor: i64,
+        status: &str,
+        booking: Option<&str>,
+        cause: Option<&str>,
+    ) -> RefundSeen {
+        RefundSeen {
+            id: id.into(),
+            amount_minor: minor,
+            status: status.into(),
+            booking_id: booking.map(Into::into),
+            cause: cause.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn a_refund_found_at_stripe_by_booking_and_cause_settles_the_row() {
+        let effect = Effect::IssueRefund {
+            cause: "cancellation".into(),
+            payment_intent: "pi_1".into(),
+            amount: Money::new(15000, eur()),
+            automatic: true,
+        };
+        let r = row(effect, 1);
+        let mine = seen(
+            "re_2",
+            15000,
+            "succeeded",
+            Some("bk_1"),
+            Some("cancellation"),
+        );
+        let listed = [
+            // The same cause of another booking, and another cause of this one.
+            seen("re_1", 100, "succeeded", Some("bk_9"), Some("cancellation")),
+            seen("re_3", 100, "succeeded", Some("bk_1"), Some("coach:a1")),
+            mine.clone(),
+        ];
+        let paid = Some(Money::new(20000, eur()));
         assert_eq!(
-            gate(
-                &Action::Notify(Notice::NewBooking),
-                None,
-                false,
-                payments_off
+            check_refund(&r, "cancellation", Money::new(15000, eur()), paid, &listed),
+            RefundCheck::Exists(mine)
+        );
+        // Not there: sent with the row's own key.
+        assert_eq!(
+            check_refund(
+                &r,
+                "cancellation",
+                Money::new(15000, eur()),
+                paid,
+                &listed[..2]
             ),
-            Gate::Run
+            RefundCheck::Send {
+                amount: Money::new(15000, eur()),
+                idempotency_key: r.idempotency_key.clone()
+            }
         );
+    }
+
+    #[test]
+    fn a_refund_is_capped_at_what_stripe_still_holds_with_a_key_of_its_own() {
+        let r = row(
+            Effect::Notify {
+                notice: Notice::NewBooking,
+            },
+            0,
+        );
+        let paid = Some(Money::new(15000, eur()));
+        let dashboard = seen("re_d", 10000, "succeeded", None, None);
+        let failed = seen("re_f", 5000, "failed", Some("bk_1"), Some("coach:x"));
+        match check_refund(
+            &r,
+            "cancellation",
+            Money::new(15000, eur()),
+            paid,
+            &[dashboard.clone(), failed],
+        ) {
+            RefundCheck::Send {
+                amount,
+                idempotency_key,
+            } => {
+                assert_eq!(amount, Money::new(5000, eur()));
+                assert_ne!(idempotency_key, r.idempotency_key);
+            }
+            other => panic!("{other:?}"),
+        }
+        let all = seen("re_e", 5000, "pending", None, None);
+        assert!(matches!(
+            check_refund(
+                &r,
+                "cancellation",
+                Money::new(15000, eur()),
+                paid,
+                &[dashboard, all]
+            ),
+            RefundCheck::NothingLeft { .. }
+        ));
+    }
+
+    #[test]
+    fn stripe_is_asked_first_after_the_key_may_be_forgotten_or_after_approval() {
+        let mut r = row(
+            Effect::Notify {
+                notice: Notice::NewBooking,
+            },
+            1,
+        );
+        r.created_at = NOW - time::Duration::hours(1);
+        assert!(!must_look_first(&r, NOW));
+        r.created_at = NOW - time::Duration::days(2);
+        assert!(must_look_first(&r, NOW));
+        r.created_at = NOW;
+        r.approved = true;
+        assert!(must_look_first(&r, NOW));
     }
 
     #[test]

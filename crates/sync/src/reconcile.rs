@@ -155,7 +155,7 @@ pub fn calendly_facts(
         facts.push(envelope("invitee.canceled", at));
     }
     let no_show = &invitee["no_show"];
-    if no_show.is_object() && local.is_none_or(|b| b.no_show_at.is_none()) {
+    if no_show.is_object() && local.is_none_or(|b| !b.is_no_show()) {
         facts.push(envelope("invitee_no_show.created", &no_show["created_at"]));
     }
     facts
@@ -238,6 +238,13 @@ pub async fn run(
             }
         }
         Err(err) => report.errors.push(format!("Calendly: {err}")),
+    }
+    // Refunds and disputes still waiting for a payment Coachdesk never saw belong to other
+    // sales on the account: out of the coach's way.
+    match lock(store).settle_stale_parked(now) {
+        Ok(0) => {}
+        Ok(settled) => tracing::info!(settled, "parked events taken as not Coachdesk's"),
+        Err(err) => report.errors.push(format!("Coachdesk: {err}")),
     }
     report
 }

@@ -334,6 +334,7 @@ async fn a_refund_interrupted_after_stripe_answered_is_not_repeated() {
         cause,
         payment_intent,
         amount,
+        ..
     } = row.effect.clone()
     else {
         panic!()

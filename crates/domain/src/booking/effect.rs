@@ -51,6 +51,12 @@ pub enum Effect {
         cause: String,
         payment_intent: String,
         amount: Money,
+        /// Decided by a rule (a client's or host's cancellation), not asked for by the
+        /// coach in the app: such a refund waits for approval while automatic refunds are
+        /// off. Rows stored before the flag existed read as automatic, so an old refund is
+        /// held rather than sent without the coach's say.
+        #[serde(default = "automatic_unless_known")]
+        automatic: bool,
     },
     SendEmail {
         email: EmailKind,
@@ -99,6 +105,10 @@ impl Effect {
     pub fn moves_money(&self) -> bool {
         matches!(self, Self::IssueRefund { .. })
     }
+}
+
+fn automatic_unless_known() -> bool {
+    true
 }
 
 fn email_name(email: EmailKind) -> &'static str {

@@ -119,6 +119,18 @@ pub struct RefundFact {
     pub failure_reason: Option<String>,
 }
 
+/// How the bank closed a dispute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisputeOutcome {
+    /// The coach keeps the money.
+    Won,
+    /// The client gets the money back through the bank.
+    Lost,
+    /// An early warning (inquiry) closed without a chargeback.
+    WarningClosed,
+}
+
 /// Timers the booking asks for (see `Effect::ScheduleTimer`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -155,6 +167,11 @@ pub enum BookingEvent {
         #[serde(with = "time::serde::rfc3339")]
         at: OffsetDateTime,
     },
+    /// `invitee_no_show.deleted`: the no-show mark was taken back at `at`.
+    InviteeNoShowRemoved {
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
+    },
 
     // --- Stripe ---
     /// `checkout.session.completed` / `async_payment_succeeded` / `async_payment_failed` /
@@ -172,6 +189,26 @@ pub enum BookingEvent {
         payment_intent: String,
         amount: Money,
         reason: String,
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
+    },
+
+    /// `charge.dispute.closed`: the bank decided (`won`, `lost`, or `warning_closed`).
+    DisputeClosed {
+        payment_intent: String,
+        amount: Money,
+        reason: String,
+        outcome: DisputeOutcome,
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
+    },
+    /// `charge.dispute.funds_withdrawn` / `funds_reinstated`: the disputed money left the
+    /// coach's balance, or came back to it.
+    DisputeFunds {
+        payment_intent: String,
+        amount: Money,
+        reason: String,
+        withdrawn: bool,
         #[serde(with = "time::serde::rfc3339")]
         at: OffsetDateTime,
     },
@@ -218,12 +255,19 @@ pub enum BookingEvent {
     },
 
     // --- Effect outcomes, fed back by the executor ---
-    /// Stripe accepted a refund this app asked for.
+    /// Stripe accepted a refund this app asked for (or the executor found it at Stripe
+    /// before asking again). `amount` is set when Stripe refunded another amount than the
+    /// booking recorded: the request was capped at what was still refundable.
     RefundIssued {
         cause: String,
         refund_id: String,
         status: RefundStatus,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        amount: Option<Money>,
     },
+    /// The executor did not ask Stripe for this refund: nothing of the payment was left
+    /// to refund when it checked (refunded elsewhere meanwhile, say in the dashboard).
+    RefundNotNeeded { cause: String, reason: String },
     /// An effect failed for good.
     EffectFailed { effect_key: String, message: String },
     /// An effect that had failed went through (for example after a manual retry).
@@ -240,10 +284,13 @@ impl BookingEvent {
             Self::InviteeCreated { .. } => "invitee_created",
             Self::InviteeCanceled { .. } => "invitee_canceled",
             Self::InviteeNoShow { .. } => "invitee_no_show",
+            Self::InviteeNoShowRemoved { .. } => "invitee_no_show_removed",
             Self::PaymentReported { .. } => "payment_reported",
             Self::ChargeRefunded { .. } => "charge_refunded",
             Self::RefundReported { .. } => "refund_reported",
             Self::DisputeOpened { .. } => "dispute_opened",
+            Self::DisputeClosed { .. } => "dispute_closed",
+            Self::DisputeFunds { .. } => "dispute_funds",
             Self::RescheduledTo { .. } => "rescheduled_to",
             Self::PaymentCarried { .. } => "payment_carried",
             Self::CoachCancelled { .. } => "coach_cancelled",
@@ -254,6 +301,7 @@ impl BookingEvent {
             Self::CoachResentPaymentLink { .. } => "coach_resent_payment_link",
             Self::TimerFired { .. } => "timer_fired",
             Self::RefundIssued { .. } => "refund_issued",
+            Self::RefundNotNeeded { .. } => "refund_not_needed",
             Self::EffectFailed { .. } => "effect_failed",
             Self::EffectSucceeded { .. } => "effect_succeeded",
             Self::EmailSkipped { .. } => "email_skipped",

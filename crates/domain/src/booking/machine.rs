@@ -12,7 +12,10 @@ use thiserror::Error;
 use time::OffsetDateTime;
 
 use super::effect::{EmailKind, Notice};
-use super::event::{Canceler, PaymentStatus, RefundChoice, RefundStatus, TimerKind};
+use super::event::{
+    Canceler, DisputeOutcome, PaymentStatus, RefundChoice, RefundStatus, TimerKind,
+};
+use super::quote::{cancellation_quote, CANCELLATION_CAUSE};
 use super::state::{AttentionReason, BookingState};
 use super::{
     Booking, BookingEvent, CancellationFact, DisputeFact, Effect, ManualState, PaymentRecord,
@@ -306,6 +309,10 @@ fn merge(b: &mut Booking, event: &BookingEvent) {
         }
         BookingEvent::InviteeNoShow { at } | BookingEvent::CoachMarkedNoShow { at } => {
             b.no_show_at = Some(b.no_show_at.map_or(*at, |prev| prev.min(*at)));
+            b.no_show_last_at = Some(b.no_show_last_at.map_or(*at, |prev| prev.max(*at)));
+        }
+        BookingEvent::InviteeNoShowRemoved { at } => {
+            b.no_show_cleared_at = Some(b.no_show_cleared_at.map_or(*at, |prev| prev.max(*at)));
         }
         BookingEvent::PaymentReported { payment } => merge_payment(b, payment, None),
         BookingEvent::PaymentCarried { from, payment } => {
@@ -352,14 +359,31 @@ fn merge(b: &mut Booking, event: &BookingEvent) {
             reason,
             at,
         } => {
-            let fact = DisputeFact {
-                payment_intent: payment_intent.clone(),
-                amount: *amount,
-                reason: reason.clone(),
-                at: *at,
-            };
-            if b.dispute.as_ref().is_none_or(|d| fact.at < d.at) {
-                b.dispute = Some(fact);
+            merge_dispute(b, payment_intent, *amount, reason, *at);
+        }
+        BookingEvent::DisputeClosed {
+            payment_intent,
+            amount,
+            reason,
+            outcome,
+            at,
+        } => {
+            let dispute = merge_dispute(b, payment_intent, *amount, reason, *at);
+            // A closed dispute stays closed; the first outcome reported is Stripe's.
+            dispute.outcome.get_or_insert(*outcome);
+        }
+        BookingEvent::DisputeFunds {
+            payment_intent,
+            amount,
+            reason,
+            withdrawn,
+            at,
+        } => {
+            let dispute = merge_dispute(b, payment_intent, *amount, reason, *at);
+            if *withdrawn {
+                dispute.withdrawn = true;
+            } else {
+                dispute.reinstated = true;
             }
         }
         BookingEvent::RescheduledTo { successor } => {
@@ -415,11 +439,23 @@ fn merge(b: &mut Booking, event: &BookingEvent) {
             cause,
             refund_id,
             status,
+            amount,
         } => {
             if let Some(record) = b.refunds.get_mut(cause) {
                 record.refund_id.get_or_insert_with(|| refund_id.clone());
                 if *status > record.status {
                     record.status = *status;
+                }
+                if let Some(amount) = amount {
+                    record.amount = *amount;
+                }
+            }
+        }
+        BookingEvent::RefundNotNeeded { cause, reason } => {
+            if let Some(record) = b.refunds.get_mut(cause) {
+                if record.status == RefundStatus::Requested {
+                    record.status = RefundStatus::Canceled;
+                    record.failure_reason = Some(reason.clone());
                 }
             }
         }
@@ -443,6 +479,30 @@ fn merge(b: &mut Booking, event: &BookingEvent) {
         // Nothing to learn: the audit row is the point.
         BookingEvent::EmailSkipped { .. } => {}
     }
+}
+
+/// The booking's dispute (one per booking: the first payment's), created from whichever of
+/// its events comes first; the earliest time wins.
+fn merge_dispute<'b>(
+    b: &'b mut Booking,
+    payment_intent: &str,
+    amount: Money,
+    reason: &str,
+    at: OffsetDateTime,
+) -> &'b mut DisputeFact {
+    let dispute = b.dispute.get_or_insert_with(|| DisputeFact {
+        payment_intent: payment_intent.to_owned(),
+        amount,
+        reason: reason.to_owned(),
+        at,
+        outcome: None,
+        withdrawn: false,
+        reinstated: false,
+    });
+    if at < dispute.at {
+        dispute.at = at;
+    }
+    dispute
 }
 
 /// The coach's own cancellation wins over Calendly's echo of it; otherwise the earliest.
@@ -512,7 +572,7 @@ fn derive_state(b: &Booking) -> BookingState {
     if b.rescheduled_to.is_some() {
         return BookingState::Rescheduled;
     }
-    if b.dispute.is_some() {
+    if b.dispute.as_ref().is_some_and(DisputeFact::is_open) {
         return BookingState::Disputed;
     }
     let refund_in_flight = b
@@ -538,10 +598,11 @@ fn derive_state(b: &Booking) -> BookingState {
     if captured > 0 && refunded >= captured {
         return BookingState::Refunded;
     }
-    if b.no_show_at.is_some() {
+    if b.is_no_show() {
         return BookingState::NoShow;
     }
-    if captured > 0 {
+    // Paying less than the price never confirms the booking (it stays flagged).
+    if captured > 0 && !b.underpaid() {
         return if b.timers_fired.contains(&TimerKind::SessionEnded) {
             BookingState::Completed
         } else {
@@ -611,7 +672,7 @@ fn derive_attention(b: &Booking) -> Vec<AttentionReason> {
                 .unwrap_or_else(|| "no reason given".into()),
         });
     }
-    if let Some(dispute) = &b.dispute {
+    if let Some(dispute) = b.dispute.as_ref().filter(|d| d.is_open()) {
         reasons.push(AttentionReason::Disputed {
             reason: dispute.reason.clone(),
         });
@@ -686,7 +747,7 @@ fn due_effects(b: &Booking) -> BTreeMap<String, Effect> {
                     email: EmailKind::PaymentReminder,
                 });
             }
-            if captured > 0 && !closed {
+            if captured > 0 && !closed && !b.underpaid() {
                 due.push(Effect::SendEmail {
                     email: EmailKind::Confirmation,
                 });
@@ -784,6 +845,7 @@ fn due_effects(b: &Booking) -> BTreeMap<String, Effect> {
                     cause: cause.clone(),
                     payment_intent: pi.clone(),
                     amount: record.amount,
+                    automatic: false,
                 });
             }
         }
@@ -800,32 +862,16 @@ fn reminder_time(booked_at: OffsetDateTime, deadline: OffsetDateTime) -> OffsetD
     deadline - lead.max(time::Duration::ZERO)
 }
 
-/// The refund a cancellation calls for, if any: only of money paid before it.
+/// The refund a cancellation calls for, if any: only of money paid before it (the amount
+/// is [`cancellation_quote`]'s, the same the cancel dialog shows). Automatic unless the
+/// coach cancelled in the app.
 fn cancellation_refund(b: &Booking, cancellation: &CancellationFact) -> Option<Effect> {
-    const CAUSE: &str = "cancellation";
-    let primary = b
-        .succeeded_payments()
-        .into_iter()
-        .find(|p| p.fact.at <= cancellation.at || p.carried_from.is_some())?;
-    let pi = primary.fact.payment_intent.clone()?;
-    let paid = primary.fact.amount;
-    let wanted = match cancellation.refund {
-        RefundChoice::None => return None,
-        RefundChoice::Full => paid,
-        RefundChoice::Amount { amount } => amount,
-        RefundChoice::Policy => {
-            let (schedule, terms) = (b.schedule.as_ref()?, b.terms.as_ref()?);
-            terms
-                .policy
-                .refund_for(paid, schedule.start, cancellation.at)
-        }
-    };
-    let left = paid.minor - b.committed_refunds_minor(&pi, Some(CAUSE));
-    let amount = wanted.minor.min(left);
-    (amount > 0).then(|| Effect::IssueRefund {
-        cause: CAUSE.into(),
-        payment_intent: pi,
-        amount: Money::new(amount, paid.currency),
+    let quote = cancellation_quote(b, cancellation.refund, cancellation.at)?;
+    (quote.amount.minor > 0).then(|| Effect::IssueRefund {
+        cause: CANCELLATION_CAUSE.into(),
+        payment_intent: quote.payment_intent,
+        amount: quote.amount,
+        automatic: cancellation.canceler != Canceler::CoachInApp,
     })
 }
 
@@ -841,6 +887,7 @@ fn new_effects(b: &mut Booking, before: &BTreeMap<String, Effect>) -> Vec<Effect
             cause,
             payment_intent,
             amount,
+            ..
         } = &effect
         {
             b.refunds.entry(cause.clone()).or_insert(RefundRecord {
@@ -887,6 +934,25 @@ fn summarise(event: &BookingEvent) -> String {
                 .unwrap_or_default()
         ),
         BookingEvent::InviteeNoShow { .. } => "Marked as no-show in Calendly.".into(),
+        BookingEvent::InviteeNoShowRemoved { .. } => {
+            "The no-show mark was taken back in Calendly.".into()
+        }
+        BookingEvent::DisputeClosed { outcome, .. } => match outcome {
+            DisputeOutcome::Won => "The dispute was closed in the coach's favour.".into(),
+            DisputeOutcome::Lost => {
+                "The dispute was lost: the bank gave the money back to the client.".into()
+            }
+            DisputeOutcome::WarningClosed => "The bank's inquiry closed without a dispute.".into(),
+        },
+        BookingEvent::DisputeFunds {
+            amount, withdrawn, ..
+        } => {
+            if *withdrawn {
+                format!("Stripe withdrew the disputed {amount} from the balance.")
+            } else {
+                format!("Stripe put the disputed {amount} back into the balance.")
+            }
+        }
         BookingEvent::PaymentReported { payment } => format!(
             "Stripe reports {} {} for checkout {}.",
             match payment.status {
@@ -946,6 +1012,9 @@ fn summarise(event: &BookingEvent) -> String {
         BookingEvent::RefundIssued {
             cause, refund_id, ..
         } => format!("Stripe accepted the {cause} refund ({refund_id})."),
+        BookingEvent::RefundNotNeeded { cause, reason } => {
+            format!("The {cause} refund was not sent: {reason}")
+        }
         BookingEvent::EffectFailed {
             effect_key,
             message,

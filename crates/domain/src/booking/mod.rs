@@ -10,6 +10,7 @@
 mod effect;
 mod event;
 mod machine;
+mod quote;
 mod state;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
@@ -21,10 +22,11 @@ use time::{Duration, OffsetDateTime};
 
 pub use effect::{Effect, EmailKind, Notice};
 pub use event::{
-    BookingEvent, Canceler, PaymentFact, PaymentStatus, RefundChoice, RefundFact, RefundStatus,
-    Schedule, Terms, TimerKind,
+    BookingEvent, Canceler, DisputeOutcome, PaymentFact, PaymentStatus, RefundChoice, RefundFact,
+    RefundStatus, Schedule, Terms, TimerKind,
 };
 pub use machine::{apply, coach_offer, CoachOffer, Rejection, Transition};
+pub use quote::{cancellation_quote, RefundQuote, CANCELLATION_CAUSE};
 pub use state::{AttentionReason, BookingState};
 
 use crate::money::{Currency, Money};
@@ -68,6 +70,33 @@ pub struct DisputeFact {
     pub reason: String,
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
+    /// How the bank closed it; `None` while it is open.
+    #[serde(default)]
+    pub outcome: Option<DisputeOutcome>,
+    /// The disputed money left the coach's balance.
+    #[serde(default)]
+    pub withdrawn: bool,
+    /// ...and came back (a won dispute).
+    #[serde(default)]
+    pub reinstated: bool,
+}
+
+impl DisputeFact {
+    /// What the dispute took from the coach for good: the amount once it is lost, or
+    /// withdrawn and not (yet) reinstated.
+    pub fn taken_minor(&self) -> i64 {
+        let lost = self.outcome == Some(DisputeOutcome::Lost);
+        if lost || (self.withdrawn && !self.reinstated) {
+            self.amount.minor
+        } else {
+            0
+        }
+    }
+
+    /// Still waiting for the bank.
+    pub fn is_open(&self) -> bool {
+        self.outcome.is_none()
+    }
 }
 
 /// A state set by hand, with its reason.
@@ -93,8 +122,15 @@ pub struct Booking {
     /// Per payment intent, the largest cumulative refunded amount Stripe reported.
     pub charge_refunded: BTreeMap<String, Money>,
     pub dispute: Option<DisputeFact>,
+    /// The first no-show mark.
     #[serde(with = "time::serde::rfc3339::option")]
     pub no_show_at: Option<OffsetDateTime>,
+    /// The latest no-show mark (a mark taken back and made again).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub no_show_last_at: Option<OffsetDateTime>,
+    /// When a no-show mark was last taken back (`invitee_no_show.deleted`).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub no_show_cleared_at: Option<OffsetDateTime>,
     pub timers_fired: BTreeSet<TimerKind>,
     pub manual: Option<ManualState>,
     /// Effects that failed for good, by effect key, with the provider's message.
@@ -123,6 +159,8 @@ impl Booking {
             charge_refunded: BTreeMap::new(),
             dispute: None,
             no_show_at: None,
+            no_show_last_at: None,
+            no_show_cleared_at: None,
             timers_fired: BTreeSet::new(),
             manual: None,
             failed_effects: BTreeMap::new(),
@@ -193,7 +231,38 @@ impl Booking {
             .charge_refunded
             .get(payment_intent)
             .map_or(0, |m| m.minor);
-        ours.max(reported - failed)
+        // A lost dispute gave the money back through the bank: not refundable any more.
+        let taken = self
+            .dispute
+            .as_ref()
+            .filter(|d| d.payment_intent == payment_intent)
+            .map_or(0, DisputeFact::taken_minor);
+        ours.max(reported - failed) + taken
+    }
+
+    /// Whether the client is marked as not having shown up (and the mark still stands).
+    pub fn is_no_show(&self) -> bool {
+        let Some(first) = self.no_show_at else {
+            return false;
+        };
+        let last = self.no_show_last_at.unwrap_or(first).max(first);
+        self.no_show_cleared_at.is_none_or(|cleared| last > cleared)
+    }
+
+    /// Whether what was paid falls short of the booking's price: such a booking is not
+    /// confirmed (no confirmation email) until the coach accepts it as paid (a correction)
+    /// or the client pays the rest. Unknown terms never count as short.
+    pub fn underpaid(&self) -> bool {
+        let Some(terms) = &self.terms else {
+            return false;
+        };
+        let paid: i64 = self
+            .succeeded_payments()
+            .iter()
+            .filter(|p| p.fact.amount.currency == terms.price.currency)
+            .map(|p| p.fact.amount.minor)
+            .sum();
+        paid < terms.price.minor
     }
 
     /// Money refunded (or on its way back) across all payments.
@@ -226,6 +295,7 @@ impl Booking {
             .values()
             .filter_map(|p| p.fact.payment_intent.clone())
             .chain(self.charge_refunded.keys().cloned())
+            .chain(self.dispute.iter().map(|d| d.payment_intent.clone()))
             .collect()
     }
 }

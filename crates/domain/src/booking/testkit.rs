@@ -148,6 +148,7 @@ pub fn refund_issued(cause: &str, refund_id: &str) -> BookingEvent {
         cause: cause.into(),
         refund_id: refund_id.into(),
         status: RefundStatus::Pending,
+        amount: None,
     }
 }
 

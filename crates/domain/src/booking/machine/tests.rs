@@ -43,7 +43,8 @@ fn client_cancels_inside_each_refund_tier() {
                 [&Effect::IssueRefund {
                     cause: "cancellation".into(),
                     payment_intent: "pi_1".into(),
-                    amount: eur(expected_refund)
+                    amount: eur(expected_refund),
+                    automatic: true,
                 }],
                 "{hours_before} h"
             );
@@ -87,7 +88,8 @@ fn coach_cancel_cancels_the_calendly_event_and_refunds_as_chosen() {
     assert!(t.effects.contains(&Effect::IssueRefund {
         cause: "cancellation".into(),
         payment_intent: "pi_1".into(),
-        amount: eur(5000)
+        amount: eur(5000),
+        automatic: false,
     }));
     // Calendly's echo of the same cancellation changes nothing about the money.
     let echo = apply(&t.booking, &host_cancel(INV_A, -30)).unwrap();
@@ -141,6 +143,31 @@ fn amount_mismatch_is_flagged() {
     assert!(b.attention.contains(&AttentionReason::AmountMismatch {
         expected_minor: 15000,
         paid_minor: 9000
+    }));
+}
+
+#[test]
+fn paying_less_than_the_price_never_confirms_nor_sends_the_confirmation() {
+    let b = run(&[created(INV_A)]);
+    let t = apply(&b, &paid(INV_A, "cs_1", "pi_1", 9000, -100)).unwrap();
+    assert_eq!(t.to, BookingState::AwaitingPayment);
+    assert!(
+        !t.effects.contains(&Effect::SendEmail {
+            email: EmailKind::Confirmation
+        }),
+        "{:?}",
+        t.effects
+    );
+    assert!(t
+        .booking
+        .attention
+        .iter()
+        .any(|a| a.code() == "amount_mismatch"));
+    // The client pays the rest: confirmed, and only now the email.
+    let t = apply(&t.booking, &paid(INV_A, "cs_2", "pi_2", 6000, -90)).unwrap();
+    assert_eq!(t.to, BookingState::Confirmed);
+    assert!(t.effects.contains(&Effect::SendEmail {
+        email: EmailKind::Confirmation
     }));
 }
 

@@ -1,0 +1,203 @@
+//! A small desk for money tests: the simulator, a real SQLite file and the effect executor,
+//! driven by hand (`feed` hands the providers' events to the store, `run_once(now)` runs
+//! the outbox at the test's own time). No relay, no keychain.
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use coachdesk_domain::provider::Provider;
+use coachdesk_domain::Booking;
+use coachdesk_protocol::ipc::{RefundTierDto, SessionTypeDraft};
+use coachdesk_providers::{CalendlyApi, PaymentLinkCreated, StripeApi};
+use coachdesk_sim::{SimClient, SimConfig, Simulator};
+use coachdesk_store::{Source, Store};
+use coachdesk_sync::executor::Executor;
+use coachdesk_sync::{
+    Backoff, MemorySecrets, Mode, Outlets, Providers, Secret, SecretName, SyncConfig,
+};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+pub const STRIPE_KEY: &str = "sk_test_refunds_once";
+pub const DAY: i64 = 24 * 3600;
+
+pub struct Desk {
+    /// Kept alive for the test's length (dropping it stops the server).
+    _sim: Simulator,
+    pub client: SimClient,
+    _dir: tempfile::TempDir,
+    pub store: Arc<Mutex<Store>>,
+    pub executor: Executor,
+    pub link: PaymentLinkCreated,
+    /// Provider events already handed to the store (by Stripe event id / Calendly key).
+    fed: Mutex<std::collections::BTreeSet<String>>,
+}
+
+impl Desk {
+    pub async fn start() -> Desk {
+        Self::start_with(SimConfig::default()).await
+    }
+
+    /// A desk on a simulator configured as `sim` (its Stripe key and hang time are set).
+    pub async fn start_with(sim: SimConfig) -> Desk {
+        let sim = Simulator::start(SimConfig {
+            stripe_api_key: Some(STRIPE_KEY.into()),
+            hang_ms: 50,
+            ..sim
+        })
+        .expect("simulator");
+        let client = sim.client();
+        let mut config = SyncConfig::new(Mode::Test, "http://127.0.0.1:9");
+        config.stripe_base = format!("{}/", sim.base_url());
+        config.calendly_base = sim.base_url().to_owned();
+        config.provider_timeout = Duration::from_secs(5);
+        config.effect_backoff = Backoff {
+            initial: Duration::from_secs(60),
+            max: Duration::from_secs(3600),
+            jitter: 0.0,
+        };
+        let secrets = MemorySecrets::default();
+        secrets.set(SecretName::StripeTestKey, Secret::new(STRIPE_KEY));
+        secrets.set(SecretName::CalendlyToken, Secret::new(sim.calendly_token()));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(&dir.path().join("coachdesk.db")).expect("store");
+
+        let calendly = CalendlyApi::new(
+            &config.calendly_base,
+            &sim.calendly_token(),
+            Duration::from_secs(5),
+        )
+        .expect("calendly");
+        let me = calendly.current_user().await.expect("users/me");
+        let coaching = calendly
+            .event_types(&me.uri)
+            .await
+            .expect("event types")
+            .iter()
+            .find(|t| t["slug"] == "coaching-60")
+            .and_then(|t| t["uri"].as_str())
+            .expect("coaching-60")
+            .to_owned();
+        let st = store
+            .create_session_type(&SessionTypeDraft {
+                name: "Coaching".into(),
+                duration_minutes: 60,
+                price: "150.00".into(),
+                currency: "EUR".into(),
+                refund_tiers: vec![RefundTierDto {
+                    min_hours_before: 0,
+                    percent: 100,
+                }],
+                calendly_event_type_uri: Some(coaching),
+            })
+            .expect("session type");
+        let stripe = StripeApi::new(&config.stripe_base, STRIPE_KEY).expect("stripe");
+        let price = coachdesk_domain::Money::new(
+            15000,
+            coachdesk_domain::Currency::parse("EUR").expect("eur"),
+        );
+        let link = stripe
+            .create_payment_link(&st.name, price, &format!("coachdesk-{}", st.id))
+            .await
+            .expect("payment link");
+        let store = Arc::new(Mutex::new(store));
+        let providers = Arc::new(Providers::new(config.clone(), Arc::new(secrets)));
+        let executor = Executor::new(store.clone(), providers, Outlets::default(), &config);
+        Desk {
+            _sim: sim,
+            client,
+            _dir: dir,
+            store,
+            executor,
+            link,
+            fed: Mutex::default(),
+        }
+    }
+
+    /// Hands every provider event not yet applied to the store, as the relay would.
+    pub fn feed(&self, now: OffsetDateTime) {
+        let mut fed = self.fed.lock().unwrap();
+        let calendly = self.client.calendly_webhooks().expect("calendly webhooks");
+        let stripe = self.client.stripe_events().expect("stripe events");
+        let mut store = self.store.lock().unwrap();
+        for (provider, body) in calendly
+            .iter()
+            .map(|b| (Provider::Calendly, b))
+            .chain(stripe.iter().map(|b| (Provider::Stripe, b)))
+        {
+            let key = format!("{}|{}", body["id"], body);
+            if fed.insert(key) {
+                let bytes = serde_json::to_vec(body).expect("json");
+                store
+                    .apply_provider_event(provider, &bytes, Source::Relay, now)
+                    .expect("apply");
+            }
+        }
+    }
+
+    pub fn booking(&self, invitee_uri: &str) -> Booking {
+        self.store
+            .lock()
+            .unwrap()
+            .booking_by_invitee(invitee_uri)
+            .expect("query")
+            .expect("booking")
+    }
+
+    /// The refunds that exist at Stripe for one payment.
+    pub fn refunds_at_stripe(&self, payment_intent: &str) -> Vec<Value> {
+        self.client
+            .stripe_events()
+            .expect("events")
+            .into_iter()
+            .filter(|e| e["type"] == "charge.refunded")
+            .filter(|e| e["data"]["object"]["payment_intent"] == payment_intent)
+            .collect()
+    }
+
+    pub fn refund_posts(&self) -> Vec<coachdesk_sim::RequestRecord> {
+        self.client
+            .requests(Some("POST"), Some("/v1/refunds"))
+            .expect("log")
+    }
+
+    /// A booked and paid session; answers the invitee URI and the payment intent.
+    pub async fn paid_booking(&self, name: &str, now: OffsetDateTime) -> (String, String) {
+        let b = self
+            .client
+            .book("coaching-60", name, &format!("{name}@example.com"))
+            .expect("book");
+        self.client
+            .pay_link(&self.link.payment_link, &b.invitee_uuid, &b.email, false)
+            .expect("pay");
+        self.feed(now);
+        let booking = self.booking(&b.invitee_uri);
+        assert_eq!(booking.state.as_str(), "confirmed");
+        let pi = booking
+            .primary_payment()
+            .and_then(|p| p.fact.payment_intent.clone())
+            .expect("payment intent");
+        (b.invitee_uri, pi)
+    }
+}
+
+pub fn assert_no_invalid_stripe_requests(desk: &Desk) {
+    let bad: Vec<_> = desk
+        .client
+        .requests(None, Some("/v1/"))
+        .expect("log")
+        .into_iter()
+        .filter(|r| r.invalid_request.is_some() || !r.invalid_response.is_empty())
+        .collect();
+    assert!(bad.is_empty(), "outside the OpenAPI description: {bad:#?}");
+    let spec = coachdesk_sim::spec::stripe_spec().expect("spec");
+    for event in desk.client.stripe_events().expect("events") {
+        if let Err(problems) = spec.check_object(&event) {
+            panic!(
+                "{} does not match the description: {problems:#?}",
+                event["type"]
+            );
+        }
+    }
+}
