@@ -82,7 +82,10 @@ impl RelayClient {
             .http
             .post(format!("{}/v1/ack", self.base))
             .bearer_auth(token)
-            .json(&AckRequest { through });
+            .json(&AckRequest {
+                through,
+                relay_id: None,
+            });
         expect_ok(request).await
     }
 }
