@@ -102,6 +102,21 @@ impl RelayProc {
     pub fn create_token(&self, name: &str, mode: &str) -> String {
         relay_token_create(&self.dir.path().join("relay.db"), name, mode)
     }
+
+    /// The cursor of the token named `name`, from `coachdesk-relay token list`.
+    pub fn token_cursor(&self, name: &str) -> i64 {
+        let out = relay_command(&self.dir.path().join("relay.db"), "127.0.0.1:0")
+            .args(["token", "list"])
+            .output()
+            .expect("token list");
+        assert!(out.status.success(), "token list: {out:?}");
+        let list = String::from_utf8(out.stdout).expect("utf8");
+        list.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .and_then(|l| l.split_whitespace().last())
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("no cursor for {name} in {list}"))
+    }
 }
 
 /// The relay binary on `db`, with the tests' settings. The simulator's payment links
