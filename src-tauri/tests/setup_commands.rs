@@ -360,11 +360,15 @@ impl Relay {
             c.env("COACHDESK_RELAY_DB", &db)
                 .env("COACHDESK_RELAY_LISTEN", "127.0.0.1:0")
                 .env("COACHDESK_RELAY_STRIPE_SECRETS", "whsec_setup_commands")
+                // The simulator's payment links are plain http on loopback.
+                .env("COACHDESK_RELAY_PAYMENT_LINK_HOSTS", "http://127.0.0.1")
                 .env("COACHDESK_RELAY_LOG", "warn")
                 .args(args);
             c
         };
-        let out = cmd(&["token", "create"]).output().expect("token create");
+        let out = cmd(&["token", "create", "--name", "app", "--mode", "test"])
+            .output()
+            .expect("token create");
         assert!(out.status.success(), "token create: {out:?}");
         let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
         let mut child = cmd(&["serve"])

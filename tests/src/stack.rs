@@ -133,11 +133,14 @@ impl Stack {
                 .env("COACHDESK_RELAY_LISTEN", "127.0.0.1:0")
                 .env("COACHDESK_RELAY_STRIPE_SECRETS", STRIPE_WEBHOOK_SECRET)
                 .env("COACHDESK_RELAY_CALENDLY_KEYS", CALENDLY_SIGNING_KEY)
+                // The simulator's payment links are plain http on loopback.
+                .env("COACHDESK_RELAY_PAYMENT_LINK_HOSTS", "http://127.0.0.1")
                 .env("COACHDESK_RELAY_LOG", "info")
                 .args(args);
             command
         };
-        let out = relay_cmd(&["token", "create"])
+        // The demo and e2e apps run in test mode.
+        let out = relay_cmd(&["token", "create", "--name", "app", "--mode", "test"])
             .output()
             .context("cannot run `coachdesk-relay token create`")?;
         if !out.status.success() {

@@ -1,6 +1,9 @@
 //! The relay's pull API as the app sees it (`GET /v1/events`, `POST /v1/ack`), and the
 //! slug-to-payment-link table the app pushes (`PUT /v1/payment-links`).
 //!
+//! New fields are optional (`#[serde(default)]`) so that an app and a relay of different
+//! versions still understand each other.
+//!
 //! These are wire types shared by the relay (which answers with them) and the app's sync
 //! client (which reads them). Serde only, so that they build for wasm32 as well.
 
@@ -39,23 +42,65 @@ pub struct PulledEvent {
     pub body: String,
 }
 
-/// The answer to `GET /v1/events?after=SEQ&limit=N&wait=S`, events in sequence order.
+/// The answer to `GET /v1/events?after=SEQ&limit=N&wait=S`: the events for the token's
+/// mode after `max(SEQ, the token's own cursor)`, in sequence order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventsPage {
     pub events: Vec<PulledEvent>,
+    /// The relay's identity, made with its database. A different one than before means
+    /// another relay (replaced, restored or reset): its sequences are not the old ones.
+    /// Absent from relays older than identities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay_id: Option<String>,
 }
 
 /// The body of `POST /v1/ack`: every event up to and including `through` has been applied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AckRequest {
     pub through: i64,
+    /// The relay the events came from; a relay with another identity refuses the ack
+    /// (409) instead of marking its own events with a foreign cursor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay_id: Option<String>,
 }
 
-/// The answer to `POST /v1/ack`: the highest sequence now acknowledged (never beyond the
-/// highest sequence the relay has stored).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The answer to `POST /v1/ack`: the token's cursor now (never beyond the highest sequence
+/// the relay has stored: an ack beyond it is refused with 409).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AckResponse {
     pub acked_through: i64,
+    /// The relay's identity (see [`EventsPage::relay_id`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay_id: Option<String>,
+}
+
+/// A refusal from the relay's API, as JSON: `error` is a stable code to match on,
+/// `message` says it in words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    pub error: String,
+    pub message: String,
+    /// The relay's identity, on refusals of an ack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay_id: Option<String>,
+    /// The newest sequence the relay holds, on an ack beyond it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest: Option<i64>,
+    /// The refused host, on a payment link that points elsewhere than allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+}
+
+/// [`ApiError::error`] codes.
+pub mod error_code {
+    /// An ack named a sequence the relay never stored.
+    pub const ACK_BEYOND_NEWEST: &str = "ack_beyond_newest";
+    /// An ack named another relay's identity.
+    pub const RELAY_CHANGED: &str = "relay_changed";
+    /// A payment link points at a host the relay does not allow.
+    pub const PAYMENT_LINK_HOST: &str = "payment_link_host";
+    /// The operator turned Calendly key hand-over off.
+    pub const HANDOVER_DISABLED: &str = "handover_disabled";
 }
 
 /// One row of the slug-to-payment-link table.
@@ -78,4 +123,34 @@ pub struct CalendlyKeyRequest {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentLinkTable {
     pub links: Vec<PaymentLinkRoute>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_and_acks_of_relays_without_identity_still_parse() {
+        let page: EventsPage = serde_json::from_str(r#"{"events":[]}"#).expect("page");
+        assert_eq!(page.relay_id, None);
+        let ack: AckResponse = serde_json::from_str(r#"{"acked_through":4}"#).expect("ack");
+        assert_eq!(ack.relay_id, None);
+        let request: AckRequest = serde_json::from_str(r#"{"through":4}"#).expect("request");
+        assert_eq!(request.relay_id, None);
+        // And an old reader ignores the new field.
+        let json = serde_json::to_string(&AckRequest {
+            through: 4,
+            relay_id: Some("rly_x".into()),
+        })
+        .expect("json");
+        assert_eq!(json, r#"{"through":4,"relay_id":"rly_x"}"#);
+        assert_eq!(
+            serde_json::to_string(&AckRequest {
+                through: 4,
+                relay_id: None
+            })
+            .expect("json"),
+            r#"{"through":4}"#
+        );
+    }
 }

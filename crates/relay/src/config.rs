@@ -133,6 +133,19 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Longest long-poll a pull may ask for, in seconds (key `max_wait_secs`).
     pub max_wait_secs: u64,
+    /// Hosts a pushed payment link may point at besides Stripe's own (`buy.stripe.com`,
+    /// `checkout.stripe.com`, always https): `host` or `host:port` for https, or
+    /// `http://host[:port]` to allow plain http too; without a port any port matches
+    /// (`COACHDESK_RELAY_PAYMENT_LINK_HOSTS`, comma-separated, key `payment_link_hosts`).
+    pub payment_link_hosts: Vec<String>,
+    /// Whether apps may hand over Calendly signing keys (`PUT /v1/calendly-signing-key`);
+    /// when off, only `calendly_keys` verify Calendly
+    /// (`COACHDESK_RELAY_CALENDLY_KEY_HANDOVER`, true|false, key `calendly_key_handover`).
+    pub calendly_key_handover: bool,
+    /// Days after its receipt an event is purged even if some token never acknowledged it
+    /// (an app install gone for good); 0 keeps it until acknowledged
+    /// (`COACHDESK_RELAY_UNACKED_RETENTION_DAYS`, key `unacked_retention_days`).
+    pub unacked_retention_days: u32,
 }
 
 impl Default for Settings {
@@ -149,6 +162,9 @@ impl Default for Settings {
             tolerance_secs: coachdesk_signature::DEFAULT_TOLERANCE_SECS,
             max_body_bytes: 1024 * 1024,
             max_wait_secs: 30,
+            payment_link_hosts: Vec::new(),
+            calendly_key_handover: true,
+            unacked_retention_days: 0,
         }
     }
 }
@@ -168,6 +184,9 @@ struct FileSettings {
     tolerance_secs: Option<i64>,
     max_body_bytes: Option<usize>,
     max_wait_secs: Option<u64>,
+    payment_link_hosts: Option<Vec<String>>,
+    calendly_key_handover: Option<bool>,
+    unacked_retention_days: Option<u32>,
 }
 
 fn secrets(list: impl IntoIterator<Item = String>) -> Vec<Secret> {
@@ -232,6 +251,15 @@ impl Settings {
             if let Some(v) = f.max_wait_secs {
                 s.max_wait_secs = v;
             }
+            if let Some(v) = f.payment_link_hosts {
+                s.payment_link_hosts = hosts(v);
+            }
+            if let Some(v) = f.calendly_key_handover {
+                s.calendly_key_handover = v;
+            }
+            if let Some(v) = f.unacked_retention_days {
+                s.unacked_retention_days = v;
+            }
         }
         if let Some(v) = env("COACHDESK_RELAY_LISTEN") {
             s.listen = v;
@@ -261,6 +289,25 @@ impl Settings {
         if let Some(v) = env("COACHDESK_RELAY_READ_TIMEOUT_SECS") {
             s.read_timeout_secs = parse_env("COACHDESK_RELAY_READ_TIMEOUT_SECS", v)?;
         }
+        if let Some(v) = env("COACHDESK_RELAY_PAYMENT_LINK_HOSTS") {
+            s.payment_link_hosts = hosts(v.split(',').map(str::to_owned));
+        }
+        if let Some(v) = env("COACHDESK_RELAY_CALENDLY_KEY_HANDOVER") {
+            s.calendly_key_handover = match v.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => true,
+                "false" | "0" | "no" | "off" => false,
+                _ => {
+                    return Err(ConfigError::Env {
+                        name: "COACHDESK_RELAY_CALENDLY_KEY_HANDOVER",
+                        value: v,
+                        reason: "expected true or false",
+                    })
+                }
+            };
+        }
+        if let Some(v) = env("COACHDESK_RELAY_UNACKED_RETENTION_DAYS") {
+            s.unacked_retention_days = parse_env("COACHDESK_RELAY_UNACKED_RETENTION_DAYS", v)?;
+        }
         s.validate()?;
         Ok(s)
     }
@@ -282,6 +329,16 @@ impl Settings {
         if self.db.as_os_str().is_empty() {
             return invalid("db", "must name a file");
         }
+        if self
+            .payment_link_hosts
+            .iter()
+            .any(|h| crate::paylink::AllowedHost::parse(h).is_none())
+        {
+            return invalid(
+                "payment_link_hosts",
+                "each entry must be host, host:port, http://host[:port] or https://host[:port]",
+            );
+        }
         Ok(())
     }
 
@@ -289,6 +346,13 @@ impl Settings {
     pub fn read_timeout(&self) -> Duration {
         Duration::from_secs(self.read_timeout_secs)
     }
+}
+
+fn hosts(list: impl IntoIterator<Item = String>) -> Vec<String> {
+    list.into_iter()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 fn parse_env<T: std::str::FromStr>(name: &'static str, value: String) -> Result<T, ConfigError> {
@@ -378,6 +442,49 @@ mod tests {
         })
         .expect_err("must fail");
         assert!(err.to_string().contains("COACHDESK_RELAY_RETENTION_DAYS"));
+    }
+
+    #[test]
+    fn consumer_settings_from_file_and_env() {
+        let s = Settings::load_from(None, |_| None).expect("defaults");
+        assert!(s.payment_link_hosts.is_empty() && s.calendly_key_handover);
+        assert_eq!(s.unacked_retention_days, 0);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("relay.toml");
+        std::fs::write(
+            &path,
+            "payment_link_hosts = [\"pay.example.com\"]\ncalendly_key_handover = false\nunacked_retention_days = 60\n",
+        )
+        .expect("write");
+        let s = Settings::load_from(Some(&path), |_| None).expect("load");
+        assert_eq!(s.payment_link_hosts, vec!["pay.example.com".to_owned()]);
+        assert!(!s.calendly_key_handover);
+        assert_eq!(s.unacked_retention_days, 60);
+        let env: HashMap<&str, &str> = [
+            (
+                "COACHDESK_RELAY_PAYMENT_LINK_HOSTS",
+                "http://127.0.0.1, sim.test:8443",
+            ),
+            ("COACHDESK_RELAY_CALENDLY_KEY_HANDOVER", "on"),
+        ]
+        .into();
+        let s =
+            Settings::load_from(Some(&path), |k| env.get(k).map(|v| v.to_string())).expect("load");
+        assert_eq!(
+            s.payment_link_hosts,
+            vec!["http://127.0.0.1", "sim.test:8443"]
+        );
+        assert!(s.calendly_key_handover);
+        let bad = Settings::load_from(None, |k| {
+            (k == "COACHDESK_RELAY_PAYMENT_LINK_HOSTS").then(|| "ftp://x".to_owned())
+        });
+        assert!(matches!(
+            bad,
+            Err(ConfigError::Invalid {
+                key: "payment_link_hosts",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -31,14 +31,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use coachdesk_protocol::relay::{
-    AckRequest, AckResponse, CalendlyKeyRequest, EventsPage, PaymentLinkTable, Provider,
+    error_code, AckRequest, AckResponse, ApiError, CalendlyKeyRequest, EventsPage,
+    PaymentLinkTable, Provider,
 };
-use rusqlite::Connection;
 use tiny_http::{Header, Method, Request, Response, Server};
 
 use crate::config::Settings;
 use crate::metrics::{Metrics, Route};
-use crate::store::{self, Inserted};
+use crate::store::{self, Acked, Consumer, Inserted, ReadStore};
 use crate::writer::{self, Job, Tip};
 use crate::{paylink, token, webhook};
 
@@ -108,9 +108,11 @@ pub fn serve(
     on_ready: impl FnOnce(SocketAddr),
 ) -> Result<(), ServeError> {
     let settings = Arc::new(settings);
-    let conn = store::open(&settings.db, settings.durability)?;
-    let tip = Arc::new(Tip::new(store::max_seq(&conn)?));
-    let app_calendly_keys = Arc::new(RwLock::new(store::calendly_keys(&conn)?));
+    let backend = store::open(&settings.db, settings.durability)?;
+    let first = backend.reader()?;
+    let tip = Arc::new(Tip::new(first.newest_seq()?));
+    let app_calendly_keys = Arc::new(RwLock::new(handed_over_keys(&settings, &*first)?));
+    drop(first);
     let calendly_key_count = settings.calendly_keys.len() + read_keys(&app_calendly_keys).len();
 
     let listener = TcpListener::bind(&settings.listen).map_err(|source| ServeError::Bind {
@@ -132,11 +134,15 @@ pub fn serve(
         Server::from_listener(listener, None).map_err(|e| ServeError::Http(e.to_string()))?,
     );
 
-    let retention = Duration::from_secs(u64::from(settings.retention_days) * 86_400);
+    let days = |d: u32| Duration::from_secs(u64::from(d) * 86_400);
+    let retention = writer::Retention {
+        acked: days(settings.retention_days),
+        unacked: (settings.unacked_retention_days > 0)
+            .then(|| days(settings.unacked_retention_days)),
+    };
     let metrics = Arc::new(Metrics::default());
     let (jobs, writer_handle) = writer::spawn(
-        conn,
-        settings.durability,
+        backend.writer()?,
         tip.clone(),
         metrics.clone(),
         retention,
@@ -164,7 +170,7 @@ pub fn serve(
     let long_polls = Arc::new(AtomicUsize::new(0));
     let mut workers = Vec::with_capacity(settings.workers);
     for i in 0..settings.workers {
-        let reader = store::open(&settings.db, settings.durability)?;
+        let reader = backend.reader()?;
         let ctx = Ctx {
             settings: settings.clone(),
             app_calendly_keys: app_calendly_keys.clone(),
@@ -180,7 +186,7 @@ pub fn serve(
         let stopped = acceptor_stopped.clone();
         let handle = std::thread::Builder::new()
             .name(format!("relay-worker-{i}"))
-            .spawn(move || work(&server, &ctx, &reader, &stopped))
+            .spawn(move || work(&server, &ctx, &*reader, &stopped))
             .map_err(ServeError::Thread)?;
         workers.push(handle);
     }
@@ -189,6 +195,7 @@ pub fn serve(
 
     tracing::info!(
         addr = %local,
+        relay_id = backend.relay_id().as_str(),
         workers = settings.workers,
         durability = settings.durability.as_str(),
         stripe_secrets = settings.stripe_secrets.len(),
@@ -263,7 +270,7 @@ fn spawn_heartbeat(
         })
 }
 
-fn work(server: &Server, ctx: &Ctx, reader: &Connection, acceptor_stopped: &AtomicBool) {
+fn work(server: &Server, ctx: &Ctx, reader: &dyn ReadStore, acceptor_stopped: &AtomicBool) {
     loop {
         let rq = if ctx.shutdown.load(Ordering::SeqCst) {
             // Drain what tiny_http has already queued, then stop.
@@ -331,7 +338,7 @@ fn request_header<'a>(rq: &'a Request, name: &'static str) -> Option<&'a str> {
         .map(|h| h.value.as_str())
 }
 
-fn handle(ctx: &Ctx, reader: &Connection, mut rq: Request) {
+fn handle(ctx: &Ctx, reader: &dyn ReadStore, mut rq: Request) {
     let started = Instant::now();
     let url = rq.url().to_owned();
     let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
@@ -491,6 +498,7 @@ fn hook(ctx: &Ctx, mut rq: Request, provider: Provider, started: Instant) {
     });
     let job = Job::Insert {
         provider,
+        livemode: token::event_livemode(provider, body.as_bytes()),
         key,
         body,
         received_at_ms: writer::now_ms(),
@@ -570,25 +578,47 @@ fn verify_hook(ctx: &Ctx, rq: &mut Request, provider: Provider) -> Result<(Strin
     Ok((key, body))
 }
 
-/// `None` if the bearer token is known; otherwise the answer to send.
-fn authorize(rq: &Request, reader: &Connection) -> Option<Resp> {
-    let unauthorized = || {
-        Some(with_header(
-            text(401, "unauthorized"),
-            "WWW-Authenticate",
-            "Bearer",
-        ))
-    };
+/// How stale a consumer's recorded last use may get before a request refreshes it.
+const LAST_USE_EVERY_MS: i64 = 60_000;
+
+/// The consumer the bearer token belongs to; otherwise the answer to send. Tokens are
+/// looked up on every request, so a revoked one is refused (401) at once.
+fn authorize(ctx: &Ctx, rq: &Request, reader: &dyn ReadStore) -> Result<Consumer, Resp> {
+    let unauthorized = || with_header(text(401, "unauthorized"), "WWW-Authenticate", "Bearer");
     let Some(token) = request_header(rq, "Authorization").and_then(token::bearer) else {
-        return unauthorized();
+        return Err(unauthorized());
     };
-    match store::token_known(reader, &token::hash(token)) {
-        Ok(true) => None,
-        Ok(false) => unauthorized(),
+    match reader.consumer_by_hash(&token::hash(token)) {
+        Ok(Some(consumer)) => {
+            let now = writer::now_ms();
+            if consumer
+                .last_used_at_ms
+                .is_none_or(|t| now.saturating_sub(t) >= LAST_USE_EVERY_MS)
+            {
+                // Best effort, never waited on: with the writer's queue full a later
+                // request records it.
+                let _ = ctx.jobs.try_send(Job::Touch {
+                    consumer: consumer.id,
+                });
+            }
+            Ok(consumer)
+        }
+        Ok(None) => Err(unauthorized()),
         Err(e) => {
             tracing::error!(error = %e, "token lookup failed");
-            Some(text(503, "unavailable"))
+            Err(text(503, "unavailable"))
         }
+    }
+}
+
+/// A JSON refusal with a stable code (see [`error_code`]).
+fn refusal(code: &str, message: String) -> ApiError {
+    ApiError {
+        error: code.to_owned(),
+        message,
+        relay_id: None,
+        newest: None,
+        host: None,
     }
 }
 
@@ -608,10 +638,12 @@ fn number<T: std::str::FromStr>(
     }
 }
 
-fn pull(ctx: &Ctx, reader: &Connection, rq: &Request, query: &str) -> Resp {
-    if let Some(denied) = authorize(rq, reader) {
-        return denied;
-    }
+/// `GET /v1/events`: the events for the token's mode after `max(after, its own cursor)`.
+fn pull(ctx: &Ctx, reader: &dyn ReadStore, rq: &Request, query: &str) -> Resp {
+    let consumer = match authorize(ctx, rq, reader) {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
     let pairs = paylink::parse_query(query);
     let parsed = (|| {
         let after: i64 = number(&pairs, "after", 0)?;
@@ -627,7 +659,11 @@ fn pull(ctx: &Ctx, reader: &Connection, rq: &Request, query: &str) -> Resp {
         Ok(p) => p,
         Err(resp) => return resp,
     };
-    let fetch = || store::pull(reader, after, limit, MAX_PAGE_BYTES);
+    // Nothing this token acknowledged comes again; other tokens' acks do not matter.
+    let from = after.max(consumer.acked_through);
+    let fetch = || reader.pull(consumer.mode, from, limit, MAX_PAGE_BYTES);
+    // Read before the fetch: an event committed in between is waited past at most once.
+    let mut seen = ctx.tip.current();
     let mut events = match fetch() {
         Ok(e) => e,
         Err(e) => {
@@ -638,21 +674,46 @@ fn pull(ctx: &Ctx, reader: &Connection, rq: &Request, query: &str) -> Resp {
     if events.is_empty() && wait > 0 && !ctx.shutdown.load(Ordering::SeqCst) {
         // Long-polls hold a worker, so only half the pool may wait at once.
         if ctx.long_polls.fetch_add(1, Ordering::SeqCst) < ctx.max_long_polls {
-            let from = store::acked_through(reader).map_or(after, |a| a.max(after));
-            ctx.tip.wait_beyond(from, Duration::from_secs(wait));
-            if let Ok(e) = fetch() {
-                events = e;
+            let deadline = Instant::now() + Duration::from_secs(wait);
+            // Events of the other mode wake the poll too: wait on past them until one for
+            // this token is committed or the time is up.
+            loop {
+                let now = Instant::now();
+                if now >= deadline || ctx.shutdown.load(Ordering::SeqCst) {
+                    break;
+                }
+                ctx.tip.wait_beyond(seen.max(from), deadline - now);
+                seen = ctx.tip.current();
+                match fetch() {
+                    Ok(e) if !e.is_empty() => {
+                        events = e;
+                        break;
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
             }
         }
         ctx.long_polls.fetch_sub(1, Ordering::SeqCst);
     }
-    json(200, &EventsPage { events })
+    // Apps pull all the time: a key of a token revoked meanwhile stops verifying here.
+    refresh_app_keys(ctx, reader);
+    json(
+        200,
+        &EventsPage {
+            events,
+            relay_id: Some(reader.relay_id().as_str().to_owned()),
+        },
+    )
 }
 
-fn ack(ctx: &Ctx, reader: &Connection, rq: &mut Request) -> Resp {
-    if let Some(denied) = authorize(rq, reader) {
-        return denied;
-    }
+/// `POST /v1/ack`: moves this token's cursor. Refused (409, nothing marked) beyond the
+/// newest sequence stored, or when the app names another relay's identity.
+fn ack(ctx: &Ctx, reader: &dyn ReadStore, rq: &mut Request) -> Resp {
+    let consumer = match authorize(ctx, rq, reader) {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
     let req: AckRequest = match read_api_json(rq, "expected {\"through\": SEQ}") {
         Ok(r) => r,
         Err(resp) => return resp,
@@ -660,13 +721,47 @@ fn ack(ctx: &Ctx, reader: &Connection, rq: &mut Request) -> Resp {
     if req.through < 0 {
         return text(400, "through must not be negative");
     }
-    let through = req.through;
+    let relay_id = reader.relay_id().as_str().to_owned();
+    if let Some(theirs) = req.relay_id.as_deref().filter(|t| *t != relay_id) {
+        let mut e = refusal(
+            error_code::RELAY_CHANGED,
+            format!(
+                "the ack is for relay {theirs}, but this is relay {relay_id}: pull again from the start; nothing was marked"
+            ),
+        );
+        e.relay_id = Some(relay_id);
+        return json(409, &e);
+    }
+    let (through, id) = (req.through, consumer.id);
     match committed(
         ctx,
-        |done| Job::Ack { through, done },
+        |done| Job::Ack {
+            consumer: id,
+            through,
+            done,
+        },
         "could not record the ack, retry later",
     ) {
-        Ok(acked_through) => json(200, &AckResponse { acked_through }),
+        Ok(Acked::Through(acked_through)) => json(
+            200,
+            &AckResponse {
+                acked_through,
+                relay_id: Some(relay_id),
+            },
+        ),
+        Ok(Acked::BeyondNewest { newest }) => {
+            tracing::warn!(token = %consumer.name, through, newest, "ack beyond the newest sequence refused");
+            let mut e = refusal(
+                error_code::ACK_BEYOND_NEWEST,
+                format!(
+                    "sequence {through} was never stored by relay {relay_id} (the newest is {newest}); nothing was marked"
+                ),
+            );
+            e.relay_id = Some(relay_id);
+            e.newest = Some(newest);
+            json(409, &e)
+        }
+        Ok(Acked::Revoked) => with_header(text(401, "unauthorized"), "WWW-Authenticate", "Bearer"),
         Err(resp) => resp,
     }
 }
@@ -688,10 +783,13 @@ fn committed<T: Send + 'static>(
     }
 }
 
-fn put_links(ctx: &Ctx, reader: &Connection, rq: &mut Request) -> Resp {
-    if let Some(denied) = authorize(rq, reader) {
-        return denied;
-    }
+/// `PUT /v1/payment-links`: every link must point at Stripe or a host the operator
+/// allowed, or the whole table is refused.
+fn put_links(ctx: &Ctx, reader: &dyn ReadStore, rq: &mut Request) -> Resp {
+    let consumer = match authorize(ctx, rq, reader) {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
     let table: PaymentLinkTable =
         match read_api_json(rq, "expected {\"links\": [{\"slug\": ..., \"url\": ...}]}") {
             Ok(t) => t,
@@ -703,11 +801,32 @@ fn put_links(ctx: &Ctx, reader: &Connection, rq: &mut Request) -> Resp {
             &format!("slug {:?} must match [A-Za-z0-9_-]{{1,100}}", bad.slug),
         );
     }
-    if let Some(bad) = table.links.iter().find(|l| !paylink::valid_link(&l.url)) {
-        return text(
-            400,
-            &format!("link for {:?} must be an absolute http(s) URL", bad.slug),
+    let allowed: Vec<paylink::AllowedHost> = ctx
+        .settings
+        .payment_link_hosts
+        .iter()
+        .filter_map(|h| paylink::AllowedHost::parse(h))
+        .collect();
+    for link in &table.links {
+        let Err(e) = paylink::check_link(&link.url, &allowed) else {
+            continue;
+        };
+        let paylink::LinkRefused::Host { host } = &e else {
+            return text(
+                400,
+                &format!(
+                    "link for {:?} must be an absolute http(s) URL without credentials",
+                    link.slug
+                ),
+            );
+        };
+        tracing::warn!(token = %consumer.name, %host, "payment link to a foreign host refused");
+        let mut refused = refusal(
+            error_code::PAYMENT_LINK_HOST,
+            format!("link for {:?}: {e}", link.slug),
         );
+        refused.host = Some(host.clone());
+        return json(422, &refused);
     }
     let count = table.links.len();
     let links = table.links;
@@ -716,7 +835,10 @@ fn put_links(ctx: &Ctx, reader: &Connection, rq: &mut Request) -> Resp {
         |done| Job::ReplaceLinks { links, done },
         "could not store the table, retry later",
     ) {
-        Ok(()) => json(200, &serde_json::json!({"links": count})),
+        Ok(()) => {
+            tracing::info!(token = %consumer.name, links = count, "payment link table replaced");
+            json(200, &serde_json::json!({"links": count}))
+        }
         Err(resp) => resp,
     }
 }
@@ -728,16 +850,56 @@ fn read_keys(keys: &RwLock<Vec<String>>) -> std::sync::RwLockReadGuard<'_, Vec<S
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// The handed-over Calendly keys to verify with: none when the operator turned hand-over
+/// off (keys stored before are then ignored, not deleted).
+fn handed_over_keys(
+    settings: &Settings,
+    reader: &dyn ReadStore,
+) -> Result<Vec<String>, store::StoreError> {
+    if settings.calendly_key_handover {
+        reader.calendly_keys()
+    } else {
+        Ok(Vec::new())
+    }
+}
+
+/// Reloads the handed-over keys if they changed (a token revoked by the `token` command
+/// takes its keys along).
+fn refresh_app_keys(ctx: &Ctx, reader: &dyn ReadStore) {
+    match handed_over_keys(&ctx.settings, reader) {
+        Ok(keys) => {
+            if *read_keys(&ctx.app_calendly_keys) != keys {
+                *ctx.app_calendly_keys
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = keys;
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "handed-over Calendly keys could not be reloaded"),
+    }
+}
+
 /// Whether `key` can be a webhook signing key: 16 to 256 visible ASCII characters.
 fn valid_signing_key(key: &str) -> bool {
     (16..=256).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// `PUT /v1/calendly-signing-key`: the app registered (or renewed) its Calendly webhook
-/// subscription with this key; Calendly's deliveries signed with it are accepted from now on.
-fn put_calendly_key(ctx: &Ctx, reader: &Connection, rq: &mut Request) -> Resp {
-    if let Some(denied) = authorize(rq, reader) {
-        return denied;
+/// subscription with this key; Calendly's deliveries signed with it are accepted from now
+/// on, beside the configured keys (which it never replaces). Logged with the token's name.
+fn put_calendly_key(ctx: &Ctx, reader: &dyn ReadStore, rq: &mut Request) -> Resp {
+    let consumer = match authorize(ctx, rq, reader) {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    if !ctx.settings.calendly_key_handover {
+        tracing::warn!(token = %consumer.name, "Calendly key hand-over refused: turned off");
+        return json(
+            403,
+            &refusal(
+                error_code::HANDOVER_DISABLED,
+                "the relay's operator turned Calendly key hand-over off: the key must be in the relay's calendly_keys".to_owned(),
+            ),
+        );
     }
     let request: CalendlyKeyRequest = match read_api_json(rq, "expected {\"key\": \"...\"}") {
         Ok(r) => r,
@@ -746,21 +908,25 @@ fn put_calendly_key(ctx: &Ctx, reader: &Connection, rq: &mut Request) -> Resp {
     if !valid_signing_key(&request.key) {
         return text(400, "the key must be 16 to 256 visible ASCII characters");
     }
-    let key = request.key;
+    let (key, id) = (request.key, consumer.id);
     if let Err(resp) = committed(
         ctx,
-        |done| Job::AddCalendlyKey { key, done },
+        |done| Job::AddCalendlyKey {
+            consumer: id,
+            key,
+            done,
+        },
         "could not store the key, retry later",
     ) {
         return resp;
     }
-    match store::calendly_keys(reader) {
+    match reader.calendly_keys() {
         Ok(keys) => {
             let count = keys.len();
             *ctx.app_calendly_keys
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = keys;
-            tracing::info!(kept = count, "Calendly signing key received from the app");
+            tracing::info!(token = %consumer.name, kept = count, "Calendly signing key handed over");
             json(200, &serde_json::json!({"kept": count}))
         }
         Err(e) => {
@@ -770,7 +936,7 @@ fn put_calendly_key(ctx: &Ctx, reader: &Connection, rq: &mut Request) -> Resp {
     }
 }
 
-fn pay(reader: &Connection, slug: &str, query: &str) -> Resp {
+fn pay(reader: &dyn ReadStore, slug: &str, query: &str) -> Resp {
     let not_found = || {
         with_header(
             Response::from_string(
@@ -784,7 +950,7 @@ fn pay(reader: &Connection, slug: &str, query: &str) -> Resp {
     if !paylink::valid_slug(slug) {
         return not_found();
     }
-    let link = match store::link_for(reader, slug) {
+    let link = match reader.link_for(slug) {
         Ok(Some(link)) => link,
         Ok(None) => return not_found(),
         Err(e) => {
@@ -802,18 +968,18 @@ fn pay(reader: &Connection, slug: &str, query: &str) -> Resp {
     with_header(resp, "Cache-Control", "no-store")
 }
 
-fn healthz(ctx: &Ctx, reader: &Connection) -> Resp {
+fn healthz(ctx: &Ctx, reader: &dyn ReadStore) -> Resp {
     if ctx.shutdown.load(Ordering::SeqCst) {
         return text(503, "shutting down");
     }
-    match reader.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)) {
-        Ok(_) => text(200, "ok"),
+    match reader.ping() {
+        Ok(()) => text(200, "ok"),
         Err(_) => text(503, "database unavailable"),
     }
 }
 
-fn metrics(ctx: &Ctx, reader: &Connection) -> Resp {
-    let (depth, oldest) = match store::queue_stats(reader) {
+fn metrics(ctx: &Ctx, reader: &dyn ReadStore) -> Resp {
+    let (depth, oldest) = match reader.queue_stats() {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "queue stats failed");

@@ -1,92 +1,102 @@
-//! The relay's SQLite database: the webhook queue, the acknowledgement mark, access token
-//! hashes and the payment link table.
+//! The relay's storage, behind one set of traits: the webhook queue, the consumers (named
+//! tokens with their own cursors), the payment link table, handed-over Calendly keys and
+//! the relay's identity.
 //!
-//! Durability rests here: WAL with `synchronous=FULL` (the default: a commit has reached the
-//! disk before the writer reports it) or `synchronous=NORMAL` (a commit has reached the OS,
-//! so it survives the process but not a power loss); the HTTP answer waits for that report. Sequence numbers
-//! come from `AUTOINCREMENT`, so they are never reused after a purge and the app's cursor
-//! only moves forward. Deduplication is a `UNIQUE(provider, key)` constraint with
-//! `INSERT OR IGNORE`, so it holds across concurrent requests and restarts alike.
+//! The HTTP layer and the writer see only these traits, so another backend (PostgreSQL,
+//! for a relay serving many coaches) can be added without touching them. SQLite
+//! ([`sqlite`]) is the one implementation today.
+//!
+//! What every backend must keep:
+//! - Sequence numbers only grow and are never reused after a purge, so a cursor only moves
+//!   forward.
+//! - Deduplication by `(provider, key)` holds across concurrent requests and restarts.
+//! - [`WriteStore::group`] applies a whole group of changes in one transaction: the writer
+//!   answers 2xx only after it returned `Ok`, so a 2xx means committed (and, with
+//!   `durability = "full"`, on disk).
+//! - An event is "acknowledged" (and its retention starts) once every consumer it is for
+//!   acknowledged it: Calendly events are for every consumer, Stripe events for the
+//!   consumers of their mode (see [`TokenMode`]).
 
-use std::path::Path;
-use std::time::Duration;
+pub mod sqlite;
+
+use std::sync::Arc;
 
 use coachdesk_protocol::relay::{PaymentLinkRoute, Provider, PulledEvent};
-use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::config::Durability;
+use crate::token::{TokenMode, TokenName};
 
-/// A database failure, with what the relay was doing.
+/// A storage failure, by kind.
 #[derive(Debug, thiserror::Error)]
-#[error("relay database: {what}: {source}")]
-pub struct StoreError {
-    pub what: &'static str,
-    #[source]
-    pub source: rusqlite::Error,
+pub enum StoreError {
+    /// The database failed while the relay was doing `what`.
+    #[error("relay database: {what}: {source}")]
+    Database {
+        what: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The database was made or migrated by a newer relay.
+    #[error(
+        "the relay database is at schema version {found}, newer than this relay knows ({known}): \
+         run the coachdesk-relay version that last used it, or a newer one"
+    )]
+    TooNew { found: u32, known: u32 },
+    /// A numbered migration failed; the database stays at the version before it.
+    #[error("relay database migration {version} failed: {source}")]
+    Migration {
+        version: u32,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// `token create` with a name already in use.
+    #[error("a token named {0:?} exists already; revoke it first or choose another name")]
+    NameTaken(String),
 }
 
-trait Context<T> {
-    fn ctx(self, what: &'static str) -> Result<T, StoreError>;
+/// A consumer's row id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConsumerId(pub i64);
+
+/// One app install allowed to use the pull API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consumer {
+    pub id: ConsumerId,
+    pub name: String,
+    pub mode: TokenMode,
+    pub created_at_ms: i64,
+    pub last_used_at_ms: Option<i64>,
+    /// The highest sequence this consumer acknowledged.
+    pub acked_through: i64,
 }
 
-impl<T> Context<T> for rusqlite::Result<T> {
-    fn ctx(self, what: &'static str) -> Result<T, StoreError> {
-        self.map_err(|source| StoreError { what, source })
+/// The relay's identity: random, made with its database, never changed after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayId(pub String);
+
+impl RelayId {
+    /// A new random id (`rly_` and 32 hex digits).
+    pub fn generate() -> RelayId {
+        use rand::RngCore;
+        let mut bytes = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        RelayId(format!("rly_{}", hex::encode(bytes)))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    provider TEXT NOT NULL,
-    key TEXT NOT NULL,
-    received_at_ms INTEGER NOT NULL,
-    body TEXT NOT NULL,
-    acked_at_ms INTEGER,
-    UNIQUE (provider, key)
-);
-CREATE TABLE IF NOT EXISTS ack_mark (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    through INTEGER NOT NULL
-);
-INSERT OR IGNORE INTO ack_mark (id, through) VALUES (1, 0);
-CREATE TABLE IF NOT EXISTS tokens (
-    hash TEXT PRIMARY KEY,
-    created_at_ms INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS payment_links (
-    slug TEXT PRIMARY KEY,
-    url TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS calendly_keys (
-    key TEXT PRIMARY KEY,
-    added_at_ms INTEGER NOT NULL
-);
-";
-
-/// How many signing keys handed over by the app are kept (the newest): a renewed
-/// subscription's key and the ones before it, so deliveries in flight still verify.
-pub const KEPT_CALENDLY_KEYS: usize = 3;
-
-/// Open (creating if needed) the relay database in WAL mode with the given durability, and
-/// make sure the schema exists.
-pub fn open(path: &Path, durability: Durability) -> Result<Connection, StoreError> {
-    let conn = Connection::open(path).ctx("open the database file")?;
-    conn.busy_timeout(Duration::from_secs(10))
-        .ctx("set the busy timeout")?;
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-        .ctx("switch to WAL")?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError {
-            what: "switch to WAL",
-            source: rusqlite::Error::InvalidQuery,
-        });
-    }
-    conn.pragma_update(None, "synchronous", durability.synchronous())
-        .ctx("set synchronous")?;
-    conn.execute_batch(SCHEMA).ctx("create the schema")?;
-    Ok(conn)
+/// A verified webhook to queue.
+#[derive(Debug, Clone, Copy)]
+pub struct NewEvent<'a> {
+    pub provider: Provider,
+    pub key: &'a str,
+    pub body: &'a str,
+    /// Which consumers it is for (see [`crate::token::event_livemode`]).
+    pub livemode: Option<bool>,
+    pub received_at_ms: i64,
 }
 
 /// What an insert did.
@@ -98,67 +108,113 @@ pub enum Inserted {
     Duplicate,
 }
 
-/// Insert one event unless its key is already stored. Call inside a transaction.
-pub fn insert_event(
-    conn: &Connection,
-    provider: Provider,
-    key: &str,
-    body: &str,
-    received_at_ms: i64,
-) -> Result<Inserted, StoreError> {
-    // Look first: a conflicting INSERT OR IGNORE would still consume a sequence number.
-    let exists = conn
-        .prepare_cached("SELECT 1 FROM events WHERE provider = ?1 AND key = ?2")
-        .ctx("prepare dedup lookup")?
-        .query_row(params![provider.as_str(), key], |_| Ok(()))
-        .optional()
-        .ctx("dedup lookup")?
-        .is_some();
-    if exists {
-        return Ok(Inserted::Duplicate);
-    }
-    let mut stmt = conn
-        .prepare_cached(
-            "INSERT OR IGNORE INTO events (provider, key, received_at_ms, body) VALUES (?1, ?2, ?3, ?4)",
-        )
-        .ctx("prepare insert")?;
-    let n = stmt
-        .execute(params![provider.as_str(), key, received_at_ms, body])
-        .ctx("insert event")?;
-    if n == 0 {
-        Ok(Inserted::Duplicate)
-    } else {
-        Ok(Inserted::New(conn.last_insert_rowid()))
-    }
+/// What an acknowledgement did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acked {
+    /// The consumer's cursor now stands at this sequence (never moved backwards).
+    Through(i64),
+    /// The ack named a sequence the relay never stored; nothing was marked.
+    BeyondNewest { newest: i64 },
+    /// The consumer was revoked meanwhile; nothing was marked.
+    Revoked,
 }
 
-/// The highest acknowledged sequence.
-pub fn acked_through(conn: &Connection) -> Result<i64, StoreError> {
-    conn.prepare_cached("SELECT through FROM ack_mark WHERE id = 1")
-        .ctx("prepare ack mark")?
-        .query_row([], |r| r.get(0))
-        .ctx("read ack mark")
+/// How many signing keys handed over by one consumer are kept (its newest): a renewed
+/// subscription's key and the ones before it, so deliveries in flight still verify.
+pub const KEPT_CALENDLY_KEYS: usize = 3;
+
+/// Opens handles on one relay database.
+pub trait Backend: Send + Sync {
+    /// The relay's identity.
+    fn relay_id(&self) -> &RelayId;
+    /// A handle for one worker's reads.
+    fn reader(&self) -> Result<Box<dyn ReadStore>, StoreError>;
+    /// The single writer's handle (see [`crate::writer`]).
+    fn writer(&self) -> Result<Box<dyn WriteStore>, StoreError>;
+    /// Adds a consumer (`token create`); its cursor starts before every stored event.
+    fn create_consumer(
+        &self,
+        name: &TokenName,
+        mode: TokenMode,
+        hash: &str,
+        now_ms: i64,
+    ) -> Result<Consumer, StoreError>;
+    /// Removes a consumer and the Calendly keys it handed over (`token revoke`). Events it
+    /// alone held back become acknowledged. `false` if no consumer has that name.
+    fn revoke_consumer(&self, name: &str, now_ms: i64) -> Result<bool, StoreError>;
 }
 
-/// The highest sequence stored so far (0 if none ever was).
-pub fn max_seq(conn: &Connection) -> Result<i64, StoreError> {
-    let from_seq: Option<i64> = conn
-        .query_row(
-            "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()
-        .ctx("read the sequence")?;
-    Ok(from_seq.unwrap_or(0))
+/// Reads, from any worker thread.
+pub trait ReadStore: Send {
+    /// The relay's identity (as [`Backend::relay_id`]).
+    fn relay_id(&self) -> &RelayId;
+    /// The consumer a token hash belongs to, with its current cursor.
+    fn consumer_by_hash(&self, hash: &str) -> Result<Option<Consumer>, StoreError>;
+    /// Every consumer, oldest first.
+    fn consumers(&self) -> Result<Vec<Consumer>, StoreError>;
+    /// Events for `mode` after `after`, in sequence order: at most `limit`, and stopping
+    /// once `max_bytes` of bodies are gathered (always at least one event if any is due).
+    fn pull(
+        &self,
+        mode: TokenMode,
+        after: i64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<PulledEvent>, StoreError>;
+    /// The highest sequence ever stored (0 if none).
+    fn newest_seq(&self) -> Result<i64, StoreError>;
+    /// The payment link for a slug.
+    fn link_for(&self, slug: &str) -> Result<Option<String>, StoreError>;
+    /// Every Calendly signing key the consumers handed over, newest first.
+    fn calendly_keys(&self) -> Result<Vec<String>, StoreError>;
+    /// Events not yet acknowledged by every consumer they are for, and the receipt time of
+    /// the oldest of them.
+    fn queue_stats(&self) -> Result<(i64, Option<i64>), StoreError>;
+    /// Whether the database answers.
+    fn ping(&self) -> Result<(), StoreError>;
 }
 
-fn provider_from(s: &str) -> Provider {
-    if s == "calendly" {
-        Provider::Calendly
-    } else {
-        Provider::Stripe
-    }
+/// The writer's handle. Dropping it finishes the backend's housekeeping.
+pub trait WriteStore: Send {
+    /// Runs `ops` in one transaction and commits it; if `ops` or the commit fails, nothing
+    /// of it is kept.
+    fn group(
+        &mut self,
+        ops: &mut dyn FnMut(&mut dyn WriteTx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+    /// Deletes events acknowledged before `acked_before_ms`, and, if given, every event
+    /// received before `received_before_ms`. Returns how many.
+    fn purge(
+        &mut self,
+        acked_before_ms: i64,
+        received_before_ms: Option<i64>,
+    ) -> Result<usize, StoreError>;
+}
+
+/// The changes one group may hold.
+pub trait WriteTx {
+    /// Queues an event unless its key is already stored.
+    fn insert_event(&mut self, event: &NewEvent<'_>) -> Result<Inserted, StoreError>;
+    /// Moves the consumer's cursor to `through` (refused beyond the newest sequence).
+    fn ack(&mut self, consumer: ConsumerId, through: i64, now_ms: i64)
+        -> Result<Acked, StoreError>;
+    /// Replaces the whole payment link table.
+    fn replace_links(&mut self, links: &[PaymentLinkRoute]) -> Result<(), StoreError>;
+    /// Keeps a Calendly key the consumer handed over, with its newest
+    /// [`KEPT_CALENDLY_KEYS`] (other consumers' keys are untouched).
+    fn add_calendly_key(
+        &mut self,
+        consumer: ConsumerId,
+        key: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// Records that the consumer used the API.
+    fn touch_consumer(&mut self, consumer: ConsumerId, now_ms: i64) -> Result<(), StoreError>;
+}
+
+/// The backend for `db`: SQLite, migrated to the current schema.
+pub fn open(db: &std::path::Path, durability: Durability) -> Result<Arc<dyn Backend>, StoreError> {
+    Ok(Arc::new(sqlite::SqliteBackend::open(db, durability)?))
 }
 
 /// RFC 3339 (UTC, milliseconds) for a unix time in milliseconds.
@@ -173,222 +229,19 @@ pub fn rfc3339_ms(ms: i64) -> String {
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned())
 }
 
-/// Unacknowledged events after `after`, in sequence order: at most `limit`, and stopping
-/// once `max_bytes` of bodies are gathered (always at least one event if any is due).
-pub fn pull(
-    conn: &Connection,
-    after: i64,
-    limit: usize,
-    max_bytes: usize,
-) -> Result<Vec<PulledEvent>, StoreError> {
-    let from = after.max(acked_through(conn)?);
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT seq, provider, key, received_at_ms, body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-        )
-        .ctx("prepare pull")?;
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let mut rows = stmt.query(params![from, limit]).ctx("pull")?;
-    let mut out = Vec::new();
-    let mut bytes = 0usize;
-    while let Some(row) = rows.next().ctx("pull row")? {
-        let body: String = row.get(4).ctx("pull body")?;
-        if !out.is_empty() && bytes + body.len() > max_bytes {
-            break;
-        }
-        bytes += body.len();
-        let provider: String = row.get(1).ctx("pull provider")?;
-        out.push(PulledEvent {
-            seq: row.get(0).ctx("pull seq")?,
-            provider: provider_from(&provider),
-            key: row.get(2).ctx("pull key")?,
-            received_at: rfc3339_ms(row.get(3).ctx("pull time")?),
-            body,
-        });
-    }
-    Ok(out)
-}
-
-/// Mark everything through `through` as applied (clamped to what exists, so an ack can
-/// never swallow a future event). Returns the new mark. Call inside a transaction.
-pub fn ack(conn: &Connection, through: i64, now_ms: i64) -> Result<i64, StoreError> {
-    let current = acked_through(conn)?;
-    let target = through.min(max_seq(conn)?);
-    if target <= current {
-        return Ok(current);
-    }
-    conn.prepare_cached(
-        "UPDATE events SET acked_at_ms = ?1 WHERE seq > ?2 AND seq <= ?3 AND acked_at_ms IS NULL",
-    )
-    .ctx("prepare ack")?
-    .execute(params![now_ms, current, target])
-    .ctx("ack events")?;
-    conn.prepare_cached("UPDATE ack_mark SET through = ?1 WHERE id = 1")
-        .ctx("prepare ack mark")?
-        .execute(params![target])
-        .ctx("move ack mark")?;
-    Ok(target)
-}
-
-/// Delete acknowledged events acknowledged before `cutoff_ms`. Returns how many.
-pub fn purge(conn: &Connection, cutoff_ms: i64) -> Result<usize, StoreError> {
-    conn.execute(
-        "DELETE FROM events WHERE acked_at_ms IS NOT NULL AND acked_at_ms < ?1",
-        params![cutoff_ms],
-    )
-    .ctx("purge acknowledged events")
-}
-
-/// Queue depth (unacknowledged events) and the receipt time of the oldest of them.
-pub fn queue_stats(conn: &Connection) -> Result<(i64, Option<i64>), StoreError> {
-    let through = acked_through(conn)?;
-    let depth: i64 = conn
-        .prepare_cached("SELECT COUNT(*) FROM events WHERE seq > ?1")
-        .ctx("prepare depth")?
-        .query_row(params![through], |r| r.get(0))
-        .ctx("count queue")?;
-    let oldest: Option<i64> = conn
-        .prepare_cached("SELECT received_at_ms FROM events WHERE seq > ?1 ORDER BY seq LIMIT 1")
-        .ctx("prepare oldest")?
-        .query_row(params![through], |r| r.get(0))
-        .optional()
-        .ctx("read oldest")?;
-    Ok((depth, oldest))
-}
-
-/// Store a token hash.
-pub fn add_token(conn: &Connection, hash: &str, now_ms: i64) -> Result<(), StoreError> {
-    conn.execute(
-        "INSERT INTO tokens (hash, created_at_ms) VALUES (?1, ?2)",
-        params![hash, now_ms],
-    )
-    .ctx("store token hash")?;
-    Ok(())
-}
-
-/// Whether a token hash is known.
-pub fn token_known(conn: &Connection, hash: &str) -> Result<bool, StoreError> {
-    conn.prepare_cached("SELECT 1 FROM tokens WHERE hash = ?1")
-        .ctx("prepare token lookup")?
-        .query_row(params![hash], |_| Ok(()))
-        .optional()
-        .ctx("look up token")
-        .map(|r| r.is_some())
-}
-
-/// Replace the whole payment link table. Call inside a transaction.
-pub fn replace_links(conn: &Connection, links: &[PaymentLinkRoute]) -> Result<(), StoreError> {
-    conn.execute("DELETE FROM payment_links", [])
-        .ctx("clear payment links")?;
-    let mut stmt = conn
-        .prepare_cached("INSERT OR REPLACE INTO payment_links (slug, url) VALUES (?1, ?2)")
-        .ctx("prepare link insert")?;
-    for l in links {
-        stmt.execute(params![l.slug, l.url])
-            .ctx("insert payment link")?;
-    }
-    Ok(())
-}
-
-/// Adds a Calendly signing key the app registered a subscription with, keeping the newest
-/// [`KEPT_CALENDLY_KEYS`]. Call inside a transaction.
-pub fn add_calendly_key(conn: &Connection, key: &str, now_ms: i64) -> Result<(), StoreError> {
-    conn.execute(
-        "INSERT INTO calendly_keys (key, added_at_ms) VALUES (?1, ?2)
-         ON CONFLICT (key) DO UPDATE SET added_at_ms = excluded.added_at_ms",
-        params![key, now_ms],
-    )
-    .ctx("store a Calendly signing key")?;
-    conn.execute(
-        "DELETE FROM calendly_keys WHERE key NOT IN
-             (SELECT key FROM calendly_keys ORDER BY added_at_ms DESC, rowid DESC LIMIT ?1)",
-        params![KEPT_CALENDLY_KEYS as i64],
-    )
-    .ctx("forget old Calendly signing keys")?;
-    Ok(())
-}
-
-/// The Calendly signing keys the app handed over, newest first.
-pub fn calendly_keys(conn: &Connection) -> Result<Vec<String>, StoreError> {
-    conn.prepare_cached("SELECT key FROM calendly_keys ORDER BY added_at_ms DESC, rowid DESC")
-        .ctx("prepare Calendly key list")?
-        .query_map([], |r| r.get(0))
-        .ctx("list Calendly signing keys")?
-        .collect::<Result<_, _>>()
-        .ctx("read Calendly signing keys")
-}
-
-/// The payment link for a slug.
-pub fn link_for(conn: &Connection, slug: &str) -> Result<Option<String>, StoreError> {
-    conn.prepare_cached("SELECT url FROM payment_links WHERE slug = ?1")
-        .ctx("prepare link lookup")?
-        .query_row(params![slug], |r| r.get(0))
-        .optional()
-        .ctx("look up payment link")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn db() -> (tempfile::TempDir, Connection) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let conn = open(&dir.path().join("r.db"), Durability::Full).expect("open");
-        (dir, conn)
-    }
-
-    #[test]
-    fn dedup_ack_pull_and_purge() {
-        let (_d, conn) = db();
-        assert_eq!(
-            insert_event(&conn, Provider::Stripe, "evt_1", "{}", 1000).expect("i"),
-            Inserted::New(1)
-        );
-        assert_eq!(
-            insert_event(&conn, Provider::Stripe, "evt_1", "{}", 1001).expect("i"),
-            Inserted::Duplicate
-        );
-        // Same key under another provider is another event.
-        assert_eq!(
-            insert_event(&conn, Provider::Calendly, "evt_1", "{}", 1002).expect("i"),
-            Inserted::New(2)
-        );
-        assert_eq!(pull(&conn, 0, 10, 1 << 20).expect("pull").len(), 2);
-        // An ack beyond what exists is clamped.
-        assert_eq!(ack(&conn, 99, 5000).expect("ack"), 2);
-        assert!(pull(&conn, 0, 10, 1 << 20).expect("pull").is_empty());
-        assert_eq!(
-            insert_event(&conn, Provider::Stripe, "evt_3", "{}", 6000).expect("i"),
-            Inserted::New(3)
-        );
-        assert_eq!(queue_stats(&conn).expect("stats"), (1, Some(6000)));
-        assert_eq!(purge(&conn, 5001).expect("purge"), 2);
-        // Sequence numbers are not reused after a purge.
-        assert_eq!(
-            insert_event(&conn, Provider::Stripe, "evt_4", "{}", 7000).expect("i"),
-            Inserted::New(4)
-        );
-        let seqs: Vec<i64> = pull(&conn, 0, 10, 1 << 20)
-            .expect("pull")
-            .iter()
-            .map(|e| e.seq)
-            .collect();
-        assert_eq!(seqs, vec![3, 4]);
-    }
-
-    #[test]
-    fn pull_respects_byte_budget_but_returns_one() {
-        let (_d, conn) = db();
-        let big = "x".repeat(100);
-        for i in 0..3 {
-            insert_event(&conn, Provider::Stripe, &format!("e{i}"), &big, 0).expect("i");
-        }
-        assert_eq!(pull(&conn, 0, 10, 10).expect("pull").len(), 1);
-        assert_eq!(pull(&conn, 0, 10, 250).expect("pull").len(), 2);
-    }
-
     #[test]
     fn time_format() {
         assert_eq!(rfc3339_ms(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+    }
+
+    #[test]
+    fn relay_ids_are_random() {
+        let (a, b) = (RelayId::generate(), RelayId::generate());
+        assert_ne!(a, b);
+        assert!(a.as_str().starts_with("rly_") && a.as_str().len() == 36);
     }
 }

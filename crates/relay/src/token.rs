@@ -2,6 +2,9 @@
 //!
 //! A token has 256 random bits, so a plain (unsalted) SHA-256 is enough to make a stolen
 //! database useless for calling the API, and a lookup by hash leaks nothing useful.
+//!
+//! Each token belongs to one app install (a consumer): it has a name the operator chose,
+//! a mode (Stripe test or live events) and its own acknowledgement cursor.
 
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -31,9 +34,117 @@ pub fn bearer(header_value: &str) -> Option<&str> {
     (!token.is_empty()).then_some(token)
 }
 
+/// Which Stripe events a token is served (Calendly events go to every token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenMode {
+    /// Stripe events with `livemode: false`.
+    Test,
+    /// Stripe events with `livemode: true`.
+    Live,
+    /// Every event: only tokens made before modes existed, so that they keep working.
+    Any,
+}
+
+impl TokenMode {
+    /// The mode as stored and printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenMode::Test => "test",
+            TokenMode::Live => "live",
+            TokenMode::Any => "any",
+        }
+    }
+
+    /// The mode a stored value names; `None` for anything else.
+    pub fn from_stored(s: &str) -> Option<TokenMode> {
+        match s {
+            "test" => Some(TokenMode::Test),
+            "live" => Some(TokenMode::Live),
+            "any" => Some(TokenMode::Any),
+            _ => None,
+        }
+    }
+
+    /// The mode an operator may give to `token create --mode` (`test` or `live`).
+    pub fn from_cli(s: &str) -> Option<TokenMode> {
+        match s {
+            "test" => Some(TokenMode::Test),
+            "live" => Some(TokenMode::Live),
+            _ => None,
+        }
+    }
+
+    /// Whether an event for `livemode` (`None`: for every token) is served to this mode.
+    pub fn serves(self, livemode: Option<bool>) -> bool {
+        match (self, livemode) {
+            (_, None) | (TokenMode::Any, _) => true,
+            (TokenMode::Test, Some(live)) => !live,
+            (TokenMode::Live, Some(live)) => live,
+        }
+    }
+}
+
+/// A token's name as the operator gave it: 1 to 64 of `[A-Za-z0-9._-]`, so it can be
+/// logged and typed on a command line as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenName(String);
+
+impl TokenName {
+    pub fn parse(name: &str) -> Option<TokenName> {
+        let ok = (1..=64).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        ok.then(|| TokenName(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Which events a webhook body is for: a Stripe event's `livemode`, `None` (every token)
+/// for Calendly or a Stripe body that does not say.
+pub fn event_livemode(provider: coachdesk_protocol::relay::Provider, body: &[u8]) -> Option<bool> {
+    #[derive(serde::Deserialize)]
+    struct Mode {
+        livemode: Option<bool>,
+    }
+    match provider {
+        coachdesk_protocol::relay::Provider::Calendly => None,
+        coachdesk_protocol::relay::Provider::Stripe => serde_json::from_slice::<Mode>(body)
+            .ok()
+            .and_then(|m| m.livemode),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn modes_and_names() {
+        assert!(TokenMode::Test.serves(Some(false)) && !TokenMode::Test.serves(Some(true)));
+        assert!(TokenMode::Live.serves(Some(true)) && !TokenMode::Live.serves(Some(false)));
+        assert!(TokenMode::Any.serves(Some(true)) && TokenMode::Any.serves(Some(false)));
+        assert!(TokenMode::Test.serves(None) && TokenMode::Live.serves(None));
+        assert_eq!(TokenMode::from_cli("any"), None);
+        assert!(TokenName::parse("laptop-1.home_office").is_some());
+        assert!(TokenName::parse("").is_none());
+        assert!(TokenName::parse("a b").is_none());
+        assert!(TokenName::parse(&"x".repeat(65)).is_none());
+        use coachdesk_protocol::relay::Provider;
+        assert_eq!(
+            event_livemode(Provider::Stripe, br#"{"id":"e","livemode":true}"#),
+            Some(true)
+        );
+        assert_eq!(event_livemode(Provider::Stripe, br#"{"id":"e"}"#), None);
+        assert_eq!(event_livemode(Provider::Stripe, b"not json"), None);
+        assert_eq!(
+            event_livemode(Provider::Calendly, br#"{"livemode":true}"#),
+            None
+        );
+    }
 
     #[test]
     fn tokens_are_random_and_prefixed() {

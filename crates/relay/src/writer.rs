@@ -1,7 +1,7 @@
 //! The single database writer, which commits in groups.
 //!
 //! Every change (new events, acks, the payment link table, purges) goes through one thread
-//! that owns the write connection. It takes whatever jobs are waiting, applies them all in
+//! that owns the storage's write handle ([`WriteStore`]). It takes whatever jobs are waiting, applies them all in
 //! one transaction, commits (one fsync for the whole group with `durability = "full"`), and
 //! only then hands each job its outcome. A 2xx is built from that outcome, so it always
 //! means the event is committed, while many concurrent webhooks share the cost of one commit.
@@ -17,18 +17,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use coachdesk_protocol::relay::{PaymentLinkRoute, Provider};
-use rusqlite::Connection;
 
-use crate::config::Durability;
 use crate::metrics::Metrics;
-use crate::store::{self, Inserted};
+use crate::store::{self, Acked, ConsumerId, Inserted, NewEvent, WriteStore, WriteTx};
 
 /// Most jobs committed in one transaction.
 const MAX_BATCH: usize = 2048;
-/// How often acknowledged events past retention are purged.
+/// How often events past retention are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
-/// How often the checkpointer copies the WAL into the database.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 /// What the writer calls, after the commit (or its failure), with a job's outcome.
 pub type Done<T> = Box<dyn FnOnce(Result<T, WriteFailed>) + Send>;
@@ -39,21 +35,27 @@ pub enum Job {
         provider: Provider,
         key: String,
         body: String,
+        /// Which consumers the event is for (see [`crate::token::event_livemode`]).
+        livemode: Option<bool>,
         received_at_ms: i64,
         done: Done<Inserted>,
     },
     Ack {
+        consumer: ConsumerId,
         through: i64,
-        done: Done<i64>,
+        done: Done<Acked>,
     },
     ReplaceLinks {
         links: Vec<PaymentLinkRoute>,
         done: Done<()>,
     },
     AddCalendlyKey {
+        consumer: ConsumerId,
         key: String,
         done: Done<()>,
     },
+    /// Records a consumer's use of the API (`token list`'s last use); nobody waits on it.
+    Touch { consumer: ConsumerId },
 }
 
 impl Job {
@@ -64,6 +66,7 @@ impl Job {
             Job::Ack { done, .. } => done(Err(WriteFailed)),
             Job::ReplaceLinks { done, .. } => done(Err(WriteFailed)),
             Job::AddCalendlyKey { done, .. } => done(Err(WriteFailed)),
+            Job::Touch { .. } => {}
         }
     }
 }
@@ -117,6 +120,11 @@ impl Tip {
         }
     }
 
+    /// The newest committed sequence.
+    pub fn current(&self) -> i64 {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).seq
+    }
+
     /// Wake every waiter for shutdown; later waits return at once.
     pub fn close(&self) {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -141,54 +149,28 @@ impl Tip {
     }
 }
 
+/// How long events are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// After every consumer an event is for acknowledged it.
+    pub acked: Duration,
+    /// After its receipt, acknowledged or not (`None`: until acknowledged).
+    pub unacked: Option<Duration>,
+}
+
 /// Start the writer thread. It stops once every sender is dropped and the queue is drained.
 pub fn spawn(
-    conn: Connection,
-    durability: Durability,
+    store: Box<dyn WriteStore>,
     tip: Arc<Tip>,
     metrics: Arc<Metrics>,
-    retention: Duration,
+    retention: Retention,
     queue: usize,
 ) -> std::io::Result<(SyncSender<Job>, JoinHandle<()>)> {
     let (tx, rx) = mpsc::sync_channel(queue);
-    // Checkpoints copy the WAL into the database and fsync it; done on the writer they
-    // would stall every answer waiting on that commit, so a second connection does them.
-    conn.pragma_update(None, "wal_autocheckpoint", 0)
-        .map_err(std::io::Error::other)?;
-    let path = conn.path().map(std::path::PathBuf::from);
     let handle = std::thread::Builder::new()
         .name("relay-writer".to_owned())
-        .spawn(move || {
-            let (stop, stopped) = mpsc::channel::<()>();
-            let checkpointer = path.and_then(|p| {
-                std::thread::Builder::new()
-                    .name("relay-checkpoint".to_owned())
-                    .spawn(move || checkpoint_loop(&p, durability, &stopped))
-                    .ok()
-            });
-            run(conn, rx, &tip, &metrics, retention);
-            drop(stop);
-            if let Some(h) = checkpointer {
-                let _ = h.join();
-            }
-        })?;
+        .spawn(move || run(store, rx, &tip, &metrics, retention))?;
     Ok((tx, handle))
-}
-
-fn checkpoint_loop(path: &std::path::Path, durability: Durability, stop: &Receiver<()>) {
-    let conn = match store::open(path, durability) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "checkpointer cannot open the database");
-            return;
-        }
-    };
-    // PASSIVE never blocks the writer; it copies what it can while readers allow.
-    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "checkpoint failed");
-        }
-    }
 }
 
 pub fn now_ms() -> i64 {
@@ -198,7 +180,17 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-fn run(mut conn: Connection, rx: Receiver<Job>, tip: &Tip, metrics: &Metrics, retention: Duration) {
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn run(
+    mut store: Box<dyn WriteStore>,
+    rx: Receiver<Job>,
+    tip: &Tip,
+    metrics: &Metrics,
+    retention: Retention,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut last_purge: Option<Instant> = None;
     loop {
@@ -214,69 +206,80 @@ fn run(mut conn: Connection, rx: Receiver<Job>, tip: &Tip, metrics: &Metrics, re
             }
         }
         if !batch.is_empty() {
-            metrics.committed(batch.len());
-            commit(&mut conn, &mut batch, tip);
+            // Last-use records are bookkeeping, not requests: not counted as jobs.
+            metrics.committed(
+                batch
+                    .iter()
+                    .filter(|j| !matches!(j, Job::Touch { .. }))
+                    .count(),
+            );
+            commit(&mut *store, &mut batch, tip);
         }
         if last_purge.is_none_or(|t| t.elapsed() >= PURGE_EVERY) {
             last_purge = Some(Instant::now());
-            let cutoff = now_ms() - i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
-            match store::purge(&conn, cutoff) {
+            let now = now_ms();
+            let acked = now.saturating_sub(ms(retention.acked));
+            let unacked = retention.unacked.map(|d| now.saturating_sub(ms(d)));
+            match store.purge(acked, unacked) {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(purged = n, "purged acknowledged events past retention"),
+                Ok(n) => tracing::info!(purged = n, "purged events past retention"),
                 Err(e) => tracing::error!(error = %e, "purge failed"),
             }
         }
     }
-    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
-        tracing::warn!(error = %e, "final checkpoint failed");
-    }
+    // Dropping the store finishes its housekeeping (SQLite: the last checkpoint).
+    drop(store);
 }
 
 enum Outcome {
     Insert(Inserted),
-    Ack(i64),
+    Ack(Acked),
     Links,
     CalendlyKey,
+    Touch,
 }
 
-fn apply(conn: &Connection, job: &Job, now: i64) -> Result<Outcome, store::StoreError> {
+fn apply(tx: &mut dyn WriteTx, job: &Job, now: i64) -> Result<Outcome, store::StoreError> {
     match job {
         Job::Insert {
             provider,
             key,
             body,
+            livemode,
             received_at_ms,
             ..
-        } => store::insert_event(conn, *provider, key, body, *received_at_ms).map(Outcome::Insert),
-        Job::Ack { through, .. } => store::ack(conn, *through, now).map(Outcome::Ack),
-        Job::ReplaceLinks { links, .. } => {
-            store::replace_links(conn, links).map(|()| Outcome::Links)
-        }
-        Job::AddCalendlyKey { key, .. } => {
-            store::add_calendly_key(conn, key, now).map(|()| Outcome::CalendlyKey)
-        }
+        } => tx
+            .insert_event(&NewEvent {
+                provider: *provider,
+                key,
+                body,
+                livemode: *livemode,
+                received_at_ms: *received_at_ms,
+            })
+            .map(Outcome::Insert),
+        Job::Ack {
+            consumer, through, ..
+        } => tx.ack(*consumer, *through, now).map(Outcome::Ack),
+        Job::ReplaceLinks { links, .. } => tx.replace_links(links).map(|()| Outcome::Links),
+        Job::AddCalendlyKey { consumer, key, .. } => tx
+            .add_calendly_key(*consumer, key, now)
+            .map(|()| Outcome::CalendlyKey),
+        Job::Touch { consumer } => tx.touch_consumer(*consumer, now).map(|()| Outcome::Touch),
     }
 }
 
-fn commit(conn: &mut Connection, batch: &mut Vec<Job>, tip: &Tip) {
+fn commit(store: &mut dyn WriteStore, batch: &mut Vec<Job>, tip: &Tip) {
     let now = now_ms();
-    let result = (|| -> Result<Vec<Outcome>, store::StoreError> {
-        let tx = conn.transaction().map_err(|source| store::StoreError {
-            what: "begin",
-            source,
-        })?;
-        let outcomes = batch
-            .iter()
-            .map(|job| apply(&tx, job, now))
-            .collect::<Result<Vec<_>, _>>()?;
-        tx.commit().map_err(|source| store::StoreError {
-            what: "commit",
-            source,
-        })?;
-        Ok(outcomes)
-    })();
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let result = store.group(&mut |tx| {
+        outcomes.clear();
+        for job in batch.iter() {
+            outcomes.push(apply(tx, job, now)?);
+        }
+        Ok(())
+    });
     match result {
-        Ok(outcomes) => {
+        Ok(()) => {
             let newest = outcomes
                 .iter()
                 .filter_map(|o| match o {
@@ -290,9 +293,10 @@ fn commit(conn: &mut Connection, batch: &mut Vec<Job>, tip: &Tip) {
             for (job, outcome) in batch.drain(..).zip(outcomes) {
                 match (job, outcome) {
                     (Job::Insert { done, .. }, Outcome::Insert(i)) => done(Ok(i)),
-                    (Job::Ack { done, .. }, Outcome::Ack(t)) => done(Ok(t)),
+                    (Job::Ack { done, .. }, Outcome::Ack(a)) => done(Ok(a)),
                     (Job::ReplaceLinks { done, .. }, Outcome::Links) => done(Ok(())),
                     (Job::AddCalendlyKey { done, .. }, Outcome::CalendlyKey) => done(Ok(())),
+                    (Job::Touch { .. }, Outcome::Touch) => {}
                     (job, _) => job.fail(),
                 }
             }

@@ -55,6 +55,21 @@ impl Store {
         })
     }
 
+    /// Sets several settings in ONE transaction (the relay pull's cursor and the relay's
+    /// identity change together, or neither).
+    pub fn set_settings(&mut self, settings: &[(&str, &str)]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        for (key, value) in settings {
+            tx.execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [key, value],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// A booking as the state machine sees it.
     pub fn booking(&self, id: &str) -> Result<Option<Booking>, StoreError> {
         load_booking(&self.conn, id)

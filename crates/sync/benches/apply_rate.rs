@@ -65,6 +65,7 @@ fn main() {
                     body: body.clone(),
                 })
                 .collect(),
+            relay_id: None,
         })
         .collect();
     let dir = tempfile::tempdir().expect("tempdir");

@@ -458,10 +458,43 @@ async fn pull_once(
             shared.config.long_poll,
         )
         .await?;
+    match relay::check_identity(&shared.store, page.relay_id.as_deref())? {
+        relay::Identity::Same => {}
+        relay::Identity::Adopted => {
+            tracing::info!(relay_id = ?page.relay_id, "relay identity recorded");
+        }
+        relay::Identity::Changed { previous, current } => {
+            // Another relay: its sequences are not ours. Nothing of this page (pulled
+            // after the old cursor) is applied and nothing is acked; the next pull starts
+            // from the beginning of what it holds, and reconciliation recovers the rest.
+            tracing::warn!(%previous, %current, "the relay was replaced or reset: pulling it from the start and reconciling");
+            *acked = 0;
+            shared.update(|s| s.relay_cursor = 0);
+            shared.wake_reconcile.notify_one();
+            return Ok(());
+        }
+    }
     let report = relay::apply_page(&shared.store, &page, OffsetDateTime::now_utc())?;
     if report.cursor > *acked {
-        relay.ack(token.expose(), report.cursor).await?;
-        *acked = report.cursor;
+        match relay
+            .ack(token.expose(), report.cursor, page.relay_id.as_deref())
+            .await?
+        {
+            relay::AckOutcome::Acked => *acked = report.cursor,
+            relay::AckOutcome::Refused => {
+                // The relay does not hold what the cursor says (restored from an older
+                // copy, or swapped since the pull): start over from what it holds.
+                tracing::warn!(
+                    cursor = report.cursor,
+                    "the relay refused the ack: pulling it from the start and reconciling"
+                );
+                relay::rewind(&shared.store)?;
+                *acked = 0;
+                shared.update(|s| s.relay_cursor = 0);
+                shared.wake_reconcile.notify_one();
+                return Ok(());
+            }
+        }
     }
     if !page.events.is_empty() {
         shared.wake_executor.notify_one();

@@ -5,6 +5,15 @@
 //! next pull starts after the stored cursor and the next ack covers them; were they sent
 //! again anyway (a restored database), the inbox's UNIQUE provider key absorbs them. While the relay is unreachable the loop backs off and the
 //! status says so; the app keeps working on what it has.
+//!
+//! The cursor is a sequence of one relay: every page names the relay's identity, and the
+//! app keeps the one its cursor belongs to ([`RELAY_ID`]). A page from another relay (one
+//! replaced, restored or reset) is not applied: the cursor goes back to 0 with the new
+//! identity ([`check_identity`]), the next pull starts from the beginning of what that relay
+//! holds, and reconciliation recovers what it never had. An ack names the identity too, so
+//! a relay swapped between a pull and its ack refuses it (409) instead of marking its own
+//! events with a foreign cursor; so does a relay that never stored that sequence, and the
+//! app then also starts over from 0.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,6 +28,17 @@ use crate::{lock, SyncError};
 
 /// The setting holding the highest relay sequence applied.
 pub const RELAY_CURSOR: &str = "sync.relay_cursor";
+/// The setting holding the identity of the relay [`RELAY_CURSOR`] belongs to.
+pub const RELAY_ID: &str = "sync.relay_id";
+
+/// What the relay answered to an ack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckOutcome {
+    Acked,
+    /// 409: the relay never stored that sequence, or is another relay than the one named;
+    /// it marked nothing.
+    Refused,
+}
 
 /// The relay's pull API.
 #[derive(Clone)]
@@ -76,14 +96,33 @@ impl RelayClient {
         response.json().await.map_err(unreachable)
     }
 
-    /// Acknowledges everything up to `through`.
-    pub async fn ack(&self, token: &str, through: i64) -> Result<(), ProviderError> {
-        let request = self
+    /// Acknowledges everything up to `through`, of the relay `relay_id` (the identity the
+    /// page came with; `None` for a relay too old to have one).
+    pub async fn ack(
+        &self,
+        token: &str,
+        through: i64,
+        relay_id: Option<&str>,
+    ) -> Result<AckOutcome, ProviderError> {
+        let response = self
             .http
             .post(format!("{}/v1/ack", self.base))
             .bearer_auth(token)
-            .json(&AckRequest { through });
-        expect_ok(request).await
+            .json(&AckRequest {
+                through,
+                relay_id: relay_id.map(str::to_owned),
+            })
+            .send()
+            .await
+            .map_err(unreachable)?;
+        match response.status().as_u16() {
+            200 => Ok(AckOutcome::Acked),
+            409 => Ok(AckOutcome::Refused),
+            status => {
+                let text = response.text().await.unwrap_or_default();
+                Err(ProviderError::from_relay_status(status, text))
+            }
+        }
     }
 }
 
@@ -130,7 +169,7 @@ trait RelayStatus {
 impl RelayStatus for ProviderError {
     fn from_relay_status(status: u16, text: String) -> Self {
         let message = match status {
-            401 | 403 => "the relay refused the token; create a new one with `coachdesk-relay token create` and enter it in Settings".to_owned(),
+            401 => "the relay refused the token; create a new one with `coachdesk-relay token create --name NAME --mode test|live` and enter it in Settings".to_owned(),
             _ => format!("HTTP {status}: {}", text.chars().take(200).collect::<String>()),
         };
         ProviderError::Transient {
@@ -196,6 +235,51 @@ pub fn apply_page(
         applied: results.iter().filter(|a| !a.duplicate).count(),
         cursor: last,
     })
+}
+
+/// Whether a page came from the relay the cursor belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    /// The same relay, or one that does not say (older than identities).
+    Same,
+    /// The first identity seen: kept from now on, the cursor with it.
+    Adopted,
+    /// Another relay than the cursor's: the cursor is back at 0 with the new identity,
+    /// and the page must not be applied (it was pulled after the old cursor).
+    Changed { previous: String, current: String },
+}
+
+/// Compares the identity a page came with to the stored one, and records a new one (with
+/// the cursor reset to 0 when it replaces another) in one transaction.
+pub fn check_identity(
+    store: &Arc<Mutex<Store>>,
+    relay_id: Option<&str>,
+) -> Result<Identity, SyncError> {
+    let Some(current) = relay_id else {
+        return Ok(Identity::Same);
+    };
+    let mut store = lock(store);
+    match store.setting(RELAY_ID)? {
+        Some(previous) if previous == current => Ok(Identity::Same),
+        Some(previous) => {
+            store.set_settings(&[(RELAY_CURSOR, "0"), (RELAY_ID, current)])?;
+            Ok(Identity::Changed {
+                previous,
+                current: current.to_owned(),
+            })
+        }
+        None => {
+            store.set_setting(RELAY_ID, current)?;
+            Ok(Identity::Adopted)
+        }
+    }
+}
+
+/// Starts over from the beginning of what the relay holds (it refused an ack: it does not
+/// hold what the cursor says). Events pulled again are absorbed by the inbox's unique keys.
+pub fn rewind(store: &Arc<Mutex<Store>>) -> Result<(), SyncError> {
+    lock(store).set_setting(RELAY_CURSOR, "0")?;
+    Ok(())
 }
 
 /// The highest relay sequence applied so far.

@@ -130,3 +130,120 @@ async fn a_crash_between_commit_and_ack_applies_nothing_twice() {
     assert!(w.refund_posts().is_empty());
     w.assert_no_invalid_stripe_requests();
 }
+
+/// The relay is replaced by an empty one at the same address (redeployed without its
+/// data) while the app is off, and receives more events than the app's old cursor: the app
+/// notices the new identity, pulls that relay from its beginning (losing none of its
+/// events), acks only what it applied, and reconciles.
+#[tokio::test]
+async fn a_relay_replaced_by_an_empty_one_is_pulled_from_its_beginning() {
+    use coachdesk_sync::relay::RELAY_ID;
+    use coachdesk_sync::{Secret, SecretName};
+
+    let mut w = World::start(DeliveryKnobs::default()).await;
+    let first = w
+        .client
+        .book("coaching-60", "Ada Before", "ada@example.com")
+        .expect("book");
+    w.settle_to(&first.invitee_uri, "awaiting_payment").await;
+    eventually("the first relay to get the ack", || async {
+        (support::relay_queue_depth(&w).await == 0).then_some(())
+    })
+    .await;
+    let old_cursor = cursor(&w.store.lock().unwrap()).expect("cursor");
+    let old_id = w.store.lock().unwrap().setting(RELAY_ID).expect("id");
+    assert!(
+        old_cursor >= 1 && old_id.is_some(),
+        "{old_cursor} {old_id:?}"
+    );
+
+    // The new relay, with the app's new token and the subscription's key handed over.
+    w.stop_sync();
+    w.relay.replace_with_empty();
+    w.keychain
+        .set(SecretName::RelayToken, &Secret::new(&w.relay.token))
+        .expect("keychain");
+    coachdesk_sync::subscription::hand_key_to_relay(
+        &w.relay.url,
+        &w.keychain,
+        &Secret::new(support::CALENDLY_SIGNING_KEY),
+    )
+    .await
+    .expect("key to the new relay");
+    // It receives more events than the old cursor, while the app is off.
+    let observer = w.relay.create_token("observer", "test");
+    let relay = RelayClient::new(&w.relay.url, Duration::from_secs(1)).expect("client");
+    let mut booked = Vec::new();
+    let held = loop {
+        let page = relay
+            .pull(&observer, 0, 1000, Duration::ZERO)
+            .await
+            .expect("observer pull");
+        if page.events.len() as i64 > old_cursor + 1 {
+            assert_ne!(page.relay_id, old_id, "a new relay has a new identity");
+            break page;
+        }
+        let n = booked.len();
+        let b = w
+            .client
+            .book(
+                "coaching-60",
+                &format!("Bo After {n}"),
+                &format!("bo{n}@example.com"),
+            )
+            .expect("book");
+        booked.push(b);
+        w.client.flush().expect("flush");
+        eventually("the new relay to hold the booking", || async {
+            let page = relay.pull(&observer, 0, 1000, Duration::ZERO).await.ok()?;
+            (page.events.len() > n).then_some(())
+        })
+        .await;
+    };
+    let newest = held.events.last().expect("events").seq;
+
+    w.start_sync();
+    // Every event the new relay holds reaches the app, including those at or below the
+    // old cursor, which a pull after the old cursor would have skipped.
+    eventually("every event of the new relay in the inbox", || async {
+        let inbox: std::collections::HashSet<String> = w
+            .store
+            .lock()
+            .unwrap()
+            .list_inbox(&InboxFilter {
+                limit: Some(1000),
+                ..Default::default()
+            })
+            .ok()?
+            .into_iter()
+            .map(|e| e.key)
+            .collect();
+        held.events
+            .iter()
+            .all(|e| inbox.contains(&e.key))
+            .then_some(())
+    })
+    .await;
+    for b in &booked {
+        w.settle_to(&b.invitee_uri, "awaiting_payment").await;
+    }
+    let store_cursor = eventually("the app's cursor on the new relay", || async {
+        let c = cursor(&w.store.lock().unwrap()).ok()?;
+        (c == newest).then_some(c)
+    })
+    .await;
+    assert_eq!(
+        w.store.lock().unwrap().setting(RELAY_ID).expect("id"),
+        held.relay_id,
+        "the cursor now belongs to the new relay"
+    );
+    // The app acked exactly what it applied: its cursor at the relay is its own cursor.
+    eventually("the ack to reach the new relay", || async {
+        (w.relay.token_cursor("app") == store_cursor).then_some(())
+    })
+    .await;
+    eventually("a reconciliation after the relay changed", || async {
+        w.handle().status().last_reconcile_at.map(|_| ())
+    })
+    .await;
+}

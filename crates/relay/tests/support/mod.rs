@@ -47,6 +47,20 @@ fn command(db: &Path, extra_env: &[(String, String)]) -> Command {
     cmd
 }
 
+/// `token create FLAGS` on `db`; the printed token.
+pub fn run_token_create(db: &Path, extra_env: &[(String, String)], flags: &[&str]) -> String {
+    let out = command(db, extra_env)
+        .args(["token", "create"])
+        .args(flags)
+        .output()
+        .expect("run token create");
+    assert!(out.status.success(), "token create failed: {out:?}");
+    String::from_utf8(out.stdout)
+        .expect("utf8")
+        .trim()
+        .to_owned()
+}
+
 impl Relay {
     pub fn start() -> Relay {
         Self::start_with(&[])
@@ -58,15 +72,11 @@ impl Relay {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let out = command(&dir.path().join("relay.db"), &extra_env)
-            .args(["token", "create"])
-            .output()
-            .expect("run token create");
-        assert!(out.status.success(), "token create failed: {out:?}");
-        let token = String::from_utf8(out.stdout)
-            .expect("utf8")
-            .trim()
-            .to_owned();
+        let token = run_token_create(
+            &dir.path().join("relay.db"),
+            &extra_env,
+            &["--name", "app", "--mode", "test"],
+        );
         let mut relay = Relay {
             dir,
             child: None,
@@ -76,6 +86,23 @@ impl Relay {
         };
         relay.spawn();
         relay
+    }
+
+    /// Runs `coachdesk-relay ARGS` against this relay's database and settings.
+    pub fn command(&self, args: &[&str]) -> std::process::Output {
+        command(&self.db(), &self.extra_env)
+            .args(args)
+            .output()
+            .expect("run the relay command")
+    }
+
+    /// `token create --name NAME --mode MODE`: the new token.
+    pub fn create_token(&self, name: &str, mode: &str) -> String {
+        run_token_create(
+            &self.db(),
+            &self.extra_env,
+            &["--name", name, "--mode", mode],
+        )
     }
 
     pub fn db(&self) -> PathBuf {
@@ -153,6 +180,12 @@ impl Relay {
 
     /// Pull everything after `after`, following pages.
     pub fn pull_all(&self, after: i64) -> Vec<serde_json::Value> {
+        self.pull_all_as(&self.token, after)
+    }
+
+    /// Pull everything after `after` with `token`, following pages.
+    pub fn pull_all_as(&self, token: &str, after: i64) -> Vec<serde_json::Value> {
+        let auth = format!("Bearer {token}");
         let mut out = Vec::new();
         let mut cursor = after;
         loop {
@@ -160,7 +193,7 @@ impl Relay {
                 self.addr,
                 "GET",
                 &format!("/v1/events?after={cursor}&limit=1000"),
-                &[("Authorization", &self.auth())],
+                &[("Authorization", &auth)],
                 b"",
             )
             .expect("pull");
@@ -176,12 +209,17 @@ impl Relay {
     }
 
     pub fn ack(&self, through: i64) -> http::Reply {
+        self.ack_as(&self.token, through)
+    }
+
+    /// `POST /v1/ack` with `token`.
+    pub fn ack_as(&self, token: &str, through: i64) -> http::Reply {
         http::request(
             self.addr,
             "POST",
             "/v1/ack",
             &[
-                ("Authorization", &self.auth()),
+                ("Authorization", &format!("Bearer {token}")),
                 ("Content-Type", "application/json"),
             ],
             format!("{{\"through\":{through}}}").as_bytes(),

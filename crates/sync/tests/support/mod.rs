@@ -74,22 +74,9 @@ impl RelayProc {
     fn start_on(listen: &str) -> RelayProc {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("relay.db");
-        let cmd = |args: &[&str]| {
-            let mut c = Command::new(relay_bin());
-            c.env("COACHDESK_RELAY_DB", &db)
-                .env("COACHDESK_RELAY_LISTEN", listen)
-                .env("COACHDESK_RELAY_STRIPE_SECRETS", STRIPE_WHSEC)
-                .env("COACHDESK_RELAY_LOG", "warn")
-                .args(args);
-            c
-        };
-        let out = cmd(&["token", "create"]).output().expect("token create");
-        assert!(out.status.success(), "token create: {out:?}");
-        let token = String::from_utf8(out.stdout)
-            .expect("utf8")
-            .trim()
-            .to_owned();
-        let mut child = cmd(&["serve"])
+        let token = relay_token_create(&db, "app", "test");
+        let mut child = relay_command(&db, listen)
+            .arg("serve")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -110,6 +97,51 @@ impl RelayProc {
             token,
         }
     }
+
+    /// `token create --name NAME --mode MODE` on this relay's database: another app
+    /// install's token.
+    pub fn create_token(&self, name: &str, mode: &str) -> String {
+        relay_token_create(&self.dir.path().join("relay.db"), name, mode)
+    }
+
+    /// The cursor of the token named `name`, from `coachdesk-relay token list`.
+    pub fn token_cursor(&self, name: &str) -> i64 {
+        let out = relay_command(&self.dir.path().join("relay.db"), "127.0.0.1:0")
+            .args(["token", "list"])
+            .output()
+            .expect("token list");
+        assert!(out.status.success(), "token list: {out:?}");
+        let list = String::from_utf8(out.stdout).expect("utf8");
+        list.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .and_then(|l| l.split_whitespace().last())
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("no cursor for {name} in {list}"))
+    }
+}
+
+/// The relay binary on `db`, with the tests' settings. The simulator's payment links
+/// (plain http on loopback) are allowed beside Stripe's own hosts.
+fn relay_command(db: &std::path::Path, listen: &str) -> Command {
+    let mut c = Command::new(relay_bin());
+    c.env("COACHDESK_RELAY_DB", db)
+        .env("COACHDESK_RELAY_LISTEN", listen)
+        .env("COACHDESK_RELAY_STRIPE_SECRETS", STRIPE_WHSEC)
+        .env("COACHDESK_RELAY_PAYMENT_LINK_HOSTS", "http://127.0.0.1")
+        .env("COACHDESK_RELAY_LOG", "warn");
+    c
+}
+
+fn relay_token_create(db: &std::path::Path, name: &str, mode: &str) -> String {
+    let out = relay_command(db, "127.0.0.1:0")
+        .args(["token", "create", "--name", name, "--mode", mode])
+        .output()
+        .expect("token create");
+    assert!(out.status.success(), "token create: {out:?}");
+    String::from_utf8(out.stdout)
+        .expect("utf8")
+        .trim()
+        .to_owned()
 }
 
 impl Drop for RelayProc {

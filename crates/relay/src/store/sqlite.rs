@@ -1,0 +1,940 @@
+//! The SQLite backend: one file in WAL mode, numbered migrations, one writer connection,
+//! one reader connection per worker.
+//!
+//! Durability: `synchronous=FULL` (the default: a commit has reached the disk before the
+//! writer reports it) or `synchronous=NORMAL` (a commit has reached the OS, so it survives
+//! the process but not a power loss). Sequence numbers come from `AUTOINCREMENT`, so they
+//! are never reused after a purge. Deduplication is a `UNIQUE(provider, key)` constraint.
+//!
+//! The schema is the numbered files in `crates/relay/migrations/`, applied in order like
+//! the app's: `PRAGMA user_version` holds the last applied number, each file runs in its
+//! own transaction with the version bump, and a database newer than this relay is refused.
+//! A database made before the files were numbered (user_version 0 with the tables of
+//! `0001_init.sql`) is taken as version 1.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use coachdesk_protocol::relay::{PaymentLinkRoute, Provider, PulledEvent};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use super::{
+    Acked, Backend, Consumer, ConsumerId, Inserted, NewEvent, ReadStore, RelayId, StoreError,
+    WriteStore, WriteTx, KEPT_CALENDLY_KEYS,
+};
+use crate::config::Durability;
+use crate::token::{TokenMode, TokenName};
+
+/// Every migration, in order. A test checks this list against the directory.
+pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (
+        1,
+        "0001_init.sql",
+        include_str!("../../migrations/0001_init.sql"),
+    ),
+    (
+        2,
+        "0002_consumers.sql",
+        include_str!("../../migrations/0002_consumers.sql"),
+    ),
+];
+
+/// The schema version this relay writes.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// How often the checkpointer copies the WAL into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+trait Context<T> {
+    fn ctx(self, what: &'static str) -> Result<T, StoreError>;
+}
+
+impl<T> Context<T> for rusqlite::Result<T> {
+    fn ctx(self, what: &'static str) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Database {
+            what,
+            source: Box::new(source),
+        })
+    }
+}
+
+/// A connection in WAL mode with the given durability.
+fn connect(path: &Path, durability: Durability) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).ctx("open the database file")?;
+    conn.busy_timeout(Duration::from_secs(10))
+        .ctx("set the busy timeout")?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .ctx("switch to WAL")?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Database {
+            what: "switch to WAL",
+            source: format!("the journal mode stayed {mode}").into(),
+        });
+    }
+    conn.pragma_update(None, "synchronous", durability.synchronous())
+        .ctx("set synchronous")?;
+    Ok(conn)
+}
+
+fn user_version(conn: &Connection) -> Result<u32, StoreError> {
+    conn.pragma_query_value(None, "user_version", |r| r.get(0))
+        .ctx("read the schema version")
+}
+
+/// Brings the schema to [`SCHEMA_VERSION`]. Each step takes the write lock first, so
+/// relays and `token` commands opening the file at once migrate it once.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let known = MIGRATIONS.last().map_or(0, |m| m.0);
+    loop {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx("begin a migration")?;
+        let current = user_version(&tx)?;
+        if current > known {
+            return Err(StoreError::TooNew {
+                found: current,
+                known,
+            });
+        }
+        let unversioned = current == 0
+            && tx
+                .query_row(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events'",
+                    [],
+                    |_| Ok(()),
+                )
+                .optional()
+                .ctx("look for a database of before migrations")?
+                .is_some();
+        let step = if unversioned {
+            // Made before the files were numbered: exactly what 0001 creates.
+            Some((1, None))
+        } else {
+            MIGRATIONS
+                .iter()
+                .find(|m| m.0 > current)
+                .map(|(v, _, sql)| (*v, Some(*sql)))
+        };
+        let Some((version, sql)) = step else {
+            return Ok(());
+        };
+        let fail = |source: rusqlite::Error| StoreError::Migration {
+            version,
+            source: Box::new(source),
+        };
+        if let Some(sql) = sql {
+            tx.execute_batch(sql).map_err(fail)?;
+        }
+        tx.pragma_update(None, "user_version", version)
+            .map_err(fail)?;
+        tx.commit().map_err(fail)?;
+    }
+}
+
+/// The relay's id, made now if the database has none yet.
+fn identity(conn: &Connection, now_ms: i64) -> Result<RelayId, StoreError> {
+    conn.execute(
+        "INSERT OR IGNORE INTO relay_identity (id, relay_id, created_at_ms) VALUES (1, ?1, ?2)",
+        params![RelayId::generate().as_str(), now_ms],
+    )
+    .ctx("make the relay's identity")?;
+    conn.query_row(
+        "SELECT relay_id FROM relay_identity WHERE id = 1",
+        [],
+        |r| r.get(0),
+    )
+    .ctx("read the relay's identity")
+    .map(RelayId)
+}
+
+/// A relay database in one SQLite file.
+pub struct SqliteBackend {
+    path: PathBuf,
+    durability: Durability,
+    relay_id: RelayId,
+}
+
+impl SqliteBackend {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    pub fn open(path: &Path, durability: Durability) -> Result<SqliteBackend, StoreError> {
+        let mut conn = connect(path, durability)?;
+        migrate(&mut conn)?;
+        let relay_id = identity(&conn, crate::writer::now_ms())?;
+        Ok(SqliteBackend {
+            path: path.to_owned(),
+            durability,
+            relay_id,
+        })
+    }
+
+    fn connect(&self) -> Result<Connection, StoreError> {
+        let conn = connect(&self.path, self.durability)?;
+        // Another process may have migrated the file further since: refuse it then.
+        let found = user_version(&conn)?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                found,
+                known: SCHEMA_VERSION,
+            });
+        }
+        Ok(conn)
+    }
+}
+
+impl Backend for SqliteBackend {
+    fn relay_id(&self) -> &RelayId {
+        &self.relay_id
+    }
+
+    fn reader(&self) -> Result<Box<dyn ReadStore>, StoreError> {
+        Ok(Box::new(SqliteReader {
+            conn: self.connect()?,
+            relay_id: self.relay_id.clone(),
+        }))
+    }
+
+    fn writer(&self) -> Result<Box<dyn WriteStore>, StoreError> {
+        let conn = self.connect()?;
+        // Checkpoints copy the WAL into the database and fsync it; done on the writer they
+        // would stall every answer waiting on that commit, so a second connection does them.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .ctx("turn off automatic checkpoints")?;
+        let checkpointer = self.connect()?;
+        let (stop, stopped) = mpsc::channel::<()>();
+        let handle = std::thread::Builder::new()
+            .name("relay-checkpoint".to_owned())
+            .spawn(move || checkpoint_loop(&checkpointer, &stopped))
+            .map_err(|e| StoreError::Database {
+                what: "start the checkpointer",
+                source: Box::new(e),
+            })?;
+        Ok(Box::new(SqliteWriter {
+            conn,
+            checkpointer: Some((stop, handle)),
+        }))
+    }
+
+    fn create_consumer(
+        &self,
+        name: &TokenName,
+        mode: TokenMode,
+        hash: &str,
+        now_ms: i64,
+    ) -> Result<Consumer, StoreError> {
+        let mut conn = self.connect()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx("begin")?;
+        let taken = tx
+            .query_row(
+                "SELECT 1 FROM consumers WHERE name = ?1",
+                [name.as_str()],
+                |_| Ok(()),
+            )
+            .optional()
+            .ctx("look up the token name")?
+            .is_some();
+        if taken {
+            return Err(StoreError::NameTaken(name.as_str().to_owned()));
+        }
+        tx.execute(
+            "INSERT INTO consumers (name, hash, mode, created_at_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![name.as_str(), hash, mode.as_str(), now_ms],
+        )
+        .ctx("store the token")?;
+        let id = ConsumerId(tx.last_insert_rowid());
+        tx.commit().ctx("commit the token")?;
+        Ok(Consumer {
+            id,
+            name: name.as_str().to_owned(),
+            mode,
+            created_at_ms: now_ms,
+            last_used_at_ms: None,
+            acked_through: 0,
+        })
+    }
+
+    fn revoke_consumer(&self, name: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let mut conn = self.connect()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx("begin")?;
+        let id: Option<i64> = tx
+            .query_row("SELECT id FROM consumers WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()
+            .ctx("look up the token")?;
+        let Some(id) = id else {
+            return Ok(false);
+        };
+        tx.execute("DELETE FROM calendly_keys WHERE consumer_id = ?1", [id])
+            .ctx("forget the token's Calendly keys")?;
+        tx.execute("DELETE FROM consumers WHERE id = ?1", [id])
+            .ctx("delete the token")?;
+        mark_fully_acked(&tx, now_ms)?;
+        tx.commit().ctx("commit the revocation")?;
+        Ok(true)
+    }
+}
+
+fn checkpoint_loop(conn: &Connection, stop: &Receiver<()>) {
+    // PASSIVE never blocks the writer; it copies what it can while readers allow.
+    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "checkpoint failed");
+        }
+    }
+}
+
+fn consumer_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Consumer> {
+    let mode: String = row.get(2)?;
+    Ok(Consumer {
+        id: ConsumerId(row.get(0)?),
+        name: row.get(1)?,
+        // The CHECK constraint admits nothing else; an unknown value would be another
+        // relay's schema, which migrate() refuses.
+        mode: TokenMode::from_stored(&mode).unwrap_or(TokenMode::Test),
+        created_at_ms: row.get(3)?,
+        last_used_at_ms: row.get(4)?,
+        acked_through: row.get(5)?,
+    })
+}
+
+const CONSUMER_COLUMNS: &str =
+    "SELECT id, name, mode, created_at_ms, last_used_at_ms, acked_through FROM consumers";
+
+/// The highest sequence stored so far (0 if none ever was).
+fn max_seq(conn: &Connection) -> Result<i64, StoreError> {
+    let from_seq: Option<i64> = conn
+        .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'events'")
+        .ctx("prepare the sequence")?
+        .query_row([], |r| r.get(0))
+        .optional()
+        .ctx("read the sequence")?;
+    Ok(from_seq.unwrap_or(0))
+}
+
+/// Marks acknowledged (starting their retention) the events every consumer they are for
+/// has acknowledged. An event with no consumer at all stays unacknowledged.
+fn mark_fully_acked(conn: &Connection, now_ms: i64) -> Result<(), StoreError> {
+    let (all, test, live): (Option<i64>, Option<i64>, Option<i64>) = conn
+        .prepare_cached(
+            "SELECT MIN(acked_through),
+                    MIN(CASE WHEN mode IN ('test', 'any') THEN acked_through END),
+                    MIN(CASE WHEN mode IN ('live', 'any') THEN acked_through END)
+             FROM consumers",
+        )
+        .ctx("prepare the cursor minimums")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .ctx("read the cursor minimums")?;
+    let (all, test, live) = (all.unwrap_or(0), test.unwrap_or(0), live.unwrap_or(0));
+    conn.prepare_cached(
+        "UPDATE events SET acked_at_ms = ?1
+         WHERE acked_at_ms IS NULL AND seq <= MAX(?2, ?3, ?4)
+           AND ((livemode IS NULL AND seq <= ?2)
+             OR (livemode = 0 AND seq <= ?3)
+             OR (livemode = 1 AND seq <= ?4))",
+    )
+    .ctx("prepare the acknowledgement marks")?
+    .execute(params![now_ms, all, test, live])
+    .ctx("mark acknowledged events")?;
+    Ok(())
+}
+
+fn provider_from(s: &str) -> Provider {
+    if s == "calendly" {
+        Provider::Calendly
+    } else {
+        Provider::Stripe
+    }
+}
+
+struct SqliteReader {
+    conn: Connection,
+    relay_id: RelayId,
+}
+
+impl ReadStore for SqliteReader {
+    fn relay_id(&self) -> &RelayId {
+        &self.relay_id
+    }
+
+    fn consumer_by_hash(&self, hash: &str) -> Result<Option<Consumer>, StoreError> {
+        self.conn
+            .prepare_cached(&format!("{CONSUMER_COLUMNS} WHERE hash = ?1"))
+            .ctx("prepare the token lookup")?
+            .query_row([hash], consumer_from_row)
+            .optional()
+            .ctx("look up the token")
+    }
+
+    fn consumers(&self) -> Result<Vec<Consumer>, StoreError> {
+        self.conn
+            .prepare_cached(&format!("{CONSUMER_COLUMNS} ORDER BY id"))
+            .ctx("prepare the token list")?
+            .query_map([], consumer_from_row)
+            .ctx("list the tokens")?
+            .collect::<Result<_, _>>()
+            .ctx("read the tokens")
+    }
+
+    fn pull(
+        &self,
+        mode: TokenMode,
+        after: i64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<PulledEvent>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, provider, key, received_at_ms, body FROM events
+                 WHERE seq > ?1 AND (livemode IS NULL OR ?3 OR livemode = ?4)
+                 ORDER BY seq LIMIT ?2",
+            )
+            .ctx("prepare pull")?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let any = mode == TokenMode::Any;
+        let live = mode == TokenMode::Live;
+        let mut rows = stmt.query(params![after, limit, any, live]).ctx("pull")?;
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        while let Some(row) = rows.next().ctx("pull row")? {
+            let body: String = row.get(4).ctx("pull body")?;
+            if !out.is_empty() && bytes + body.len() > max_bytes {
+                break;
+            }
+            bytes += body.len();
+            let provider: String = row.get(1).ctx("pull provider")?;
+            out.push(PulledEvent {
+                seq: row.get(0).ctx("pull seq")?,
+                provider: provider_from(&provider),
+                key: row.get(2).ctx("pull key")?,
+                received_at: super::rfc3339_ms(row.get(3).ctx("pull time")?),
+                body,
+            });
+        }
+        Ok(out)
+    }
+
+    fn newest_seq(&self) -> Result<i64, StoreError> {
+        max_seq(&self.conn)
+    }
+
+    fn link_for(&self, slug: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .prepare_cached("SELECT url FROM payment_links WHERE slug = ?1")
+            .ctx("prepare link lookup")?
+            .query_row(params![slug], |r| r.get(0))
+            .optional()
+            .ctx("look up payment link")
+    }
+
+    fn calendly_keys(&self) -> Result<Vec<String>, StoreError> {
+        self.conn
+            .prepare_cached("SELECT key FROM calendly_keys ORDER BY added_at_ms DESC, rowid DESC")
+            .ctx("prepare Calendly key list")?
+            .query_map([], |r| r.get(0))
+            .ctx("list Calendly signing keys")?
+            .collect::<Result<_, _>>()
+            .ctx("read Calendly signing keys")
+    }
+
+    fn queue_stats(&self) -> Result<(i64, Option<i64>), StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT COUNT(*), (SELECT received_at_ms FROM events WHERE acked_at_ms IS NULL
+                                   ORDER BY seq LIMIT 1)
+                 FROM events WHERE acked_at_ms IS NULL",
+            )
+            .ctx("prepare queue stats")?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .ctx("count the queue")
+    }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        self.conn
+            .query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+            .ctx("ping")
+            .map(|_| ())
+    }
+}
+
+struct SqliteWriter {
+    conn: Connection,
+    checkpointer: Option<(Sender<()>, JoinHandle<()>)>,
+}
+
+impl Drop for SqliteWriter {
+    fn drop(&mut self) {
+        if let Some((stop, handle)) = self.checkpointer.take() {
+            drop(stop);
+            let _ = handle.join();
+        }
+        if let Err(e) = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+            tracing::warn!(error = %e, "final checkpoint failed");
+        }
+    }
+}
+
+impl WriteStore for SqliteWriter {
+    fn group(
+        &mut self,
+        ops: &mut dyn FnMut(&mut dyn WriteTx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().ctx("begin")?;
+        ops(&mut Tx(&tx))?;
+        tx.commit().ctx("commit")
+    }
+
+    fn purge(
+        &mut self,
+        acked_before_ms: i64,
+        received_before_ms: Option<i64>,
+    ) -> Result<usize, StoreError> {
+        self.conn
+            .execute(
+                "DELETE FROM events WHERE (acked_at_ms IS NOT NULL AND acked_at_ms < ?1)
+                                       OR received_at_ms < ?2",
+                params![acked_before_ms, received_before_ms.unwrap_or(i64::MIN)],
+            )
+            .ctx("purge events past retention")
+    }
+}
+
+struct Tx<'a>(&'a Connection);
+
+impl WriteTx for Tx<'_> {
+    fn insert_event(&mut self, e: &NewEvent<'_>) -> Result<Inserted, StoreError> {
+        let conn = self.0;
+        // Look first: a conflicting INSERT OR IGNORE would still consume a sequence number.
+        let exists = conn
+            .prepare_cached("SELECT 1 FROM events WHERE provider = ?1 AND key = ?2")
+            .ctx("prepare dedup lookup")?
+            .query_row(params![e.provider.as_str(), e.key], |_| Ok(()))
+            .optional()
+            .ctx("dedup lookup")?
+            .is_some();
+        if exists {
+            return Ok(Inserted::Duplicate);
+        }
+        let n = conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO events (provider, key, received_at_ms, body, livemode)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .ctx("prepare insert")?
+            .execute(params![
+                e.provider.as_str(),
+                e.key,
+                e.received_at_ms,
+                e.body,
+                e.livemode
+            ])
+            .ctx("insert event")?;
+        if n == 0 {
+            Ok(Inserted::Duplicate)
+        } else {
+            Ok(Inserted::New(conn.last_insert_rowid()))
+        }
+    }
+
+    fn ack(
+        &mut self,
+        consumer: ConsumerId,
+        through: i64,
+        now_ms: i64,
+    ) -> Result<Acked, StoreError> {
+        let conn = self.0;
+        let newest = max_seq(conn)?;
+        if through > newest {
+            return Ok(Acked::BeyondNewest { newest });
+        }
+        let current: Option<i64> = conn
+            .prepare_cached("SELECT acked_through FROM consumers WHERE id = ?1")
+            .ctx("prepare the cursor lookup")?
+            .query_row([consumer.0], |r| r.get(0))
+            .optional()
+            .ctx("read the cursor")?;
+        let Some(current) = current else {
+            return Ok(Acked::Revoked);
+        };
+        let target = through.max(current);
+        conn.prepare_cached(
+            "UPDATE consumers SET acked_through = ?2, last_used_at_ms = ?3 WHERE id = ?1",
+        )
+        .ctx("prepare the cursor update")?
+        .execute(params![consumer.0, target, now_ms])
+        .ctx("move the cursor")?;
+        if target > current {
+            mark_fully_acked(conn, now_ms)?;
+        }
+        Ok(Acked::Through(target))
+    }
+
+    fn replace_links(&mut self, links: &[PaymentLinkRoute]) -> Result<(), StoreError> {
+        let conn = self.0;
+        conn.execute("DELETE FROM payment_links", [])
+            .ctx("clear payment links")?;
+        let mut stmt = conn
+            .prepare_cached("INSERT OR REPLACE INTO payment_links (slug, url) VALUES (?1, ?2)")
+            .ctx("prepare link insert")?;
+        for l in links {
+            stmt.execute(params![l.slug, l.url])
+                .ctx("insert payment link")?;
+        }
+        Ok(())
+    }
+
+    fn add_calendly_key(
+        &mut self,
+        consumer: ConsumerId,
+        key: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let conn = self.0;
+        conn.execute(
+            "INSERT INTO calendly_keys (key, added_at_ms, consumer_id) VALUES (?1, ?2, ?3)
+             ON CONFLICT (key) DO UPDATE SET added_at_ms = excluded.added_at_ms,
+                                             consumer_id = excluded.consumer_id",
+            params![key, now_ms, consumer.0],
+        )
+        .ctx("store a Calendly signing key")?;
+        conn.execute(
+            "DELETE FROM calendly_keys WHERE consumer_id = ?2 AND key NOT IN
+                 (SELECT key FROM calendly_keys WHERE consumer_id = ?2
+                  ORDER BY added_at_ms DESC, rowid DESC LIMIT ?1)",
+            params![KEPT_CALENDLY_KEYS as i64, consumer.0],
+        )
+        .ctx("forget old Calendly signing keys")?;
+        Ok(())
+    }
+
+    fn touch_consumer(&mut self, consumer: ConsumerId, now_ms: i64) -> Result<(), StoreError> {
+        self.0
+            .prepare_cached("UPDATE consumers SET last_used_at_ms = ?2 WHERE id = ?1")
+            .ctx("prepare the last-use update")?
+            .execute(params![consumer.0, now_ms])
+            .ctx("record the last use")?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> (tempfile::TempDir, SqliteBackend) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let backend =
+            SqliteBackend::open(&dir.path().join("r.db"), Durability::Full).expect("open");
+        (dir, backend)
+    }
+
+    fn consumer(b: &SqliteBackend, name: &str, mode: TokenMode) -> ConsumerId {
+        b.create_consumer(
+            &TokenName::parse(name).expect("name"),
+            mode,
+            &format!("hash-{name}"),
+            1,
+        )
+        .expect("create")
+        .id
+    }
+
+    fn insert(
+        w: &mut dyn WriteStore,
+        provider: Provider,
+        key: &str,
+        live: Option<bool>,
+        at: i64,
+    ) -> Inserted {
+        let mut out = None;
+        w.group(&mut |tx| {
+            out = Some(tx.insert_event(&NewEvent {
+                provider,
+                key,
+                body: "{}",
+                livemode: live,
+                received_at_ms: at,
+            })?);
+            Ok(())
+        })
+        .expect("insert");
+        out.expect("outcome")
+    }
+
+    fn ack(w: &mut dyn WriteStore, c: ConsumerId, through: i64, now: i64) -> Acked {
+        let mut out = None;
+        w.group(&mut |tx| {
+            out = Some(tx.ack(c, through, now)?);
+            Ok(())
+        })
+        .expect("ack");
+        out.expect("outcome")
+    }
+
+    fn seqs(r: &dyn ReadStore, mode: TokenMode, after: i64) -> Vec<i64> {
+        r.pull(mode, after, 100, 1 << 20)
+            .expect("pull")
+            .iter()
+            .map(|e| e.seq)
+            .collect()
+    }
+
+    #[test]
+    fn every_file_in_migrations_is_listed_in_order() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".sql"))
+            .collect();
+        files.sort();
+        let listed: Vec<String> = MIGRATIONS.iter().map(|m| m.1.to_owned()).collect();
+        assert_eq!(files, listed);
+        for (index, (version, name, _)) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(*version as usize, index + 1);
+            assert!(name.starts_with(&format!("{version:04}_")));
+        }
+        assert_eq!(MIGRATIONS.last().map(|m| m.0), Some(SCHEMA_VERSION));
+    }
+
+    #[test]
+    fn dedup_cursors_marks_and_purge() {
+        let (_d, b) = db();
+        let mut w = b.writer().expect("writer");
+        let r = b.reader().expect("reader");
+        let (one, two) = (
+            consumer(&b, "one", TokenMode::Test),
+            consumer(&b, "two", TokenMode::Test),
+        );
+        assert_eq!(
+            insert(&mut *w, Provider::Stripe, "evt_1", Some(false), 1000),
+            Inserted::New(1)
+        );
+        assert_eq!(
+            insert(&mut *w, Provider::Stripe, "evt_1", Some(false), 1001),
+            Inserted::Duplicate
+        );
+        // Same key under another provider is another event.
+        assert_eq!(
+            insert(&mut *w, Provider::Calendly, "evt_1", None, 1002),
+            Inserted::New(2)
+        );
+        assert_eq!(
+            ack(&mut *w, one, 3, 5000),
+            Acked::BeyondNewest { newest: 2 }
+        );
+        assert_eq!(r.queue_stats().expect("stats"), (2, Some(1000)));
+        assert_eq!(ack(&mut *w, one, 2, 5000), Acked::Through(2));
+        // One consumer's ack leaves the events unacknowledged for the other.
+        assert_eq!(r.queue_stats().expect("stats").0, 2);
+        assert_eq!(ack(&mut *w, two, 1, 5000), Acked::Through(1));
+        assert_eq!(r.queue_stats().expect("stats"), (1, Some(1002)));
+        // A cursor never moves back.
+        assert_eq!(ack(&mut *w, one, 1, 5000), Acked::Through(2));
+        assert_eq!(
+            insert(&mut *w, Provider::Stripe, "evt_3", Some(false), 6000),
+            Inserted::New(3)
+        );
+        assert_eq!(w.purge(5001, None).expect("purge"), 1);
+        // Revoking the consumer that held event 2 back acknowledges it.
+        assert!(b.revoke_consumer("two", 7000).expect("revoke"));
+        assert!(!b.revoke_consumer("two", 7000).expect("revoke"));
+        assert_eq!(r.queue_stats().expect("stats"), (1, Some(6000)));
+        assert_eq!(ack(&mut *w, two, 3, 7000), Acked::Revoked);
+        // Sequence numbers are not reused after a purge.
+        w.purge(i64::MAX, None).expect("purge");
+        assert_eq!(
+            insert(&mut *w, Provider::Stripe, "evt_4", Some(false), 8000),
+            Inserted::New(4)
+        );
+        assert_eq!(seqs(&*r, TokenMode::Test, 0), vec![3, 4]);
+        // Unacknowledged events are purged only past the unacknowledged retention.
+        assert_eq!(w.purge(0, Some(7000)).expect("purge"), 1);
+        assert_eq!(seqs(&*r, TokenMode::Test, 0), vec![4]);
+    }
+
+    #[test]
+    fn modes_see_their_own_stripe_events_and_every_calendly_one() {
+        let (_d, b) = db();
+        let mut w = b.writer().expect("writer");
+        let r = b.reader().expect("reader");
+        let test = consumer(&b, "test", TokenMode::Test);
+        let live = consumer(&b, "live", TokenMode::Live);
+        insert(&mut *w, Provider::Stripe, "t1", Some(false), 1);
+        insert(&mut *w, Provider::Stripe, "l1", Some(true), 1);
+        insert(&mut *w, Provider::Calendly, "c1", None, 1);
+        assert_eq!(seqs(&*r, TokenMode::Test, 0), vec![1, 3]);
+        assert_eq!(seqs(&*r, TokenMode::Live, 0), vec![2, 3]);
+        assert_eq!(seqs(&*r, TokenMode::Any, 0), vec![1, 2, 3]);
+        // The test app acks what it was served: the live event still waits for the live app.
+        ack(&mut *w, test, 3, 10);
+        assert_eq!(r.queue_stats().expect("stats"), (2, Some(1)));
+        ack(&mut *w, live, 2, 10);
+        assert_eq!(
+            r.queue_stats().expect("stats").0,
+            1,
+            "the Calendly event waits for live"
+        );
+        ack(&mut *w, live, 3, 10);
+        assert_eq!(r.queue_stats().expect("stats").0, 0);
+    }
+
+    #[test]
+    fn handed_over_keys_are_kept_per_consumer() {
+        let (_d, b) = db();
+        let mut w = b.writer().expect("writer");
+        let r = b.reader().expect("reader");
+        let (one, two) = (
+            consumer(&b, "one", TokenMode::Live),
+            consumer(&b, "two", TokenMode::Live),
+        );
+        let mut add = |c: ConsumerId, key: &str, at: i64| {
+            w.group(&mut |tx| tx.add_calendly_key(c, key, at))
+                .expect("add");
+        };
+        add(one, "key-of-one", 1);
+        for i in 0..5 {
+            add(two, &format!("key-of-two-{i}"), 10 + i);
+        }
+        let keys = r.calendly_keys().expect("keys");
+        assert!(keys.contains(&"key-of-one".to_owned()), "{keys:?}");
+        assert_eq!(keys.len(), 1 + KEPT_CALENDLY_KEYS);
+        b.revoke_consumer("two", 100).expect("revoke");
+        assert_eq!(
+            r.calendly_keys().expect("keys"),
+            vec!["key-of-one".to_owned()]
+        );
+    }
+
+    #[test]
+    fn pull_respects_byte_budget_but_returns_one() {
+        let (_d, b) = db();
+        let mut w = b.writer().expect("writer");
+        let r = b.reader().expect("reader");
+        let big = "x".repeat(100);
+        for i in 0..3 {
+            let key = format!("e{i}");
+            w.group(&mut |tx| {
+                tx.insert_event(&NewEvent {
+                    provider: Provider::Stripe,
+                    key: &key,
+                    body: &big,
+                    livemode: None,
+                    received_at_ms: 0,
+                })
+                .map(|_| ())
+            })
+            .expect("insert");
+        }
+        assert_eq!(r.pull(TokenMode::Test, 0, 10, 10).expect("pull").len(), 1);
+        assert_eq!(r.pull(TokenMode::Test, 0, 10, 250).expect("pull").len(), 2);
+    }
+
+    #[test]
+    fn a_failed_group_keeps_nothing() {
+        let (_d, b) = db();
+        let mut w = b.writer().expect("writer");
+        let r = b.reader().expect("reader");
+        let err = w.group(&mut |tx| {
+            tx.insert_event(&NewEvent {
+                provider: Provider::Stripe,
+                key: "kept-not",
+                body: "{}",
+                livemode: None,
+                received_at_ms: 0,
+            })?;
+            Err(StoreError::NameTaken("forced".into()))
+        });
+        assert!(err.is_err());
+        assert!(r
+            .pull(TokenMode::Any, 0, 10, 1 << 20)
+            .expect("pull")
+            .is_empty());
+    }
+
+    /// A database exactly as relays made it before migrations were numbered.
+    fn legacy_db(path: &Path) {
+        let conn = Connection::open(path).expect("open");
+        conn.execute_batch(MIGRATIONS[0].2).expect("old schema");
+        conn.execute_batch(
+            "INSERT INTO events (provider, key, received_at_ms, body, acked_at_ms) VALUES
+                ('stripe', 'evt_a', 1, '{\"id\":\"evt_a\",\"livemode\":true}', 5),
+                ('calendly', 'c|1|t', 2, '{}', NULL),
+                ('stripe', 'evt_b', 3, '{\"id\":\"evt_b\",\"livemode\":false}', NULL);
+             UPDATE ack_mark SET through = 1;
+             INSERT INTO tokens (hash, created_at_ms) VALUES ('old-hash', 7);
+             INSERT INTO payment_links (slug, url) VALUES ('intro', 'https://buy.stripe.com/x');
+             INSERT INTO calendly_keys (key, added_at_ms) VALUES ('an-old-handed-over-key', 9);",
+        )
+        .expect("old rows");
+        assert_eq!(user_version(&conn).expect("version"), 0);
+    }
+
+    #[test]
+    fn a_database_of_before_migrations_is_migrated_with_its_data() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("old.db");
+        legacy_db(&path);
+        let b = SqliteBackend::open(&path, Durability::Full).expect("migrate");
+        let r = b.reader().expect("reader");
+        let consumers = r.consumers().expect("consumers");
+        assert_eq!(consumers.len(), 1);
+        let old = &consumers[0];
+        assert_eq!(
+            (old.name.as_str(), old.mode, old.acked_through),
+            ("legacy-1", TokenMode::Any, 1)
+        );
+        assert_eq!(
+            r.consumer_by_hash("old-hash")
+                .expect("lookup")
+                .map(|c| c.id),
+            Some(old.id)
+        );
+        assert_eq!(seqs(&*r, TokenMode::Any, old.acked_through), vec![2, 3]);
+        assert_eq!(
+            seqs(&*r, TokenMode::Live, 0),
+            vec![1, 2],
+            "livemode read from old bodies"
+        );
+        assert_eq!(
+            r.link_for("intro").expect("link").as_deref(),
+            Some("https://buy.stripe.com/x")
+        );
+        assert_eq!(
+            r.calendly_keys().expect("keys"),
+            vec!["an-old-handed-over-key".to_owned()]
+        );
+        let id = b.relay_id().clone();
+        drop(r);
+        drop(b);
+        let again = SqliteBackend::open(&path, Durability::Full).expect("reopen");
+        assert_eq!(again.relay_id(), &id, "the identity is made once");
+        let conn = Connection::open(&path).expect("open");
+        assert_eq!(user_version(&conn).expect("version"), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_newer_database_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("new.db");
+        drop(SqliteBackend::open(&path, Durability::Full).expect("create"));
+        Connection::open(&path)
+            .expect("open")
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .expect("bump");
+        match SqliteBackend::open(&path, Durability::Full) {
+            Err(StoreError::TooNew { found, known }) => {
+                assert_eq!((found, known), (SCHEMA_VERSION + 1, SCHEMA_VERSION))
+            }
+            Err(e) => panic!("wrong error {e}"),
+            Ok(_) => panic!("a newer database was opened"),
+        }
+    }
+}
