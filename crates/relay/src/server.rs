@@ -110,7 +110,7 @@ pub fn serve(
     let app_calendly_keys = Arc::new(RwLock::new(store::calendly_keys(&conn)?));
     let calendly_key_count = settings.calendly_keys.len() + read_keys(&app_calendly_keys).len();
 
-    let listener = TcpListener::bind(&settings.listen).map_err(|source| ServeError::Bind {
+    let listener = bind(&settings.listen).map_err(|source| ServeError::Bind {
         addr: settings.listen.clone(),
         source,
     })?;
@@ -245,6 +245,27 @@ fn join_all(handles: Vec<JoinHandle<()>>) {
             tracing::error!("a worker thread panicked");
         }
     }
+}
+
+/// Binds the public socket with a long accept queue: a burst of connections (a flood, or
+/// many honest clients at once) waits there for the guard instead of having its SYNs
+/// dropped, which would cost an honest client a one-second retransmission.
+fn bind(listen: &str) -> std::io::Result<TcpListener> {
+    use std::net::ToSocketAddrs;
+    let mut last = std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address");
+    for addr in listen.to_socket_addrs()? {
+        let sock = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            None,
+        )?;
+        sock.set_reuse_address(true)?;
+        match sock.bind(&addr.into()).and_then(|()| sock.listen(4096)) {
+            Ok(()) => return Ok(sock.into()),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 /// The guard's limits from the settings.

@@ -90,11 +90,15 @@ struct Entry {
     since: Instant,
     /// Reading a request (may be cut to make room); false while tiny_http has it.
     reading: bool,
+    /// Cut to make room; its thread has yet to notice.
+    evicted: bool,
 }
 
 #[derive(Default)]
 struct Table {
     entries: HashMap<u64, Entry>,
+    /// Entries cut but not yet gone.
+    evicting: usize,
     per_ip: HashMap<IpAddr, usize>,
     next: u64,
 }
@@ -137,7 +141,9 @@ struct Conn {
 impl Drop for Conn {
     fn drop(&mut self) {
         let mut t = self.shared.table();
-        t.entries.remove(&self.id);
+        if t.entries.remove(&self.id).is_some_and(|e| e.evicted) {
+            t.evicting = t.evicting.saturating_sub(1);
+        }
         if let Some(n) = t.per_ip.get_mut(&self.ip) {
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -298,21 +304,39 @@ fn admit(stream: TcpStream, ip: IpAddr, shared: &Arc<Shared>, fd_budget: u64) {
         let mut t = shared.table();
         let from_ip = t.per_ip.get(&ip).copied().unwrap_or(0);
         let proxy = shared.cfg.trusted_proxies.contains(&ip);
-        if t.entries.len() >= cap || (!proxy && from_ip >= shared.cfg.max_connections_per_ip) {
-            drop(t);
-            refuse(&stream);
-            return;
-        }
-        if t.entries.len() >= soft {
+        let live = t.entries.len() - t.evicting;
+        // Cut connections hold a descriptor until their thread notices: a hard cap above
+        // the soft one keeps those within the open-file budget.
+        let over_hard = t.entries.len() >= cap + cap / 4;
+        let mut refused = over_hard || (!proxy && from_ip >= shared.cfg.max_connections_per_ip);
+        if !refused && live >= soft {
             // Make room: cut the connection that has been reading a request the longest,
             // from the address that holds the most connections.
             let per_ip = &t.per_ip;
-            if let Some(old) = t.entries.values().filter(|e| e.reading).min_by_key(|e| {
-                let held = per_ip.get(&e.ip).copied().unwrap_or(0);
-                (std::cmp::Reverse(held), e.since)
-            }) {
-                let _ = old.stream.shutdown(Shutdown::Both);
+            let victim = t
+                .entries
+                .iter()
+                .filter(|(_, e)| e.reading && !e.evicted)
+                .min_by_key(|(_, e)| {
+                    let held = per_ip.get(&e.ip).copied().unwrap_or(0);
+                    (std::cmp::Reverse(held), e.since)
+                })
+                .map(|(id, _)| *id);
+            match victim {
+                Some(v) => {
+                    if let Some(e) = t.entries.get_mut(&v) {
+                        e.evicted = true;
+                        let _ = e.stream.shutdown(Shutdown::Both);
+                    }
+                    t.evicting += 1;
+                }
+                None => refused = live >= cap,
             }
+        }
+        if refused {
+            drop(t);
+            refuse(&stream);
+            return;
         }
         t.next += 1;
         let id = t.next;
@@ -323,6 +347,7 @@ fn admit(stream: TcpStream, ip: IpAddr, shared: &Arc<Shared>, fd_budget: u64) {
                 stream: stream.clone(),
                 since: Instant::now(),
                 reading: true,
+                evicted: false,
             },
         );
         *t.per_ip.entry(ip).or_insert(0) += 1;
