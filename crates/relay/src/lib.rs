@@ -10,6 +10,7 @@
 //! scheme (`coachdesk-signature`), never on the app's domain or store crates.
 
 pub mod config;
+pub mod fuzzing;
 pub mod guard;
 pub mod metrics;
 pub mod paylink;
