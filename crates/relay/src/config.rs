@@ -520,6 +520,39 @@ mod tests {
     }
 
     #[test]
+    fn guard_settings_from_file_and_env() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("relay.toml");
+        std::fs::write(
+            &path,
+            "max_connections = 300\nrate_hooks_burst = 50\ntrusted_proxies = [\"127.0.0.1\", \"::1\"]\n",
+        )
+        .expect("write");
+        let env: HashMap<&str, &str> = [
+            ("COACHDESK_RELAY_RATE_HOOKS_BURST", "70"),
+            ("COACHDESK_RELAY_REQUEST_DEADLINE_SECS", "5"),
+        ]
+        .into();
+        let s =
+            Settings::load_from(Some(&path), |k| env.get(k).map(|v| v.to_string())).expect("load");
+        assert_eq!(s.max_connections, 300);
+        assert_eq!(s.rate_hooks_burst, 70);
+        assert_eq!(s.request_deadline_secs, 5);
+        assert_eq!(s.trusted_proxies.len(), 2);
+        assert_eq!(s.max_connections_per_ip, 64);
+        let err = Settings::load_from(None, |k| {
+            (k == "COACHDESK_RELAY_TRUSTED_PROXIES").then(|| "10.0.0.1, proxy".to_owned())
+        })
+        .expect_err("must fail");
+        assert!(err.to_string().contains("COACHDESK_RELAY_TRUSTED_PROXIES"));
+        let err = Settings::load_from(None, |k| {
+            (k == "COACHDESK_RELAY_RATE_PAY_PER_SEC").then(|| "0".to_owned())
+        })
+        .expect_err("must fail");
+        assert!(matches!(err, ConfigError::Invalid { .. }), "{err}");
+    }
+
+    #[test]
     fn unknown_file_key_is_an_error() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("relay.toml");
