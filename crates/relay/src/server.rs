@@ -31,7 +31,7 @@ use coachdesk_protocol::relay::{
     AckRequest, AckResponse, CalendlyKeyRequest, EventsPage, PaymentLinkTable, Provider,
 };
 use rusqlite::Connection;
-use tiny_http::{Header, Method, Request, Response, Server};
+use tiny_http::{Header, Method, Request, Response};
 
 use crate::config::Settings;
 use crate::metrics::{Metrics, Route};
@@ -54,8 +54,6 @@ pub enum ServeError {
     Http(String),
     #[error("cannot start a thread: {0}")]
     Thread(#[source] std::io::Error),
-    #[error("the HTTP acceptor stopped; the relay shut down cleanly and should be restarted")]
-    AcceptorStopped,
 }
 
 /// Largest body accepted on the pull API (acks, the payment link table).
@@ -120,14 +118,10 @@ pub fn serve(
     })?;
     // tiny_http listens on an internal socket only the guard connects to; the guard owns
     // the public one (see `guard`).
-    let (internal, internal_addr) =
-        guard::internal_listener().map_err(|source| ServeError::Bind {
-            addr: "internal socket".to_owned(),
-            source,
-        })?;
-    let server = Arc::new(
-        Server::from_listener(internal, None).map_err(|e| ServeError::Http(e.to_string()))?,
-    );
+    let internal = Arc::new(guard::Internal::start().map_err(|source| ServeError::Bind {
+        addr: "internal socket".to_owned(),
+        source,
+    })?);
 
     let retention = Duration::from_secs(u64::from(settings.retention_days) * 86_400);
     let metrics = Arc::new(Metrics::default());
@@ -152,7 +146,6 @@ pub fn serve(
         responders.push(handle);
     }
 
-    let acceptor_stopped = Arc::new(AtomicBool::new(false));
     // Workers run until the guard has passed on every request it took: set after it stops.
     let workers_stop = Arc::new(AtomicBool::new(false));
 
@@ -171,12 +164,11 @@ pub fn serve(
             max_long_polls: (settings.workers / 2).max(1),
             shutdown: shutdown.clone(),
         };
-        let server = server.clone();
-        let stopped = acceptor_stopped.clone();
+        let internal = internal.clone();
         let stop = workers_stop.clone();
         let handle = std::thread::Builder::new()
             .name(format!("relay-worker-{i}"))
-            .spawn(move || work(&server, &ctx, &reader, &stopped, &stop))
+            .spawn(move || work(&internal, &ctx, &reader, &stop))
             .map_err(ServeError::Thread)?;
         workers.push(handle);
     }
@@ -193,7 +185,7 @@ pub fn serve(
             refused_metrics.rejected(provider, "too_large");
         }
     });
-    let front = guard::Guard::spawn(listener, internal_addr, guard_config(&settings), on_refused)
+    let front = guard::Guard::spawn(listener, internal, guard_config(&settings), on_refused)
         .map_err(ServeError::Thread)?;
 
     tracing::info!(
@@ -229,13 +221,7 @@ pub fn serve(
     }
     // The writer ran every callback, so every answer sender is gone: responders drain and stop.
     join_all(responders);
-    // Never dropped: tiny_http 0.12's `Drop for Server` unwraps the listener's path, which
-    // an abstract socket has not. The process is ending; its accept thread stays parked.
-    std::mem::forget(server);
     tracing::info!("relay stopped");
-    if acceptor_stopped.load(Ordering::SeqCst) {
-        return Err(ServeError::AcceptorStopped);
-    }
     Ok(())
 }
 
@@ -297,15 +283,11 @@ fn guard_config(settings: &Settings) -> guard::GuardConfig {
 
 /// A worker: answers requests from tiny_http's queue until `stop`, then drains the queue.
 /// A panic while handling a request ends that request only (tiny_http answers it 500 when
-/// it is dropped); the worker goes on with the next.
-fn work(
-    server: &Server,
-    ctx: &Ctx,
-    reader: &Connection,
-    acceptor_stopped: &AtomicBool,
-    stop: &AtomicBool,
-) {
+/// it is dropped); the worker goes on with the next. Should tiny_http's acceptor stop, the
+/// worker told so starts a new one (`guard::Internal::replace`).
+fn work(internal: &guard::Internal, ctx: &Ctx, reader: &Connection, stop: &AtomicBool) {
     loop {
+        let server = internal.server();
         let rq = if stop.load(Ordering::SeqCst) {
             // Drain what tiny_http has already queued, then stop.
             match server.try_recv() {
@@ -317,10 +299,11 @@ fn work(
                 Ok(Some(rq)) => rq,
                 Ok(None) => continue,
                 Err(e) => {
-                    tracing::error!(error = %e, "the HTTP acceptor stopped");
-                    acceptor_stopped.store(true, Ordering::SeqCst);
-                    ctx.shutdown.store(true, Ordering::SeqCst);
-                    std::thread::sleep(Duration::from_millis(100));
+                    tracing::error!(error = %e, "the internal HTTP acceptor stopped; starting a new one");
+                    if let Err(e) = internal.replace(server) {
+                        tracing::error!(error = %e, "cannot start a new internal HTTP server yet");
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
                     continue;
                 }
             }

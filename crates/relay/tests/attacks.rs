@@ -498,3 +498,47 @@ fn repeated_failed_authentication_is_slowed_down() {
     // The app's own address is not affected.
     assert!(get(Ipv4Addr::LOCALHOST, &relay.token).starts_with("HTTP/1.1 200"));
 }
+
+#[test]
+fn running_out_of_file_descriptors_stops_nothing() {
+    let mut relay = Relay::start_with(&[("COACHDESK_RELAY_WORKERS", "4")]);
+    let pid = relay.child.as_ref().expect("running").id();
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let prlimit = |soft: usize| {
+        let status = std::process::Command::new("prlimit")
+            .args(["--pid", &pid.to_string(), &format!("--nofile={soft}:")])
+            .status()
+            .expect("prlimit (util-linux) must be installed");
+        assert!(status.success());
+    };
+    // Not one descriptor to spare: every accept() fails with EMFILE, and so does the
+    // internal connection of any request in flight (tiny_http's accept thread dies of it).
+    prlimit(fds());
+    let mut held = Vec::new();
+    for i in 0..100u8 {
+        if let Ok(mut s) = connect_from(attacker(i % 2 + 1), relay.addr) {
+            let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: r\r\n\r\n");
+            held.push(s);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_alive(&mut relay);
+    drop(held);
+    prlimit(4096);
+    // The relay serves again as before, at once.
+    let until = Instant::now() + Duration::from_secs(5);
+    while let Err(e) = health_check(relay.addr) {
+        assert!(
+            Instant::now() < until,
+            "not serving after the limit was raised: {e}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let witness = Witness::start(relay.addr, "emfile");
+    assert_alive(&mut relay);
+    witness.finish(&relay);
+}

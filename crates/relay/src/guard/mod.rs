@@ -30,7 +30,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, Tc
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr as UnixAddr, UnixListener, UnixStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -72,7 +72,7 @@ pub struct GuardConfig {
 
 /// An internal socket for tiny_http: an abstract Unix socket with a random name (no file
 /// to create, clean up, or make writable under a read-only system).
-pub fn internal_listener() -> io::Result<(UnixListener, UnixAddr)> {
+fn internal_listener() -> io::Result<(UnixListener, UnixAddr)> {
     let name = format!(
         "coachdesk-relay-{}-{:016x}",
         std::process::id(),
@@ -81,6 +81,70 @@ pub fn internal_listener() -> io::Result<(UnixListener, UnixAddr)> {
     let addr = UnixAddr::from_abstract_name(name.as_bytes())?;
     let listener = UnixListener::bind_addr(&addr)?;
     Ok((listener, addr))
+}
+
+/// tiny_http behind the guard, replaceable. tiny_http 0.12's acceptor stops for good at
+/// its first `accept()` error, and its accept thread panics (closing the socket) when
+/// `EMFILE` strikes just after an accept; whoever notices (a worker told of the error,
+/// or the guard refused on the internal socket) starts a new server on a new internal
+/// socket, and the guard and the workers use that one from then on.
+///
+/// Servers are leaked on purpose: tiny_http's `Drop for Server` unwraps the listener's
+/// path, which an abstract socket has not, and one is made only at start and after such a
+/// failure.
+pub struct Internal {
+    current: RwLock<(&'static tiny_http::Server, UnixAddr)>,
+    replacing: Mutex<()>,
+}
+
+impl Internal {
+    /// Starts the first server.
+    pub fn start() -> io::Result<Internal> {
+        Ok(Internal {
+            current: RwLock::new(Self::new_server()?),
+            replacing: Mutex::new(()),
+        })
+    }
+
+    fn new_server() -> io::Result<(&'static tiny_http::Server, UnixAddr)> {
+        let (listener, addr) = internal_listener()?;
+        let server = tiny_http::Server::from_listener(listener, None)
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        Ok((Box::leak(Box::new(server)), addr))
+    }
+
+    /// The server to take requests from now.
+    pub fn server(&self) -> &'static tiny_http::Server {
+        self.read().0
+    }
+
+    fn current(&self) -> (&'static tiny_http::Server, UnixAddr) {
+        let c = self.read();
+        (c.0, c.1.clone())
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, (&'static tiny_http::Server, UnixAddr)> {
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Replaces `failed` (whose acceptor stopped) unless another worker already did.
+    pub fn replace(&self, failed: &'static tiny_http::Server) -> io::Result<()> {
+        let _one = self
+            .replacing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !std::ptr::eq(self.server(), failed) {
+            return Ok(());
+        }
+        let fresh = Self::new_server()?;
+        *self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+        Ok(())
+    }
 }
 
 struct Entry {
@@ -92,6 +156,8 @@ struct Entry {
     reading: bool,
     /// Cut to make room; its thread has yet to notice.
     evicted: bool,
+    /// Bytes of the current request have arrived.
+    progress: bool,
 }
 
 #[derive(Default)]
@@ -99,6 +165,8 @@ struct Table {
     entries: HashMap<u64, Entry>,
     /// Entries cut but not yet gone.
     evicting: usize,
+    /// Entries whose request tiny_http has (not reading).
+    forwarding: usize,
     per_ip: HashMap<IpAddr, usize>,
     next: u64,
 }
@@ -109,7 +177,7 @@ pub type OnRefused = Box<dyn Fn(&str, u16) + Send + Sync>;
 struct Shared {
     cfg: GuardConfig,
     on_refused: OnRefused,
-    upstream: UnixAddr,
+    upstream: Arc<Internal>,
     limits: Limits,
     table: Mutex<Table>,
     stopping: AtomicBool,
@@ -122,10 +190,24 @@ impl Shared {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn set_reading(&self, id: u64, reading: bool) {
+    fn set_progress(&self, id: u64) {
         if let Some(e) = self.table().entries.get_mut(&id) {
-            e.reading = reading;
-            e.since = Instant::now();
+            e.progress = true;
+        }
+    }
+
+    fn set_reading(&self, id: u64, reading: bool) {
+        let mut t = self.table();
+        let Some(e) = t.entries.get_mut(&id) else {
+            return;
+        };
+        let was = std::mem::replace(&mut e.reading, reading);
+        e.since = Instant::now();
+        e.progress = false;
+        match (was, reading) {
+            (true, false) => t.forwarding += 1,
+            (false, true) => t.forwarding = t.forwarding.saturating_sub(1),
+            _ => {}
         }
     }
 }
@@ -141,8 +223,13 @@ struct Conn {
 impl Drop for Conn {
     fn drop(&mut self) {
         let mut t = self.shared.table();
-        if t.entries.remove(&self.id).is_some_and(|e| e.evicted) {
-            t.evicting = t.evicting.saturating_sub(1);
+        if let Some(e) = t.entries.remove(&self.id) {
+            if e.evicted {
+                t.evicting = t.evicting.saturating_sub(1);
+            }
+            if !e.reading {
+                t.forwarding = t.forwarding.saturating_sub(1);
+            }
         }
         if let Some(n) = t.per_ip.get_mut(&self.ip) {
             *n = n.saturating_sub(1);
@@ -164,7 +251,7 @@ impl Guard {
     /// Starts accepting on `listener`, forwarding to tiny_http at `upstream`.
     pub fn spawn(
         listener: TcpListener,
-        upstream: UnixAddr,
+        upstream: Arc<Internal>,
         cfg: GuardConfig,
         on_refused: OnRefused,
     ) -> io::Result<Guard> {
@@ -249,24 +336,21 @@ fn open_fds() -> u64 {
     std::fs::read_dir("/proc/self/fd").map_or(64, |d| d.count() as u64)
 }
 
-/// How many connections the open-file limit leaves room for, read again now and then so
-/// that a limit lowered on the running process (`prlimit`) is obeyed.
-fn fd_budget(fd_base: u64) -> u64 {
+/// Descriptors the open-file limit leaves for connections.
+fn fd_room(fd_base: u64) -> u64 {
     let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
         .current
         .unwrap_or(u64::MAX);
-    (limit.saturating_sub(fd_base + FD_RESERVE) / FDS_PER_CONNECTION).max(1)
+    limit.saturating_sub(fd_base + FD_RESERVE)
 }
 
 fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, fd_base: u64) {
     let mut backoff = Duration::from_millis(5);
     let mut last_error_log: Option<Instant> = None;
-    let mut budget = fd_budget(fd_base);
-    let mut checked = Instant::now();
+    let mut housekept = Instant::now();
     while !shared.stopping.load(Ordering::SeqCst) {
-        if checked.elapsed() >= Duration::from_secs(1) {
-            budget = fd_budget(fd_base);
-            checked = Instant::now();
+        if housekept.elapsed() >= Duration::from_secs(1) {
+            housekept = Instant::now();
             shared.limits.housekeeping();
         }
         let (stream, peer) = match listener.accept() {
@@ -288,16 +372,22 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, fd_base: u64) {
         if shared.stopping.load(Ordering::SeqCst) {
             return;
         }
-        admit(stream, peer.ip(), shared, budget);
+        // Read at every connection (one cheap system call), so that a limit changed on
+        // the running process (`prlimit`) counts at once.
+        admit(stream, peer.ip(), shared, fd_room(fd_base));
     }
 }
 
 /// Registers the connection and starts its thread, or refuses it cheaply.
-fn admit(stream: TcpStream, ip: IpAddr, shared: &Arc<Shared>, fd_budget: u64) {
+/// `fd_room`: descriptors the open-file limit leaves for connections. A connection reading
+/// a request holds one; one in tiny_http's hands holds four.
+fn admit(stream: TcpStream, ip: IpAddr, shared: &Arc<Shared>, fd_room: u64) {
+    let fd_room = usize::try_from(fd_room).unwrap_or(usize::MAX);
     let cap = shared
         .cfg
         .max_connections
-        .min(usize::try_from(fd_budget).unwrap_or(usize::MAX));
+        .min(fd_room / FDS_PER_CONNECTION as usize)
+        .max(1);
     let soft = cap - cap / 8;
     let stream = Arc::new(stream);
     let id = {
@@ -305,23 +395,29 @@ fn admit(stream: TcpStream, ip: IpAddr, shared: &Arc<Shared>, fd_budget: u64) {
         let from_ip = t.per_ip.get(&ip).copied().unwrap_or(0);
         let proxy = shared.cfg.trusted_proxies.contains(&ip);
         let live = t.entries.len() - t.evicting;
-        // Cut connections hold a descriptor until their thread notices: a hard cap above
-        // the soft one keeps those within the open-file budget.
-        let over_hard = t.entries.len() >= cap + cap / 4;
+        // Descriptors in use: cut connections hold theirs until their thread notices.
+        let fds_used = t.entries.len() + 3 * t.forwarding;
+        let over_hard = fds_used + FDS_PER_CONNECTION as usize > fd_room;
         let mut refused = over_hard || (!proxy && from_ip >= shared.cfg.max_connections_per_ip);
         if !refused && live >= soft {
-            // Make room: cut the connection that has been reading a request the longest,
-            // from the address that holds the most connections.
+            // Make room: cut an idle connection (nothing of a request received, nothing
+            // waiting to be read), from the address holding the most, the oldest first.
+            // A connection that has sent anything is never cut for a newcomer.
             let per_ip = &t.per_ip;
-            let victim = t
+            let mut idle: Vec<(&u64, &Entry)> = t
                 .entries
                 .iter()
-                .filter(|(_, e)| e.reading && !e.evicted)
-                .min_by_key(|(_, e)| {
-                    let held = per_ip.get(&e.ip).copied().unwrap_or(0);
-                    (std::cmp::Reverse(held), e.since)
-                })
-                .map(|(id, _)| *id);
+                .filter(|(_, e)| e.reading && !e.evicted && !e.progress)
+                .collect();
+            idle.sort_by_key(|(_, e)| {
+                let held = per_ip.get(&e.ip).copied().unwrap_or(0);
+                (std::cmp::Reverse(held), e.since)
+            });
+            let victim = idle
+                .iter()
+                .take(16)
+                .find(|(_, e)| !has_pending_data(&e.stream))
+                .map(|(id, _)| **id);
             match victim {
                 Some(v) => {
                     if let Some(e) = t.entries.get_mut(&v) {
@@ -348,6 +444,7 @@ fn admit(stream: TcpStream, ip: IpAddr, shared: &Arc<Shared>, fd_budget: u64) {
                 since: Instant::now(),
                 reading: true,
                 evicted: false,
+                progress: false,
             },
         );
         *t.per_ip.entry(ip).or_insert(0) += 1;
@@ -367,6 +464,13 @@ fn admit(stream: TcpStream, ip: IpAddr, shared: &Arc<Shared>, fd_budget: u64) {
         // The closure (and the connection with it) was dropped: unregistered, closed.
         tracing::warn!(error = %e, "cannot start a connection thread");
     }
+}
+
+/// Whether the client has sent bytes not yet read (without reading or blocking).
+fn has_pending_data(stream: &TcpStream) -> bool {
+    let mut probe = [0u8; 1];
+    let flags = rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::DONTWAIT;
+    matches!(rustix::net::recv(stream, &mut probe[..], flags), Ok((n, _)) if n > 0)
 }
 
 fn refuse(stream: &TcpStream) {
@@ -398,7 +502,9 @@ fn serve_connection(conn: &Conn) {
         }
         shared.set_reading(conn.id, true);
         let deadline = Instant::now() + cfg.request_deadline;
-        let head = match read_head(stream, &mut buf, deadline, cfg, &shared.on_refused) {
+        let head = match read_head(stream, &mut buf, deadline, cfg, &shared.on_refused, || {
+            shared.set_progress(conn.id)
+        }) {
             Ok(h) => h,
             Err(stop) => return finish(stream, stop, &[]),
         };
@@ -506,7 +612,11 @@ fn read_head(
     deadline: Instant,
     cfg: &GuardConfig,
     shared_refused: &OnRefused,
+    on_first_bytes: impl Fn(),
 ) -> Result<Head, Stop> {
+    if !buf.is_empty() {
+        on_first_bytes();
+    }
     let mut chunk = [0u8; 4096];
     loop {
         if !buf.is_empty() {
@@ -527,7 +637,12 @@ fn read_head(
             .clamp(1, chunk.len());
         match read_some(stream, &mut chunk[..room], deadline, cfg.read_timeout) {
             Ok(0) => return Err(Stop::Quiet),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Ok(n) => {
+                if buf.is_empty() {
+                    on_first_bytes();
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
             Err(e) if timed_out(&e) && !buf.is_empty() => return Err(Stop::Answer(408)),
             Err(_) => return Err(Stop::Quiet),
         }
@@ -589,14 +704,24 @@ fn read_body(
     }
 }
 
-/// Sends the request to tiny_http and reads its whole answer (it closes after it).
+/// Sends the request to tiny_http and reads its whole answer (it closes after it). A
+/// refused internal connection means tiny_http's acceptor is gone: it is replaced and the
+/// request sent to the new one.
 fn forward(
-    upstream: &UnixAddr,
+    upstream: &Internal,
     head: &Head,
     body: &[u8],
     timeout: Duration,
 ) -> io::Result<Vec<u8>> {
-    let mut s = UnixStream::connect_addr(upstream)?;
+    let (server, addr) = upstream.current();
+    let mut s = match UnixStream::connect_addr(&addr) {
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+            tracing::error!("the internal HTTP acceptor is gone; starting a new one");
+            upstream.replace(server)?;
+            UnixStream::connect_addr(&upstream.current().1)?
+        }
+        r => r?,
+    };
     s.set_read_timeout(Some(timeout))?;
     s.set_write_timeout(Some(timeout))?;
     s.write_all(&head::upstream_request(head, body))?;
