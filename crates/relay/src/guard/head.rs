@@ -173,6 +173,10 @@ pub fn parse(buf: &[u8], max_head: usize, max_body: usize) -> Result<Option<Head
             fields.push((h.name.to_owned(), h.value.to_vec()));
         }
     }
+    // Room for the two framing fields the guard adds for tiny_http.
+    if fields.len() + 2 > MAX_HEADERS {
+        return Err(HeadError::HeadTooLarge);
+    }
     if chunked && length.is_some() {
         // Both framings at once is how requests are smuggled past proxies.
         return Err(HeadError::Malformed);
