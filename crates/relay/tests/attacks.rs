@@ -542,3 +542,66 @@ fn running_out_of_file_descriptors_stops_nothing() {
     assert_alive(&mut relay);
     witness.finish(&relay);
 }
+
+/// What well-behaved clients do still works through the guard: pipelined requests on one
+/// keep-alive connection answered in order, `Expect: 100-continue`, HEAD, HTTP/1.0.
+#[test]
+fn keep_alive_pipelining_continue_head_and_http_1_0_pass_the_guard() {
+    let relay = Relay::start();
+    let a = stripe_body("evt_pipe_a", 1200);
+    let b = stripe_body("evt_pipe_b", 2600);
+    let mut s = TcpStream::connect(relay.addr).expect("connect");
+    let mut both = Vec::new();
+    for body in [&a, &b] {
+        write!(
+            both,
+            "POST /hooks/stripe HTTP/1.1\r\nHost: r\r\nContent-Type: application/json\r\nStripe-Signature: {}\r\nContent-Length: {}\r\n\r\n{body}",
+            sign(body),
+            body.len()
+        )
+        .expect("format");
+    }
+    both.extend_from_slice(b"HEAD /healthz HTTP/1.1\r\nHost: r\r\nConnection: close\r\n\r\n");
+    s.write_all(&both).expect("write");
+    let answers = read_answer(&mut s, Duration::from_secs(10));
+    // Bodies have no line end: count the status lines where they start.
+    assert_eq!(
+        answers.matches("HTTP/1.1 200 OK\r\n").count(),
+        3,
+        "{answers:?}"
+    );
+    assert_eq!(answers.matches("HTTP/1.1 ").count(), 3, "{answers:?}");
+    assert!(
+        answers.contains("\"seq\":1") && answers.contains("\"seq\":2"),
+        "{answers:?}"
+    );
+    assert!(
+        answers.ends_with("\r\n\r\n"),
+        "HEAD has no body: {answers:?}"
+    );
+
+    let c = stripe_body("evt_continue", 900);
+    let mut s = TcpStream::connect(relay.addr).expect("connect");
+    write!(
+        s,
+        "POST /hooks/stripe HTTP/1.1\r\nHost: r\r\nContent-Type: application/json\r\nStripe-Signature: {}\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+        sign(&c),
+        c.len()
+    )
+    .expect("write head");
+    let mut interim = [0u8; 25];
+    s.read_exact(&mut interim).expect("100 Continue");
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    s.write_all(c.as_bytes()).expect("write body");
+    assert!(read_answer(&mut s, Duration::from_secs(10)).starts_with("HTTP/1.1 200"));
+
+    let mut s = TcpStream::connect(relay.addr).expect("connect");
+    s.write_all(b"GET /healthz HTTP/1.0\r\n\r\n")
+        .expect("write");
+    let answer = read_answer(&mut s, Duration::from_secs(5));
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok\n"),
+        "{answer:?}"
+    );
+    assert_eq!(relay.pull_all(0).len(), 3);
+}
