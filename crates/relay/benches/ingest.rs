@@ -118,6 +118,9 @@ fn fixed_rate(addr: SocketAddr, run: &str) -> (f64, f64, f64) {
                 let mut lat = Vec::new();
                 let mut conn = http::Conn::open(addr).ok();
                 for _ in 0..WARM_UP {
+                    if conn.is_none() {
+                        conn = http::Conn::open(addr).ok();
+                    }
                     if let Some(c) = conn.as_mut() {
                         if !post(c, &run) {
                             conn = None;
@@ -130,6 +133,9 @@ fn fixed_rate(addr: SocketAddr, run: &str) -> (f64, f64, f64) {
                     let Ok(Ok(due)) = next else {
                         return lat;
                     };
+                    if conn.is_none() {
+                        conn = http::Conn::open(addr).ok();
+                    }
                     let Some(c) = conn.as_mut() else {
                         lat.push(f64::INFINITY);
                         continue;
@@ -138,7 +144,7 @@ fn fixed_rate(addr: SocketAddr, run: &str) -> (f64, f64, f64) {
                         lat.push(due.elapsed().as_secs_f64() * 1000.0);
                     } else {
                         lat.push(f64::INFINITY);
-                        conn = http::Conn::open(addr).ok();
+                        conn = None;
                     }
                 }
             })
