@@ -142,6 +142,18 @@ impl Limits {
     }
 }
 
+/// The address limits are kept for: an IPv6 client is its /64 (one customer's network,
+/// inside which addresses are free to rotate), an IPv4 client its address.
+pub fn source_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        },
+    }
+}
+
 /// Seconds for a `Retry-After` field: the wait rounded up, at least 1.
 pub fn retry_after_secs(wait: Duration) -> u64 {
     (wait.as_millis().div_ceil(1000) as u64).max(1)
@@ -202,6 +214,20 @@ mod tests {
         assert_eq!(l.check(Class::Hooks, a), Ok(()));
         l.housekeeping();
         assert!(l.check(Class::Api, a).is_err());
+    }
+
+    #[test]
+    fn ipv6_clients_are_their_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().expect("ip");
+        let c: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+        assert_eq!(source_key(a), source_key(b));
+        assert_ne!(source_key(a), source_key(c));
+        let mapped: IpAddr = "::ffff:203.0.113.5".parse().expect("ip");
+        assert_eq!(
+            source_key(mapped),
+            "203.0.113.5".parse::<IpAddr>().expect("ip")
+        );
     }
 
     #[test]

@@ -215,7 +215,10 @@ impl Shared {
 /// A registered connection; dropping it unregisters it (before its socket closes).
 struct Conn {
     id: u64,
+    /// The peer's limit key (`limits::source_key`).
     ip: IpAddr,
+    /// The peer is a trusted proxy.
+    proxy: bool,
     stream: Arc<TcpStream>,
     shared: Arc<Shared>,
 }
@@ -381,8 +384,10 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, fd_base: u64) {
 /// Registers the connection and starts its thread, or refuses it cheaply.
 /// `fd_room`: descriptors the open-file limit leaves for connections. A connection reading
 /// a request holds one; one in tiny_http's hands holds four.
-fn admit(stream: TcpStream, ip: IpAddr, shared: &Arc<Shared>, fd_room: u64) {
+fn admit(stream: TcpStream, peer: IpAddr, shared: &Arc<Shared>, fd_room: u64) {
     let fd_room = usize::try_from(fd_room).unwrap_or(usize::MAX);
+    let ip = limits::source_key(peer);
+    let proxy = shared.cfg.trusted_proxies.contains(&peer);
     let cap = shared
         .cfg
         .max_connections
@@ -393,7 +398,6 @@ fn admit(stream: TcpStream, ip: IpAddr, shared: &Arc<Shared>, fd_room: u64) {
     let id = {
         let mut t = shared.table();
         let from_ip = t.per_ip.get(&ip).copied().unwrap_or(0);
-        let proxy = shared.cfg.trusted_proxies.contains(&ip);
         let live = t.entries.len() - t.evicting;
         // Descriptors in use: cut connections hold theirs until their thread notices.
         let fds_used = t.entries.len() + 3 * t.forwarding;
@@ -453,6 +457,7 @@ fn admit(stream: TcpStream, ip: IpAddr, shared: &Arc<Shared>, fd_room: u64) {
     let conn = Conn {
         id,
         ip,
+        proxy,
         stream,
         shared: shared.clone(),
     };
@@ -509,7 +514,7 @@ fn serve_connection(conn: &Conn) {
             Err(stop) => return finish(stream, stop, &[]),
         };
         let ip = match head.forwarded_for {
-            Some(client) if cfg.trusted_proxies.contains(&conn.ip) => client,
+            Some(client) if conn.proxy => limits::source_key(client),
             _ => conn.ip,
         };
         let class = Class::of(head.path());
