@@ -5,9 +5,12 @@
 //! and, in the same run, a bare tiny_http server that answers 200 and does nothing, with the
 //! same load against each: concurrent keep-alive clients posting signed Stripe webhooks of
 //! 2 to 4 KiB. It prints sustained events per second (with the relay's mean events per
-//! commit, read from its metrics), and p50/p99 latency at a fixed 1,000 events/s (measured
-//! from each request's scheduled send time, so a stall counts), then each relay's figures
-//! as a ratio of the bare server's.
+//! commit, read from its metrics), and p50/p99 latency at a fixed 1,000 events/s sent on
+//! an open model (each request released at its scheduled time whatever is outstanding,
+//! latency measured from that time, so a stall counts), then each relay's figures as a
+//! ratio of the bare server's. Last, events per second while 200 slow clients hold
+//! connections (declaring 1 MiB bodies, sending a byte a second), as a ratio of the same
+//! relay's rate without them.
 
 #[path = "../tests/support/http.rs"]
 mod http;
@@ -23,7 +26,8 @@ const SECRET: &str = "whsec_bench_secret";
 const CLIENTS: usize = 128;
 const SUSTAINED: Duration = Duration::from_secs(5);
 const RATE: u64 = 1_000;
-const RATE_CLIENTS: u64 = 8;
+const RATE_CONNECTIONS: usize = 64;
+const SLOW_CLIENTS: usize = 200;
 const RATE_FOR: Duration = Duration::from_secs(4);
 const WARM_UP: usize = 3;
 
@@ -94,44 +98,71 @@ fn sustained(addr: SocketAddr, run: &str) -> f64 {
     n as f64 / elapsed.as_secs_f64()
 }
 
-/// Open-loop load at `RATE`/s, after `WARM_UP` untimed requests per client. Returns (p50,
-/// p99, max) in milliseconds.
+/// Open-model load at `RATE`/s: a scheduler releases one request every 1/`RATE` s,
+/// whatever is still outstanding, to a pool of `RATE_CONNECTIONS` keep-alive connections;
+/// each latency runs from the request's scheduled time, so time spent waiting for a free
+/// connection (a stalled server) counts. Returns (p50, p99, max) in milliseconds; a
+/// request that failed counts as infinitely late (and is reported on stderr).
 fn fixed_rate(addr: SocketAddr, run: &str) -> (f64, f64, f64) {
-    let per_client = RATE / RATE_CLIENTS;
-    let interval = Duration::from_nanos(1_000_000_000 / per_client);
-    let count = per_client * RATE_FOR.as_secs();
-    // Each client connects and sends a few untimed requests first, so that connection
-    // setup and the servers' thread start-up are not counted as latency.
-    let start = Instant::now() + Duration::from_millis(500);
-    let threads: Vec<_> = (0..RATE_CLIENTS)
-        .map(|c| {
-            let run = run.to_owned();
+    let interval = Duration::from_nanos(1_000_000_000 / RATE);
+    let count = RATE * RATE_FOR.as_secs();
+    let (due_tx, due_rx) = std::sync::mpsc::channel::<Instant>();
+    let due_rx = Arc::new(std::sync::Mutex::new(due_rx));
+    // Connections are opened and warmed (untimed) before the schedule starts, so that
+    // connection setup and the servers' thread start-up are not counted as latency.
+    let ready = Arc::new(std::sync::Barrier::new(RATE_CONNECTIONS + 1));
+    let threads: Vec<_> = (0..RATE_CONNECTIONS)
+        .map(|_| {
+            let (run, due_rx, ready) = (run.to_owned(), due_rx.clone(), ready.clone());
             std::thread::spawn(move || {
-                let mut lat = Vec::with_capacity(count as usize);
-                let Ok(mut conn) = http::Conn::open(addr) else {
-                    return lat;
-                };
+                let mut lat = Vec::new();
+                let mut conn = http::Conn::open(addr).ok();
                 for _ in 0..WARM_UP {
-                    if !post(&mut conn, &run) {
+                    if conn.is_none() {
+                        conn = http::Conn::open(addr).ok();
+                    }
+                    if let Some(c) = conn.as_mut() {
+                        if !post(c, &run) {
+                            conn = None;
+                        }
+                    }
+                }
+                ready.wait();
+                loop {
+                    let next = due_rx.lock().map(|rx| rx.recv());
+                    let Ok(Ok(due)) = next else {
                         return lat;
+                    };
+                    if conn.is_none() {
+                        conn = http::Conn::open(addr).ok();
+                    }
+                    let Some(c) = conn.as_mut() else {
+                        lat.push(f64::INFINITY);
+                        continue;
+                    };
+                    if post(c, &run) {
+                        lat.push(due.elapsed().as_secs_f64() * 1000.0);
+                    } else {
+                        lat.push(f64::INFINITY);
+                        conn = None;
                     }
                 }
-                let offset = interval * c as u32 / RATE_CLIENTS as u32;
-                for i in 0..count {
-                    let due = start + offset + interval * i as u32;
-                    let now = Instant::now();
-                    if due > now {
-                        std::thread::sleep(due - now);
-                    }
-                    if !post(&mut conn, &run) {
-                        break;
-                    }
-                    lat.push(due.elapsed().as_secs_f64() * 1000.0);
-                }
-                lat
             })
         })
         .collect();
+    ready.wait();
+    let start = Instant::now() + Duration::from_millis(50);
+    for i in 0..count {
+        let due = start + interval * i as u32;
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        if due_tx.send(due).is_err() {
+            break;
+        }
+    }
+    drop(due_tx);
     let mut all: Vec<f64> = threads
         .into_iter()
         .flat_map(|t| t.join().unwrap_or_default())
@@ -140,8 +171,69 @@ fn fixed_rate(addr: SocketAddr, run: &str) -> (f64, f64, f64) {
     if all.is_empty() {
         return (f64::NAN, f64::NAN, f64::NAN);
     }
+    let failed = all.iter().filter(|l| l.is_infinite()).count();
+    if failed > 0 {
+        eprintln!("{run}: {failed} of {} requests failed", all.len());
+    }
     let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
     (pct(0.50), pct(0.99), all[all.len() - 1])
+}
+
+/// `SLOW_CLIENTS` connections from other loopback addresses, each declaring a 1 MiB body
+/// and sending a byte a second (reconnecting when the relay cuts it), until `stop`.
+/// Returns once all of them are connected.
+fn slow_clients(addr: SocketAddr, stop: Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<()>> {
+    let connected = Arc::new(std::sync::Barrier::new(SLOW_CLIENTS + 1));
+    let threads = (0..SLOW_CLIENTS)
+        .map(|i| {
+            let (stop, connected) = (stop.clone(), connected.clone());
+            std::thread::spawn(move || {
+                let src = std::net::Ipv4Addr::new(127, 0, 2, (i % 8) as u8 + 1);
+                let open = || -> std::io::Result<std::net::TcpStream> {
+                    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+                    sock.bind(&SocketAddr::new(src.into(), 0).into())?;
+                    sock.connect(&addr.into())?;
+                    let mut s: std::net::TcpStream = sock.into();
+                    std::io::Write::write_all(
+                        &mut s,
+                        b"POST /hooks/stripe HTTP/1.1\r\nHost: r\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n\r\n",
+                    )?;
+                    Ok(s)
+                };
+                let mut conn = open().ok();
+                connected.wait();
+                while !stop.load(Ordering::Relaxed) {
+                    let alive = conn
+                        .as_mut()
+                        .is_some_and(|s| std::io::Write::write_all(s, b"{").is_ok());
+                    if !alive {
+                        conn = open().ok();
+                    }
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            })
+        })
+        .collect();
+    connected.wait();
+    threads
+}
+
+/// Sustained events/s without, then with, `SLOW_CLIENTS` slow clients holding connections.
+fn under_attack(dir: &std::path::Path) -> (f64, f64) {
+    let (mut child, addr) = start_relay(dir, "full");
+    let calm = sustained(addr, "calm");
+    let stop = Arc::new(AtomicBool::new(false));
+    let slow = slow_clients(addr, stop.clone());
+    let attacked = sustained(addr, "attacked");
+    stop.store(true, Ordering::Relaxed);
+    for t in slow {
+        let _ = t.join();
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    (calm, attacked)
 }
 
 fn bare_server() -> (SocketAddr, Arc<tiny_http::Server>) {
@@ -162,7 +254,10 @@ fn bare_server() -> (SocketAddr, Arc<tiny_http::Server>) {
 
 /// A relay process on a fresh database in the given durability mode.
 fn start_relay(dir: &std::path::Path, durability: &str) -> (Child, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_coachdesk-relay"))
+    // COACHDESK_BENCH_RELAY_BIN runs another build (an older one, to compare).
+    let bin = std::env::var("COACHDESK_BENCH_RELAY_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_coachdesk-relay").to_owned());
+    let mut child = Command::new(bin)
         .arg("serve")
         .env(
             "COACHDESK_RELAY_DB",
@@ -172,6 +267,11 @@ fn start_relay(dir: &std::path::Path, durability: &str) -> (Child, SocketAddr) {
         .env("COACHDESK_RELAY_STRIPE_SECRETS", SECRET)
         .env("COACHDESK_RELAY_DURABILITY", durability)
         .env("COACHDESK_RELAY_LOG", "error")
+        // The load comes from one address at far more than any provider sends: lift the
+        // per-address limits (the attack phase's slow clients use other addresses).
+        .env("COACHDESK_RELAY_RATE_HOOKS_PER_SEC", "1000000000")
+        .env("COACHDESK_RELAY_RATE_HOOKS_BURST", "1000000000")
+        .env("COACHDESK_RELAY_MAX_CONNECTIONS_PER_IP", "100000")
         .stdout(Stdio::piped())
         .spawn()
         .expect("start the relay");
@@ -232,7 +332,7 @@ fn measure_relay(dir: &std::path::Path, durability: &str) -> Figures {
 
 fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
-    println!("ingest benchmark: {RATE}/s over {RATE_CLIENTS} clients for {RATE_FOR:?}; then {CLIENTS} keep-alive clients for {SUSTAINED:?}; bodies 2-4 KiB, signed; a fresh relay and database per mode");
+    println!("ingest benchmark: {RATE}/s open-model over up to {RATE_CONNECTIONS} connections for {RATE_FOR:?}; then {CLIENTS} keep-alive clients for {SUSTAINED:?}; bodies 2-4 KiB, signed; a fresh relay and database per mode");
     let full = measure_relay(dir.path(), "full");
     let normal = measure_relay(dir.path(), "normal");
     let (bare_addr, _server) = bare_server();
@@ -269,6 +369,11 @@ fn main() {
         "normal / full: throughput {:.2}, p99 {:.2}x",
         normal.eps / full.eps,
         normal.lat.1 / full.lat.1
+    );
+    let (calm, attacked) = under_attack(dir.path());
+    println!(
+        "under attack (durability=full): {attacked:.0} events/s with {SLOW_CLIENTS} slow clients holding connections, {calm:.0} without: ratio {:.2}",
+        attacked / calm
     );
     if bare.lat.1 > 5.0 {
         println!(

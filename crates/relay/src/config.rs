@@ -146,6 +146,39 @@ pub struct Settings {
     /// (an app install gone for good); 0 keeps it until acknowledged
     /// (`COACHDESK_RELAY_UNACKED_RETENTION_DAYS`, key `unacked_retention_days`).
     pub unacked_retention_days: u32,
+    /// Most open client connections; lowered at run time to what the open-file limit
+    /// leaves room for (`COACHDESK_RELAY_MAX_CONNECTIONS`, key `max_connections`).
+    pub max_connections: usize,
+    /// Most open connections from one address; trusted proxies are exempt
+    /// (`COACHDESK_RELAY_MAX_CONNECTIONS_PER_IP`, key `max_connections_per_ip`).
+    pub max_connections_per_ip: usize,
+    /// Seconds from the start of waiting for a request to its last body byte; a trickling
+    /// client cannot extend it (`COACHDESK_RELAY_REQUEST_DEADLINE_SECS`, key
+    /// `request_deadline_secs`).
+    pub request_deadline_secs: u64,
+    /// Largest request head, request line and fields (`COACHDESK_RELAY_MAX_HEADER_BYTES`,
+    /// key `max_header_bytes`).
+    pub max_header_bytes: usize,
+    /// Webhooks per second and burst per source address (`COACHDESK_RELAY_RATE_HOOKS_PER_SEC`,
+    /// `COACHDESK_RELAY_RATE_HOOKS_BURST`; keys `rate_hooks_per_sec`, `rate_hooks_burst`).
+    pub rate_hooks_per_sec: u32,
+    pub rate_hooks_burst: u32,
+    /// App API requests (`/v1/*`) per second and burst per source address
+    /// (`COACHDESK_RELAY_RATE_API_PER_SEC`, `COACHDESK_RELAY_RATE_API_BURST`).
+    pub rate_api_per_sec: u32,
+    pub rate_api_burst: u32,
+    /// Payment redirects (`/pay/*`) per second and burst per source address
+    /// (`COACHDESK_RELAY_RATE_PAY_PER_SEC`, `COACHDESK_RELAY_RATE_PAY_BURST`).
+    pub rate_pay_per_sec: u32,
+    pub rate_pay_burst: u32,
+    /// Failed authentications one address may make at once, and new tries it earns per
+    /// minute; past them it gets 429 on `/v1/*` (`COACHDESK_RELAY_AUTH_FAILURES_BURST`,
+    /// `COACHDESK_RELAY_AUTH_FAILURES_PER_MIN`).
+    pub auth_failures_burst: u32,
+    pub auth_failures_per_min: u32,
+    /// Proxies whose `X-Forwarded-For` (its last address) names the client for rate limits
+    /// (`COACHDESK_RELAY_TRUSTED_PROXIES`, comma-separated; key `trusted_proxies`).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for Settings {
@@ -165,6 +198,19 @@ impl Default for Settings {
             payment_link_hosts: Vec::new(),
             calendly_key_handover: true,
             unacked_retention_days: 0,
+            max_connections: 1024,
+            max_connections_per_ip: 64,
+            request_deadline_secs: 15,
+            max_header_bytes: 16 * 1024,
+            rate_hooks_per_sec: 100,
+            rate_hooks_burst: 1000,
+            rate_api_per_sec: 50,
+            rate_api_burst: 500,
+            rate_pay_per_sec: 5,
+            rate_pay_burst: 60,
+            auth_failures_burst: 10,
+            auth_failures_per_min: 10,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -187,6 +233,19 @@ struct FileSettings {
     payment_link_hosts: Option<Vec<String>>,
     calendly_key_handover: Option<bool>,
     unacked_retention_days: Option<u32>,
+    max_connections: Option<usize>,
+    max_connections_per_ip: Option<usize>,
+    request_deadline_secs: Option<u64>,
+    max_header_bytes: Option<usize>,
+    rate_hooks_per_sec: Option<u32>,
+    rate_hooks_burst: Option<u32>,
+    rate_api_per_sec: Option<u32>,
+    rate_api_burst: Option<u32>,
+    rate_pay_per_sec: Option<u32>,
+    rate_pay_burst: Option<u32>,
+    auth_failures_burst: Option<u32>,
+    auth_failures_per_min: Option<u32>,
+    trusted_proxies: Option<Vec<std::net::IpAddr>>,
 }
 
 fn secrets(list: impl IntoIterator<Item = String>) -> Vec<Secret> {
@@ -260,6 +319,24 @@ impl Settings {
             if let Some(v) = f.unacked_retention_days {
                 s.unacked_retention_days = v;
             }
+            macro_rules! take {
+                ($($key:ident),*) => {$(if let Some(v) = f.$key { s.$key = v; })*};
+            }
+            take!(
+                max_connections,
+                max_connections_per_ip,
+                request_deadline_secs,
+                max_header_bytes,
+                rate_hooks_per_sec,
+                rate_hooks_burst,
+                rate_api_per_sec,
+                rate_api_burst,
+                rate_pay_per_sec,
+                rate_pay_burst,
+                auth_failures_burst,
+                auth_failures_per_min,
+                trusted_proxies
+            );
         }
         if let Some(v) = env("COACHDESK_RELAY_LISTEN") {
             s.listen = v;
@@ -307,6 +384,41 @@ impl Settings {
         }
         if let Some(v) = env("COACHDESK_RELAY_UNACKED_RETENTION_DAYS") {
             s.unacked_retention_days = parse_env("COACHDESK_RELAY_UNACKED_RETENTION_DAYS", v)?;
+    }
+        macro_rules! number_env {
+            ($($key:ident = $name:literal),*) => {$(
+                if let Some(v) = env($name) {
+                    s.$key = parse_env($name, v)?;
+                }
+            )*};
+        }
+        number_env!(
+            max_connections = "COACHDESK_RELAY_MAX_CONNECTIONS",
+            max_connections_per_ip = "COACHDESK_RELAY_MAX_CONNECTIONS_PER_IP",
+            request_deadline_secs = "COACHDESK_RELAY_REQUEST_DEADLINE_SECS",
+            max_header_bytes = "COACHDESK_RELAY_MAX_HEADER_BYTES",
+            rate_hooks_per_sec = "COACHDESK_RELAY_RATE_HOOKS_PER_SEC",
+            rate_hooks_burst = "COACHDESK_RELAY_RATE_HOOKS_BURST",
+            rate_api_per_sec = "COACHDESK_RELAY_RATE_API_PER_SEC",
+            rate_api_burst = "COACHDESK_RELAY_RATE_API_BURST",
+            rate_pay_per_sec = "COACHDESK_RELAY_RATE_PAY_PER_SEC",
+            rate_pay_burst = "COACHDESK_RELAY_RATE_PAY_BURST",
+            auth_failures_burst = "COACHDESK_RELAY_AUTH_FAILURES_BURST",
+            auth_failures_per_min = "COACHDESK_RELAY_AUTH_FAILURES_PER_MIN"
+        );
+        if let Some(v) = env("COACHDESK_RELAY_TRUSTED_PROXIES") {
+            s.trusted_proxies = v
+                .split(',')
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(|a| {
+                    a.parse().map_err(|_| ConfigError::Env {
+                        name: "COACHDESK_RELAY_TRUSTED_PROXIES",
+                        value: v.clone(),
+                        reason: "expected IP addresses separated by commas",
+                    })
+                })
+                .collect::<Result<_, _>>()?;
         }
         s.validate()?;
         Ok(s)
@@ -338,8 +450,35 @@ impl Settings {
                 "payment_link_hosts",
                 "each entry must be host, host:port, http://host[:port] or https://host[:port]",
             );
+    }
+        if self.max_connections == 0 || self.max_connections_per_ip == 0 {
+            return invalid("max_connections", "connection caps must be at least 1");
+        }
+        if self.request_deadline_secs == 0 {
+            return invalid("request_deadline_secs", "must be at least 1");
+        }
+        if self.max_header_bytes < 1024 {
+            return invalid("max_header_bytes", "must be at least 1024");
+        }
+        let rates = [
+            self.rate_hooks_per_sec,
+            self.rate_hooks_burst,
+            self.rate_api_per_sec,
+            self.rate_api_burst,
+            self.rate_pay_per_sec,
+            self.rate_pay_burst,
+            self.auth_failures_burst,
+            self.auth_failures_per_min,
+        ];
+        if rates.contains(&0) {
+            return invalid("rate_*", "rates and bursts must be at least 1");
         }
         Ok(())
+    }
+
+    /// The per-request deadline (head and body) as a `Duration`.
+    pub fn request_deadline(&self) -> Duration {
+        Duration::from_secs(self.request_deadline_secs)
     }
 
     /// The read timeout as a `Duration`.
@@ -486,6 +625,45 @@ mod tests {
             })
         ));
     }
+
+    #[test]
+    fn guard_settings_from_file_and_env() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("relay.toml");
+        std::fs::write(
+            &path,
+            "max_connections = 300\nrate_hooks_burst = 50\ntrusted_proxies = [\"127.0.0.1\", \"::1\"]\n",
+        )
+        .expect("write");
+        let env: HashMap<&str, &str> = [
+            ("COACHDESK_RELAY_RATE_HOOKS_BURST", "70"),
+            ("COACHDESK_RELAY_REQUEST_DEADLINE_SECS", "5"),
+        ]
+        .into();
+        let s =
+            Settings::load_from(Some(&path), |k| env.get(k).map(|v| v.to_string())).expect("load");
+        assert_eq!(s.max_connections, 300);
+        assert_eq!(s.rate_hooks_burst, 70);
+        assert_eq!(s.request_deadline_secs, 5);
+        assert_eq!(s.trusted_proxies.len(), 2);
+        assert_eq!(s.max_connections_per_ip, 64);
+        let err = Settings::load_from(None, |k| {
+            (k == "COACHDESK_RELAY_TRUSTED_PROXIES").then(|| "10.0.0.1, proxy".to_owned())
+        })
+        .expect_err("must fail");
+        assert!(err.to_string().contains("COACHDESK_RELAY_TRUSTED_PROXIES"));
+        let err = Settings::load_from(None, |k| {
+            (k == "COACHDESK_RELAY_RATE_PAY_PER_SEC").then(|| "0".to_owned())
+        })
+        .expect_err("must fail");
+        assert!(matches!(err, ConfigError::Invalid { .. }), "{err}");
+    }
+
+    #[test]
+    fn unknown_file_key_is_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("relay.toml");
+        std::fs::write(&path, "lisen = \"x\"\n").expect("write");
 
     #[test]
     fn unknown_file_key_is_an_error() {

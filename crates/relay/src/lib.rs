@@ -10,6 +10,8 @@
 //! scheme (`coachdesk-signature`), never on the app's domain or store crates.
 
 pub mod config;
+pub mod fuzzing;
+pub mod guard;
 pub mod metrics;
 pub mod paylink;
 pub mod server;

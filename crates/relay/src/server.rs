@@ -1,14 +1,10 @@
 //! The HTTP side of the relay: routes, a bounded worker pool, timeouts and shutdown.
 //!
-//! tiny_http parses requests on its own per-connection threads and queues them; a fixed
-//! pool of workers takes them from the queue, so the work done at once is bounded by the
-//! pool. tiny_http has no per-connection timeouts, so the relay sets `SO_RCVTIMEO` and
-//! `SO_SNDTIMEO` on the listening socket, which accepted sockets inherit (Linux): a client
-//! that stalls while sending a request is dropped after the read timeout instead of holding
-//! a worker. The same option also bounds `accept()` on the listener, and tiny_http stops
-//! accepting on the first accept error, so a heartbeat thread connects to the listener
-//! every second to keep `accept()` from ever waiting that long; should the acceptor stop
-//! anyway, the relay shuts down gracefully and exits non-zero for its supervisor.
+//! The public socket belongs to the guard (`guard`), which caps connections, reads each
+//! request under a deadline and within size limits, applies rate limits, and only then
+//! passes the whole request to tiny_http over an internal socket. tiny_http parses it and
+//! queues it; a fixed pool of workers takes requests from the queue, so the work done at
+//! once is bounded by the pool. A worker survives a panic in a handler.
 //!
 //! A webhook is not answered by the worker that verified it: the worker hands the event and
 //! the request to the writer and takes the next request. After the group commit, the writer
@@ -17,13 +13,14 @@
 //! workers block when it is full), not by the worker count, and no answer precedes its
 //! commit. Everything else (pulls, acks, the link table) is answered by its worker.
 //!
-//! Shutdown (SIGTERM): workers finish the request in hand and what is already queued,
-//! long-polls are woken, the writer commits what it holds, the responders send the last
+//! Shutdown (SIGTERM): the guard stops accepting and waits for the requests it passed on,
+//! long-polls are woken, workers finish the request in hand and what is already queued, the writer commits what it holds, the responders send the last
 //! answers, and only then does `serve` return. Nothing that was answered 2xx is lost, and
 //! nothing unanswered was acknowledged.
 
 use std::io::{Cursor, Read};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
+use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex, RwLock};
@@ -34,13 +31,13 @@ use coachdesk_protocol::relay::{
     error_code, AckRequest, AckResponse, ApiError, CalendlyKeyRequest, EventsPage,
     PaymentLinkTable, Provider,
 };
-use tiny_http::{Header, Method, Request, Response, Server};
+use tiny_http::{Header, Method, Request, Response};
 
 use crate::config::Settings;
 use crate::metrics::{Metrics, Route};
 use crate::store::{self, Acked, Consumer, Inserted, ReadStore};
 use crate::writer::{self, Job, Tip};
-use crate::{paylink, token, webhook};
+use crate::{guard, paylink, token, webhook};
 
 /// Why the relay could not start or stopped abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -57,8 +54,6 @@ pub enum ServeError {
     Http(String),
     #[error("cannot start a thread: {0}")]
     Thread(#[source] std::io::Error),
-    #[error("the HTTP acceptor stopped; the relay shut down cleanly and should be restarted")]
-    AcceptorStopped,
 }
 
 /// Largest body accepted on the pull API (acks, the payment link table).
@@ -115,24 +110,20 @@ pub fn serve(
     drop(first);
     let calendly_key_count = settings.calendly_keys.len() + read_keys(&app_calendly_keys).len();
 
-    let listener = TcpListener::bind(&settings.listen).map_err(|source| ServeError::Bind {
+    let listener = bind(&settings.listen).map_err(|source| ServeError::Bind {
         addr: settings.listen.clone(),
         source,
     })?;
-    let sock = socket2::SockRef::from(&listener);
-    sock.set_read_timeout(Some(settings.read_timeout()))
-        .and_then(|()| sock.set_write_timeout(Some(settings.read_timeout())))
-        .map_err(|source| ServeError::Bind {
-            addr: settings.listen.clone(),
-            source,
-        })?;
     let local = listener.local_addr().map_err(|source| ServeError::Bind {
         addr: settings.listen.clone(),
         source,
     })?;
-    let server = Arc::new(
-        Server::from_listener(listener, None).map_err(|e| ServeError::Http(e.to_string()))?,
-    );
+    // tiny_http listens on an internal socket only the guard connects to; the guard owns
+    // the public one (see `guard`).
+    let internal = Arc::new(guard::Internal::start().map_err(|source| ServeError::Bind {
+        addr: "internal socket".to_owned(),
+        source,
+    })?);
 
     let days = |d: u32| Duration::from_secs(u64::from(d) * 86_400);
     let retention = writer::Retention {
@@ -161,11 +152,8 @@ pub fn serve(
         responders.push(handle);
     }
 
-    let acceptor_stopped = Arc::new(AtomicBool::new(false));
-    // accept() times out after the read timeout (at least 1 s): beat well within it, or a
-    // late beat under load lets accept() fail and stops tiny_http's acceptor.
-    let beat = (settings.read_timeout() / 4).min(Duration::from_secs(1));
-    let heartbeat = spawn_heartbeat(local, beat, shutdown.clone()).map_err(ServeError::Thread)?;
+    // Workers run until the guard has passed on every request it took: set after it stops.
+    let workers_stop = Arc::new(AtomicBool::new(false));
 
     let long_polls = Arc::new(AtomicUsize::new(0));
     let mut workers = Vec::with_capacity(settings.workers);
@@ -182,16 +170,29 @@ pub fn serve(
             max_long_polls: (settings.workers / 2).max(1),
             shutdown: shutdown.clone(),
         };
-        let server = server.clone();
-        let stopped = acceptor_stopped.clone();
+        let internal = internal.clone();
+        let stop = workers_stop.clone();
         let handle = std::thread::Builder::new()
             .name(format!("relay-worker-{i}"))
-            .spawn(move || work(&server, &ctx, &*reader, &stopped))
+            .spawn(move || work(&internal, &ctx, &*reader, &stop))
             .map_err(ServeError::Thread)?;
         workers.push(handle);
     }
     drop(jobs);
     drop(answers);
+    let refused_metrics = metrics.clone();
+    let on_refused: guard::OnRefused = Box::new(move |path, status| {
+        let provider = match path {
+            "/hooks/stripe" => Provider::Stripe,
+            "/hooks/calendly" => Provider::Calendly,
+            _ => return,
+        };
+        if status == 413 {
+            refused_metrics.rejected(provider, "too_large");
+        }
+    });
+    let front = guard::Guard::spawn(listener, internal, guard_config(&settings), on_refused)
+        .map_err(ServeError::Thread)?;
 
     tracing::info!(
         addr = %local,
@@ -217,6 +218,9 @@ pub fn serve(
     }
     tracing::info!("shutting down: finishing in-flight requests");
     tip.close();
+    // Long-polls are woken and answer at once; a grace longer than any other request.
+    front.stop(settings.request_deadline() + Duration::from_secs(10));
+    workers_stop.store(true, Ordering::SeqCst);
     join_all(workers);
     // Every worker (and so every job sender) is gone: the writer drains, commits and stops.
     if writer_handle.join().is_err() {
@@ -224,12 +228,7 @@ pub fn serve(
     }
     // The writer ran every callback, so every answer sender is gone: responders drain and stop.
     join_all(responders);
-    let _ = heartbeat.join();
-    drop(server);
     tracing::info!("relay stopped");
-    if acceptor_stopped.load(Ordering::SeqCst) {
-        return Err(ServeError::AcceptorStopped);
-    }
     Ok(())
 }
 
@@ -241,38 +240,62 @@ fn join_all(handles: Vec<JoinHandle<()>>) {
     }
 }
 
-fn spawn_heartbeat(
-    local: SocketAddr,
-    every: Duration,
-    shutdown: Arc<AtomicBool>,
-) -> std::io::Result<JoinHandle<()>> {
-    let target = if local.ip().is_unspecified() {
-        let ip = match local.ip() {
-            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        };
-        SocketAddr::new(ip, local.port())
-    } else {
-        local
-    };
-    std::thread::Builder::new()
-        .name("relay-heartbeat".to_owned())
-        .spawn(move || {
-            let mut last = Instant::now() - every;
-            while !shutdown.load(Ordering::SeqCst) {
-                if last.elapsed() >= every {
-                    last = Instant::now();
-                    // An accepted, immediately closed connection resets accept()'s timer.
-                    let _ = TcpStream::connect_timeout(&target, Duration::from_secs(1));
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        })
+/// Binds the public socket with a long accept queue: a burst of connections (a flood, or
+/// many honest clients at once) waits there for the guard instead of having its SYNs
+/// dropped, which would cost an honest client a one-second retransmission.
+fn bind(listen: &str) -> std::io::Result<TcpListener> {
+    use std::net::ToSocketAddrs;
+    let mut last = std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address");
+    for addr in listen.to_socket_addrs()? {
+        let sock = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            None,
+        )?;
+        sock.set_reuse_address(true)?;
+        match sock.bind(&addr.into()).and_then(|()| sock.listen(4096)) {
+            Ok(()) => return Ok(sock.into()),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
-fn work(server: &Server, ctx: &Ctx, reader: &dyn ReadStore, acceptor_stopped: &AtomicBool) {
+/// The guard's limits from the settings.
+fn guard_config(settings: &Settings) -> guard::GuardConfig {
+    let nz = |n: u32| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
+    let rate = |per_sec, burst| guard::limits::Rate {
+        per_sec: nz(per_sec),
+        burst: nz(burst),
+    };
+    guard::GuardConfig {
+        max_connections: settings.max_connections,
+        max_connections_per_ip: settings.max_connections_per_ip,
+        request_deadline: settings.request_deadline(),
+        read_timeout: settings.read_timeout(),
+        max_header_bytes: settings.max_header_bytes,
+        max_body_bytes: settings.max_body_bytes.max(MAX_API_BODY),
+        // A long-poll waits up to max_wait_secs before tiny_http answers.
+        upstream_timeout: Duration::from_secs(settings.max_wait_secs.saturating_add(60)),
+        trusted_proxies: settings.trusted_proxies.clone(),
+        quotas: guard::limits::Quotas {
+            hooks: rate(settings.rate_hooks_per_sec, settings.rate_hooks_burst),
+            api: rate(settings.rate_api_per_sec, settings.rate_api_burst),
+            pay: rate(settings.rate_pay_per_sec, settings.rate_pay_burst),
+            auth_failures_burst: nz(settings.auth_failures_burst),
+            auth_failures_per_min: nz(settings.auth_failures_per_min),
+        },
+    }
+}
+
+/// A worker: answers requests from tiny_http's queue until `stop`, then drains the queue.
+/// A panic while handling a request ends that request only (tiny_http answers it 500 when
+/// it is dropped); the worker goes on with the next. Should tiny_http's acceptor stop, the
+/// worker told so starts a new one (`guard::Internal::replace`).
+fn work(internal: &guard::Internal, ctx: &Ctx, reader: &dyn ReadStore, stop: &AtomicBool) {
     loop {
-        let rq = if ctx.shutdown.load(Ordering::SeqCst) {
+        let server = internal.server();
+        let rq = if stop.load(Ordering::SeqCst) {
             // Drain what tiny_http has already queued, then stop.
             match server.try_recv() {
                 Ok(Some(rq)) => rq,
@@ -283,14 +306,19 @@ fn work(server: &Server, ctx: &Ctx, reader: &dyn ReadStore, acceptor_stopped: &A
                 Ok(Some(rq)) => rq,
                 Ok(None) => continue,
                 Err(e) => {
-                    tracing::error!(error = %e, "the HTTP acceptor stopped");
-                    acceptor_stopped.store(true, Ordering::SeqCst);
-                    ctx.shutdown.store(true, Ordering::SeqCst);
+                    tracing::error!(error = %e, "the internal HTTP acceptor stopped; starting a new one");
+                    if let Err(e) = internal.replace(server) {
+                        tracing::error!(error = %e, "cannot start a new internal HTTP server yet");
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
                     continue;
                 }
             }
         };
-        handle(ctx, reader, rq);
+        let run = std::panic::AssertUnwindSafe(|| handle(ctx, reader, rq));
+        if std::panic::catch_unwind(run).is_err() {
+            tracing::error!("a request handler panicked; the worker goes on");
+        }
     }
 }
 
