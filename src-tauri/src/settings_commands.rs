@@ -232,6 +232,7 @@ impl AppState {
             next_mode,
             database_path: self.info.database_path.clone(),
             secrets: statuses,
+            secret_store: crate::secret_store::status(secrets.storage()),
             relay_url,
             features: toggles,
             api_bases: self.api_bases_view()?,

@@ -16,7 +16,10 @@ use crate::format::when;
 use crate::{desk_ipc, ipc, progress};
 
 const PROVIDERS: &[&str] = &["stripe", "calendly", "coach", "internal"];
-const STATUSES: &[&str] = &["applied", "ignored", "parked", "failed"];
+/// `foreign`: an event about money Coachdesk did not ask for; `refused`: the other Stripe mode.
+const STATUSES: &[&str] = &[
+    "applied", "ignored", "parked", "failed", "foreign", "refused",
+];
 /// Event types to suggest in the type filter (any other text works too).
 const KINDS: &[&str] = &[
     "checkout.session",

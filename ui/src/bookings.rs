@@ -410,19 +410,7 @@ pub fn BookingDetailPage(props: &DetailProps) -> Html {
                         <p class="muted">{"No transitions recorded yet."}</p>
                     } else {
                         <ol class="timeline" id="audit-timeline" data-testid="audit-timeline">
-                            { for d.audit.iter().map(|a| html! {
-                                <li data-testid="audit-entry">
-                                    <div class="when">{ when(&a.at) }</div>
-                                    <div class="what">
-                                        <div>
-                                            { a.from_state.as_deref().map(|f| html! { <>{ state_badge(f) }<span class="arrow" aria-label="to">{"→"}</span></> }).unwrap_or_default() }
-                                            { state_badge(&a.to_state) }
-                                        </div>
-                                        <div>{ &a.summary }</div>
-                                        <div class="muted small mono">{ &a.cause }</div>
-                                    </div>
-                                </li>
-                            }) }
+                            { for d.audit.iter().map(|a| audit_entry(&when(&a.at), a)) }
                         </ol>
                     }
                 </div>
@@ -440,9 +428,64 @@ pub fn BookingDetailPage(props: &DetailProps) -> Html {
     }
 }
 
+/// One timeline entry: what happened in a sentence; the raw cause key (for support) one
+/// click away under "Technical detail". `at` is the entry's time as the coach reads it.
+fn audit_entry(at: &str, a: &coachdesk_protocol::ipc::AuditEntry) -> Html {
+    html! {
+        <li data-testid="audit-entry">
+            <div class="when">{ at }</div>
+            <div class="what">
+                <div>
+                    { a.from_state.as_deref().map(|f| html! { <>{ state_badge(f) }<span class="arrow" aria-label="to">{"→"}</span></> }).unwrap_or_default() }
+                    { state_badge(&a.to_state) }
+                </div>
+                <div class="audit-summary" data-testid="audit-summary">{ &a.summary }</div>
+                <details class="muted small" data-testid="audit-cause">
+                    <summary>{"Technical detail"}</summary>
+                    <code class="mono">{ &a.cause }</code>
+                </details>
+            </div>
+        </li>
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::html_of;
+    use coachdesk_protocol::ipc::AuditEntry;
+
+    #[derive(Properties, PartialEq)]
+    struct EntryProps {
+        entry: AuditEntry,
+    }
+
+    #[component]
+    fn EntryUnderTest(props: &EntryProps) -> Html {
+        audit_entry("2 Mar, 10:00", &props.entry)
+    }
+
+    #[test]
+    fn a_timeline_entry_leads_with_its_sentence_and_folds_the_raw_key_away() {
+        let cause = "calendly:invitee.created|https://api.calendly.com/invitees/AAA";
+        let html = html_of::<EntryUnderTest>(move || EntryProps {
+            entry: AuditEntry {
+                at: "2026-03-02T10:00:00Z".into(),
+                from_state: None,
+                to_state: "awaiting_payment".into(),
+                cause: cause.into(),
+                summary: "Ana booked a session on Calendly.".into(),
+            },
+        });
+        let sentence = html.find("Ana booked a session on Calendly.").expect(&html);
+        let details = html.find("<details").expect(&html);
+        let key = html.find(cause).expect(&html);
+        assert!(sentence < details && details < key, "{html}");
+        assert!(
+            !html[details..key].contains(" open"),
+            "folded by default: {html}"
+        );
+    }
 
     #[test]
     fn the_range_line_counts_in_thousands() {

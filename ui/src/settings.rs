@@ -243,6 +243,11 @@ fn settings_body(v: &SettingsView, on_view: &Callback<Result<SettingsView, Comma
     html! {
         <>
             <p class="muted" id="settings-mode">{mode_note}{" Database: "}<code>{&v.database_path}</code></p>
+            if let Some(warning) = &v.secret_store.warning {
+                <div class="alert attention" role="alert" id="secret-store-warning" data-testid="secret-store-warning">
+                    <strong>{"Secrets will not survive a restart. "}</strong>{warning}
+                </div>
+            }
             <div class="card" id="settings-stripe">
                 <h2>{"Stripe"}</h2>
                 { row(coachdesk_protocol::settings::secret::STRIPE_TEST_KEY) }
@@ -608,7 +613,7 @@ fn features_card(
 mod tests {
     use super::*;
     use crate::render::html_of;
-    use coachdesk_protocol::settings::secret;
+    use coachdesk_protocol::settings::{secret, SecretStoreStatus};
 
     #[derive(Properties, PartialEq)]
     struct BodyProps {
@@ -659,6 +664,11 @@ mod tests {
             ],
             sync_running: true,
             missing: Vec::new(),
+            secret_store: SecretStoreStatus {
+                name: "Secret Service (GNOME Keyring, KWallet)".into(),
+                survives_restart: true,
+                warning: None,
+            },
         }
     }
 
@@ -718,6 +728,28 @@ mod tests {
         assert!(
             html.contains(r#"id="settings-mode-card""#),
             "test mode can switch to live"
+        );
+    }
+
+    #[test]
+    fn the_kernel_keyring_fallback_is_named_in_a_warning_and_a_lasting_keychain_is_not() {
+        let html = html_of::<BodyUnderTest>(|| BodyProps { view: view("test") });
+        assert!(!html.contains("secret-store-warning"), "{html}");
+        let mut fallback = view("test");
+        fallback.secret_store = SecretStoreStatus {
+            name: "kernel session keyring".into(),
+            survives_restart: false,
+            warning: Some("They will be gone after a restart.".into()),
+        };
+        let html = html_of::<BodyUnderTest>(move || BodyProps {
+            view: fallback.clone(),
+        });
+        let at = html.find(r#"id="secret-store-warning""#).expect(&html);
+        assert!(
+            html[at..].contains(
+                "Secrets will not survive a restart. </strong>They will be gone after a restart."
+            ),
+            "{html}"
         );
     }
 

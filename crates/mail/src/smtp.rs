@@ -134,14 +134,14 @@ pub const KEYCHAIN_SERVICE: &str = "coachdesk";
 impl KeychainPasswords {
     /// Saves the password for the server's account.
     pub fn save(&self, smtp: &SmtpSettings, password: &str) -> Result<(), MailError> {
-        keyring::Entry::new(KEYCHAIN_SERVICE, &smtp.account())
+        coachdesk_sync::keychain_entry(KEYCHAIN_SERVICE, &smtp.account())
             .and_then(|entry| entry.set_password(password))
             .map_err(|e| MailError::Keychain(e.to_string()))
     }
 
     /// Forgets the password (the coach removed the account).
     pub fn delete(&self, smtp: &SmtpSettings) -> Result<(), MailError> {
-        match keyring::Entry::new(KEYCHAIN_SERVICE, &smtp.account())
+        match coachdesk_sync::keychain_entry(KEYCHAIN_SERVICE, &smtp.account())
             .and_then(|entry| entry.delete_credential())
         {
             Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
@@ -152,7 +152,7 @@ impl KeychainPasswords {
 
 impl PasswordSource for KeychainPasswords {
     fn password(&self, smtp: &SmtpSettings) -> Result<Option<String>, MailError> {
-        match keyring::Entry::new(KEYCHAIN_SERVICE, &smtp.account())
+        match coachdesk_sync::keychain_entry(KEYCHAIN_SERVICE, &smtp.account())
             .and_then(|entry| entry.get_password())
         {
             Ok(password) => Ok(Some(password)),

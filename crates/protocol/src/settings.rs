@@ -58,6 +58,17 @@ pub struct SecretStatus {
     pub problem: Option<String>,
 }
 
+/// Where the secrets are kept and whether they survive a restart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretStoreStatus {
+    /// The store's name, such as "Secret Service (GNOME Keyring, KWallet)".
+    pub name: String,
+    /// False for the kernel keyring (the fallback) and demo mode's memory.
+    pub survives_restart: bool,
+    /// What the coach should know, in plain words, when secrets will not survive a restart.
+    pub warning: Option<String>,
+}
+
 /// One feature toggle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeatureToggle {
@@ -79,6 +90,8 @@ pub struct SettingsView {
     /// The database file in use.
     pub database_path: String,
     pub secrets: Vec<SecretStatus>,
+    /// Where those secrets are kept.
+    pub secret_store: SecretStoreStatus,
     /// The relay's base URL (saved, or the demo's).
     pub relay_url: Option<String>,
     pub features: Vec<FeatureToggle>,

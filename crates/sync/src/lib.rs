@@ -14,6 +14,7 @@
 
 pub mod backoff;
 pub mod executor;
+pub mod keychain_backend;
 pub mod reconcile;
 pub mod relay;
 pub mod secrets;
@@ -35,8 +36,11 @@ pub use backoff::Backoff;
 pub use executor::{
     Executor, ExecutorReport, LogNotifier, MailOutcome, Mailer, Notifier, UnconfiguredMailer,
 };
+pub use keychain_backend::{keychain_backend, keychain_entry, KeychainBackend};
 pub use reconcile::ReconcileReport;
-pub use secrets::{Keychain, MemorySecrets, Secret, SecretError, SecretName, SecretSource};
+pub use secrets::{
+    Keychain, MemorySecrets, Secret, SecretError, SecretName, SecretSource, SecretStorage,
+};
 pub use subscription::SubscriptionHealth;
 
 /// What can stop a sync step.

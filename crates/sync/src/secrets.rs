@@ -2,12 +2,16 @@
 //!
 //! Each secret is read where it is used, just before the call that needs it, and held in a
 //! [`Secret`] whose `Debug` and `Display` print `<redacted>`. On Linux the backend is the
-//! kernel keyutils session keyring: a process needs one (`keyctl session - <command>`),
-//! otherwise every read fails with a clear [`SecretError::Backend`]/[`SecretError::Missing`].
+//! Secret Service when one answers, else the kernel keyutils session keyring (see
+//! [`crate::keychain_backend`]); the latter needs a session keyring
+//! (`keyctl session - <command>`), otherwise every read fails with a clear
+//! [`SecretError::Backend`]/[`SecretError::Missing`].
 
 use std::fmt;
 
 use thiserror::Error;
+
+use crate::keychain_backend::{keychain_backend, keychain_entry, KeychainBackend};
 
 /// The keychain service name all Coachdesk secrets live under.
 pub const SERVICE: &str = "coachdesk";
@@ -117,6 +121,20 @@ pub trait SecretSource: Send + Sync + 'static {
             label: name.label(),
         })
     }
+
+    /// Where the secrets are kept, so Settings can say whether they survive a restart.
+    fn storage(&self) -> SecretStorage {
+        SecretStorage::Memory
+    }
+}
+
+/// Where a [`SecretSource`] keeps its secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretStorage {
+    /// An OS keychain.
+    Keychain(KeychainBackend),
+    /// This process's memory (demo mode, tests): gone when the app closes.
+    Memory,
 }
 
 /// The OS keychain through the keyring crate.
@@ -140,7 +158,7 @@ impl Keychain {
     }
 
     fn entry(&self, name: SecretName) -> Result<keyring::Entry, SecretError> {
-        keyring::Entry::new(&self.service, name.entry()).map_err(|source| SecretError::Backend {
+        keychain_entry(&self.service, name.entry()).map_err(|source| SecretError::Backend {
             label: name.label(),
             source,
         })
@@ -188,6 +206,10 @@ impl SecretSource for Keychain {
 
     fn remove(&self, name: SecretName) -> Result<(), SecretError> {
         self.delete(name)
+    }
+
+    fn storage(&self) -> SecretStorage {
+        SecretStorage::Keychain(keychain_backend())
     }
 }
 

@@ -132,7 +132,8 @@ pub struct InboxFilter {
     /// `stripe`, `calendly`, `coach` or `internal`.
     #[serde(default)]
     pub provider: Option<String>,
-    /// `applied`, `ignored`, `parked` or `failed`.
+    /// `applied`, `ignored`, `parked`, `failed`, `foreign` (money Coachdesk did not ask for) or
+    /// `refused` (a Stripe event of the other mode).
     #[serde(default)]
     pub status: Option<String>,
     /// Matches the event key, its type or the booking id.

@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use coachdesk_desk::SessionTypeForms;
 use coachdesk_domain::provider::Provider;
 use coachdesk_domain::Booking;
 use coachdesk_protocol::ipc::{RefundTierDto, SessionTypeDraft};

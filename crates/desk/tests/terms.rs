@@ -1,12 +1,13 @@
 //! Terms fixed at booking: the price, currency and refund policy a client booked under stay
 //! with the booking; editing the session type afterwards changes no existing booking.
 
-mod common;
-
+use coachdesk_desk::{CoachActions, SessionTypeForms};
 use coachdesk_domain::provider::Provider;
 use coachdesk_domain::Effect;
 use coachdesk_protocol::ipc::{RefundTierDto, SessionTypeDraft};
 use coachdesk_store::Source;
+#[path = "../../store/tests/common/mod.rs"]
+mod common;
 use common::{book_and_pay, fixture, store};
 use time::macros::datetime;
 
