@@ -37,6 +37,9 @@ pub enum Route {
 }
 
 const ROUTES: [&str; 3] = ["hooks", "pull", "other"];
+/// Statuses the guard answers itself, before tiny_http sees a request.
+pub const GUARD_STATUSES: [u16; 5] = [400, 408, 413, 429, 431];
+
 /// Histogram bucket upper bounds, in seconds.
 const BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -58,6 +61,9 @@ pub struct Metrics {
     latency: [Histogram; 3],
     commits: AtomicU64,
     committed_jobs: AtomicU64,
+    guard_answered: [AtomicU64; GUARD_STATUSES.len()],
+    connections_refused: AtomicU64,
+    idle_connections_cut: AtomicU64,
 }
 
 fn provider_index(p: Provider) -> usize {
@@ -90,6 +96,23 @@ impl Metrics {
         self.commits.fetch_add(1, Relaxed);
         self.committed_jobs
             .fetch_add(u64::try_from(jobs).unwrap_or(u64::MAX), Relaxed);
+    }
+
+    /// A request the guard answered itself with `status` (one of [`GUARD_STATUSES`]).
+    pub fn guard_answered(&self, status: u16) {
+        if let Some(i) = GUARD_STATUSES.iter().position(|s| *s == status) {
+            self.guard_answered[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    /// A new connection refused at the connection cap.
+    pub fn connection_refused(&self) {
+        self.connections_refused.fetch_add(1, Relaxed);
+    }
+
+    /// An idle connection cut to make room for a new one.
+    pub fn idle_connection_cut(&self) {
+        self.idle_connections_cut.fetch_add(1, Relaxed);
     }
 
     /// Record how long a request took.
@@ -196,6 +219,44 @@ impl Metrics {
             out,
             "coachdesk_relay_committed_jobs_total {}",
             self.committed_jobs.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP coachdesk_relay_guard_answered_total Requests the guard answered itself (oversize, slow, rate-limited, malformed), by status."
+        );
+        let _ = writeln!(out, "# TYPE coachdesk_relay_guard_answered_total counter");
+        for (i, status) in GUARD_STATUSES.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "coachdesk_relay_guard_answered_total{{status=\"{status}\"}} {}",
+                self.guard_answered[i].load(Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP coachdesk_relay_connections_refused_total New connections refused at the connection caps."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE coachdesk_relay_connections_refused_total counter"
+        );
+        let _ = writeln!(
+            out,
+            "coachdesk_relay_connections_refused_total {}",
+            self.connections_refused.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP coachdesk_relay_idle_connections_cut_total Idle connections cut to admit new ones."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE coachdesk_relay_idle_connections_cut_total counter"
+        );
+        let _ = writeln!(
+            out,
+            "coachdesk_relay_idle_connections_cut_total {}",
+            self.idle_connections_cut.load(Relaxed)
         );
         let _ = writeln!(
             out,

@@ -181,15 +181,20 @@ pub fn serve(
     drop(jobs);
     drop(answers);
     let refused_metrics = metrics.clone();
-    let on_refused: guard::OnRefused = Box::new(move |path, status| {
-        let provider = match path {
-            "/hooks/stripe" => Provider::Stripe,
-            "/hooks/calendly" => Provider::Calendly,
-            _ => return,
-        };
-        if status == 413 {
-            refused_metrics.rejected(provider, "too_large");
+    let on_refused: guard::OnRefused = Box::new(move |refusal| match refusal {
+        guard::Refusal::Request { path, status } => {
+            refused_metrics.guard_answered(status);
+            let provider = match path {
+                "/hooks/stripe" => Provider::Stripe,
+                "/hooks/calendly" => Provider::Calendly,
+                _ => return,
+            };
+            if status == 413 {
+                refused_metrics.rejected(provider, "too_large");
+            }
         }
+        guard::Refusal::Connection => refused_metrics.connection_refused(),
+        guard::Refusal::IdleCut => refused_metrics.idle_connection_cut(),
     });
     let front = guard::Guard::spawn(listener, internal, guard_config(&settings), on_refused)
         .map_err(ServeError::Thread)?;

@@ -180,6 +180,19 @@ fn health_check(addr: SocketAddr) -> Result<(), String> {
     }
 }
 
+/// One sample of the relay's `/metrics`, by its name and labels as printed.
+fn metric(addr: SocketAddr, sample: &str) -> u64 {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: r\r\nConnection: close\r\n\r\n")
+        .expect("write");
+    let answer = read_answer(&mut s, Duration::from_secs(5));
+    answer
+        .lines()
+        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{sample} not in the metrics: {answer}"))
+}
+
 /// The relay process's resident memory in KiB.
 fn rss_kib(relay: &Relay) -> u64 {
     let pid = relay.child.as_ref().expect("running").id();
@@ -229,6 +242,21 @@ fn huge_declared_lengths_are_refused_before_any_body_and_the_relay_stays_up() {
     // Answered, then closed without waiting for the body.
     assert_alive(&mut relay);
     witness.finish(&relay);
+    // Each refusal shows in the metrics, the webhooks' also by provider.
+    assert_eq!(
+        metric(
+            relay.addr,
+            "coachdesk_relay_guard_answered_total{status=\"413\"}"
+        ),
+        16
+    );
+    assert_eq!(
+        metric(
+            relay.addr,
+            "coachdesk_relay_webhooks_rejected_total{provider=\"calendly\",reason=\"too_large\"}"
+        ),
+        4
+    );
 }
 
 #[test]
@@ -402,6 +430,12 @@ fn two_thousand_idle_connections_against_a_low_open_file_limit() {
     witness.finish(&relay);
     drop(held);
     assert_alive(&mut relay);
+    let turned_away = metric(relay.addr, "coachdesk_relay_idle_connections_cut_total")
+        + metric(relay.addr, "coachdesk_relay_connections_refused_total");
+    assert!(
+        turned_away > 0,
+        "2,000 connections over the cap, none cut or refused"
+    );
 }
 
 #[test]
@@ -432,6 +466,10 @@ fn rate_limits_answer_429_with_retry_after_and_a_provider_burst_passes() {
     assert!(a.contains("\r\nRetry-After: 1\r\n"), "{a:?}");
     // Another address is not affected.
     assert!(post(attacker(2), "evt_rl_other").starts_with("HTTP/1.1 200"));
+    assert_eq!(
+        metric(addr, "coachdesk_relay_guard_answered_total{status=\"429\"}"),
+        1
+    );
 }
 
 #[test]

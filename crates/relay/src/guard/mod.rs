@@ -171,8 +171,19 @@ struct Table {
     next: u64,
 }
 
-/// Told of each request the guard answers itself: its path and the status.
-pub type OnRefused = Box<dyn Fn(&str, u16) + Send + Sync>;
+/// What the guard turned away itself, for the relay's metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal<'a> {
+    /// A request answered by the guard (400, 408, 413, 429, 431) instead of tiny_http.
+    Request { path: &'a str, status: u16 },
+    /// A new connection refused at the cap (503), overall or for its address.
+    Connection,
+    /// An idle connection (nothing received) cut to make room for a new one.
+    IdleCut,
+}
+
+/// Told of each refusal as it happens.
+pub type OnRefused = Box<dyn Fn(Refusal<'_>) + Send + Sync>;
 
 struct Shared {
     cfg: GuardConfig,
@@ -429,6 +440,7 @@ fn admit(stream: TcpStream, peer: IpAddr, shared: &Arc<Shared>, fd_room: u64) {
                         let _ = e.stream.shutdown(Shutdown::Both);
                     }
                     t.evicting += 1;
+                    (shared.on_refused)(Refusal::IdleCut);
                 }
                 None => refused = live >= cap,
             }
@@ -436,6 +448,7 @@ fn admit(stream: TcpStream, peer: IpAddr, shared: &Arc<Shared>, fd_room: u64) {
         if refused {
             drop(t);
             refuse(&stream);
+            (shared.on_refused)(Refusal::Connection);
             return;
         }
         t.next += 1;
@@ -522,7 +535,10 @@ fn serve_connection(conn: &Conn) {
             if let Err(wait) = shared.limits.check(class, ip) {
                 let secs = limits::retry_after_secs(wait).to_string();
                 tracing::debug!(%ip, path = head.path(), "rate limited");
-                (shared.on_refused)(head.path(), 429);
+                (shared.on_refused)(Refusal::Request {
+                    path: head.path(),
+                    status: 429,
+                });
                 return finish(stream, Stop::Answer(429), &[("Retry-After", secs)]);
             }
         }
@@ -539,7 +555,10 @@ fn serve_connection(conn: &Conn) {
             Ok(b) => b,
             Err(stop) => {
                 if let Stop::Answer(status) = stop {
-                    (shared.on_refused)(head.path(), status);
+                    (shared.on_refused)(Refusal::Request {
+                        path: head.path(),
+                        status,
+                    });
                 }
                 return finish(stream, stop, &[]);
             }
@@ -630,7 +649,10 @@ fn read_head(
                 Ok(None) => {}
                 Err(e) => {
                     tracing::debug!(error = %e, "request head refused");
-                    (shared_refused)(request_path(buf), e.status());
+                    (shared_refused)(Refusal::Request {
+                        path: request_path(buf),
+                        status: e.status(),
+                    });
                     return Err(Stop::Answer(e.status()));
                 }
             }
