@@ -16,7 +16,7 @@ use coachdesk_protocol::setup::{
 };
 use coachdesk_providers::ProviderError;
 use coachdesk_store::{ListedEventType, StripeObjects};
-use coachdesk_sync::relay::RelayClient;
+use coachdesk_sync::relay::{KeyHandover, RelayClient};
 use coachdesk_sync::{
     subscription, Secret, SecretError, SecretName, SubscriptionHealth, SyncError,
 };
@@ -351,7 +351,11 @@ pub async fn register_calendly_webhook(
 async fn hand_key_to_relay(state: &AppState, key: &Secret) -> Result<(), CommandError> {
     let relay_url = state.sync_config().relay_url;
     match subscription::hand_key_to_relay(&relay_url, state.secrets().as_ref(), key).await {
-        Ok(()) => Ok(()),
+        Ok(KeyHandover::Accepted) => Ok(()),
+        Ok(KeyHandover::Disabled) => Err(error(
+            "relay",
+            "The relay's operator turned Calendly key hand-over off, so the relay would refuse deliveries signed with a key made here; nothing was registered with Calendly. Ask the operator to turn it on (calendly_key_handover = true), or to register the subscription with a key in the relay's calendly_keys.".to_owned(),
+        )),
         Err(SyncError::Secret(e @ SecretError::Missing { .. })) => Err(error(
             "not_configured",
             format!("The relay token is needed to give the relay Calendly's signing key ({e}). Enter it in Settings, then register again."),

@@ -54,6 +54,10 @@ pub enum SyncError {
     Secret(#[from] SecretError),
     #[error("{0}")]
     Setup(String),
+    /// The relay's operator turned Calendly key hand-over off: a subscription signed with
+    /// a key of the app's would have every delivery refused, so none is registered.
+    #[error("the relay's operator turned Calendly key hand-over off; the relay verifies Calendly only with the keys in its configuration (calendly_keys)")]
+    KeyHandoverDisabled,
 }
 
 /// Test mode or live mode: which Stripe key is used.
@@ -292,12 +296,15 @@ impl SyncHandle {
         let calendly = self.shared.providers.calendly()?;
         let key = self.shared.secrets.get(SecretName::CalendlySigningKey)?;
         // The relay learns the key before Calendly signs anything with it.
-        subscription::hand_key_to_relay(
+        let handed = subscription::hand_key_to_relay(
             &self.shared.config.relay_url,
             self.shared.secrets.as_ref(),
             &key,
         )
         .await?;
+        if handed == relay::KeyHandover::Disabled {
+            return Err(SyncError::KeyHandoverDisabled);
+        }
         let health = subscription::recreate(
             &calendly,
             &self.shared.config.calendly_callback_url,
@@ -584,7 +591,10 @@ async fn keep_relay_key(shared: &Shared) {
         Err(err) => Err(err.into()),
     };
     match handed {
-        Ok(()) | Err(SyncError::Secret(SecretError::Missing { .. })) => {}
+        Ok(relay::KeyHandover::Accepted) | Err(SyncError::Secret(SecretError::Missing { .. })) => {}
+        Ok(relay::KeyHandover::Disabled) => tracing::debug!(
+            "the relay verifies Calendly with its configured keys only (hand-over turned off)"
+        ),
         Err(err) => tracing::warn!(
             error = %error_text(&err),
             "the relay could not be given the Calendly signing key; it will be tried again at the next check"

@@ -143,6 +143,16 @@ impl RelayClient {
     }
 }
 
+/// What the relay did with a Calendly signing key handed to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyHandover {
+    /// Stored: the relay verifies Calendly's deliveries with it from now on.
+    Accepted,
+    /// 403 `handover_disabled`: the operator turned hand-over off, so the relay verifies
+    /// Calendly only with the keys in its own configuration.
+    Disabled,
+}
+
 impl RelayClient {
     /// Hands the relay the key the Calendly webhook subscription is signed with
     /// (`PUT /v1/calendly-signing-key`), so it accepts Calendly's deliveries.
@@ -150,15 +160,29 @@ impl RelayClient {
         &self,
         token: &str,
         key: &str,
-    ) -> Result<(), ProviderError> {
-        let request = self
+    ) -> Result<KeyHandover, ProviderError> {
+        let response = self
             .http
             .put(format!("{}/v1/calendly-signing-key", self.base))
             .bearer_auth(token)
             .json(&coachdesk_protocol::relay::CalendlyKeyRequest {
                 key: key.to_owned(),
-            });
-        expect_ok(request).await
+            })
+            .send()
+            .await
+            .map_err(unreachable)?;
+        let status = response.status().as_u16();
+        if status == 200 {
+            return Ok(KeyHandover::Accepted);
+        }
+        let text = response.text().await.unwrap_or_default();
+        let code = serde_json::from_str::<coachdesk_protocol::relay::ApiError>(&text)
+            .map(|e| e.error)
+            .unwrap_or_default();
+        if status == 403 && code == coachdesk_protocol::relay::error_code::HANDOVER_DISABLED {
+            return Ok(KeyHandover::Disabled);
+        }
+        Err(ProviderError::from_relay_status(status, text))
     }
 }
 

@@ -21,13 +21,12 @@ pub async fn hand_key_to_relay(
     relay_url: &str,
     secrets: &dyn crate::SecretSource,
     key: &crate::Secret,
-) -> Result<(), crate::SyncError> {
+) -> Result<crate::relay::KeyHandover, crate::SyncError> {
     let token = secrets.get(crate::SecretName::RelayToken)?;
     let relay = crate::relay::RelayClient::new(relay_url, std::time::Duration::from_secs(10))?;
-    relay
+    Ok(relay
         .put_calendly_signing_key(token.expose(), key.expose())
-        .await?;
-    Ok(())
+        .await?)
 }
 
 /// A fresh signing key for a new subscription: 32 random bytes as hex.

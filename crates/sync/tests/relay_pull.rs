@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use coachdesk_protocol::ipc::InboxFilter;
 use coachdesk_sim::DeliveryKnobs;
-use coachdesk_sync::relay::{apply_page, cursor, RelayClient, RELAY_CURSOR};
+use coachdesk_sync::relay::{apply_page, cursor, KeyHandover, RelayClient, RELAY_CURSOR};
+use coachdesk_sync::MemorySecrets;
 use support::{eventually, World};
 use time::OffsetDateTime;
 
@@ -163,13 +164,14 @@ async fn a_relay_replaced_by_an_empty_one_is_pulled_from_its_beginning() {
     w.keychain
         .set(SecretName::RelayToken, &Secret::new(&w.relay.token))
         .expect("keychain");
-    coachdesk_sync::subscription::hand_key_to_relay(
+    let handed = coachdesk_sync::subscription::hand_key_to_relay(
         &w.relay.url,
         &w.keychain,
         &Secret::new(support::CALENDLY_SIGNING_KEY),
     )
     .await
     .expect("key to the new relay");
+    assert_eq!(handed, KeyHandover::Accepted);
     // It receives more events than the old cursor, while the app is off.
     let observer = w.relay.create_token("observer", "test");
     let relay = RelayClient::new(&w.relay.url, Duration::from_secs(1)).expect("client");
@@ -246,4 +248,38 @@ async fn a_relay_replaced_by_an_empty_one_is_pulled_from_its_beginning() {
         w.handle().status().last_reconcile_at.map(|_| ())
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_relay_with_key_hand_over_turned_off_says_so_and_is_not_an_outage() {
+    let relay =
+        support::RelayProc::start_with(&[("COACHDESK_RELAY_CALENDLY_KEY_HANDOVER", "false")]);
+    let keychain = MemorySecrets::default();
+    keychain.set(
+        coachdesk_sync::SecretName::RelayToken,
+        coachdesk_sync::Secret::new(&relay.token),
+    );
+    let key = coachdesk_sync::Secret::new(support::CALENDLY_SIGNING_KEY);
+    let handed = coachdesk_sync::subscription::hand_key_to_relay(&relay.url, &keychain, &key)
+        .await
+        .expect("a refusal by configuration is an answer, not an error");
+    assert_eq!(handed, KeyHandover::Disabled);
+    // A bad token is still an error, not "turned off".
+    keychain.set(
+        coachdesk_sync::SecretName::RelayToken,
+        coachdesk_sync::Secret::new("cdr_wrong"),
+    );
+    let err = coachdesk_sync::subscription::hand_key_to_relay(&relay.url, &keychain, &key)
+        .await
+        .expect_err("401");
+    assert!(
+        matches!(
+            err,
+            coachdesk_sync::SyncError::Provider(coachdesk_providers::ProviderError::Transient {
+                status: Some(401),
+                ..
+            })
+        ),
+        "{err:?}"
+    );
 }

@@ -59,7 +59,12 @@ impl RelayProc {
     /// A relay with its own database, configured with the Stripe endpoint secret but no
     /// Calendly signing key: it learns that from the app (`PUT /v1/calendly-signing-key`).
     pub fn start() -> RelayProc {
-        Self::start_on("127.0.0.1:0")
+        Self::start_on("127.0.0.1:0", &[])
+    }
+
+    /// A relay started with these settings (`COACHDESK_RELAY_*` variables) besides the tests'.
+    pub fn start_with(env: &[(&str, &str)]) -> RelayProc {
+        Self::start_on("127.0.0.1:0", env)
     }
 
     /// Replaces this relay with a new one on the same address and an empty database (a
@@ -68,14 +73,15 @@ impl RelayProc {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let addr = self.url.trim_start_matches("http://").to_owned();
-        *self = Self::start_on(&addr);
+        *self = Self::start_on(&addr, &[]);
     }
 
-    fn start_on(listen: &str) -> RelayProc {
+    fn start_on(listen: &str, env: &[(&str, &str)]) -> RelayProc {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("relay.db");
         let token = relay_token_create(&db, "app", "test");
         let mut child = relay_command(&db, listen)
+            .envs(env.iter().copied())
             .arg("serve")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
