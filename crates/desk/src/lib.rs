@@ -3,12 +3,14 @@
 //!
 //! Here the window's DTOs become domain events and queries, previews are worded, alert
 //! rules are applied, and every failure becomes the [`CommandError`] the window shows.
-//! Nothing here opens a socket or a file of its own: it works on a [`Store`] it is given.
+//! Nothing here opens a socket of its own, and no file but the backups the coach asks for
+//! ([`backups`]): it works on a [`Store`] it is given.
 //!
 //! [`CommandError`]: coachdesk_protocol::ipc::CommandError
 //! [`Store`]: coachdesk_store::Store
 
 mod alerts;
+pub mod backups;
 mod bookings;
 mod error;
 mod session_types;

@@ -7,6 +7,7 @@
 
 mod admin;
 mod app_settings;
+mod backup;
 mod booking_queries;
 mod bulk;
 mod demo;
@@ -33,6 +34,7 @@ pub use app_settings::{
     Feature, Features, CALENDLY_API_BASE_SETTING, MODE_SETTING, RELAY_URL_SETTING,
     STRIPE_API_BASE_SETTING,
 };
+pub use backup::{inspect as inspect_backup, restore_file, BackupError, BackupSummary};
 pub use booking_queries::{SearchKind, DEFAULT_PAGE, MAX_LIST};
 pub use bulk::{bulk_booking, BulkBooking};
 pub use demo::{DEMO_EVENT_TYPES, DEMO_TERMS};
@@ -102,6 +104,13 @@ impl Store {
                 row.get(0)
             })
             .optional()?)
+    }
+
+    /// Removes a setting (absent is fine).
+    pub fn delete_setting(&self, key: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM settings WHERE key = ?1", [key])?;
+        Ok(())
     }
 
     /// Sets a setting. Never a secret: secrets live in the OS keychain.

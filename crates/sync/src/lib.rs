@@ -541,14 +541,26 @@ async fn executor_loop(shared: Arc<Shared>, executor: Executor) {
 
 async fn reconcile_once(shared: &Shared) -> ReconcileReport {
     let now = OffsetDateTime::now_utc();
+    // After a restore, reach back to the backup's newest entry.
+    let restored_since = lock(&shared.store)
+        .setting(relay::RECONCILE_SINCE)
+        .ok()
+        .flatten()
+        .and_then(|v| OffsetDateTime::parse(&v, &Rfc3339).ok());
+    let since = (now - shared.config.calendly_lookback).min(restored_since.unwrap_or(now));
     let report = reconcile::run(
         shared.providers.stripe(),
         shared.providers.calendly(),
         &shared.store,
-        now - shared.config.calendly_lookback,
+        since,
         now,
     )
     .await;
+    if restored_since.is_some() && report.errors.is_empty() {
+        if let Err(err) = lock(&shared.store).delete_setting(relay::RECONCILE_SINCE) {
+            tracing::warn!(error = %err, "could not clear the restore's reconciliation mark");
+        }
+    }
     if report.fixed_anything() {
         tracing::info!(
             stripe = report.stripe_events_recovered.len(),
@@ -568,6 +580,14 @@ async fn reconcile_once(shared: &Shared) -> ReconcileReport {
 }
 
 async fn reconcile_loop(shared: Arc<Shared>) {
+    let restored = lock(&shared.store)
+        .setting(relay::RECONCILE_SINCE)
+        .ok()
+        .flatten()
+        .is_some();
+    if restored {
+        reconcile_once(&shared).await;
+    }
     loop {
         match shared.config.reconcile_every {
             Some(every) => {

@@ -306,6 +306,19 @@ pub fn rewind(store: &Arc<Mutex<Store>>) -> Result<(), SyncError> {
     Ok(())
 }
 
+/// Set when the database was restored from a backup: reconcile everything since this time
+/// (RFC 3339, the backup's newest entry) at the next start, then forget it.
+pub const RECONCILE_SINCE: &str = "sync.reconcile_since";
+
+/// After a restore: the relay is pulled again from its beginning (the restored cursor may
+/// be ahead of what this copy holds, or behind what the relay still keeps; the inbox's
+/// unique keys absorb events applied twice), and the providers are reconciled since
+/// `since`, the backup's newest entry, for what the relay no longer holds.
+pub fn start_over_after_restore(store: &mut Store, since: &str) -> Result<(), SyncError> {
+    store.set_settings(&[(RELAY_CURSOR, "0"), (RECONCILE_SINCE, since)])?;
+    Ok(())
+}
+
 /// The highest relay sequence applied so far.
 pub fn cursor(store: &Store) -> Result<i64, SyncError> {
     Ok(store
