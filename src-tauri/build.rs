@@ -6,6 +6,9 @@ fn main() {
         .config_path("../tauri.conf.json")
         .app_manifest(tauri_build::AppManifest::new().commands(&[
             "app_info",
+            "list_backups",
+            "backup_database",
+            "restore_database",
             "list_session_types",
             "create_session_type",
             "update_session_type",

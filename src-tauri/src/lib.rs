@@ -6,6 +6,7 @@
 //! never here. The builder is generic over the Tauri runtime so tests can drive the same
 //! wiring with `tauri::test::mock_builder()`.
 
+pub mod backup_commands;
 pub mod commands;
 pub mod demo_sync;
 pub mod desk_commands;
@@ -38,6 +39,8 @@ pub struct AppState {
     sync: Mutex<Option<(String, Arc<SyncHandle>)>>,
     /// Where CSV exports are written: `exports/` next to the database.
     exports_dir: PathBuf,
+    /// The database file (a restore replaces it in place).
+    database: PathBuf,
     /// Where secrets are read and written: the OS keychain (the simulator's keys held in
     /// memory in demo mode, so demos never touch the coach's keychain).
     secrets: Arc<dyn SecretSource>,
@@ -77,6 +80,7 @@ impl AppState {
             exports_dir: path
                 .parent()
                 .map_or_else(|| PathBuf::from("exports"), |dir| dir.join("exports")),
+            database: path.clone(),
             secrets: Arc::new(Keychain::default()),
             sync_config: Mutex::new(SyncConfig::new(sync_mode(launch.mode), "")),
             toasts: Arc::new(live::Toasts::default()),
@@ -190,6 +194,18 @@ impl AppState {
         })
     }
 
+    /// The database file.
+    pub fn database_path(&self) -> &std::path::Path {
+        &self.database
+    }
+
+    /// Where the daily backups are kept: `backups/` next to the database.
+    pub fn backups_dir(&self) -> PathBuf {
+        self.database
+            .parent()
+            .map_or_else(|| PathBuf::from("backups"), |dir| dir.join("backups"))
+    }
+
     /// The store, even after a command panicked while holding it: rusqlite rolls back an
     /// unfinished transaction when it is dropped, so the connection is still consistent.
     fn store(&self) -> MutexGuard<'_, Store> {
@@ -220,6 +236,7 @@ fn sync_mode(mode: Mode) -> coachdesk_sync::Mode {
 /// the top-level `tauri.conf.json` (window, CSP, capabilities).
 pub fn build<R: Runtime>(builder: Builder<R>, state: AppState) -> tauri::Result<App<R>> {
     builder
+        .plugin(tauri_plugin_dialog::init())
         .manage(state)
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
@@ -266,6 +283,9 @@ pub fn build<R: Runtime>(builder: Builder<R>, state: AppState) -> tauri::Result<
             mail_commands::preview_mail_template,
             mail_commands::save_mail_template,
             mail_commands::reset_mail_template,
+            backup_commands::list_backups,
+            backup_commands::backup_database,
+            backup_commands::restore_database,
         ])
         .build(tauri::generate_context!("../tauri.conf.json"))
 }
@@ -304,6 +324,7 @@ pub fn run() -> anyhow::Result<()> {
     }
     state.toasts().set_native(live::desktop_sink());
     live::spawn_alert_watcher(state.store.clone(), state.toasts.clone());
+    backup_commands::spawn_daily_backups(state.store.clone(), state.backups_dir());
     if launch.mode == Mode::Demo {
         // Demo emails go to the loopback SMTP server scripts/run-demo started.
         mail_commands::configure_demo_from_env(&state)?;

@@ -9,6 +9,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use coachdesk_desk::capitalised;
 use coachdesk_protocol::ipc::CommandError;
 use coachdesk_protocol::relay::{PaymentLinkRoute, PaymentLinkTable};
 use coachdesk_protocol::setup::{
@@ -69,14 +70,6 @@ fn provider_error(provider: &str, settings_hint: &str, err: &ProviderError) -> C
             format!("{provider} refused the request ({status}): {message}"),
         ),
         ProviderError::BadBaseUrl { .. } => error("not_configured", capitalised(&err.to_string())),
-    }
-}
-
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect::<String>() + ".",
-        None => String::new(),
     }
 }
 

@@ -9,6 +9,7 @@
 pub mod actions;
 pub mod admin;
 pub mod app;
+pub mod backups;
 pub mod bookings;
 pub mod dashboard;
 pub mod desk_ipc;

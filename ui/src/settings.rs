@@ -268,6 +268,7 @@ fn settings_body(v: &SettingsView, on_view: &Callback<Result<SettingsView, Comma
             </div>
             { mode_card(v, on_view) }
             { features_card(&v.features, on_view) }
+            <crate::backups::BackupsCard />
             { api_bases_card(v, on_view) }
         </>
     }

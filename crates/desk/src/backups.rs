@@ -51,6 +51,11 @@ fn daily_day(name: &str) -> Option<Date> {
     Date::parse(date, format_description!("[year]-[month]-[day]")).ok()
 }
 
+/// Whether `name` is an automatic daily backup's file name.
+pub fn is_daily(name: &str) -> bool {
+    daily_day(name).is_some()
+}
+
 /// Of the file names in the backups folder, the automatic backups older than
 /// [`KEEP_DAILY_DAYS`] on `today` (pure; other files are never touched).
 pub fn expired<'a>(names: impl IntoIterator<Item = &'a str>, today: Date) -> Vec<&'a str> {

@@ -42,7 +42,7 @@ pub fn command_error(err: StoreError) -> CommandError {
 }
 
 /// A sentence from an error's lower-case text: capital first letter, full stop.
-pub(crate) fn capitalised(text: &str) -> String {
+pub fn capitalised(text: &str) -> String {
     let mut chars = text.chars();
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect::<String>() + ".",

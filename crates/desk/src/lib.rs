@@ -18,5 +18,5 @@ pub mod settings;
 
 pub use alerts::{evaluate_alerts, validate_thresholds, Alerts, ALERT_THRESHOLDS_SETTING};
 pub use bookings::CoachActions;
-pub use error::command_error;
+pub use error::{capitalised, command_error};
 pub use session_types::{refund_policy_preview, SessionTypeForms};

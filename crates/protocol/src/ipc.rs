@@ -33,6 +33,9 @@ pub mod command {
     pub const DASHBOARD_ALERTS: &str = "dashboard_alerts";
     pub const SET_ALERT_THRESHOLDS: &str = "set_alert_thresholds";
     pub const RUN_RECONCILIATION: &str = "run_reconciliation";
+    pub const LIST_BACKUPS: &str = "list_backups";
+    pub const BACKUP_DATABASE: &str = "backup_database";
+    pub const RESTORE_DATABASE: &str = "restore_database";
 }
 
 /// Every command answers `Result<T, CommandError>`; the error serialises as `{code, message, fields}`.
@@ -128,6 +131,44 @@ pub struct RefundPreview {
     pub hours_before: Option<i64>,
     /// A sentence for the dialog: "Cancelled 30 h before: 50% back, 75.00 EUR."
     pub sentence: String,
+}
+
+/// The Settings page's backups: the automatic daily ones, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupsView {
+    /// The folder the daily backups are kept in (next to the database).
+    pub folder: String,
+    /// Days a daily backup is kept.
+    pub keep_days: u32,
+    pub automatic: Vec<BackupFile>,
+}
+
+/// One backup file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupFile {
+    pub path: String,
+    pub name: String,
+    pub bytes: u64,
+}
+
+/// The arguments of `backup_database` and `restore_database`: the file, or `None` to ask
+/// the coach with the system's file dialog.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupPath {
+    #[serde(default)]
+    pub path: Option<String>,
+}
+
+/// A backup written or restored; `None` answers a dialog the coach closed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupDone {
+    pub path: String,
+    pub bookings: i64,
+    /// The newest timeline entry the file holds (RFC 3339).
+    pub newest_entry: Option<String>,
+    /// On a restore: where the database as it was before was kept.
+    #[serde(default)]
+    pub kept_aside: Option<String>,
 }
 
 /// A CSV export written to disk, and its text.
