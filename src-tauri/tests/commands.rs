@@ -181,3 +181,47 @@ fn a_window_without_the_capability_cannot_call_commands() {
     let message = error.as_str().unwrap_or_default();
     assert!(message.contains("not allowed"), "{error}");
 }
+
+/// The one list of commands (`coachdesk_protocol::COMMANDS`) against the other places a
+/// command is named: the main window's capability grants exactly these, and each one is
+/// registered. A command Tauri refuses (unknown or not granted) answers a plain string; a
+/// registered one answers its value or our `CommandError` object.
+#[test]
+fn every_listed_command_is_granted_and_registered_and_nothing_else_is_granted() {
+    let capability: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/capabilities/main.json"
+        ))
+        .expect("capability file"),
+    )
+    .expect("capability json");
+    let mut granted: Vec<String> = capability["permissions"]
+        .as_array()
+        .expect("permissions")
+        .iter()
+        .map(|p| p.as_str().expect("a permission name").to_owned())
+        .collect();
+    let mut listed: Vec<String> = coachdesk_protocol::COMMANDS
+        .iter()
+        .map(|c| format!("allow-{}", c.replace('_', "-")))
+        .collect();
+    granted.sort();
+    listed.sort();
+    assert_eq!(granted, listed);
+
+    let h = harness(Mode::Test);
+    for command in coachdesk_protocol::COMMANDS {
+        // An argument no command takes: commands with arguments stop at decoding them.
+        let answer = h.invoke(command, json!({ "not_an_argument": true }));
+        if let Err(refusal) = &answer {
+            assert!(
+                !refusal.is_string()
+                    || refusal
+                        .as_str()
+                        .is_some_and(|m| m.contains("missing required key")),
+                "{command}: refused by Tauri: {refusal}"
+            );
+        }
+    }
+}
