@@ -61,7 +61,7 @@ async fn other_sales_their_refunds_and_disputes_never_become_bookings_revenue_or
         .dashboard_refund(&other_pi, Some(1000))
         .expect("refund");
     desk.client.dispute(&other_pi).expect("dispute");
-    desk.feed(now);
+    desk.feed(now).await;
 
     let store = desk.store.lock().unwrap();
     let bookings = store
@@ -122,7 +122,7 @@ async fn a_live_event_reaching_a_test_database_is_refused_and_logged() {
         .client
         .book("coaching-60", "vic", "vic@example.com")
         .expect("book");
-    desk.feed(now);
+    desk.feed(now).await;
     // A live payment for this invitee (say, a live key's webhook pointed at this relay).
     desk.client
         .pay_link(&desk.link.payment_link, &b.invitee_uuid, &b.email, false)

@@ -132,7 +132,8 @@ pub struct InboxFilter {
     /// `stripe`, `calendly`, `coach` or `internal`.
     #[serde(default)]
     pub provider: Option<String>,
-    /// `applied`, `ignored`, `parked`, `failed`, `foreign` (money Coachdesk did not ask for) or
+    /// `applied`, `ignored`, `parked`, `failed`, `unconfirmed` (its provider's API said
+    /// otherwise), `foreign` (money Coachdesk did not ask for) or
     /// `refused` (a Stripe event of the other mode).
     #[serde(default)]
     pub status: Option<String>,
@@ -244,6 +245,10 @@ pub struct AlertCounts {
     pub parked: u64,
     /// Timer and effect outcomes the state machine could not apply (`failed`), in the period.
     pub internal_failed: u64,
+    /// Signed webhooks their provider's API contradicted (`unconfirmed`: forged or
+    /// replayed), in the period.
+    #[serde(default)]
+    pub unconfirmed: u64,
 }
 
 /// Where a session type stands with Stripe.
