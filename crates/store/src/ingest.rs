@@ -316,7 +316,10 @@ fn hex_digest(body: &[u8]) -> String {
 }
 
 /// Inserts the inbox row with its outcome already decided (one write per event). `None`
-/// when the provider key is already in the inbox: nothing was written.
+/// when the provider key is already in the inbox: nothing was written. The one exception:
+/// a row kept `unconfirmed` is replaced by a confirmed event with the same key (the real
+/// event whose id a forgery took first, or one read back again later), so a forgery can
+/// never shadow the genuine event.
 #[allow(clippy::too_many_arguments)]
 fn insert_inbox(
     conn: &Connection,
@@ -329,25 +332,34 @@ fn insert_inbox(
     now: OffsetDateTime,
 ) -> Result<Option<i64>, StoreError> {
     let now = ts(now);
-    let inserted = conn
+    Ok(conn
         .prepare_cached(
             "INSERT INTO inbox (provider, provider_key, kind, body, source, status, booking_id,
                  error, received_at, applied_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
-             ON CONFLICT (provider, provider_key) DO NOTHING",
+             ON CONFLICT (provider, provider_key) DO UPDATE SET
+                 kind = excluded.kind, body = excluded.body, source = excluded.source,
+                 status = excluded.status, booking_id = excluded.booking_id,
+                 error = excluded.error, received_at = excluded.received_at,
+                 applied_at = excluded.applied_at
+             WHERE inbox.status = 'unconfirmed' AND excluded.status <> 'unconfirmed'
+             RETURNING id",
         )?
-        .execute(params![
-            provider,
-            key,
-            kind,
-            body,
-            source.as_str(),
-            decision.status,
-            decision.booking_id,
-            decision.note,
-            now
-        ])?;
-    Ok((inserted == 1).then(|| conn.last_insert_rowid()))
+        .query_row(
+            params![
+                provider,
+                key,
+                kind,
+                body,
+                source.as_str(),
+                decision.status,
+                decision.booking_id,
+                decision.note,
+                now
+            ],
+            |row| row.get(0),
+        )
+        .optional()?)
 }
 
 fn mark(
