@@ -138,6 +138,20 @@ async fn a_signed_but_forged_host_cancellation_refunds_nothing_and_is_flagged() 
     let booking = w.settle_to(&b.invitee_uri, "refunded").await;
     assert_eq!(booking.refunded_minor(), 15000);
     assert_eq!(w.refund_posts().len(), 1);
+    // One read of the invitee per cancellation webhook: the forged one and the real one.
+    let invitee_path = format!(
+        "/scheduled_events/{}/invitees/{}",
+        b.event_uuid,
+        coachdesk_domain::provider::uuid_of(&b.invitee_uri)
+    );
+    let reads: Vec<_> = w
+        .client
+        .requests(Some("GET"), Some(&invitee_path))
+        .expect("log")
+        .into_iter()
+        .filter(|r| r.path == invitee_path)
+        .collect();
+    assert_eq!(reads.len(), 2, "{reads:#?}");
     w.assert_no_invalid_stripe_requests();
 }
 
