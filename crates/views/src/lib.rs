@@ -44,6 +44,13 @@ pub struct SessionTypeView {
     /// Every Calendly event type linked to it (see the mapping screen).
     #[serde(default)]
     pub event_type_uris: Vec<String>,
+    /// How long after booking the client has to pay before the slot is released.
+    #[serde(default = "default_payment_window")]
+    pub payment_window_minutes: u32,
+}
+
+fn default_payment_window() -> u32 {
+    24 * 60
 }
 
 /// Filters for the bookings list; every field narrows the result.

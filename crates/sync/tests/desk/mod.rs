@@ -92,6 +92,7 @@ impl Desk {
                     percent: 100,
                 }],
                 calendly_event_type_uri: Some(coaching),
+                payment_window_minutes: None,
             })
             .expect("session type");
         let stripe = StripeApi::new(&config.stripe_base, STRIPE_KEY).expect("stripe");

@@ -297,6 +297,7 @@ impl World {
                     },
                 ],
                 calendly_event_type_uri: Some(coaching),
+                payment_window_minutes: None,
             })
             .expect("session type");
         let stripe = StripeApi::new(&config.stripe_base, &stripe_key).expect("stripe");
@@ -435,6 +436,7 @@ impl World {
                     })
                     .collect(),
                 calendly_event_type_uri: Some(intro),
+                payment_window_minutes: None,
             })
             .expect("session type");
         let money = coachdesk_domain::Money::new(
