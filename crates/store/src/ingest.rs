@@ -185,6 +185,33 @@ impl Store {
         })
     }
 
+    /// Whether applying `body` now could change a booking, without writing anything: false
+    /// for a body the inbox already holds (confirmed), one that cannot be read, and one
+    /// that would only be logged (`ignored`, `foreign`, `refused`). The sync loop reads
+    /// back from the provider only the events this says may act.
+    pub fn may_act_on(&self, provider: Provider, body: &[u8]) -> Result<bool, StoreError> {
+        let Ok(event) = provider::parse(provider, body) else {
+            return Ok(false);
+        };
+        let known: bool = self
+            .conn
+            .prepare_cached(
+                "SELECT 1 FROM inbox
+                 WHERE provider = ?1 AND provider_key = ?2 AND status <> 'unconfirmed'",
+            )?
+            .query_row(params![provider.as_str(), event.key], |_| Ok(()))
+            .optional()?
+            .is_some();
+        if known {
+            return Ok(false);
+        }
+        // `parked` may act later (when its booking arrives), so it counts.
+        Ok(matches!(
+            decide(&self.conn, &event)?.status,
+            "applied" | "parked"
+        ))
+    }
+
     /// Runs a stored provider event again (admin replay). Merging is idempotent, so this
     /// can only fill in what was missed, never repeat an effect.
     pub fn replay_inbox(

@@ -76,21 +76,6 @@ impl Store {
         })
     }
 
-    /// Whether the inbox already holds the provider event keyed `key`, confirmed (a
-    /// redelivery needs no read-back: the inbox absorbs it). An `unconfirmed` one does not
-    /// count: the same key arriving again is read back again.
-    pub fn has_provider_event(&self, provider: Provider, key: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .conn
-            .prepare_cached(
-                "SELECT 1 FROM inbox
-                 WHERE provider = ?1 AND provider_key = ?2 AND status <> 'unconfirmed'",
-            )?
-            .query_row(params![provider.as_str(), key], |_| Ok(()))
-            .optional()?
-            .is_some())
-    }
-
     /// Sets several settings in ONE transaction (the relay pull's cursor and the relay's
     /// identity change together, or neither).
     pub fn set_settings(&mut self, settings: &[(&str, &str)]) -> Result<(), StoreError> {

@@ -26,7 +26,8 @@ pub struct Confirmations {
     pub calls: usize,
 }
 
-/// Reads back every body in `bodies` that needs it and is new to the inbox.
+/// Reads back every body in `bodies` that needs it and may act (see
+/// `Store::may_act_on`).
 pub async fn confirm(
     providers: &Providers,
     store: &Arc<Mutex<Store>>,
@@ -44,7 +45,9 @@ pub async fn confirm(
             found.contradictions.push(None);
             continue;
         };
-        if lock(store).has_provider_event(*provider, &event.key)? {
+        // Redeliveries and events that would only be logged (another sale on the account,
+        // the other mode) need no call.
+        if !lock(store).may_act_on(*provider, body)? {
             found.contradictions.push(None);
             continue;
         }

@@ -77,6 +77,16 @@ async fn other_sales_their_refunds_and_disputes_never_become_bookings_revenue_or
         statuses(&desk, "checkout.session.completed"),
         ["foreign", "applied"]
     );
+    // Only Coachdesk's payment was read back from Stripe; the other sale costs no call.
+    let reads: Vec<String> = desk
+        .client
+        .requests(Some("GET"), Some("/v1/checkout/sessions/"))
+        .expect("log")
+        .into_iter()
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(reads.len(), 1, "{reads:?}");
+    assert!(!reads[0].ends_with(session["id"].as_str().expect("id")));
     // Their refund and dispute wait a while for a payment that could still come...
     assert_eq!(statuses(&desk, "charge.refunded"), ["parked"]);
     assert_eq!(statuses(&desk, "charge.dispute.created"), ["parked"]);
