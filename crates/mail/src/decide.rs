@@ -536,6 +536,38 @@ mod tests {
     }
 
     #[test]
+    fn a_late_payment_notice_goes_once_stripe_took_the_refund_and_states_it() {
+        let late = run(&[
+            created(INV_A),
+            client_cancel(INV_A, -100),
+            paid(INV_A, "cs_1", "pi_1", 15000, -90),
+        ]);
+        assert_eq!(
+            dropped(MailKind::LatePaymentRefund, &late, at(-89)),
+            DropReason::NoLateRefund,
+            "not while the refund is only asked for (or held)"
+        );
+        let refunded = step(
+            &late,
+            &BookingEvent::RefundIssued {
+                cause: "late-payment:cs_1".into(),
+                refund_id: "re_1".into(),
+                status: RefundStatus::Pending,
+                amount: None,
+            },
+        );
+        let m = send(MailKind::LatePaymentRefund, &refunded, at(-89));
+        assert!(
+            m.text.contains("refunded it in full: 150.00 EUR"),
+            "{}",
+            m.text
+        );
+        assert!(m
+            .text
+            .contains("after the booking had expired or been cancelled"));
+    }
+
+    #[test]
     fn a_cancellation_states_the_refund_the_books_hold() {
         let b = run(&[
             created(INV_A),
