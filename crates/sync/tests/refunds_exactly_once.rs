@@ -29,7 +29,10 @@ async fn a_refund_whose_answer_was_lost_and_retried_two_days_later_exists_once()
             &BookingEvent::CoachCancelled {
                 refund: RefundChoice::Full,
                 reason: "Coach is ill".into(),
-                at: now,
+                // After the payment (whose time is the simulator's, in whole seconds and
+                // possibly after `now`): a payment after the cancellation would be a late
+                // payment, refunded under another cause.
+                at: OffsetDateTime::now_utc(),
             },
             now,
         )
