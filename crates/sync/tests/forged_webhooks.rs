@@ -10,7 +10,7 @@ mod support;
 use coachdesk_domain::read_back::Contradiction;
 use coachdesk_protocol::desk::AlertThresholds;
 use coachdesk_protocol::ipc::InboxFilter;
-use coachdesk_sim::DeliveryKnobs;
+use coachdesk_sim::{DeliveryKnobs, Fault, FaultKind};
 use serde_json::{json, Value};
 use support::{eventually, World, CALENDLY_SIGNING_KEY, STRIPE_WHSEC};
 use time::format_description::well_known::Rfc3339;
@@ -229,5 +229,61 @@ async fn a_signed_but_forged_checkout_completion_confirms_nothing_and_is_flagged
         .expect("log")
         .len();
     assert_eq!(session_reads, 3, "Gus's payment, then the two forgeries");
+    w.assert_no_invalid_stripe_requests();
+}
+
+/// A read-back that fails for a passing reason (Stripe answers 500) applies nothing: the
+/// page is pulled again, and the payment confirms once Stripe answers.
+#[tokio::test]
+async fn a_payment_is_not_applied_unchecked_while_stripe_cannot_be_asked() {
+    let w = World::start(DeliveryKnobs::default()).await;
+    let b = w
+        .client
+        .book("coaching-60", "Ida", "ida@example.com")
+        .expect("book");
+    w.settle_to(&b.invitee_uri, "awaiting_payment").await;
+    w.client
+        .inject_fault(&Fault {
+            path_prefix: "/v1/checkout/sessions/".into(),
+            method: Some("GET".into()),
+            kind: FaultKind::ServerError,
+            remaining: 1_000,
+        })
+        .expect("fault");
+    w.pay(&b.invitee_uuid, &b.email);
+    eventually("three refused read-backs", || async {
+        let failed = w
+            .client
+            .requests(Some("GET"), Some("/v1/checkout/sessions/"))
+            .ok()?
+            .into_iter()
+            .filter(|r| r.status == 500)
+            .count();
+        (failed >= 3).then_some(())
+    })
+    .await;
+    // The fault stays: nothing can have been read back, so nothing was applied.
+    let booking = w.booking_of(&b.invitee_uri).expect("booking");
+    assert_eq!(booking.state.as_str(), "awaiting_payment");
+    assert!(booking.payments.is_empty(), "{:?}", booking.payments);
+    let logged = w
+        .store
+        .lock()
+        .unwrap()
+        .list_inbox(&InboxFilter {
+            kind: Some("checkout.session.completed".into()),
+            ..InboxFilter::default()
+        })
+        .expect("inbox");
+    assert!(logged.is_empty(), "not even logged: {logged:?}");
+    assert!(w
+        .handle()
+        .status()
+        .last_error
+        .is_some_and(|e| e.contains("Stripe")));
+
+    w.client.clear_faults().expect("clear");
+    let booking = w.settle_to(&b.invitee_uri, "confirmed").await;
+    assert_eq!(booking.captured_minor(), 15000);
     w.assert_no_invalid_stripe_requests();
 }
