@@ -16,9 +16,16 @@ use crate::format::when;
 use crate::{desk_ipc, ipc, progress};
 
 const PROVIDERS: &[&str] = &["stripe", "calendly", "coach", "internal"];
-/// `foreign`: an event about money Coachdesk did not ask for; `refused`: the other Stripe mode.
+/// `foreign`: an event about money Coachdesk did not ask for; `refused`: the other Stripe mode;
+/// `unconfirmed`: a signed webhook its provider's API contradicted.
 const STATUSES: &[&str] = &[
-    "applied", "ignored", "parked", "failed", "foreign", "refused",
+    "applied",
+    "ignored",
+    "parked",
+    "failed",
+    "unconfirmed",
+    "foreign",
+    "refused",
 ];
 /// Event types to suggest in the type filter (any other text works too).
 const KINDS: &[&str] = &[

@@ -246,6 +246,8 @@ struct FormFields {
     price: String,
     currency: String,
     tiers: Vec<(String, String)>,
+    /// Minutes the client has to pay after booking.
+    window: String,
 }
 
 impl FormFields {
@@ -254,12 +256,14 @@ impl FormFields {
             None => FormFields {
                 duration: "60".to_owned(),
                 currency: "EUR".to_owned(),
+                window: "1440".to_owned(),
                 tiers: vec![("24".to_owned(), "100".to_owned())],
                 ..FormFields::default()
             },
             Some(v) => FormFields {
                 name: v.name.clone(),
                 duration: v.duration_minutes.to_string(),
+                window: v.payment_window_minutes.to_string(),
                 price: editable_price(v),
                 currency: v.currency.clone(),
                 tiers: v
@@ -292,6 +296,12 @@ impl FormFields {
             "the length in minutes",
             &mut errors,
         );
+        let payment_window_minutes = whole(
+            &self.window,
+            "payment_window_minutes",
+            "the time to pay in minutes",
+            &mut errors,
+        );
         let mut refund_tiers = Vec::new();
         for (hours, percent) in &self.tiers {
             let min_hours_before = whole(
@@ -322,6 +332,7 @@ impl FormFields {
             currency: self.currency.clone(),
             refund_tiers,
             calendly_event_type_uri: None,
+            payment_window_minutes: Some(payment_window_minutes),
         })
     }
 
@@ -531,6 +542,7 @@ pub fn SessionTypeForm(props: &FormProps) -> Html {
         "currency",
         "refund_tiers",
         "calendly_event_type_uri",
+        "payment_window_minutes",
     ];
     let other_errors: Vec<&FieldError> = errors
         .iter()
@@ -579,6 +591,12 @@ pub fn SessionTypeForm(props: &FormProps) -> Html {
                         <input id="field-duration" name="duration_minutes" type="text" inputmode="numeric" value={f.duration.clone()}
                             aria-invalid={invalid("duration_minutes")} oninput={set(|f, v| f.duration = v)} />
                         { error_for("duration_minutes") }
+                    </div>
+                    <div class="field">
+                        <label for="field-payment-window">{"Time to pay (minutes after booking)"}</label>
+                        <input id="field-payment-window" name="payment_window_minutes" type="text" inputmode="numeric" value={f.window.clone()}
+                            aria-invalid={invalid("payment_window_minutes")} oninput={set(|f, v| f.window = v)} />
+                        { error_for("payment_window_minutes") }
                     </div>
                     <div class="field">
                         <label for="field-price">{"Price"}</label>

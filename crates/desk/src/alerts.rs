@@ -65,6 +65,19 @@ pub fn evaluate_alerts(counts: &AlertCounts, thresholds: &AlertThresholds) -> Ve
             });
         }
     }
+    if counts.unconfirmed > 0 {
+        alerts.push(Alert {
+            code: "unconfirmed_webhooks".into(),
+            level: AlertLevel::Critical,
+            message: format!(
+                "{} signed webhook{} said something Stripe or Calendly do not confirm (forged or replayed); nothing was confirmed and no money moved.",
+                counts.unconfirmed,
+                plural(counts.unconfirmed)
+            ),
+            way_out: "Open the webhook log filtered on \"unconfirmed\" and read the notes. If you did not expect them, someone may hold a signing key: create a new relay token and renew the Stripe and Calendly webhook signing secrets.".into(),
+            rate_percent: None,
+        });
+    }
     let stuck = counts.parked + counts.internal_failed;
     if stuck > 0 {
         let mut parts = Vec::new();
@@ -206,6 +219,7 @@ mod tests {
             payments_failed: failed,
             parked: 0,
             internal_failed: 0,
+            unconfirmed: 0,
         }
     }
 
@@ -275,6 +289,21 @@ mod tests {
             levels(&evaluate_alerts(&c, &AlertThresholds::default())),
             [("payment_failures".into(), AlertLevel::Critical)]
         );
+    }
+
+    #[test]
+    fn any_unconfirmed_webhook_is_a_critical_alert() {
+        let one = AlertCounts {
+            unconfirmed: 1,
+            ..AlertCounts::default()
+        };
+        let alerts = evaluate_alerts(&one, &AlertThresholds::default());
+        assert_eq!(
+            levels(&alerts),
+            [("unconfirmed_webhooks".into(), AlertLevel::Critical)]
+        );
+        assert!(alerts[0].message.starts_with("1 signed webhook said"));
+        assert!(evaluate_alerts(&AlertCounts::default(), &AlertThresholds::default()).is_empty());
     }
 
     #[test]

@@ -59,6 +59,7 @@ fn validate(draft: &SessionTypeDraft) -> Result<SessionTypeSpec, StoreError> {
             })
             .collect(),
         calendly_event_type_uri: draft.calendly_event_type_uri.as_deref(),
+        payment_window_minutes: draft.payment_window_minutes,
     };
     input.validate().map_err(|problems| {
         StoreError::Invalid(
@@ -131,6 +132,7 @@ mod tests {
                 percent: 50,
             }],
             calendly_event_type_uri: None,
+            payment_window_minutes: None,
         }
     }
 

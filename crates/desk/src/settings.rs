@@ -359,6 +359,14 @@ pub fn feature_text(feature: Feature) -> (&'static str, &'static str) {
             "Automatic refunds",
             "Off: a refund after a client's cancellation waits in Needs attention for your approval.",
         ),
+        Feature::LatePaymentRefunds => (
+            "Refund late payments",
+            "Off: a payment for a booking that had expired or was cancelled is not refunded by itself; its refund waits in Needs attention for your approval.",
+        ),
+        Feature::TestModeCalendlyCancels => (
+            "Cancel in Calendly in test mode",
+            "Off (the default): in test mode Coachdesk does not cancel Calendly events, since Calendly has no test mode; the timeline says what it would have cancelled.",
+        ),
     }
 }
 

@@ -9,6 +9,7 @@
 pub mod booking;
 pub mod money;
 pub mod provider;
+pub mod read_back;
 pub mod refund_policy;
 pub mod session_type;
 

@@ -12,6 +12,16 @@ use crate::refund_policy::{RefundPolicy, RefundTier};
 pub const MAX_DURATION_MINUTES: u32 = 24 * 60;
 /// Longest name shown in lists and on Stripe's checkout page.
 pub const MAX_NAME_CHARS: usize = 120;
+/// How long a client has to pay after booking, unless the coach says otherwise.
+pub const DEFAULT_PAYMENT_WINDOW_MINUTES: u32 = 24 * 60;
+/// The shortest and longest time to pay: a Checkout Session made for the booking must be
+/// able to expire at the deadline, and Stripe allows 30 minutes to 24 hours.
+pub const MIN_PAYMENT_WINDOW_MINUTES: u32 = 30;
+pub const MAX_PAYMENT_WINDOW_MINUTES: u32 = 24 * 60;
+
+fn default_payment_window() -> u32 {
+    DEFAULT_PAYMENT_WINDOW_MINUTES
+}
 
 /// A validated session type, ready to store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,6 +31,9 @@ pub struct SessionTypeSpec {
     pub price: Money,
     pub refund_policy: RefundPolicy,
     pub calendly_event_type_uri: Option<String>,
+    /// How long after booking the client has to pay before the slot is released.
+    #[serde(default = "default_payment_window")]
+    pub payment_window_minutes: u32,
 }
 
 /// One problem with one field of the form.
@@ -39,6 +52,8 @@ pub struct SessionTypeInput<'a> {
     pub currency: &'a str,
     pub refund_tiers: Vec<RefundTier>,
     pub calendly_event_type_uri: Option<&'a str>,
+    /// `None`: [`DEFAULT_PAYMENT_WINDOW_MINUTES`].
+    pub payment_window_minutes: Option<u32>,
 }
 
 impl SessionTypeInput<'_> {
@@ -109,6 +124,20 @@ impl SessionTypeInput<'_> {
             }
         }
 
+        let payment_window_minutes = self
+            .payment_window_minutes
+            .unwrap_or(DEFAULT_PAYMENT_WINDOW_MINUTES);
+        if !(MIN_PAYMENT_WINDOW_MINUTES..=MAX_PAYMENT_WINDOW_MINUTES)
+            .contains(&payment_window_minutes)
+        {
+            problem(
+                "payment_window_minutes",
+                format!(
+                    "The time to pay must be between {MIN_PAYMENT_WINDOW_MINUTES} and {MAX_PAYMENT_WINDOW_MINUTES} minutes (24 hours): Stripe's checkout pages last no shorter or longer."
+                ),
+            );
+        }
+
         match (price, policy) {
             (Some(price), Some(refund_policy)) if problems.is_empty() => Ok(SessionTypeSpec {
                 name: name.to_owned(),
@@ -116,6 +145,7 @@ impl SessionTypeInput<'_> {
                 price,
                 refund_policy,
                 calendly_event_type_uri: uri.map(str::to_owned),
+                payment_window_minutes,
             }),
             _ => Err(problems),
         }
@@ -160,6 +190,7 @@ mod tests {
             currency,
             refund_tiers: RefundPolicy::default().tiers().to_vec(),
             calendly_event_type_uri: None,
+            payment_window_minutes: None,
         }
     }
 
@@ -182,6 +213,7 @@ mod tests {
             percent: 150,
         }];
         bad.calendly_event_type_uri = Some("event-type-1");
+        bad.payment_window_minutes = Some(25 * 60);
         let fields: Vec<_> = bad
             .validate()
             .unwrap_err()
@@ -195,9 +227,36 @@ mod tests {
                 "duration_minutes",
                 "price",
                 "refund_tiers",
-                "calendly_event_type_uri"
+                "calendly_event_type_uri",
+                "payment_window_minutes"
             ]
         );
+    }
+
+    #[test]
+    fn the_time_to_pay_defaults_to_a_day_and_stays_within_stripes_checkout_limits() {
+        let spec = input("Call", "50", "EUR").validate().unwrap();
+        assert_eq!(spec.payment_window_minutes, 24 * 60);
+        for (minutes, ok) in [
+            (29, false),
+            (30, true),
+            (240, true),
+            (1440, true),
+            (1441, false),
+        ] {
+            let mut form = input("Call", "50", "EUR");
+            form.payment_window_minutes = Some(minutes);
+            match form.validate() {
+                Ok(spec) => {
+                    assert!(ok, "{minutes}");
+                    assert_eq!(spec.payment_window_minutes, minutes);
+                }
+                Err(problems) => {
+                    assert!(!ok, "{minutes}: {problems:?}");
+                    assert_eq!(problems[0].field, "payment_window_minutes");
+                }
+            }
+        }
     }
 
     #[test]

@@ -375,10 +375,11 @@ fn scenarios_end_where_the_design_says() {
             &[(INV_A, BookingState::Expired)],
             0,
         ),
+        // A payment for a cancelled booking goes back in full (issue 11, item 3).
         (
             "payment arrives after cancellation",
-            &[(INV_A, BookingState::Cancelled)],
-            0,
+            &[(INV_A, BookingState::RefundPending)],
+            15000,
         ),
         ("client pays twice", &[(INV_A, BookingState::Confirmed)], 0),
         ("refund fails", &[(INV_A, BookingState::Cancelled)], 15000),

@@ -6,7 +6,7 @@
 //! a booking cancelled in between is dropped; a cancellation notice states the refund the
 //! books hold at that moment. Pure: the caller passes the booking, the context and `now`.
 
-use coachdesk_domain::booking::{BookingState, RefundStatus};
+use coachdesk_domain::booking::{BookingState, RefundStatus, LATE_PAYMENT_CAUSE_PREFIX};
 use coachdesk_domain::provider::uuid_of;
 use coachdesk_domain::{Booking, Money};
 use serde::{Deserialize, Serialize};
@@ -89,6 +89,8 @@ pub enum DropReason {
     NotRescheduled,
     /// The session has already started: telling the client about it is pointless.
     SessionStarted,
+    /// A late payment's refund notice before Stripe took the refund (or after it failed).
+    NoLateRefund,
 }
 
 impl DropReason {
@@ -124,6 +126,9 @@ impl DropReason {
             ),
             Self::NotRescheduled => format!("{what} dropped: this booking was not rescheduled"),
             Self::SessionStarted => format!("{what} dropped: the session has already started"),
+            Self::NoLateRefund => format!(
+                "{what} not sent: no refund of the late payment has gone through at Stripe"
+            ),
         }
     }
 
@@ -245,6 +250,11 @@ fn check(
                 return Err(DropReason::RefundFailed);
             }
         }
+        MailKind::LatePaymentRefund => {
+            if late_refunded_minor(b) == 0 {
+                return Err(DropReason::NoLateRefund);
+            }
+        }
         MailKind::Reschedule => {
             if b.rescheduled_from.is_none() {
                 return Err(DropReason::NotRescheduled);
@@ -264,6 +274,20 @@ fn check(
         .filter(|a| a.contains('@'))
         .ok_or(DropReason::NoClientAddress)?;
     Ok((to.to_owned(), values(kind, b, ctx)))
+}
+
+/// What Stripe took of the refunds of late payments (pending or succeeded).
+fn late_refunded_minor(b: &Booking) -> i64 {
+    b.refunds
+        .values()
+        .filter(|r| {
+            r.cause
+                .as_deref()
+                .is_some_and(|c| c.starts_with(LATE_PAYMENT_CAUSE_PREFIX))
+        })
+        .filter(|r| matches!(r.status, RefundStatus::Pending | RefundStatus::Succeeded))
+        .map(|r| r.amount.minor)
+        .sum()
 }
 
 /// The placeholder values of an email of `kind` about `b`.
@@ -307,6 +331,14 @@ fn values(kind: MailKind, b: &Booking, ctx: &MailContext) -> Values {
             _ => "none".into(),
         };
         v.set(Placeholder::RefundAmount, text);
+    }
+    if kind == MailKind::LatePaymentRefund {
+        if let Some(currency) = b.currency() {
+            v.set(
+                Placeholder::RefundAmount,
+                Money::new(late_refunded_minor(b), currency).to_string(),
+            );
+        }
     }
     if matches!(kind, MailKind::PaymentRequest | MailKind::PaymentReminder) {
         if let Some(deadline) = b.payment_deadline() {
@@ -501,6 +533,38 @@ mod tests {
             dropped(MailKind::Confirmation, &b, at(-139)),
             DropReason::NotOn { .. }
         ));
+    }
+
+    #[test]
+    fn a_late_payment_notice_goes_once_stripe_took_the_refund_and_states_it() {
+        let late = run(&[
+            created(INV_A),
+            client_cancel(INV_A, -100),
+            paid(INV_A, "cs_1", "pi_1", 15000, -90),
+        ]);
+        assert_eq!(
+            dropped(MailKind::LatePaymentRefund, &late, at(-89)),
+            DropReason::NoLateRefund,
+            "not while the refund is only asked for (or held)"
+        );
+        let refunded = step(
+            &late,
+            &BookingEvent::RefundIssued {
+                cause: "late-payment:cs_1".into(),
+                refund_id: "re_1".into(),
+                status: RefundStatus::Pending,
+                amount: None,
+            },
+        );
+        let m = send(MailKind::LatePaymentRefund, &refunded, at(-89));
+        assert!(
+            m.text.contains("refunded it in full: 150.00 EUR"),
+            "{}",
+            m.text
+        );
+        assert!(m
+            .text
+            .contains("after the booking had expired or been cancelled"));
     }
 
     #[test]

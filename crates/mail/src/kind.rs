@@ -19,16 +19,19 @@ pub enum MailKind {
     Cancellation,
     /// Moved to a new time.
     Reschedule,
+    /// A payment came after the booking expired or was cancelled: refunded in full.
+    LatePaymentRefund,
 }
 
 impl MailKind {
     /// Every kind, in the order the template editor lists them.
-    pub const ALL: [MailKind; 5] = [
+    pub const ALL: [MailKind; 6] = [
         Self::PaymentRequest,
         Self::PaymentReminder,
         Self::Confirmation,
         Self::Cancellation,
         Self::Reschedule,
+        Self::LatePaymentRefund,
     ];
 
     /// The stable name, used in setting keys (`mail.template.{name}`) and by the UI.
@@ -39,6 +42,7 @@ impl MailKind {
             Self::Confirmation => "confirmation",
             Self::Cancellation => "cancellation",
             Self::Reschedule => "reschedule",
+            Self::LatePaymentRefund => "late_payment_refund",
         }
     }
 
@@ -55,6 +59,7 @@ impl MailKind {
             Self::Confirmation => "Booking confirmed",
             Self::Cancellation => "Cancellation notice",
             Self::Reschedule => "Reschedule confirmation",
+            Self::LatePaymentRefund => "Late payment refunded",
         }
     }
 }
@@ -67,6 +72,7 @@ impl From<EmailKind> for MailKind {
             EmailKind::Confirmation => Self::Confirmation,
             EmailKind::Cancellation => Self::Cancellation,
             EmailKind::Reschedule => Self::Reschedule,
+            EmailKind::LatePaymentRefund => Self::LatePaymentRefund,
         }
     }
 }

@@ -70,6 +70,33 @@ pub fn sample_booking(kind: MailKind, now: OffsetDateTime) -> Booking {
                 },
             );
         }
+        MailKind::LatePaymentRefund => {
+            b.state = BookingState::Refunded;
+            b.payments.insert(
+                "cs_preview".into(),
+                coachdesk_domain::booking::PaymentRecord {
+                    fact: coachdesk_domain::booking::PaymentFact {
+                        checkout_session: "cs_preview".into(),
+                        payment_intent: Some("pi_preview".into()),
+                        amount: Money::new(15000, eur),
+                        status: coachdesk_domain::booking::PaymentStatus::Succeeded,
+                        at: now,
+                    },
+                    carried_from: None,
+                },
+            );
+            b.refunds.insert(
+                "late-payment:cs_preview".into(),
+                coachdesk_domain::booking::RefundRecord {
+                    cause: Some("late-payment:cs_preview".into()),
+                    refund_id: Some("re_preview".into()),
+                    payment_intent: Some("pi_preview".into()),
+                    amount: Money::new(15000, eur),
+                    status: coachdesk_domain::booking::RefundStatus::Succeeded,
+                    failure_reason: None,
+                },
+            );
+        }
         MailKind::Reschedule => {
             b.state = BookingState::Confirmed;
             b.rescheduled_from =

@@ -86,7 +86,9 @@ impl Placeholder {
                 matches!(kind, MailKind::PaymentRequest | MailKind::PaymentReminder)
             }
             Self::RecoveryLink => kind == MailKind::PaymentReminder,
-            Self::RefundAmount => kind == MailKind::Cancellation,
+            Self::RefundAmount => {
+                matches!(kind, MailKind::Cancellation | MailKind::LatePaymentRefund)
+            }
         }
     }
 
@@ -358,6 +360,16 @@ pub fn default_template(kind: MailKind) -> Template {
             "Hello {client_name},\n\n\
              Your session {session} on {start_local} has been cancelled.\n\n\
              Refund: {refund_amount}.\n\n\
+             Best wishes,\n{coach_name}",
+        ),
+        MailKind::LatePaymentRefund => (
+            "Your payment for {session} has been refunded",
+            "Hello {client_name},\n\n\
+             Your payment for {session} on {start_local} arrived after the booking had \
+             expired or been cancelled, so the time was no longer reserved for you. We have \
+             refunded it in full: {refund_amount}. It can take a few days to reach your \
+             account.\n\n\
+             If you would still like a session, please book again.\n\n\
              Best wishes,\n{coach_name}",
         ),
         MailKind::Reschedule => (

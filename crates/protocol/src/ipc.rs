@@ -64,6 +64,9 @@ pub struct SessionTypeDraft {
     /// on the mapping screen). `None` leaves the links as they are.
     #[serde(default)]
     pub calendly_event_type_uri: Option<String>,
+    /// How long after booking the client has to pay, in minutes (30 to 1440); `None`: 24 h.
+    #[serde(default)]
+    pub payment_window_minutes: Option<u32>,
 }
 
 /// What the window shows in its header.

@@ -72,7 +72,8 @@ pub struct SecretStoreStatus {
 /// One feature toggle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeatureToggle {
-    /// Wire name: `payments`, `webhook_processing`, `automatic_refunds`.
+    /// Wire name: `payments`, `webhook_processing`, `automatic_refunds`,
+    /// `late_payment_refunds`, `test_mode_calendly_cancels`.
     pub name: String,
     pub label: String,
     /// What turning it off does, in a sentence.

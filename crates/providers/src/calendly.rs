@@ -7,6 +7,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use coachdesk_domain::read_back::InviteeSeen;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -178,6 +179,37 @@ impl CalendlyApi {
             .await
     }
 
+    /// One invitee, read back from Calendly (`status` is `active` or `canceled`): how a
+    /// cancellation is confirmed before money moves on its word. `invitee_uri` is the
+    /// invitee's full URI (`.../scheduled_events/{event}/invitees/{invitee}`).
+    pub async fn invitee(&self, invitee_uri: &str) -> Result<InviteeSeen, ProviderError> {
+        let mut parts = invitee_uri.trim_end_matches('/').rsplit('/');
+        let (invitee, marker, event) = (parts.next(), parts.next(), parts.next());
+        let safe = |id: &str| {
+            !id.is_empty()
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        };
+        let (Some(invitee), Some("invitees"), Some(event)) = (invitee, marker, event) else {
+            return Err(not_an_invitee(invitee_uri));
+        };
+        if !safe(invitee) || !safe(event) {
+            return Err(not_an_invitee(invitee_uri));
+        }
+        let body = self
+            .send(self.get(&format!("/scheduled_events/{event}/invitees/{invitee}")))
+            .await?;
+        let invitee = &body["resource"];
+        let text = |value: &Value| value.as_str().map(str::to_owned);
+        Ok(InviteeSeen {
+            status: text(&invitee["status"]),
+            canceler_type: text(&invitee["cancellation"]["canceler_type"]),
+            rescheduled: invitee["rescheduled"].as_bool(),
+            new_invitee: text(&invitee["new_invitee"]),
+        })
+    }
+
     /// Cancels a scheduled event (frees the slot); `reason` is shown to the invitee.
     pub async fn cancel_event(&self, event_uuid: &str, reason: &str) -> Result<(), ProviderError> {
         let url = format!("{}/scheduled_events/{event_uuid}/cancellation", self.base);
@@ -264,5 +296,13 @@ fn unreadable(err: &serde_json::Error) -> ProviderError {
         provider: CALENDLY,
         status: 200,
         message: format!("Calendly's answer could not be read: {err}"),
+    }
+}
+
+fn not_an_invitee(uri: &str) -> ProviderError {
+    ProviderError::Permanent {
+        provider: "Calendly",
+        status: 400,
+        message: format!("{uri:?} is not a Calendly invitee URI"),
     }
 }

@@ -25,6 +25,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use coachdesk_domain::read_back::SessionSeen;
 use coachdesk_domain::Money;
 use serde::Serialize;
 use serde_json::Value;
@@ -302,6 +303,42 @@ impl StripeApi {
         Ok(RefundCreated {
             id: refund.id.to_string(),
             status: refund.status.unwrap_or_else(|| "pending".into()),
+        })
+    }
+
+    /// `GET /v1/checkout/sessions/{id}`: what Stripe itself says about a payment a webhook
+    /// reported. A 404 (no such session) comes back as a permanent error with status 404.
+    pub async fn checkout_session(&self, id: &str) -> Result<SessionSeen, ProviderError> {
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(ProviderError::Permanent {
+                provider: STRIPE,
+                status: 400,
+                message: format!("{id:?} is not a Checkout Session id"),
+            });
+        }
+        let session: Value = self
+            .call(
+                self.client
+                    .get::<Value>(&format!("/checkout/sessions/{id}")),
+            )
+            .await?;
+        let text = |key: &str| session[key].as_str().map(str::to_owned);
+        let payment_intent = match &session["payment_intent"] {
+            Value::String(pi) => Some(pi.clone()),
+            Value::Object(pi) => pi.get("id").and_then(Value::as_str).map(str::to_owned),
+            _ => None,
+        };
+        Ok(SessionSeen {
+            id: text("id").unwrap_or_else(|| id.to_owned()),
+            status: text("status"),
+            payment_status: text("payment_status"),
+            amount_total: session["amount_total"].as_i64(),
+            currency: text("currency"),
+            payment_intent,
+            client_reference_id: text("client_reference_id"),
+            booking_id: session["metadata"]["booking_id"]
+                .as_str()
+                .map(str::to_owned),
         })
     }
 

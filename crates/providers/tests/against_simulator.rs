@@ -92,6 +92,39 @@ async fn every_stripe_call_matches_the_description_and_reads_back() {
     assert_eq!(again, session, "the same key gives the same session");
     let paid = client.pay_session(&session.id, false).expect("pay");
     let pi = paid["payment_intent"].as_str().expect("pi").to_owned();
+    // Read back as Stripe reports it: what a webhook about it is checked against.
+    let seen = stripe
+        .checkout_session(&session.id)
+        .await
+        .expect("read back");
+    assert_eq!(
+        (
+            seen.status.as_deref(),
+            seen.payment_status.as_deref(),
+            seen.amount_total,
+            seen.currency.as_deref(),
+            seen.payment_intent.as_deref(),
+            seen.client_reference_id.as_deref(),
+            seen.booking_id.as_deref(),
+        ),
+        (
+            Some("complete"),
+            Some("paid"),
+            Some(15000),
+            Some("eur"),
+            Some(pi.as_str()),
+            Some("invitee-uuid-1"),
+            Some("bk_1"),
+        )
+    );
+    let unknown = stripe
+        .checkout_session("cs_test_forged")
+        .await
+        .expect_err("no such session");
+    assert!(
+        matches!(unknown, ProviderError::Permanent { status: 404, .. }),
+        "{unknown:?}"
+    );
     let part = RefundRequest {
         payment_intent: pi.clone(),
         amount: Some(money(5000, "EUR")),
@@ -200,6 +233,11 @@ async fn every_calendly_call_reads_the_simulators_answers() {
         .await
         .expect("invitees");
     assert_eq!(invitees[0]["uri"], booked[0].invitee_uri.as_str());
+    let active = calendly
+        .invitee(&booked[0].invitee_uri)
+        .await
+        .expect("one invitee");
+    assert_eq!(active.status.as_deref(), Some("active"));
     calendly
         .cancel_event(&booked[0].event_uuid, "Coach is ill")
         .await
@@ -213,6 +251,36 @@ async fn every_calendly_call_reads_the_simulators_answers() {
         .await
         .expect("invitees");
     assert_eq!(invitees[0]["status"], "canceled");
+    let canceled = calendly
+        .invitee(&booked[0].invitee_uri)
+        .await
+        .expect("one invitee");
+    assert_eq!(
+        (
+            canceled.status.as_deref(),
+            canceled.canceler_type.as_deref(),
+            canceled.rescheduled
+        ),
+        (Some("canceled"), Some("host"), Some(false))
+    );
+    let forged = format!(
+        "{}/scheduled_events/{}/invitees/no-such-invitee",
+        client.base_url(),
+        booked[0].event_uuid
+    );
+    let missing = calendly.invitee(&forged).await.expect_err("404");
+    assert!(
+        matches!(missing, ProviderError::Permanent { status: 404, .. }),
+        "{missing:?}"
+    );
+    let not_a_uri = calendly
+        .invitee("../../users/me")
+        .await
+        .expect_err("refused");
+    assert!(matches!(
+        not_a_uri,
+        ProviderError::Permanent { status: 400, .. }
+    ));
 
     let sub = calendly
         .create_webhook_subscription(

@@ -3,7 +3,8 @@
 //!
 //! Never a secret: the Stripe keys, the Calendly token and the relay token live in the OS
 //! keychain. Toggles are stored as `on`/`off` under `feature.*` keys; a missing key means
-//! the feature is on (a new database works as before the toggles existed).
+//! the feature's default ([`Feature::default_on`]: on, except sending Calendly
+//! cancellations in test mode).
 
 use coachdesk_views::FieldError;
 
@@ -27,15 +28,27 @@ pub enum Feature {
     WebhookProcessing,
     /// Refunds that follow from a client's cancellation are issued without asking.
     AutomaticRefunds,
+    /// A payment for a booking that had expired or was cancelled is refunded in full.
+    LatePaymentRefunds,
+    /// In test mode, Calendly events are really cancelled (Calendly has no test mode: a
+    /// test database connected to the coach's Calendly would cancel real clients).
+    TestModeCalendlyCancels,
 }
 
 impl Feature {
     /// Every feature, in the order Settings lists them.
-    pub const ALL: [Feature; 3] = [
+    pub const ALL: [Feature; 5] = [
         Feature::Payments,
         Feature::WebhookProcessing,
         Feature::AutomaticRefunds,
+        Feature::LatePaymentRefunds,
+        Feature::TestModeCalendlyCancels,
     ];
+
+    /// Whether the feature is on while the coach has not chosen.
+    pub fn default_on(self) -> bool {
+        !matches!(self, Feature::TestModeCalendlyCancels)
+    }
 
     /// The setting's key.
     pub fn key(self) -> &'static str {
@@ -43,6 +56,8 @@ impl Feature {
             Feature::Payments => "feature.payments",
             Feature::WebhookProcessing => "feature.webhook_processing",
             Feature::AutomaticRefunds => "feature.automatic_refunds",
+            Feature::LatePaymentRefunds => "feature.late_payment_refunds",
+            Feature::TestModeCalendlyCancels => "feature.test_mode_calendly_cancels",
         }
     }
 
@@ -57,12 +72,27 @@ impl Feature {
     }
 }
 
-/// The three toggles as stored.
+/// The toggles as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Features {
     pub payments: bool,
     pub webhook_processing: bool,
     pub automatic_refunds: bool,
+    pub late_payment_refunds: bool,
+    pub test_mode_calendly_cancels: bool,
+}
+
+impl Default for Features {
+    /// Every toggle at its default.
+    fn default() -> Self {
+        Self {
+            payments: Feature::Payments.default_on(),
+            webhook_processing: Feature::WebhookProcessing.default_on(),
+            automatic_refunds: Feature::AutomaticRefunds.default_on(),
+            late_payment_refunds: Feature::LatePaymentRefunds.default_on(),
+            test_mode_calendly_cancels: Feature::TestModeCalendlyCancels.default_on(),
+        }
+    }
 }
 
 impl Features {
@@ -72,15 +102,18 @@ impl Features {
             Feature::Payments => self.payments,
             Feature::WebhookProcessing => self.webhook_processing,
             Feature::AutomaticRefunds => self.automatic_refunds,
+            Feature::LatePaymentRefunds => self.late_payment_refunds,
+            Feature::TestModeCalendlyCancels => self.test_mode_calendly_cancels,
         }
     }
 }
 
 impl Store {
-    /// Whether `feature` is on (on unless the coach turned it off).
+    /// Whether `feature` is on (its default unless the coach chose).
     pub fn feature_enabled(&self, feature: Feature) -> Result<bool, StoreError> {
         match self.setting(feature.key())?.as_deref() {
-            None | Some("on") => Ok(true),
+            None => Ok(feature.default_on()),
+            Some("on") => Ok(true),
             Some("off") => Ok(false),
             Some(other) => Err(StoreError::Corrupt(format!(
                 "the setting {} holds {other:?}, expected \"on\" or \"off\"",
@@ -95,6 +128,8 @@ impl Store {
             payments: self.feature_enabled(Feature::Payments)?,
             webhook_processing: self.feature_enabled(Feature::WebhookProcessing)?,
             automatic_refunds: self.feature_enabled(Feature::AutomaticRefunds)?,
+            late_payment_refunds: self.feature_enabled(Feature::LatePaymentRefunds)?,
+            test_mode_calendly_cancels: self.feature_enabled(Feature::TestModeCalendlyCancels)?,
         })
     }
 
@@ -228,9 +263,20 @@ mod tests {
             Features {
                 payments: true,
                 webhook_processing: true,
-                automatic_refunds: true
+                automatic_refunds: true,
+                late_payment_refunds: true,
+                test_mode_calendly_cancels: false,
             }
         );
+        assert_eq!(store.features().unwrap(), Features::default());
+        store
+            .set_feature(Feature::TestModeCalendlyCancels, true)
+            .unwrap();
+        assert!(store.features().unwrap().test_mode_calendly_cancels);
+        store
+            .set_feature(Feature::LatePaymentRefunds, false)
+            .unwrap();
+        assert!(!store.features().unwrap().late_payment_refunds);
         store.set_feature(Feature::AutomaticRefunds, false).unwrap();
         let features = store.features().unwrap();
         assert!(!features.automatic_refunds);

@@ -261,6 +261,7 @@ pub(crate) fn sample_session_type(
         currency,
         refund_tiers: vec![tier(48, 100), tier(24, 50)],
         calendly_event_type_uri: Some(uri),
+        payment_window_minutes: None,
     }
     .validate()
     .map_err(|problems| StoreError::Corrupt(format!("sample session type {name}: {problems:?}")))

@@ -7,6 +7,7 @@
 
 use coachdesk_domain::booking::{apply, BookingEvent, Effect};
 use coachdesk_domain::provider::{self, Provider, ProviderEvent, Target};
+use coachdesk_domain::read_back::Contradiction;
 use coachdesk_domain::Booking;
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
@@ -48,7 +49,8 @@ pub struct Applied {
     pub duplicate: bool,
     /// `applied`, `ignored` (stored, not acted on), `parked` (waiting for the payment it
     /// names), `foreign` (money on the account Coachdesk did not ask for), `refused`
-    /// (Stripe's other mode), `failed` (unreadable), or `duplicate`.
+    /// (Stripe's other mode), `unconfirmed` (its provider's API contradicted it), `failed`
+    /// (unreadable), or `duplicate`.
     pub status: &'static str,
     pub booking_id: Option<String>,
     pub note: Option<String>,
@@ -67,7 +69,7 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<Applied, StoreError> {
         let tx = self.conn.transaction()?;
-        let applied = ingest(&tx, provider, body, source, now)?;
+        let applied = ingest(&tx, provider, body, source, None, now)?;
         tx.commit()?;
         Ok(applied)
     }
@@ -79,10 +81,27 @@ impl Store {
         source: Source,
         now: OffsetDateTime,
     ) -> Result<Vec<Applied>, StoreError> {
+        self.apply_checked_batch(
+            batch
+                .into_iter()
+                .map(|(provider, body)| (provider, body, None)),
+            source,
+            now,
+        )
+    }
+
+    /// Applies a batch of bodies read back from their providers first, in one
+    /// transaction: one the provider's API contradicted is kept as `unconfirmed`.
+    pub fn apply_checked_batch<'a>(
+        &mut self,
+        batch: impl IntoIterator<Item = (Provider, &'a [u8], Option<&'a Contradiction>)>,
+        source: Source,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Applied>, StoreError> {
         let tx = self.conn.transaction()?;
         let mut results = Vec::new();
-        for (provider, body) in batch {
-            results.push(ingest(&tx, provider, body, source, now)?);
+        for (provider, body, contradiction) in batch {
+            results.push(ingest(&tx, provider, body, source, contradiction, now)?);
         }
         tx.commit()?;
         Ok(results)
@@ -166,6 +185,33 @@ impl Store {
         })
     }
 
+    /// Whether applying `body` now could change a booking, without writing anything: false
+    /// for a body the inbox already holds (confirmed), one that cannot be read, and one
+    /// that would only be logged (`ignored`, `foreign`, `refused`). The sync loop reads
+    /// back from the provider only the events this says may act.
+    pub fn may_act_on(&self, provider: Provider, body: &[u8]) -> Result<bool, StoreError> {
+        let Ok(event) = provider::parse(provider, body) else {
+            return Ok(false);
+        };
+        let known: bool = self
+            .conn
+            .prepare_cached(
+                "SELECT 1 FROM inbox
+                 WHERE provider = ?1 AND provider_key = ?2 AND status <> 'unconfirmed'",
+            )?
+            .query_row(params![provider.as_str(), event.key], |_| Ok(()))
+            .optional()?
+            .is_some();
+        if known {
+            return Ok(false);
+        }
+        // `parked` may act later (when its booking arrives), so it counts.
+        Ok(matches!(
+            decide(&self.conn, &event)?.status,
+            "applied" | "parked"
+        ))
+    }
+
     /// Runs a stored provider event again (admin replay). Merging is idempotent, so this
     /// can only fill in what was missed, never repeat an effect.
     pub fn replay_inbox(
@@ -174,19 +220,26 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<Applied, StoreError> {
         let tx = self.conn.transaction()?;
-        let row: Option<(String, String)> = tx
+        let row: Option<(String, String, String)> = tx
             .query_row(
-                "SELECT provider, body FROM inbox WHERE id = ?1",
+                "SELECT provider, body, status FROM inbox WHERE id = ?1",
                 [inbox_id],
-                |row| Ok((row.get(0)?, row.get(1)?)),
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
             )
             .optional()?;
-        let Some((provider_name, body)) = row else {
+        let Some((provider_name, body, status)) = row else {
             return Err(StoreError::NotFound {
                 what: "stored event",
                 id: inbox_id.to_string(),
             });
         };
+        if status == UNCONFIRMED {
+            // Its provider contradicted it: replaying would take its word after all.
+            return Err(StoreError::Conflict(
+                "This event was not confirmed by its provider's API, so it cannot be replayed."
+                    .into(),
+            ));
+        }
         let Some(provider) = Provider::parse(&provider_name) else {
             return Err(StoreError::Conflict(
                 "Only Stripe and Calendly events can be replayed.".into(),
@@ -224,11 +277,14 @@ fn failed(inbox_id: i64, note: String) -> Applied {
     }
 }
 
+/// Records and applies one provider body. `contradiction`: what the provider's API said
+/// against it when it was read back; such an event is kept as `unconfirmed`, never applied.
 pub(crate) fn ingest(
     conn: &Connection,
     provider: Provider,
     body: &[u8],
     source: Source,
+    contradiction: Option<&Contradiction>,
     now: OffsetDateTime,
 ) -> Result<Applied, StoreError> {
     let parsed = provider::parse(provider, body);
@@ -245,6 +301,15 @@ pub(crate) fn ingest(
     let decision = match &parsed {
         Ok(event) => decide(conn, event)?,
         Err(err) => Decision::failed(err.to_string()),
+    };
+    let decision = match contradiction {
+        Some(contradiction) if decision.status == "applied" => Decision::unconfirmed(
+            provider,
+            contradiction,
+            decision.booking_id,
+            decision.invitee_uuid.is_some(),
+        ),
+        _ => decision,
     };
     // Valid UTF-8 (every JSON body) is borrowed as it is; anything else is kept readable.
     let text = match std::str::from_utf8(body) {
@@ -278,7 +343,10 @@ fn hex_digest(body: &[u8]) -> String {
 }
 
 /// Inserts the inbox row with its outcome already decided (one write per event). `None`
-/// when the provider key is already in the inbox: nothing was written.
+/// when the provider key is already in the inbox: nothing was written. The one exception:
+/// a row kept `unconfirmed` is replaced by a confirmed event with the same key (the real
+/// event whose id a forgery took first, or one read back again later), so a forgery can
+/// never shadow the genuine event.
 #[allow(clippy::too_many_arguments)]
 fn insert_inbox(
     conn: &Connection,
@@ -291,25 +359,34 @@ fn insert_inbox(
     now: OffsetDateTime,
 ) -> Result<Option<i64>, StoreError> {
     let now = ts(now);
-    let inserted = conn
+    Ok(conn
         .prepare_cached(
             "INSERT INTO inbox (provider, provider_key, kind, body, source, status, booking_id,
                  error, received_at, applied_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
-             ON CONFLICT (provider, provider_key) DO NOTHING",
+             ON CONFLICT (provider, provider_key) DO UPDATE SET
+                 kind = excluded.kind, body = excluded.body, source = excluded.source,
+                 status = excluded.status, booking_id = excluded.booking_id,
+                 error = excluded.error, received_at = excluded.received_at,
+                 applied_at = excluded.applied_at
+             WHERE inbox.status = 'unconfirmed' AND excluded.status <> 'unconfirmed'
+             RETURNING id",
         )?
-        .execute(params![
-            provider,
-            key,
-            kind,
-            body,
-            source.as_str(),
-            decision.status,
-            decision.booking_id,
-            decision.note,
-            now
-        ])?;
-    Ok((inserted == 1).then(|| conn.last_insert_rowid()))
+        .query_row(
+            params![
+                provider,
+                key,
+                kind,
+                body,
+                source.as_str(),
+                decision.status,
+                decision.booking_id,
+                decision.note,
+                now
+            ],
+            |row| row.get(0),
+        )
+        .optional()?)
 }
 
 fn mark(
@@ -342,6 +419,10 @@ enum Route {
 
 /// The note on a Stripe event that is not about Coachdesk's money.
 pub const FOREIGN_NOTE: &str = "Not Coachdesk's: this payment was not made through Coachdesk (no booking, invitee or Coachdesk payment link), so it is only kept in the log.";
+/// The status of an event its provider's API contradicted when it was read back.
+pub const UNCONFIRMED: &str = "unconfirmed";
+/// The start of an unconfirmed event's note.
+pub const UNCONFIRMED_NOTE: &str = "Not applied: a signed webhook that the provider does not confirm (forged, or replayed out of date), so nothing was confirmed and no money moved.";
 /// The note on a parked event whose payment never came.
 pub const STALE_PARKED_NOTE: &str = "Not Coachdesk's: the payment this event names never reached Coachdesk, so it is only kept in the log.";
 /// How long an event may wait for the payment it names before it is taken for a sale of
@@ -429,6 +510,27 @@ struct Decision {
 impl Decision {
     fn failed(note: String) -> Self {
         Self::other("failed", note)
+    }
+
+    /// An event its provider's API contradicted: flagged, kept, not applied. It stays on
+    /// the booking it names if that booking exists (`new`: it would have made one).
+    fn unconfirmed(
+        provider: Provider,
+        contradiction: &Contradiction,
+        booking_id: Option<String>,
+        new: bool,
+    ) -> Self {
+        let name = match provider {
+            Provider::Stripe => "Stripe",
+            Provider::Calendly => "Calendly",
+        };
+        Self {
+            booking_id: booking_id.filter(|_| !new),
+            ..Self::other(
+                UNCONFIRMED,
+                format!("{UNCONFIRMED_NOTE} {name}'s API answered otherwise: {contradiction}."),
+            )
+        }
     }
 
     fn other(status: &'static str, note: impl Into<String>) -> Self {

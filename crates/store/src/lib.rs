@@ -39,7 +39,10 @@ pub use booking_queries::{SearchKind, DEFAULT_PAGE, MAX_LIST};
 pub use bulk::{bulk_booking, BulkBooking};
 pub use demo::{DEMO_EVENT_TYPES, DEMO_TERMS};
 pub use error::StoreError;
-pub use ingest::{Applied, Source, FOREIGN_NOTE, PARKED_FOR_AT_MOST, STALE_PARKED_NOTE};
+pub use ingest::{
+    Applied, Source, FOREIGN_NOTE, PARKED_FOR_AT_MOST, STALE_PARKED_NOTE, UNCONFIRMED,
+    UNCONFIRMED_NOTE,
+};
 pub use mappings::{ListedEventType, StoredLink};
 pub use outbox::OutboxRow;
 pub use refund_hold::REFUND_AWAITING_APPROVAL;

@@ -170,17 +170,18 @@ impl Store {
         to: OffsetDateTime,
     ) -> Result<AlertCounts, StoreError> {
         let (from, to) = (crate::ts(from), crate::ts(to));
-        let (webhooks, webhooks_failed, internal_failed): (i64, i64, i64) = self
+        let (webhooks, webhooks_failed, internal_failed, unconfirmed): (i64, i64, i64, i64) = self
             .conn
             .prepare_cached(
                 "SELECT
                      COALESCE(SUM(provider IN ('stripe', 'calendly')), 0),
                      COALESCE(SUM(provider IN ('stripe', 'calendly') AND status = 'failed'), 0),
-                     COALESCE(SUM(provider NOT IN ('stripe', 'calendly') AND status = 'failed'), 0)
+                     COALESCE(SUM(provider NOT IN ('stripe', 'calendly') AND status = 'failed'), 0),
+                     COALESCE(SUM(status = 'unconfirmed'), 0)
                  FROM inbox WHERE received_at >= ?1 AND received_at <= ?2",
             )?
             .query_row([&from, &to], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
             })?;
         let (payments_ended, payments_failed): (i64, i64) = self
             .conn
@@ -201,6 +202,7 @@ impl Store {
             payments_failed: n(payments_failed),
             parked: n(parked),
             internal_failed: n(internal_failed),
+            unconfirmed: n(unconfirmed),
         })
     }
 }

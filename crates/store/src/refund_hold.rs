@@ -6,7 +6,7 @@
 //! coach's approval puts the row back to `pending`, due now, marked approved (so the
 //! executor runs it even while the toggle is still off). Both steps are audited.
 
-use coachdesk_domain::booking::Effect;
+use coachdesk_domain::booking::{Effect, LATE_PAYMENT_CAUSE_PREFIX};
 use coachdesk_views::AttentionItem;
 use rusqlite::{params, OptionalExtension};
 use time::OffsetDateTime;
@@ -48,6 +48,38 @@ impl Store {
         Ok(())
     }
 
+    /// Settles a pending effect without carrying it out because a setting says so, and
+    /// writes `note` on the booking's timeline (event kind `kind`): what would have
+    /// happened, such as a Calendly cancellation not sent in test mode.
+    pub fn settle_effect_not_sent(
+        &self,
+        id: i64,
+        kind: &str,
+        note: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.unchecked_transaction()?;
+        let booking: Option<(String, String)> = tx
+            .query_row(
+                "SELECT o.booking_id, b.state FROM outbox o JOIN bookings b ON b.id = o.booking_id
+                 WHERE o.id = ?1 AND o.status = 'pending'",
+                [id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        let Some((booking_id, state)) = booking else {
+            return Ok(());
+        };
+        tx.execute(
+            "UPDATE outbox SET status = 'done', done_at = ?2, last_error = ?3,
+                 attempts = attempts + 1 WHERE id = ?1",
+            params![id, ts(now), note],
+        )?;
+        audit(&tx, &booking_id, &state, now, "settings", kind, note)?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Whether the coach approved this outbox row (a refund released from hold).
     pub fn effect_approved(&self, id: i64) -> Result<bool, StoreError> {
         Ok(self
@@ -82,13 +114,22 @@ impl Store {
             let (booking_id, client_name, start_time, state, payload) = row?;
             let effect: Effect = serde_json::from_str(&payload)
                 .map_err(|e| StoreError::Corrupt(format!("held outbox row: {e}")))?;
-            let amount = match effect {
-                Effect::IssueRefund { amount, .. } => amount.to_string(),
+            let (amount, late) = match effect {
+                Effect::IssueRefund { amount, cause, .. } => (
+                    amount.to_string(),
+                    cause.starts_with(LATE_PAYMENT_CAUSE_PREFIX),
+                ),
                 _ => continue,
             };
-            let message = format!(
-                "A refund of {amount} waits for your approval (automatic refunds are off in Settings)."
-            );
+            let message = if late {
+                format!(
+                    "A payment came after this booking expired or was cancelled: its refund of {amount} waits for your approval (refunds of late payments or automatic refunds are off in Settings)."
+                )
+            } else {
+                format!(
+                    "A refund of {amount} waits for your approval (automatic refunds are off in Settings)."
+                )
+            };
             match items.iter_mut().find(|i| i.booking_id == booking_id) {
                 Some(item) => item.message.push_str(&format!(" Also {amount}.")),
                 None => items.push(AttentionItem {

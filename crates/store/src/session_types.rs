@@ -14,7 +14,8 @@ const COLUMNS: &str = "s.id, s.slug, s.name, s.duration_minutes, s.price_minor, 
       ORDER BY m.mapped_at DESC LIMIT 1), \
      s.version, s.stripe_version, s.payment_link_url, \
      (SELECT group_concat(u, ' ') FROM (SELECT m.calendly_event_type_uri AS u \
-      FROM event_type_mappings m WHERE m.session_type_id = s.id ORDER BY m.mapped_at, u))";
+      FROM event_type_mappings m WHERE m.session_type_id = s.id ORDER BY m.mapped_at, u)), \
+     s.payment_window_minutes";
 
 impl Store {
     /// Session types, newest first; archived ones only when asked.
@@ -55,8 +56,8 @@ impl Store {
         let slug = unique_slug(&tx, &slugify(&spec.name), None)?;
         tx.execute(
             "INSERT INTO session_types (id, slug, name, duration_minutes, price_minor, currency,
-                 refund_policy, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+                 refund_policy, created_at, updated_at, payment_window_minutes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
             params![
                 id,
                 slug,
@@ -65,7 +66,8 @@ impl Store {
                 spec.price.minor,
                 spec.price.currency.code(),
                 policy_json(&spec.refund_policy)?,
-                now
+                now,
+                spec.payment_window_minutes
             ],
         )?;
         map_event_type(&tx, &id, spec.calendly_event_type_uri.as_deref(), &now)?;
@@ -87,7 +89,7 @@ impl Store {
         // payment link must be set up again (with keys of the new version).
         tx.execute(
             "UPDATE session_types SET name = ?2, duration_minutes = ?3, price_minor = ?4,
-                 currency = ?5, refund_policy = ?6, updated_at = ?7,
+                 currency = ?5, refund_policy = ?6, updated_at = ?7, payment_window_minutes = ?8,
                  version = version + (name <> ?2 OR price_minor <> ?4 OR currency <> ?5)
              WHERE id = ?1",
             params![
@@ -97,7 +99,8 @@ impl Store {
                 spec.price.minor,
                 spec.price.currency.code(),
                 policy_json(&spec.refund_policy)?,
-                now
+                now,
+                spec.payment_window_minutes
             ],
         )?;
         map_event_type(&tx, id, spec.calendly_event_type_uri.as_deref(), &now)?;
@@ -389,6 +392,7 @@ fn view_from_row(row: &Row<'_>) -> rusqlite::Result<Result<SessionTypeView, Stor
     let stripe_version: Option<i64> = row.get(10)?;
     let payment_link_url: Option<String> = row.get(11)?;
     let event_type_uris: Option<String> = row.get(12)?;
+    let payment_window_minutes: u32 = row.get(13)?;
     Ok((|| {
         let parsed = coachdesk_domain::Currency::parse(&currency)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -413,6 +417,7 @@ fn view_from_row(row: &Row<'_>) -> rusqlite::Result<Result<SessionTypeView, Stor
             archived,
             stripe_status: stripe_status(version, stripe_version),
             payment_link_url,
+            payment_window_minutes,
             event_type_uris: event_type_uris
                 .unwrap_or_default()
                 .split_whitespace()
@@ -437,6 +442,7 @@ pub(crate) mod tests {
             price: money(15000, "EUR"),
             refund_policy: RefundPolicy::new(vec![tier(48, 100), tier(24, 50)]).unwrap(),
             calendly_event_type_uri: Some("https://api.calendly.com/event_types/ET1".into()),
+            payment_window_minutes: 24 * 60,
         }
     }
 

@@ -6,6 +6,7 @@
 //! a restored database and its cursors never disagree.
 
 use coachdesk_domain::provider::Provider;
+use coachdesk_domain::read_back::Contradiction;
 use coachdesk_domain::Booking;
 use rusqlite::{params, OptionalExtension};
 use time::OffsetDateTime;
@@ -41,10 +42,30 @@ impl Store {
         now: OffsetDateTime,
         cursor: (&str, &str),
     ) -> Result<Vec<Applied>, StoreError> {
+        self.apply_checked_batch_with_cursor(
+            batch
+                .into_iter()
+                .map(|(provider, body)| (provider, body, None)),
+            source,
+            now,
+            cursor,
+        )
+    }
+
+    /// [`Store::apply_provider_batch_with_cursor`] for events read back from their
+    /// provider first: an event the provider's API contradicted is kept in the log as
+    /// `unconfirmed` with the contradiction, and changes no booking.
+    pub fn apply_checked_batch_with_cursor<'a>(
+        &mut self,
+        batch: impl IntoIterator<Item = (Provider, &'a [u8], Option<&'a Contradiction>)>,
+        source: Source,
+        now: OffsetDateTime,
+        cursor: (&str, &str),
+    ) -> Result<Vec<Applied>, StoreError> {
         commit_durably(&mut self.conn, |tx| {
             let mut results = Vec::new();
-            for (provider, body) in batch {
-                results.push(ingest(tx, provider, body, source, now)?);
+            for (provider, body, contradiction) in batch {
+                results.push(ingest(tx, provider, body, source, contradiction, now)?);
             }
             tx.execute(
                 "INSERT INTO settings (key, value) VALUES (?1, ?2)

@@ -435,3 +435,106 @@ fn bookings_are_found_by_email_invitee_and_payment_id() {
     });
     assert!(matches!(bad, Err(StoreError::Invalid(_))));
 }
+
+/// Only events that may change a booking are worth reading back: not another sale on the
+/// account, not an unreadable body.
+#[test]
+fn only_events_that_may_act_are_read_back() {
+    let (_dir, _path, store) = store();
+    assert!(store
+        .may_act_on(Provider::Stripe, &paid_through_link())
+        .unwrap());
+    let mut other_sale: serde_json::Value =
+        serde_json::from_slice(&fixture("stripe", "checkout.session.completed")).unwrap();
+    other_sale["data"]["object"]["metadata"] = serde_json::json!({});
+    other_sale["data"]["object"]["client_reference_id"] = serde_json::Value::Null;
+    other_sale["data"]["object"]["payment_link"] = serde_json::json!("plink_not_ours");
+    assert!(!store
+        .may_act_on(Provider::Stripe, other_sale.to_string().as_bytes())
+        .unwrap());
+    assert!(!store.may_act_on(Provider::Stripe, b"not json").unwrap());
+}
+
+/// A payment its provider contradicted is kept `unconfirmed` and changes nothing; the same
+/// event confirmed later (read back again, or found by reconciliation) replaces it and is
+/// applied once; a redelivery after that is a plain duplicate.
+#[test]
+fn an_unconfirmed_event_changes_nothing_until_the_same_event_is_confirmed() {
+    use coachdesk_domain::read_back::Contradiction;
+    let (_dir, path, mut store) = store();
+    let now = datetime!(2026-03-01 10:00 UTC);
+    store
+        .apply_provider_event(
+            Provider::Calendly,
+            &fixture("calendly", "invitee.created"),
+            Source::Relay,
+            now,
+        )
+        .unwrap();
+    let before = snapshot(&path);
+    let paid = paid_through_link();
+    let contradiction = Contradiction::Missing {
+        provider: "Stripe",
+        what: "Checkout Session",
+    };
+    let kept = store
+        .apply_checked_batch(
+            [(Provider::Stripe, paid.as_slice(), Some(&contradiction))],
+            Source::Relay,
+            now,
+        )
+        .unwrap();
+    assert_eq!(kept[0].status, coachdesk_store::UNCONFIRMED);
+    let note = kept[0].note.clone().unwrap_or_default();
+    assert!(
+        note.starts_with(coachdesk_store::UNCONFIRMED_NOTE),
+        "{note}"
+    );
+    assert!(
+        note.contains("Stripe has no such Checkout Session"),
+        "{note}"
+    );
+    let after = snapshot(&path);
+    assert_eq!(
+        before
+            .lines()
+            .filter(|l| !l.starts_with("inbox:"))
+            .collect::<Vec<_>>(),
+        after
+            .lines()
+            .filter(|l| !l.starts_with("inbox:"))
+            .collect::<Vec<_>>(),
+        "only the inbox row was written"
+    );
+    assert!(matches!(
+        store.replay_inbox(kept[0].inbox_id.unwrap(), now),
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(
+        store.may_act_on(Provider::Stripe, &paid).unwrap(),
+        "an unconfirmed event is read back again when it comes again"
+    );
+
+    let confirmed = store
+        .apply_checked_batch(
+            [(Provider::Stripe, paid.as_slice(), None)],
+            Source::Reconcile,
+            now,
+        )
+        .unwrap();
+    assert_eq!(confirmed[0].status, "applied");
+    assert_eq!(
+        confirmed[0].inbox_id, kept[0].inbox_id,
+        "the same row, replaced"
+    );
+    assert!(
+        !store.may_act_on(Provider::Stripe, &paid).unwrap(),
+        "a redelivery"
+    );
+    assert_eq!(count(&path, "SELECT COUNT(*) FROM payments"), 1);
+    let again = store
+        .apply_provider_event(Provider::Stripe, &paid, Source::Relay, now)
+        .unwrap();
+    assert!(again.duplicate);
+    assert_eq!(count(&path, "SELECT COUNT(*) FROM payments"), 1);
+}

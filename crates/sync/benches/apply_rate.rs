@@ -103,7 +103,7 @@ fn main() {
 fn apply_all(store: &Arc<Mutex<Store>>, pages: &[EventsPage], now: OffsetDateTime) -> usize {
     let mut applied = 0;
     for page in pages {
-        applied += coachdesk_sync::relay::apply_page(store, page, now)
+        applied += coachdesk_sync::relay::apply_page(store, page, &Default::default(), now)
             .expect("apply")
             .applied;
     }

@@ -18,7 +18,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use coachdesk_domain::booking::{EmailKind, Notice, RefundStatus};
+use coachdesk_domain::booking::{EmailKind, Notice, RefundStatus, LATE_PAYMENT_CAUSE_PREFIX};
 use coachdesk_domain::provider::uuid_of;
 use coachdesk_domain::{BookingEvent, Effect, Money};
 use coachdesk_providers::{CheckoutRequest, ProviderError, RefundRequest, RefundSeen};
@@ -149,8 +149,13 @@ pub enum Gate {
     Hold(String),
     /// Payments are off: the call is not made and the row is settled with this note.
     Skip(String),
+    /// Test mode and Calendly cancellations are off there: the call is not made, the row
+    /// is settled, and the booking's timeline says what would have been cancelled.
+    NotInTestMode(String),
 }
 
+/// The timeline event kind of a Calendly cancellation not sent in test mode.
+pub const WOULD_CANCEL_IN_CALENDLY: &str = "would_cancel_in_calendly";
 /// The note on a refund held because automatic refunds are off.
 pub const REFUND_HELD_NOTE: &str =
     "Automatic refunds are off in Settings: this refund waits for the coach's approval.";
@@ -158,14 +163,35 @@ pub const REFUND_HELD_NOTE: &str =
 pub const PAYMENTS_OFF_NOTE: &str =
     "Payments are off in Settings: no checkout session was created.";
 
+/// The note on a late payment's refund held because refunds of late payments are off.
+pub const LATE_REFUND_HELD_NOTE: &str =
+    "Refunds of late payments are off in Settings: this refund waits for the coach's approval.";
+
+/// The timeline's words for a Calendly cancellation not sent in test mode.
+pub fn would_cancel_note(reason: &str) -> String {
+    format!("Test mode: would cancel in Calendly ({reason}); not sent, since Calendly has no test mode. Turn on \"Cancel in Calendly in test mode\" in Settings to send it.")
+}
+
 /// Applies the toggles to a row (pure). Whether a refund is automatic is the effect's own
 /// flag (the machine knows who asked for it). `approved`: the coach released this row
-/// from hold.
-pub fn gate(action: &Action, approved: bool, features: Features) -> Gate {
+/// from hold. `test_mode`: the app runs on Stripe's test mode (Calendly has none).
+pub fn gate(action: &Action, approved: bool, features: Features, test_mode: bool) -> Gate {
     match action {
+        Action::Refund { cause, .. }
+            if cause.starts_with(LATE_PAYMENT_CAUSE_PREFIX)
+                && !features.late_payment_refunds
+                && !approved =>
+        {
+            Gate::Hold(LATE_REFUND_HELD_NOTE.to_owned())
+        }
         Action::Refund {
             automatic: true, ..
         } if !features.automatic_refunds && !approved => Gate::Hold(REFUND_HELD_NOTE.to_owned()),
+        Action::CancelCalendlyEvent { reason, .. }
+            if test_mode && !features.test_mode_calendly_cancels =>
+        {
+            Gate::NotInTestMode(would_cancel_note(reason))
+        }
         Action::CreateCheckoutSession { .. } if !features.payments => {
             Gate::Skip(PAYMENTS_OFF_NOTE.to_owned())
         }
@@ -335,6 +361,8 @@ pub struct Executor {
     pub(crate) max_attempts: u32,
     /// Where a client lands after paying a per-booking Checkout Session.
     pub(crate) checkout_success_url: String,
+    /// Running on Stripe's test mode (Calendly cancellations are then gated).
+    pub(crate) test_mode: bool,
 }
 
 impl Executor {
@@ -353,6 +381,7 @@ impl Executor {
             backoff: config.effect_backoff,
             max_attempts: config.effect_max_attempts,
             checkout_success_url: config.checkout_success_url.clone(),
+            test_mode: config.mode == crate::Mode::Test,
         }
     }
 
@@ -382,6 +411,17 @@ impl Executor {
                             feed: None,
                             note: Some(note),
                         })
+                    }
+                    Gate::NotInTestMode(note) => {
+                        tracing::info!(%note, "effect not sent in test mode");
+                        lock(&self.store).settle_effect_not_sent(
+                            row.id,
+                            WOULD_CANCEL_IN_CALENDLY,
+                            &note,
+                            now,
+                        )?;
+                        report.done += 1;
+                        continue;
                     }
                 };
                 let settlement = settle(
@@ -413,12 +453,14 @@ impl Executor {
         let action = plan(row);
         if !matches!(
             action,
-            Action::Refund { .. } | Action::CreateCheckoutSession { .. }
+            Action::Refund { .. }
+                | Action::CreateCheckoutSession { .. }
+                | Action::CancelCalendlyEvent { .. }
         ) {
             return Ok(Gate::Run);
         }
         let features = lock(&self.store).features()?;
-        Ok(gate(&action, row.approved, features))
+        Ok(gate(&action, row.approved, features, self.test_mode))
     }
 
     fn write(
@@ -746,9 +788,8 @@ mod tests {
     #[test]
     fn toggles_hold_automatic_refunds_and_skip_checkouts_only() {
         let all_on = Features {
-            payments: true,
-            webhook_processing: true,
-            automatic_refunds: true,
+            test_mode_calendly_cancels: true,
+            ..Features::default()
         };
         let refunds_off = Features {
             automatic_refunds: false,
@@ -771,30 +812,85 @@ mod tests {
         };
         let client = refund("cancellation", true);
         let host = refund("cancellation", true);
-        assert_eq!(gate(&client, false, all_on), Gate::Run);
-        assert!(matches!(gate(&client, false, refunds_off), Gate::Hold(_)));
-        assert!(matches!(gate(&host, false, refunds_off), Gate::Hold(_)));
+        assert_eq!(gate(&client, false, all_on, false), Gate::Run);
+        assert!(matches!(
+            gate(&client, false, refunds_off, false),
+            Gate::Hold(_)
+        ));
+        assert!(matches!(
+            gate(&host, false, refunds_off, false),
+            Gate::Hold(_)
+        ));
         // What the coach asked for in the app is not automatic.
         assert_eq!(
-            gate(&refund("cancellation", false), false, refunds_off),
+            gate(&refund("cancellation", false), false, refunds_off, false),
             Gate::Run
         );
         assert_eq!(
-            gate(&refund("coach:a1", false), false, refunds_off),
+            gate(&refund("coach:a1", false), false, refunds_off, false),
             Gate::Run
         );
         // Approved by the coach: runs although the toggle is still off.
-        assert_eq!(gate(&client, true, refunds_off), Gate::Run);
-        assert_eq!(gate(&checkout, false, refunds_off), Gate::Run);
+        assert_eq!(gate(&client, true, refunds_off, false), Gate::Run);
+        assert_eq!(gate(&checkout, false, refunds_off, false), Gate::Run);
         assert_eq!(
-            gate(&checkout, false, payments_off),
+            gate(&checkout, false, payments_off, false),
             Gate::Skip(PAYMENTS_OFF_NOTE.to_owned())
         );
-        assert_eq!(gate(&client, false, payments_off), Gate::Run);
+        assert_eq!(gate(&client, false, payments_off, false), Gate::Run);
         assert_eq!(
-            gate(&Action::Notify(Notice::NewBooking), false, payments_off),
+            gate(
+                &Action::Notify(Notice::NewBooking),
+                false,
+                payments_off,
+                false
+            ),
             Gate::Run
         );
+    }
+
+    #[test]
+    fn late_payment_refunds_and_test_mode_calendly_cancels_follow_their_toggles() {
+        let defaults = Features::default();
+        let late = Action::Refund {
+            cause: "late-payment:cs_1".into(),
+            payment_intent: "pi_1".into(),
+            amount: Money::new(15000, eur()),
+            automatic: true,
+        };
+        assert_eq!(gate(&late, false, defaults, true), Gate::Run);
+        let late_off = Features {
+            late_payment_refunds: false,
+            ..defaults
+        };
+        assert_eq!(
+            gate(&late, false, late_off, false),
+            Gate::Hold(LATE_REFUND_HELD_NOTE.to_owned())
+        );
+        assert_eq!(gate(&late, true, late_off, false), Gate::Run, "approved");
+        let client = Action::Refund {
+            cause: "cancellation".into(),
+            payment_intent: "pi_1".into(),
+            amount: Money::new(7500, eur()),
+            automatic: true,
+        };
+        assert_eq!(gate(&client, false, late_off, false), Gate::Run);
+
+        let cancel = Action::CancelCalendlyEvent {
+            event_uuid: "EVT".into(),
+            reason: "The payment deadline passed without payment".into(),
+        };
+        let Gate::NotInTestMode(note) = gate(&cancel, false, defaults, true) else {
+            panic!("a test-mode cancellation is not sent by default")
+        };
+        assert!(note.contains("would cancel in Calendly"), "{note}");
+        assert!(note.contains("payment deadline passed"), "{note}");
+        assert_eq!(gate(&cancel, false, defaults, false), Gate::Run, "live");
+        let on = Features {
+            test_mode_calendly_cancels: true,
+            ..defaults
+        };
+        assert_eq!(gate(&cancel, false, on, true), Gate::Run);
     }
 
     fn seen(

@@ -15,6 +15,7 @@
 pub mod backoff;
 pub mod executor;
 pub mod keychain_backend;
+pub mod read_back;
 pub mod reconcile;
 pub mod relay;
 pub mod secrets;
@@ -485,7 +486,15 @@ async fn pull_once(
             return Ok(());
         }
     }
-    let report = relay::apply_page(&shared.store, &page, OffsetDateTime::now_utc())?;
+    // Nothing confirmed and no money moved on a webhook's word alone (see `read_back`).
+    let (contradictions, _calls) =
+        relay::read_back_page(&shared.providers, &shared.store, &page).await?;
+    let report = relay::apply_page(
+        &shared.store,
+        &page,
+        &contradictions,
+        OffsetDateTime::now_utc(),
+    )?;
     if report.cursor > *acked {
         match relay
             .ack(token.expose(), report.cursor, page.relay_id.as_deref())

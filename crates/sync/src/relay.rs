@@ -15,10 +15,12 @@
 //! events with a foreign cursor; so does a relay that never stored that sequence, and the
 //! app then also starts over from 0.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use coachdesk_domain::provider::Provider;
+use coachdesk_domain::read_back::Contradiction;
 use coachdesk_protocol::relay::{AckRequest, EventsPage, Provider as WireProvider};
 use coachdesk_providers::ProviderError;
 use coachdesk_store::{Source, Store};
@@ -229,10 +231,50 @@ pub struct PullReport {
     pub cursor: i64,
 }
 
-/// Applies one page and its cursor in one transaction. Returns the new cursor.
+/// One relayed event: its sequence, provider and body.
+type Relayed<'p> = (i64, Provider, &'p [u8]);
+
+/// The page's events not applied yet (after the stored cursor).
+fn fresh_events<'p>(
+    store: &Arc<Mutex<Store>>,
+    page: &'p EventsPage,
+) -> Result<Vec<Relayed<'p>>, SyncError> {
+    let previous = cursor(&lock(store))?;
+    Ok(page
+        .events
+        .iter()
+        .filter(|e| e.seq > previous)
+        .map(|e| (e.seq, provider(e.provider), e.body.as_bytes()))
+        .collect())
+}
+
+/// Reads back the page's fresh events that need it ([`crate::read_back`]): what their
+/// providers' APIs said against them, by relay sequence, and how many calls it took.
+pub async fn read_back_page(
+    providers: &crate::Providers,
+    store: &Arc<Mutex<Store>>,
+    page: &EventsPage,
+) -> Result<(Contradictions, usize), SyncError> {
+    let fresh = fresh_events(store, page)?;
+    let bodies: Vec<_> = fresh.iter().map(|(_, p, b)| (*p, *b)).collect();
+    let found = crate::read_back::confirm(providers, store, &bodies).await?;
+    let contradictions = fresh
+        .iter()
+        .zip(found.contradictions)
+        .filter_map(|((seq, _, _), c)| c.map(|c| (*seq, c)))
+        .collect();
+    Ok((contradictions, found.calls))
+}
+
+/// What the providers' APIs said against a page's events, by relay sequence.
+pub type Contradictions = BTreeMap<i64, Contradiction>;
+
+/// Applies one page and its cursor in one transaction. Returns the new cursor. Events in
+/// `contradictions` are kept as `unconfirmed` and change nothing.
 pub fn apply_page(
     store: &Arc<Mutex<Store>>,
     page: &EventsPage,
+    contradictions: &Contradictions,
     now: OffsetDateTime,
 ) -> Result<PullReport, SyncError> {
     let mut store = lock(store);
@@ -246,10 +288,14 @@ pub fn apply_page(
         });
     };
     // The page and the cursor commit together: a crash leaves both or neither.
-    let results = store.apply_provider_batch_with_cursor(
-        fresh
-            .iter()
-            .map(|e| (provider(e.provider), e.body.as_bytes())),
+    let results = store.apply_checked_batch_with_cursor(
+        fresh.iter().map(|e| {
+            (
+                provider(e.provider),
+                e.body.as_bytes(),
+                contradictions.get(&e.seq),
+            )
+        }),
         Source::Relay,
         now,
         (RELAY_CURSOR, &last.to_string()),

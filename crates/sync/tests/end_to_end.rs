@@ -476,3 +476,69 @@ async fn the_executor_killed_while_stripe_makes_a_refund_leaves_exactly_one_refu
     assert_eq!(made, 1, "exactly one refund at Stripe");
     w.assert_no_invalid_stripe_requests();
 }
+
+/// Calendly has no test mode: with the setting at its default (off), a test-mode app
+/// never cancels a Calendly event; the booking's timeline says what it would have done.
+#[tokio::test]
+async fn in_test_mode_calendly_cancellations_are_not_sent_unless_turned_on() {
+    let w = World::start(DeliveryKnobs::default()).await;
+    // The world turns it on for the simulator; the coach's default is off.
+    assert!(!coachdesk_store::Feature::TestModeCalendlyCancels.default_on());
+    w.store
+        .lock()
+        .unwrap()
+        .set_feature(coachdesk_store::Feature::TestModeCalendlyCancels, false)
+        .expect("toggle");
+    let b = w
+        .client
+        .book("coaching-60", "Tess", "tess@example.com")
+        .expect("book");
+    w.pay(&b.invitee_uuid, &b.email);
+    let booking = w.settle_to(&b.invitee_uri, "confirmed").await;
+    w.store
+        .lock()
+        .unwrap()
+        .apply_coach_action(
+            &booking.id,
+            "click-1",
+            &coach_cancel(RefundChoice::Full),
+            OffsetDateTime::now_utc(),
+        )
+        .expect("coach cancel");
+    w.settle_to(&b.invitee_uri, "refunded").await;
+    let detail = eventually("the timeline to say it would cancel", || async {
+        let detail = w.store.lock().unwrap().booking_detail(&booking.id).ok()?;
+        detail
+            .audit
+            .iter()
+            .any(|a| a.summary.contains("would cancel in Calendly"))
+            .then_some(detail)
+    })
+    .await;
+    let line = detail
+        .audit
+        .iter()
+        .find(|a| a.summary.contains("would cancel in Calendly"))
+        .expect("line");
+    assert!(line.summary.contains("Coach is ill"), "{}", line.summary);
+    assert!(
+        w.calendly_cancellations(&b.event_uuid).is_empty(),
+        "no Calendly cancellation was sent"
+    );
+    assert_eq!(w.refund_posts().len(), 1, "the money side is not affected");
+    let entries = w
+        .store
+        .lock()
+        .unwrap()
+        .outbox_entries(Some(&booking.id))
+        .expect("outbox");
+    let cancel = entries
+        .iter()
+        .find(|e| e.effect_key == "calendly-cancel")
+        .expect("the cancellation effect");
+    assert_eq!(
+        (cancel.status.as_str(), cancel.attempts),
+        ("done", 1),
+        "settled once, not retried: {cancel:?}"
+    );
+}

@@ -27,7 +27,7 @@ async fn a_dashboard_refund_makes_a_refund_row_in_the_csv_and_the_metrics() {
         .client
         .dashboard_refund(&pi, Some(4000))
         .expect("dashboard refund");
-    desk.feed(now);
+    desk.feed(now).await;
     let booking = desk.booking(&invitee);
     let id = refund["id"].as_str().expect("refund id");
     let record = booking
@@ -68,9 +68,9 @@ async fn our_own_refund_reported_by_refund_created_is_one_row_not_two() {
     desk.client
         .cancel_as_invitee(&invitee, "cannot make it")
         .expect("cancel");
-    desk.feed(now);
+    desk.feed(now).await;
     desk.executor.run_once(now).await.expect("run");
-    desk.feed(now);
+    desk.feed(now).await;
     let booking = desk.booking(&invitee);
     assert_eq!(booking.refunds.len(), 1, "{:?}", booking.refunds);
     assert_eq!(booking.refunded_minor(), 15000);
@@ -83,7 +83,7 @@ async fn a_dispute_won_after_the_funds_were_withdrawn_gives_the_booking_its_mone
     let now = OffsetDateTime::now_utc();
     let (invitee, pi) = desk.paid_booking("quinn", now).await;
     desk.client.dispute_withdrawing_funds(&pi).expect("dispute");
-    desk.feed(now);
+    desk.feed(now).await;
     let booking = desk.booking(&invitee);
     assert_eq!(booking.state.as_str(), "disputed");
     assert_eq!(
@@ -93,7 +93,7 @@ async fn a_dispute_won_after_the_funds_were_withdrawn_gives_the_booking_its_mone
     );
 
     desk.client.close_dispute(&pi, "won").expect("won");
-    desk.feed(now);
+    desk.feed(now).await;
     let booking = desk.booking(&invitee);
     assert_eq!(booking.state.as_str(), "confirmed");
     assert!(booking.attention.is_empty(), "{:?}", booking.attention);
@@ -125,10 +125,10 @@ async fn a_lost_dispute_leaves_the_booking_refunded_through_the_bank() {
     let now = OffsetDateTime::now_utc();
     let (invitee, pi) = desk.paid_booking("rui", now).await;
     desk.client.dispute(&pi).expect("dispute");
-    desk.feed(now);
+    desk.feed(now).await;
     assert_eq!(desk.booking(&invitee).state.as_str(), "disputed");
     desk.client.close_dispute(&pi, "lost").expect("lost");
-    desk.feed(now);
+    desk.feed(now).await;
     let booking = desk.booking(&invitee);
     assert_eq!(booking.state.as_str(), "refunded");
     assert!(booking.attention.is_empty(), "{:?}", booking.attention);
@@ -147,7 +147,7 @@ async fn a_no_show_marked_then_removed_in_calendly_is_undone() {
     let now = OffsetDateTime::now_utc();
     let (invitee, _pi) = desk.paid_booking("sol", now).await;
     let no_show = desk.client.no_show(&invitee).expect("no-show");
-    desk.feed(now);
+    desk.feed(now).await;
     assert_eq!(desk.booking(&invitee).state.as_str(), "no_show");
     let uuid = no_show["uri"]
         .as_str()
@@ -163,7 +163,7 @@ async fn a_no_show_marked_then_removed_in_calendly_is_undone() {
         )
         .expect("delete");
     assert!((200..300).contains(&r.status), "{}", r.text());
-    desk.feed(now);
+    desk.feed(now).await;
     let booking = desk.booking(&invitee);
     assert_eq!(booking.state.as_str(), "confirmed");
     assert!(!booking.is_no_show());

@@ -61,7 +61,7 @@ async fn other_sales_their_refunds_and_disputes_never_become_bookings_revenue_or
         .dashboard_refund(&other_pi, Some(1000))
         .expect("refund");
     desk.client.dispute(&other_pi).expect("dispute");
-    desk.feed(now);
+    desk.feed(now).await;
 
     let store = desk.store.lock().unwrap();
     let bookings = store
@@ -77,6 +77,16 @@ async fn other_sales_their_refunds_and_disputes_never_become_bookings_revenue_or
         statuses(&desk, "checkout.session.completed"),
         ["foreign", "applied"]
     );
+    // Only Coachdesk's payment was read back from Stripe; the other sale costs no call.
+    let reads: Vec<String> = desk
+        .client
+        .requests(Some("GET"), Some("/v1/checkout/sessions/"))
+        .expect("log")
+        .into_iter()
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(reads.len(), 1, "{reads:?}");
+    assert!(!reads[0].ends_with(session["id"].as_str().expect("id")));
     // Their refund and dispute wait a while for a payment that could still come...
     assert_eq!(statuses(&desk, "charge.refunded"), ["parked"]);
     assert_eq!(statuses(&desk, "charge.dispute.created"), ["parked"]);
@@ -122,7 +132,7 @@ async fn a_live_event_reaching_a_test_database_is_refused_and_logged() {
         .client
         .book("coaching-60", "vic", "vic@example.com")
         .expect("book");
-    desk.feed(now);
+    desk.feed(now).await;
     // A live payment for this invitee (say, a live key's webhook pointed at this relay).
     desk.client
         .pay_link(&desk.link.payment_link, &b.invitee_uuid, &b.email, false)

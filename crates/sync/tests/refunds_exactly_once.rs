@@ -29,7 +29,10 @@ async fn a_refund_whose_answer_was_lost_and_retried_two_days_later_exists_once()
             &BookingEvent::CoachCancelled {
                 refund: RefundChoice::Full,
                 reason: "Coach is ill".into(),
-                at: now,
+                // After the payment (whose time is the simulator's, in whole seconds and
+                // possibly after `now`): a payment after the cancellation would be a late
+                // payment, refunded under another cause.
+                at: OffsetDateTime::now_utc(),
             },
             now,
         )
@@ -92,7 +95,7 @@ async fn a_held_refund_approved_after_a_dashboard_refund_is_capped_at_what_is_le
     desk.client
         .cancel_as_invitee(&invitee, "cannot make it")
         .expect("cancel");
-    desk.feed(now);
+    desk.feed(now).await;
     let report = desk.executor.run_once(now).await.expect("run");
     assert_eq!(report.held, 1, "{report:?}");
     assert!(desk.refund_posts().is_empty(), "a held refund waits");
@@ -125,7 +128,7 @@ async fn a_held_refund_approved_after_a_dashboard_refund_is_capped_at_what_is_le
     assert_eq!(refunded, Some(15000), "never more than was paid");
     let booking = desk.booking(&invitee);
     assert_eq!(booking.refunds["cancellation"].amount.minor, 5000);
-    desk.feed(now);
+    desk.feed(now).await;
     let booking = desk.booking(&invitee);
     assert_eq!(booking.refunded_minor(), 15000);
     assert_eq!(booking.state.as_str(), "refunded");
@@ -145,7 +148,7 @@ async fn a_held_refund_approved_after_the_whole_payment_went_back_sends_nothing(
     desk.client
         .cancel_as_invitee(&invitee, "cannot make it")
         .expect("cancel");
-    desk.feed(now);
+    desk.feed(now).await;
     assert_eq!(desk.executor.run_once(now).await.expect("run").held, 1);
     desk.client
         .dashboard_refund(&pi, None)
@@ -164,7 +167,7 @@ async fn a_held_refund_approved_after_the_whole_payment_went_back_sends_nothing(
         booking.refunds["cancellation"].status,
         RefundStatus::Canceled
     );
-    desk.feed(now);
+    desk.feed(now).await;
     let booking = desk.booking(&invitee);
     assert_eq!(booking.refunded_minor(), 15000);
     assert_eq!(booking.state.as_str(), "refunded");

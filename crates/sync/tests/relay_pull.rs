@@ -69,7 +69,13 @@ async fn a_crash_between_commit_and_ack_applies_nothing_twice() {
         .expect("pull");
     assert_eq!(page.events.len(), 2, "{page:?}");
     let last = page.events.last().expect("events").seq;
-    let report = apply_page(&w.store, &page, OffsetDateTime::now_utc()).expect("apply");
+    let report = apply_page(
+        &w.store,
+        &page,
+        &Default::default(),
+        OffsetDateTime::now_utc(),
+    )
+    .expect("apply");
     assert_eq!((report.applied, report.cursor), (2, last));
     // ...and "crash" before the ack: the cursor committed with the events.
     assert_eq!(cursor(&w.store.lock().unwrap()).expect("cursor"), last);
@@ -125,7 +131,13 @@ async fn a_crash_between_commit_and_ack_applies_nothing_twice() {
         .unwrap()
         .set_setting(RELAY_CURSOR, "0")
         .expect("rewind");
-    let again = apply_page(&w.store, &page, OffsetDateTime::now_utc()).expect("apply again");
+    let again = apply_page(
+        &w.store,
+        &page,
+        &Default::default(),
+        OffsetDateTime::now_utc(),
+    )
+    .expect("apply again");
     assert_eq!((again.applied, again.cursor), (0, last));
     assert_eq!(footprint(&w, &booking.id), after);
     assert!(w.refund_posts().is_empty());

@@ -6,10 +6,11 @@
 
 mod support;
 
-use coachdesk_domain::booking::{PaymentStatus, RefundChoice};
+use coachdesk_domain::booking::{EmailKind, PaymentStatus, RefundChoice};
 use coachdesk_domain::{BookingEvent, Currency, Money};
 use coachdesk_providers::StripeApi;
 use coachdesk_sim::DeliveryKnobs;
+use coachdesk_store::{Feature, REFUND_AWAITING_APPROVAL};
 use support::{eventually, World};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -303,8 +304,10 @@ async fn paying_another_amount_is_kept_and_flagged_as_a_mismatch() {
     w.assert_no_invalid_stripe_requests();
 }
 
+/// A payment for a cancelled booking: Coachdesk refunds it in full by itself, once, and
+/// tells the client why.
 #[tokio::test]
-async fn a_payment_after_cancellation_is_kept_and_flagged_never_dropped() {
+async fn a_payment_after_cancellation_is_refunded_in_full_once_and_the_client_told() {
     let w = World::start(DeliveryKnobs::default()).await;
     let b = book_at(&w, "coaching-60", "Max", 24 * 7);
     w.settle_to(&b.invitee_uri, "awaiting_payment").await;
@@ -315,13 +318,27 @@ async fn a_payment_after_cancellation_is_kept_and_flagged_never_dropped() {
     // A minute later (webhook times have whole seconds) the client pays anyway.
     w.client.advance_clock(60).expect("clock");
     w.pay(&b.invitee_uuid, &b.email);
-    let booking = w.flagged(&b.invitee_uri, "paid_after_cancellation").await;
-    assert_eq!(booking.state.as_str(), "cancelled");
-    assert_eq!(booking.captured_minor(), 15000, "the payment is kept");
-    assert!(
-        w.refund_posts().is_empty(),
-        "the coach decides: no automatic refund"
+    let booking = w.settle_to(&b.invitee_uri, "refunded").await;
+    assert_eq!(booking.captured_minor(), 15000);
+    assert_eq!(booking.refunded_minor(), 15000, "in full");
+    assert!(booking.attention.is_empty(), "{:?}", booking.attention);
+    let posts = w.refund_posts();
+    assert_eq!(posts.len(), 1, "{posts:#?}");
+    assert!(posts[0].body.contains("amount=15000"), "{}", posts[0].body);
+    let late = eventually("the late-payment email", || async {
+        let mails = w.mails.of(&booking.id);
+        mails
+            .contains(&EmailKind::LatePaymentRefund)
+            .then_some(mails)
+    })
+    .await;
+    assert_eq!(
+        late.iter()
+            .filter(|e| **e == EmailKind::LatePaymentRefund)
+            .count(),
+        1
     );
+    assert!(!late.contains(&EmailKind::Confirmation), "{late:?}");
     w.assert_no_invalid_stripe_requests();
 }
 
@@ -542,23 +559,73 @@ async fn a_refund_through_a_500_and_a_429_is_made_once_with_one_key() {
     w.assert_no_invalid_stripe_requests();
 }
 
+/// The client pays after the payment deadline released the slot: refunded once in full
+/// and told why (the default), the Calendly event cancelled once.
 #[tokio::test]
-async fn a_payment_after_the_deadline_released_the_slot_is_kept_and_flagged() {
+async fn a_payment_after_the_deadline_released_the_slot_is_refunded_once_in_full() {
     let (w, b) = abandon_checkout(false).await;
     // The client comes back to the link after the slot was released and pays.
     w.pay(&b.invitee_uuid, &b.email);
-    let booking = w.flagged(&b.invitee_uri, "paid_after_expiry").await;
-    assert_eq!(booking.state.as_str(), "expired", "not confirmed again");
-    assert_eq!(booking.captured_minor(), 15000, "the payment is kept");
-    assert!(
-        w.refund_posts().is_empty(),
-        "the coach decides: refund or rebook"
-    );
+    let booking = w.settle_to(&b.invitee_uri, "refunded").await;
+    assert_eq!(booking.refunded_minor(), 15000, "in full");
+    assert!(booking.attention.is_empty(), "{:?}", booking.attention);
+    let posts = w.refund_posts();
+    assert_eq!(posts.len(), 1, "{posts:#?}");
+    assert!(posts[0].body.contains("amount=15000"), "{}", posts[0].body);
+    eventually("the late-payment email", || async {
+        w.mails
+            .of(&booking.id)
+            .contains(&EmailKind::LatePaymentRefund)
+            .then_some(())
+    })
+    .await;
     assert_eq!(
         w.calendly_cancellations(&b.event_uuid).len(),
         1,
         "the event was cancelled once"
     );
+    w.assert_no_invalid_stripe_requests();
+}
+
+/// With refunds of late payments off, the late payment is kept, the booking needs the
+/// coach, and the refund waits for approval; approved, it goes out once.
+#[tokio::test]
+async fn with_late_refunds_off_a_late_payment_waits_in_needs_attention() {
+    let (w, b) = abandon_checkout(false).await;
+    w.store
+        .lock()
+        .unwrap()
+        .set_feature(Feature::LatePaymentRefunds, false)
+        .expect("toggle");
+    w.pay(&b.invitee_uuid, &b.email);
+    let held = eventually("the late refund to wait for approval", || async {
+        let items = w.store.lock().unwrap().held_refund_items().ok()?;
+        (!items.is_empty()).then_some(items)
+    })
+    .await;
+    let booking = w.booking_of(&b.invitee_uri).expect("booking");
+    assert_eq!(held[0].booking_id, booking.id);
+    assert_eq!(held[0].codes, [REFUND_AWAITING_APPROVAL]);
+    assert!(
+        held[0].message.contains("150.00 EUR"),
+        "{}",
+        held[0].message
+    );
+    assert!(w.refund_posts().is_empty(), "nothing sent while it is off");
+    assert!(!w
+        .mails
+        .of(&booking.id)
+        .contains(&EmailKind::LatePaymentRefund));
+
+    w.store
+        .lock()
+        .unwrap()
+        .approve_held_refunds(&booking.id, OffsetDateTime::now_utc())
+        .expect("approve");
+    w.handle().run_effects_soon();
+    let booking = w.settle_to(&b.invitee_uri, "refunded").await;
+    assert_eq!(booking.refunded_minor(), 15000);
+    assert_eq!(w.refund_posts().len(), 1);
     w.assert_no_invalid_stripe_requests();
 }
 

@@ -44,6 +44,13 @@ pub struct SessionTypeView {
     /// Every Calendly event type linked to it (see the mapping screen).
     #[serde(default)]
     pub event_type_uris: Vec<String>,
+    /// How long after booking the client has to pay before the slot is released.
+    #[serde(default = "default_payment_window")]
+    pub payment_window_minutes: u32,
+}
+
+fn default_payment_window() -> u32 {
+    24 * 60
 }
 
 /// Filters for the bookings list; every field narrows the result.
@@ -132,7 +139,8 @@ pub struct InboxFilter {
     /// `stripe`, `calendly`, `coach` or `internal`.
     #[serde(default)]
     pub provider: Option<String>,
-    /// `applied`, `ignored`, `parked`, `failed`, `foreign` (money Coachdesk did not ask for) or
+    /// `applied`, `ignored`, `parked`, `failed`, `unconfirmed` (its provider's API said
+    /// otherwise), `foreign` (money Coachdesk did not ask for) or
     /// `refused` (a Stripe event of the other mode).
     #[serde(default)]
     pub status: Option<String>,
@@ -244,6 +252,10 @@ pub struct AlertCounts {
     pub parked: u64,
     /// Timer and effect outcomes the state machine could not apply (`failed`), in the period.
     pub internal_failed: u64,
+    /// Signed webhooks their provider's API contradicted (`unconfirmed`: forged or
+    /// replayed), in the period.
+    #[serde(default)]
+    pub unconfirmed: u64,
 }
 
 /// Where a session type stands with Stripe.

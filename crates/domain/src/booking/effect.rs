@@ -31,6 +31,8 @@ pub enum EmailKind {
     Confirmation,
     Cancellation,
     Reschedule,
+    /// A payment came after the booking expired or was cancelled and was refunded in full.
+    LatePaymentRefund,
 }
 
 /// One effect of a transition.
@@ -118,5 +120,6 @@ fn email_name(email: EmailKind) -> &'static str {
         EmailKind::Confirmation => "confirmation",
         EmailKind::Cancellation => "cancellation",
         EmailKind::Reschedule => "reschedule",
+        EmailKind::LatePaymentRefund => "late-payment-refund",
     }
 }

@@ -15,7 +15,7 @@ use super::effect::{EmailKind, Notice};
 use super::event::{
     Canceler, DisputeOutcome, PaymentStatus, RefundChoice, RefundStatus, TimerKind,
 };
-use super::quote::{cancellation_quote, CANCELLATION_CAUSE};
+use super::quote::{cancellation_quote, CANCELLATION_CAUSE, LATE_PAYMENT_CAUSE_PREFIX};
 use super::state::{AttentionReason, BookingState};
 use super::{
     Booking, BookingEvent, CancellationFact, DisputeFact, Effect, ManualState, PaymentRecord,
@@ -653,11 +653,18 @@ fn derive_attention(b: &Booking) -> Vec<AttentionReason> {
             payments: paid.len(),
         });
     }
+    // A late payment needs the coach only when no full refund of it is on its way (one
+    // held while refunds of late payments are off shows as waiting for approval).
+    let late_unrefunded = late_payments(b).into_iter().any(|p| {
+        !b.refunds
+            .get(&late_refund_cause(p))
+            .is_some_and(|r| r.status.commits_money())
+    });
     if let Some(cancellation) = &b.cancellation {
-        if paid.iter().any(|p| p.fact.at > cancellation.at) {
+        if late_unrefunded && paid.iter().any(|p| p.fact.at > cancellation.at) {
             reasons.push(AttentionReason::PaidAfterCancellation);
         }
-    } else if expired_or_late(b) {
+    } else if late_unrefunded && expired_or_late(b) {
         reasons.push(AttentionReason::PaidAfterExpiry);
     }
     if let Some(failed) = b
@@ -708,6 +715,36 @@ fn expired_or_late(b: &Booking) -> bool {
     };
     let paid = b.succeeded_payments();
     !paid.is_empty() && paid.iter().all(|p| p.fact.at > deadline)
+}
+
+/// Payments that came when the booking no longer sold anything: after the payment
+/// deadline released the slot, or after the cancellation (a payment carried over from a
+/// rescheduled booking never is).
+fn late_payments(b: &Booking) -> Vec<&PaymentRecord> {
+    let all_late = expired(b) || expired_or_late(b);
+    b.succeeded_payments()
+        .into_iter()
+        .filter(|p| p.carried_from.is_none())
+        .filter(|p| {
+            all_late
+                || b.cancellation
+                    .as_ref()
+                    .is_some_and(|c| p.fact.at > c.at && !cancelled_after_expiry(b))
+        })
+        .collect()
+}
+
+/// The cause of a late payment's full refund.
+fn late_refund_cause(p: &PaymentRecord) -> String {
+    format!("{LATE_PAYMENT_CAUSE_PREFIX}{}", p.fact.checkout_session)
+}
+
+/// Whether Stripe took the late payment's refund (not merely that it is due or held).
+fn late_refund_issued(b: &Booking, p: &PaymentRecord) -> bool {
+    b.refunds.get(&late_refund_cause(p)).is_some_and(|r| {
+        r.refund_id.is_some() && matches!(r.status, RefundStatus::Pending | RefundStatus::Succeeded)
+            || r.status == RefundStatus::Succeeded
+    })
 }
 
 /// Every effect the booking's facts call for, by key.
@@ -822,18 +859,39 @@ fn due_effects(b: &Booking) -> BTreeMap<String, Effect> {
             due.push(refund);
         }
     } else if expired(b) {
-        if let Some(cancellation) = &b.cancellation {
-            // Money paid late and then cancelled still goes back by the policy.
-            if let Some(refund) = cancellation_refund(b, cancellation) {
-                due.push(refund);
-            }
-        }
+        // Money paid after the deadline goes back in full below (a later cancellation,
+        // often Calendly's echo of the slot being freed, adds nothing).
         if let Some(schedule) = &b.schedule {
             due.push(Effect::CancelCalendlyEvent {
                 event_uri: schedule.event_uri.clone(),
                 reason: "The payment deadline passed without payment".into(),
             });
         }
+    }
+
+    // A payment for a booking that had expired or was cancelled goes back in full, with
+    // an email saying why once Stripe took the refund.
+    let late = late_payments(b);
+    for payment in &late {
+        let Some(pi) = &payment.fact.payment_intent else {
+            continue;
+        };
+        let cause = late_refund_cause(payment);
+        // Whatever of the payment other refunds have not already given back.
+        let left = payment.fact.amount.minor - b.committed_refunds_minor(pi, Some(&cause));
+        if left > 0 {
+            due.push(Effect::IssueRefund {
+                cause,
+                payment_intent: pi.clone(),
+                amount: Money::new(left, payment.fact.amount.currency),
+                automatic: true,
+            });
+        }
+    }
+    if late.iter().any(|p| late_refund_issued(b, p)) {
+        due.push(Effect::SendEmail {
+            email: EmailKind::LatePaymentRefund,
+        });
     }
 
     for record in b.refunds.values() {

@@ -26,7 +26,7 @@ pub use event::{
     RefundStatus, Schedule, Terms, TimerKind,
 };
 pub use machine::{apply, coach_offer, CoachOffer, Rejection, Transition};
-pub use quote::{cancellation_quote, RefundQuote, CANCELLATION_CAUSE};
+pub use quote::{cancellation_quote, RefundQuote, CANCELLATION_CAUSE, LATE_PAYMENT_CAUSE_PREFIX};
 pub use state::{AttentionReason, BookingState};
 
 use crate::money::{Currency, Money};

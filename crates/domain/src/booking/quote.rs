@@ -9,6 +9,9 @@ use crate::money::Money;
 
 /// The cause of the refund a cancellation calls for (one per booking).
 pub const CANCELLATION_CAUSE: &str = "cancellation";
+/// The start of the cause of a late payment's full refund (one per payment:
+/// `late-payment:{checkout session}`).
+pub const LATE_PAYMENT_CAUSE_PREFIX: &str = "late-payment:";
 
 /// What a cancellation at a given time would give back, and out of which payment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,7 +79,9 @@ mod tests {
             .effects
             .iter()
             .find_map(|e| match e {
-                Effect::IssueRefund { amount, .. } => Some(amount.minor),
+                Effect::IssueRefund { amount, cause, .. } if cause == CANCELLATION_CAUSE => {
+                    Some(amount.minor)
+                }
                 _ => None,
             })
             .unwrap_or(0)

@@ -240,6 +240,7 @@ pub fn setup(store: &Arc<Mutex<Store>>, port: u16, username: Option<&str>) {
                 percent: 100,
             }],
             calendly_event_type_uri: Some(EVENT_TYPE.into()),
+            payment_window_minutes: None,
         })
         .expect("a session type");
     save_settings(&store, &settings(port, username)).expect("mail settings");

@@ -51,6 +51,7 @@ pub fn coaching() -> coachdesk_domain::session_type::SessionTypeSpec {
             },
         ],
         calendly_event_type_uri: Some("https://api.calendly.com/event_types/ETY0000000000060"),
+        payment_window_minutes: None,
     }
     .validate()
     .unwrap()

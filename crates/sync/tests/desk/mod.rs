@@ -30,6 +30,7 @@ pub struct Desk {
     _dir: tempfile::TempDir,
     pub store: Arc<Mutex<Store>>,
     pub executor: Executor,
+    pub providers: Arc<Providers>,
     pub link: PaymentLinkCreated,
     /// Provider events already handed to the store (by Stripe event id / Calendly key).
     fed: Mutex<std::collections::BTreeSet<String>>,
@@ -91,6 +92,7 @@ impl Desk {
                     percent: 100,
                 }],
                 calendly_event_type_uri: Some(coaching),
+                payment_window_minutes: None,
             })
             .expect("session type");
         let stripe = StripeApi::new(&config.stripe_base, STRIPE_KEY).expect("stripe");
@@ -104,37 +106,63 @@ impl Desk {
             .expect("payment link");
         let store = Arc::new(Mutex::new(store));
         let providers = Arc::new(Providers::new(config.clone(), Arc::new(secrets)));
-        let executor = Executor::new(store.clone(), providers, Outlets::default(), &config);
+        let executor = Executor::new(
+            store.clone(),
+            providers.clone(),
+            Outlets::default(),
+            &config,
+        );
         Desk {
             _sim: sim,
             client,
             _dir: dir,
             store,
             executor,
+            providers,
             link,
             fed: Mutex::default(),
         }
     }
 
-    /// Hands every provider event not yet applied to the store, as the relay would.
-    pub fn feed(&self, now: OffsetDateTime) {
-        let mut fed = self.fed.lock().unwrap();
+    /// Hands every provider event not yet applied to the store, as the sync loop does with
+    /// a relayed page: read back from the providers first, then applied.
+    pub async fn feed(&self, now: OffsetDateTime) {
         let calendly = self.client.calendly_webhooks().expect("calendly webhooks");
         let stripe = self.client.stripe_events().expect("stripe events");
-        let mut store = self.store.lock().unwrap();
-        for (provider, body) in calendly
-            .iter()
-            .map(|b| (Provider::Calendly, b))
-            .chain(stripe.iter().map(|b| (Provider::Stripe, b)))
-        {
-            let key = format!("{}|{}", body["id"], body);
-            if fed.insert(key) {
-                let bytes = serde_json::to_vec(body).expect("json");
-                store
-                    .apply_provider_event(provider, &bytes, Source::Relay, now)
-                    .expect("apply");
-            }
-        }
+        let fresh: Vec<(Provider, Vec<u8>)> = {
+            let mut fed = self.fed.lock().unwrap();
+            calendly
+                .iter()
+                .map(|b| (Provider::Calendly, b))
+                .chain(stripe.iter().map(|b| (Provider::Stripe, b)))
+                .filter(|(_, body)| fed.insert(format!("{}|{}", body["id"], body)))
+                .map(|(p, body)| (p, serde_json::to_vec(body).expect("json")))
+                .collect()
+        };
+        self.feed_bodies(&fresh, now).await;
+    }
+
+    /// Hands these bodies to the store as the sync loop does with a relayed page (one
+    /// transaction, each read back first); answers how many read-back calls it took.
+    pub async fn feed_bodies(&self, bodies: &[(Provider, Vec<u8>)], now: OffsetDateTime) -> usize {
+        let borrowed: Vec<(Provider, &[u8])> =
+            bodies.iter().map(|(p, b)| (*p, b.as_slice())).collect();
+        let found = coachdesk_sync::read_back::confirm(&self.providers, &self.store, &borrowed)
+            .await
+            .expect("read back");
+        self.store
+            .lock()
+            .unwrap()
+            .apply_checked_batch(
+                borrowed
+                    .iter()
+                    .zip(&found.contradictions)
+                    .map(|((p, b), c)| (*p, *b, c.as_ref())),
+                Source::Relay,
+                now,
+            )
+            .expect("apply");
+        found.calls
     }
 
     pub fn booking(&self, invitee_uri: &str) -> Booking {
@@ -172,7 +200,7 @@ impl Desk {
         self.client
             .pay_link(&self.link.payment_link, &b.invitee_uuid, &b.email, false)
             .expect("pay");
-        self.feed(now);
+        self.feed(now).await;
         let booking = self.booking(&b.invitee_uri);
         assert_eq!(booking.state.as_str(), "confirmed");
         let pi = booking

@@ -170,6 +170,41 @@ pub struct World {
     pub config: SyncConfig,
     pub link: PaymentLinkCreated,
     pub handle: Option<SyncHandle>,
+    /// Every client email the executor handed to the mail outlet.
+    pub mails: Arc<RecordingMailer>,
+}
+
+/// A mail outlet that records what it is asked to send (and says it was sent).
+#[derive(Default)]
+pub struct RecordingMailer {
+    sent: Mutex<Vec<(String, coachdesk_domain::booking::EmailKind)>>,
+}
+
+impl RecordingMailer {
+    /// The emails of one booking, in the order they were sent.
+    pub fn of(&self, booking_id: &str) -> Vec<coachdesk_domain::booking::EmailKind> {
+        self.sent
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(b, _)| b == booking_id)
+            .map(|(_, e)| *e)
+            .collect()
+    }
+}
+
+impl coachdesk_sync::Mailer for RecordingMailer {
+    fn send(
+        &self,
+        booking_id: &str,
+        email: coachdesk_domain::booking::EmailKind,
+    ) -> Result<coachdesk_sync::MailOutcome, coachdesk_providers::ProviderError> {
+        self.sent
+            .lock()
+            .unwrap()
+            .push((booking_id.to_owned(), email));
+        Ok(coachdesk_sync::MailOutcome::Sent)
+    }
 }
 
 pub fn test_config(relay_url: &str, sim_url: &str) -> SyncConfig {
@@ -228,6 +263,11 @@ impl World {
         let dir = tempfile::tempdir().expect("tempdir");
         let db_path = dir.path().join("coachdesk.db");
         let mut store = Store::open(&db_path).expect("store");
+        // The simulator is a Calendly of the test's own: these scenarios check the
+        // cancellations it receives, so test mode sends them (off by default).
+        store
+            .set_feature(coachdesk_store::Feature::TestModeCalendlyCancels, true)
+            .expect("feature");
         let config = test_config(&relay.url, sim.base_url());
 
         // The coach's set-up: a session type mapped to the Calendly event type, sold
@@ -263,6 +303,7 @@ impl World {
                     },
                 ],
                 calendly_event_type_uri: Some(coaching),
+                payment_window_minutes: None,
             })
             .expect("session type");
         let stripe = StripeApi::new(&config.stripe_base, &stripe_key).expect("stripe");
@@ -288,6 +329,7 @@ impl World {
             config,
             link,
             handle: None,
+            mails: Arc::default(),
         };
         world.start_sync();
         let health = world
@@ -308,7 +350,10 @@ impl World {
                 self.config.clone(),
                 self.store.clone(),
                 Arc::new(self.keychain.clone()),
-                Outlets::default(),
+                Outlets {
+                    mailer: self.mails.clone(),
+                    ..Outlets::default()
+                },
             )
             .expect("sync engine"),
         );
@@ -397,6 +442,7 @@ impl World {
                     })
                     .collect(),
                 calendly_event_type_uri: Some(intro),
+                payment_window_minutes: None,
             })
             .expect("session type");
         let money = coachdesk_domain::Money::new(

@@ -113,16 +113,69 @@ fn a_refund_cannot_exceed_what_is_left() {
 }
 
 #[test]
-fn payment_after_cancellation_is_kept_and_flagged_not_refunded_automatically() {
+fn payment_after_cancellation_is_refunded_in_full_then_the_client_is_told() {
     let b = run(&[created(INV_A), client_cancel(INV_A, -100)]);
     let t = apply(&b, &paid(INV_A, "cs_1", "pi_1", 15000, -90)).unwrap();
-    assert_eq!(t.to, BookingState::Cancelled);
-    assert!(t
-        .booking
+    assert_eq!(t.to, BookingState::RefundPending);
+    let refunds: Vec<_> = t.effects.iter().filter(|e| e.moves_money()).collect();
+    assert_eq!(
+        refunds,
+        [&Effect::IssueRefund {
+            cause: "late-payment:cs_1".into(),
+            payment_intent: "pi_1".into(),
+            amount: eur(15000),
+            automatic: true,
+        }]
+    );
+    assert!(t.booking.attention.is_empty(), "{:?}", t.booking.attention);
+    let late_email = Effect::SendEmail {
+        email: EmailKind::LatePaymentRefund,
+    };
+    assert!(
+        !t.effects.contains(&late_email),
+        "not before Stripe took it"
+    );
+    // Delivered again: nothing new.
+    let again = apply(&t.booking, &paid(INV_A, "cs_1", "pi_1", 15000, -90)).unwrap();
+    assert!(again.effects.iter().all(|e| !e.moves_money()));
+    let issued = apply(
+        &t.booking,
+        &BookingEvent::RefundIssued {
+            cause: "late-payment:cs_1".into(),
+            refund_id: "re_1".into(),
+            status: RefundStatus::Succeeded,
+            amount: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(issued.to, BookingState::Refunded);
+    assert_eq!(issued.effects, [late_email]);
+    assert_eq!(issued.booking.refunded_minor(), 15000);
+}
+
+#[test]
+fn a_late_payment_whose_refund_failed_needs_the_coach() {
+    let b = run(&[
+        created(INV_A),
+        client_cancel(INV_A, -100),
+        paid(INV_A, "cs_1", "pi_1", 15000, -90),
+    ]);
+    let failed = step(
+        &b,
+        &BookingEvent::RefundReported {
+            refund: crate::booking::RefundFact {
+                refund_id: "re_1".into(),
+                payment_intent: Some("pi_1".into()),
+                amount: eur(15000),
+                status: RefundStatus::Failed,
+                cause: Some("late-payment:cs_1".into()),
+                failure_reason: Some("expired_or_canceled_card".into()),
+            },
+        },
+    );
+    assert!(failed
         .attention
         .contains(&AttentionReason::PaidAfterCancellation));
-    assert!(t.effects.iter().all(|e| !e.moves_money()));
-    assert_eq!(t.booking.captured_minor(), 15000);
 }
 
 #[test]
