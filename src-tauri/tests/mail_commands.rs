@@ -279,7 +279,8 @@ fn templates_are_previewed_refused_when_broken_saved_and_reset() {
             "payment_reminder",
             "confirmation",
             "cancellation",
-            "reschedule"
+            "reschedule",
+            "late_payment_refund"
         ]
     );
     let cancellation = &list[3];
