@@ -103,9 +103,17 @@ pub fn serve(
     on_ready: impl FnOnce(SocketAddr),
 ) -> Result<(), ServeError> {
     let settings = Arc::new(settings);
-    let backend = store::open(&settings.db, settings.durability)?;
+    let backend = store::open(&settings, settings.durability)?;
+    let tip = Arc::new(Tip::new(0));
+    // Other relay processes on the same database wake this one's long-polls. Started
+    // before the tip is read, so nothing committed in between is missed.
+    let watch_stop = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let tip = tip.clone();
+        backend.watch(Box::new(move |seq| tip.advance(seq)), watch_stop.clone())?
+    };
     let first = backend.reader()?;
-    let tip = Arc::new(Tip::new(first.newest_seq()?));
+    tip.advance(first.newest_seq()?);
     let app_calendly_keys = Arc::new(RwLock::new(handed_over_keys(&settings, &*first)?));
     drop(first);
     let calendly_key_count = settings.calendly_keys.len() + read_keys(&app_calendly_keys).len();
@@ -228,6 +236,8 @@ pub fn serve(
     }
     // The writer ran every callback, so every answer sender is gone: responders drain and stop.
     join_all(responders);
+    watch_stop.store(true, Ordering::SeqCst);
+    join_all(watcher.into_iter().collect());
     tracing::info!("relay stopped");
     Ok(())
 }

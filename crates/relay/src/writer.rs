@@ -112,7 +112,9 @@ impl Tip {
         }
     }
 
-    fn advance(&self, seq: i64) {
+    /// Records that `seq` is committed (by this process or, through
+    /// [`crate::store::Backend::watch`], another one); wakes the long-polls.
+    pub fn advance(&self, seq: i64) {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if seq > s.seq {
             s.seq = seq;
