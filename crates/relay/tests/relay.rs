@@ -1,5 +1,5 @@
 //! End-to-end tests of the `coachdesk-relay` binary over loopback: each test runs the real
-//! process on port 0 with a temporary SQLite file.
+//! process on port 0, once on a temporary SQLite file and once on a PostgreSQL database.
 
 mod support;
 

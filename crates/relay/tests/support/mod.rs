@@ -146,6 +146,26 @@ impl Relay {
         relay
     }
 
+    /// A second relay process on this one's PostgreSQL database, with the same settings
+    /// and token (a relay scaled out behind a load balancer).
+    pub fn another_process(&self) -> Relay {
+        assert!(
+            self.extra_env
+                .iter()
+                .any(|(k, _)| k == "COACHDESK_RELAY_DATABASE_URL"),
+            "several processes share a PostgreSQL database, not a SQLite file"
+        );
+        let mut relay = Relay {
+            dir: tempfile::tempdir().expect("tempdir"),
+            child: None,
+            addr: "127.0.0.1:1".parse().expect("addr"),
+            extra_env: self.extra_env.clone(),
+            token: self.token.clone(),
+        };
+        relay.spawn();
+        relay
+    }
+
     /// Runs `coachdesk-relay ARGS` against this relay's database and settings.
     pub fn command(&self, args: &[&str]) -> std::process::Output {
         command(&self.db(), &self.extra_env)
