@@ -812,6 +812,33 @@ mod tests {
     }
 
     #[test]
+    fn a_purge_running_in_another_process_is_left_to_it() {
+        let Some(url) = postgres_url() else { return };
+        let b = PgBackend::open(&url, Durability::Full, 1).expect("open");
+        let mut w = b.writer().expect("writer");
+        w.group(&mut |tx| {
+            tx.insert_event(&NewEvent {
+                provider: Provider::Calendly,
+                key: "old",
+                body: "{}",
+                livemode: None,
+                received_at_ms: 1,
+            })
+            .map(|_| ())
+        })
+        .expect("insert");
+        // Another relay process in the middle of its purge holds the purge lock.
+        let mut other = b.connect().expect("connect");
+        let mut purging = other.transaction().expect("begin");
+        purging
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&PURGE_LOCK])
+            .expect("lock");
+        assert_eq!(w.purge(0, Some(10)).expect("purge"), 0, "skipped its turn");
+        purging.commit().expect("release");
+        assert_eq!(w.purge(0, Some(10)).expect("purge"), 1);
+    }
+
+    #[test]
     fn a_group_in_normal_durability_commits_too() {
         let Some(url) = postgres_url() else { return };
         let b = PgBackend::open(&url, Durability::Normal, 1).expect("open");
