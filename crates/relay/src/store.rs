@@ -212,6 +212,12 @@ pub trait WriteStore: Send {
 pub trait WriteTx {
     /// Queues an event unless its key is already stored.
     fn insert_event(&mut self, event: &NewEvent<'_>) -> Result<Inserted, StoreError>;
+    /// Queues several events, each unless its key is stored already or came earlier in
+    /// `events`; the outcomes in order. A backend where each statement is a round trip
+    /// (PostgreSQL) stores them in one.
+    fn insert_events(&mut self, events: &[NewEvent<'_>]) -> Result<Vec<Inserted>, StoreError> {
+        events.iter().map(|e| self.insert_event(e)).collect()
+    }
     /// Moves the consumer's cursor to `through` (refused beyond the newest sequence).
     fn ack(&mut self, consumer: ConsumerId, through: i64, now_ms: i64)
         -> Result<Acked, StoreError>;

@@ -65,6 +65,7 @@ on_both_backends!(
     pull_respects_byte_budget_but_returns_one,
     a_failed_group_keeps_nothing,
     the_identity_is_made_once,
+    a_batch_of_inserts_dedups_within_itself_and_against_the_store,
 );
 
 fn consumer(b: &dyn Backend, name: &str, mode: TokenMode) -> ConsumerId {
@@ -267,4 +268,45 @@ fn the_identity_is_made_once(b: &dyn Backend) {
     let id = b.relay_id();
     assert!(id.as_str().starts_with("rly_"));
     assert_eq!(b.reader().expect("reader").relay_id(), id);
+}
+
+fn a_batch_of_inserts_dedups_within_itself_and_against_the_store(b: &dyn Backend) {
+    let mut w = b.writer().expect("writer");
+    let r = b.reader().expect("reader");
+    assert_eq!(
+        insert(&mut *w, Provider::Stripe, "stored", Some(false), 1),
+        Inserted::New(1)
+    );
+    let event = |provider, key| NewEvent {
+        provider,
+        key,
+        body: "{}",
+        livemode: Some(false),
+        received_at_ms: 2,
+    };
+    let batch = [
+        event(Provider::Stripe, "a"),
+        event(Provider::Stripe, "stored"),
+        event(Provider::Stripe, "a"),
+        event(Provider::Calendly, "a"),
+        event(Provider::Stripe, "b"),
+    ];
+    let mut out = Vec::new();
+    w.group(&mut |tx| {
+        out = tx.insert_events(&batch)?;
+        Ok(())
+    })
+    .expect("group");
+    assert_eq!(
+        out,
+        vec![
+            Inserted::New(2),
+            Inserted::Duplicate,
+            Inserted::Duplicate,
+            Inserted::New(3),
+            Inserted::New(4),
+        ]
+    );
+    assert_eq!(r.newest_seq().expect("newest"), 4);
+    assert_eq!(seqs(r.as_ref(), TokenMode::Any, 0), vec![1, 2, 3, 4]);
 }

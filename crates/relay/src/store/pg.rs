@@ -18,6 +18,7 @@
 //! transaction under [`MIGRATE_LOCK`] with the version in `relay_schema`; a database
 //! newer than this relay is refused.
 
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -536,6 +537,7 @@ impl ReadStore for PgReader {
 struct Statements {
     lock: Statement,
     insert: Statement,
+    insert_many: Statement,
     max_seq: Statement,
     cursor: Statement,
     move_cursor: Statement,
@@ -557,6 +559,18 @@ impl Statements {
                        WHERE NOT EXISTS
                            (SELECT 1 FROM events WHERE provider = $1::text AND key = $2::text)
                        RETURNING seq",
+            )?,
+            // A group's events in one statement: keys already stored are left out (a
+            // key twice in the group is sent once, see `insert_events`).
+            insert_many: p(
+                "INSERT INTO events (provider, key, received_at_ms, body, livemode)
+                 SELECT e.provider, e.key, e.received_at_ms, e.body, e.livemode
+                 FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::boolean[],
+                             $6::int[]) AS e(provider, key, received_at_ms, body, livemode, ord)
+                 WHERE NOT EXISTS
+                     (SELECT 1 FROM events x WHERE x.provider = e.provider AND x.key = e.key)
+                 ORDER BY e.ord
+                 RETURNING seq, provider, key",
             )?,
             max_seq: p(MAX_SEQ)?,
             cursor: p("SELECT acked_through FROM consumers WHERE id = $1")?,
@@ -654,6 +668,57 @@ impl WriteTx for PgTx<'_, '_> {
             }
             None => Inserted::Duplicate,
         })
+    }
+
+    fn insert_events(&mut self, events: &[NewEvent<'_>]) -> Result<Vec<Inserted>, StoreError> {
+        // The first of each key in the group is sent; later ones are duplicates of it.
+        let mut seen = HashSet::with_capacity(events.len());
+        let first: Vec<bool> = events
+            .iter()
+            .map(|e| seen.insert((e.provider.as_str(), e.key)))
+            .collect();
+        let sent: Vec<&NewEvent<'_>> = events
+            .iter()
+            .zip(&first)
+            .filter_map(|(e, f)| f.then_some(e))
+            .collect();
+        let providers: Vec<&str> = sent.iter().map(|e| e.provider.as_str()).collect();
+        let keys: Vec<&str> = sent.iter().map(|e| e.key).collect();
+        let received: Vec<i64> = sent.iter().map(|e| e.received_at_ms).collect();
+        let bodies: Vec<&str> = sent.iter().map(|e| e.body).collect();
+        let live: Vec<Option<bool>> = sent.iter().map(|e| e.livemode).collect();
+        let ords: Vec<i32> = (0..sent.len())
+            .map(|i| i32::try_from(i).unwrap_or(i32::MAX))
+            .collect();
+        let rows = self
+            .tx
+            .query(
+                &self.st.insert_many,
+                &[&providers, &keys, &received, &bodies, &live, &ords],
+            )
+            .ctx("insert events")?;
+        let mut stored: HashMap<(String, String), i64> = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let seq: i64 = row.try_get(0).ctx("read an inserted sequence")?;
+            self.newest = Some(self.newest.map_or(seq, |n| n.max(seq)));
+            stored.insert(
+                (
+                    row.try_get(1).ctx("read an inserted provider")?,
+                    row.try_get(2).ctx("read an inserted key")?,
+                ),
+                seq,
+            );
+        }
+        Ok(events
+            .iter()
+            .zip(first)
+            .map(|(e, first)| {
+                let seq = first
+                    .then(|| stored.get(&(e.provider.as_str().to_owned(), e.key.to_owned())))
+                    .flatten();
+                seq.map_or(Inserted::Duplicate, |s| Inserted::New(*s))
+            })
+            .collect())
     }
 
     fn ack(
