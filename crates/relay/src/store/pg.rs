@@ -200,16 +200,36 @@ impl PgBackend {
 
     /// A connection of its own, refused if another relay migrated the schema further.
     fn connect(&self) -> Result<Client, StoreError> {
-        let mut client = self.config.connect(NoTls).ctx("connect to PostgreSQL")?;
-        let found = schema_version(&mut client)?;
-        if found > SCHEMA_VERSION {
-            return Err(StoreError::TooNew {
-                found,
-                known: SCHEMA_VERSION,
-            });
-        }
-        Ok(client)
+        connect_checked(&self.config)
     }
+}
+
+/// A connection, refused if another relay migrated the schema further.
+fn connect_checked(config: &postgres::Config) -> Result<Client, StoreError> {
+    let mut client = config.connect(NoTls).ctx("connect to PostgreSQL")?;
+    let found = schema_version(&mut client)?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    Ok(client)
+}
+
+/// The writer's connection with its durability set and its statements prepared.
+fn writer_session(
+    config: &postgres::Config,
+    durability: Durability,
+) -> Result<(Client, Statements), StoreError> {
+    let mut client = connect_checked(config)?;
+    if durability == Durability::Normal {
+        client
+            .batch_execute("SET synchronous_commit = off")
+            .ctx("set synchronous_commit")?;
+    }
+    let statements = Statements::prepare(&mut client)?;
+    Ok((client, statements))
 }
 
 impl Backend for PgBackend {
@@ -225,14 +245,11 @@ impl Backend for PgBackend {
     }
 
     fn writer(&self) -> Result<Box<dyn WriteStore>, StoreError> {
-        let mut client = self.connect()?;
-        if self.durability == Durability::Normal {
-            client
-                .batch_execute("SET synchronous_commit = off")
-                .ctx("set synchronous_commit")?;
-        }
-        let statements = Statements::prepare(&mut client)?;
-        Ok(Box::new(PgWriter { client, statements }))
+        Ok(Box::new(PgWriter {
+            session: Some(writer_session(&self.config, self.durability)?),
+            config: self.config.clone(),
+            durability: self.durability,
+        }))
     }
 
     fn create_consumer(
@@ -561,14 +578,17 @@ impl Statements {
                        RETURNING seq",
             )?,
             // A group's events in one statement: keys already stored are left out (a
-            // key twice in the group is sent once, see `insert_events`).
+            // key twice in the group is sent once, see `insert_events`). `OFFSET 0` keeps
+            // the check a per-row index lookup: as an anti-join, a plan made while the
+            // table was small would hash the whole table for every group.
             insert_many: p(
                 "INSERT INTO events (provider, key, received_at_ms, body, livemode)
                  SELECT e.provider, e.key, e.received_at_ms, e.body, e.livemode
                  FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::boolean[],
                              $6::int[]) AS e(provider, key, received_at_ms, body, livemode, ord)
                  WHERE NOT EXISTS
-                     (SELECT 1 FROM events x WHERE x.provider = e.provider AND x.key = e.key)
+                     (SELECT 1 FROM events x
+                      WHERE x.provider = e.provider AND x.key = e.key OFFSET 0)
                  ORDER BY e.ord
                  RETURNING seq, provider, key",
             )?,
@@ -585,8 +605,27 @@ impl Statements {
 }
 
 struct PgWriter {
-    client: Client,
-    statements: Statements,
+    /// `None` after a lost connection that could not be made again yet.
+    session: Option<(Client, Statements)>,
+    config: postgres::Config,
+    durability: Durability,
+}
+
+impl PgWriter {
+    /// The writer's connection, made again if it was lost (a restarted or failed-over
+    /// database): the group that met the loss got its 503, the next one goes through.
+    fn session(&mut self) -> Result<&mut (Client, Statements), StoreError> {
+        let session = match self.session.take() {
+            Some(s) if !s.0.is_closed() => s,
+            lost => {
+                if lost.is_some() {
+                    tracing::warn!("lost the writer's database connection; reconnecting");
+                }
+                writer_session(&self.config, self.durability)?
+            }
+        };
+        Ok(self.session.insert(session))
+    }
 }
 
 impl WriteStore for PgWriter {
@@ -594,8 +633,9 @@ impl WriteStore for PgWriter {
         &mut self,
         ops: &mut dyn FnMut(&mut dyn WriteTx) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let st = &self.statements;
-        let mut tx = self.client.transaction().ctx("begin")?;
+        let (client, st) = self.session()?;
+        let st = &*st;
+        let mut tx = client.transaction().ctx("begin")?;
         tx.execute(&st.lock, &[&WRITE_LOCK])
             .ctx("take the write lock")?;
         let mut pg = PgTx {
@@ -617,7 +657,8 @@ impl WriteStore for PgWriter {
         acked_before_ms: i64,
         received_before_ms: Option<i64>,
     ) -> Result<usize, StoreError> {
-        let mut tx = self.client.transaction().ctx("begin the purge")?;
+        let (client, _) = self.session()?;
+        let mut tx = client.transaction().ctx("begin the purge")?;
         let ours: bool = tx
             .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&PURGE_LOCK])
             .ctx("take the purge lock")?
@@ -901,6 +942,48 @@ mod tests {
         assert_eq!(w.purge(0, Some(10)).expect("purge"), 0, "skipped its turn");
         purging.commit().expect("release");
         assert_eq!(w.purge(0, Some(10)).expect("purge"), 1);
+    }
+
+    #[test]
+    fn the_writer_and_the_readers_reconnect_after_losing_the_database() {
+        let Some(url) = postgres_url() else { return };
+        let b = PgBackend::open(&url, Durability::Full, 2).expect("open");
+        let mut w = b.writer().expect("writer");
+        let r = b.reader().expect("reader");
+        let mut insert = |key: &str| {
+            w.group(&mut |tx| {
+                tx.insert_event(&NewEvent {
+                    provider: Provider::Stripe,
+                    key,
+                    body: "{}",
+                    livemode: Some(false),
+                    received_at_ms: 1,
+                })
+                .map(|_| ())
+            })
+        };
+        insert("before").expect("insert");
+        assert_eq!(r.newest_seq().expect("newest"), 1);
+        // The database drops every relay connection (a restart, a failover).
+        let mut admin = b.connect().expect("admin");
+        let killed: i64 = admin
+            .query_one(
+                "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .expect("terminate")
+            .get(0);
+        assert!(
+            killed >= 2,
+            "the writer's and a reader's connections: {killed}"
+        );
+        // At most the group that meets the loss fails; the next one is committed.
+        if insert("after").is_err() {
+            insert("after").expect("the writer reconnected");
+        }
+        let newest = (0..3).find_map(|_| r.newest_seq().ok());
+        assert_eq!(newest, Some(2), "a reader got a new connection");
     }
 
     #[test]
