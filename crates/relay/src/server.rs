@@ -93,6 +93,8 @@ struct Ctx {
     long_polls: Arc<AtomicUsize>,
     max_long_polls: usize,
     shutdown: Arc<AtomicBool>,
+    /// Other relay processes write to the same database (PostgreSQL).
+    shared_database: bool,
 }
 
 /// Run the relay until `shutdown` is set. `on_ready` gets the bound address once the relay
@@ -177,6 +179,7 @@ pub fn serve(
             long_polls: long_polls.clone(),
             max_long_polls: (settings.workers / 2).max(1),
             shutdown: shutdown.clone(),
+            shared_database: watcher.is_some(),
         };
         let internal = internal.clone();
         let stop = workers_stop.clone();
@@ -381,8 +384,8 @@ fn handle(ctx: &Ctx, reader: &dyn ReadStore, mut rq: Request) {
     let url = rq.url().to_owned();
     let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
     let (route, resp) = match path {
-        "/hooks/stripe" => return hook(ctx, rq, Provider::Stripe, started),
-        "/hooks/calendly" => return hook(ctx, rq, Provider::Calendly, started),
+        "/hooks/stripe" => return hook(ctx, reader, rq, Provider::Stripe, started),
+        "/hooks/calendly" => return hook(ctx, reader, rq, Provider::Calendly, started),
         "/v1/events" => (
             Route::Pull,
             only(&rq, Method::Get).unwrap_or_else(|| pull(ctx, reader, &rq, query)),
@@ -518,8 +521,8 @@ fn now_secs() -> i64 {
 
 /// A webhook: verified here, then handed with its request to the writer, which passes it
 /// to a responder once committed. Rejections are answered at once.
-fn hook(ctx: &Ctx, mut rq: Request, provider: Provider, started: Instant) {
-    let (key, body) = match verify_hook(ctx, &mut rq, provider) {
+fn hook(ctx: &Ctx, reader: &dyn ReadStore, mut rq: Request, provider: Provider, started: Instant) {
+    let (key, body) = match verify_hook(ctx, reader, &mut rq, provider) {
         Ok(kb) => kb,
         Err(resp) => return send(&ctx.metrics, rq, Route::Hook, started, resp),
     };
@@ -548,7 +551,12 @@ fn hook(ctx: &Ctx, mut rq: Request, provider: Provider, started: Instant) {
 }
 
 /// The event's key and body if the webhook is acceptable, else the answer to send.
-fn verify_hook(ctx: &Ctx, rq: &mut Request, provider: Provider) -> Result<(String, String), Resp> {
+fn verify_hook(
+    ctx: &Ctx,
+    reader: &dyn ReadStore,
+    rq: &mut Request,
+    provider: Provider,
+) -> Result<(String, String), Resp> {
     let reject = |reason: &str, resp: Resp| {
         ctx.metrics.rejected(provider, reason);
         tracing::debug!(provider = provider.as_str(), reason, "webhook rejected");
@@ -588,7 +596,7 @@ fn verify_hook(ctx: &Ctx, rq: &mut Request, provider: Provider) -> Result<(Strin
             text(400, &format!("missing {header_name} header")),
         );
     };
-    let verified = {
+    let verify = || {
         // Read, not copied, on every delivery: the lock is only written when the app
         // hands over a key.
         let app_keys = read_keys(&ctx.app_calendly_keys);
@@ -603,6 +611,16 @@ fn verify_hook(ctx: &Ctx, rq: &mut Request, provider: Provider) -> Result<(Strin
             .collect();
         coachdesk_signature::verify(sig, &body, &keys, now_secs(), ctx.settings.tolerance_secs)
     };
+    let mut verified = verify();
+    if ctx.shared_database
+        && provider == Provider::Calendly
+        && matches!(verified, Err(coachdesk_signature::SignatureError::Mismatch))
+    {
+        // Another relay process may have been handed the key since this one last
+        // reloaded them (on its pulls): reload and try once more.
+        refresh_app_keys(ctx, reader);
+        verified = verify();
+    }
     if let Err(e) = verified {
         return reject(e.code(), text(400, &e.to_string()));
     }

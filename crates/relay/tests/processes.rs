@@ -217,8 +217,59 @@ fn two_processes_one_database() {
     );
 }
 
+/// The app hands its Calendly subscription's key to one process; Calendly's delivery
+/// lands on the other, which has not reloaded its keys since.
+fn a_key_handed_over_to_one_process_verifies_on_another() {
+    let a = Relay::start();
+    let b = a.another_process();
+    let key = "handed-over-to-process-a-0123456789";
+    let r = http::request(
+        a.addr,
+        "PUT",
+        "/v1/calendly-signing-key",
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", &a.auth()),
+        ],
+        serde_json::json!({ "key": key }).to_string().as_bytes(),
+    )
+    .expect("put");
+    assert!(r.status / 100 == 2, "{} {}", r.status, r.text());
+    let body = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/invitee_created.json"
+    ))
+    .expect("fixture");
+    let r = b.post_hook(
+        "calendly",
+        Some(&calendly_header(&body, key, now())),
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    // A wrong key is still refused after the reload.
+    let r = b.post_hook(
+        "calendly",
+        Some(&calendly_header(
+            &body,
+            "not-the-key-of-anyone-0123456789",
+            now(),
+        )),
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(a.pull_all(0).len(), 1);
+}
+
 /// Only PostgreSQL can be shared by several processes.
 #[test]
 fn two_processes_one_database_on_postgres() {
     on_db(Db::Postgres, two_processes_one_database);
+}
+
+#[test]
+fn a_key_handed_over_to_one_process_verifies_on_another_on_postgres() {
+    on_db(
+        Db::Postgres,
+        a_key_handed_over_to_one_process_verifies_on_another,
+    );
 }

@@ -617,12 +617,7 @@ impl PgWriter {
     fn session(&mut self) -> Result<&mut (Client, Statements), StoreError> {
         let session = match self.session.take() {
             Some(s) if !s.0.is_closed() => s,
-            lost => {
-                if lost.is_some() {
-                    tracing::warn!("lost the writer's database connection; reconnecting");
-                }
-                writer_session(&self.config, self.durability)?
-            }
+            _ => writer_session(&self.config, self.durability)?,
         };
         Ok(self.session.insert(session))
     }
@@ -630,6 +625,35 @@ impl PgWriter {
 
 impl WriteStore for PgWriter {
     fn group(
+        &mut self,
+        ops: &mut dyn FnMut(&mut dyn WriteTx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let result = self.group_once(ops);
+        self.forget_after(&result);
+        result
+    }
+
+    fn purge(
+        &mut self,
+        acked_before_ms: i64,
+        received_before_ms: Option<i64>,
+    ) -> Result<usize, StoreError> {
+        let result = self.purge_once(acked_before_ms, received_before_ms);
+        self.forget_after(&result);
+        result
+    }
+}
+
+impl PgWriter {
+    /// After a failure the connection is not trusted again: a lost connection is not
+    /// always marked closed at once, and a new one costs only the failed group's time.
+    fn forget_after<T>(&mut self, result: &Result<T, StoreError>) {
+        if result.is_err() {
+            self.session = None;
+        }
+    }
+
+    fn group_once(
         &mut self,
         ops: &mut dyn FnMut(&mut dyn WriteTx) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
@@ -652,7 +676,7 @@ impl WriteStore for PgWriter {
         tx.commit().ctx("commit")
     }
 
-    fn purge(
+    fn purge_once(
         &mut self,
         acked_before_ms: i64,
         received_before_ms: Option<i64>,
