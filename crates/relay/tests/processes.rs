@@ -113,6 +113,7 @@ fn two_processes_one_database() {
     let mut a = Relay::start();
     let b = a.another_process();
     let second = a.create_token("second", "test");
+    let watcher = a.create_token("watcher", "test");
 
     // A long-poll on b wakes for an event stored through a (LISTEN/NOTIFY), well before
     // its wait runs out.
@@ -147,6 +148,40 @@ fn two_processes_one_database() {
 
     // Webhooks spread over both, the same ones delivered twice (once to each), and pulls
     // from either: each event once per consumer, in order.
+    // Meanwhile a third token pulls as events commit, from both processes in turn: a
+    // cursor that passed an event committed later (a lower sequence committed after a
+    // higher one) would never see it.
+    let posting = Arc::new(AtomicBool::new(true));
+    let live_puller = {
+        let (addrs, posting) = ([a.addr, b.addr], posting.clone());
+        let auth = format!("Bearer {watcher}");
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            let mut cursor = 0;
+            for turn in 0.. {
+                let still_posting = posting.load(Ordering::SeqCst);
+                let r = http::request(
+                    addrs[turn % 2],
+                    "GET",
+                    &format!("/v1/events?after={cursor}&limit=50"),
+                    &[("Authorization", &auth)],
+                    b"",
+                )
+                .expect("pull");
+                assert_eq!(r.status, 200, "{}", r.text());
+                let v: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+                let events = v["events"].as_array().cloned().unwrap_or_default();
+                match events.last().and_then(|e| e["seq"].as_i64()) {
+                    Some(last) => cursor = last,
+                    // Drained after the last post was answered: done.
+                    None if !still_posting => break,
+                    None => std::thread::sleep(Duration::from_millis(2)),
+                }
+                seen.extend(events);
+            }
+            seen
+        })
+    };
     let answered = Arc::new(AtomicUsize::new(0));
     let mut threads = Vec::new();
     for (i, relay) in [&a, &b, &a, &b].into_iter().enumerate() {
@@ -163,7 +198,10 @@ fn two_processes_one_database() {
     spread.sort();
     spread.dedup();
     assert_eq!(spread.len(), 300, "every spread webhook answered");
+    posting.store(false, Ordering::SeqCst);
+    let watched = live_puller.join().expect("live puller");
     spread.push("evt_wake".to_owned());
+    assert_once_each_in_order(&watched, &spread, "token pulling during the burst");
     let first = pull_round_robin(&[&a, &b], &a.token, 0);
     assert_once_each_in_order(&first, &spread, "first token");
     assert_eq!(first.len(), spread.len(), "duplicates were stored once");
