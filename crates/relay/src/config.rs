@@ -59,13 +59,15 @@ impl std::fmt::Debug for DatabaseUrl {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Durability {
-    /// `synchronous=FULL`: every group commit is fsynced before its answers, so a 2xx
-    /// survives a power loss or kernel crash.
+    /// `synchronous=FULL` (PostgreSQL: `synchronous_commit=on`): every group commit is
+    /// fsynced before its answers, so a 2xx survives a power loss or kernel crash.
     #[default]
     Full,
     /// `synchronous=NORMAL`: a commit is written to the WAL (the OS page cache) but fsynced
     /// only at checkpoints, so a 2xx survives a crash or `kill -9` of the relay, but the last
     /// commits (about a checkpoint interval's worth) may be lost on a power loss.
+    /// PostgreSQL: `synchronous_commit=off` for the writer, so a crash of the database
+    /// server may lose them too.
     Normal,
 }
 
