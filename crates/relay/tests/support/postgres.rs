@@ -106,9 +106,15 @@ fn free_port() -> Result<u16, String> {
 fn start(durable: bool) -> Result<Server, String> {
     let bin = bin_dir()?;
     let user = run_as()?;
+    // Under root the server runs as `postgres`, which must reach the directory: /tmp,
+    // not a TMPDIR that may be private to root.
+    let parent = match user {
+        Some(_) => PathBuf::from("/tmp"),
+        None => std::env::temp_dir(),
+    };
     let dir = tempfile::Builder::new()
         .prefix("coachdesk-pg-")
-        .tempdir()
+        .tempdir_in(parent)
         .map_err(|e| format!("temp dir: {e}"))?
         .keep();
     if let Some((uid, gid)) = user {
