@@ -112,11 +112,12 @@ fn start(durable: bool) -> Result<Server, String> {
         Some(_) => PathBuf::from("/tmp"),
         None => std::env::temp_dir(),
     };
-    let dir = tempfile::Builder::new()
+    // Removed on the way out of a failed start; once the server runs, its keeper removes it.
+    let temp = tempfile::Builder::new()
         .prefix("coachdesk-pg-")
         .tempdir_in(parent)
-        .map_err(|e| format!("temp dir: {e}"))?
-        .keep();
+        .map_err(|e| format!("temp dir: {e}"))?;
+    let dir = temp.path().to_owned();
     if let Some((uid, gid)) = user {
         let ok = Command::new("chown")
             .arg(format!("{uid}:{gid}"))
@@ -178,6 +179,7 @@ fn start(durable: bool) -> Result<Server, String> {
     let keeper = as_user(sh, user)
         .spawn()
         .map_err(|e| format!("cannot start postgres: {e}"))?;
+    let _ = temp.keep();
     let server = Server {
         port,
         dir: dir.clone(),
