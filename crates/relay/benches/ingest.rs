@@ -11,9 +11,16 @@
 //! ratio of the bare server's. Last, events per second while 200 slow clients hold
 //! connections (declaring 1 MiB bodies, sending a byte a second), as a ratio of the same
 //! relay's rate without them.
+//!
+//! With PostgreSQL (the relay's second backend), the same loads run against a private
+//! server started in a temporary directory with fsync on (see `tests/support/postgres.rs`):
+//! one relay process, and two processes sharing the database with the load split over
+//! both. Without PostgreSQL binaries those rows are left out, with the reason.
 
 #[path = "../tests/support/http.rs"]
 mod http;
+#[path = "../tests/support/postgres.rs"]
+mod postgres;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -66,13 +73,15 @@ fn post(conn: &mut http::Conn, run: &str) -> bool {
     )
 }
 
-/// Closed-loop load: `CLIENTS` connections posting back to back. Returns events/s.
-fn sustained(addr: SocketAddr, run: &str) -> f64 {
+/// Closed-loop load: `CLIENTS` connections posting back to back, spread over `addrs`.
+/// Returns events/s.
+fn sustained(addrs: &[SocketAddr], run: &str) -> f64 {
     let stop = Arc::new(AtomicBool::new(false));
     let ok = Arc::new(AtomicU64::new(0));
     let threads: Vec<_> = (0..CLIENTS)
-        .map(|_| {
+        .map(|i| {
             let (stop, ok, run) = (stop.clone(), ok.clone(), run.to_owned());
+            let addr = addrs[i % addrs.len()];
             std::thread::spawn(move || {
                 let Ok(mut conn) = http::Conn::open(addr) else {
                     return;
@@ -103,7 +112,7 @@ fn sustained(addr: SocketAddr, run: &str) -> f64 {
 /// each latency runs from the request's scheduled time, so time spent waiting for a free
 /// connection (a stalled server) counts. Returns (p50, p99, max) in milliseconds; a
 /// request that failed counts as infinitely late (and is reported on stderr).
-fn fixed_rate(addr: SocketAddr, run: &str) -> (f64, f64, f64) {
+fn fixed_rate(addrs: &[SocketAddr], run: &str) -> (f64, f64, f64) {
     let interval = Duration::from_nanos(1_000_000_000 / RATE);
     let count = RATE * RATE_FOR.as_secs();
     let (due_tx, due_rx) = std::sync::mpsc::channel::<Instant>();
@@ -112,8 +121,9 @@ fn fixed_rate(addr: SocketAddr, run: &str) -> (f64, f64, f64) {
     // connection setup and the servers' thread start-up are not counted as latency.
     let ready = Arc::new(std::sync::Barrier::new(RATE_CONNECTIONS + 1));
     let threads: Vec<_> = (0..RATE_CONNECTIONS)
-        .map(|_| {
+        .map(|i| {
             let (run, due_rx, ready) = (run.to_owned(), due_rx.clone(), ready.clone());
+            let addr = addrs[i % addrs.len()];
             std::thread::spawn(move || {
                 let mut lat = Vec::new();
                 let mut conn = http::Conn::open(addr).ok();
@@ -220,11 +230,11 @@ fn slow_clients(addr: SocketAddr, stop: Arc<AtomicBool>) -> Vec<std::thread::Joi
 
 /// Sustained events/s without, then with, `SLOW_CLIENTS` slow clients holding connections.
 fn under_attack(dir: &std::path::Path) -> (f64, f64) {
-    let (mut child, addr) = start_relay(dir, "full");
-    let calm = sustained(addr, "calm");
+    let (mut child, addr) = start_relay(&sqlite_db(dir, "attack"), "full");
+    let calm = sustained(&[addr], "calm");
     let stop = Arc::new(AtomicBool::new(false));
     let slow = slow_clients(addr, stop.clone());
-    let attacked = sustained(addr, "attacked");
+    let attacked = sustained(&[addr], "attacked");
     stop.store(true, Ordering::Relaxed);
     for t in slow {
         let _ = t.join();
@@ -252,17 +262,22 @@ fn bare_server() -> (SocketAddr, Arc<tiny_http::Server>) {
     (addr, server)
 }
 
-/// A relay process on a fresh database in the given durability mode.
-fn start_relay(dir: &std::path::Path, durability: &str) -> (Child, SocketAddr) {
+/// The environment naming a fresh SQLite file in `dir`.
+fn sqlite_db(dir: &std::path::Path, name: &str) -> (&'static str, String) {
+    (
+        "COACHDESK_RELAY_DB",
+        dir.join(format!("bench-{name}.db")).display().to_string(),
+    )
+}
+
+/// A relay process on the database `db` names, in the given durability mode.
+fn start_relay(db: &(&'static str, String), durability: &str) -> (Child, SocketAddr) {
     // COACHDESK_BENCH_RELAY_BIN runs another build (an older one, to compare).
     let bin = std::env::var("COACHDESK_BENCH_RELAY_BIN")
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_coachdesk-relay").to_owned());
     let mut child = Command::new(bin)
         .arg("serve")
-        .env(
-            "COACHDESK_RELAY_DB",
-            dir.join(format!("bench-{durability}.db")),
-        )
+        .env(db.0, &db.1)
         .env("COACHDESK_RELAY_LISTEN", "127.0.0.1:0")
         .env("COACHDESK_RELAY_STRIPE_SECRETS", SECRET)
         .env("COACHDESK_RELAY_DURABILITY", durability)
@@ -311,35 +326,84 @@ struct Figures {
     lat: (f64, f64, f64),
 }
 
-fn measure_relay(dir: &std::path::Path, durability: &str) -> Figures {
-    let (mut child, addr) = start_relay(dir, durability);
-    let lat = fixed_rate(addr, &format!("rate_{durability}"));
-    let before = commit_counters(addr);
-    let eps = sustained(addr, &format!("sus_{durability}"));
-    let after = commit_counters(addr);
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+/// (commits, committed jobs) summed over every process.
+fn all_commit_counters(addrs: &[SocketAddr]) -> (f64, f64) {
+    addrs
+        .iter()
+        .map(|a| commit_counters(*a))
+        .fold((0.0, 0.0), |s, c| (s.0 + c.0, s.1 + c.1))
+}
+
+/// `processes` relay processes on the database `db` names, the load spread over them.
+fn measure_relay(
+    name: String,
+    db: &(&'static str, String),
+    durability: &str,
+    processes: usize,
+) -> Figures {
+    let started: Vec<(Child, SocketAddr)> = (0..processes)
+        .map(|_| start_relay(db, durability))
+        .collect();
+    let addrs: Vec<SocketAddr> = started.iter().map(|s| s.1).collect();
+    let run = format!("{durability}_{processes}");
+    let lat = fixed_rate(&addrs, &format!("rate_{run}"));
+    let before = all_commit_counters(&addrs);
+    let eps = sustained(&addrs, &format!("sus_{run}"));
+    let after = all_commit_counters(&addrs);
+    for (mut child, _) in started {
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let _ = child.wait();
+    }
     let per_commit = (after.1 - before.1) / (after.0 - before.0);
     Figures {
-        name: format!("relay, durability={durability}"),
+        name,
         eps,
         per_commit: per_commit.is_finite().then_some(per_commit),
         lat,
     }
 }
 
+/// The PostgreSQL rows: one process (both durabilities) and two processes sharing the
+/// database; empty, with the reason on stdout, if no server can be started.
+fn measure_postgres() -> Vec<Figures> {
+    let server = match postgres::Server::start_durable() {
+        Ok(s) => s,
+        Err(why) => {
+            println!("PostgreSQL: not measured: {why}");
+            return Vec::new();
+        }
+    };
+    let db = || ("COACHDESK_RELAY_DATABASE_URL", server.create_database());
+    vec![
+        measure_relay("postgres, durability=full".to_owned(), &db(), "full", 1),
+        measure_relay("postgres, durability=normal".to_owned(), &db(), "normal", 1),
+        measure_relay("postgres, full, 2 processes".to_owned(), &db(), "full", 2),
+    ]
+}
+
 fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     println!("ingest benchmark: {RATE}/s open-model over up to {RATE_CONNECTIONS} connections for {RATE_FOR:?}; then {CLIENTS} keep-alive clients for {SUSTAINED:?}; bodies 2-4 KiB, signed; a fresh relay and database per mode");
-    let full = measure_relay(dir.path(), "full");
-    let normal = measure_relay(dir.path(), "normal");
+    let full = measure_relay(
+        "relay, durability=full".to_owned(),
+        &sqlite_db(dir.path(), "full"),
+        "full",
+        1,
+    );
+    let normal = measure_relay(
+        "relay, durability=normal".to_owned(),
+        &sqlite_db(dir.path(), "normal"),
+        "normal",
+        1,
+    );
+    let pg = measure_postgres();
     let (bare_addr, _server) = bare_server();
     let bare = Figures {
         name: "bare tiny_http answering 200".to_owned(),
-        lat: fixed_rate(bare_addr, "brate"),
-        eps: sustained(bare_addr, "bsus"),
+        lat: fixed_rate(&[bare_addr], "brate"),
+        eps: sustained(&[bare_addr], "bsus"),
         per_commit: None,
     };
 
@@ -347,14 +411,14 @@ fn main() {
         "{:<30} {:>10} {:>12} {:>9} {:>9} {:>9}",
         "server", "events/s", "events/commit", "p50 ms", "p99 ms", "max ms"
     );
-    for f in [&full, &normal, &bare] {
+    for f in [&full, &normal].into_iter().chain(&pg).chain([&bare]) {
         let per_commit = f.per_commit.map_or("-".to_owned(), |g| format!("{g:.0}"));
         println!(
             "{:<30} {:>10.0} {:>12} {:>9.3} {:>9.3} {:>9.3}",
             f.name, f.eps, per_commit, f.lat.0, f.lat.1, f.lat.2
         );
     }
-    for f in [&full, &normal] {
+    for f in [&full, &normal].into_iter().chain(&pg) {
         println!(
             "{} / bare: throughput {:.2}, p50 {:.2}x, p99 {:.2}x; targets: >= 10000 events/s {}, p99 < 5 ms at {RATE}/s {}",
             f.name,

@@ -30,6 +30,28 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// A PostgreSQL connection string. It may hold a password, so its `Debug` is redacted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// `None` for an empty value, so `COACHDESK_RELAY_DATABASE_URL=` means SQLite.
+    pub fn new(value: impl Into<String>) -> Option<Self> {
+        let value = value.into().trim().to_owned();
+        (!value.is_empty()).then_some(DatabaseUrl(value))
+    }
+    /// The connection string, for the driver. Never print it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DatabaseUrl(<redacted>)")
+    }
+}
+
 /// What a 2xx promises about an event (`COACHDESK_RELAY_DURABILITY`, key `durability`).
 ///
 /// Both modes use a WAL and answer only after the event's transaction committed; they
@@ -37,13 +59,15 @@ impl std::fmt::Debug for Secret {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Durability {
-    /// `synchronous=FULL`: every group commit is fsynced before its answers, so a 2xx
-    /// survives a power loss or kernel crash.
+    /// `synchronous=FULL` (PostgreSQL: `synchronous_commit=on`): every group commit is
+    /// fsynced before its answers, so a 2xx survives a power loss or kernel crash.
     #[default]
     Full,
     /// `synchronous=NORMAL`: a commit is written to the WAL (the OS page cache) but fsynced
     /// only at checkpoints, so a 2xx survives a crash or `kill -9` of the relay, but the last
     /// commits (about a checkpoint interval's worth) may be lost on a power loss.
+    /// PostgreSQL: `synchronous_commit=off` for the writer, so a crash of the database
+    /// server may lose them too.
     Normal,
 }
 
@@ -109,8 +133,16 @@ pub enum ConfigError {
 pub struct Settings {
     /// Address to listen on (`COACHDESK_RELAY_LISTEN`, key `listen`).
     pub listen: String,
-    /// The SQLite file (`COACHDESK_RELAY_DB`, key `db`).
+    /// The SQLite file (`COACHDESK_RELAY_DB`, key `db`), used unless `database_url` is set.
     pub db: PathBuf,
+    /// A PostgreSQL database instead of the SQLite file, for a relay serving many coaches
+    /// or run as several processes (`COACHDESK_RELAY_DATABASE_URL`, key `database_url`):
+    /// `postgresql://user:password@host:port/dbname` or `host=... dbname=...`.
+    pub database_url: Option<DatabaseUrl>,
+    /// Most pooled PostgreSQL connections for reads, per relay process, besides the
+    /// writer's and the listener's (`COACHDESK_RELAY_DATABASE_CONNECTIONS`, key
+    /// `database_connections`). Ignored with SQLite.
+    pub database_connections: u32,
     /// Stripe endpoint secrets, `whsec_...`, several during rotation
     /// (`COACHDESK_RELAY_STRIPE_SECRETS`, key `stripe_secrets`).
     pub stripe_secrets: Vec<Secret>,
@@ -186,6 +218,8 @@ impl Default for Settings {
         Settings {
             listen: "127.0.0.1:8787".to_owned(),
             db: PathBuf::from("coachdesk-relay.db"),
+            database_url: None,
+            database_connections: 8,
             stripe_secrets: Vec::new(),
             calendly_keys: Vec::new(),
             retention_days: 7,
@@ -221,6 +255,8 @@ impl Default for Settings {
 struct FileSettings {
     listen: Option<String>,
     db: Option<PathBuf>,
+    database_url: Option<String>,
+    database_connections: Option<u32>,
     stripe_secrets: Option<Vec<String>>,
     calendly_keys: Option<Vec<String>>,
     retention_days: Option<u32>,
@@ -283,6 +319,12 @@ impl Settings {
             if let Some(v) = f.db {
                 s.db = v;
             }
+            if let Some(v) = f.database_url {
+                s.database_url = DatabaseUrl::new(v);
+            }
+            if let Some(v) = f.database_connections {
+                s.database_connections = v;
+            }
             if let Some(v) = f.stripe_secrets {
                 s.stripe_secrets = secrets(v);
             }
@@ -343,6 +385,12 @@ impl Settings {
         }
         if let Some(v) = env("COACHDESK_RELAY_DB") {
             s.db = PathBuf::from(v);
+        }
+        if let Some(v) = env("COACHDESK_RELAY_DATABASE_URL") {
+            s.database_url = DatabaseUrl::new(v);
+        }
+        if let Some(v) = env("COACHDESK_RELAY_DATABASE_CONNECTIONS") {
+            s.database_connections = parse_env("COACHDESK_RELAY_DATABASE_CONNECTIONS", v)?;
         }
         if let Some(v) = env("COACHDESK_RELAY_STRIPE_SECRETS") {
             s.stripe_secrets = secrets(v.split(',').map(str::to_owned));
@@ -441,6 +489,9 @@ impl Settings {
         if self.db.as_os_str().is_empty() {
             return invalid("db", "must name a file");
         }
+        if self.database_connections == 0 || self.database_connections > 1000 {
+            return invalid("database_connections", "must be between 1 and 1000");
+        }
         if self
             .payment_link_hosts
             .iter()
@@ -532,6 +583,31 @@ mod tests {
         assert_eq!(s.retention_days, 3);
         assert_eq!(s.workers, 64);
         assert_eq!(s.durability, Durability::Full);
+    }
+
+    #[test]
+    fn a_database_url_chooses_postgresql_and_is_never_printed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("relay.toml");
+        std::fs::write(
+            &path,
+            "database_url = \"postgresql://relay:hunter2@db/relay\"\ndatabase_connections = 4\n",
+        )
+        .expect("write");
+        let s = Settings::load_from(Some(&path), |_| None).expect("load");
+        assert_eq!(
+            s.database_url.as_ref().map(DatabaseUrl::expose),
+            Some("postgresql://relay:hunter2@db/relay")
+        );
+        assert_eq!(s.database_connections, 4);
+        assert!(!format!("{s:?}").contains("hunter2"));
+        // An empty variable means SQLite, whatever the file said.
+        let s = Settings::load_from(Some(&path), |k| {
+            (k == "COACHDESK_RELAY_DATABASE_URL").then(String::new)
+        })
+        .expect("load");
+        assert_eq!(s.database_url, None);
+        assert_eq!(Settings::default().database_url, None);
     }
 
     #[test]

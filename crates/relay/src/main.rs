@@ -24,7 +24,9 @@ stored); the app's mode decides which Stripe events it is served. `token revoke`
 effect at once, without a restart. NAME is 1 to 64 of A-Z a-z 0-9 . _ -
 
 Settings come from the TOML file, each overridable by the environment:
-  COACHDESK_RELAY_LISTEN (default 127.0.0.1:8787), COACHDESK_RELAY_DB,
+  COACHDESK_RELAY_LISTEN (default 127.0.0.1:8787), COACHDESK_RELAY_DB (SQLite file),
+  COACHDESK_RELAY_DATABASE_URL (PostgreSQL instead of the file),
+  COACHDESK_RELAY_DATABASE_CONNECTIONS,
   COACHDESK_RELAY_STRIPE_SECRETS, COACHDESK_RELAY_CALENDLY_KEYS (comma-separated),
   COACHDESK_RELAY_RETENTION_DAYS, COACHDESK_RELAY_DURABILITY (full|normal),
   COACHDESK_RELAY_WORKERS, COACHDESK_RELAY_READ_TIMEOUT_SECS,
@@ -136,8 +138,13 @@ fn serve(settings: Settings) -> Result<()> {
 
 fn backend(settings: &Settings) -> Result<Arc<dyn Backend>> {
     // Token changes are rare and must not vanish: always fsynced.
-    store::open(&settings.db, coachdesk_relay::config::Durability::Full)
-        .with_context(|| format!("opening the relay database {}", settings.db.display()))
+    store::open(settings, coachdesk_relay::config::Durability::Full).with_context(|| {
+        if settings.database_url.is_some() {
+            "opening the relay's PostgreSQL database (database_url)".to_owned()
+        } else {
+            format!("opening the relay database {}", settings.db.display())
+        }
+    })
 }
 
 fn create_token(settings: &Settings, name: &TokenName, mode: TokenMode) -> Result<()> {

@@ -93,6 +93,8 @@ struct Ctx {
     long_polls: Arc<AtomicUsize>,
     max_long_polls: usize,
     shutdown: Arc<AtomicBool>,
+    /// Other relay processes write to the same database (PostgreSQL).
+    shared_database: bool,
 }
 
 /// Run the relay until `shutdown` is set. `on_ready` gets the bound address once the relay
@@ -103,9 +105,17 @@ pub fn serve(
     on_ready: impl FnOnce(SocketAddr),
 ) -> Result<(), ServeError> {
     let settings = Arc::new(settings);
-    let backend = store::open(&settings.db, settings.durability)?;
+    let backend = store::open(&settings, settings.durability)?;
+    let tip = Arc::new(Tip::new(0));
+    // Other relay processes on the same database wake this one's long-polls. Started
+    // before the tip is read, so nothing committed in between is missed.
+    let watch_stop = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let tip = tip.clone();
+        backend.watch(Box::new(move |seq| tip.advance(seq)), watch_stop.clone())?
+    };
     let first = backend.reader()?;
-    let tip = Arc::new(Tip::new(first.newest_seq()?));
+    tip.advance(first.newest_seq()?);
     let app_calendly_keys = Arc::new(RwLock::new(handed_over_keys(&settings, &*first)?));
     drop(first);
     let calendly_key_count = settings.calendly_keys.len() + read_keys(&app_calendly_keys).len();
@@ -169,6 +179,7 @@ pub fn serve(
             long_polls: long_polls.clone(),
             max_long_polls: (settings.workers / 2).max(1),
             shutdown: shutdown.clone(),
+            shared_database: watcher.is_some(),
         };
         let internal = internal.clone();
         let stop = workers_stop.clone();
@@ -233,6 +244,8 @@ pub fn serve(
     }
     // The writer ran every callback, so every answer sender is gone: responders drain and stop.
     join_all(responders);
+    watch_stop.store(true, Ordering::SeqCst);
+    join_all(watcher.into_iter().collect());
     tracing::info!("relay stopped");
     Ok(())
 }
@@ -376,8 +389,8 @@ fn handle(ctx: &Ctx, reader: &dyn ReadStore, mut rq: Request) {
     let url = rq.url().to_owned();
     let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
     let (route, resp) = match path {
-        "/hooks/stripe" => return hook(ctx, rq, Provider::Stripe, started),
-        "/hooks/calendly" => return hook(ctx, rq, Provider::Calendly, started),
+        "/hooks/stripe" => return hook(ctx, reader, rq, Provider::Stripe, started),
+        "/hooks/calendly" => return hook(ctx, reader, rq, Provider::Calendly, started),
         "/v1/events" => (
             Route::Pull,
             only(&rq, Method::Get).unwrap_or_else(|| pull(ctx, reader, &rq, query)),
@@ -513,8 +526,8 @@ fn now_secs() -> i64 {
 
 /// A webhook: verified here, then handed with its request to the writer, which passes it
 /// to a responder once committed. Rejections are answered at once.
-fn hook(ctx: &Ctx, mut rq: Request, provider: Provider, started: Instant) {
-    let (key, body) = match verify_hook(ctx, &mut rq, provider) {
+fn hook(ctx: &Ctx, reader: &dyn ReadStore, mut rq: Request, provider: Provider, started: Instant) {
+    let (key, body) = match verify_hook(ctx, reader, &mut rq, provider) {
         Ok(kb) => kb,
         Err(resp) => return send(&ctx.metrics, rq, Route::Hook, started, resp),
     };
@@ -543,7 +556,12 @@ fn hook(ctx: &Ctx, mut rq: Request, provider: Provider, started: Instant) {
 }
 
 /// The event's key and body if the webhook is acceptable, else the answer to send.
-fn verify_hook(ctx: &Ctx, rq: &mut Request, provider: Provider) -> Result<(String, String), Resp> {
+fn verify_hook(
+    ctx: &Ctx,
+    reader: &dyn ReadStore,
+    rq: &mut Request,
+    provider: Provider,
+) -> Result<(String, String), Resp> {
     let reject = |reason: &str, resp: Resp| {
         ctx.metrics.rejected(provider, reason);
         tracing::debug!(provider = provider.as_str(), reason, "webhook rejected");
@@ -583,7 +601,7 @@ fn verify_hook(ctx: &Ctx, rq: &mut Request, provider: Provider) -> Result<(Strin
             text(400, &format!("missing {header_name} header")),
         );
     };
-    let verified = {
+    let verify = || {
         // Read, not copied, on every delivery: the lock is only written when the app
         // hands over a key.
         let app_keys = read_keys(&ctx.app_calendly_keys);
@@ -598,6 +616,16 @@ fn verify_hook(ctx: &Ctx, rq: &mut Request, provider: Provider) -> Result<(Strin
             .collect();
         coachdesk_signature::verify(sig, &body, &keys, now_secs(), ctx.settings.tolerance_secs)
     };
+    let mut verified = verify();
+    if ctx.shared_database
+        && provider == Provider::Calendly
+        && matches!(verified, Err(coachdesk_signature::SignatureError::Mismatch))
+    {
+        // Another relay process may have been handed the key since this one last
+        // reloaded them (on its pulls): reload and try once more.
+        refresh_app_keys(ctx, reader);
+        verified = verify();
+    }
     if let Err(e) = verified {
         return reject(e.code(), text(400, &e.to_string()));
     }

@@ -4,7 +4,7 @@
 //!
 //! The HTTP layer and the writer see only these traits, so another backend (PostgreSQL,
 //! for a relay serving many coaches) can be added without touching them. SQLite
-//! ([`sqlite`]) is the one implementation today.
+//! ([`sqlite`]) is the default; PostgreSQL ([`pg`]) is chosen by `database_url`.
 //!
 //! What every backend must keep:
 //! - Sequence numbers only grow and are never reused after a purge, so a cursor only moves
@@ -17,13 +17,18 @@
 //!   acknowledged it: Calendly events are for every consumer, Stripe events for the
 //!   consumers of their mode (see [`TokenMode`]).
 
+#[cfg(test)]
+mod conformance;
+pub mod pg;
 pub mod sqlite;
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use coachdesk_protocol::relay::{PaymentLinkRoute, Provider, PulledEvent};
 
-use crate::config::Durability;
+use crate::config::{Durability, Settings};
 use crate::token::{TokenMode, TokenName};
 
 /// A storage failure, by kind.
@@ -142,6 +147,18 @@ pub trait Backend: Send + Sync {
     /// Removes a consumer and the Calendly keys it handed over (`token revoke`). Events it
     /// alone held back become acknowledged. `false` if no consumer has that name.
     fn revoke_consumer(&self, name: &str, now_ms: i64) -> Result<bool, StoreError>;
+    /// For a database other processes write to: a thread that calls `on_new` with the
+    /// newest sequence whenever any of them commits events, until `stop` is set, so
+    /// long-polls here wake for events stored there. `None` where only this process
+    /// writes (SQLite: its own writer advances the tip).
+    fn watch(
+        &self,
+        on_new: Box<dyn Fn(i64) + Send>,
+        stop: Arc<AtomicBool>,
+    ) -> Result<Option<JoinHandle<()>>, StoreError> {
+        let _ = (on_new, stop);
+        Ok(None)
+    }
 }
 
 /// Reads, from any worker thread.
@@ -195,6 +212,12 @@ pub trait WriteStore: Send {
 pub trait WriteTx {
     /// Queues an event unless its key is already stored.
     fn insert_event(&mut self, event: &NewEvent<'_>) -> Result<Inserted, StoreError>;
+    /// Queues several events, each unless its key is stored already or came earlier in
+    /// `events`; the outcomes in order. A backend where each statement is a round trip
+    /// (PostgreSQL) stores them in one.
+    fn insert_events(&mut self, events: &[NewEvent<'_>]) -> Result<Vec<Inserted>, StoreError> {
+        events.iter().map(|e| self.insert_event(e)).collect()
+    }
     /// Moves the consumer's cursor to `through` (refused beyond the newest sequence).
     fn ack(&mut self, consumer: ConsumerId, through: i64, now_ms: i64)
         -> Result<Acked, StoreError>;
@@ -212,9 +235,17 @@ pub trait WriteTx {
     fn touch_consumer(&mut self, consumer: ConsumerId, now_ms: i64) -> Result<(), StoreError>;
 }
 
-/// The backend for `db`: SQLite, migrated to the current schema.
-pub fn open(db: &std::path::Path, durability: Durability) -> Result<Arc<dyn Backend>, StoreError> {
-    Ok(Arc::new(sqlite::SqliteBackend::open(db, durability)?))
+/// The configured backend, migrated to the current schema: PostgreSQL if `database_url`
+/// is set, else the SQLite file `db`.
+pub fn open(settings: &Settings, durability: Durability) -> Result<Arc<dyn Backend>, StoreError> {
+    Ok(match &settings.database_url {
+        Some(url) => Arc::new(pg::PgBackend::open(
+            url,
+            durability,
+            settings.database_connections,
+        )?),
+        None => Arc::new(sqlite::SqliteBackend::open(&settings.db, durability)?),
+    })
 }
 
 /// RFC 3339 (UTC, milliseconds) for a unix time in milliseconds.

@@ -112,7 +112,9 @@ impl Tip {
         }
     }
 
-    fn advance(&self, seq: i64) {
+    /// Records that `seq` is committed (by this process or, through
+    /// [`crate::store::Backend::watch`], another one); wakes the long-polls.
+    pub fn advance(&self, seq: i64) {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if seq > s.seq {
             s.seq = seq;
@@ -239,6 +241,27 @@ enum Outcome {
     Touch,
 }
 
+/// The event an insert job stores.
+fn new_event(job: &Job) -> Option<NewEvent<'_>> {
+    match job {
+        Job::Insert {
+            provider,
+            key,
+            body,
+            livemode,
+            received_at_ms,
+            ..
+        } => Some(NewEvent {
+            provider: *provider,
+            key,
+            body,
+            livemode: *livemode,
+            received_at_ms: *received_at_ms,
+        }),
+        _ => None,
+    }
+}
+
 fn apply(tx: &mut dyn WriteTx, job: &Job, now: i64) -> Result<Outcome, store::StoreError> {
     match job {
         Job::Insert {
@@ -273,8 +296,29 @@ fn commit(store: &mut dyn WriteStore, batch: &mut Vec<Job>, tip: &Tip) {
     let mut outcomes = Vec::with_capacity(batch.len());
     let result = store.group(&mut |tx| {
         outcomes.clear();
-        for job in batch.iter() {
-            outcomes.push(apply(tx, job, now)?);
+        let mut rest = &batch[..];
+        while let Some(job) = rest.first() {
+            // Consecutive inserts go to the store together (acks between them keep their
+            // place: an ack checks the newest sequence stored before it).
+            let run = rest
+                .iter()
+                .take_while(|j| matches!(j, Job::Insert { .. }))
+                .count();
+            if run > 1 {
+                let events: Vec<NewEvent<'_>> = rest[..run].iter().filter_map(new_event).collect();
+                let inserted = tx.insert_events(&events)?;
+                if inserted.len() != events.len() {
+                    return Err(store::StoreError::Database {
+                        what: "insert events",
+                        source: "the store answered for another number of events".into(),
+                    });
+                }
+                outcomes.extend(inserted.into_iter().map(Outcome::Insert));
+                rest = &rest[run..];
+            } else {
+                outcomes.push(apply(tx, job, now)?);
+                rest = &rest[1..];
+            }
         }
         Ok(())
     });

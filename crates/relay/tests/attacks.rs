@@ -212,7 +212,6 @@ fn assert_alive(relay: &mut Relay) {
     );
 }
 
-#[test]
 fn huge_declared_lengths_are_refused_before_any_body_and_the_relay_stays_up() {
     let mut relay = Relay::start();
     let witness = Witness::start(relay.addr, "lengths");
@@ -259,7 +258,6 @@ fn huge_declared_lengths_are_refused_before_any_body_and_the_relay_stays_up() {
     );
 }
 
-#[test]
 fn a_chunked_body_over_the_limit_is_cut_as_it_streams() {
     let mut relay = Relay::start();
     let witness = Witness::start(relay.addr, "chunked");
@@ -319,7 +317,6 @@ fn a_chunked_body_over_the_limit_is_cut_as_it_streams() {
     witness.finish(&relay);
 }
 
-#[test]
 fn eighty_slow_loris_connections_hold_nothing() {
     let mut relay = Relay::start_with(&[("COACHDESK_RELAY_REQUEST_DEADLINE_SECS", "3")]);
     let witness = Witness::start(relay.addr, "loris");
@@ -366,7 +363,6 @@ fn eighty_slow_loris_connections_hold_nothing() {
     witness.finish(&relay);
 }
 
-#[test]
 fn a_one_mebibyte_header_line_does_not_grow_memory() {
     let mut relay = Relay::start();
     let witness = Witness::start(relay.addr, "header");
@@ -398,7 +394,6 @@ fn a_one_mebibyte_header_line_does_not_grow_memory() {
     witness.finish(&relay);
 }
 
-#[test]
 fn two_thousand_idle_connections_against_a_low_open_file_limit() {
     let mut relay = Relay::start_with(&[
         ("COACHDESK_RELAY_WORKERS", "8"),
@@ -438,7 +433,6 @@ fn two_thousand_idle_connections_against_a_low_open_file_limit() {
     );
 }
 
-#[test]
 fn rate_limits_answer_429_with_retry_after_and_a_provider_burst_passes() {
     let relay = Relay::start_with(&[
         ("COACHDESK_RELAY_RATE_HOOKS_BURST", "20"),
@@ -472,7 +466,6 @@ fn rate_limits_answer_429_with_retry_after_and_a_provider_burst_passes() {
     );
 }
 
-#[test]
 fn a_provider_burst_passes_the_default_limits() {
     let relay = Relay::start();
     let addr = relay.addr;
@@ -506,7 +499,6 @@ fn a_provider_burst_passes_the_default_limits() {
     assert_eq!(relay.pull_all(0).len(), 600);
 }
 
-#[test]
 fn repeated_failed_authentication_is_slowed_down() {
     let relay = Relay::start();
     let get = |src: Ipv4Addr, token: &str| {
@@ -537,7 +529,6 @@ fn repeated_failed_authentication_is_slowed_down() {
     assert!(get(Ipv4Addr::LOCALHOST, &relay.token).starts_with("HTTP/1.1 200"));
 }
 
-#[test]
 fn running_out_of_file_descriptors_stops_nothing() {
     let mut relay = Relay::start_with(&[("COACHDESK_RELAY_WORKERS", "4")]);
     let pid = relay.child.as_ref().expect("running").id();
@@ -583,7 +574,6 @@ fn running_out_of_file_descriptors_stops_nothing() {
 
 /// What well-behaved clients do still works through the guard: pipelined requests on one
 /// keep-alive connection answered in order, `Expect: 100-continue`, HEAD, HTTP/1.0.
-#[test]
 fn keep_alive_pipelining_continue_head_and_http_1_0_pass_the_guard() {
     let relay = Relay::start();
     let a = stripe_body("evt_pipe_a", 1200);
@@ -643,3 +633,16 @@ fn keep_alive_pipelining_continue_head_and_http_1_0_pass_the_guard() {
     );
     assert_eq!(relay.pull_all(0).len(), 3);
 }
+
+on_both_backends!(
+    huge_declared_lengths_are_refused_before_any_body_and_the_relay_stays_up,
+    a_chunked_body_over_the_limit_is_cut_as_it_streams,
+    eighty_slow_loris_connections_hold_nothing,
+    a_one_mebibyte_header_line_does_not_grow_memory,
+    two_thousand_idle_connections_against_a_low_open_file_limit,
+    rate_limits_answer_429_with_retry_after_and_a_provider_burst_passes,
+    a_provider_burst_passes_the_default_limits,
+    repeated_failed_authentication_is_slowed_down,
+    running_out_of_file_descriptors_stops_nothing,
+    keep_alive_pipelining_continue_head_and_http_1_0_pass_the_guard,
+);

@@ -103,8 +103,6 @@ fn too_large_count(relay: &Relay) -> String {
         .to_owned()
 }
 
-#[test]
-#[ignore = "needs nginx; run by scripts/test"]
 fn nginx_cuts_oversize_bodies_and_slow_heads_and_passes_signed_webhooks() {
     let relay = Relay::start_with(&[("COACHDESK_RELAY_TRUSTED_PROXIES", "127.0.0.1")]);
     let nginx = start_nginx(relay.addr);
@@ -155,3 +153,8 @@ fn nginx_cuts_oversize_bodies_and_slow_heads_and_passes_signed_webhooks() {
     let r = http::request(nginx.addr, "GET", "/metrics", &[], b"").expect("metrics");
     assert_eq!(r.status, 404);
 }
+
+on_both_backends!(
+    #[ignore = "needs nginx; run by scripts/test"]
+    nginx_cuts_oversize_bodies_and_slow_heads_and_passes_signed_webhooks,
+);

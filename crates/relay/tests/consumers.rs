@@ -73,7 +73,6 @@ fn pull_page(relay: &Relay, token: &str, after: i64) -> http::Reply {
     .expect("pull")
 }
 
-#[test]
 fn two_tokens_two_cursors() {
     let relay = Relay::start();
     let second = relay.create_token("laptop-2", "test");
@@ -131,7 +130,6 @@ fn two_tokens_two_cursors() {
     assert_eq!(line("laptop-2").last().map(String::as_str), Some("6"));
 }
 
-#[test]
 fn each_mode_gets_its_own_stripe_events_and_every_calendly_event() {
     let relay = Relay::start();
     let live = relay.create_token("live-app", "live");
@@ -184,7 +182,6 @@ fn each_mode_gets_its_own_stripe_events_and_every_calendly_event() {
     assert!(started.elapsed() >= std::time::Duration::from_secs(2));
 }
 
-#[test]
 fn a_revoked_token_is_refused_at_once() {
     let relay = Relay::start();
     let other = relay.create_token("old-laptop", "live");
@@ -239,7 +236,6 @@ fn put_links(relay: &Relay, table: &str) -> http::Reply {
     .expect("put")
 }
 
-#[test]
 fn payment_links_must_point_at_stripe_or_an_allowed_host() {
     let relay = Relay::start_with(&[("COACHDESK_RELAY_PAYMENT_LINK_HOSTS", "http://127.0.0.1")]);
     let good = r#"{"links":[{"slug":"intro","url":"https://buy.stripe.com/test_intro"},
@@ -276,7 +272,6 @@ fn payment_links_must_point_at_stripe_or_an_allowed_host() {
     assert_eq!(json_of(&r)["host"], "http://127.0.0.1:4242");
 }
 
-#[test]
 fn the_relay_has_an_identity_and_refuses_acks_it_cannot_honour() {
     let mut relay = Relay::start();
     post_stripe(&relay, &stripe_event("evt_id_1", false));
@@ -336,7 +331,6 @@ fn the_relay_has_an_identity_and_refuses_acks_it_cannot_honour() {
     );
 }
 
-#[test]
 fn handed_over_keys_never_evict_the_configured_key_nor_another_tokens_key() {
     let relay = Relay::start();
     let other = relay.create_token("laptop-2", "test");
@@ -399,7 +393,6 @@ fn handed_over_keys_never_evict_the_configured_key_nor_another_tokens_key() {
     assert_eq!(deliver(mine), 200);
 }
 
-#[test]
 fn the_operator_can_turn_key_hand_over_off() {
     let relay = Relay::start_with(&[("COACHDESK_RELAY_CALENDLY_KEY_HANDOVER", "false")]);
     let r = http::request(
@@ -488,3 +481,13 @@ fn a_database_newer_than_the_relay_is_refused() {
         );
     }
 }
+
+on_both_backends!(
+    two_tokens_two_cursors,
+    each_mode_gets_its_own_stripe_events_and_every_calendly_event,
+    a_revoked_token_is_refused_at_once,
+    payment_links_must_point_at_stripe_or_an_allowed_host,
+    the_relay_has_an_identity_and_refuses_acks_it_cannot_honour,
+    handed_over_keys_never_evict_the_configured_key_nor_another_tokens_key,
+    the_operator_can_turn_key_hand_over_off,
+);

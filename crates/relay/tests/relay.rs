@@ -1,5 +1,5 @@
 //! End-to-end tests of the `coachdesk-relay` binary over loopback: each test runs the real
-//! process on port 0 with a temporary SQLite file.
+//! process on port 0, once on a temporary SQLite file and once on a PostgreSQL database.
 
 mod support;
 
@@ -22,7 +22,6 @@ fn keys(events: &[serde_json::Value]) -> Vec<String> {
         .collect()
 }
 
-#[test]
 fn stripe_library_headers_are_accepted_and_tampering_is_rejected() {
     let relay = Relay::start();
     let body = stripe_body("evt_lib_1", 3000);
@@ -92,7 +91,6 @@ fn stripe_library_headers_are_accepted_and_tampering_is_rejected() {
     assert_eq!(events[0]["provider"].as_str(), Some("stripe"));
 }
 
-#[test]
 fn calendly_headers_are_accepted_and_tampering_is_rejected() {
     let relay = Relay::start();
     let body = std::fs::read_to_string(concat!(
@@ -135,7 +133,6 @@ fn calendly_headers_are_accepted_and_tampering_is_rejected() {
     assert_eq!(events[0]["provider"].as_str(), Some("calendly"));
 }
 
-#[test]
 fn duplicates_concurrent_duplicates_and_out_of_order_are_pulled_once() {
     let relay = Arc::new(Relay::start());
     // 40 distinct events, each posted by 4 threads at once, in a shuffled order per thread.
@@ -197,14 +194,12 @@ fn duplicates_concurrent_duplicates_and_out_of_order_are_pulled_once() {
     assert!(relay.pull_all(0).is_empty());
 }
 
-#[test]
 fn kill_9_mid_burst_loses_no_acknowledged_event_durability_full() {
     kill_9_mid_burst_loses_no_acknowledged_event("full");
 }
 
 /// `normal` skips the per-commit fsync, but a commit is in the OS's page cache before the
 /// 2xx, so killing the process must lose nothing either.
-#[test]
 fn kill_9_mid_burst_loses_no_acknowledged_event_durability_normal() {
     kill_9_mid_burst_loses_no_acknowledged_event("normal");
 }
@@ -275,7 +270,6 @@ fn kill_9_mid_burst_loses_no_acknowledged_event(durability: &str) {
     );
 }
 
-#[test]
 fn sigterm_finishes_in_flight_and_exits_zero() {
     let mut relay = Relay::start();
     let body = stripe_body("evt_term", 2000);
@@ -308,7 +302,6 @@ fn sigterm_finishes_in_flight_and_exits_zero() {
     assert_eq!(keys(&relay.pull_all(0)), vec!["evt_term"]);
 }
 
-#[test]
 fn pull_and_ack_need_a_valid_token() {
     let relay = Relay::start();
     let body = stripe_body("evt_secret_payload", 600);
@@ -345,7 +338,6 @@ fn pull_and_ack_need_a_valid_token() {
     assert_eq!(keys(&relay.pull_all(0)), vec!["evt_secret_payload"]);
 }
 
-#[test]
 fn http_errors_size_method_type_and_json() {
     let relay = Relay::start();
     let big = stripe_body("evt_big", 1024 * 1024 + 10);
@@ -393,7 +385,6 @@ fn http_errors_size_method_type_and_json() {
     }
 }
 
-#[test]
 fn pay_redirects_to_the_pushed_payment_link() {
     let relay = Relay::start();
     let table = r#"{"links":[{"slug":"intro-call","url":"https://buy.stripe.com/test_intro"}]}"#;
@@ -438,7 +429,6 @@ fn pay_redirects_to_the_pushed_payment_link() {
     assert_eq!(r.status, 404);
 }
 
-#[test]
 fn long_poll_returns_when_an_event_arrives() {
     let relay = Arc::new(Relay::start());
     let r2 = relay.clone();
@@ -467,7 +457,6 @@ fn long_poll_returns_when_an_event_arrives() {
     assert!(r.text().contains("evt_poll"), "{}", r.text());
 }
 
-#[test]
 fn a_stalled_client_does_not_hold_the_only_worker() {
     let relay = Relay::start_with(&[
         ("COACHDESK_RELAY_WORKERS", "1"),
@@ -497,7 +486,6 @@ fn a_stalled_client_does_not_hold_the_only_worker() {
 /// One worker, many clients: the worker hands each verified event to the writer and takes
 /// the next request, so a group commit holds more events than there are workers, and every
 /// event is still answered (after its commit) and stored once.
-#[test]
 fn group_commits_are_not_capped_by_the_worker_count() {
     let relay = Arc::new(Relay::start_with(&[("COACHDESK_RELAY_WORKERS", "1")]));
     let mut threads = Vec::new();
@@ -562,7 +550,6 @@ fn put_calendly_key(relay: &Relay, auth: Option<&str>, key: &str) -> http::Reply
     .expect("put")
 }
 
-#[test]
 fn a_calendly_key_handed_over_by_the_app_verifies_deliveries_and_survives_a_restart() {
     let mut relay = Relay::start();
     let body = std::fs::read_to_string(concat!(
@@ -628,3 +615,19 @@ fn a_calendly_key_handed_over_by_the_app_verifies_deliveries_and_survives_a_rest
         "one event, the rest duplicates"
     );
 }
+
+on_both_backends!(
+    stripe_library_headers_are_accepted_and_tampering_is_rejected,
+    calendly_headers_are_accepted_and_tampering_is_rejected,
+    duplicates_concurrent_duplicates_and_out_of_order_are_pulled_once,
+    kill_9_mid_burst_loses_no_acknowledged_event_durability_full,
+    kill_9_mid_burst_loses_no_acknowledged_event_durability_normal,
+    sigterm_finishes_in_flight_and_exits_zero,
+    pull_and_ack_need_a_valid_token,
+    http_errors_size_method_type_and_json,
+    pay_redirects_to_the_pushed_payment_link,
+    long_poll_returns_when_an_event_arrives,
+    a_stalled_client_does_not_hold_the_only_worker,
+    group_commits_are_not_capped_by_the_worker_count,
+    a_calendly_key_handed_over_by_the_app_verifies_deliveries_and_survives_a_restart,
+);

@@ -2,6 +2,9 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod postgres;
+
+use std::cell::Cell;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -20,6 +23,53 @@ pub fn now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// Which database the relays a test starts use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    /// A SQLite file in the relay's temporary directory (the default).
+    Sqlite,
+    /// A fresh database on this test binary's private PostgreSQL server.
+    Postgres,
+}
+
+thread_local! {
+    static DB: Cell<Db> = const { Cell::new(Db::Sqlite) };
+}
+
+/// Runs `test` with every relay it starts on `db`. A PostgreSQL run fails if no server can
+/// be started (see [`postgres::server`]).
+pub fn on_db(db: Db, test: fn()) {
+    if db == Db::Postgres && postgres::server().is_none() {
+        return;
+    }
+    DB.with(|d| d.set(db));
+    test();
+    DB.with(|d| d.set(Db::Sqlite));
+}
+
+/// Each listed test (a plain `fn()`) as two tests, `on_sqlite::NAME` and
+/// `on_postgres::NAME`: one suite, two backends. Attributes before a name (`#[ignore]`)
+/// go on both.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($(#[$attr:meta])* $test:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(#[test]
+            $(#[$attr])*
+            fn $test() {
+                $crate::support::on_db($crate::support::Db::Sqlite, super::$test);
+            })*
+        }
+        mod on_postgres {
+            $(#[test]
+            $(#[$attr])*
+            fn $test() {
+                $crate::support::on_db($crate::support::Db::Postgres, super::$test);
+            })*
+        }
+    };
 }
 
 /// A relay process on a temporary database.
@@ -68,10 +118,12 @@ impl Relay {
 
     pub fn start_with(env: &[(&str, &str)]) -> Relay {
         let dir = tempfile::tempdir().expect("tempdir");
-        let extra_env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let mut extra_env: Vec<(String, String)> = Vec::new();
+        if DB.with(Cell::get) == Db::Postgres {
+            let url = postgres::fresh_database().expect("a PostgreSQL database");
+            extra_env.push(("COACHDESK_RELAY_DATABASE_URL".to_owned(), url));
+        }
+        extra_env.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let token = run_token_create(
             &dir.path().join("relay.db"),
             &extra_env,
@@ -83,6 +135,32 @@ impl Relay {
             addr: "127.0.0.1:1".parse().expect("addr"),
             extra_env,
             token,
+        };
+        relay.spawn();
+        if DB.with(Cell::get) == Db::Postgres {
+            assert!(
+                !relay.db().exists(),
+                "a PostgreSQL run must not make a SQLite file"
+            );
+        }
+        relay
+    }
+
+    /// A second relay process on this one's PostgreSQL database, with the same settings
+    /// and token (a relay scaled out behind a load balancer).
+    pub fn another_process(&self) -> Relay {
+        assert!(
+            self.extra_env
+                .iter()
+                .any(|(k, _)| k == "COACHDESK_RELAY_DATABASE_URL"),
+            "several processes share a PostgreSQL database, not a SQLite file"
+        );
+        let mut relay = Relay {
+            dir: tempfile::tempdir().expect("tempdir"),
+            child: None,
+            addr: "127.0.0.1:1".parse().expect("addr"),
+            extra_env: self.extra_env.clone(),
+            token: self.token.clone(),
         };
         relay.spawn();
         relay
@@ -105,6 +183,7 @@ impl Relay {
         )
     }
 
+    /// The SQLite file (unused when the test runs on PostgreSQL).
     pub fn db(&self) -> PathBuf {
         self.dir.path().join("relay.db")
     }

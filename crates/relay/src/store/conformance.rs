@@ -1,0 +1,312 @@
+//! The storage contract every backend must keep, as one set of tests run against each:
+//! SQLite on a temporary file and PostgreSQL on the test binary's private server (see
+//! `tests/support/postgres.rs`; without it the PostgreSQL variants fail).
+
+use std::sync::Arc;
+
+use coachdesk_protocol::relay::Provider;
+
+use super::{
+    Acked, Backend, ConsumerId, Inserted, NewEvent, ReadStore, StoreError, WriteStore,
+    KEPT_CALENDLY_KEYS,
+};
+use crate::config::{DatabaseUrl, Durability};
+use crate::token::{TokenMode, TokenName};
+
+#[path = "../../tests/support/postgres.rs"]
+mod test_postgres;
+
+fn sqlite() -> (tempfile::TempDir, Arc<dyn Backend>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let backend = super::sqlite::SqliteBackend::open(&dir.path().join("r.db"), Durability::Full)
+        .expect("open");
+    (dir, Arc::new(backend))
+}
+
+/// A backend on a fresh PostgreSQL database (`None` only with `COACHDESK_TEST_POSTGRES=skip`).
+pub(super) fn postgres() -> Option<Arc<dyn Backend>> {
+    let url = test_postgres::fresh_database()?;
+    let url = DatabaseUrl::new(url).expect("url");
+    Some(Arc::new(
+        super::pg::PgBackend::open(&url, Durability::Full, 4).expect("open"),
+    ))
+}
+
+/// The URL of a fresh PostgreSQL database, for backend-specific tests.
+pub(super) fn postgres_url() -> Option<DatabaseUrl> {
+    test_postgres::fresh_database().and_then(DatabaseUrl::new)
+}
+
+/// Each test once per backend: `on_sqlite::NAME` and `on_postgres::NAME`.
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(#[test]
+            fn $test() {
+                let (_dir, backend) = super::sqlite();
+                super::$test(&*backend);
+            })*
+        }
+        mod on_postgres {
+            $(#[test]
+            fn $test() {
+                if let Some(backend) = super::postgres() {
+                    super::$test(&*backend);
+                }
+            })*
+        }
+    };
+}
+
+on_both_backends!(
+    dedup_cursors_marks_and_purge,
+    modes_see_their_own_stripe_events_and_every_calendly_one,
+    handed_over_keys_are_kept_per_consumer,
+    pull_respects_byte_budget_but_returns_one,
+    a_failed_group_keeps_nothing,
+    the_identity_is_made_once,
+    a_batch_of_inserts_dedups_within_itself_and_against_the_store,
+);
+
+fn consumer(b: &dyn Backend, name: &str, mode: TokenMode) -> ConsumerId {
+    b.create_consumer(
+        &TokenName::parse(name).expect("name"),
+        mode,
+        &format!("hash-{name}"),
+        1,
+    )
+    .expect("create")
+    .id
+}
+
+fn insert(
+    w: &mut dyn WriteStore,
+    provider: Provider,
+    key: &str,
+    live: Option<bool>,
+    at: i64,
+) -> Inserted {
+    let mut out = None;
+    w.group(&mut |tx| {
+        out = Some(tx.insert_event(&NewEvent {
+            provider,
+            key,
+            body: "{}",
+            livemode: live,
+            received_at_ms: at,
+        })?);
+        Ok(())
+    })
+    .expect("insert");
+    out.expect("outcome")
+}
+
+fn ack(w: &mut dyn WriteStore, c: ConsumerId, through: i64, now: i64) -> Acked {
+    let mut out = None;
+    w.group(&mut |tx| {
+        out = Some(tx.ack(c, through, now)?);
+        Ok(())
+    })
+    .expect("ack");
+    out.expect("outcome")
+}
+
+pub(super) fn seqs(r: &dyn ReadStore, mode: TokenMode, after: i64) -> Vec<i64> {
+    r.pull(mode, after, 100, 1 << 20)
+        .expect("pull")
+        .iter()
+        .map(|e| e.seq)
+        .collect()
+}
+
+fn dedup_cursors_marks_and_purge(b: &dyn Backend) {
+    let mut w = b.writer().expect("writer");
+    let r = b.reader().expect("reader");
+    let (one, two) = (
+        consumer(b, "one", TokenMode::Test),
+        consumer(b, "two", TokenMode::Test),
+    );
+    assert_eq!(
+        insert(&mut *w, Provider::Stripe, "evt_1", Some(false), 1000),
+        Inserted::New(1)
+    );
+    assert_eq!(
+        insert(&mut *w, Provider::Stripe, "evt_1", Some(false), 1001),
+        Inserted::Duplicate
+    );
+    // Same key under another provider is another event.
+    assert_eq!(
+        insert(&mut *w, Provider::Calendly, "evt_1", None, 1002),
+        Inserted::New(2)
+    );
+    assert_eq!(
+        ack(&mut *w, one, 3, 5000),
+        Acked::BeyondNewest { newest: 2 }
+    );
+    assert_eq!(r.queue_stats().expect("stats"), (2, Some(1000)));
+    assert_eq!(ack(&mut *w, one, 2, 5000), Acked::Through(2));
+    // One consumer's ack leaves the events unacknowledged for the other.
+    assert_eq!(r.queue_stats().expect("stats").0, 2);
+    assert_eq!(ack(&mut *w, two, 1, 5000), Acked::Through(1));
+    assert_eq!(r.queue_stats().expect("stats"), (1, Some(1002)));
+    // A cursor never moves back.
+    assert_eq!(ack(&mut *w, one, 1, 5000), Acked::Through(2));
+    assert_eq!(
+        insert(&mut *w, Provider::Stripe, "evt_3", Some(false), 6000),
+        Inserted::New(3)
+    );
+    assert_eq!(w.purge(5001, None).expect("purge"), 1);
+    // Revoking the consumer that held event 2 back acknowledges it.
+    assert!(b.revoke_consumer("two", 7000).expect("revoke"));
+    assert!(!b.revoke_consumer("two", 7000).expect("revoke"));
+    assert_eq!(r.queue_stats().expect("stats"), (1, Some(6000)));
+    assert_eq!(ack(&mut *w, two, 3, 7000), Acked::Revoked);
+    // Sequence numbers are not reused after a purge.
+    w.purge(i64::MAX, None).expect("purge");
+    assert_eq!(
+        insert(&mut *w, Provider::Stripe, "evt_4", Some(false), 8000),
+        Inserted::New(4)
+    );
+    assert_eq!(seqs(&*r, TokenMode::Test, 0), vec![3, 4]);
+    // Unacknowledged events are purged only past the unacknowledged retention.
+    assert_eq!(w.purge(0, Some(7000)).expect("purge"), 1);
+    assert_eq!(seqs(&*r, TokenMode::Test, 0), vec![4]);
+}
+
+fn modes_see_their_own_stripe_events_and_every_calendly_one(b: &dyn Backend) {
+    let mut w = b.writer().expect("writer");
+    let r = b.reader().expect("reader");
+    let test = consumer(b, "test", TokenMode::Test);
+    let live = consumer(b, "live", TokenMode::Live);
+    insert(&mut *w, Provider::Stripe, "t1", Some(false), 1);
+    insert(&mut *w, Provider::Stripe, "l1", Some(true), 1);
+    insert(&mut *w, Provider::Calendly, "c1", None, 1);
+    assert_eq!(seqs(&*r, TokenMode::Test, 0), vec![1, 3]);
+    assert_eq!(seqs(&*r, TokenMode::Live, 0), vec![2, 3]);
+    assert_eq!(seqs(&*r, TokenMode::Any, 0), vec![1, 2, 3]);
+    // The test app acks what it was served: the live event still waits for the live app.
+    ack(&mut *w, test, 3, 10);
+    assert_eq!(r.queue_stats().expect("stats"), (2, Some(1)));
+    ack(&mut *w, live, 2, 10);
+    assert_eq!(
+        r.queue_stats().expect("stats").0,
+        1,
+        "the Calendly event waits for live"
+    );
+    ack(&mut *w, live, 3, 10);
+    assert_eq!(r.queue_stats().expect("stats").0, 0);
+}
+
+fn handed_over_keys_are_kept_per_consumer(b: &dyn Backend) {
+    let mut w = b.writer().expect("writer");
+    let r = b.reader().expect("reader");
+    let (one, two) = (
+        consumer(b, "one", TokenMode::Live),
+        consumer(b, "two", TokenMode::Live),
+    );
+    let mut add = |c: ConsumerId, key: &str, at: i64| {
+        w.group(&mut |tx| tx.add_calendly_key(c, key, at))
+            .expect("add");
+    };
+    add(one, "key-of-one", 1);
+    for i in 0..5 {
+        add(two, &format!("key-of-two-{i}"), 10 + i);
+    }
+    let keys = r.calendly_keys().expect("keys");
+    assert!(keys.contains(&"key-of-one".to_owned()), "{keys:?}");
+    assert_eq!(keys.len(), 1 + KEPT_CALENDLY_KEYS);
+    b.revoke_consumer("two", 100).expect("revoke");
+    assert_eq!(
+        r.calendly_keys().expect("keys"),
+        vec!["key-of-one".to_owned()]
+    );
+}
+
+fn pull_respects_byte_budget_but_returns_one(b: &dyn Backend) {
+    let mut w = b.writer().expect("writer");
+    let r = b.reader().expect("reader");
+    let big = "x".repeat(100);
+    for i in 0..3 {
+        let key = format!("e{i}");
+        w.group(&mut |tx| {
+            tx.insert_event(&NewEvent {
+                provider: Provider::Stripe,
+                key: &key,
+                body: &big,
+                livemode: None,
+                received_at_ms: 0,
+            })
+            .map(|_| ())
+        })
+        .expect("insert");
+    }
+    assert_eq!(r.pull(TokenMode::Test, 0, 10, 10).expect("pull").len(), 1);
+    assert_eq!(r.pull(TokenMode::Test, 0, 10, 250).expect("pull").len(), 2);
+}
+
+fn a_failed_group_keeps_nothing(b: &dyn Backend) {
+    let mut w = b.writer().expect("writer");
+    let r = b.reader().expect("reader");
+    let err = w.group(&mut |tx| {
+        tx.insert_event(&NewEvent {
+            provider: Provider::Stripe,
+            key: "kept-not",
+            body: "{}",
+            livemode: None,
+            received_at_ms: 0,
+        })?;
+        Err(StoreError::NameTaken("forced".into()))
+    });
+    assert!(err.is_err());
+    assert!(r
+        .pull(TokenMode::Any, 0, 10, 1 << 20)
+        .expect("pull")
+        .is_empty());
+}
+
+fn the_identity_is_made_once(b: &dyn Backend) {
+    let id = b.relay_id();
+    assert!(id.as_str().starts_with("rly_"));
+    assert_eq!(b.reader().expect("reader").relay_id(), id);
+}
+
+fn a_batch_of_inserts_dedups_within_itself_and_against_the_store(b: &dyn Backend) {
+    let mut w = b.writer().expect("writer");
+    let r = b.reader().expect("reader");
+    assert_eq!(
+        insert(&mut *w, Provider::Stripe, "stored", Some(false), 1),
+        Inserted::New(1)
+    );
+    let event = |provider, key| NewEvent {
+        provider,
+        key,
+        body: "{}",
+        livemode: Some(false),
+        received_at_ms: 2,
+    };
+    let batch = [
+        event(Provider::Stripe, "a"),
+        event(Provider::Stripe, "stored"),
+        event(Provider::Stripe, "a"),
+        event(Provider::Calendly, "a"),
+        event(Provider::Stripe, "b"),
+    ];
+    let mut out = Vec::new();
+    w.group(&mut |tx| {
+        out = tx.insert_events(&batch)?;
+        Ok(())
+    })
+    .expect("group");
+    assert_eq!(
+        out,
+        vec![
+            Inserted::New(2),
+            Inserted::Duplicate,
+            Inserted::Duplicate,
+            Inserted::New(3),
+            Inserted::New(4),
+        ]
+    );
+    assert_eq!(r.newest_seq().expect("newest"), 4);
+    assert_eq!(seqs(r.as_ref(), TokenMode::Any, 0), vec![1, 2, 3, 4]);
+}

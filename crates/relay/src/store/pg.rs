@@ -1,0 +1,1031 @@
+//! The PostgreSQL backend, for a relay serving many coaches or run as several processes
+//! over one database (`database_url`).
+//!
+//! Connections: the writer has its own, with its statements prepared once; reads take a
+//! connection from a small pool for each query, so a long-poll holds none while it
+//! waits; a listener has one more (see [`Backend::watch`]).
+//!
+//! What SQLite gets from its single write lock, PostgreSQL gets from an advisory lock
+//! every write transaction takes first ([`WRITE_LOCK`]): relay processes sharing the
+//! database take their turns, so sequence numbers are committed in the order they were
+//! drawn (a cursor never passes an event that commits later) and the dedup check before
+//! an insert sees every committed key. The writer's group commit keeps that one lock
+//! round per group, not per event. Durability: `full` keeps `synchronous_commit = on`
+//! (the 2xx waits for the WAL flush); `normal` sets it `off` for the writer (a 2xx
+//! survives the relay, not a crash of the database server).
+//!
+//! Schema: the numbered files in `crates/relay/migrations-pg/`, each applied in its own
+//! transaction under [`MIGRATE_LOCK`] with the version in `relay_schema`; a database
+//! newer than this relay is refused.
+
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use coachdesk_protocol::relay::{PaymentLinkRoute, Provider, PulledEvent};
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::{Client, NoTls, Row, Statement, Transaction};
+use r2d2_postgres::PostgresConnectionManager;
+
+use super::{
+    Acked, Backend, Consumer, ConsumerId, Inserted, NewEvent, ReadStore, RelayId, StoreError,
+    WriteStore, WriteTx, KEPT_CALENDLY_KEYS,
+};
+use crate::config::{DatabaseUrl, Durability};
+use crate::token::{TokenMode, TokenName};
+
+/// Every migration, in order. A test checks this list against the directory.
+pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[(
+    1,
+    "0001_init.sql",
+    include_str!("../../migrations-pg/0001_init.sql"),
+)];
+
+/// The schema version this relay writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Advisory lock held by every write transaction (keys are per database).
+pub const WRITE_LOCK: i64 = 0x636f_6163_6801;
+/// Advisory lock held while the schema is migrated.
+pub const MIGRATE_LOCK: i64 = 0x636f_6163_6802;
+/// Advisory lock of the purge: one process purges at a time, the others skip their turn.
+pub const PURGE_LOCK: i64 = 0x636f_6163_6803;
+/// The channel a commit with new events notifies, with the newest sequence as payload.
+pub const CHANNEL: &str = "coachdesk_relay_events";
+
+type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+
+trait Context<T> {
+    fn ctx(self, what: &'static str) -> Result<T, StoreError>;
+}
+
+impl<T> Context<T> for Result<T, postgres::Error> {
+    fn ctx(self, what: &'static str) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Database {
+            what,
+            source: Box::new(source),
+        })
+    }
+}
+
+impl<T> Context<T> for Result<T, r2d2::Error> {
+    fn ctx(self, what: &'static str) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Database {
+            what,
+            source: Box::new(source),
+        })
+    }
+}
+
+/// The connection settings of `url`, named for the server's activity view.
+fn config(url: &DatabaseUrl) -> Result<postgres::Config, StoreError> {
+    let mut config = postgres::Config::from_str(url.expose()).ctx("read the database URL")?;
+    if config.get_application_name().is_none() {
+        config.application_name("coachdesk-relay");
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(10));
+    }
+    Ok(config)
+}
+
+fn schema_version(client: &mut impl postgres::GenericClient) -> Result<u32, StoreError> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass('relay_schema') IS NOT NULL", &[])
+        .ctx("look for the schema version")?
+        .get(0);
+    if !exists {
+        return Ok(0);
+    }
+    let version: i32 = client
+        .query_one("SELECT version FROM relay_schema WHERE id = 1", &[])
+        .ctx("read the schema version")?
+        .get(0);
+    Ok(u32::try_from(version).unwrap_or(0))
+}
+
+/// Brings the schema to [`SCHEMA_VERSION`]; relays starting at once migrate it once.
+pub(crate) fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    let known = MIGRATIONS.last().map_or(0, |m| m.0);
+    loop {
+        let mut tx = client.transaction().ctx("begin a migration")?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK])
+            .ctx("take the migration lock")?;
+        let current = schema_version(&mut tx)?;
+        if current > known {
+            return Err(StoreError::TooNew {
+                found: current,
+                known,
+            });
+        }
+        let Some((version, _, sql)) = MIGRATIONS.iter().find(|m| m.0 > current) else {
+            return Ok(());
+        };
+        let fail = |source: postgres::Error| StoreError::Migration {
+            version: *version,
+            source: Box::new(source),
+        };
+        if current == 0 {
+            tx.batch_execute(
+                "CREATE TABLE relay_schema (
+                     id INTEGER PRIMARY KEY CHECK (id = 1),
+                     version INTEGER NOT NULL
+                 );
+                 INSERT INTO relay_schema (id, version) VALUES (1, 0);",
+            )
+            .map_err(fail)?;
+        }
+        tx.batch_execute(sql).map_err(fail)?;
+        let v = i32::try_from(*version).unwrap_or(i32::MAX);
+        tx.execute("UPDATE relay_schema SET version = $1 WHERE id = 1", &[&v])
+            .map_err(fail)?;
+        tx.commit().map_err(fail)?;
+    }
+}
+
+/// The relay's id, made now if the database has none yet.
+fn identity(client: &mut Client, now_ms: i64) -> Result<RelayId, StoreError> {
+    client
+        .execute(
+            "INSERT INTO relay_identity (id, relay_id, created_at_ms) VALUES (1, $1, $2)
+             ON CONFLICT (id) DO NOTHING",
+            &[&RelayId::generate().as_str(), &now_ms],
+        )
+        .ctx("make the relay's identity")?;
+    client
+        .query_one("SELECT relay_id FROM relay_identity WHERE id = 1", &[])
+        .ctx("read the relay's identity")
+        .map(|r| RelayId(r.get(0)))
+}
+
+/// A relay database on a PostgreSQL server.
+pub struct PgBackend {
+    config: postgres::Config,
+    pool: Pool,
+    durability: Durability,
+    relay_id: RelayId,
+}
+
+impl PgBackend {
+    /// Connects, migrates the schema and opens a pool of at most `connections` for reads.
+    pub fn open(
+        url: &DatabaseUrl,
+        durability: Durability,
+        connections: u32,
+    ) -> Result<PgBackend, StoreError> {
+        let config = config(url)?;
+        let mut client = config.connect(NoTls).ctx("connect to PostgreSQL")?;
+        migrate(&mut client)?;
+        let relay_id = identity(&mut client, crate::writer::now_ms())?;
+        drop(client);
+        let pool = r2d2::Pool::builder()
+            .max_size(connections.max(1))
+            .min_idle(Some(1))
+            // A broken connection is noticed by the query that meets it (a 503 at worst)
+            // and replaced; testing each checkout would cost a round trip per read.
+            .test_on_check_out(false)
+            .connection_timeout(Duration::from_secs(10))
+            .build(PostgresConnectionManager::new(config.clone(), NoTls))
+            .ctx("open the connection pool")?;
+        Ok(PgBackend {
+            config,
+            pool,
+            durability,
+            relay_id,
+        })
+    }
+
+    /// A connection of its own, refused if another relay migrated the schema further.
+    fn connect(&self) -> Result<Client, StoreError> {
+        connect_checked(&self.config)
+    }
+}
+
+/// A connection, refused if another relay migrated the schema further.
+fn connect_checked(config: &postgres::Config) -> Result<Client, StoreError> {
+    let mut client = config.connect(NoTls).ctx("connect to PostgreSQL")?;
+    let found = schema_version(&mut client)?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    Ok(client)
+}
+
+/// The writer's connection with its durability set and its statements prepared.
+fn writer_session(
+    config: &postgres::Config,
+    durability: Durability,
+) -> Result<(Client, Statements), StoreError> {
+    let mut client = connect_checked(config)?;
+    if durability == Durability::Normal {
+        client
+            .batch_execute("SET synchronous_commit = off")
+            .ctx("set synchronous_commit")?;
+    }
+    let statements = Statements::prepare(&mut client)?;
+    Ok((client, statements))
+}
+
+impl Backend for PgBackend {
+    fn relay_id(&self) -> &RelayId {
+        &self.relay_id
+    }
+
+    fn reader(&self) -> Result<Box<dyn ReadStore>, StoreError> {
+        Ok(Box::new(PgReader {
+            pool: self.pool.clone(),
+            relay_id: self.relay_id.clone(),
+        }))
+    }
+
+    fn writer(&self) -> Result<Box<dyn WriteStore>, StoreError> {
+        Ok(Box::new(PgWriter {
+            session: Some(writer_session(&self.config, self.durability)?),
+            config: self.config.clone(),
+            durability: self.durability,
+        }))
+    }
+
+    fn create_consumer(
+        &self,
+        name: &TokenName,
+        mode: TokenMode,
+        hash: &str,
+        now_ms: i64,
+    ) -> Result<Consumer, StoreError> {
+        let mut client = self.connect()?;
+        let row = client
+            .query_opt(
+                "INSERT INTO consumers (name, hash, mode, created_at_ms) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (name) DO NOTHING RETURNING id",
+                &[&name.as_str(), &hash, &mode.as_str(), &now_ms],
+            )
+            .ctx("store the token")?;
+        let Some(row) = row else {
+            return Err(StoreError::NameTaken(name.as_str().to_owned()));
+        };
+        Ok(Consumer {
+            id: ConsumerId(row.get(0)),
+            name: name.as_str().to_owned(),
+            mode,
+            created_at_ms: now_ms,
+            last_used_at_ms: None,
+            acked_through: 0,
+        })
+    }
+
+    fn revoke_consumer(&self, name: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let mut client = self.connect()?;
+        let mut tx = client.transaction().ctx("begin")?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
+            .ctx("take the write lock")?;
+        let id: Option<i64> = tx
+            .query_opt("SELECT id FROM consumers WHERE name = $1", &[&name])
+            .ctx("look up the token")?
+            .map(|r| r.get(0));
+        let Some(id) = id else {
+            return Ok(false);
+        };
+        tx.execute("DELETE FROM calendly_keys WHERE consumer_id = $1", &[&id])
+            .ctx("forget the token's Calendly keys")?;
+        tx.execute("DELETE FROM consumers WHERE id = $1", &[&id])
+            .ctx("delete the token")?;
+        tx.execute(MARK_FULLY_ACKED, &[&now_ms])
+            .ctx("mark acknowledged events")?;
+        tx.commit().ctx("commit the revocation")?;
+        Ok(true)
+    }
+
+    fn watch(
+        &self,
+        on_new: Box<dyn Fn(i64) + Send>,
+        stop: Arc<AtomicBool>,
+    ) -> Result<Option<JoinHandle<()>>, StoreError> {
+        let mut client = self.connect()?;
+        client
+            .batch_execute(&format!("LISTEN {CHANNEL}"))
+            .ctx("listen for new events")?;
+        let config = self.config.clone();
+        std::thread::Builder::new()
+            .name("relay-listen".to_owned())
+            .spawn(move || listen_loop(client, &config, &*on_new, &stop))
+            .map(Some)
+            .map_err(|e| StoreError::Database {
+                what: "start the listener",
+                source: Box::new(e),
+            })
+    }
+}
+
+/// Passes every notified sequence to `on_new` until `stop`. After a lost connection it
+/// reconnects and reports the newest sequence, so a wake-up missed meanwhile is not lost.
+fn listen_loop(
+    mut client: Client,
+    config: &postgres::Config,
+    on_new: &dyn Fn(i64),
+    stop: &AtomicBool,
+) {
+    while !stop.load(Ordering::SeqCst) {
+        let broken = {
+            let mut notes = client.notifications();
+            let mut iter = notes.timeout_iter(Duration::from_millis(250));
+            loop {
+                match iter.next() {
+                    Ok(Some(n)) => {
+                        if let Ok(seq) = n.payload().parse::<i64>() {
+                            on_new(seq);
+                        }
+                    }
+                    Ok(None) => break false,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "lost the database listener; reconnecting");
+                        break true;
+                    }
+                }
+            }
+        };
+        if !broken {
+            continue;
+        }
+        client = loop {
+            if stop.load(Ordering::SeqCst) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+            let Ok(mut c) = config.connect(NoTls) else {
+                continue;
+            };
+            if c.batch_execute(&format!("LISTEN {CHANNEL}")).is_err() {
+                continue;
+            }
+            if let Ok(seq) = max_seq(&mut c) {
+                on_new(seq);
+            }
+            break c;
+        };
+    }
+}
+
+fn consumer_from_row(row: &Row) -> Result<Consumer, StoreError> {
+    let get = |e| StoreError::Database {
+        what: "read a token",
+        source: Box::new(e),
+    };
+    let mode: String = row.try_get(2).map_err(get)?;
+    Ok(Consumer {
+        id: ConsumerId(row.try_get(0).map_err(get)?),
+        name: row.try_get(1).map_err(get)?,
+        // The CHECK constraint admits nothing else.
+        mode: TokenMode::from_stored(&mode).unwrap_or(TokenMode::Test),
+        created_at_ms: row.try_get(3).map_err(get)?,
+        last_used_at_ms: row.try_get(4).map_err(get)?,
+        acked_through: row.try_get(5).map_err(get)?,
+    })
+}
+
+const CONSUMER_COLUMNS: &str =
+    "SELECT id, name, mode, created_at_ms, last_used_at_ms, acked_through FROM consumers";
+
+const MAX_SEQ: &str = "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM event_seq";
+
+/// The highest sequence drawn so far (0 if none ever was). Under [`WRITE_LOCK`] that is
+/// the newest committed one, or a number a failed group drew and left unused.
+fn max_seq(client: &mut impl postgres::GenericClient) -> Result<i64, StoreError> {
+    client
+        .query_one(MAX_SEQ, &[])
+        .ctx("read the sequence")
+        .map(|r| r.get(0))
+}
+
+/// Marks acknowledged (starting their retention) the events every consumer they are for
+/// has acknowledged; `$1` is now. An event with no consumer at all stays unacknowledged.
+const MARK_FULLY_ACKED: &str = "
+    WITH m AS (
+        SELECT COALESCE(MIN(acked_through), 0) AS all_,
+               COALESCE(MIN(CASE WHEN mode IN ('test', 'any') THEN acked_through END), 0) AS test,
+               COALESCE(MIN(CASE WHEN mode IN ('live', 'any') THEN acked_through END), 0) AS live
+        FROM consumers
+    )
+    UPDATE events e SET acked_at_ms = $1 FROM m
+    WHERE e.acked_at_ms IS NULL AND e.seq <= GREATEST(m.all_, m.test, m.live)
+      AND ((e.livemode IS NULL AND e.seq <= m.all_)
+        OR (e.livemode = false AND e.seq <= m.test)
+        OR (e.livemode = true AND e.seq <= m.live))";
+
+fn provider_from(s: &str) -> Provider {
+    if s == "calendly" {
+        Provider::Calendly
+    } else {
+        Provider::Stripe
+    }
+}
+
+struct PgReader {
+    pool: Pool,
+    relay_id: RelayId,
+}
+
+impl PgReader {
+    fn conn(&self) -> Result<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>, StoreError> {
+        self.pool.get().ctx("take a database connection")
+    }
+}
+
+impl ReadStore for PgReader {
+    fn relay_id(&self) -> &RelayId {
+        &self.relay_id
+    }
+
+    fn consumer_by_hash(&self, hash: &str) -> Result<Option<Consumer>, StoreError> {
+        self.conn()?
+            .query_opt(&format!("{CONSUMER_COLUMNS} WHERE hash = $1"), &[&hash])
+            .ctx("look up the token")?
+            .as_ref()
+            .map(consumer_from_row)
+            .transpose()
+    }
+
+    fn consumers(&self) -> Result<Vec<Consumer>, StoreError> {
+        self.conn()?
+            .query(&format!("{CONSUMER_COLUMNS} ORDER BY id"), &[])
+            .ctx("list the tokens")?
+            .iter()
+            .map(consumer_from_row)
+            .collect()
+    }
+
+    fn pull(
+        &self,
+        mode: TokenMode,
+        after: i64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<PulledEvent>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let any = mode == TokenMode::Any;
+        let live = mode == TokenMode::Live;
+        let mut conn = self.conn()?;
+        let mut rows = conn
+            .query_raw(
+                "SELECT seq, provider, key, received_at_ms, body FROM events
+                 WHERE seq > $1 AND (livemode IS NULL OR $3 OR livemode = $4)
+                 ORDER BY seq LIMIT $2",
+                [
+                    &after as &(dyn postgres::types::ToSql + Sync),
+                    &limit,
+                    &any,
+                    &live,
+                ],
+            )
+            .ctx("pull")?;
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        while let Some(row) = rows.next().ctx("pull row")? {
+            let body: String = row.try_get(4).ctx("pull body")?;
+            if !out.is_empty() && bytes + body.len() > max_bytes {
+                break;
+            }
+            bytes += body.len();
+            let provider: String = row.try_get(1).ctx("pull provider")?;
+            out.push(PulledEvent {
+                seq: row.try_get(0).ctx("pull seq")?,
+                provider: provider_from(&provider),
+                key: row.try_get(2).ctx("pull key")?,
+                received_at: super::rfc3339_ms(row.try_get(3).ctx("pull time")?),
+                body,
+            });
+        }
+        Ok(out)
+    }
+
+    fn newest_seq(&self) -> Result<i64, StoreError> {
+        max_seq(&mut *self.conn()?)
+    }
+
+    fn link_for(&self, slug: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn()?
+            .query_opt("SELECT url FROM payment_links WHERE slug = $1", &[&slug])
+            .ctx("look up payment link")?
+            .map(|r| r.get(0)))
+    }
+
+    fn calendly_keys(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .conn()?
+            .query(
+                "SELECT key FROM calendly_keys ORDER BY added_at_ms DESC, ord DESC",
+                &[],
+            )
+            .ctx("list Calendly signing keys")?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+
+    fn queue_stats(&self) -> Result<(i64, Option<i64>), StoreError> {
+        let row = self
+            .conn()?
+            .query_one(
+                "SELECT COUNT(*), (SELECT received_at_ms FROM events WHERE acked_at_ms IS NULL
+                                   ORDER BY seq LIMIT 1)
+                 FROM events WHERE acked_at_ms IS NULL",
+                &[],
+            )
+            .ctx("count the queue")?;
+        Ok((row.get(0), row.get(1)))
+    }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        self.conn()?
+            .simple_query("SELECT 1")
+            .ctx("ping")
+            .map(|_| ())
+    }
+}
+
+/// The writer's statements, prepared once on its connection.
+struct Statements {
+    lock: Statement,
+    insert: Statement,
+    insert_many: Statement,
+    max_seq: Statement,
+    cursor: Statement,
+    move_cursor: Statement,
+    mark: Statement,
+    touch: Statement,
+    notify: Statement,
+}
+
+impl Statements {
+    fn prepare(client: &mut Client) -> Result<Statements, StoreError> {
+        let mut p = |sql: &str| client.prepare(sql).ctx("prepare the writer's statements");
+        Ok(Statements {
+            lock: p("SELECT pg_advisory_xact_lock($1)")?,
+            // The dedup check and the insert in one round trip; under the write lock no
+            // other writer can store the key in between. A duplicate draws no number.
+            insert: p(
+                "INSERT INTO events (provider, key, received_at_ms, body, livemode)
+                       SELECT $1::text, $2::text, $3::bigint, $4::text, $5::boolean
+                       WHERE NOT EXISTS
+                           (SELECT 1 FROM events WHERE provider = $1::text AND key = $2::text)
+                       RETURNING seq",
+            )?,
+            // A group's events in one statement: keys already stored are left out (a
+            // key twice in the group is sent once, see `insert_events`). `OFFSET 0` keeps
+            // the check a per-row index lookup: as an anti-join, a plan made while the
+            // table was small would hash the whole table for every group.
+            insert_many: p(
+                "INSERT INTO events (provider, key, received_at_ms, body, livemode)
+                 SELECT e.provider, e.key, e.received_at_ms, e.body, e.livemode
+                 FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::boolean[],
+                             $6::int[]) AS e(provider, key, received_at_ms, body, livemode, ord)
+                 WHERE NOT EXISTS
+                     (SELECT 1 FROM events x
+                      WHERE x.provider = e.provider AND x.key = e.key OFFSET 0)
+                 ORDER BY e.ord
+                 RETURNING seq, provider, key",
+            )?,
+            max_seq: p(MAX_SEQ)?,
+            cursor: p("SELECT acked_through FROM consumers WHERE id = $1")?,
+            move_cursor: p(
+                "UPDATE consumers SET acked_through = $2, last_used_at_ms = $3 WHERE id = $1",
+            )?,
+            mark: p(MARK_FULLY_ACKED)?,
+            touch: p("UPDATE consumers SET last_used_at_ms = $2 WHERE id = $1")?,
+            notify: p("SELECT pg_notify($1, $2)")?,
+        })
+    }
+}
+
+struct PgWriter {
+    /// `None` after a lost connection that could not be made again yet.
+    session: Option<(Client, Statements)>,
+    config: postgres::Config,
+    durability: Durability,
+}
+
+impl PgWriter {
+    /// The writer's connection, made again if it was lost (a restarted or failed-over
+    /// database): the group that met the loss got its 503, the next one goes through.
+    fn session(&mut self) -> Result<&mut (Client, Statements), StoreError> {
+        let session = match self.session.take() {
+            Some(s) if !s.0.is_closed() => s,
+            _ => writer_session(&self.config, self.durability)?,
+        };
+        Ok(self.session.insert(session))
+    }
+}
+
+impl WriteStore for PgWriter {
+    fn group(
+        &mut self,
+        ops: &mut dyn FnMut(&mut dyn WriteTx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let result = self.group_once(ops);
+        self.forget_after(&result);
+        result
+    }
+
+    fn purge(
+        &mut self,
+        acked_before_ms: i64,
+        received_before_ms: Option<i64>,
+    ) -> Result<usize, StoreError> {
+        let result = self.purge_once(acked_before_ms, received_before_ms);
+        self.forget_after(&result);
+        result
+    }
+}
+
+impl PgWriter {
+    /// After a failure the connection is not trusted again: a lost connection is not
+    /// always marked closed at once, and a new one costs only the failed group's time.
+    fn forget_after<T>(&mut self, result: &Result<T, StoreError>) {
+        if result.is_err() {
+            self.session = None;
+        }
+    }
+
+    fn group_once(
+        &mut self,
+        ops: &mut dyn FnMut(&mut dyn WriteTx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let (client, st) = self.session()?;
+        let st = &*st;
+        let mut tx = client.transaction().ctx("begin")?;
+        tx.execute(&st.lock, &[&WRITE_LOCK])
+            .ctx("take the write lock")?;
+        let mut pg = PgTx {
+            tx: &mut tx,
+            st,
+            newest: None,
+        };
+        ops(&mut pg)?;
+        if let Some(seq) = pg.newest {
+            // Delivered at commit, to every relay process listening (this one too).
+            tx.execute(&st.notify, &[&CHANNEL, &seq.to_string()])
+                .ctx("notify new events")?;
+        }
+        tx.commit().ctx("commit")
+    }
+
+    fn purge_once(
+        &mut self,
+        acked_before_ms: i64,
+        received_before_ms: Option<i64>,
+    ) -> Result<usize, StoreError> {
+        let (client, _) = self.session()?;
+        let mut tx = client.transaction().ctx("begin the purge")?;
+        let ours: bool = tx
+            .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&PURGE_LOCK])
+            .ctx("take the purge lock")?
+            .get(0);
+        if !ours {
+            // Another relay process is purging the same rows right now.
+            return Ok(0);
+        }
+        let n = tx
+            .execute(
+                "DELETE FROM events WHERE (acked_at_ms IS NOT NULL AND acked_at_ms < $1)
+                                       OR received_at_ms < $2",
+                &[&acked_before_ms, &received_before_ms.unwrap_or(i64::MIN)],
+            )
+            .ctx("purge events past retention")?;
+        tx.commit().ctx("commit the purge")?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+}
+
+struct PgTx<'a, 'c> {
+    tx: &'a mut Transaction<'c>,
+    st: &'a Statements,
+    /// The newest sequence this group inserted, for the notification.
+    newest: Option<i64>,
+}
+
+impl WriteTx for PgTx<'_, '_> {
+    fn insert_event(&mut self, e: &NewEvent<'_>) -> Result<Inserted, StoreError> {
+        let row = self
+            .tx
+            .query_opt(
+                &self.st.insert,
+                &[
+                    &e.provider.as_str(),
+                    &e.key,
+                    &e.received_at_ms,
+                    &e.body,
+                    &e.livemode,
+                ],
+            )
+            .ctx("insert event")?;
+        Ok(match row {
+            Some(row) => {
+                let seq: i64 = row.get(0);
+                self.newest = Some(self.newest.map_or(seq, |n| n.max(seq)));
+                Inserted::New(seq)
+            }
+            None => Inserted::Duplicate,
+        })
+    }
+
+    fn insert_events(&mut self, events: &[NewEvent<'_>]) -> Result<Vec<Inserted>, StoreError> {
+        // The first of each key in the group is sent; later ones are duplicates of it.
+        let mut seen = HashSet::with_capacity(events.len());
+        let first: Vec<bool> = events
+            .iter()
+            .map(|e| seen.insert((e.provider.as_str(), e.key)))
+            .collect();
+        let sent: Vec<&NewEvent<'_>> = events
+            .iter()
+            .zip(&first)
+            .filter_map(|(e, f)| f.then_some(e))
+            .collect();
+        let providers: Vec<&str> = sent.iter().map(|e| e.provider.as_str()).collect();
+        let keys: Vec<&str> = sent.iter().map(|e| e.key).collect();
+        let received: Vec<i64> = sent.iter().map(|e| e.received_at_ms).collect();
+        let bodies: Vec<&str> = sent.iter().map(|e| e.body).collect();
+        let live: Vec<Option<bool>> = sent.iter().map(|e| e.livemode).collect();
+        let ords: Vec<i32> = (0..sent.len())
+            .map(|i| i32::try_from(i).unwrap_or(i32::MAX))
+            .collect();
+        let rows = self
+            .tx
+            .query(
+                &self.st.insert_many,
+                &[&providers, &keys, &received, &bodies, &live, &ords],
+            )
+            .ctx("insert events")?;
+        let mut stored: HashMap<(String, String), i64> = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let seq: i64 = row.try_get(0).ctx("read an inserted sequence")?;
+            self.newest = Some(self.newest.map_or(seq, |n| n.max(seq)));
+            stored.insert(
+                (
+                    row.try_get(1).ctx("read an inserted provider")?,
+                    row.try_get(2).ctx("read an inserted key")?,
+                ),
+                seq,
+            );
+        }
+        Ok(events
+            .iter()
+            .zip(first)
+            .map(|(e, first)| {
+                let seq = first
+                    .then(|| stored.get(&(e.provider.as_str().to_owned(), e.key.to_owned())))
+                    .flatten();
+                seq.map_or(Inserted::Duplicate, |s| Inserted::New(*s))
+            })
+            .collect())
+    }
+
+    fn ack(
+        &mut self,
+        consumer: ConsumerId,
+        through: i64,
+        now_ms: i64,
+    ) -> Result<Acked, StoreError> {
+        let newest: i64 = self
+            .tx
+            .query_one(&self.st.max_seq, &[])
+            .ctx("read the sequence")?
+            .get(0);
+        if through > newest {
+            return Ok(Acked::BeyondNewest { newest });
+        }
+        let current: Option<i64> = self
+            .tx
+            .query_opt(&self.st.cursor, &[&consumer.0])
+            .ctx("read the cursor")?
+            .map(|r| r.get(0));
+        let Some(current) = current else {
+            return Ok(Acked::Revoked);
+        };
+        let target = through.max(current);
+        self.tx
+            .execute(&self.st.move_cursor, &[&consumer.0, &target, &now_ms])
+            .ctx("move the cursor")?;
+        if target > current {
+            self.tx
+                .execute(&self.st.mark, &[&now_ms])
+                .ctx("mark acknowledged events")?;
+        }
+        Ok(Acked::Through(target))
+    }
+
+    fn replace_links(&mut self, links: &[PaymentLinkRoute]) -> Result<(), StoreError> {
+        self.tx
+            .execute("DELETE FROM payment_links", &[])
+            .ctx("clear payment links")?;
+        let insert = self
+            .tx
+            .prepare(
+                "INSERT INTO payment_links (slug, url) VALUES ($1, $2)
+                 ON CONFLICT (slug) DO UPDATE SET url = excluded.url",
+            )
+            .ctx("prepare link insert")?;
+        for l in links {
+            self.tx
+                .execute(&insert, &[&l.slug, &l.url])
+                .ctx("insert payment link")?;
+        }
+        Ok(())
+    }
+
+    fn add_calendly_key(
+        &mut self,
+        consumer: ConsumerId,
+        key: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                "INSERT INTO calendly_keys (key, added_at_ms, consumer_id) VALUES ($1, $2, $3)
+                 ON CONFLICT (key) DO UPDATE SET added_at_ms = excluded.added_at_ms,
+                                                 consumer_id = excluded.consumer_id",
+                &[&key, &now_ms, &consumer.0],
+            )
+            .ctx("store a Calendly signing key")?;
+        let kept = i64::try_from(KEPT_CALENDLY_KEYS).unwrap_or(i64::MAX);
+        self.tx
+            .execute(
+                "DELETE FROM calendly_keys WHERE consumer_id = $2 AND key NOT IN
+                     (SELECT key FROM calendly_keys WHERE consumer_id = $2
+                      ORDER BY added_at_ms DESC, ord DESC LIMIT $1)",
+                &[&kept, &consumer.0],
+            )
+            .ctx("forget old Calendly signing keys")?;
+        Ok(())
+    }
+
+    fn touch_consumer(&mut self, consumer: ConsumerId, now_ms: i64) -> Result<(), StoreError> {
+        self.tx
+            .execute(&self.st.touch, &[&consumer.0, &now_ms])
+            .ctx("record the last use")?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::conformance::postgres_url;
+
+    #[test]
+    fn every_file_in_migrations_pg_is_listed_in_order() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations-pg");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".sql"))
+            .collect();
+        files.sort();
+        let listed: Vec<String> = MIGRATIONS.iter().map(|m| m.1.to_owned()).collect();
+        assert_eq!(files, listed);
+        for (index, (version, name, _)) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(*version as usize, index + 1);
+            assert!(name.starts_with(&format!("{version:04}_")));
+        }
+        assert_eq!(MIGRATIONS.last().map(|m| m.0), Some(SCHEMA_VERSION));
+    }
+
+    #[test]
+    fn relays_opening_at_once_migrate_once_and_share_one_identity() {
+        let Some(url) = postgres_url() else { return };
+        let opened: Vec<RelayId> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| PgBackend::open(&url, Durability::Full, 2).map(|b| b.relay_id)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("thread").expect("open"))
+                .collect()
+        });
+        assert!(opened.windows(2).all(|w| w[0] == w[1]), "{opened:?}");
+        let again = PgBackend::open(&url, Durability::Full, 2).expect("reopen");
+        assert_eq!(again.relay_id(), &opened[0]);
+        let mut client = again.connect().expect("connect");
+        assert_eq!(
+            schema_version(&mut client).expect("version"),
+            SCHEMA_VERSION
+        );
+    }
+
+    #[test]
+    fn a_newer_database_is_refused() {
+        let Some(url) = postgres_url() else { return };
+        drop(PgBackend::open(&url, Durability::Full, 1).expect("create"));
+        let mut client = config(&url)
+            .expect("config")
+            .connect(NoTls)
+            .expect("connect");
+        client
+            .execute(
+                "UPDATE relay_schema SET version = $1",
+                &[&(SCHEMA_VERSION as i32 + 1)],
+            )
+            .expect("bump");
+        match PgBackend::open(&url, Durability::Full, 1) {
+            Err(StoreError::TooNew { found, known }) => {
+                assert_eq!((found, known), (SCHEMA_VERSION + 1, SCHEMA_VERSION))
+            }
+            Err(e) => panic!("wrong error {e}"),
+            Ok(_) => panic!("a newer database was opened"),
+        }
+    }
+
+    #[test]
+    fn a_purge_running_in_another_process_is_left_to_it() {
+        let Some(url) = postgres_url() else { return };
+        let b = PgBackend::open(&url, Durability::Full, 1).expect("open");
+        let mut w = b.writer().expect("writer");
+        w.group(&mut |tx| {
+            tx.insert_event(&NewEvent {
+                provider: Provider::Calendly,
+                key: "old",
+                body: "{}",
+                livemode: None,
+                received_at_ms: 1,
+            })
+            .map(|_| ())
+        })
+        .expect("insert");
+        // Another relay process in the middle of its purge holds the purge lock.
+        let mut other = b.connect().expect("connect");
+        let mut purging = other.transaction().expect("begin");
+        purging
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&PURGE_LOCK])
+            .expect("lock");
+        assert_eq!(w.purge(0, Some(10)).expect("purge"), 0, "skipped its turn");
+        purging.commit().expect("release");
+        assert_eq!(w.purge(0, Some(10)).expect("purge"), 1);
+    }
+
+    #[test]
+    fn the_writer_and_the_readers_reconnect_after_losing_the_database() {
+        let Some(url) = postgres_url() else { return };
+        let b = PgBackend::open(&url, Durability::Full, 2).expect("open");
+        let mut w = b.writer().expect("writer");
+        let r = b.reader().expect("reader");
+        let mut insert = |key: &str| {
+            w.group(&mut |tx| {
+                tx.insert_event(&NewEvent {
+                    provider: Provider::Stripe,
+                    key,
+                    body: "{}",
+                    livemode: Some(false),
+                    received_at_ms: 1,
+                })
+                .map(|_| ())
+            })
+        };
+        insert("before").expect("insert");
+        assert_eq!(r.newest_seq().expect("newest"), 1);
+        // The database drops every relay connection (a restart, a failover).
+        let mut admin = b.connect().expect("admin");
+        let killed: i64 = admin
+            .query_one(
+                "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .expect("terminate")
+            .get(0);
+        assert!(
+            killed >= 2,
+            "the writer's and a reader's connections: {killed}"
+        );
+        // At most the group that meets the loss fails; the next one is committed.
+        if insert("after").is_err() {
+            insert("after").expect("the writer reconnected");
+        }
+        let newest = (0..3).find_map(|_| r.newest_seq().ok());
+        assert_eq!(newest, Some(2), "a reader got a new connection");
+    }
+
+    #[test]
+    fn a_group_in_normal_durability_commits_too() {
+        let Some(url) = postgres_url() else { return };
+        let b = PgBackend::open(&url, Durability::Normal, 1).expect("open");
+        let mut w = b.writer().expect("writer");
+        w.group(&mut |tx| {
+            tx.insert_event(&NewEvent {
+                provider: Provider::Stripe,
+                key: "evt_n",
+                body: "{}",
+                livemode: Some(false),
+                received_at_ms: 1,
+            })
+            .map(|_| ())
+        })
+        .expect("group");
+        assert_eq!(b.reader().expect("reader").newest_seq().expect("newest"), 1);
+    }
+}
