@@ -209,6 +209,11 @@ pub struct SyncStatus {
     pub last_reconcile_at: Option<String>,
     /// Webhook processing is off in Settings: the relay is not pulled, events wait there.
     pub webhooks_paused: bool,
+    /// Rounds of the pull loop finished (a pull, a failed pull or a paused check): a test
+    /// or a support person can see the loop is alive and has looked since a given moment.
+    pub pull_rounds: u64,
+    /// Passes of the effect executor finished, for the same reason.
+    pub executor_passes: u64,
 }
 
 /// What the status says while webhook processing is off.
@@ -409,9 +414,12 @@ async fn pull_loop(shared: Arc<Shared>, relay: relay::RelayClient) {
     loop {
         if webhooks_paused(&shared) {
             tokio::time::sleep(PAUSED_POLL).await;
+            shared.update(|s| s.pull_rounds += 1);
             continue;
         }
-        match pull_once(&shared, &relay, &mut acked).await {
+        let pulled = pull_once(&shared, &relay, &mut acked).await;
+        shared.update(|s| s.pull_rounds += 1);
+        match pulled {
             Ok(()) => failures = 0,
             Err(err) => {
                 let text = error_text(&err);
@@ -535,6 +543,7 @@ async fn executor_loop(shared: Arc<Shared>, executor: Executor) {
             Ok(report) => shared.update(|s| {
                 s.effects_done += u64::from(report.done);
                 s.effects_failed += u64::from(report.failed);
+                s.executor_passes += 1;
             }),
             Err(err) => {
                 let text = error_text(&err);

@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::time::Duration;
 
 use coachdesk_sim::DeliveryKnobs;
 use coachdesk_store::Feature;
@@ -49,8 +48,12 @@ async fn with_automatic_refunds_off_a_client_cancellation_refund_waits_for_appro
     })
     .await;
     assert_eq!(item.codes, vec!["refund_awaiting_approval".to_owned()]);
-    // Give the executor a few more rounds: still no call to Stripe.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Three more passes of the executor over the held refund: still no call to Stripe.
+    let passes = w.handle().status().executor_passes;
+    eventually("three more executor passes", || async {
+        (w.handle().status().executor_passes >= passes + 3).then_some(())
+    })
+    .await;
     assert_eq!(refund_posts(&w), 0, "a held refund must not reach Stripe");
     let booking = w.booking_of(&b.invitee_uri).expect("booking");
     assert_eq!(booking.state.as_str(), "refund_pending");
@@ -86,15 +89,28 @@ async fn with_webhook_processing_off_events_wait_at_the_relay_and_nothing_is_los
         w.handle().status().webhooks_paused.then_some(())
     })
     .await;
-    // A long poll already in flight ends within `long_poll` (1 s in tests).
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // A pull already in flight when the toggle changed finishes within one more round.
+    let rounds = w.handle().status().pull_rounds;
+    eventually("the pull loop to finish a paused round", || async {
+        (w.handle().status().pull_rounds >= rounds + 2).then_some(())
+    })
+    .await;
     let applied_before = w.handle().status().events_applied;
 
     let b = w
         .client
         .book("coaching-60", "Ivo", "ivo@example.com")
         .expect("book");
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The booking waits at the relay, and the loop has looked twice since it arrived.
+    eventually("the booking to wait at the relay", || async {
+        (support::relay_queue_depth(&w).await >= 1).then_some(())
+    })
+    .await;
+    let rounds = w.handle().status().pull_rounds;
+    eventually("two more rounds of the paused pull loop", || async {
+        (w.handle().status().pull_rounds >= rounds + 2).then_some(())
+    })
+    .await;
     assert!(
         w.booking_of(&b.invitee_uri).is_none(),
         "nothing is applied while webhook processing is off"
