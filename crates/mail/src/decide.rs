@@ -376,16 +376,14 @@ pub fn payment_link(b: &Booking, ctx: &MailContext) -> Option<String> {
     Some(link)
 }
 
+/// Everything but RFC 3986's unreserved characters is escaped in the link's query.
 fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    const NOT_UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(s, NOT_UNRESERVED).to_string()
 }
 
 /// A time as the client reads it: `Tuesday 1 December 2026, 11:00 (Europe/Berlin)`. An

@@ -6,7 +6,6 @@
 
 mod support;
 
-
 use coachdesk_sim::DeliveryKnobs;
 use coachdesk_store::Feature;
 use support::{eventually, World};
