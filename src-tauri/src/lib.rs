@@ -290,9 +290,18 @@ pub fn build<R: Runtime>(builder: Builder<R>, state: AppState) -> tauri::Result<
         .build(tauri::generate_context!("../tauri.conf.json"))
 }
 
+/// When [`run`] started, for the cold-start mark.
+static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+/// Milliseconds since [`run`] started (0 outside it, as in tests).
+pub(crate) fn since_start_ms() -> u128 {
+    STARTED.get().map_or(0, |t| t.elapsed().as_millis())
+}
+
 /// Starts the desktop app: reads the launch settings from the environment, opens the
 /// store and runs the event loop until the window closes.
 pub fn run() -> anyhow::Result<()> {
+    STARTED.get_or_init(std::time::Instant::now);
     let filter = tracing_subscriber::EnvFilter::try_from_env("COACHDESK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).init();
