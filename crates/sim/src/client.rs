@@ -293,6 +293,11 @@ impl SimClient {
         self.control("POST", "/faults", body).map(drop)
     }
 
+    /// Removes every injected fault not yet used up.
+    pub fn clear_faults(&self) -> Result<(), ClientError> {
+        self.control("DELETE", "/faults", Value::Null).map(drop)
+    }
+
     pub fn set_delivery(&self, knobs: &DeliveryKnobs) -> Result<(), ClientError> {
         let body = serde_json::to_value(knobs).map_err(HttpError::from)?;
         self.control("POST", "/webhooks/knobs", body).map(drop)

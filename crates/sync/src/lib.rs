@@ -95,6 +95,10 @@ pub struct SyncConfig {
     pub calendly_lookback: Duration,
     /// How often the Calendly subscription is checked (`None`: only at start-up).
     pub subscription_check_every: Option<Duration>,
+    /// Added to the system clock wherever the tasks read the time (zero in the app): a
+    /// harness that moves the providers' clock by days moves the app's with it, as a
+    /// laptop that slept through them would see.
+    pub clock_offset: time::Duration,
 }
 
 impl SyncConfig {
@@ -122,7 +126,13 @@ impl SyncConfig {
             reconcile_every: Some(Duration::from_secs(15 * 60)),
             calendly_lookback: Duration::from_secs(30 * 24 * 3600),
             subscription_check_every: Some(Duration::from_secs(60 * 60)),
+            clock_offset: time::Duration::ZERO,
         }
+    }
+
+    /// The time the background tasks work at: the system clock plus [`Self::clock_offset`].
+    pub fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc() + self.clock_offset
     }
 }
 
@@ -478,7 +488,7 @@ async fn pull_once(
             return Ok(());
         }
     }
-    let report = relay::apply_page(&shared.store, &page, OffsetDateTime::now_utc())?;
+    let report = relay::apply_page(&shared.store, &page, shared.config.now())?;
     if report.cursor > *acked {
         match relay
             .ack(token.expose(), report.cursor, page.relay_id.as_deref())
@@ -505,7 +515,7 @@ async fn pull_once(
     }
     shared.update(|s| {
         s.connected = true;
-        s.last_sync = rfc3339(OffsetDateTime::now_utc());
+        s.last_sync = rfc3339(shared.config.now());
         s.events_applied += report.applied as u64;
         s.relay_cursor = report.cursor;
     });
@@ -515,7 +525,7 @@ async fn pull_once(
 
 async fn executor_loop(shared: Arc<Shared>, executor: Executor) {
     loop {
-        match executor.run_once(OffsetDateTime::now_utc()).await {
+        match executor.run_once(shared.config.now()).await {
             Ok(report) => shared.update(|s| {
                 s.effects_done += u64::from(report.done);
                 s.effects_failed += u64::from(report.failed);
@@ -533,7 +543,7 @@ async fn executor_loop(shared: Arc<Shared>, executor: Executor) {
 }
 
 async fn reconcile_once(shared: &Shared) -> ReconcileReport {
-    let now = OffsetDateTime::now_utc();
+    let now = shared.config.now();
     let report = reconcile::run(
         shared.providers.stripe(),
         shared.providers.calendly(),
