@@ -58,9 +58,20 @@ impl Proc {
     /// Starts `command` with its stdout piped and waits (within `limit`) for its first line,
     /// `listening on ADDR`; answers the process and `ADDR`. Later output is drained.
     pub fn spawn_listening(
+        command: Command,
+        what: &str,
+        limit: Duration,
+    ) -> anyhow::Result<(Proc, String)> {
+        Self::spawn_ready(command, what, limit, "listening on ")
+    }
+
+    /// As [`Proc::spawn_listening`] for a process whose first line is `<banner><rest>`
+    /// (`READY 2525` from the mail tests' SMTP sink); answers the process and `<rest>`.
+    pub fn spawn_ready(
         mut command: Command,
         what: &str,
         limit: Duration,
+        banner: &str,
     ) -> anyhow::Result<(Proc, String)> {
         let mut proc = Proc(
             command
@@ -68,8 +79,8 @@ impl Proc {
                 .spawn()
                 .with_context(|| format!("cannot start {what}"))?,
         );
-        let addr = listening_addr(&mut proc.0, what, limit)?;
-        Ok((proc, addr))
+        let rest = first_line_after(&mut proc.0, what, limit, banner)?;
+        Ok((proc, rest))
     }
 
     /// The process id.
@@ -123,8 +134,13 @@ pub fn create_relay_token(bin: &Path, db: &Path, name: &str, mode: &str) -> anyh
         .to_owned())
 }
 
-/// Reads the child's first stdout line, `listening on ADDR`, within `limit`.
-fn listening_addr(child: &mut Child, what: &str, limit: Duration) -> anyhow::Result<String> {
+/// Reads the child's first stdout line, `<banner>REST`, within `limit`; answers `REST`.
+fn first_line_after(
+    child: &mut Child,
+    what: &str,
+    limit: Duration,
+    banner: &str,
+) -> anyhow::Result<String> {
     let stdout = child
         .stdout
         .take()
@@ -145,9 +161,9 @@ fn listening_addr(child: &mut Child, what: &str, limit: Duration) -> anyhow::Res
         .with_context(|| format!("{what} did not say where it listens within {limit:?}"))?
         .with_context(|| format!("cannot read {what}'s output"))?;
     line.trim()
-        .strip_prefix("listening on ")
+        .strip_prefix(banner)
         .map(str::to_owned)
-        .with_context(|| format!("{what} printed {line:?} instead of `listening on ADDR`"))
+        .with_context(|| format!("{what} printed {line:?} instead of `{banner}...`"))
 }
 
 /// The relay and the simulator, running.

@@ -50,13 +50,14 @@ fn main() -> anyhow::Result<()> {
         };
         let injected: u64 = outcome.faults.values().sum();
         println!(
-            "seed {seed}: {} in {:.1}s, {injected} faults, captured {:?}, refunded {:?}",
+            "seed {seed}: {} in {:.1}s, {injected} faults, {} Stripe events 2xx'd by the relay, captured {:?}, refunded {:?}",
             if outcome.failure.is_some() {
                 "FAIL"
             } else {
                 "ok"
             },
             outcome.wall.as_secs_f64(),
+            outcome.relay_2xx_stripe,
             outcome.captured,
             outcome.refunded,
         );

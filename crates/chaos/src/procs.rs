@@ -13,6 +13,8 @@ use coachdesk_tests::stack::{create_relay_token, relay_command, sim_config, Proc
 
 /// The Stripe key the simulator accepts in chaos runs.
 pub const STRIPE_KEY: &str = "sk_test_coachdesk_chaos";
+/// The mail tests' SMTP sink (Python, aiosmtpd; `scripts/setup` installs it).
+const SMTP_SINK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../mail/smtp_sink.py");
 /// How long a process gets to say where it listens.
 const START_LIMIT: Duration = Duration::from_secs(20);
 
@@ -59,6 +61,10 @@ pub struct Procs {
     /// How many relays were started empty (1 at first).
     pub relay_generation: u32,
     core: Option<Proc>,
+    smtp: Option<Proc>,
+    pub smtp_port: u16,
+    /// Where the SMTP sink stores each message accepted (`NAME.json`).
+    pub mail_dir: PathBuf,
     pub db: PathBuf,
     pub control: PathBuf,
     /// Seconds the simulator's clock (and the core's) was moved forward.
@@ -87,7 +93,14 @@ impl Procs {
         .context("simulator")?;
         let mut client = sim.client();
         client.stripe_key = STRIPE_KEY.into();
-        Ok(Procs {
+        let smtp_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .context("a free port for SMTP")?
+            .port();
+        let mut procs = Procs {
+            smtp: None,
+            smtp_port,
+            mail_dir: dir.path().join("mail"),
             db: dir.path().join("coachdesk.db"),
             relay_db,
             dir,
@@ -102,7 +115,9 @@ impl Procs {
             control,
             clock_offset: 0,
             reconcile_requests: 0,
-        })
+        };
+        procs.start_smtp()?;
+        Ok(procs)
     }
 
     pub fn relay_url(&self) -> String {
@@ -205,14 +220,29 @@ impl Procs {
         Ok(())
     }
 
-    pub fn set_smtp_down(&self, down: bool) -> anyhow::Result<()> {
-        let flag = self.control.join("smtp_down");
-        if down {
-            std::fs::write(&flag, b"down")?;
-        } else if flag.exists() {
-            std::fs::remove_file(&flag)?;
+    /// Starts the SMTP sink (the mail tests' loopback server) on its port (no-op when up).
+    pub fn start_smtp(&mut self) -> anyhow::Result<()> {
+        if self.smtp.is_some() {
+            return Ok(());
         }
+        let mut command = Command::new("python3");
+        command
+            .arg(SMTP_SINK)
+            .arg("--port")
+            .arg(self.smtp_port.to_string())
+            .arg("--out")
+            .arg(&self.mail_dir)
+            .stderr(append(self.dir.path(), "smtp.log")?);
+        let (proc, _) = Proc::spawn_ready(command, "the SMTP sink", START_LIMIT, "READY ")?;
+        self.smtp = Some(proc);
         Ok(())
+    }
+
+    /// SMTP down: kill -9 of the sink (connections refused until it is started again).
+    pub fn kill_smtp(&mut self) {
+        if let Some(mut smtp) = self.smtp.take() {
+            smtp.kill();
+        }
     }
 
     /// Asks the running core for a reconciliation and waits for its report.

@@ -122,6 +122,24 @@ impl Run<'_> {
     /// type, sold through a payment link.
     fn set_up(&mut self) -> anyhow::Result<()> {
         let mut store = Store::open(&self.procs.db)?;
+        coachdesk_mail::save_settings(
+            &store,
+            &coachdesk_mail::MailSettings {
+                smtp: coachdesk_mail::SmtpSettings {
+                    host: "127.0.0.1".into(),
+                    port: self.procs.smtp_port,
+                    security: coachdesk_mail::Security::Plain,
+                    username: None,
+                    timeout_secs: 5,
+                },
+                coach: coachdesk_mail::CoachIdentity {
+                    name: "Sam Coach".into(),
+                    from_address: "coach@example.com".into(),
+                    reply_to: None,
+                },
+                relay_url: Some(self.procs.relay_url()),
+            },
+        )?;
         let stripe = StripeApi::new(&format!("{}/", self.procs.sim_url()), STRIPE_KEY)?;
         for kind in crate::workload::KINDS {
             let st = store
@@ -295,7 +313,7 @@ impl Run<'_> {
                 self.record(client, name, format!("{method} {path} x{fault_count}"));
             }
             82..=91 => {
-                self.procs.set_smtp_down(true)?;
+                self.procs.kill_smtp();
                 self.record(client, "SMTP down", "until the next settle".into());
             }
             _ => {
@@ -556,7 +574,7 @@ impl Run<'_> {
         self.step += 1;
         self.procs.client.clear_faults()?;
         self.calm_delivery()?;
-        self.procs.set_smtp_down(false)?;
+        self.procs.start_smtp()?;
         self.procs.restart_relay()?;
         self.procs.start_core()?;
         self.procs.client.flush()?;

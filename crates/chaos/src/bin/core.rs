@@ -4,25 +4,23 @@
 //!
 //! Settings come from the environment (see [`Env`]); secrets are held in memory except the
 //! relay token, read from a file at each use so the harness can hand over a new relay's
-//! token. Client emails are appended to `<control>/mail.log` (one JSON line per send) and
-//! fail as a transient SMTP error while `<control>/smtp_down` exists. A reconciliation runs
+//! token. Client emails go through the app's own SMTP mailer (`coachdesk_mail::SmtpMailer`,
+//! deciding at send time) to the SMTP server in the store's mail settings. A reconciliation runs
 //! each time `<control>/reconcile.req` holds a number higher than the last one run; its
 //! report goes to `<control>/reconcile.done`.
 //!
 //! Prints `listening on <pid>` once sync runs, as the stack's processes do.
 
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use coachdesk_domain::booking::EmailKind;
-use coachdesk_providers::ProviderError;
+use coachdesk_mail::{Dispatcher, FixedPassword, SmtpMailer};
 use coachdesk_store::Store;
 use coachdesk_sync::{
-    Backoff, LogNotifier, MailOutcome, Mailer, Mode, Outlets, Secret, SecretError, SecretName,
-    SecretSource, SyncConfig, SyncEngine,
+    Backoff, LogNotifier, Mode, Outlets, Secret, SecretError, SecretName, SecretSource, SyncConfig,
+    SyncEngine,
 };
 
 /// The core's settings, from `COACHDESK_CHAOS_*` variables.
@@ -79,51 +77,6 @@ impl SecretSource for ChaosSecrets {
     }
 }
 
-/// Records each email as sent in `mail.log`; a transient error while SMTP is "down".
-struct RecordingMailer {
-    control: PathBuf,
-}
-
-impl Mailer for RecordingMailer {
-    fn send(&self, booking_id: &str, email: EmailKind) -> Result<MailOutcome, ProviderError> {
-        self.send_for_row(booking_id, email, "")
-    }
-
-    fn send_for_row(
-        &self,
-        booking_id: &str,
-        email: EmailKind,
-        idempotency_key: &str,
-    ) -> Result<MailOutcome, ProviderError> {
-        if self.control.join("smtp_down").exists() {
-            return Err(ProviderError::Transient {
-                provider: "The SMTP server",
-                status: None,
-                message: "connection refused (the chaos harness took SMTP down)".into(),
-                retry_after: None,
-                source: None,
-            });
-        }
-        let line =
-            serde_json::json!({"booking": booking_id, "kind": email, "key": idempotency_key});
-        let appended = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.control.join("mail.log"))
-            .and_then(|mut f| writeln!(f, "{line}"));
-        match appended {
-            Ok(()) => Ok(MailOutcome::Sent),
-            Err(err) => Err(ProviderError::Transient {
-                provider: "The SMTP server",
-                status: None,
-                message: format!("the mail log could not be written: {err}"),
-                retry_after: None,
-                source: None,
-            }),
-        }
-    }
-}
-
 /// Short waits and retries so a run settles in seconds; the simulator as both providers.
 fn config(env: &Env) -> SyncConfig {
     let mut config = SyncConfig::new(Mode::Test, &env.relay_url);
@@ -173,13 +126,16 @@ async fn run(env: Env, store: Store) -> anyhow::Result<()> {
         calendly_token: env.calendly_token.clone(),
         relay_token_file: env.control.join("relay_token"),
     });
+    let store = Arc::new(Mutex::new(store));
     let outlets = Outlets {
         notifier: Arc::new(LogNotifier),
-        mailer: Arc::new(RecordingMailer {
-            control: env.control.clone(),
-        }),
+        // The loopback SMTP server needs no login.
+        mailer: Arc::new(SmtpMailer::new(Dispatcher::new(
+            store.clone(),
+            Arc::new(FixedPassword(None)),
+        ))),
     };
-    let handle = SyncEngine::start(config(&env), Arc::new(Mutex::new(store)), secrets, outlets)?;
+    let handle = SyncEngine::start(config(&env), store, secrets, outlets)?;
     println!("listening on {}", std::process::id());
     let request = env.control.join("reconcile.req");
     let done = env.control.join("reconcile.done");
