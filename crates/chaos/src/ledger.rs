@@ -24,10 +24,18 @@ pub struct BookingView {
     pub timeline: Vec<String>,
 }
 
+/// What of a booking must equal the reference run's: state, captured, refunded, flags.
+type Outcome = (String, i64, i64, Vec<String>);
+
 impl BookingView {
-    /// What must equal the reference run's (the timeline may differ in order and causes).
-    fn outcome(&self) -> (&str, i64, i64, &[String]) {
-        (&self.state, self.captured, self.refunded, &self.attention)
+    /// The outcome (the timeline may differ in order and causes).
+    fn outcome(&self) -> Outcome {
+        (
+            self.state.clone(),
+            self.captured,
+            self.refunded,
+            self.attention.clone(),
+        )
     }
 }
 
@@ -324,15 +332,10 @@ fn sim_refunds(client: &coachdesk_sim::SimClient, pi: &str) -> anyhow::Result<Ve
 /// The first client whose books differ from the reference's, with what differs.
 pub fn first_divergence(reference: &Books, faulted: &Books) -> Option<(usize, String)> {
     for (n, (r, f)) in reference.clients.iter().zip(&faulted.clients).enumerate() {
-        let outcomes = |c: &ClientBooks| -> Vec<Option<(String, i64, i64, Vec<String>)>> {
+        let outcomes = |c: &ClientBooks| -> Vec<Option<Outcome>> {
             c.bookings
                 .iter()
-                .map(|b| {
-                    b.as_ref().map(|b| {
-                        let (s, c, r, a) = b.outcome();
-                        (s.to_owned(), c, r, a.to_vec())
-                    })
-                })
+                .map(|b| b.as_ref().map(BookingView::outcome))
                 .collect()
         };
         if outcomes(r) != outcomes(f) {
