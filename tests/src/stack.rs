@@ -51,18 +51,96 @@ pub fn workspace_binary(name: &str, env_var: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// A child process killed when dropped.
-struct Proc(Child);
+/// A child process killed (SIGKILL) when dropped.
+pub struct Proc(Child);
 
-impl Drop for Proc {
-    fn drop(&mut self) {
+impl Proc {
+    /// Starts `command` with its stdout piped and waits (within `limit`) for its first line,
+    /// `listening on ADDR`; answers the process and `ADDR`. Later output is drained.
+    pub fn spawn_listening(
+        command: Command,
+        what: &str,
+        limit: Duration,
+    ) -> anyhow::Result<(Proc, String)> {
+        Self::spawn_ready(command, what, limit, "listening on ")
+    }
+
+    /// As [`Proc::spawn_listening`] for a process whose first line is `<banner><rest>`
+    /// (`READY 2525` from the mail tests' SMTP sink); answers the process and `<rest>`.
+    pub fn spawn_ready(
+        mut command: Command,
+        what: &str,
+        limit: Duration,
+        banner: &str,
+    ) -> anyhow::Result<(Proc, String)> {
+        let mut proc = Proc(
+            command
+                .stdout(Stdio::piped())
+                .spawn()
+                .with_context(|| format!("cannot start {what}"))?,
+        );
+        let rest = first_line_after(&mut proc.0, what, limit, banner)?;
+        Ok((proc, rest))
+    }
+
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Kills the process with SIGKILL (no chance to clean up) and reaps it.
+    pub fn kill(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
 }
 
-/// Reads the child's first stdout line, `listening on ADDR`, within `limit`.
-fn listening_addr(child: &mut Child, what: &str, limit: Duration) -> anyhow::Result<String> {
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The relay binary on the database `db`, listening on `listen`, with the stack's webhook
+/// secrets; plain-http loopback payment links are allowed. Add `serve` or `token ...`.
+pub fn relay_command(bin: &Path, db: &Path, listen: &str) -> Command {
+    let mut command = Command::new(bin);
+    command
+        .env("COACHDESK_RELAY_DB", db)
+        .env("COACHDESK_RELAY_LISTEN", listen)
+        .env("COACHDESK_RELAY_STRIPE_SECRETS", STRIPE_WEBHOOK_SECRET)
+        .env("COACHDESK_RELAY_CALENDLY_KEYS", CALENDLY_SIGNING_KEY)
+        // The simulator's payment links are plain http on loopback.
+        .env("COACHDESK_RELAY_PAYMENT_LINK_HOSTS", "http://127.0.0.1")
+        .env("COACHDESK_RELAY_LOG", "info");
+    command
+}
+
+/// `coachdesk-relay token create --name NAME --mode MODE` on the database `db`: the token.
+pub fn create_relay_token(bin: &Path, db: &Path, name: &str, mode: &str) -> anyhow::Result<String> {
+    let out = relay_command(bin, db, "127.0.0.1:0")
+        .args(["token", "create", "--name", name, "--mode", mode])
+        .output()
+        .context("cannot run `coachdesk-relay token create`")?;
+    if !out.status.success() {
+        bail!(
+            "`coachdesk-relay token create` failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8(out.stdout)
+        .context("the relay token is not UTF-8")?
+        .trim()
+        .to_owned())
+}
+
+/// Reads the child's first stdout line, `<banner>REST`, within `limit`; answers `REST`.
+fn first_line_after(
+    child: &mut Child,
+    what: &str,
+    limit: Duration,
+    banner: &str,
+) -> anyhow::Result<String> {
     let stdout = child
         .stdout
         .take()
@@ -83,9 +161,9 @@ fn listening_addr(child: &mut Child, what: &str, limit: Duration) -> anyhow::Res
         .with_context(|| format!("{what} did not say where it listens within {limit:?}"))?
         .with_context(|| format!("cannot read {what}'s output"))?;
     line.trim()
-        .strip_prefix("listening on ")
+        .strip_prefix(banner)
         .map(str::to_owned)
-        .with_context(|| format!("{what} printed {line:?} instead of `listening on ADDR`"))
+        .with_context(|| format!("{what} printed {line:?} instead of `{banner}...`"))
 }
 
 /// The relay and the simulator, running.
@@ -126,41 +204,12 @@ impl Stack {
 
         let relay_bin = workspace_binary("coachdesk-relay", "COACHDESK_RELAY_BIN")?;
         let relay_db = dir.path().join("relay.db");
-        let relay_cmd = |args: &[&str]| {
-            let mut command = Command::new(&relay_bin);
-            command
-                .env("COACHDESK_RELAY_DB", &relay_db)
-                .env("COACHDESK_RELAY_LISTEN", "127.0.0.1:0")
-                .env("COACHDESK_RELAY_STRIPE_SECRETS", STRIPE_WEBHOOK_SECRET)
-                .env("COACHDESK_RELAY_CALENDLY_KEYS", CALENDLY_SIGNING_KEY)
-                // The simulator's payment links are plain http on loopback.
-                .env("COACHDESK_RELAY_PAYMENT_LINK_HOSTS", "http://127.0.0.1")
-                .env("COACHDESK_RELAY_LOG", "info")
-                .args(args);
-            command
-        };
         // The demo and e2e apps run in test mode.
-        let out = relay_cmd(&["token", "create", "--name", "app", "--mode", "test"])
-            .output()
-            .context("cannot run `coachdesk-relay token create`")?;
-        if !out.status.success() {
-            bail!(
-                "`coachdesk-relay token create` failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let relay_token = String::from_utf8(out.stdout)
-            .context("the relay token is not UTF-8")?
-            .trim()
-            .to_owned();
-        let mut relay = Proc(
-            relay_cmd(&["serve"])
-                .stdout(Stdio::piped())
-                .stderr(log("relay.log")?)
-                .spawn()
-                .context("cannot start `coachdesk-relay serve`")?,
-        );
-        let relay_addr = listening_addr(&mut relay.0, "the relay", Duration::from_secs(20))?;
+        let relay_token = create_relay_token(&relay_bin, &relay_db, "app", "test")?;
+        let mut serve = relay_command(&relay_bin, &relay_db, "127.0.0.1:0");
+        serve.arg("serve").stderr(log("relay.log")?);
+        let (relay, relay_addr) =
+            Proc::spawn_listening(serve, "the relay", Duration::from_secs(20))?;
         let relay_url = format!("http://{relay_addr}");
 
         let config_path = dir.path().join("sim.json");
@@ -168,17 +217,14 @@ impl Stack {
         std::fs::write(&config_path, serde_json::to_vec_pretty(&config)?)
             .context("cannot write the simulator's config")?;
         let sim_bin = workspace_binary("coachdesk-sim", "COACHDESK_SIM_BIN")?;
-        let mut sim = Proc(
-            Command::new(&sim_bin)
-                .arg("serve")
-                .arg("--config")
-                .arg(&config_path)
-                .stdout(Stdio::piped())
-                .stderr(log("sim.log")?)
-                .spawn()
-                .context("cannot start `coachdesk-sim serve`")?,
-        );
-        let sim_addr = listening_addr(&mut sim.0, "the simulator", Duration::from_secs(20))?;
+        let mut serve = Command::new(&sim_bin);
+        serve
+            .arg("serve")
+            .arg("--config")
+            .arg(&config_path)
+            .stderr(log("sim.log")?);
+        let (sim, sim_addr) =
+            Proc::spawn_listening(serve, "the simulator", Duration::from_secs(20))?;
         let sim_url = format!("http://{sim_addr}");
         let mut client = SimClient::new(&sim_url);
         client.stripe_key = DEMO_STRIPE_KEY.to_owned();

@@ -15,6 +15,10 @@
 //! - It neither exposes response headers nor has a request timeout: `Retry-After` on a
 //!   429 is not visible (the caller's backoff applies), and each call is wrapped in a
 //!   tokio timeout that counts as a transient failure.
+//! - Its `Currency` enum has no three-decimal currency (KWD, BHD, JOD, OMR, TND), which
+//!   Stripe accepts: prices, payment links and Checkout Sessions are posted with
+//!   `Client::post_form` and forms of our own carrying the code as text, and their answers
+//!   read as `{id, url}` only (the typed objects would refuse the currency).
 //! - An error body whose `code` its `ErrorCode` enum does not know fails to deserialise
 //!   and loses the HTTP status. Such an error is classed permanent with the decoding
 //!   error as message (a 4xx is by far the likelier source; Stripe's 5xx bodies carry
@@ -22,19 +26,16 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 use coachdesk_domain::read_back::SessionSeen;
 use coachdesk_domain::Money;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use stripe::{
-    CheckoutSession, CheckoutSessionMode, Client, CreateCheckoutSession,
-    CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
-    CreateCheckoutSessionLineItemsPriceDataProductData, CreatePaymentLink,
-    CreatePaymentLinkLineItems, CreatePrice, CreateProduct, CreateRefund, Currency, IdOrCreate,
-    ListRefunds, PaymentIntentId, PaymentLink, Price, Product, Refund, RefundId,
+    CheckoutSessionMode, Client, CreateCheckoutSession, CreateCheckoutSessionLineItems,
+    CreateCheckoutSessionLineItemsPriceData, CreateCheckoutSessionLineItemsPriceDataProductData,
+    CreateProduct, CreateRefund, Currency, ListRefunds, PaymentIntentId, Product, RefundId,
     RefundReasonFilter, RequestStrategy, StripeError,
 };
 
@@ -205,30 +206,40 @@ impl StripeApi {
                 CreateProduct::new(name),
             ))
             .await?;
-        let mut params = CreatePrice::new(currency(price)?);
-        params.unit_amount = Some(price.minor);
         let product_id = product.id.to_string();
-        params.product = Some(IdOrCreate::Id(&product_id));
         let price_key = format!("{idempotency_prefix}-price");
-        let price_obj: Price = self
-            .call(Price::create(&self.idempotent(&price_key), params))
+        // Posted as a form of our own: the currency goes as its code (see `currency_code`).
+        let price_obj: Created = self
+            .call(self.idempotent(&price_key).post_form(
+                "/prices",
+                PriceForm {
+                    currency: currency_code(price),
+                    unit_amount: price.minor,
+                    product: &product_id,
+                },
+            ))
             .await?;
         let link_key = format!("{idempotency_prefix}-link");
-        let link: PaymentLink = self
-            .call(PaymentLink::create(
-                &self.idempotent(&link_key),
-                CreatePaymentLink::new(vec![CreatePaymentLinkLineItems {
-                    adjustable_quantity: None,
-                    price: price_obj.id.to_string(),
-                    quantity: 1,
-                }]),
+        let link: Created = self
+            .call(self.idempotent(&link_key).post_form(
+                "/payment_links",
+                LinkForm {
+                    line_items: vec![LinkItem {
+                        price: &price_obj.id,
+                        quantity: 1,
+                    }],
+                },
             ))
             .await?;
         Ok(PaymentLinkCreated {
             product: product_id,
-            price: price_obj.id.to_string(),
-            payment_link: link.id.to_string(),
-            url: link.url,
+            price: price_obj.id,
+            url: link.url.ok_or_else(|| ProviderError::Permanent {
+                provider: STRIPE,
+                status: 0,
+                message: format!("the payment link {} came without its URL", link.id),
+            })?,
+            payment_link: link.id,
         })
     }
 
@@ -251,7 +262,8 @@ impl StripeApi {
         )]));
         params.line_items = Some(vec![CreateCheckoutSessionLineItems {
             price_data: Some(CreateCheckoutSessionLineItemsPriceData {
-                currency: currency(request.amount)?,
+                // Replaced by the amount's own code below (see `currency_code`).
+                currency: Currency::USD,
                 unit_amount: Some(request.amount.minor),
                 product_data: Some(CreateCheckoutSessionLineItemsPriceDataProductData {
                     name: request.product_name.clone(),
@@ -262,14 +274,21 @@ impl StripeApi {
             quantity: Some(1),
             ..Default::default()
         }]);
-        let session: CheckoutSession = self
-            .call(CheckoutSession::create(
-                &self.idempotent(idempotency_key),
-                params,
-            ))
+        let mut form = serde_json::to_value(&params).map_err(|e| ProviderError::Permanent {
+            provider: STRIPE,
+            status: 0,
+            message: format!("the Checkout Session request could not be built: {e}"),
+        })?;
+        form["line_items"][0]["price_data"]["currency"] =
+            Value::String(currency_code(request.amount));
+        let session: Created = self
+            .call(
+                self.idempotent(idempotency_key)
+                    .post_form("/checkout/sessions", form),
+            )
             .await?;
         Ok(CheckoutSessionCreated {
-            id: session.id.to_string(),
+            id: session.id,
             url: session.url,
         })
     }
@@ -297,11 +316,16 @@ impl StripeApi {
             ("cause".to_owned(), request.cause.clone()),
             ("booking_id".to_owned(), request.booking_id.clone()),
         ]));
-        let refund: Refund = self
-            .call(Refund::create(&self.idempotent(idempotency_key), params))
+        // Read without the typed `Refund` (its `Currency` refuses three-decimal ones): a
+        // refund made but unreadable would look failed.
+        let refund: RefundRead = self
+            .call(
+                self.idempotent(idempotency_key)
+                    .post_form("/refunds", params),
+            )
             .await?;
         Ok(RefundCreated {
-            id: refund.id.to_string(),
+            id: refund.id,
             status: refund.status.unwrap_or_else(|| "pending".into()),
         })
     }
@@ -364,12 +388,26 @@ impl StripeApi {
             params.payment_intent = Some(intent.clone());
             params.limit = Some(100);
             params.starting_after = after.take();
-            let page = self.call(Refund::list(&self.client, &params)).await?;
-            let last = page.data.last().map(|r| r.id.clone());
+            let page: RefundPage = self
+                .call(self.client.get_query("/refunds", &params))
+                .await?;
+            let last = match page.data.last() {
+                Some(r) => {
+                    Some(
+                        r.id.parse::<RefundId>()
+                            .map_err(|_| ProviderError::Permanent {
+                                provider: STRIPE,
+                                status: 0,
+                                message: format!("{:?} is not a refund id", r.id),
+                            })?,
+                    )
+                }
+                None => None,
+            };
             seen.extend(page.data.into_iter().map(|refund| {
                 let meta = |key: &str| refund.metadata.as_ref().and_then(|m| m.get(key)).cloned();
                 RefundSeen {
-                    id: refund.id.to_string(),
+                    id: refund.id.clone(),
                     amount_minor: refund.amount,
                     status: refund.status.clone().unwrap_or_else(|| "pending".into()),
                     booking_id: meta("booking_id"),
@@ -407,13 +445,60 @@ impl StripeApi {
     }
 }
 
-fn currency(money: Money) -> Result<Currency, ProviderError> {
-    let code = money.currency.code().to_ascii_lowercase();
-    Currency::from_str(&code).map_err(|_| ProviderError::Permanent {
-        provider: STRIPE,
-        status: 400,
-        message: format!("Stripe does not know the currency {code:?}"),
-    })
+/// Stripe's lowercase currency code. async-stripe 0.41's `Currency` enum lacks the
+/// three-decimal currencies Stripe takes (KWD, BHD, JOD, OMR, TND), so prices and Checkout
+/// line items carry the code as text rather than the enum; Stripe itself answers a currency
+/// it does not know with a 400 (a permanent error with its words).
+fn currency_code(money: Money) -> String {
+    money.currency.code().to_ascii_lowercase()
+}
+
+/// The id (and URL) of an object created with a form of our own, read without the typed
+/// object (whose `Currency` field would refuse a three-decimal currency).
+#[derive(Deserialize)]
+struct Created {
+    id: String,
+    #[serde(default)]
+    url: Option<String>,
+}
+
+/// A refund as read back (id, amount, status, our metadata), without its currency.
+#[derive(Deserialize)]
+struct RefundRead {
+    id: String,
+    amount: i64,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    metadata: Option<HashMap<String, String>>,
+}
+
+/// One page of `GET /v1/refunds`.
+#[derive(Deserialize)]
+struct RefundPage {
+    data: Vec<RefundRead>,
+    #[serde(default)]
+    has_more: bool,
+}
+
+/// `POST /v1/payment_links` for one price.
+#[derive(Serialize)]
+struct LinkForm<'a> {
+    line_items: Vec<LinkItem<'a>>,
+}
+
+#[derive(Serialize)]
+struct LinkItem<'a> {
+    price: &'a str,
+    quantity: u64,
+}
+
+/// `POST /v1/prices` for a product, with the currency as its code.
+#[derive(Serialize)]
+struct PriceForm<'a> {
+    currency: String,
+    unit_amount: i64,
+    product: &'a str,
 }
 
 fn classify(err: StripeError) -> ProviderError {

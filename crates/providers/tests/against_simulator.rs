@@ -308,3 +308,68 @@ async fn every_calendly_call_reads_the_simulators_answers() {
     let err = wrong.current_user().await.expect_err("401");
     assert!(!err.is_transient(), "{err}");
 }
+
+/// Found by the chaos harness: async-stripe 0.41's `Currency` enum has no KWD (nor any
+/// three-decimal currency), so a KWD session type could get neither a payment link nor a
+/// recovery Checkout Session ("Stripe does not know the currency"), and a KWD refund was
+/// made at Stripe but its answer could not be read: the booking was flagged "refund failed".
+#[tokio::test]
+async fn three_decimal_currencies_get_links_and_checkout_sessions() {
+    let (_sim, client, stripe, _) = start();
+    let now = client.advance_clock(0).expect("clock");
+    let link = stripe
+        .create_payment_link("Deep dive", money(45500, "KWD"), "st-kwd")
+        .await
+        .expect("KWD link");
+    assert!(link.payment_link.starts_with("plink_"), "{link:?}");
+    let prices = client
+        .requests(Some("POST"), Some("/v1/prices"))
+        .expect("log");
+    assert_eq!(prices.len(), 1, "{prices:#?}");
+    assert!(
+        prices[0].body.contains("unit_amount=45500") && prices[0].body.contains("currency=kwd"),
+        "{}",
+        prices[0].body
+    );
+    let session = stripe
+        .create_checkout_session(
+            &CheckoutRequest {
+                booking_id: "bk_kwd".into(),
+                client_reference_id: "invitee-uuid-kwd".into(),
+                product_name: "Deep dive".into(),
+                amount: money(45500, "KWD"),
+                customer_email: None,
+                success_url: "https://relay.example.com/paid".into(),
+                cancel_url: None,
+                expires_at: now + 3600,
+            },
+            "bk_kwd-checkout",
+        )
+        .await
+        .expect("KWD checkout session");
+    let paid = client.pay_session(&session.id, false).expect("pay");
+    assert_eq!(paid["amount_total"], 45500, "{paid}");
+    assert_eq!(paid["currency"], "kwd", "{paid}");
+    // A refund of a KWD payment is made and read back, not taken for a failure.
+    let pi = paid["payment_intent"].as_str().expect("pi").to_owned();
+    let refund = stripe
+        .refund(
+            &RefundRequest {
+                payment_intent: pi.clone(),
+                amount: Some(money(15166, "KWD")),
+                booking_id: "bk_kwd".into(),
+                cause: "coach:1".into(),
+            },
+            "bk_kwd-refund:coach:1",
+        )
+        .await
+        .expect("KWD refund");
+    assert_eq!(refund.status, "succeeded");
+    let seen = stripe.list_refunds(&pi).await.expect("KWD refunds listed");
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].id, refund.id);
+    assert_eq!(seen[0].amount_minor, 15166);
+    assert_eq!(seen[0].cause.as_deref(), Some("coach:1"));
+    assert_eq!(seen[0].booking_id.as_deref(), Some("bk_kwd"));
+    assert_faithful(&client);
+}

@@ -100,6 +100,10 @@ pub struct SyncConfig {
     pub calendly_lookback: Duration,
     /// How often the Calendly subscription is checked (`None`: only at start-up).
     pub subscription_check_every: Option<Duration>,
+    /// Added to the system clock wherever the tasks read the time (zero in the app): a
+    /// harness that moves the providers' clock by days moves the app's with it, as a
+    /// laptop that slept through them would see.
+    pub clock_offset: time::Duration,
 }
 
 impl SyncConfig {
@@ -127,7 +131,13 @@ impl SyncConfig {
             reconcile_every: Some(Duration::from_secs(15 * 60)),
             calendly_lookback: Duration::from_secs(30 * 24 * 3600),
             subscription_check_every: Some(Duration::from_secs(60 * 60)),
+            clock_offset: time::Duration::ZERO,
         }
+    }
+
+    /// The time the background tasks work at: the system clock plus [`Self::clock_offset`].
+    pub fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc() + self.clock_offset
     }
 }
 
@@ -497,12 +507,7 @@ async fn pull_once(
     // Nothing confirmed and no money moved on a webhook's word alone (see `read_back`).
     let (contradictions, _calls) =
         relay::read_back_page(&shared.providers, &shared.store, &page).await?;
-    let report = relay::apply_page(
-        &shared.store,
-        &page,
-        &contradictions,
-        OffsetDateTime::now_utc(),
-    )?;
+    let report = relay::apply_page(&shared.store, &page, &contradictions, shared.config.now())?;
     if report.cursor > *acked {
         match relay
             .ack(token.expose(), report.cursor, page.relay_id.as_deref())
@@ -529,7 +534,7 @@ async fn pull_once(
     }
     shared.update(|s| {
         s.connected = true;
-        s.last_sync = rfc3339(OffsetDateTime::now_utc());
+        s.last_sync = rfc3339(shared.config.now());
         s.events_applied += report.applied as u64;
         s.relay_cursor = report.cursor;
     });
@@ -539,7 +544,7 @@ async fn pull_once(
 
 async fn executor_loop(shared: Arc<Shared>, executor: Executor) {
     loop {
-        match executor.run_once(OffsetDateTime::now_utc()).await {
+        match executor.run_once(shared.config.now()).await {
             Ok(report) => shared.update(|s| {
                 s.effects_done += u64::from(report.done);
                 s.effects_failed += u64::from(report.failed);
@@ -558,7 +563,7 @@ async fn executor_loop(shared: Arc<Shared>, executor: Executor) {
 }
 
 async fn reconcile_once(shared: &Shared) -> ReconcileReport {
-    let now = OffsetDateTime::now_utc();
+    let now = shared.config.now();
     // After a restore, reach back to the backup's newest entry.
     let restored_since = lock(&shared.store)
         .setting(relay::RECONCILE_SINCE)
