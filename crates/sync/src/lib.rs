@@ -507,6 +507,11 @@ async fn pull_once(
     // Nothing confirmed and no money moved on a webhook's word alone (see `read_back`).
     let (contradictions, _calls) =
         relay::read_back_page(&shared.providers, &shared.store, &page).await?;
+    if relay::cursor(&lock(&shared.store))? != after {
+        // The database was restored while this page was on its way: it was pulled after a
+        // cursor the store no longer has. Pull again from the store's own cursor.
+        return Ok(());
+    }
     let report = relay::apply_page(&shared.store, &page, &contradictions, shared.config.now())?;
     if report.cursor > *acked {
         match relay
