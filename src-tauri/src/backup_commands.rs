@@ -45,15 +45,9 @@ pub async fn backup_database<R: Runtime>(
     state: State<'_, AppState>,
     request: BackupPath,
 ) -> Result<Option<BackupDone>, CommandError> {
-    let path = match request.path {
-        Some(p) => PathBuf::from(p),
-        None => {
-            let stamp = backups::daily_name(OffsetDateTime::now_utc().date());
-            match pick(&app, Some(&stamp), true).await {
-                Some(p) => p,
-                None => return Ok(None),
-            }
-        }
+    let suggested = backups::daily_name(OffsetDateTime::now_utc().date());
+    let Some(path) = given_or_picked(&app, request, Some(&suggested)).await else {
+        return Ok(None);
     };
     let summary = state.store().backup_to(&path).map_err(|e| {
         tracing::warn!(command = "backup_database", path = %path.display(), error = %e, "backup failed");
@@ -76,12 +70,8 @@ pub async fn restore_database<R: Runtime>(
     state: State<'_, AppState>,
     request: BackupPath,
 ) -> Result<Option<BackupDone>, CommandError> {
-    let path = match request.path {
-        Some(p) => PathBuf::from(p),
-        None => match pick(&app, None, false).await {
-            Some(p) => p,
-            None => return Ok(None),
-        },
+    let Some(path) = given_or_picked(&app, request, None).await else {
+        return Ok(None);
     };
     let database = state.database_path().to_owned();
     let restored = {
@@ -111,28 +101,29 @@ pub async fn restore_database<R: Runtime>(
     }))
 }
 
-/// The system's save or open dialog for a backup file.
-async fn pick<R: Runtime>(app: &AppHandle<R>, name: Option<&str>, save: bool) -> Option<PathBuf> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let mut dialog = app
-        .dialog()
-        .file()
-        .set_title(if save {
-            "Back up Coachdesk"
-        } else {
-            "Restore a Coachdesk backup"
-        })
-        .add_filter("Coachdesk backup", &["db"]);
-    if let Some(name) = name {
-        dialog = dialog.set_file_name(name);
+/// The path the request names, or else the one the coach picks in the system's dialog:
+/// a save dialog suggesting `save_as`, or an open dialog without it. `None`: closed.
+async fn given_or_picked<R: Runtime>(
+    app: &AppHandle<R>,
+    request: BackupPath,
+    save_as: Option<&str>,
+) -> Option<PathBuf> {
+    if let Some(path) = request.path {
+        return Some(PathBuf::from(path));
     }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let dialog = app.dialog().file().add_filter("Coachdesk backup", &["db"]);
     let answer = move |file: Option<tauri_plugin_dialog::FilePath>| {
         let _ = tx.send(file.and_then(|f| f.into_path().ok()));
     };
-    if save {
-        dialog.save_file(answer);
-    } else {
-        dialog.pick_file(answer);
+    match save_as {
+        Some(name) => dialog
+            .set_title("Back up Coachdesk")
+            .set_file_name(name)
+            .save_file(answer),
+        None => dialog
+            .set_title("Restore a Coachdesk backup")
+            .pick_file(answer),
     }
     rx.await.ok().flatten()
 }
@@ -155,7 +146,8 @@ fn backup_error(e: &BackupError) -> CommandError {
     }
 }
 
-/// Takes today's automatic backup if it is not there yet, then hourly while the app runs.
+/// Takes today's automatic backup if it is not there yet, a minute after start and then
+/// hourly while the app runs.
 pub fn spawn_daily_backups(
     store: std::sync::Arc<std::sync::Mutex<coachdesk_store::Store>>,
     dir: PathBuf,
@@ -163,8 +155,10 @@ pub fn spawn_daily_backups(
     let spawned = std::thread::Builder::new()
         .name("daily-backup".to_owned())
         .spawn(move || loop {
+            // Not at the very start: the window's first requests need the store first.
+            std::thread::sleep(std::time::Duration::from_secs(60));
             daily_once(&store, &dir);
-            std::thread::sleep(std::time::Duration::from_secs(3600));
+            std::thread::sleep(std::time::Duration::from_secs(3600 - 60));
         });
     if let Err(error) = spawned {
         tracing::warn!(%error, "daily backups are off: their thread did not start");

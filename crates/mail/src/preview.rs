@@ -56,35 +56,11 @@ pub fn sample_booking(kind: MailKind, now: OffsetDateTime) -> Booking {
                     failure_reason: None,
                 },
             );
-            b.payments.insert(
-                "cs_preview".into(),
-                coachdesk_domain::booking::PaymentRecord {
-                    fact: coachdesk_domain::booking::PaymentFact {
-                        checkout_session: "cs_preview".into(),
-                        payment_intent: Some("pi_preview".into()),
-                        amount: Money::new(15000, eur),
-                        status: coachdesk_domain::booking::PaymentStatus::Succeeded,
-                        at: now,
-                    },
-                    carried_from: None,
-                },
-            );
+            paid_in_full(&mut b, Money::new(15000, eur), now);
         }
         MailKind::LatePaymentRefund => {
             b.state = BookingState::Refunded;
-            b.payments.insert(
-                "cs_preview".into(),
-                coachdesk_domain::booking::PaymentRecord {
-                    fact: coachdesk_domain::booking::PaymentFact {
-                        checkout_session: "cs_preview".into(),
-                        payment_intent: Some("pi_preview".into()),
-                        amount: Money::new(15000, eur),
-                        status: coachdesk_domain::booking::PaymentStatus::Succeeded,
-                        at: now,
-                    },
-                    carried_from: None,
-                },
-            );
+            paid_in_full(&mut b, Money::new(15000, eur), now);
             b.refunds.insert(
                 "late-payment:cs_preview".into(),
                 coachdesk_domain::booking::RefundRecord {
@@ -106,6 +82,23 @@ pub fn sample_booking(kind: MailKind, now: OffsetDateTime) -> Booking {
         MailKind::PaymentRequest | MailKind::PaymentReminder => {}
     }
     b
+}
+
+/// The sample booking's payment of `price`, by card.
+fn paid_in_full(b: &mut Booking, price: Money, now: OffsetDateTime) {
+    b.payments.insert(
+        "cs_preview".into(),
+        coachdesk_domain::booking::PaymentRecord {
+            fact: coachdesk_domain::booking::PaymentFact {
+                checkout_session: "cs_preview".into(),
+                payment_intent: Some("pi_preview".into()),
+                amount: price,
+                status: coachdesk_domain::booking::PaymentStatus::Succeeded,
+                at: now,
+            },
+            carried_from: None,
+        },
+    );
 }
 
 /// Renders `template` for the sample booking of its kind, as the client would read it.

@@ -185,40 +185,33 @@ impl Metrics {
                 );
             }
         }
-        let _ = writeln!(
-            out,
-            "# HELP coachdesk_relay_queue_depth Events stored and not yet acknowledged."
+        scalar(
+            &mut out,
+            "coachdesk_relay_queue_depth",
+            "gauge",
+            "Events stored and not yet acknowledged.",
+            queue_depth,
         );
-        let _ = writeln!(out, "# TYPE coachdesk_relay_queue_depth gauge");
-        let _ = writeln!(out, "coachdesk_relay_queue_depth {queue_depth}");
-        let _ = writeln!(out, "# HELP coachdesk_relay_oldest_unacked_age_seconds Age of the oldest unacknowledged event (0 if none).");
-        let _ = writeln!(
-            out,
-            "# TYPE coachdesk_relay_oldest_unacked_age_seconds gauge"
+        scalar(
+            &mut out,
+            "coachdesk_relay_oldest_unacked_age_seconds",
+            "gauge",
+            "Age of the oldest unacknowledged event (0 if none).",
+            format_args!("{oldest_unacked_age_secs:.3}"),
         );
-        let _ = writeln!(
-            out,
-            "coachdesk_relay_oldest_unacked_age_seconds {oldest_unacked_age_secs:.3}"
+        scalar(
+            &mut out,
+            "coachdesk_relay_commits_total",
+            "counter",
+            "Group commits (transactions) of the writer.",
+            self.commits.load(Relaxed),
         );
-        let _ = writeln!(
-            out,
-            "# HELP coachdesk_relay_commits_total Group commits (transactions) of the writer."
-        );
-        let _ = writeln!(out, "# TYPE coachdesk_relay_commits_total counter");
-        let _ = writeln!(
-            out,
-            "coachdesk_relay_commits_total {}",
-            self.commits.load(Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP coachdesk_relay_committed_jobs_total Changes committed; divided by commits, the mean group size."
-        );
-        let _ = writeln!(out, "# TYPE coachdesk_relay_committed_jobs_total counter");
-        let _ = writeln!(
-            out,
-            "coachdesk_relay_committed_jobs_total {}",
-            self.committed_jobs.load(Relaxed)
+        scalar(
+            &mut out,
+            "coachdesk_relay_committed_jobs_total",
+            "counter",
+            "Changes committed; divided by commits, the mean group size.",
+            self.committed_jobs.load(Relaxed),
         );
         let _ = writeln!(
             out,
@@ -232,31 +225,19 @@ impl Metrics {
                 self.guard_answered[i].load(Relaxed)
             );
         }
-        let _ = writeln!(
-            out,
-            "# HELP coachdesk_relay_connections_refused_total New connections refused at the connection caps."
+        scalar(
+            &mut out,
+            "coachdesk_relay_connections_refused_total",
+            "counter",
+            "New connections refused at the connection caps.",
+            self.connections_refused.load(Relaxed),
         );
-        let _ = writeln!(
-            out,
-            "# TYPE coachdesk_relay_connections_refused_total counter"
-        );
-        let _ = writeln!(
-            out,
-            "coachdesk_relay_connections_refused_total {}",
-            self.connections_refused.load(Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP coachdesk_relay_idle_connections_cut_total Idle connections cut to admit new ones."
-        );
-        let _ = writeln!(
-            out,
-            "# TYPE coachdesk_relay_idle_connections_cut_total counter"
-        );
-        let _ = writeln!(
-            out,
-            "coachdesk_relay_idle_connections_cut_total {}",
-            self.idle_connections_cut.load(Relaxed)
+        scalar(
+            &mut out,
+            "coachdesk_relay_idle_connections_cut_total",
+            "counter",
+            "Idle connections cut to admit new ones.",
+            self.idle_connections_cut.load(Relaxed),
         );
         let _ = writeln!(
             out,
@@ -292,6 +273,13 @@ impl Metrics {
         }
         out
     }
+}
+
+/// One sample of a metric without labels, with its HELP and TYPE lines.
+fn scalar(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    let _ = writeln!(out, "{name} {value}");
 }
 
 #[cfg(test)]

@@ -260,6 +260,34 @@ pub fn rfc3339_ms(ms: i64) -> String {
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned())
 }
 
+/// A provider as stored in the `provider` column.
+pub(crate) fn provider_from(stored: &str) -> Provider {
+    if stored == "calendly" {
+        Provider::Calendly
+    } else {
+        Provider::Stripe
+    }
+}
+
+/// A pull's page from the events in sequence order: the first always, then while the
+/// bodies stay within `max_bytes`.
+pub(crate) fn page_within<E>(
+    events: impl IntoIterator<Item = Result<PulledEvent, E>>,
+    max_bytes: usize,
+) -> Result<Vec<PulledEvent>, E> {
+    let mut out = Vec::new();
+    let mut bytes = 0usize;
+    for event in events {
+        let event = event?;
+        if !out.is_empty() && bytes + event.body.len() > max_bytes {
+            break;
+        }
+        bytes += event.body.len();
+        out.push(event);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,13 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use coachdesk_signature::sign_header;
 use support::http;
 use support::*;
-
-fn sign(body: &str) -> String {
-    sign_header(STRIPE_SECRET.as_bytes(), now(), body.as_bytes())
-}
 
 /// A connection from a chosen loopback source address.
 fn connect_from(src: Ipv4Addr, addr: SocketAddr) -> std::io::Result<TcpStream> {

@@ -34,13 +34,6 @@ fn post_calendly(relay: &Relay) {
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
-fn keys(events: &[serde_json::Value]) -> Vec<String> {
-    events
-        .iter()
-        .map(|e| e["key"].as_str().expect("key").to_owned())
-        .collect()
-}
-
 fn last_seq(events: &[serde_json::Value]) -> i64 {
     events
         .last()

@@ -9,20 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use coachdesk_signature::sign_header;
 use support::http::{self, Conn};
 use support::*;
-
-fn sign(body: &str) -> String {
-    sign_header(STRIPE_SECRET.as_bytes(), now(), body.as_bytes())
-}
-
-fn keys(events: &[serde_json::Value]) -> Vec<String> {
-    events
-        .iter()
-        .map(|e| e["key"].as_str().expect("key").to_owned())
-        .collect()
-}
 
 /// Posts `count` events named `{prefix}_{n}` on one keep-alive connection to `relay`;
 /// returns the ids answered 200. Stops at the first failure (the process died).

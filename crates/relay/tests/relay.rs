@@ -7,20 +7,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use coachdesk_signature::sign_header;
 use support::http::{self, Conn};
 use support::*;
-
-fn sign(body: &str) -> String {
-    sign_header(STRIPE_SECRET.as_bytes(), now(), body.as_bytes())
-}
-
-fn keys(events: &[serde_json::Value]) -> Vec<String> {
-    events
-        .iter()
-        .map(|e| e["key"].as_str().expect("key").to_owned())
-        .collect()
-}
 
 fn stripe_library_headers_are_accepted_and_tampering_is_rejected() {
     let relay = Relay::start();

@@ -13,6 +13,22 @@ use time::OffsetDateTime;
 
 use crate::{ts, Store, StoreError};
 
+/// The booking (id and state) of the outbox row `id` while it is pending; `None` once it is
+/// not (held, done, or gone).
+fn pending_effect_booking(
+    conn: &rusqlite::Connection,
+    id: i64,
+) -> Result<Option<(String, String)>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT o.booking_id, b.state FROM outbox o JOIN bookings b ON b.id = o.booking_id
+             WHERE o.id = ?1 AND o.status = 'pending'",
+            [id],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?)
+}
+
 /// The attention code of a booking whose refund waits for the coach.
 pub const REFUND_AWAITING_APPROVAL: &str = "refund_awaiting_approval";
 
@@ -20,15 +36,7 @@ impl Store {
     /// Holds a pending effect (a refund) for the coach's approval, with `note` saying why.
     pub fn hold_effect(&self, id: i64, note: &str, now: OffsetDateTime) -> Result<(), StoreError> {
         let tx = self.conn.unchecked_transaction()?;
-        let booking: Option<(String, String)> = tx
-            .query_row(
-                "SELECT o.booking_id, b.state FROM outbox o JOIN bookings b ON b.id = o.booking_id
-                 WHERE o.id = ?1 AND o.status = 'pending'",
-                [id],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .optional()?;
-        let Some((booking_id, state)) = booking else {
+        let Some((booking_id, state)) = pending_effect_booking(&tx, id)? else {
             return Ok(());
         };
         tx.execute(
@@ -59,15 +67,7 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let tx = self.conn.unchecked_transaction()?;
-        let booking: Option<(String, String)> = tx
-            .query_row(
-                "SELECT o.booking_id, b.state FROM outbox o JOIN bookings b ON b.id = o.booking_id
-                 WHERE o.id = ?1 AND o.status = 'pending'",
-                [id],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .optional()?;
-        let Some((booking_id, state)) = booking else {
+        let Some((booking_id, state)) = pending_effect_booking(&tx, id)? else {
             return Ok(());
         };
         tx.execute(

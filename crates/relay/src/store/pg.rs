@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use coachdesk_protocol::relay::{PaymentLinkRoute, Provider, PulledEvent};
+use coachdesk_protocol::relay::{PaymentLinkRoute, PulledEvent};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, NoTls, Row, Statement, Transaction};
 use r2d2_postgres::PostgresConnectionManager;
@@ -389,6 +389,18 @@ fn consumer_from_row(row: &Row) -> Result<Consumer, StoreError> {
     })
 }
 
+/// An event row of a pull (`seq, provider, key, received_at_ms, body`).
+fn pulled_from_row(row: &Row) -> Result<PulledEvent, StoreError> {
+    let provider: String = row.try_get(1).ctx("pull provider")?;
+    Ok(PulledEvent {
+        seq: row.try_get(0).ctx("pull seq")?,
+        provider: super::provider_from(&provider),
+        key: row.try_get(2).ctx("pull key")?,
+        received_at: super::rfc3339_ms(row.try_get(3).ctx("pull time")?),
+        body: row.try_get(4).ctx("pull body")?,
+    })
+}
+
 const CONSUMER_COLUMNS: &str =
     "SELECT id, name, mode, created_at_ms, last_used_at_ms, acked_through FROM consumers";
 
@@ -417,14 +429,6 @@ const MARK_FULLY_ACKED: &str = "
       AND ((e.livemode IS NULL AND e.seq <= m.all_)
         OR (e.livemode = false AND e.seq <= m.test)
         OR (e.livemode = true AND e.seq <= m.live))";
-
-fn provider_from(s: &str) -> Provider {
-    if s == "calendly" {
-        Provider::Calendly
-    } else {
-        Provider::Stripe
-    }
-}
 
 struct PgReader {
     pool: Pool,
@@ -471,7 +475,7 @@ impl ReadStore for PgReader {
         let any = mode == TokenMode::Any;
         let live = mode == TokenMode::Live;
         let mut conn = self.conn()?;
-        let mut rows = conn
+        let rows = conn
             .query_raw(
                 "SELECT seq, provider, key, received_at_ms, body FROM events
                  WHERE seq > $1 AND (livemode IS NULL OR $3 OR livemode = $4)
@@ -484,24 +488,11 @@ impl ReadStore for PgReader {
                 ],
             )
             .ctx("pull")?;
-        let mut out = Vec::new();
-        let mut bytes = 0usize;
-        while let Some(row) = rows.next().ctx("pull row")? {
-            let body: String = row.try_get(4).ctx("pull body")?;
-            if !out.is_empty() && bytes + body.len() > max_bytes {
-                break;
-            }
-            bytes += body.len();
-            let provider: String = row.try_get(1).ctx("pull provider")?;
-            out.push(PulledEvent {
-                seq: row.try_get(0).ctx("pull seq")?,
-                provider: provider_from(&provider),
-                key: row.try_get(2).ctx("pull key")?,
-                received_at: super::rfc3339_ms(row.try_get(3).ctx("pull time")?),
-                body,
-            });
-        }
-        Ok(out)
+        super::page_within(
+            rows.iterator()
+                .map(|row| pulled_from_row(&row.ctx("pull row")?)),
+            max_bytes,
+        )
     }
 
     fn newest_seq(&self) -> Result<i64, StoreError> {
@@ -877,6 +868,7 @@ impl WriteTx for PgTx<'_, '_> {
 mod tests {
     use super::*;
     use crate::store::conformance::postgres_url;
+    use coachdesk_protocol::relay::Provider;
 
     #[test]
     fn every_file_in_migrations_pg_is_listed_in_order() {

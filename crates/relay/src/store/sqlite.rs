@@ -17,7 +17,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use coachdesk_protocol::relay::{PaymentLinkRoute, Provider, PulledEvent};
+use coachdesk_protocol::relay::{PaymentLinkRoute, PulledEvent};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
@@ -345,14 +345,6 @@ fn mark_fully_acked(conn: &Connection, now_ms: i64) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn provider_from(s: &str) -> Provider {
-    if s == "calendly" {
-        Provider::Calendly
-    } else {
-        Provider::Stripe
-    }
-}
-
 struct SqliteReader {
     conn: Connection,
     relay_id: RelayId,
@@ -400,25 +392,19 @@ impl ReadStore for SqliteReader {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let any = mode == TokenMode::Any;
         let live = mode == TokenMode::Live;
-        let mut rows = stmt.query(params![after, limit, any, live]).ctx("pull")?;
-        let mut out = Vec::new();
-        let mut bytes = 0usize;
-        while let Some(row) = rows.next().ctx("pull row")? {
-            let body: String = row.get(4).ctx("pull body")?;
-            if !out.is_empty() && bytes + body.len() > max_bytes {
-                break;
-            }
-            bytes += body.len();
-            let provider: String = row.get(1).ctx("pull provider")?;
-            out.push(PulledEvent {
-                seq: row.get(0).ctx("pull seq")?,
-                provider: provider_from(&provider),
-                key: row.get(2).ctx("pull key")?,
-                received_at: super::rfc3339_ms(row.get(3).ctx("pull time")?),
-                body,
-            });
-        }
-        Ok(out)
+        let rows = stmt
+            .query_map(params![after, limit, any, live], |row| {
+                let provider: String = row.get(1)?;
+                Ok(PulledEvent {
+                    seq: row.get(0)?,
+                    provider: super::provider_from(&provider),
+                    key: row.get(2)?,
+                    received_at: super::rfc3339_ms(row.get(3)?),
+                    body: row.get(4)?,
+                })
+            })
+            .ctx("pull")?;
+        super::page_within(rows.map(|event| event.ctx("pull row")), max_bytes)
     }
 
     fn newest_seq(&self) -> Result<i64, StoreError> {

@@ -367,3 +367,16 @@ pub fn stripe_body(id: &str, size: usize) -> String {
     let pad = size.saturating_sub(head.len() + tail.len());
     format!("{head}{}{tail}", "x".repeat(pad))
 }
+
+/// A `Stripe-Signature` header for `body`, signed now with the tests' endpoint secret.
+pub fn sign(body: &str) -> String {
+    coachdesk_signature::sign_header(STRIPE_SECRET.as_bytes(), now(), body.as_bytes())
+}
+
+/// The dedup keys of pulled events, in order.
+pub fn keys(events: &[serde_json::Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["key"].as_str().expect("key").to_owned())
+        .collect()
+}
