@@ -261,6 +261,56 @@ fn scenarios() -> Vec<Scenario> {
                 (INV_A, paid(INV_A, "cs_1", "pi_1", 9000, -100)),
             ],
         ),
+        s(
+            "dashboard refund between two reschedules",
+            vec![
+                (INV_A, created(INV_A)),
+                (INV_A, pay(-100)),
+                (INV_A, rescheduled(INV_A, INV_B, -60)),
+                (INV_B, rebooked(INV_B, INV_A)),
+                (INV_B, rescheduled(INV_B, INV_C, -50)),
+                (INV_C, rebooked(INV_C, INV_B)),
+                // Routed by payment intent to whichever booking held the payment then.
+                (
+                    INV_B,
+                    BookingEvent::ChargeRefunded {
+                        payment_intent: "pi_1".into(),
+                        amount_refunded: eur(7500),
+                    },
+                ),
+                (INV_A, dashboard_refund("re_dash", 7500)),
+            ],
+        ),
+        s(
+            "dispute lost, then the booking is rescheduled",
+            vec![
+                (INV_A, created(INV_A)),
+                (INV_A, pay(-100)),
+                (INV_A, dispute()),
+                (
+                    INV_A,
+                    BookingEvent::DisputeClosed {
+                        payment_intent: "pi_1".into(),
+                        amount: eur(15000),
+                        reason: "fraudulent".into(),
+                        outcome: coachdesk_domain::booking::DisputeOutcome::Lost,
+                        at: at(30),
+                    },
+                ),
+                (INV_A, rescheduled(INV_A, INV_B, -60)),
+                (INV_B, rebooked(INV_B, INV_A)),
+            ],
+        ),
+        s(
+            "client pays twice, then reschedules",
+            vec![
+                (INV_A, created(INV_A)),
+                (INV_A, pay(-100)),
+                (INV_A, paid(INV_A, "cs_2", "pi_2", 15000, -99)),
+                (INV_A, rescheduled(INV_A, INV_B, -60)),
+                (INV_B, rebooked(INV_B, INV_A)),
+            ],
+        ),
         Scenario {
             name: "coach cancels with a partial refund",
             prefix: vec![
@@ -399,6 +449,32 @@ fn scenarios_end_where_the_design_says() {
         (
             "amount mismatch",
             &[(INV_A, BookingState::AwaitingPayment)],
+            0,
+        ),
+        // The refund follows the payment to the current booking, wherever it landed.
+        (
+            "dashboard refund between two reschedules",
+            &[
+                (INV_A, BookingState::Rescheduled),
+                (INV_B, BookingState::Rescheduled),
+                (INV_C, BookingState::Confirmed),
+            ],
+            0,
+        ),
+        (
+            "dispute lost, then the booking is rescheduled",
+            &[
+                (INV_A, BookingState::Rescheduled),
+                (INV_B, BookingState::Refunded),
+            ],
+            0,
+        ),
+        (
+            "client pays twice, then reschedules",
+            &[
+                (INV_A, BookingState::Rescheduled),
+                (INV_B, BookingState::Confirmed),
+            ],
             0,
         ),
         (

@@ -56,8 +56,10 @@ pub struct Applied {
     pub note: Option<String>,
 }
 
-/// How deep the two halves of a reschedule may forward to each other.
-const MAX_FORWARD_DEPTH: usize = 4;
+/// How deep forwarding may go: money facts travel one booking per hop down a chain of
+/// reschedules, so this bounds the chain a fact crosses in one transaction (a guard
+/// against a cycle, far above any real client's reschedules).
+const MAX_FORWARD_DEPTH: usize = 32;
 
 impl Store {
     /// Applies one raw provider body (a webhook, or an event read back from the API).

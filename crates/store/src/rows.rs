@@ -244,6 +244,14 @@ fn save_refunds(
     booking: &Booking,
     now: &str,
 ) -> Result<(), StoreError> {
+    // A refund made outside the app leaves a rescheduled booking for the one its payment
+    // moved to (`Booking::handed_on`): its row goes with it.
+    for key in previous.refunds.keys() {
+        if !booking.refunds.contains_key(key) {
+            conn.prepare_cached("DELETE FROM refunds WHERE booking_id = ?1 AND refund_key = ?2")?
+                .execute([&booking.id, key])?;
+        }
+    }
     for (key, refund) in &booking.refunds {
         if previous.refunds.get(key) == Some(refund) {
             continue;

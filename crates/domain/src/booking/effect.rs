@@ -97,9 +97,13 @@ impl Effect {
             Self::ResendEmail { action_id, .. } => format!("email-again:{action_id}"),
             Self::Notify { notice } => format!("notify:{notice:?}"),
             Self::ScheduleTimer { timer, .. } => format!("timer:{timer:?}"),
-            Self::Forward { invitee_uri, event } => {
-                format!("forward:{}:{invitee_uri}", event.kind())
-            }
+            // The whole event: a second payment, or a larger refunded total, is a new
+            // fact to pass on (these keys live only in memory, never in the outbox).
+            Self::Forward { invitee_uri, event } => format!(
+                "forward:{}:{invitee_uri}:{}",
+                event.kind(),
+                serde_json::to_string(event).unwrap_or_default()
+            ),
         }
     }
 

@@ -13,13 +13,13 @@ use time::OffsetDateTime;
 
 use super::effect::{EmailKind, Notice};
 use super::event::{
-    Canceler, DisputeOutcome, PaymentStatus, RefundChoice, RefundStatus, TimerKind,
+    Canceler, DisputeOutcome, PaymentStatus, RefundChoice, RefundFact, RefundStatus, TimerKind,
 };
 use super::quote::{cancellation_quote, CANCELLATION_CAUSE, LATE_PAYMENT_CAUSE_PREFIX};
 use super::state::{AttentionReason, BookingState};
 use super::{
-    Booking, BookingEvent, CancellationFact, DisputeFact, Effect, ManualState, PaymentRecord,
-    RefundRecord,
+    Booking, BookingEvent, CancellationFact, DisputeFact, Effect, HandedOn, ManualState,
+    PaymentRecord, RefundRecord,
 };
 use crate::money::{Currency, Money};
 
@@ -78,6 +78,7 @@ pub fn apply(booking: &Booking, event: &BookingEvent) -> Result<Transition, Reje
     let before_due = due_effects(booking);
     let mut next = booking.clone();
     merge(&mut next, event);
+    hand_on_money(&mut next);
     derive(&mut next);
     let effects = new_effects(&mut next, &before_due);
     Ok(Transition {
@@ -321,45 +322,15 @@ fn merge(b: &mut Booking, event: &BookingEvent) {
         BookingEvent::ChargeRefunded {
             payment_intent,
             amount_refunded,
-        } => {
-            let entry = b
-                .charge_refunded
-                .entry(payment_intent.clone())
-                .or_insert(*amount_refunded);
-            if amount_refunded.minor > entry.minor {
-                *entry = *amount_refunded;
-            }
-        }
-        BookingEvent::RefundReported { refund } => {
-            let key = refund
-                .cause
-                .clone()
-                .unwrap_or_else(|| refund.refund_id.clone());
-            let record = b.refunds.entry(key).or_insert_with(|| RefundRecord {
-                cause: refund.cause.clone(),
-                refund_id: None,
-                payment_intent: refund.payment_intent.clone(),
-                amount: refund.amount,
-                status: RefundStatus::Requested,
-                failure_reason: None,
-            });
-            record.refund_id = Some(refund.refund_id.clone());
-            record.amount = refund.amount;
-            if record.payment_intent.is_none() {
-                record.payment_intent.clone_from(&refund.payment_intent);
-            }
-            if refund.status > record.status {
-                record.status = refund.status;
-                record.failure_reason.clone_from(&refund.failure_reason);
-            }
-        }
+        } => merge_charge_refunded(&mut b.charge_refunded, payment_intent, *amount_refunded),
+        BookingEvent::RefundReported { refund } => merge_refund(&mut b.refunds, refund),
         BookingEvent::DisputeOpened {
             payment_intent,
             amount,
             reason,
             at,
         } => {
-            merge_dispute(b, payment_intent, *amount, reason, *at);
+            merge_dispute(&mut b.dispute, payment_intent, *amount, reason, *at);
         }
         BookingEvent::DisputeClosed {
             payment_intent,
@@ -368,7 +339,7 @@ fn merge(b: &mut Booking, event: &BookingEvent) {
             outcome,
             at,
         } => {
-            let dispute = merge_dispute(b, payment_intent, *amount, reason, *at);
+            let dispute = merge_dispute(&mut b.dispute, payment_intent, *amount, reason, *at);
             // A closed dispute stays closed; the first outcome reported is Stripe's.
             dispute.outcome.get_or_insert(*outcome);
         }
@@ -379,7 +350,7 @@ fn merge(b: &mut Booking, event: &BookingEvent) {
             withdrawn,
             at,
         } => {
-            let dispute = merge_dispute(b, payment_intent, *amount, reason, *at);
+            let dispute = merge_dispute(&mut b.dispute, payment_intent, *amount, reason, *at);
             if *withdrawn {
                 dispute.withdrawn = true;
             } else {
@@ -481,16 +452,150 @@ fn merge(b: &mut Booking, event: &BookingEvent) {
     }
 }
 
+/// The largest cumulative refunded amount Stripe reported for a charge.
+fn merge_charge_refunded(into: &mut BTreeMap<String, Money>, payment_intent: &str, amount: Money) {
+    let entry = into.entry(payment_intent.to_owned()).or_insert(amount);
+    if amount.minor > entry.minor {
+        *entry = amount;
+    }
+}
+
+/// A refund Stripe reported: one of ours (keyed by its cause) or one made elsewhere (keyed
+/// by Stripe's id); its status only moves forward.
+fn merge_refund(into: &mut BTreeMap<String, RefundRecord>, refund: &RefundFact) {
+    let key = refund
+        .cause
+        .clone()
+        .unwrap_or_else(|| refund.refund_id.clone());
+    let record = into.entry(key).or_insert_with(|| RefundRecord {
+        cause: refund.cause.clone(),
+        refund_id: None,
+        payment_intent: refund.payment_intent.clone(),
+        amount: refund.amount,
+        status: RefundStatus::Requested,
+        failure_reason: None,
+    });
+    record.refund_id = Some(refund.refund_id.clone());
+    record.amount = refund.amount;
+    if record.payment_intent.is_none() {
+        record.payment_intent.clone_from(&refund.payment_intent);
+    }
+    if refund.status > record.status {
+        record.status = refund.status;
+        record.failure_reason.clone_from(&refund.failure_reason);
+    }
+}
+
+/// A refund made outside the app, as Stripe reported it (what a handed-on record forwards).
+fn external_refund_fact(refund_id: &str, record: &RefundRecord) -> RefundFact {
+    RefundFact {
+        refund_id: record
+            .refund_id
+            .clone()
+            .unwrap_or_else(|| refund_id.to_owned()),
+        payment_intent: record.payment_intent.clone(),
+        amount: record.amount,
+        status: record.status,
+        cause: None,
+        failure_reason: record.failure_reason.clone(),
+    }
+}
+
+/// Once a booking is rescheduled, the money facts Stripe reports about its payments belong
+/// to the booking the payment moved to: they leave this booking's figures for
+/// [`Booking::handed_on`], from where they are forwarded. The move is a merge, so the
+/// booking ends the same whether a fact arrived before or after the reschedule.
+fn hand_on_money(b: &mut Booking) {
+    if b.rescheduled_to.is_none() {
+        return;
+    }
+    for (pi, amount) in std::mem::take(&mut b.charge_refunded) {
+        merge_charge_refunded(&mut b.handed_on.charge_refunded, &pi, amount);
+    }
+    if let Some(d) = b.dispute.take() {
+        let slot = &mut b.handed_on.dispute;
+        let dispute = merge_dispute(slot, &d.payment_intent, d.amount, &d.reason, d.at);
+        if let Some(outcome) = d.outcome {
+            dispute.outcome.get_or_insert(outcome);
+        }
+        dispute.withdrawn |= d.withdrawn;
+        dispute.reinstated |= d.reinstated;
+    }
+    let external: Vec<String> = b
+        .refunds
+        .iter()
+        .filter(|(_, r)| r.cause.is_none())
+        .map(|(key, _)| key.clone())
+        .collect();
+    for key in external {
+        if let Some(record) = b.refunds.remove(&key) {
+            merge_refund(
+                &mut b.handed_on.refunds,
+                &external_refund_fact(&key, &record),
+            );
+        }
+    }
+}
+
+/// The events that tell a successor what [`hand_on_money`] kept for it.
+fn handed_on_events(handed_on: &HandedOn) -> Vec<BookingEvent> {
+    let mut events: Vec<BookingEvent> = handed_on
+        .charge_refunded
+        .iter()
+        .map(|(pi, amount)| BookingEvent::ChargeRefunded {
+            payment_intent: pi.clone(),
+            amount_refunded: *amount,
+        })
+        .collect();
+    events.extend(
+        handed_on
+            .refunds
+            .iter()
+            .map(|(id, record)| BookingEvent::RefundReported {
+                refund: external_refund_fact(id, record),
+            }),
+    );
+    if let Some(d) = &handed_on.dispute {
+        events.push(BookingEvent::DisputeOpened {
+            payment_intent: d.payment_intent.clone(),
+            amount: d.amount,
+            reason: d.reason.clone(),
+            at: d.at,
+        });
+        if let Some(outcome) = d.outcome {
+            events.push(BookingEvent::DisputeClosed {
+                payment_intent: d.payment_intent.clone(),
+                amount: d.amount,
+                reason: d.reason.clone(),
+                outcome,
+                at: d.at,
+            });
+        }
+        for (happened, withdrawn) in [(d.withdrawn, true), (d.reinstated, false)] {
+            if happened {
+                events.push(BookingEvent::DisputeFunds {
+                    payment_intent: d.payment_intent.clone(),
+                    amount: d.amount,
+                    reason: d.reason.clone(),
+                    withdrawn,
+                    at: d.at,
+                });
+            }
+        }
+    }
+    events
+}
+
 /// The booking's dispute (one per booking: the first payment's), created from whichever of
 /// its events comes first; the earliest time wins.
 fn merge_dispute<'b>(
-    b: &'b mut Booking,
+    slot: &'b mut Option<DisputeFact>,
     payment_intent: &str,
     amount: Money,
     reason: &str,
     at: OffsetDateTime,
 ) -> &'b mut DisputeFact {
-    let dispute = b.dispute.get_or_insert_with(|| DisputeFact {
+    let dispute = slot.get_or_insert_with(|| DisputeFact {
         payment_intent: payment_intent.to_owned(),
         amount,
         reason: reason.to_owned(),
@@ -816,7 +921,8 @@ fn due_effects(b: &Booking) -> BTreeMap<String, Effect> {
         });
     }
 
-    // The two halves of a reschedule tell each other, and the payment moves forward.
+    // The two halves of a reschedule tell each other, and the payment moves forward with
+    // what Stripe said about it since.
     if let Some(successor) = &b.rescheduled_to {
         for payment in b.succeeded_payments() {
             due.push(Effect::Forward {
@@ -825,6 +931,12 @@ fn due_effects(b: &Booking) -> BTreeMap<String, Effect> {
                     from: b.id.clone(),
                     payment: payment.fact.clone(),
                 }),
+            });
+        }
+        for event in handed_on_events(&b.handed_on) {
+            due.push(Effect::Forward {
+                invitee_uri: successor.clone(),
+                event: Box::new(event),
             });
         }
     }

@@ -140,6 +140,30 @@ pub struct Booking {
     /// Payment links the coach sent again, by action id, with the email each one is.
     #[serde(default)]
     pub link_resends: BTreeMap<String, EmailKind>,
+    /// Money facts about payments this booking carried to its successor: they belong to
+    /// the booking the payment moved to, wherever Stripe's event happened to land.
+    #[serde(default, skip_serializing_if = "HandedOn::is_empty")]
+    pub handed_on: HandedOn,
+}
+
+/// What Stripe said about money that moved on with a reschedule (refunds made outside the
+/// app, the charge's refunded total, a dispute), kept by the rescheduled booking only to
+/// pass it forward: merged like the booking's own facts, counted by none of its figures.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandedOn {
+    #[serde(default)]
+    pub charge_refunded: BTreeMap<String, Money>,
+    #[serde(default)]
+    pub dispute: Option<DisputeFact>,
+    /// Refunds made outside the app, by Stripe's refund id.
+    #[serde(default)]
+    pub refunds: BTreeMap<String, RefundRecord>,
+}
+
+impl HandedOn {
+    fn is_empty(&self) -> bool {
+        self.charge_refunded.is_empty() && self.dispute.is_none() && self.refunds.is_empty()
+    }
 }
 
 impl Booking {
@@ -166,6 +190,7 @@ impl Booking {
             failed_effects: BTreeMap::new(),
             dismissed: BTreeSet::new(),
             link_resends: BTreeMap::new(),
+            handed_on: HandedOn::default(),
         }
     }
 

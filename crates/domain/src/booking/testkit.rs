@@ -11,6 +11,7 @@ use crate::refund_policy::RefundPolicy;
 
 pub const INV_A: &str = "https://api.calendly.com/scheduled_events/EVT_A/invitees/INV_A";
 pub const INV_B: &str = "https://api.calendly.com/scheduled_events/EVT_B/invitees/INV_B";
+pub const INV_C: &str = "https://api.calendly.com/scheduled_events/EVT_C/invitees/INV_C";
 
 /// The session's start.
 pub const START: OffsetDateTime = datetime!(2026-12-01 10:00 UTC);
@@ -167,6 +168,20 @@ pub fn refund_reported(
             cause: Some(cause.into()),
             failure_reason: (status == RefundStatus::Failed)
                 .then(|| "expired_or_canceled_card".into()),
+        },
+    }
+}
+
+/// A refund of `pi_1` made in Stripe's dashboard (no cause of ours in its metadata).
+pub fn dashboard_refund(refund_id: &str, minor: i64) -> BookingEvent {
+    BookingEvent::RefundReported {
+        refund: RefundFact {
+            refund_id: refund_id.into(),
+            payment_intent: Some("pi_1".into()),
+            amount: eur(minor),
+            status: RefundStatus::Succeeded,
+            cause: None,
+            failure_reason: None,
         },
     }
 }

@@ -335,6 +335,80 @@ fn refund_made_in_the_stripe_dashboard_is_reflected() {
     assert_eq!(b.refunded_minor(), 15000);
 }
 
+/// Found by the chaos harness: a refund made in the dashboard between a client's two
+/// reschedules stayed on the middle booking, so the current one still offered the whole
+/// payment for refund. The money facts now follow the payment to the current booking.
+#[test]
+fn a_dashboard_refund_follows_the_payment_down_a_reschedule_chain() {
+    let refund = BookingEvent::ChargeRefunded {
+        payment_intent: "pi_1".into(),
+        amount_refunded: eur(7500),
+    };
+    // The middle booking learns of the refund before its own reschedule...
+    let middle = run(&[rebooked(INV_B, INV_A), refund.clone()]);
+    let carried = BookingEvent::PaymentCarried {
+        from: "bk_a".into(),
+        payment: crate::booking::PaymentFact {
+            checkout_session: "cs_1".into(),
+            payment_intent: Some("pi_1".into()),
+            amount: eur(15000),
+            status: PaymentStatus::Succeeded,
+            at: at(-100),
+        },
+    };
+    let middle = step(&middle, &carried);
+    assert_eq!(middle.refunded_minor(), 7500, "its own while it is current");
+    let t = apply(&middle, &rescheduled(INV_B, INV_C, -50)).expect("applies");
+    // ...then hands it on: it counts it no more, and forwards it with the payment.
+    assert_eq!(t.booking.state, BookingState::Rescheduled);
+    assert_eq!(t.booking.refunded_minor(), 0);
+    let forwarded: Vec<&BookingEvent> = t
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Forward { invitee_uri, event } if invitee_uri == INV_C => Some(&**event),
+            _ => None,
+        })
+        .collect();
+    assert!(forwarded.contains(&&refund), "{forwarded:?}");
+    let current = forwarded
+        .iter()
+        .fold(run(&[rebooked(INV_C, INV_B)]), |b, e| step(&b, e));
+    assert_eq!(current.captured_minor(), 15000);
+    assert_eq!(current.refunded_minor(), 7500);
+    assert_eq!(current.refundable().map(|(_, m)| m.minor), Some(7500));
+
+    // A fact reaching the rescheduled booking later is handed on at once.
+    let t = apply(&t.booking, &dispute()).expect("applies");
+    assert!(t.booking.dispute.is_none());
+    assert!(t.effects.iter().any(|e| matches!(e,
+        Effect::Forward { event, .. } if matches!(**event, BookingEvent::DisputeOpened { .. }))));
+}
+
+/// Each of two payments moves with a reschedule (they once shared one forward key, so
+/// the second stayed behind).
+#[test]
+fn both_payments_move_with_a_reschedule() {
+    let t = apply(
+        &run(&[
+            created(INV_A),
+            paid(INV_A, "cs_1", "pi_1", 15000, -100),
+            paid(INV_A, "cs_2", "pi_2", 15000, -99),
+        ]),
+        &rescheduled(INV_A, INV_B, -60),
+    )
+    .expect("applies");
+    let carried = t
+        .effects
+        .iter()
+        .filter(|e| {
+            matches!(e,
+            Effect::Forward { event, .. } if matches!(**event, BookingEvent::PaymentCarried { .. }))
+        })
+        .count();
+    assert_eq!(carried, 2);
+}
+
 #[test]
 fn dispute_and_no_show() {
     let b = run(&[
