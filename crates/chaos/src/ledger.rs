@@ -274,6 +274,20 @@ pub fn read(output: &RunOutput) -> anyhow::Result<Books> {
                 *client_books.emails.entry(kind.clone()).or_default() += 1;
             }
         }
+        // Paying less never confirms a booking (issue 11): no confirmed state, no email.
+        if trace.paid_less {
+            let confirmed = client_books
+                .bookings
+                .iter()
+                .flatten()
+                .any(|b| matches!(b.state.as_str(), "confirmed" | "completed"));
+            if confirmed || client_books.emails.contains_key("confirmation") {
+                books.violations.push(format!(
+                    "a client who paid less got a confirmed booking or a confirmation email: {:?}",
+                    trace.invitees
+                ));
+            }
+        }
         books.clients.push(client_books);
     }
 

@@ -45,6 +45,8 @@ pub struct ClientTrace {
     /// Payment intents of payments made through the simulator.
     pub payment_intents: Vec<String>,
     pub delayed_session: Option<String>,
+    /// The client paid through a cheaper session type's link.
+    pub paid_less: bool,
     /// Workload steps, as they were carried out (for the divergence report).
     pub steps: Vec<String>,
 }
@@ -304,7 +306,12 @@ impl Run<'_> {
 
     fn pay(&mut self, n: usize, delayed: bool) -> anyhow::Result<Value> {
         let client = &self.workload.clients[n];
-        let link = self.links[client.kind].clone();
+        let kind = if client.pay == Pay::Less {
+            crate::workload::CHEAPEST_KIND
+        } else {
+            client.kind
+        };
+        let link = self.links[kind].clone();
         let uuid = self.traces[n]
             .invitee_uuids
             .last()
@@ -318,12 +325,15 @@ impl Run<'_> {
         if let Some(pi) = session["payment_intent"].as_str() {
             self.traces[n].payment_intents.push(pi.to_owned());
         }
+        self.traces[n].paid_less |= kind != client.kind;
         self.trace(
             n,
             format!(
                 "pays {} ({})",
                 if delayed {
                     "by a delayed method"
+                } else if kind != client.kind {
+                    "less, through another session type's link"
                 } else {
                     "by card"
                 },
@@ -365,7 +375,7 @@ impl Run<'_> {
                 format!("books {} {}h ahead", kind.slug, client.start_hours),
             );
             match client.pay {
-                Pay::Card => {
+                Pay::Card | Pay::Less => {
                     self.before_step(Some(n))?;
                     self.pay(n, false)?;
                 }

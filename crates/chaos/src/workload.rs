@@ -65,7 +65,13 @@ pub enum Pay {
     },
     /// Pays only after the laptop slept two days (past the payment deadline).
     Late,
+    /// Pays less: through the link of the cheaper intro session (a swapped slug), which
+    /// must never confirm the booking.
+    Less,
 }
+
+/// The kind whose link a client who pays less goes through.
+pub const CHEAPEST_KIND: usize = 1;
 
 /// The refund a coach's cancellation gives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,7 +127,7 @@ impl Client {
     pub fn pays_early(&self) -> bool {
         matches!(
             self.pay,
-            Pay::Card | Pay::Twice | Pay::Delayed { succeeds: true }
+            Pay::Card | Pay::Twice | Pay::Less | Pay::Delayed { succeeds: true }
         )
     }
 }
@@ -143,7 +149,8 @@ impl Workload {
         let clients = (0..clients)
             .map(|n| {
                 let pay = match rng.gen_range(0..100) {
-                    0..=54 => Pay::Card,
+                    0..=49 => Pay::Card,
+                    50..=54 => Pay::Less,
                     55..=64 => Pay::Twice,
                     65..=74 => Pay::Delayed {
                         succeeds: rng.gen_bool(0.6),
@@ -171,9 +178,16 @@ impl Workload {
                     },
                     _ => Then::NoShow,
                 };
+                let kind = rng.gen_range(0..KINDS.len());
+                // Nothing is cheaper than the cheapest: its clients pay by card.
+                let pay = if pay == Pay::Less && kind == CHEAPEST_KIND {
+                    Pay::Card
+                } else {
+                    pay
+                };
                 Client {
                     n,
-                    kind: rng.gen_range(0..KINDS.len()),
+                    kind,
                     start_hours: START_HOURS[rng.gen_range(0..START_HOURS.len())],
                     pay,
                     reschedules: if rng.gen_bool(0.25) {
@@ -213,6 +227,7 @@ mod tests {
             Pay::Card,
             Pay::Twice,
             Pay::Late,
+            Pay::Less,
             Pay::Delayed { succeeds: true },
             Pay::Delayed { succeeds: false },
         ] {
