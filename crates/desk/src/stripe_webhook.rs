@@ -765,6 +765,62 @@ mod tests {
         );
     }
 
+    fn view(reach: RelayReach) -> StripeWebhookView {
+        StripeWebhookView {
+            relay_reach: reach.code().to_owned(),
+            relay_reach_message: reach.sentence().to_owned(),
+            hook_url: "https://relay.example.com/hooks/stripe".into(),
+            exists: true,
+            endpoint_id: Some("we_1".into()),
+            enabled: true,
+            url: Some("https://relay.example.com/hooks/stripe".into()),
+            url_matches: true,
+            events_match: true,
+            api_version: Some(STRIPE_API_VERSION.into()),
+            api_version_wanted: STRIPE_API_VERSION.into(),
+            secret_handed_over: true,
+            last_rotated_at: None,
+            rotation_in_progress: false,
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn settings_names_the_first_thing_to_fix_and_an_unreachable_relay() {
+        let fine = view(RelayReach::Public);
+        assert!(status_message(&fine).starts_with("Stripe sends payments to the relay"));
+        let old_version = StripeWebhookView {
+            api_version: Some("2023-08-16".into()),
+            ..fine.clone()
+        };
+        assert!(status_message(&old_version).contains("API version 2023-08-16"));
+        let not_handed = StripeWebhookView {
+            secret_handed_over: false,
+            ..fine.clone()
+        };
+        assert!(
+            status_message(&not_handed).contains("does not have this endpoint's signing secret")
+        );
+        let missing = StripeWebhookView {
+            exists: false,
+            ..view(RelayReach::PrivateNetwork)
+        };
+        let text = status_message(&missing);
+        assert!(text.contains("Connect Stripe's webhook"), "{text}");
+        assert!(text.contains("private network address"), "{text}");
+        for reach in [
+            RelayReach::Public,
+            RelayReach::Loopback,
+            RelayReach::PrivateNetwork,
+            RelayReach::LinkLocal,
+            RelayReach::LocalName,
+            RelayReach::PlainHttp,
+            RelayReach::Invalid,
+        ] {
+            assert_eq!(RelayReach::from_code(reach.code()), reach);
+        }
+    }
+
     #[test]
     fn the_selected_events_are_the_handled_ones_sorted() {
         let events = wanted_events();
