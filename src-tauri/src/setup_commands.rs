@@ -9,11 +9,12 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use coachdesk_desk::capitalised;
+use coachdesk_desk::{capitalised, stripe_webhook};
 use coachdesk_protocol::ipc::CommandError;
 use coachdesk_protocol::relay::{PaymentLinkRoute, PaymentLinkTable};
 use coachdesk_protocol::setup::{
-    EventTypeLink, EventTypeRow, PolicyPreview, PolicyPreviewRequest, StripeSetup, SubscriptionView,
+    EventTypeLink, EventTypeRow, PolicyPreview, PolicyPreviewRequest, StripeSetup,
+    StripeWebhookView, SubscriptionView,
 };
 use coachdesk_providers::ProviderError;
 use coachdesk_store::{ListedEventType, StripeObjects};
@@ -367,4 +368,80 @@ pub async fn preview_refund_policy(
     request: PolicyPreviewRequest,
 ) -> Result<PolicyPreview, CommandError> {
     Ok(coachdesk_desk::refund_policy_preview(&request))
+}
+
+/// Runs `step` on the app's Stripe webhook set-up (the use case is
+/// `coachdesk_desk::stripe_webhook`), then reads the endpoint's state for Settings; a
+/// failure reads as the use case words it, plus why Stripe could not reach the relay if so.
+async fn with_stripe_webhook(
+    state: &AppState,
+    step: Option<StripeWebhookStep>,
+) -> Result<StripeWebhookView, CommandError> {
+    let relay_url = state.sync_config().relay_url;
+    let reach = stripe_webhook::classify_relay_url(&relay_url);
+    let failed = |e: stripe_webhook::StripeWebhookError| {
+        let mut err = e.command_error();
+        if !reach.reachable() && !relay_url.trim().is_empty() {
+            err.message = format!("{} {}", err.message, reach.sentence());
+        }
+        tracing::warn!(code = %err.code, "Stripe webhook set-up failed");
+        err
+    };
+    let stripe = state.providers().stripe().map_err(|e| stripe_error(&e))?;
+    let relay = RelayClient::new(&relay_url, Duration::from_secs(5)).map_err(|e| {
+        error(
+            "relay",
+            format!("The relay client could not be set up ({e})."),
+        )
+    })?;
+    let secrets = state.secrets();
+    let desk = stripe_webhook::StripeWebhook {
+        stripe: &stripe,
+        relay: &relay,
+        secrets: secrets.as_ref(),
+        store: &state.store,
+        relay_url: &relay_url,
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let report = match step {
+        None => None,
+        Some(StripeWebhookStep::Connect) => Some(desk.connect(now).await.map_err(failed)?),
+        Some(StripeWebhookStep::Rotate) => Some(desk.rotate(now).await.map_err(failed)?),
+    };
+    let mut view = desk.status().await.map_err(failed)?;
+    if let Some(report) = report {
+        tracing::info!(endpoint = %report.endpoint_id, "Stripe webhook set up");
+        view.message = report.message();
+    }
+    Ok(view)
+}
+
+#[derive(Clone, Copy)]
+enum StripeWebhookStep {
+    Connect,
+    Rotate,
+}
+
+/// The state of the Stripe webhook endpoint posting to the relay.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn stripe_webhook(state: State<'_, AppState>) -> Result<StripeWebhookView, CommandError> {
+    with_stripe_webhook(&state, None).await
+}
+
+/// Creates (or finds and updates) the Stripe webhook endpoint and hands its signing
+/// secret to the relay.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn connect_stripe_webhook(
+    state: State<'_, AppState>,
+) -> Result<StripeWebhookView, CommandError> {
+    with_stripe_webhook(&state, Some(StripeWebhookStep::Connect)).await
+}
+
+/// Replaces the endpoint with a new one (a new signing secret); the relay accepts both
+/// secrets during the switch and only the new one after.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn rotate_stripe_webhook_secret(
+    state: State<'_, AppState>,
+) -> Result<StripeWebhookView, CommandError> {
+    with_stripe_webhook(&state, Some(StripeWebhookStep::Rotate)).await
 }

@@ -266,11 +266,104 @@ fn settings_body(v: &SettingsView, on_view: &Callback<Result<SettingsView, Comma
                 { row(coachdesk_protocol::settings::secret::RELAY_TOKEN) }
                 <ConnectionTest service={service::RELAY} label="the relay" />
             </div>
+            <StripeWebhookCard />
             { mode_card(v, on_view) }
             { features_card(&v.features, on_view) }
             <crate::backups::BackupsCard />
             { api_bases_card(v, on_view) }
         </>
+    }
+}
+
+/// Stripe's webhook endpoint to the relay: its state, "Connect" (create or correct it and
+/// hand its secret to the relay) and "Rotate signing secret".
+#[component]
+fn StripeWebhookCard() -> Html {
+    use crate::setup_ipc;
+    use coachdesk_protocol::setup::StripeWebhookView;
+    let view = use_state(|| None::<Result<StripeWebhookView, CommandError>>);
+    let busy = use_state(|| None::<&'static str>);
+    {
+        let view = view.clone();
+        use_effect_with((), move |_| {
+            spawn_local(async move { view.set(Some(setup_ipc::stripe_webhook().await)) });
+        });
+    }
+    let act = |rotate: bool| {
+        let (view, busy) = (view.clone(), busy.clone());
+        Callback::from(move |_: MouseEvent| {
+            if busy.is_some() {
+                return;
+            }
+            busy.set(Some(if rotate { "rotate" } else { "connect" }));
+            let (view, busy) = (view.clone(), busy.clone());
+            spawn_local(async move {
+                let result = if rotate {
+                    setup_ipc::rotate_stripe_webhook_secret().await
+                } else {
+                    setup_ipc::connect_stripe_webhook().await
+                };
+                view.set(Some(result));
+                busy.set(None);
+            });
+        })
+    };
+    html! {
+        <div class="card" id="settings-stripe-webhook" data-testid="stripe-webhook">
+            <h2>{"Stripe webhook"}</h2>
+            { stripe_webhook_body(view.as_ref()) }
+            <div class="row">
+                <button class="btn primary" id="connect-stripe-webhook" data-testid="connect-stripe-webhook"
+                    onclick={act(false)} disabled={busy.is_some()} aria-busy={(*busy == Some("connect")).then_some("true")}>
+                    { if *busy == Some("connect") { "Connecting Stripe…" } else { "Connect Stripe to the relay" } }
+                </button>
+                if matches!(&*view, Some(Ok(v)) if v.exists) {
+                    <button class="btn" id="rotate-stripe-webhook" data-testid="rotate-stripe-webhook"
+                        onclick={act(true)} disabled={busy.is_some()} aria-busy={(*busy == Some("rotate")).then_some("true")}>
+                        { if *busy == Some("rotate") { "Rotating…" } else { "Rotate signing secret" } }
+                    </button>
+                }
+            </div>
+        </div>
+    }
+}
+
+/// The endpoint's state as rows (pure, so the server renderer tests it).
+fn stripe_webhook_body(
+    view: Option<&Result<coachdesk_protocol::setup::StripeWebhookView, CommandError>>,
+) -> Html {
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    match view {
+        None => html! { <p class="muted" role="status">{"Asking Stripe…"}</p> },
+        Some(Err(e)) => html! {
+            <div class="alert" role="alert" id="stripe-webhook-error" data-code={e.code.clone()}>{&e.message}</div>
+        },
+        Some(Ok(v)) => html! {
+            <>
+                if v.relay_reach != "public" {
+                    <div class="alert attention" role="alert" id="stripe-webhook-reach" data-reach={v.relay_reach.clone()}>
+                        {&v.relay_reach_message}
+                    </div>
+                }
+                <p id="stripe-webhook-message">{&v.message}</p>
+                <dl class="small" id="stripe-webhook-state">
+                    <dt>{"Endpoint"}</dt>
+                    <dd id="stripe-webhook-exists" data-state={if !v.exists { "missing" } else if v.enabled { "enabled" } else { "disabled" }}>
+                        { if !v.exists { "not created" } else if v.enabled { "enabled" } else { "disabled" } }
+                    </dd>
+                    <dt>{"Posts to"}</dt>
+                    <dd class="mono" id="stripe-webhook-url">{ v.url.clone().unwrap_or_else(|| v.hook_url.clone()) }</dd>
+                    <dt>{"Events as Coachdesk needs"}</dt>
+                    <dd id="stripe-webhook-events">{ yes_no(v.events_match) }</dd>
+                    <dt>{"API version"}</dt>
+                    <dd id="stripe-webhook-version">{ v.api_version.clone().unwrap_or_else(|| "-".to_owned()) }{" (Coachdesk reads "}{&v.api_version_wanted}{")"}</dd>
+                    <dt>{"Signing secret handed to the relay"}</dt>
+                    <dd id="stripe-webhook-handed-over">{ yes_no(v.secret_handed_over) }</dd>
+                    <dt>{"Last rotated"}</dt>
+                    <dd id="stripe-webhook-rotated">{ v.last_rotated_at.as_deref().map_or_else(|| "never".to_owned(), crate::format::when) }</dd>
+                </dl>
+            </>
+        },
     }
 }
 
@@ -681,6 +774,68 @@ mod tests {
         let start = html[..at].rfind('<').unwrap_or(0);
         let end = at + html[at..].find('>').unwrap_or(html.len() - at);
         &html[start..=end]
+    }
+
+    #[derive(Properties, PartialEq)]
+    struct WebhookProps {
+        view: Result<coachdesk_protocol::setup::StripeWebhookView, CommandError>,
+    }
+
+    #[component]
+    fn WebhookUnderTest(props: &WebhookProps) -> Html {
+        stripe_webhook_body(Some(&props.view))
+    }
+
+    fn webhook(reach: &str, exists: bool) -> coachdesk_protocol::setup::StripeWebhookView {
+        coachdesk_protocol::setup::StripeWebhookView {
+            relay_reach: reach.into(),
+            relay_reach_message: "This address is this computer itself: Stripe cannot reach it."
+                .into(),
+            hook_url: "http://127.0.0.1:8787/hooks/stripe".into(),
+            exists,
+            endpoint_id: exists.then(|| "we_1".to_owned()),
+            enabled: exists,
+            url: exists.then(|| "http://127.0.0.1:8787/hooks/stripe".to_owned()),
+            url_matches: exists,
+            events_match: exists,
+            api_version: exists.then(|| "2023-10-16".to_owned()),
+            api_version_wanted: "2023-10-16".into(),
+            secret_handed_over: exists,
+            last_rotated_at: None,
+            rotation_in_progress: false,
+            message: "Stripe sends payments to the relay.".into(),
+        }
+    }
+
+    #[test]
+    fn the_stripe_webhook_shows_its_state_and_names_an_unreachable_relay() {
+        let html = html_of::<WebhookUnderTest>(|| WebhookProps {
+            view: Ok(webhook("loopback", true)),
+        });
+        assert!(tag(&html, "stripe-webhook-reach").contains(r#"data-reach="loopback""#));
+        assert!(html.contains("Stripe cannot reach it"), "{html}");
+        assert!(tag(&html, "stripe-webhook-exists").contains(r#"data-state="enabled""#));
+        assert!(
+            html.contains(r#"id="stripe-webhook-handed-over">yes<"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"id="stripe-webhook-rotated">never<"#),
+            "{html}"
+        );
+        let html = html_of::<WebhookUnderTest>(|| WebhookProps {
+            view: Ok(webhook("public", false)),
+        });
+        assert!(!html.contains("stripe-webhook-reach"), "{html}");
+        assert!(tag(&html, "stripe-webhook-exists").contains(r#"data-state="missing""#));
+        let html = html_of::<WebhookUnderTest>(|| WebhookProps {
+            view: Err(CommandError {
+                code: "handover_disabled".into(),
+                message: "The relay's operator turned Stripe secret hand-over off.".into(),
+                fields: vec![],
+            }),
+        });
+        assert!(tag(&html, "stripe-webhook-error").contains(r#"data-code="handover_disabled""#));
     }
 
     #[test]

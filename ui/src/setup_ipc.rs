@@ -4,7 +4,7 @@
 use coachdesk_protocol::ipc::CommandError;
 use coachdesk_protocol::setup::{
     command, EventTypeLink, EventTypeRow, PolicyPreview, PolicyPreviewRequest, StripeSetup,
-    SubscriptionView,
+    StripeWebhookView, SubscriptionView,
 };
 use serde::Serialize;
 
@@ -46,6 +46,18 @@ pub async fn calendly_subscription() -> Result<SubscriptionView, CommandError> {
 
 pub async fn register_calendly_webhook() -> Result<SubscriptionView, CommandError> {
     invoke(command::REGISTER_CALENDLY_WEBHOOK, &NoArgs {}).await
+}
+
+pub async fn stripe_webhook() -> Result<StripeWebhookView, CommandError> {
+    invoke(command::STRIPE_WEBHOOK, &NoArgs {}).await
+}
+
+pub async fn connect_stripe_webhook() -> Result<StripeWebhookView, CommandError> {
+    invoke(command::CONNECT_STRIPE_WEBHOOK, &NoArgs {}).await
+}
+
+pub async fn rotate_stripe_webhook_secret() -> Result<StripeWebhookView, CommandError> {
+    invoke(command::ROTATE_STRIPE_WEBHOOK_SECRET, &NoArgs {}).await
 }
 
 pub async fn preview_refund_policy(

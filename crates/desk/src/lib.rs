@@ -15,6 +15,7 @@ mod bookings;
 mod error;
 mod session_types;
 pub mod settings;
+pub mod stripe_webhook;
 
 pub use alerts::{evaluate_alerts, validate_thresholds, Alerts, ALERT_THRESHOLDS_SETTING};
 pub use bookings::CoachActions;

@@ -99,6 +99,43 @@ pub enum ParseError {
     },
 }
 
+/// The Stripe API version Coachdesk reads (what async-stripe 0.41 sends as
+/// `Stripe-Version`); pinned on the webhook endpoint the app creates, since an endpoint's
+/// events are rendered in its own version.
+pub const STRIPE_API_VERSION: &str = "2023-10-16";
+
+/// Every Stripe event type [`parse`] turns into a booking event. A test parses each.
+pub const STRIPE_EVENTS_HANDLED: &[&str] = &[
+    "checkout.session.completed",
+    "checkout.session.async_payment_succeeded",
+    "checkout.session.async_payment_failed",
+    "checkout.session.expired",
+    "charge.refunded",
+    "refund.created",
+    "refund.updated",
+    "refund.failed",
+    "charge.refund.updated",
+    "charge.dispute.created",
+    "charge.dispute.closed",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.funds_reinstated",
+];
+
+/// Handled types Stripe only offers to endpoints of a later API version than
+/// [`STRIPE_API_VERSION`] (an endpoint pinned to it cannot select them; a failed refund
+/// arrives there as `refund.updated` / `charge.refund.updated` with `status: failed`).
+const NEWER_THAN_PINNED: &[&str] = &["refund.failed"];
+
+/// The events the app's Stripe webhook endpoint selects: exactly the handled ones its
+/// pinned API version offers.
+pub fn stripe_webhook_events() -> Vec<&'static str> {
+    STRIPE_EVENTS_HANDLED
+        .iter()
+        .copied()
+        .filter(|kind| !NEWER_THAN_PINNED.contains(kind))
+        .collect()
+}
+
 /// Reads a raw webhook body (or a Stripe event from `GET /v1/events`).
 pub fn parse(provider: Provider, body: &[u8]) -> Result<ProviderEvent, ParseError> {
     let not_json = |err: serde_json::Error| ParseError::NotJson(err.to_string());
@@ -476,6 +513,41 @@ mod tests {
     fn fixture(provider: &str, name: &str) -> Vec<u8> {
         let path = format!("{FIXTURES}/{provider}/{name}.json");
         std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// A Stripe event of `kind` with every field some handled type needs.
+    fn stripe_event(kind: &str) -> Vec<u8> {
+        serde_json::json!({
+            "id": "evt_1", "object": "event", "type": kind, "created": 1_700_000_000,
+            "livemode": false,
+            "data": {"object": {
+                "id": "obj_1", "object": "x", "payment_intent": "pi_1", "currency": "eur",
+                "amount": 100, "amount_total": 100, "amount_refunded": 100,
+                "payment_status": "paid", "status": "won", "reason": "fraudulent",
+                "metadata": {"booking_id": "b1"},
+            }},
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn every_handled_stripe_event_type_parses_to_a_booking_event_and_others_do_not() {
+        for kind in STRIPE_EVENTS_HANDLED {
+            let event = parse(Provider::Stripe, &stripe_event(kind)).unwrap();
+            assert!(event.event.is_some(), "{kind} is listed but not handled");
+        }
+        for kind in [
+            "payment_intent.succeeded",
+            "customer.created",
+            "charge.succeeded",
+        ] {
+            let event = parse(Provider::Stripe, &stripe_event(kind)).unwrap();
+            assert!(event.event.is_none(), "{kind}");
+        }
+        let selected = stripe_webhook_events();
+        assert!(!selected.contains(&"refund.failed"));
+        assert_eq!(selected.len(), STRIPE_EVENTS_HANDLED.len() - 1);
     }
 
     #[test]

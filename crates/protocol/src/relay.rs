@@ -99,7 +99,7 @@ pub mod error_code {
     pub const RELAY_CHANGED: &str = "relay_changed";
     /// A payment link points at a host the relay does not allow.
     pub const PAYMENT_LINK_HOST: &str = "payment_link_host";
-    /// The operator turned Calendly key hand-over off.
+    /// The operator turned Calendly key (or Stripe secret) hand-over off.
     pub const HANDOVER_DISABLED: &str = "handover_disabled";
 }
 
@@ -117,6 +117,30 @@ pub struct PaymentLinkRoute {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CalendlyKeyRequest {
     pub key: String,
+}
+
+/// The body of `PUT /v1/stripe-signing-secrets`: the signing secrets (`whsec_...`) of the
+/// Stripe webhook endpoints the app made, replacing the ones it handed over before. Two
+/// while an endpoint is replaced (the new one and the one being retired), else one; the
+/// relay verifies Stripe's deliveries with them beside its configured `stripe_secrets`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StripeSecretsRequest {
+    pub secrets: Vec<String>,
+}
+
+impl std::fmt::Debug for StripeSecretsRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StripeSecretsRequest")
+            .field("secrets", &self.secrets.len())
+            .finish()
+    }
+}
+
+/// The answer to `PUT /v1/stripe-signing-secrets` (and `PUT /v1/calendly-signing-key`):
+/// how many handed-over secrets the relay now verifies with, from every app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeptSecrets {
+    pub kept: usize,
 }
 
 /// The body of `PUT /v1/payment-links`: the whole table, replacing the previous one.

@@ -14,6 +14,9 @@ pub mod command {
     pub const CALENDLY_SUBSCRIPTION: &str = "calendly_subscription";
     pub const REGISTER_CALENDLY_WEBHOOK: &str = "register_calendly_webhook";
     pub const PREVIEW_REFUND_POLICY: &str = "preview_refund_policy";
+    pub const STRIPE_WEBHOOK: &str = "stripe_webhook";
+    pub const CONNECT_STRIPE_WEBHOOK: &str = "connect_stripe_webhook";
+    pub const ROTATE_STRIPE_WEBHOOK_SECRET: &str = "rotate_stripe_webhook_secret";
 }
 
 /// The Calendly webhook subscription that posts to the relay.
@@ -26,6 +29,42 @@ pub struct SubscriptionView {
     /// `{relay}/hooks/calendly`.
     pub callback_url: String,
     /// A sentence for the coach: what the state means and what to do.
+    pub message: String,
+}
+
+/// The Stripe webhook endpoint the app creates for the relay, as Settings shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StripeWebhookView {
+    /// Whether Stripe could reach the relay's address: `public`, or why not (`loopback`,
+    /// `private_network`, `link_local`, `local_name`, `plain_http`, `invalid`).
+    pub relay_reach: String,
+    /// A sentence about that reachability.
+    pub relay_reach_message: String,
+    /// `{relay}/hooks/stripe`: where the endpoint should post.
+    pub hook_url: String,
+    pub exists: bool,
+    #[serde(default)]
+    pub endpoint_id: Option<String>,
+    pub enabled: bool,
+    /// The URL the endpoint posts to at Stripe.
+    #[serde(default)]
+    pub url: Option<String>,
+    pub url_matches: bool,
+    /// Whether it selects exactly the events the app handles.
+    pub events_match: bool,
+    /// The API version its events are rendered in (`None`: the account's default).
+    #[serde(default)]
+    pub api_version: Option<String>,
+    /// The version the app parses.
+    pub api_version_wanted: String,
+    /// Whether the relay was given this endpoint's signing secret.
+    pub secret_handed_over: bool,
+    /// When the last rotation finished (RFC 3339).
+    #[serde(default)]
+    pub last_rotated_at: Option<String>,
+    /// A rotation was started and not finished (the next connect finishes it).
+    pub rotation_in_progress: bool,
+    /// A sentence for the coach: the state, or what the last action did.
     pub message: String,
 }
 

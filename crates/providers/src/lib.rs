@@ -22,8 +22,9 @@ mod stripe_api;
 pub use calendly::{CalendlyApi, CalendlyUser, WebhookSubscription};
 pub use error::ProviderError;
 pub use stripe_api::{
-    CheckoutRequest, CheckoutSessionCreated, EventsPage, PaymentLinkCreated, RefundCreated,
-    RefundRequest, RefundSeen, StripeApi,
+    CheckoutRequest, CheckoutSessionCreated, CreatedWebhookEndpoint, EndpointSecret, EventsPage,
+    PaymentLinkCreated, RefundCreated, RefundRequest, RefundSeen, StripeApi, WebhookEndpoint,
+    WebhookEndpointSpec,
 };
 
 /// The environment variable naming the Stripe API base URL (default Stripe's own).

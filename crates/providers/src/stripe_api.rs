@@ -136,6 +136,98 @@ pub struct EventsPage {
     pub has_more: bool,
 }
 
+/// A webhook endpoint as Stripe lists it (never with its secret: that comes only in the
+/// answer to its creation, see [`CreatedWebhookEndpoint`]).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct WebhookEndpoint {
+    pub id: String,
+    pub url: String,
+    #[serde(default)]
+    pub enabled_events: Vec<String>,
+    /// The API version its events are rendered in; `None`: the account's default.
+    #[serde(default)]
+    pub api_version: Option<String>,
+    /// `enabled` or `disabled`.
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub metadata: HashMap<String, String>,
+    #[serde(default)]
+    pub created: i64,
+}
+
+impl WebhookEndpoint {
+    pub fn enabled(&self) -> bool {
+        self.status == "enabled"
+    }
+}
+
+/// An endpoint's signing secret (`whsec_...`); `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct EndpointSecret(String);
+
+impl EndpointSecret {
+    /// The value, for the one call that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for EndpointSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EndpointSecret(<redacted>)")
+    }
+}
+
+/// A created endpoint and the secret Stripe shows once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedWebhookEndpoint {
+    pub endpoint: WebhookEndpoint,
+    pub secret: EndpointSecret,
+}
+
+/// What a webhook endpoint is to be.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WebhookEndpointSpec {
+    pub url: String,
+    pub enabled_events: Vec<String>,
+    /// Pinned at creation; Stripe cannot change it later.
+    pub api_version: String,
+    pub description: String,
+    pub metadata: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+struct CreatedRead {
+    #[serde(flatten)]
+    endpoint: WebhookEndpoint,
+    #[serde(default)]
+    secret: Option<EndpointSecret>,
+}
+
+#[derive(Deserialize)]
+struct EndpointPage {
+    data: Vec<WebhookEndpoint>,
+    #[serde(default)]
+    has_more: bool,
+}
+
+#[derive(Serialize)]
+struct ListQuery<'a> {
+    limit: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    starting_after: Option<&'a str>,
+}
+
+/// `POST /v1/webhook_endpoints/{id}`: what may change after creation.
+#[derive(Serialize)]
+struct EndpointUpdate<'a> {
+    url: &'a str,
+    enabled_events: &'a [String],
+    disabled: bool,
+}
+
 #[derive(Serialize)]
 struct ListEventsQuery<'a> {
     limit: u32,
@@ -443,6 +535,95 @@ impl StripeApi {
             events,
         })
     }
+}
+
+impl StripeApi {
+    /// Every webhook endpoint of the account (Stripe allows 16), newest first.
+    pub async fn list_webhook_endpoints(&self) -> Result<Vec<WebhookEndpoint>, ProviderError> {
+        let mut all = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let query = ListQuery {
+                limit: 100,
+                starting_after: after.as_deref(),
+            };
+            let page: EndpointPage = self
+                .call(
+                    self.client
+                        .get_query::<EndpointPage, _>("/webhook_endpoints", &query),
+                )
+                .await?;
+            let last = page.data.last().map(|e| e.id.clone());
+            all.extend(page.data);
+            match (page.has_more, last) {
+                (true, Some(last)) => after = Some(last),
+                _ => return Ok(all),
+            }
+        }
+    }
+
+    /// Creates a webhook endpoint under `idempotency_key`: a repeat with the same key (a
+    /// double click, a retry) gets the same endpoint and secret back, not a second one.
+    pub async fn create_webhook_endpoint(
+        &self,
+        spec: &WebhookEndpointSpec,
+        idempotency_key: &str,
+    ) -> Result<CreatedWebhookEndpoint, ProviderError> {
+        let read: CreatedRead = self
+            .call(
+                self.idempotent(idempotency_key)
+                    .post_form::<CreatedRead, _>("/webhook_endpoints", spec),
+            )
+            .await?;
+        let secret = read.secret.ok_or_else(|| ProviderError::Permanent {
+            provider: STRIPE,
+            status: 0,
+            message: "Stripe created the webhook endpoint but its answer has no secret".into(),
+        })?;
+        Ok(CreatedWebhookEndpoint {
+            endpoint: read.endpoint,
+            secret,
+        })
+    }
+
+    /// Points an endpoint at `url` with `enabled_events`, and enables it.
+    pub async fn update_webhook_endpoint(
+        &self,
+        id: &str,
+        url: &str,
+        enabled_events: &[String],
+    ) -> Result<WebhookEndpoint, ProviderError> {
+        let path = endpoint_path(id)?;
+        let form = EndpointUpdate {
+            url,
+            enabled_events,
+            disabled: false,
+        };
+        self.call(self.client.post_form::<WebhookEndpoint, _>(&path, &form))
+            .await
+    }
+
+    /// Deletes an endpoint; `false` if Stripe no longer had it.
+    pub async fn delete_webhook_endpoint(&self, id: &str) -> Result<bool, ProviderError> {
+        let path = endpoint_path(id)?;
+        match self.call(self.client.delete::<Value>(&path)).await {
+            Ok(_) => Ok(true),
+            Err(ProviderError::Permanent { status: 404, .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The path of an endpoint; its id goes into a URL, so only Stripe's id characters pass.
+fn endpoint_path(id: &str) -> Result<String, ProviderError> {
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(ProviderError::Permanent {
+            provider: STRIPE,
+            status: 0,
+            message: format!("{id:?} is not a webhook endpoint id"),
+        });
+    }
+    Ok(format!("/webhook_endpoints/{id}"))
 }
 
 /// Stripe's lowercase currency code. async-stripe 0.41's `Currency` enum lacks the

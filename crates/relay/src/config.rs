@@ -174,6 +174,11 @@ pub struct Settings {
     /// when off, only `calendly_keys` verify Calendly
     /// (`COACHDESK_RELAY_CALENDLY_KEY_HANDOVER`, true|false, key `calendly_key_handover`).
     pub calendly_key_handover: bool,
+    /// Whether apps may hand over the signing secrets of the Stripe webhook endpoints they
+    /// made (`PUT /v1/stripe-signing-secrets`); when off, only `stripe_secrets` verify
+    /// Stripe (`COACHDESK_RELAY_STRIPE_SECRET_HANDOVER`, true|false, key
+    /// `stripe_secret_handover`).
+    pub stripe_secret_handover: bool,
     /// Days after its receipt an event is purged even if some token never acknowledged it
     /// (an app install gone for good); 0 keeps it until acknowledged
     /// (`COACHDESK_RELAY_UNACKED_RETENTION_DAYS`, key `unacked_retention_days`).
@@ -231,6 +236,7 @@ impl Default for Settings {
             max_wait_secs: 30,
             payment_link_hosts: Vec::new(),
             calendly_key_handover: true,
+            stripe_secret_handover: true,
             unacked_retention_days: 0,
             max_connections: 1024,
             max_connections_per_ip: 64,
@@ -268,6 +274,7 @@ struct FileSettings {
     max_wait_secs: Option<u64>,
     payment_link_hosts: Option<Vec<String>>,
     calendly_key_handover: Option<bool>,
+    stripe_secret_handover: Option<bool>,
     unacked_retention_days: Option<u32>,
     max_connections: Option<usize>,
     max_connections_per_ip: Option<usize>,
@@ -358,6 +365,9 @@ impl Settings {
             if let Some(v) = f.calendly_key_handover {
                 s.calendly_key_handover = v;
             }
+            if let Some(v) = f.stripe_secret_handover {
+                s.stripe_secret_handover = v;
+            }
             if let Some(v) = f.unacked_retention_days {
                 s.unacked_retention_days = v;
             }
@@ -418,17 +428,10 @@ impl Settings {
             s.payment_link_hosts = hosts(v.split(',').map(str::to_owned));
         }
         if let Some(v) = env("COACHDESK_RELAY_CALENDLY_KEY_HANDOVER") {
-            s.calendly_key_handover = match v.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" | "on" => true,
-                "false" | "0" | "no" | "off" => false,
-                _ => {
-                    return Err(ConfigError::Env {
-                        name: "COACHDESK_RELAY_CALENDLY_KEY_HANDOVER",
-                        value: v,
-                        reason: "expected true or false",
-                    })
-                }
-            };
+            s.calendly_key_handover = switch("COACHDESK_RELAY_CALENDLY_KEY_HANDOVER", v)?;
+        }
+        if let Some(v) = env("COACHDESK_RELAY_STRIPE_SECRET_HANDOVER") {
+            s.stripe_secret_handover = switch("COACHDESK_RELAY_STRIPE_SECRET_HANDOVER", v)?;
         }
         if let Some(v) = env("COACHDESK_RELAY_UNACKED_RETENTION_DAYS") {
             s.unacked_retention_days = parse_env("COACHDESK_RELAY_UNACKED_RETENTION_DAYS", v)?;
@@ -543,6 +546,19 @@ fn hosts(list: impl IntoIterator<Item = String>) -> Vec<String> {
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
         .collect()
+}
+
+/// An on/off variable: true|1|yes|on or false|0|no|off.
+fn switch(name: &'static str, value: String) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError::Env {
+            name,
+            value,
+            reason: "expected true or false",
+        }),
+    }
 }
 
 fn parse_env<T: std::str::FromStr>(name: &'static str, value: String) -> Result<T, ConfigError> {

@@ -4,7 +4,9 @@
 //! Each target takes arbitrary bytes and checks properties that must hold for every input;
 //! a panic is a finding. None of them touches the network or the disk.
 
-use coachdesk_protocol::relay::{AckRequest, CalendlyKeyRequest, PaymentLinkTable, Provider};
+use coachdesk_protocol::relay::{
+    AckRequest, CalendlyKeyRequest, PaymentLinkTable, Provider, StripeSecretsRequest,
+};
 
 use crate::guard::chunked::Chunked;
 use crate::guard::head::{self, Framing};
@@ -62,6 +64,7 @@ pub fn api_request(data: &[u8]) {
     }
     let _ = serde_json::from_slice::<AckRequest>(data);
     let _ = serde_json::from_slice::<CalendlyKeyRequest>(data);
+    let _ = serde_json::from_slice::<StripeSecretsRequest>(data);
     if let Ok(table) = serde_json::from_slice::<PaymentLinkTable>(data) {
         for link in &table.links {
             let _ = paylink::valid_slug(&link.slug);

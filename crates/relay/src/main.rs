@@ -32,6 +32,7 @@ Settings come from the TOML file, each overridable by the environment:
   COACHDESK_RELAY_WORKERS, COACHDESK_RELAY_READ_TIMEOUT_SECS,
   COACHDESK_RELAY_PAYMENT_LINK_HOSTS (comma-separated),
   COACHDESK_RELAY_CALENDLY_KEY_HANDOVER (true|false),
+  COACHDESK_RELAY_STRIPE_SECRET_HANDOVER (true|false),
   COACHDESK_RELAY_UNACKED_RETENTION_DAYS. See docs/relay.md.";
 
 /// A parsed command line.

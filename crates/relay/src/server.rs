@@ -28,8 +28,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use coachdesk_protocol::relay::{
-    error_code, AckRequest, AckResponse, ApiError, CalendlyKeyRequest, EventsPage,
-    PaymentLinkTable, Provider,
+    error_code, AckRequest, AckResponse, ApiError, CalendlyKeyRequest, EventsPage, KeptSecrets,
+    PaymentLinkTable, Provider, StripeSecretsRequest,
 };
 use tiny_http::{Header, Method, Request, Response};
 
@@ -86,6 +86,9 @@ struct Ctx {
     /// Calendly signing keys the app handed over (`PUT /v1/calendly-signing-key`), accepted
     /// beside the configured ones; read from the database at start and after each change.
     app_calendly_keys: Arc<RwLock<Vec<String>>>,
+    /// Stripe endpoint secrets the app handed over (`PUT /v1/stripe-signing-secrets`),
+    /// accepted beside the configured ones; reloaded as the Calendly keys are.
+    app_stripe_secrets: Arc<RwLock<Vec<String>>>,
     jobs: SyncSender<Job>,
     answers: SyncSender<Answer>,
     tip: Arc<Tip>,
@@ -117,6 +120,7 @@ pub fn serve(
     let first = backend.reader()?;
     tip.advance(first.newest_seq()?);
     let app_calendly_keys = Arc::new(RwLock::new(handed_over_keys(&settings, &*first)?));
+    let app_stripe_secrets = Arc::new(RwLock::new(handed_over_secrets(&settings, &*first)?));
     drop(first);
     let calendly_key_count = settings.calendly_keys.len() + read_keys(&app_calendly_keys).len();
 
@@ -172,6 +176,7 @@ pub fn serve(
         let ctx = Ctx {
             settings: settings.clone(),
             app_calendly_keys: app_calendly_keys.clone(),
+            app_stripe_secrets: app_stripe_secrets.clone(),
             jobs: jobs.clone(),
             answers: answers.clone(),
             tip: tip.clone(),
@@ -219,8 +224,10 @@ pub fn serve(
         calendly_keys = calendly_key_count,
         "relay ready"
     );
-    if settings.stripe_secrets.is_empty() {
-        tracing::warn!("no Stripe secret configured: every Stripe webhook will be rejected");
+    if settings.stripe_secrets.is_empty() && read_keys(&app_stripe_secrets).is_empty() {
+        tracing::warn!(
+            "no Stripe secret configured yet: Stripe webhooks are rejected until one is configured or the app hands over its endpoint's secret"
+        );
     }
     if calendly_key_count == 0 {
         tracing::warn!(
@@ -406,6 +413,10 @@ fn handle(ctx: &Ctx, reader: &dyn ReadStore, mut rq: Request) {
         "/v1/calendly-signing-key" => (
             Route::Other,
             only(&rq, Method::Put).unwrap_or_else(|| put_calendly_key(ctx, reader, &mut rq)),
+        ),
+        "/v1/stripe-signing-secrets" => (
+            Route::Other,
+            only(&rq, Method::Put).unwrap_or_else(|| put_stripe_secrets(ctx, reader, &mut rq)),
         ),
         "/healthz" => (
             Route::Other,
@@ -604,11 +615,10 @@ fn verify_hook(
     let verify = || {
         // Read, not copied, on every delivery: the lock is only written when the app
         // hands over a key.
-        let app_keys = read_keys(&ctx.app_calendly_keys);
-        let app_keys: &[String] = match provider {
-            Provider::Calendly => &app_keys,
-            Provider::Stripe => &[],
-        };
+        let app_keys = read_keys(match provider {
+            Provider::Calendly => &ctx.app_calendly_keys,
+            Provider::Stripe => &ctx.app_stripe_secrets,
+        });
         let keys: Vec<&[u8]> = secrets
             .iter()
             .map(|s| s.expose())
@@ -617,11 +627,9 @@ fn verify_hook(
         coachdesk_signature::verify(sig, &body, &keys, now_secs(), ctx.settings.tolerance_secs)
     };
     let mut verified = verify();
-    if ctx.shared_database
-        && provider == Provider::Calendly
-        && matches!(verified, Err(coachdesk_signature::SignatureError::Mismatch))
+    if ctx.shared_database && matches!(verified, Err(coachdesk_signature::SignatureError::Mismatch))
     {
-        // Another relay process may have been handed the key since this one last
+        // Another relay process may have been handed the key (or secret) since this one last
         // reloaded them (on its pulls): reload and try once more.
         refresh_app_keys(ctx, reader);
         verified = verify();
@@ -924,18 +932,38 @@ fn handed_over_keys(
     }
 }
 
-/// Reloads the handed-over keys if they changed (a token revoked by the `token` command
-/// takes its keys along).
+/// The handed-over Stripe endpoint secrets to verify with: none when the operator turned
+/// hand-over off (secrets stored before are then ignored, not deleted).
+fn handed_over_secrets(
+    settings: &Settings,
+    reader: &dyn ReadStore,
+) -> Result<Vec<String>, store::StoreError> {
+    if settings.stripe_secret_handover {
+        reader.stripe_secrets()
+    } else {
+        Ok(Vec::new())
+    }
+}
+
+/// Replaces a handed-over list if it changed.
+fn swap_keys(keys: &RwLock<Vec<String>>, fresh: Vec<String>) {
+    if *read_keys(keys) != fresh {
+        *keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+    }
+}
+
+/// Reloads the handed-over keys and secrets if they changed (a token revoked by the
+/// `token` command takes its keys along; another relay process may have stored new ones).
 fn refresh_app_keys(ctx: &Ctx, reader: &dyn ReadStore) {
     match handed_over_keys(&ctx.settings, reader) {
-        Ok(keys) => {
-            if *read_keys(&ctx.app_calendly_keys) != keys {
-                *ctx.app_calendly_keys
-                    .write()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = keys;
-            }
-        }
+        Ok(keys) => swap_keys(&ctx.app_calendly_keys, keys),
         Err(e) => tracing::warn!(error = %e, "handed-over Calendly keys could not be reloaded"),
+    }
+    match handed_over_secrets(&ctx.settings, reader) {
+        Ok(secrets) => swap_keys(&ctx.app_stripe_secrets, secrets),
+        Err(e) => tracing::warn!(error = %e, "handed-over Stripe secrets could not be reloaded"),
     }
 }
 
@@ -993,6 +1021,75 @@ fn put_calendly_key(ctx: &Ctx, reader: &dyn ReadStore, rq: &mut Request) -> Resp
         Err(e) => {
             tracing::error!(error = %e, "stored Calendly key could not be read back");
             text(503, "the key was stored but could not be loaded; retry")
+        }
+    }
+}
+
+/// `PUT /v1/stripe-signing-secrets`: the app made (or replaced) its Stripe webhook endpoint
+/// and hands over its signing secret, with the retiring endpoint's during a rotation.
+/// The list replaces what this token handed over before, so a rotation ends with a PUT
+/// of the new secret alone and the old one is refused from then on. The configured
+/// `stripe_secrets` are never touched. Logged with the token's name and a count, never a
+/// secret.
+fn put_stripe_secrets(ctx: &Ctx, reader: &dyn ReadStore, rq: &mut Request) -> Resp {
+    let consumer = match authorize(ctx, rq, reader) {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    if !ctx.settings.stripe_secret_handover {
+        tracing::warn!(token = %consumer.name, "Stripe secret hand-over refused: turned off");
+        return json(
+            403,
+            &refusal(
+                error_code::HANDOVER_DISABLED,
+                "the relay's operator turned Stripe secret hand-over off: the endpoint's secret must be in the relay's stripe_secrets".to_owned(),
+            ),
+        );
+    }
+    let request: StripeSecretsRequest =
+        match read_api_json(rq, "expected {\"secrets\": [\"whsec_...\"]}") {
+            Ok(r) => r,
+            Err(resp) => return resp,
+        };
+    if request.secrets.len() > store::MAX_STRIPE_SECRETS
+        || !request.secrets.iter().all(|s| valid_signing_key(s))
+    {
+        return text(
+            400,
+            &format!(
+                "at most {} secrets, each 16 to 256 visible ASCII characters",
+                store::MAX_STRIPE_SECRETS
+            ),
+        );
+    }
+    let (secrets, id) = (request.secrets, consumer.id);
+    let handed = secrets.len();
+    if let Err(resp) = committed(
+        ctx,
+        |done| Job::ReplaceStripeSecrets {
+            consumer: id,
+            secrets,
+            done,
+        },
+        "could not store the secrets, retry later",
+    ) {
+        return resp;
+    }
+    match reader.stripe_secrets() {
+        Ok(all) => {
+            let kept = all.len();
+            *ctx.app_stripe_secrets
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = all;
+            tracing::info!(token = %consumer.name, handed, kept, "Stripe signing secrets handed over");
+            json(200, &KeptSecrets { kept })
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "stored Stripe secrets could not be read back");
+            text(
+                503,
+                "the secrets were stored but could not be loaded; retry",
+            )
         }
     }
 }

@@ -128,6 +128,10 @@ pub enum Acked {
 /// subscription's key and the ones before it, so deliveries in flight still verify.
 pub const KEPT_CALENDLY_KEYS: usize = 3;
 
+/// Most Stripe signing secrets one consumer may hand over at once: the endpoint's, and
+/// during a rotation the retiring endpoint's.
+pub const MAX_STRIPE_SECRETS: usize = 2;
+
 /// Opens handles on one relay database.
 pub trait Backend: Send + Sync {
     /// The relay's identity.
@@ -184,6 +188,8 @@ pub trait ReadStore: Send {
     fn link_for(&self, slug: &str) -> Result<Option<String>, StoreError>;
     /// Every Calendly signing key the consumers handed over, newest first.
     fn calendly_keys(&self) -> Result<Vec<String>, StoreError>;
+    /// Every Stripe endpoint signing secret the consumers handed over (no order).
+    fn stripe_secrets(&self) -> Result<Vec<String>, StoreError>;
     /// Events not yet acknowledged by every consumer they are for, and the receipt time of
     /// the oldest of them.
     fn queue_stats(&self) -> Result<(i64, Option<i64>), StoreError>;
@@ -229,6 +235,14 @@ pub trait WriteTx {
         &mut self,
         consumer: ConsumerId,
         key: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// Replaces the Stripe signing secrets the consumer handed over with `secrets` (other
+    /// consumers' are untouched); an empty list forgets them.
+    fn replace_stripe_secrets(
+        &mut self,
+        consumer: ConsumerId,
+        secrets: &[String],
         now_ms: i64,
     ) -> Result<(), StoreError>;
     /// Records that the consumer used the API.

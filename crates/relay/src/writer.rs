@@ -54,6 +54,11 @@ pub enum Job {
         key: String,
         done: Done<()>,
     },
+    ReplaceStripeSecrets {
+        consumer: ConsumerId,
+        secrets: Vec<String>,
+        done: Done<()>,
+    },
     /// Records a consumer's use of the API (`token list`'s last use); nobody waits on it.
     Touch { consumer: ConsumerId },
 }
@@ -66,6 +71,7 @@ impl Job {
             Job::Ack { done, .. } => done(Err(WriteFailed)),
             Job::ReplaceLinks { done, .. } => done(Err(WriteFailed)),
             Job::AddCalendlyKey { done, .. } => done(Err(WriteFailed)),
+            Job::ReplaceStripeSecrets { done, .. } => done(Err(WriteFailed)),
             Job::Touch { .. } => {}
         }
     }
@@ -238,6 +244,7 @@ enum Outcome {
     Ack(Acked),
     Links,
     CalendlyKey,
+    StripeSecrets,
     Touch,
 }
 
@@ -287,6 +294,11 @@ fn apply(tx: &mut dyn WriteTx, job: &Job, now: i64) -> Result<Outcome, store::St
         Job::AddCalendlyKey { consumer, key, .. } => tx
             .add_calendly_key(*consumer, key, now)
             .map(|()| Outcome::CalendlyKey),
+        Job::ReplaceStripeSecrets {
+            consumer, secrets, ..
+        } => tx
+            .replace_stripe_secrets(*consumer, secrets, now)
+            .map(|()| Outcome::StripeSecrets),
         Job::Touch { consumer } => tx.touch_consumer(*consumer, now).map(|()| Outcome::Touch),
     }
 }
@@ -340,6 +352,9 @@ fn commit(store: &mut dyn WriteStore, batch: &mut Vec<Job>, tip: &Tip) {
                     (Job::Ack { done, .. }, Outcome::Ack(a)) => done(Ok(a)),
                     (Job::ReplaceLinks { done, .. }, Outcome::Links) => done(Ok(())),
                     (Job::AddCalendlyKey { done, .. }, Outcome::CalendlyKey) => done(Ok(())),
+                    (Job::ReplaceStripeSecrets { done, .. }, Outcome::StripeSecrets) => {
+                        done(Ok(()))
+                    }
                     (Job::Touch { .. }, Outcome::Touch) => {}
                     (job, _) => job.fail(),
                 }

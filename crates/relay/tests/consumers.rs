@@ -403,6 +403,106 @@ fn the_operator_can_turn_key_hand_over_off() {
     assert_eq!(json_of(&r)["error"], "handover_disabled");
 }
 
+fn put_stripe_secrets(relay: &Relay, token: &str, secrets: &[&str]) -> http::Reply {
+    http::request(
+        relay.addr,
+        "PUT",
+        "/v1/stripe-signing-secrets",
+        &[
+            ("Authorization", &format!("Bearer {token}")),
+            ("Content-Type", "application/json"),
+        ],
+        serde_json::json!({ "secrets": secrets })
+            .to_string()
+            .as_bytes(),
+    )
+    .expect("put")
+}
+
+/// The app's endpoint secret is handed over, then rotated: during the switch both the old
+/// and the new secret verify; once the app hands over the new one alone, the old one is
+/// refused. Another token's secret and the configured ones are never touched.
+fn stripe_secrets_handed_over_verify_across_a_rotation_and_survive_a_restart() {
+    let mut relay = Relay::start();
+    let other = relay.create_token("laptop-2", "test");
+    let n = std::cell::Cell::new(0);
+    let deliver = |relay: &Relay, secret: &str| {
+        n.set(n.get() + 1);
+        let body = stripe_event(&format!("evt_rotation_{}", n.get()), false);
+        let sig = sign_header(secret.as_bytes(), now(), body.as_bytes());
+        relay
+            .post_hook("stripe", Some(&sig), body.as_bytes())
+            .status
+    };
+    let (old, new) = (
+        "whsec_endpoint_made_by_the_app_old",
+        "whsec_endpoint_made_by_the_app_new",
+    );
+    let theirs = "whsec_endpoint_of_another_app_install";
+    assert_eq!(deliver(&relay, old), 400, "not handed over yet");
+    let r = put_stripe_secrets(&relay, &relay.token, &[old]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(json_of(&r)["kept"], 1);
+    assert_eq!(put_stripe_secrets(&relay, &other, &[theirs]).status, 200);
+    assert_eq!(deliver(&relay, old), 200);
+
+    // The switch: the new endpoint's secret beside the retiring one's.
+    assert_eq!(
+        put_stripe_secrets(&relay, &relay.token, &[new, old]).status,
+        200
+    );
+    assert_eq!(deliver(&relay, old), 200, "signed before the switch");
+    assert_eq!(deliver(&relay, new), 200, "signed after the switch");
+    // The old endpoint is gone: the app hands over the new secret alone.
+    let r = put_stripe_secrets(&relay, &relay.token, &[new]);
+    assert_eq!(json_of(&r)["kept"], 2, "its own and the other token's");
+    assert_eq!(deliver(&relay, old), 400, "the retired secret is refused");
+    assert_eq!(deliver(&relay, new), 200);
+    assert_eq!(deliver(&relay, theirs), 200, "another token's stays");
+    assert_eq!(
+        deliver(&relay, STRIPE_SECRET),
+        200,
+        "the configured one stays"
+    );
+
+    // Stored, not only in memory.
+    relay.terminate();
+    relay.spawn();
+    assert_eq!(deliver(&relay, new), 200);
+    assert_eq!(deliver(&relay, old), 400);
+
+    // Malformed lists are refused whole; nothing changes.
+    for bad in [&["short"][..], &[new, old, theirs][..]] {
+        assert_eq!(put_stripe_secrets(&relay, &relay.token, bad).status, 400);
+    }
+    assert_eq!(deliver(&relay, new), 200);
+    let r = http::request(
+        relay.addr,
+        "PUT",
+        "/v1/stripe-signing-secrets",
+        &[("Content-Type", "application/json")],
+        br#"{"secrets":["whsec_without_a_token_000"]}"#,
+    )
+    .expect("put");
+    assert_eq!(r.status, 401);
+
+    // Revoking a token forgets its secrets.
+    assert!(relay
+        .command(&["token", "revoke", "laptop-2"])
+        .status
+        .success());
+    let _ = relay.pull_all(0);
+    assert_eq!(deliver(&relay, theirs), 400);
+    assert_eq!(deliver(&relay, new), 200);
+}
+
+fn the_operator_can_turn_stripe_secret_hand_over_off() {
+    let relay = Relay::start_with(&[("COACHDESK_RELAY_STRIPE_SECRET_HANDOVER", "false")]);
+    let r = put_stripe_secrets(&relay, &relay.token, &["whsec_the_app_would_like_this"]);
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(json_of(&r)["error"], "handover_disabled");
+}
+
 /// A relay database exactly as relays made it before migrations were numbered, with one
 /// token (returned), an acknowledged and two waiting events.
 fn todays_database(path: &std::path::Path) -> String {
@@ -483,4 +583,6 @@ on_both_backends!(
     the_relay_has_an_identity_and_refuses_acks_it_cannot_honour,
     handed_over_keys_never_evict_the_configured_key_nor_another_tokens_key,
     the_operator_can_turn_key_hand_over_off,
+    stripe_secrets_handed_over_verify_across_a_rotation_and_survive_a_restart,
+    the_operator_can_turn_stripe_secret_hand_over_off,
 );

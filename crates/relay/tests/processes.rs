@@ -286,6 +286,46 @@ fn a_key_handed_over_to_one_process_verifies_on_another() {
     assert_eq!(a.pull_all(0).len(), 1);
 }
 
+/// The app hands its Stripe endpoint's secret to one process; Stripe's delivery lands on
+/// the other, which has not reloaded since.
+fn a_stripe_secret_handed_over_to_one_process_verifies_on_another() {
+    let a = Relay::start();
+    let b = a.another_process();
+    let secret = "whsec_handed_over_to_process_a_01";
+    let r = http::request(
+        a.addr,
+        "PUT",
+        "/v1/stripe-signing-secrets",
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", &a.auth()),
+        ],
+        serde_json::json!({ "secrets": [secret] })
+            .to_string()
+            .as_bytes(),
+    )
+    .expect("put");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let body = stripe_body("evt_handed_over_elsewhere", 0);
+    let sig = coachdesk_signature::sign_header(secret.as_bytes(), now(), body.as_bytes());
+    let r = b.post_hook("stripe", Some(&sig), body.as_bytes());
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sig =
+        coachdesk_signature::sign_header(b"whsec_nobody_has_this_one_0", now(), body.as_bytes());
+    assert_eq!(
+        b.post_hook("stripe", Some(&sig), body.as_bytes()).status,
+        400
+    );
+}
+
+#[test]
+fn a_stripe_secret_handed_over_to_one_process_verifies_on_another_on_postgres() {
+    on_db(
+        Db::Postgres,
+        a_stripe_secret_handed_over_to_one_process_verifies_on_another,
+    );
+}
+
 /// Only PostgreSQL can be shared by several processes.
 #[test]
 fn two_processes_one_database_on_postgres() {

@@ -24,7 +24,15 @@ OPERATIONS = [
     ("/v1/refunds", "get"),
     ("/v1/refunds/{refund}", "get"),
     ("/v1/events", "get"),
+    ("/v1/webhook_endpoints", "post"),
+    ("/v1/webhook_endpoints", "get"),
+    ("/v1/webhook_endpoints/{webhook_endpoint}", "get"),
+    ("/v1/webhook_endpoints/{webhook_endpoint}", "post"),
+    ("/v1/webhook_endpoints/{webhook_endpoint}", "delete"),
 ]
+# API versions Stripe released after this description was published. Stripe accepts them
+# as a webhook endpoint's `api_version`; Coachdesk pins the one async-stripe 0.41 speaks.
+NEWER_API_VERSIONS = ["2023-10-16"]
 ROOTS = ["error", "charge", "dispute"]
 DEPTH = 3
 DROP = {"description", "title", "x-expandableFields", "x-resourceId", "x-stripeOperations",
@@ -75,6 +83,8 @@ def main():
         body = op.get("requestBody", {}).get("content", {}).get("application/x-www-form-urlencoded")
         if body:
             kept["requestBody"] = body["schema"]
+        if path == "/v1/webhook_endpoints" and method == "post":
+            kept["requestBody"]["properties"]["api_version"]["enum"] += NEWER_API_VERSIONS
         paths.setdefault(path, {})[method] = strip(kept)
         refs(kept, frontier)
     keep = set()

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 
 use crate::form;
 use crate::spec;
-use crate::webhook::{Delivery, Provider};
+use crate::webhook::{Delivery, Provider, WebhookTarget};
 use crate::world::{Incoming, Reply, World};
 
 /// A saved idempotent result.
@@ -27,6 +27,37 @@ struct Saved {
 /// How long an `Idempotency-Key` is remembered, in seconds of the simulator's clock.
 pub const IDEMPOTENCY_KEY_LIFETIME: i64 = 24 * 3600;
 
+/// Most webhook endpoints one Stripe account may have.
+pub const MAX_WEBHOOK_ENDPOINTS: usize = 16;
+
+/// An endpoint URL must be an absolute http(s) URL. Stripe also refuses addresses it cannot
+/// reach; the simulator delivers on loopback, so it takes them.
+fn check_endpoint_url(url: &str) -> Result<(), Reply> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(rest) if !rest.is_empty() && !rest.starts_with('/') => Ok(()),
+        _ => Err(invalid(
+            "url_invalid",
+            &format!(
+                "Invalid URL: {url}. URLs must begin with http:// or https:// and name a host."
+            ),
+            Some("url"),
+        )),
+    }
+}
+
+/// `n` random letters and digits (a signing secret's tail).
+fn random_token(n: usize) -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::thread_rng();
+    (0..n)
+        .map(|_| char::from(CHARS[rng.gen_range(0..CHARS.len())]))
+        .collect()
+}
+
 /// Stripe's objects and events.
 #[derive(Debug, Default)]
 pub struct StripeState {
@@ -38,6 +69,10 @@ pub struct StripeState {
     pub charges: BTreeMap<String, Value>,
     pub refunds: BTreeMap<String, Value>,
     pub disputes: BTreeMap<String, Value>,
+    /// Webhook endpoints made through the API, without their secrets.
+    pub webhook_endpoints: BTreeMap<String, Value>,
+    /// Each endpoint's signing secret (`whsec_...`): shown once, at creation, as Stripe does.
+    endpoint_secrets: BTreeMap<String, String>,
     /// Oldest first.
     pub events: Vec<Value>,
     idempotency: HashMap<(String, String), Saved>,
@@ -120,6 +155,13 @@ pub fn template(method: &str, segments: &[&str]) -> Option<(&'static str, Option
         ("POST", ["v1", "refunds"]) | ("GET", ["v1", "refunds"]) => ("/v1/refunds", None),
         ("GET", ["v1", "refunds", id]) => ("/v1/refunds/{refund}", Some(id.to_string())),
         ("GET", ["v1", "events"]) => ("/v1/events", None),
+        ("POST", ["v1", "webhook_endpoints"]) | ("GET", ["v1", "webhook_endpoints"]) => {
+            ("/v1/webhook_endpoints", None)
+        }
+        ("GET" | "POST" | "DELETE", ["v1", "webhook_endpoints", id]) => (
+            "/v1/webhook_endpoints/{webhook_endpoint}",
+            Some(id.to_string()),
+        ),
         _ => return None,
     };
     Some(t)
@@ -319,6 +361,16 @@ impl World {
                 None => missing("refund", id, "refund"),
             },
             ("/v1/events", _) => self.list_events(p),
+            ("/v1/webhook_endpoints", _) if method == "GET" => self.list_webhook_endpoints(p),
+            ("/v1/webhook_endpoints", _) => self.create_webhook_endpoint(p),
+            ("/v1/webhook_endpoints/{webhook_endpoint}", Some(id)) => match method {
+                "GET" => match self.stripe.webhook_endpoints.get(id) {
+                    Some(e) => Reply::json(200, e.clone()),
+                    None => missing("webhook_endpoint", id, "webhook_endpoint"),
+                },
+                "POST" => self.update_webhook_endpoint(id, p),
+                _ => self.delete_webhook_endpoint(id),
+            },
             _ => invalid("url_invalid", "Unrecognized request URL.", None),
         }
     }
@@ -1207,6 +1259,163 @@ impl World {
         )
     }
 
+    /// `POST /v1/webhook_endpoints`: a new endpoint and its signing secret, which only this
+    /// answer (and a replay of it under the same `Idempotency-Key`) carries.
+    fn create_webhook_endpoint(&mut self, p: &Value) -> Reply {
+        if self.stripe.webhook_endpoints.len() >= MAX_WEBHOOK_ENDPOINTS {
+            return invalid(
+                "webhook_endpoint_limit_reached",
+                &format!("You have reached the maximum of {MAX_WEBHOOK_ENDPOINTS} test webhook endpoints."),
+                None,
+            );
+        }
+        let url = s(p, "url").unwrap_or_default();
+        if let Err(reply) = check_endpoint_url(&url) {
+            return reply;
+        }
+        let id = self.stripe_id("we");
+        let secret = format!("whsec_{}", random_token(32));
+        let endpoint = json!({
+            "id": id, "object": "webhook_endpoint", "api_version": s(p, "api_version"),
+            "application": null, "created": self.now(), "description": s(p, "description").filter(|d| !d.is_empty()),
+            "enabled_events": p.get("enabled_events").cloned().unwrap_or_else(|| json!([])),
+            "livemode": false, "metadata": metadata(p), "status": "enabled", "url": url,
+        });
+        self.stripe
+            .webhook_endpoints
+            .insert(id.clone(), endpoint.clone());
+        self.stripe.endpoint_secrets.insert(id, secret.clone());
+        let mut answer = endpoint;
+        answer["secret"] = json!(secret);
+        Reply::json(200, answer)
+    }
+
+    /// `GET /v1/webhook_endpoints`: newest first, paged like Stripe's lists.
+    fn list_webhook_endpoints(&self, p: &Value) -> Reply {
+        let limit = match p.get("limit") {
+            None => 10,
+            Some(_) => match int(p, "limit") {
+                Some(l) if (1..=100).contains(&l) => l as usize,
+                _ => {
+                    return invalid(
+                        "parameter_invalid_integer",
+                        "Invalid limit: must be between 1 and 100",
+                        Some("limit"),
+                    )
+                }
+            },
+        };
+        let mut all: Vec<&Value> = self.stripe.webhook_endpoints.values().collect();
+        all.sort_by(|a, b| {
+            (b["created"].as_i64(), b["id"].as_str())
+                .cmp(&(a["created"].as_i64(), a["id"].as_str()))
+        });
+        let start = match s(p, "starting_after") {
+            Some(after) => match all.iter().position(|e| e["id"] == after.as_str()) {
+                Some(i) => i + 1,
+                None => return missing("webhook_endpoint", &after, "starting_after"),
+            },
+            None => 0,
+        };
+        let end = (start + limit).min(all.len());
+        let page: Vec<Value> = all[start.min(end)..end]
+            .iter()
+            .map(|e| (*e).clone())
+            .collect();
+        Reply::json(
+            200,
+            json!({"object": "list", "url": "/v1/webhook_endpoints", "has_more": end < all.len(), "data": page}),
+        )
+    }
+
+    /// `POST /v1/webhook_endpoints/{id}`: url, events, description, metadata, `disabled`.
+    /// The API version cannot be changed (Stripe's update takes no `api_version`).
+    fn update_webhook_endpoint(&mut self, id: &str, p: &Value) -> Reply {
+        if let Some(url) = s(p, "url") {
+            if let Err(reply) = check_endpoint_url(&url) {
+                return reply;
+            }
+        }
+        let Some(endpoint) = self.stripe.webhook_endpoints.get_mut(id) else {
+            return missing("webhook_endpoint", id, "webhook_endpoint");
+        };
+        if let Some(url) = s(p, "url") {
+            endpoint["url"] = json!(url);
+        }
+        if let Some(events) = p.get("enabled_events") {
+            endpoint["enabled_events"] = events.clone();
+        }
+        if let Some(description) = s(p, "description") {
+            endpoint["description"] = json!((!description.is_empty()).then_some(description));
+        }
+        match p.get("metadata") {
+            Some(Value::Object(m)) => {
+                for (k, v) in m {
+                    match v.as_str() {
+                        Some("") => {
+                            endpoint["metadata"].as_object_mut().map(|o| o.remove(k));
+                        }
+                        _ => endpoint["metadata"][k] = v.clone(),
+                    }
+                }
+            }
+            Some(Value::String(x)) if x.is_empty() => endpoint["metadata"] = json!({}),
+            _ => {}
+        }
+        if let Some(disabled) = s(p, "disabled") {
+            endpoint["status"] = json!(if disabled == "true" {
+                "disabled"
+            } else {
+                "enabled"
+            });
+        }
+        Reply::json(200, endpoint.clone())
+    }
+
+    /// `DELETE /v1/webhook_endpoints/{id}`: nothing is sent to it any more.
+    fn delete_webhook_endpoint(&mut self, id: &str) -> Reply {
+        if self.stripe.webhook_endpoints.remove(id).is_none() {
+            return missing("webhook_endpoint", id, "webhook_endpoint");
+        }
+        self.stripe.endpoint_secrets.remove(id);
+        Reply::json(
+            200,
+            json!({"id": id, "object": "webhook_endpoint", "deleted": true}),
+        )
+    }
+
+    /// Where an event of `kind` goes: the configured target, then every enabled API-made
+    /// endpoint that selected it (or `*`), each with its own secret and API version.
+    fn stripe_targets(&self, kind: &str) -> Vec<(WebhookTarget, Option<String>)> {
+        let mut targets: Vec<(WebhookTarget, Option<String>)> = self
+            .stripe_target
+            .clone()
+            .map(|t| (t, None))
+            .into_iter()
+            .collect();
+        for (id, endpoint) in &self.stripe.webhook_endpoints {
+            let wants = endpoint["enabled_events"]
+                .as_array()
+                .is_some_and(|events| events.iter().any(|e| e == kind || e == "*"));
+            let (Some(url), Some(secret)) = (
+                endpoint["url"].as_str(),
+                self.stripe.endpoint_secrets.get(id),
+            ) else {
+                continue;
+            };
+            if wants && endpoint["status"] == "enabled" {
+                targets.push((
+                    WebhookTarget {
+                        url: url.to_string(),
+                        secret: secret.clone(),
+                    },
+                    s(endpoint, "api_version"),
+                ));
+            }
+        }
+        targets
+    }
+
     /// Record an Event and queue its webhook.
     pub fn emit_stripe(
         &mut self,
@@ -1222,16 +1431,24 @@ impl World {
         }
         let event = json!({
             "id": id, "object": "event", "api_version": self.config.stripe_api_version, "created": self.now(),
-            "data": data, "livemode": false, "pending_webhooks": u8::from(self.stripe_target.is_some()),
+            "data": data, "livemode": false, "pending_webhooks": 0,
             "request": request, "type": kind,
         });
+        let targets = self.stripe_targets(kind);
+        let mut event = event;
+        event["pending_webhooks"] = json!(targets.len());
         self.stripe.events.push(event.clone());
-        if let Some(target) = self.stripe_target.clone() {
-            let body = serde_json::to_vec(&event).unwrap_or_default();
+        for (target, api_version) in targets {
+            // An endpoint's events are rendered in its own API version.
+            let mut sent = event.clone();
+            if let Some(version) = api_version {
+                sent["api_version"] = json!(version);
+            }
+            let body = serde_json::to_vec(&sent).unwrap_or_default();
             self.outgoing.push(Delivery {
                 provider: Provider::Stripe,
                 target,
-                key: id,
+                key: id.clone(),
                 body,
                 subscription: None,
             });

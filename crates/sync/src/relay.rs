@@ -188,6 +188,40 @@ impl RelayClient {
     }
 }
 
+impl RelayClient {
+    /// Hands the relay the signing secrets of the Stripe webhook endpoint the app made
+    /// (`PUT /v1/stripe-signing-secrets`): the current one, and during a rotation the
+    /// retiring one too. The list replaces what this token handed over before.
+    pub async fn put_stripe_signing_secrets(
+        &self,
+        token: &str,
+        secrets: &[&str],
+    ) -> Result<KeyHandover, ProviderError> {
+        let response = self
+            .http
+            .put(format!("{}/v1/stripe-signing-secrets", self.base))
+            .bearer_auth(token)
+            .json(&coachdesk_protocol::relay::StripeSecretsRequest {
+                secrets: secrets.iter().map(|s| (*s).to_owned()).collect(),
+            })
+            .send()
+            .await
+            .map_err(unreachable)?;
+        let status = response.status().as_u16();
+        if status == 200 {
+            return Ok(KeyHandover::Accepted);
+        }
+        let text = response.text().await.unwrap_or_default();
+        let code = serde_json::from_str::<coachdesk_protocol::relay::ApiError>(&text)
+            .map(|e| e.error)
+            .unwrap_or_default();
+        if status == 403 && code == coachdesk_protocol::relay::error_code::HANDOVER_DISABLED {
+            return Ok(KeyHandover::Disabled);
+        }
+        Err(ProviderError::from_relay_status(status, text))
+    }
+}
+
 trait RelayStatus {
     fn from_relay_status(status: u16, text: String) -> Self;
 }

@@ -31,6 +31,10 @@ pub enum SecretName {
     CalendlySigningKey,
     /// The password of the coach's SMTP account (client emails).
     SmtpPassword,
+    /// The signing secret (`whsec_...`) of the Stripe webhook endpoint the app created.
+    StripeWebhookSecret,
+    /// During a rotation, the secret of the endpoint being retired (until it is deleted).
+    StripeWebhookPreviousSecret,
 }
 
 impl SecretName {
@@ -43,6 +47,8 @@ impl SecretName {
             Self::RelayToken => "relay-token",
             Self::CalendlySigningKey => "calendly-signing-key",
             Self::SmtpPassword => "smtp-password",
+            Self::StripeWebhookSecret => "stripe-webhook-secret",
+            Self::StripeWebhookPreviousSecret => "stripe-webhook-secret-previous",
         }
     }
 
@@ -54,6 +60,8 @@ impl SecretName {
             Self::RelayToken => "relay token",
             Self::CalendlySigningKey => "Calendly webhook signing key",
             Self::SmtpPassword => "SMTP password",
+            Self::StripeWebhookSecret => "Stripe webhook signing secret",
+            Self::StripeWebhookPreviousSecret => "previous Stripe webhook signing secret",
         }
     }
 }

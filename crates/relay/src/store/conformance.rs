@@ -62,6 +62,7 @@ on_both_backends!(
     dedup_cursors_marks_and_purge,
     modes_see_their_own_stripe_events_and_every_calendly_one,
     handed_over_keys_are_kept_per_consumer,
+    handed_over_stripe_secrets_are_replaced_per_consumer,
     pull_respects_byte_budget_but_returns_one,
     a_failed_group_keeps_nothing,
     the_identity_is_made_once,
@@ -220,6 +221,39 @@ fn handed_over_keys_are_kept_per_consumer(b: &dyn Backend) {
         r.calendly_keys().expect("keys"),
         vec!["key-of-one".to_owned()]
     );
+}
+
+fn handed_over_stripe_secrets_are_replaced_per_consumer(b: &dyn Backend) {
+    let mut w = b.writer().expect("writer");
+    let r = b.reader().expect("reader");
+    let (one, two) = (
+        consumer(b, "one", TokenMode::Test),
+        consumer(b, "two", TokenMode::Test),
+    );
+    let mut replace = |c: ConsumerId, secrets: &[&str], at: i64| {
+        let secrets: Vec<String> = secrets.iter().map(|s| (*s).to_owned()).collect();
+        w.group(&mut |tx| tx.replace_stripe_secrets(c, &secrets, at))
+            .expect("replace");
+    };
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    replace(one, &["whsec_one_old"], 1);
+    replace(two, &["whsec_two"], 2);
+    // A rotation: the new secret beside the old one, then the new one alone.
+    replace(one, &["whsec_one_new", "whsec_one_old"], 3);
+    assert_eq!(
+        sorted(r.stripe_secrets().expect("secrets")),
+        ["whsec_one_new", "whsec_one_old", "whsec_two"]
+    );
+    replace(one, &["whsec_one_new"], 4);
+    assert_eq!(
+        sorted(r.stripe_secrets().expect("secrets")),
+        ["whsec_one_new", "whsec_two"]
+    );
+    b.revoke_consumer("one", 100).expect("revoke");
+    assert_eq!(r.stripe_secrets().expect("secrets"), ["whsec_two"]);
 }
 
 fn pull_respects_byte_budget_but_returns_one(b: &dyn Backend) {

@@ -38,14 +38,21 @@ use crate::config::{DatabaseUrl, Durability};
 use crate::token::{TokenMode, TokenName};
 
 /// Every migration, in order. A test checks this list against the directory.
-pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[(
-    1,
-    "0001_init.sql",
-    include_str!("../../migrations-pg/0001_init.sql"),
-)];
+pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (
+        1,
+        "0001_init.sql",
+        include_str!("../../migrations-pg/0001_init.sql"),
+    ),
+    (
+        2,
+        "0002_stripe_secrets.sql",
+        include_str!("../../migrations-pg/0002_stripe_secrets.sql"),
+    ),
+];
 
 /// The schema version this relay writes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Advisory lock held by every write transaction (keys are per database).
 pub const WRITE_LOCK: i64 = 0x636f_6163_6801;
@@ -294,6 +301,8 @@ impl Backend for PgBackend {
         };
         tx.execute("DELETE FROM calendly_keys WHERE consumer_id = $1", &[&id])
             .ctx("forget the token's Calendly keys")?;
+        tx.execute("DELETE FROM stripe_secrets WHERE consumer_id = $1", &[&id])
+            .ctx("forget the token's Stripe secrets")?;
         tx.execute("DELETE FROM consumers WHERE id = $1", &[&id])
             .ctx("delete the token")?;
         tx.execute(MARK_FULLY_ACKED, &[&now_ms])
@@ -515,6 +524,19 @@ impl ReadStore for PgReader {
                 &[],
             )
             .ctx("list Calendly signing keys")?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+
+    fn stripe_secrets(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .conn()?
+            .query(
+                "SELECT DISTINCT secret FROM stripe_secrets ORDER BY secret",
+                &[],
+            )
+            .ctx("list Stripe signing secrets")?
             .iter()
             .map(|r| r.get(0))
             .collect())
@@ -853,6 +875,30 @@ impl WriteTx for PgTx<'_, '_> {
                 &[&kept, &consumer.0],
             )
             .ctx("forget old Calendly signing keys")?;
+        Ok(())
+    }
+
+    fn replace_stripe_secrets(
+        &mut self,
+        consumer: ConsumerId,
+        secrets: &[String],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                "DELETE FROM stripe_secrets WHERE consumer_id = $1",
+                &[&consumer.0],
+            )
+            .ctx("forget the handed-over Stripe secrets")?;
+        for secret in secrets {
+            self.tx
+                .execute(
+                    "INSERT INTO stripe_secrets (consumer_id, secret, added_at_ms) VALUES ($1, $2, $3)
+                     ON CONFLICT DO NOTHING",
+                    &[&consumer.0, secret, &now_ms],
+                )
+                .ctx("store a Stripe signing secret")?;
+        }
         Ok(())
     }
 

@@ -39,10 +39,15 @@ pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[
         "0002_consumers.sql",
         include_str!("../../migrations/0002_consumers.sql"),
     ),
+    (
+        3,
+        "0003_stripe_secrets.sql",
+        include_str!("../../migrations/0003_stripe_secrets.sql"),
+    ),
 ];
 
 /// The schema version this relay writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// How often the checkpointer copies the WAL into the database.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
@@ -273,6 +278,8 @@ impl Backend for SqliteBackend {
         };
         tx.execute("DELETE FROM calendly_keys WHERE consumer_id = ?1", [id])
             .ctx("forget the token's Calendly keys")?;
+        tx.execute("DELETE FROM stripe_secrets WHERE consumer_id = ?1", [id])
+            .ctx("forget the token's Stripe secrets")?;
         tx.execute("DELETE FROM consumers WHERE id = ?1", [id])
             .ctx("delete the token")?;
         mark_fully_acked(&tx, now_ms)?;
@@ -428,6 +435,16 @@ impl ReadStore for SqliteReader {
             .ctx("list Calendly signing keys")?
             .collect::<Result<_, _>>()
             .ctx("read Calendly signing keys")
+    }
+
+    fn stripe_secrets(&self) -> Result<Vec<String>, StoreError> {
+        self.conn
+            .prepare_cached("SELECT DISTINCT secret FROM stripe_secrets ORDER BY secret")
+            .ctx("prepare Stripe secret list")?
+            .query_map([], |r| r.get(0))
+            .ctx("list Stripe signing secrets")?
+            .collect::<Result<_, _>>()
+            .ctx("read Stripe signing secrets")
     }
 
     fn queue_stats(&self) -> Result<(i64, Option<i64>), StoreError> {
@@ -597,6 +614,29 @@ impl WriteTx for Tx<'_> {
             params![KEPT_CALENDLY_KEYS as i64, consumer.0],
         )
         .ctx("forget old Calendly signing keys")?;
+        Ok(())
+    }
+
+    fn replace_stripe_secrets(
+        &mut self,
+        consumer: ConsumerId,
+        secrets: &[String],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let conn = self.0;
+        conn.execute(
+            "DELETE FROM stripe_secrets WHERE consumer_id = ?1",
+            params![consumer.0],
+        )
+        .ctx("forget the handed-over Stripe secrets")?;
+        for secret in secrets {
+            conn.execute(
+                "INSERT INTO stripe_secrets (consumer_id, secret, added_at_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+                params![consumer.0, secret, now_ms],
+            )
+            .ctx("store a Stripe signing secret")?;
+        }
         Ok(())
     }
 
