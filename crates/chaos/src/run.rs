@@ -20,7 +20,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::procs::{Procs, STRIPE_KEY};
-use crate::workload::{CoachRefund, Pay, Then, Workload};
+use crate::workload::{CoachRefund, Pay, Then, Workload, KINDS};
 
 /// Two days: the laptop's sleep, past Stripe's 24 hours of idempotency keys.
 pub const SLEEP_SECS: i64 = 2 * 24 * 3600;
@@ -306,11 +306,7 @@ impl Run<'_> {
 
     fn pay(&mut self, n: usize, delayed: bool) -> anyhow::Result<Value> {
         let client = &self.workload.clients[n];
-        let kind = if client.pay == Pay::Less {
-            crate::workload::CHEAPEST_KIND
-        } else {
-            client.kind
-        };
+        let kind = client.paid_kind();
         let link = self.links[kind].clone();
         let uuid = self.traces[n]
             .invitee_uuids
@@ -434,7 +430,8 @@ impl Run<'_> {
                 }
                 (Then::DashboardRefund { full }, Some(pi)) if paid => {
                     self.before_step(Some(n))?;
-                    let amount = (!full).then(|| self.workload.kind(&client).minor / 2);
+                    // Half of what the client paid (a client who paid less paid another price).
+                    let amount = (!full).then(|| KINDS[client.paid_kind()].minor / 2);
                     self.procs.client.dashboard_refund(&pi, amount)?;
                     self.trace(
                         n,

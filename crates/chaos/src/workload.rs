@@ -123,6 +123,15 @@ impl Client {
         format!("client{:02}@example.com", self.n)
     }
 
+    /// The kind whose payment link the client pays through (another one when paying less).
+    pub fn paid_kind(&self) -> usize {
+        if self.pay == Pay::Less {
+            CHEAPEST_KIND
+        } else {
+            self.kind
+        }
+    }
+
     /// Whether the client's payment is captured before round two.
     pub fn pays_early(&self) -> bool {
         matches!(
