@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use coachdesk_views::{EventTypeLink, EventTypeRow, StripeSetup, StripeStatus};
+pub use coachdesk_views::{EventTypeLink, EventTypeRow, RedirectCheck, StripeSetup, StripeStatus};
 
 /// Names of the set-up commands.
 pub mod command {
