@@ -15,9 +15,6 @@ use coachdesk_protocol::ipc::SessionTypeView;
 use coachdesk_protocol::relay::{CheckoutTerms, PaymentLinkRoute, PaymentLinkTable, RedirectsPage};
 use coachdesk_protocol::setup::{EventTypeRow, RedirectCheck, StripeStatus};
 
-/// Where the redirect goes at Calendly, in the coach's words.
-pub const WHERE_AT_CALENDLY: &str = "At Calendly, open the event type, then Booking page options (Confirmation page): choose \"Redirect to an external site\", paste this address and turn on \"Pass event details to your redirected page\".";
-
 /// The relay's table: every session type not archived whose payment link sells its
 /// current name and price, with its Checkout terms.
 pub fn payment_link_table(types: &[SessionTypeView]) -> PaymentLinkTable {

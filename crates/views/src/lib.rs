@@ -311,6 +311,9 @@ pub struct EventTypeRow {
     pub redirect: Option<RedirectCheck>,
 }
 
+/// Where the redirect goes at Calendly, in the coach's words (shown beside its address).
+pub const WHERE_AT_CALENDLY: &str = "At Calendly, open the event type, then Booking page options (Confirmation page): choose \"Redirect to an external site\", paste this address and turn on \"Pass event details to your redirected page\".";
+
 /// Calendly's redirect after booking for one event type, and what the relay saw of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RedirectCheck {
