@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use coachdesk_desk::{capitalised, stripe_webhook};
 use coachdesk_protocol::ipc::CommandError;
-use coachdesk_protocol::relay::{PaymentLinkRoute, PaymentLinkTable};
 use coachdesk_protocol::setup::{
     EventTypeLink, EventTypeRow, PolicyPreview, PolicyPreviewRequest, StripeSetup,
     StripeWebhookView, SubscriptionView,
@@ -160,18 +159,15 @@ async fn publish_links(state: &AppState, id: &str) -> String {
     if relay_url.trim().is_empty() {
         return "No relay is configured yet: enter its address in Settings so booked clients are sent to this link.".to_owned();
     }
-    let (routes, slug) = {
+    let (table, slug) = {
         let store = state.store();
-        match (store.payment_link_routes(), store.session_type(id)) {
-            (Ok(routes), Ok(view)) => (routes, view.slug),
+        match (store.list_session_types(true), store.session_type(id)) {
+            (Ok(types), Ok(view)) => (
+                coachdesk_desk::relay_links::payment_link_table(&types),
+                view.slug,
+            ),
             (Err(e), _) | (_, Err(e)) => return coachdesk_desk::command_error(e).message,
         }
-    };
-    let table = PaymentLinkTable {
-        links: routes
-            .into_iter()
-            .map(|(slug, url)| PaymentLinkRoute { slug, url })
-            .collect(),
     };
     let token = match state.secrets().get(SecretName::RelayToken) {
         Ok(token) => token,
@@ -228,10 +224,44 @@ pub async fn list_calendly_event_types(
         .iter()
         .filter_map(listed_event_type)
         .collect();
-    state
-        .store()
-        .event_type_rows(&listed)
-        .map_err(|e| store_error("list_calendly_event_types", e))
+    let (mut rows, types) = {
+        let store = state.store();
+        let rows = store
+            .event_type_rows(&listed)
+            .map_err(|e| store_error("list_calendly_event_types", e))?;
+        let types = store
+            .list_session_types(true)
+            .map_err(|e| store_error("list_calendly_event_types", e))?;
+        (rows, types)
+    };
+    let relay_url = state.sync_config().relay_url;
+    let seen = redirects_seen(&state, &relay_url).await;
+    coachdesk_desk::relay_links::redirect_checks(
+        &mut rows,
+        &types,
+        &relay_url,
+        seen.as_ref().map_err(Clone::clone),
+    );
+    Ok(rows)
+}
+
+/// The relay's redirect visit counts, or why they are not known.
+async fn redirects_seen(
+    state: &AppState,
+    relay_url: &str,
+) -> Result<coachdesk_protocol::relay::RedirectsPage, String> {
+    if relay_url.trim().is_empty() {
+        return Err("no relay is configured.".to_owned());
+    }
+    let token = state
+        .secrets()
+        .get(SecretName::RelayToken)
+        .map_err(|e| format!("{e}."))?;
+    let relay = RelayClient::new(relay_url, Duration::from_secs(5)).map_err(|e| e.to_string())?;
+    relay
+        .redirects(token.expose())
+        .await
+        .map_err(|e| coachdesk_desk::relay_links::relay_unanswered(&e))
 }
 
 /// Links a Calendly event type to a session type (or unlinks it): new bookings of that

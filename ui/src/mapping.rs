@@ -6,7 +6,7 @@
 //! type take the price and refund policy of the session type linked at that moment.
 
 use coachdesk_protocol::ipc::{CommandError, SessionTypeView};
-use coachdesk_protocol::setup::{EventTypeLink, EventTypeRow, SubscriptionView};
+use coachdesk_protocol::setup::{EventTypeLink, EventTypeRow, RedirectCheck, SubscriptionView};
 use wasm_bindgen_futures::spawn_local;
 use web_sys::HtmlSelectElement;
 use yew::prelude::*;
@@ -140,6 +140,11 @@ pub fn CalendlyPage() -> Html {
                         }
                     </select>
                 </td>
+                <td data-testid="event-type-redirect">
+                    if let Some(check) = &row.redirect {
+                        <Redirect check={check.clone()} />
+                    }
+                </td>
                 <td data-testid="event-type-note" aria-live="polite">
                     { match note {
                         Some(RowNote::Saving) => html! { <span class="muted">{"Saving…"}</span> },
@@ -172,7 +177,7 @@ pub fn CalendlyPage() -> Html {
             <table class="table" id="event-types" data-testid="event-types">
                 <thead><tr>
                     <th>{"Calendly event type"}</th><th>{"Length"}</th><th>{"At Calendly"}</th>
-                    <th>{"Sells session type"}</th><th></th>
+                    <th>{"Sells session type"}</th><th>{"Redirect after booking"}</th><th></th>
                 </tr></thead>
                 <tbody>{ for list.iter().enumerate().map(row_html) }</tbody>
             </table>
@@ -191,6 +196,52 @@ pub fn CalendlyPage() -> Html {
             { table }
             <Subscription />
         </section>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct RedirectProps {
+    check: RedirectCheck,
+}
+
+/// A linked event type's redirect: the address to paste at Calendly, a copy button, where
+/// it goes at Calendly, and whether the relay has seen clients come through it.
+#[component]
+fn Redirect(props: &RedirectProps) -> Html {
+    let copied = use_state(|| false);
+    let check = &props.check;
+    let copy = {
+        let (url, copied) = (check.url.clone(), copied.clone());
+        Callback::from(move |_: MouseEvent| {
+            let Some(window) = web_sys::window() else {
+                return;
+            };
+            let promise = window.navigator().clipboard().write_text(&url);
+            let copied = copied.clone();
+            spawn_local(async move {
+                if wasm_bindgen_futures::JsFuture::from(promise).await.is_ok() {
+                    copied.set(true);
+                }
+            });
+        })
+    };
+    let badge = match check.state.as_str() {
+        "seen" => classes!("badge"),
+        "not_seen" => classes!("badge", "muted"),
+        _ => classes!("badge", "attention"),
+    };
+    html! {
+        <div class="redirect" data-state={check.state.clone()}>
+            if !check.url.is_empty() {
+                <span class="mono" data-testid="redirect-url">{&check.url}</span>
+                {" "}
+                <button class="btn small" data-testid="copy-redirect" onclick={copy}>
+                    { if *copied { "Copied" } else { "Copy" } }
+                </button>
+                <p class="muted small">{coachdesk_protocol::setup::WHERE_AT_CALENDLY}</p>
+            }
+            <span class={badge} data-testid="redirect-state" role="status">{&check.message}</span>
+        </div>
     }
 }
 

@@ -13,6 +13,7 @@ mod alerts;
 pub mod backups;
 mod bookings;
 mod error;
+pub mod relay_links;
 mod session_types;
 pub mod settings;
 pub mod stripe_webhook;

@@ -1,5 +1,6 @@
 //! The relay's pull API as the app sees it (`GET /v1/events`, `POST /v1/ack`), and the
-//! slug-to-payment-link table the app pushes (`PUT /v1/payment-links`).
+//! slug-to-payment-link table the app pushes (`PUT /v1/payment-links`), and the redirect
+//! visits it counts (`GET /v1/redirects`).
 //!
 //! New fields are optional (`#[serde(default)]`) so that an app and a relay of different
 //! versions still understand each other.
@@ -104,12 +105,51 @@ pub mod error_code {
 }
 
 /// One row of the slug-to-payment-link table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentLinkRoute {
     /// The session type's slug, as in `GET /pay/{slug}` (`[A-Za-z0-9_-]{1,100}`).
     pub slug: String,
-    /// The Stripe payment link URL (`https://buy.stripe.com/...`).
+    /// The Stripe payment link URL (`https://buy.stripe.com/...`): where the relay sends
+    /// the client when it cannot make the booking its own Checkout Session.
     pub url: String,
+    /// What a booking of this session type costs, for the Checkout Session the relay makes
+    /// per booking (with a Stripe restricted key). Absent from apps of before: the relay
+    /// then redirects to `url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkout: Option<CheckoutTerms>,
+    /// The Calendly event type's scheduling page, linked from the relay's "payment time
+    /// has passed" page so the client can book again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub booking_url: Option<String>,
+}
+
+/// The price and payment window of a session type, as its Checkout Sessions use them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckoutTerms {
+    /// The product name shown on Stripe's page.
+    pub name: String,
+    /// The price in the currency's minor unit (cents).
+    pub amount_minor: i64,
+    /// ISO 4217 code, lowercase (`eur`).
+    pub currency: String,
+    /// Minutes from booking until the booking expires unpaid; the session's `expires_at`.
+    pub payment_window_minutes: u32,
+}
+
+/// One slug's post-booking redirect visits (`GET /v1/redirects`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedirectSeen {
+    pub slug: String,
+    /// Visits of `/pay/{slug}` since the relay's database was made.
+    pub visits: u64,
+    /// The last visit, RFC 3339 in UTC.
+    pub last_at: String,
+}
+
+/// The answer to `GET /v1/redirects`: every slug a client came through at least once.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedirectsPage {
+    pub redirects: Vec<RedirectSeen>,
 }
 
 /// The body of `PUT /v1/calendly-signing-key`: the key the app registered its Calendly
@@ -152,6 +192,18 @@ pub struct PaymentLinkTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn link_tables_of_apps_before_checkout_terms_still_parse() {
+        let table: PaymentLinkTable = serde_json::from_str(
+            r#"{"links":[{"slug":"intro","url":"https://buy.stripe.com/x"}]}"#,
+        )
+        .expect("table");
+        assert_eq!(table.links[0].checkout, None);
+        assert_eq!(table.links[0].booking_url, None);
+        let json = serde_json::to_string(&table.links[0]).expect("json");
+        assert_eq!(json, r#"{"slug":"intro","url":"https://buy.stripe.com/x"}"#);
+    }
 
     #[test]
     fn pages_and_acks_of_relays_without_identity_still_parse() {

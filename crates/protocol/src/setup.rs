@@ -4,7 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use coachdesk_views::{EventTypeLink, EventTypeRow, StripeSetup, StripeStatus};
+pub use coachdesk_views::{
+    EventTypeLink, EventTypeRow, RedirectCheck, StripeSetup, StripeStatus, WHERE_AT_CALENDLY,
+};
 
 /// Names of the set-up commands.
 pub mod command {

@@ -22,6 +22,10 @@ impl Secret {
     pub fn expose(&self) -> &[u8] {
         self.0.as_bytes()
     }
+    /// The secret as text, for an `Authorization` header. Never print it.
+    pub fn expose_str(&self) -> &str {
+        &self.0
+    }
 }
 
 impl std::fmt::Debug for Secret {
@@ -216,6 +220,22 @@ pub struct Settings {
     /// Proxies whose `X-Forwarded-For` (its last address) names the client for rate limits
     /// (`COACHDESK_RELAY_TRUSTED_PROXIES`, comma-separated; key `trusted_proxies`).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// A Stripe restricted key (`rk_live_...`/`rk_test_...`) with Checkout Sessions: Write
+    /// (which includes read), so `/pay/{slug}` makes each booking its own Checkout
+    /// Session; without one it redirects to the payment link
+    /// (`COACHDESK_RELAY_STRIPE_RESTRICTED_KEY`, key `stripe_restricted_key`).
+    pub stripe_restricted_key: Option<Secret>,
+    /// Stripe's API address; tests point it at the simulator
+    /// (`COACHDESK_RELAY_STRIPE_API_BASE`, key `stripe_api_base`).
+    pub stripe_api_base: String,
+    /// Most milliseconds one Stripe call may take while the client waits; past it the
+    /// client is sent to the payment link (`COACHDESK_RELAY_STRIPE_TIMEOUT_MS`, key
+    /// `stripe_timeout_ms`).
+    pub stripe_timeout_ms: u64,
+    /// The relay's public address (`https://relay.example.com`), for the Checkout page's
+    /// return link; the request's `Host` with https when unset
+    /// (`COACHDESK_RELAY_PUBLIC_URL`, key `public_url`).
+    pub public_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -251,6 +271,10 @@ impl Default for Settings {
             auth_failures_burst: 10,
             auth_failures_per_min: 10,
             trusted_proxies: Vec::new(),
+            stripe_restricted_key: None,
+            stripe_api_base: "https://api.stripe.com".to_owned(),
+            stripe_timeout_ms: 4000,
+            public_url: None,
         }
     }
 }
@@ -289,6 +313,10 @@ struct FileSettings {
     auth_failures_burst: Option<u32>,
     auth_failures_per_min: Option<u32>,
     trusted_proxies: Option<Vec<std::net::IpAddr>>,
+    stripe_restricted_key: Option<String>,
+    stripe_api_base: Option<String>,
+    stripe_timeout_ms: Option<u64>,
+    public_url: Option<String>,
 }
 
 fn secrets(list: impl IntoIterator<Item = String>) -> Vec<Secret> {
@@ -387,8 +415,16 @@ impl Settings {
                 rate_pay_burst,
                 auth_failures_burst,
                 auth_failures_per_min,
-                trusted_proxies
+                trusted_proxies,
+                stripe_api_base,
+                stripe_timeout_ms
             );
+            if let Some(v) = f.stripe_restricted_key {
+                s.stripe_restricted_key = secrets([v]).pop();
+            }
+            if let Some(v) = f.public_url {
+                s.public_url = Some(v);
+            }
         }
         if let Some(v) = env("COACHDESK_RELAY_LISTEN") {
             s.listen = v;
@@ -455,8 +491,19 @@ impl Settings {
             rate_pay_per_sec = "COACHDESK_RELAY_RATE_PAY_PER_SEC",
             rate_pay_burst = "COACHDESK_RELAY_RATE_PAY_BURST",
             auth_failures_burst = "COACHDESK_RELAY_AUTH_FAILURES_BURST",
-            auth_failures_per_min = "COACHDESK_RELAY_AUTH_FAILURES_PER_MIN"
+            auth_failures_per_min = "COACHDESK_RELAY_AUTH_FAILURES_PER_MIN",
+            stripe_timeout_ms = "COACHDESK_RELAY_STRIPE_TIMEOUT_MS"
         );
+        if let Some(v) = env("COACHDESK_RELAY_STRIPE_RESTRICTED_KEY") {
+            s.stripe_restricted_key = secrets([v]).pop();
+        }
+        if let Some(v) = env("COACHDESK_RELAY_STRIPE_API_BASE") {
+            s.stripe_api_base = v.trim().to_owned();
+        }
+        if let Some(v) = env("COACHDESK_RELAY_PUBLIC_URL") {
+            let v = v.trim().to_owned();
+            s.public_url = (!v.is_empty()).then_some(v);
+        }
         if let Some(v) = env("COACHDESK_RELAY_TRUSTED_PROXIES") {
             s.trusted_proxies = v
                 .split(',')
@@ -526,6 +573,29 @@ impl Settings {
         ];
         if rates.contains(&0) {
             return invalid("rate_*", "rates and bursts must be at least 1");
+        }
+        if !crate::paylink::valid_link(&self.stripe_api_base) {
+            return invalid("stripe_api_base", "must be an absolute http(s) URL");
+        }
+        if self.stripe_timeout_ms < 100 || self.stripe_timeout_ms > 60_000 {
+            return invalid("stripe_timeout_ms", "must be between 100 and 60000");
+        }
+        if self
+            .stripe_restricted_key
+            .as_ref()
+            .is_some_and(|k| !k.expose_str().starts_with("rk_"))
+        {
+            return invalid(
+                "stripe_restricted_key",
+                "must be a Stripe restricted key (rk_live_... or rk_test_...), not a secret key",
+            );
+        }
+        if self
+            .public_url
+            .as_deref()
+            .is_some_and(|u| !crate::paylink::valid_link(u))
+        {
+            return invalid("public_url", "must be an absolute http(s) URL");
         }
         Ok(())
     }

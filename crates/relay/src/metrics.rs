@@ -28,6 +28,19 @@ pub const REJECT_REASONS: &[&str] = &[
     "unavailable",
 ];
 
+/// What a `/pay` visit with a restricted key came to, as metric labels: the booking's own
+/// session, its paid or expired page, or (the rest) why the client got the payment link.
+pub const CHECKOUT_OUTCOMES: &[&str] = &[
+    "session",
+    "paid",
+    "expired",
+    "unreachable",
+    "server_error",
+    "refused",
+    "unreadable",
+    "store",
+];
+
 /// Routes whose latency is recorded separately.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -64,6 +77,7 @@ pub struct Metrics {
     guard_answered: [AtomicU64; GUARD_STATUSES.len()],
     connections_refused: AtomicU64,
     idle_connections_cut: AtomicU64,
+    checkout: [AtomicU64; CHECKOUT_OUTCOMES.len()],
 }
 
 fn provider_index(p: Provider) -> usize {
@@ -113,6 +127,13 @@ impl Metrics {
     /// An idle connection cut to make room for a new one.
     pub fn idle_connection_cut(&self) {
         self.idle_connections_cut.fetch_add(1, Relaxed);
+    }
+
+    /// A `/pay` visit's outcome with a restricted key (one of [`CHECKOUT_OUTCOMES`]).
+    pub fn checkout(&self, outcome: &str) {
+        if let Some(i) = CHECKOUT_OUTCOMES.iter().position(|o| *o == outcome) {
+            self.checkout[i].fetch_add(1, Relaxed);
+        }
     }
 
     /// Record how long a request took.
@@ -271,7 +292,37 @@ impl Metrics {
                 "coachdesk_relay_request_duration_seconds_count{{route=\"{name}\"}} {count}"
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP coachdesk_relay_pay_checkout_total Payment redirects with a restricted key, by outcome (anything but session, paid and expired sent the client to the payment link)."
+        );
+        let _ = writeln!(out, "# TYPE coachdesk_relay_pay_checkout_total counter");
+        for (i, outcome) in CHECKOUT_OUTCOMES.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "coachdesk_relay_pay_checkout_total{{outcome=\"{outcome}\"}} {}",
+                self.checkout[i].load(Relaxed)
+            );
+        }
         out
+    }
+}
+
+/// Appends the post-booking redirect visits per slug, as counted in the database (so they
+/// survive restarts and add up across relay processes). Slugs are `[A-Za-z0-9_-]`, safe
+/// as label values, and only slugs of the pushed table are counted.
+pub fn render_redirects(out: &mut String, counts: &[crate::store::RedirectCount]) {
+    let _ = writeln!(
+        out,
+        "# HELP coachdesk_relay_pay_redirects_total Visits of /pay/{{slug}} (Calendly's redirect after booking)."
+    );
+    let _ = writeln!(out, "# TYPE coachdesk_relay_pay_redirects_total counter");
+    for c in counts {
+        let _ = writeln!(
+            out,
+            "coachdesk_relay_pay_redirects_total{{slug=\"{}\"}} {}",
+            c.slug, c.visits
+        );
     }
 }
 

@@ -29,10 +29,11 @@ use std::time::{Duration, Instant};
 
 use coachdesk_protocol::relay::{
     error_code, AckRequest, AckResponse, ApiError, CalendlyKeyRequest, EventsPage, KeptSecrets,
-    PaymentLinkTable, Provider, StripeSecretsRequest,
+    PaymentLinkTable, Provider, RedirectSeen, RedirectsPage, StripeSecretsRequest,
 };
 use tiny_http::{Header, Method, Request, Response};
 
+use crate::checkout::{self, SessionStatus, StripeCheckout};
 use crate::config::Settings;
 use crate::metrics::{Metrics, Route};
 use crate::store::{self, Acked, Consumer, Inserted, ReadStore};
@@ -98,6 +99,8 @@ struct Ctx {
     shutdown: Arc<AtomicBool>,
     /// Other relay processes write to the same database (PostgreSQL).
     shared_database: bool,
+    /// Stripe with the operator's restricted key: `/pay` makes Checkout Sessions.
+    stripe: Option<Arc<StripeCheckout>>,
 }
 
 /// Run the relay until `shutdown` is set. `on_ready` gets the bound address once the relay
@@ -170,6 +173,13 @@ pub fn serve(
     let workers_stop = Arc::new(AtomicBool::new(false));
 
     let long_polls = Arc::new(AtomicUsize::new(0));
+    let stripe = settings.stripe_restricted_key.clone().map(|key| {
+        Arc::new(StripeCheckout::new(
+            &settings.stripe_api_base,
+            key,
+            Duration::from_millis(settings.stripe_timeout_ms),
+        ))
+    });
     let mut workers = Vec::with_capacity(settings.workers);
     for i in 0..settings.workers {
         let reader = backend.reader()?;
@@ -185,6 +195,7 @@ pub fn serve(
             max_long_polls: (settings.workers / 2).max(1),
             shutdown: shutdown.clone(),
             shared_database: watcher.is_some(),
+            stripe: stripe.clone(),
         };
         let internal = internal.clone();
         let stop = workers_stop.clone();
@@ -222,6 +233,7 @@ pub fn serve(
         durability = settings.durability.as_str(),
         stripe_secrets = settings.stripe_secrets.len(),
         calendly_keys = calendly_key_count,
+        checkout_sessions = stripe.is_some(),
         "relay ready"
     );
     if settings.stripe_secrets.is_empty() && read_keys(&app_stripe_secrets).is_empty() {
@@ -410,6 +422,10 @@ fn handle(ctx: &Ctx, reader: &dyn ReadStore, mut rq: Request) {
             Route::Other,
             only(&rq, Method::Put).unwrap_or_else(|| put_links(ctx, reader, &mut rq)),
         ),
+        "/v1/redirects" => (
+            Route::Other,
+            only(&rq, Method::Get).unwrap_or_else(|| redirects(ctx, reader, &rq)),
+        ),
         "/v1/calendly-signing-key" => (
             Route::Other,
             only(&rq, Method::Put).unwrap_or_else(|| put_calendly_key(ctx, reader, &mut rq)),
@@ -428,7 +444,8 @@ fn handle(ctx: &Ctx, reader: &dyn ReadStore, mut rq: Request) {
         ),
         p if p.starts_with("/pay/") => (
             Route::Other,
-            only(&rq, Method::Get).unwrap_or_else(|| pay(reader, &p["/pay/".len()..], query)),
+            only(&rq, Method::Get)
+                .unwrap_or_else(|| pay(ctx, reader, &rq, &p["/pay/".len()..], query)),
         ),
         _ => (Route::Other, text(404, "not found")),
     };
@@ -1094,36 +1111,243 @@ fn put_stripe_secrets(ctx: &Ctx, reader: &dyn ReadStore, rq: &mut Request) -> Re
     }
 }
 
-fn pay(reader: &dyn ReadStore, slug: &str, query: &str) -> Resp {
+fn html(status: u16, body: String) -> Resp {
+    let resp = with_header(
+        Response::from_string(body).with_status_code(status),
+        "Content-Type",
+        "text/html; charset=utf-8",
+    );
+    with_header(resp, "Cache-Control", "no-store")
+}
+
+fn redirect(target: &str) -> Resp {
+    let resp = with_header(text(302, "redirecting to payment"), "Location", target);
+    with_header(resp, "Cache-Control", "no-store")
+}
+
+/// `GET /pay/{slug}`: Calendly's post-booking redirect. With a restricted key and the
+/// session type's terms, the booking's own Checkout Session (made once, then reused while
+/// open; a paid or expired one gets its page); otherwise, or when Stripe fails, the
+/// session type's payment link as before.
+fn pay(ctx: &Ctx, reader: &dyn ReadStore, rq: &Request, slug: &str, query: &str) -> Resp {
     let not_found = || {
-        with_header(
-            Response::from_string(
-                "<!doctype html><title>Not found</title><p>This booking link is not known. Please contact your coach.</p>\n",
-            )
-            .with_status_code(404),
-            "Content-Type",
-            "text/html; charset=utf-8",
+        html(
+            404,
+            "<!doctype html><title>Not found</title><p>This booking link is not known. Please contact your coach.</p>\n".to_owned(),
         )
     };
     if !paylink::valid_slug(slug) {
         return not_found();
     }
-    let link = match reader.link_for(slug) {
-        Ok(Some(link)) => link,
+    let route = match reader.pay_route(slug) {
+        Ok(Some(route)) => route,
         Ok(None) => return not_found(),
         Err(e) => {
             tracing::error!(error = %e, "payment link lookup failed");
             return text(503, "unavailable");
         }
     };
+    // Best effort and never waited on: a full writer queue costs a count, not the client.
+    let _ = ctx.jobs.try_send(Job::CountRedirect {
+        slug: slug.to_owned(),
+        at_ms: writer::now_ms(),
+    });
     let pairs = paylink::parse_query(query);
-    let target = paylink::redirect_url(
-        &link,
-        paylink::query_param(&pairs, "invitee_uuid"),
-        paylink::query_param(&pairs, "invitee_email"),
+    let invitee = paylink::query_param(&pairs, "invitee_uuid")
+        .filter(|i| paylink::valid_client_reference_id(i));
+    let email = paylink::query_param(&pairs, "invitee_email");
+    let link = || redirect(&paylink::redirect_url(&route.link, invitee, email));
+    let (Some(stripe), Some(invitee)) = (ctx.stripe.as_deref(), invitee) else {
+        return link();
+    };
+    let Some(terms) = route.checkout.as_ref() else {
+        return link();
+    };
+    match own_session(
+        ctx, reader, stripe, rq, slug, &route, terms, invitee, &pairs,
+    ) {
+        Ok(Visit::Pay(url)) => {
+            ctx.metrics.checkout("session");
+            redirect(&url)
+        }
+        Ok(Visit::Paid) => {
+            ctx.metrics.checkout("paid");
+            html(200, checkout::paid_page())
+        }
+        Ok(Visit::Expired(booking_url)) => {
+            ctx.metrics.checkout("expired");
+            html(410, checkout::expired_page(booking_url.as_deref()))
+        }
+        Err(e) => {
+            ctx.metrics.checkout(e.kind());
+            tracing::warn!(slug, error = %e, "no Checkout Session; sending the client to the payment link");
+            link()
+        }
+    }
+}
+
+/// Where a booking's visit of `/pay` leads.
+enum Visit {
+    /// Its open Checkout Session's page.
+    Pay(String),
+    Paid,
+    /// Its time to pay has passed; the scheduling page to book again, if known.
+    Expired(Option<String>),
+}
+
+/// Why a visit could not use the booking's own session (the client gets the link).
+#[derive(Debug, thiserror::Error)]
+enum OwnSessionError {
+    #[error(transparent)]
+    Stripe(#[from] checkout::StripeError),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("the relay could not record the session")]
+    Unrecorded,
+    #[error("Stripe made the session without its page's URL")]
+    NoUrl,
+}
+
+impl OwnSessionError {
+    fn kind(&self) -> &'static str {
+        match self {
+            OwnSessionError::Stripe(e) => e.kind(),
+            OwnSessionError::Store(_) | OwnSessionError::Unrecorded => "store",
+            OwnSessionError::NoUrl => "unreadable",
+        }
+    }
+}
+
+fn waited<T: Send + 'static>(
+    ctx: &Ctx,
+    make: impl FnOnce(writer::Done<T>) -> Job,
+) -> Result<T, OwnSessionError> {
+    let (done, answer) = writer::waiter();
+    ctx.jobs
+        .send(make(done))
+        .map_err(|_| OwnSessionError::Unrecorded)?;
+    match answer.recv() {
+        Ok(Ok(value)) => Ok(value),
+        _ => Err(OwnSessionError::Unrecorded),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn own_session(
+    ctx: &Ctx,
+    reader: &dyn ReadStore,
+    stripe: &StripeCheckout,
+    rq: &Request,
+    slug: &str,
+    route: &store::PayRoute,
+    terms: &coachdesk_protocol::relay::CheckoutTerms,
+    invitee: &str,
+    pairs: &[(String, String)],
+) -> Result<Visit, OwnSessionError> {
+    let seen = |session: checkout::SessionSeen, booking_url: Option<String>| match session.status {
+        SessionStatus::Complete => Ok(Visit::Paid),
+        SessionStatus::Expired => Ok(Visit::Expired(booking_url)),
+        SessionStatus::Open => session.url.map(Visit::Pay).ok_or(OwnSessionError::NoUrl),
+    };
+    let claim = match reader.checkout_for(invitee)? {
+        Some(claim) => claim,
+        None => {
+            let now_ms = writer::now_ms();
+            let now = now_ms.div_euclid(1000);
+            let start = paylink::query_param(pairs, "event_start_time")
+                .and_then(checkout::parse_event_start);
+            let claim = store::CheckoutClaim {
+                invitee: invitee.to_owned(),
+                slug: slug.to_owned(),
+                email: paylink::query_param(pairs, "invitee_email")
+                    .filter(|e| checkout::plausible_email(e))
+                    .map(str::to_owned),
+                expires_at: checkout::expires_at(now, terms.payment_window_minutes, start),
+                session_id: None,
+                created_at_ms: now_ms,
+            };
+            // Concurrent first visits: the claim committed first is everyone's.
+            waited(ctx, |done| Job::ClaimCheckout { claim, done })?
+        }
+    };
+    // The session belongs to the slug of the first visit: a swapped slug changes nothing.
+    let first = if claim.slug == slug {
+        route.clone()
+    } else {
+        match reader.pay_route(&claim.slug)? {
+            Some(r) => r,
+            None => route.clone(),
+        }
+    };
+    if let Some(id) = &claim.session_id {
+        return seen(stripe.get(id)?, first.booking_url);
+    }
+    let terms = first.checkout.as_ref().unwrap_or(terms);
+    let success_url = format!(
+        "{}/pay/{}?invitee_uuid={}",
+        public_base(ctx, rq),
+        claim.slug,
+        paylink::percent_encode(invitee)
     );
-    let resp = with_header(text(302, "redirecting to payment"), "Location", &target);
-    with_header(resp, "Cache-Control", "no-store")
+    let form = checkout::session_form(&checkout::SessionRequest {
+        invitee,
+        slug: &claim.slug,
+        terms,
+        email: claim.email.as_deref(),
+        expires_at: claim.expires_at,
+        success_url: &success_url,
+    });
+    let session = stripe.create(&form, &checkout::idempotency_key(invitee))?;
+    let (invitee, session_id) = (invitee.to_owned(), session.id.clone());
+    waited(ctx, |done| Job::RecordCheckout {
+        invitee,
+        session_id,
+        done,
+    })?;
+    tracing::info!(slug = %claim.slug, session = %session.id, expires_at = claim.expires_at, "Checkout Session made for a booking");
+    seen(session, first.booking_url)
+}
+
+/// The relay's public address: `public_url`, else https and the request's `Host`.
+fn public_base(ctx: &Ctx, rq: &Request) -> String {
+    if let Some(url) = &ctx.settings.public_url {
+        return url.trim_end_matches('/').to_owned();
+    }
+    let host = request_header(rq, "Host")
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
+                })
+        })
+        .unwrap_or("localhost");
+    format!("https://{host}")
+}
+
+/// `GET /v1/redirects`: the post-booking redirect visits per slug.
+fn redirects(ctx: &Ctx, reader: &dyn ReadStore, rq: &Request) -> Resp {
+    if let Err(resp) = authorize(ctx, rq, reader) {
+        return resp;
+    }
+    match reader.redirects() {
+        Ok(counts) => json(
+            200,
+            &RedirectsPage {
+                redirects: counts
+                    .into_iter()
+                    .map(|c| RedirectSeen {
+                        slug: c.slug,
+                        visits: u64::try_from(c.visits).unwrap_or(0),
+                        last_at: store::rfc3339_ms(c.last_at_ms),
+                    })
+                    .collect(),
+            },
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "redirect counts failed");
+            text(503, "unavailable")
+        }
+    }
 }
 
 fn healthz(ctx: &Ctx, reader: &dyn ReadStore) -> Resp {
@@ -1145,8 +1369,13 @@ fn metrics(ctx: &Ctx, reader: &dyn ReadStore) -> Resp {
         }
     };
     let age = oldest.map_or(0.0, |ms| ((writer::now_ms() - ms).max(0)) as f64 / 1000.0);
+    let mut body = ctx.metrics.render(depth, age);
+    match reader.redirects() {
+        Ok(counts) => crate::metrics::render_redirects(&mut body, &counts),
+        Err(e) => tracing::warn!(error = %e, "redirect counts left out of the metrics"),
+    }
     with_header(
-        Response::from_string(ctx.metrics.render(depth, age)),
+        Response::from_string(body),
         "Content-Type",
         "text/plain; version=0.0.4",
     )

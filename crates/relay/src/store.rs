@@ -26,7 +26,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use coachdesk_protocol::relay::{PaymentLinkRoute, Provider, PulledEvent};
+use coachdesk_protocol::relay::{CheckoutTerms, PaymentLinkRoute, Provider, PulledEvent};
 
 use crate::config::{Durability, Settings};
 use crate::token::{TokenMode, TokenName};
@@ -124,6 +124,39 @@ pub enum Acked {
     Revoked,
 }
 
+/// What `/pay/{slug}` may do for a slug: the payment link, and what a Checkout Session of
+/// its own needs when the app pushed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayRoute {
+    pub link: String,
+    pub checkout: Option<CheckoutTerms>,
+    pub booking_url: Option<String>,
+}
+
+/// A booking's Checkout Session as the relay keeps it, per Calendly invitee.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutClaim {
+    /// The Calendly invitee UUID (Stripe's `client_reference_id`).
+    pub invitee: String,
+    /// The slug of the first visit: its price is the session's.
+    pub slug: String,
+    pub email: Option<String>,
+    /// Unix seconds: the session's `expires_at` (the payment deadline, within Stripe's
+    /// limits).
+    pub expires_at: i64,
+    /// Stripe's id, once the session was made.
+    pub session_id: Option<String>,
+    pub created_at_ms: i64,
+}
+
+/// Post-booking redirect visits of one slug.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedirectCount {
+    pub slug: String,
+    pub visits: i64,
+    pub last_at_ms: i64,
+}
+
 /// How many signing keys handed over by one consumer are kept (its newest): a renewed
 /// subscription's key and the ones before it, so deliveries in flight still verify.
 pub const KEPT_CALENDLY_KEYS: usize = 3;
@@ -185,7 +218,15 @@ pub trait ReadStore: Send {
     /// The highest sequence ever stored (0 if none).
     fn newest_seq(&self) -> Result<i64, StoreError>;
     /// The payment link for a slug.
-    fn link_for(&self, slug: &str) -> Result<Option<String>, StoreError>;
+    fn link_for(&self, slug: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.pay_route(slug)?.map(|r| r.link))
+    }
+    /// The payment link and Checkout terms for a slug.
+    fn pay_route(&self, slug: &str) -> Result<Option<PayRoute>, StoreError>;
+    /// The Checkout Session claimed for a Calendly invitee, if any.
+    fn checkout_for(&self, invitee: &str) -> Result<Option<CheckoutClaim>, StoreError>;
+    /// Redirect visits per slug, by slug.
+    fn redirects(&self) -> Result<Vec<RedirectCount>, StoreError>;
     /// Every Calendly signing key the consumers handed over, newest first.
     fn calendly_keys(&self) -> Result<Vec<String>, StoreError>;
     /// Every Stripe endpoint signing secret the consumers handed over (no order).
@@ -245,6 +286,16 @@ pub trait WriteTx {
         secrets: &[String],
         now_ms: i64,
     ) -> Result<(), StoreError>;
+    /// Keeps `claim` unless the invitee has one already; the one kept.
+    fn claim_checkout(&mut self, claim: &CheckoutClaim) -> Result<CheckoutClaim, StoreError>;
+    /// Records the session Stripe made for the invitee's claim.
+    fn record_checkout_session(
+        &mut self,
+        invitee: &str,
+        session_id: &str,
+    ) -> Result<(), StoreError>;
+    /// Counts a visit of `/pay/{slug}`.
+    fn count_redirect(&mut self, slug: &str, now_ms: i64) -> Result<(), StoreError>;
     /// Records that the consumer used the API.
     fn touch_consumer(&mut self, consumer: ConsumerId, now_ms: i64) -> Result<(), StoreError>;
 }
@@ -272,6 +323,33 @@ pub fn rfc3339_ms(ms: i64) -> String {
                 .ok()
         })
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned())
+}
+
+/// A payment link row as stored: Checkout terms only when every part of them is.
+pub(crate) fn pay_route(
+    link: String,
+    name: Option<String>,
+    amount_minor: Option<i64>,
+    currency: Option<String>,
+    window_minutes: Option<i64>,
+    booking_url: Option<String>,
+) -> PayRoute {
+    let checkout = match (name, amount_minor, currency, window_minutes) {
+        (Some(name), Some(amount_minor), Some(currency), Some(window)) => u32::try_from(window)
+            .ok()
+            .map(|payment_window_minutes| CheckoutTerms {
+                name,
+                amount_minor,
+                currency,
+                payment_window_minutes,
+            }),
+        _ => None,
+    };
+    PayRoute {
+        link,
+        checkout,
+        booking_url,
+    }
 }
 
 /// A provider as stored in the `provider` column.

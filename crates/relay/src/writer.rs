@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 use coachdesk_protocol::relay::{PaymentLinkRoute, Provider};
 
 use crate::metrics::Metrics;
-use crate::store::{self, Acked, ConsumerId, Inserted, NewEvent, WriteStore, WriteTx};
+use crate::store::{
+    self, Acked, CheckoutClaim, ConsumerId, Inserted, NewEvent, WriteStore, WriteTx,
+};
 
 /// Most jobs committed in one transaction.
 const MAX_BATCH: usize = 2048;
@@ -61,6 +63,19 @@ pub enum Job {
     },
     /// Records a consumer's use of the API (`token list`'s last use); nobody waits on it.
     Touch { consumer: ConsumerId },
+    /// Claims a booking's Checkout Session; the claim kept (an earlier one wins).
+    ClaimCheckout {
+        claim: CheckoutClaim,
+        done: Done<CheckoutClaim>,
+    },
+    /// Records the session Stripe made for a claim.
+    RecordCheckout {
+        invitee: String,
+        session_id: String,
+        done: Done<()>,
+    },
+    /// Counts a post-booking redirect visit; nobody waits on it.
+    CountRedirect { slug: String, at_ms: i64 },
 }
 
 impl Job {
@@ -72,7 +87,9 @@ impl Job {
             Job::ReplaceLinks { done, .. } => done(Err(WriteFailed)),
             Job::AddCalendlyKey { done, .. } => done(Err(WriteFailed)),
             Job::ReplaceStripeSecrets { done, .. } => done(Err(WriteFailed)),
-            Job::Touch { .. } => {}
+            Job::ClaimCheckout { done, .. } => done(Err(WriteFailed)),
+            Job::RecordCheckout { done, .. } => done(Err(WriteFailed)),
+            Job::Touch { .. } | Job::CountRedirect { .. } => {}
         }
     }
 }
@@ -218,7 +235,7 @@ fn run(
             metrics.committed(
                 batch
                     .iter()
-                    .filter(|j| !matches!(j, Job::Touch { .. }))
+                    .filter(|j| !matches!(j, Job::Touch { .. } | Job::CountRedirect { .. }))
                     .count(),
             );
             commit(&mut *store, &mut batch, tip);
@@ -246,6 +263,9 @@ enum Outcome {
     CalendlyKey,
     StripeSecrets,
     Touch,
+    Claimed(CheckoutClaim),
+    Recorded,
+    Counted,
 }
 
 /// The event an insert job stores.
@@ -300,6 +320,17 @@ fn apply(tx: &mut dyn WriteTx, job: &Job, now: i64) -> Result<Outcome, store::St
             .replace_stripe_secrets(*consumer, secrets, now)
             .map(|()| Outcome::StripeSecrets),
         Job::Touch { consumer } => tx.touch_consumer(*consumer, now).map(|()| Outcome::Touch),
+        Job::ClaimCheckout { claim, .. } => tx.claim_checkout(claim).map(Outcome::Claimed),
+        Job::RecordCheckout {
+            invitee,
+            session_id,
+            ..
+        } => tx
+            .record_checkout_session(invitee, session_id)
+            .map(|()| Outcome::Recorded),
+        Job::CountRedirect { slug, at_ms } => {
+            tx.count_redirect(slug, *at_ms).map(|()| Outcome::Counted)
+        }
     }
 }
 
@@ -356,6 +387,9 @@ fn commit(store: &mut dyn WriteStore, batch: &mut Vec<Job>, tip: &Tip) {
                         done(Ok(()))
                     }
                     (Job::Touch { .. }, Outcome::Touch) => {}
+                    (Job::ClaimCheckout { done, .. }, Outcome::Claimed(c)) => done(Ok(c)),
+                    (Job::RecordCheckout { done, .. }, Outcome::Recorded) => done(Ok(())),
+                    (Job::CountRedirect { .. }, Outcome::Counted) => {}
                     (job, _) => job.fail(),
                 }
             }

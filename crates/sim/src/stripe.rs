@@ -201,6 +201,17 @@ pub fn fidelity(req: &Incoming, reply: &Reply) -> (Option<String>, Vec<String>) 
     (request, response)
 }
 
+/// A restricted key (`rk_test_...`) as the relay holds one: Checkout Sessions Write (which
+/// includes read) and nothing else. Stripe answers any other endpoint 403 so.
+fn restricted_refusal(key: &str, tpl: &str) -> Option<Reply> {
+    if !key.starts_with("rk_") || tpl.starts_with("/v1/checkout/sessions") {
+        return None;
+    }
+    let shown: String = key.chars().take(8).collect();
+    let msg = format!("The provided key '{shown}****' does not have the required permissions for this endpoint on account 'acct_sim'. Having the 'rak_checkout_session_write' permission would allow this request to continue.");
+    Some(error(403, "invalid_request_error", None, &msg, None))
+}
+
 impl World {
     /// Handle a request under `/v1/`.
     pub fn stripe(&mut self, req: &Incoming) -> (Reply, bool) {
@@ -213,6 +224,9 @@ impl World {
             let msg = format!("Unrecognized request URL ({} {}). The simulator serves only the endpoints Coachdesk uses.", req.method, req.path);
             return (invalid("url_invalid", &msg, None).tap_status(404), false);
         };
+        if let Some(reply) = restricted_refusal(&key, tpl) {
+            return (reply, false);
+        }
         let raw = if req.method == "POST" {
             req.body.as_slice()
         } else {
@@ -317,7 +331,9 @@ impl World {
         }
         let accepted = match &self.config.stripe_api_key {
             Some(expected) => key == expected,
-            None => key.starts_with("sk_test_") && key.len() > "sk_test_".len(),
+            None => ["sk_test_", "rk_test_"]
+                .iter()
+                .any(|p| key.starts_with(p) && key.len() > p.len()),
         };
         if !accepted {
             let shown: String = key.chars().take(8).collect();

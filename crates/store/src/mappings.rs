@@ -132,6 +132,7 @@ fn merge(listed: &[ListedEventType], links: Vec<StoredLink>) -> Vec<EventTypeRow
                 at_calendly: true,
                 session_type_id: link.map(|l| l.session_type_id.clone()),
                 session_type_name: link.map(|l| l.session_type_name.clone()),
+                redirect: None,
             }
         })
         .collect();
@@ -149,6 +150,7 @@ fn merge(listed: &[ListedEventType], links: Vec<StoredLink>) -> Vec<EventTypeRow
                 at_calendly: false,
                 session_type_id: Some(link.session_type_id),
                 session_type_name: Some(link.session_type_name),
+                redirect: None,
             });
         }
     }

@@ -145,6 +145,29 @@ impl RelayClient {
     }
 }
 
+impl RelayClient {
+    /// The visits of the relay's `/pay/{slug}` per slug (`GET /v1/redirects`): whether
+    /// clients come through Calendly's redirect. A relay older than the count answers 404.
+    pub async fn redirects(
+        &self,
+        token: &str,
+    ) -> Result<coachdesk_protocol::relay::RedirectsPage, ProviderError> {
+        let response = self
+            .http
+            .get(format!("{}/v1/redirects", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            let text = response.text().await.unwrap_or_default();
+            return Err(ProviderError::from_relay_status(status, text));
+        }
+        response.json().await.map_err(unreachable)
+    }
+}
+
 /// What the relay did with a Calendly signing key handed to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyHandover {

@@ -305,6 +305,26 @@ pub struct EventTypeRow {
     pub session_type_id: Option<String>,
     #[serde(default)]
     pub session_type_name: Option<String>,
+    /// For a linked event type: the redirect to set at Calendly, and whether clients come
+    /// through it.
+    #[serde(default)]
+    pub redirect: Option<RedirectCheck>,
+}
+
+/// Where the redirect goes at Calendly, in the coach's words (shown beside its address).
+pub const WHERE_AT_CALENDLY: &str = "At Calendly, open the event type, then Booking page options (Confirmation page): choose \"Redirect to an external site\", paste this address and turn on \"Pass event details to your redirected page\".";
+
+/// Calendly's redirect after booking for one event type, and what the relay saw of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedirectCheck {
+    /// The address to paste at Calendly (the relay's `/pay/{slug}`); empty when no relay
+    /// is configured.
+    pub url: String,
+    /// `seen`, `not_seen` (the relay counted no visit yet) or `unknown` (the relay could
+    /// not be asked, or there is none).
+    pub state: String,
+    /// The state in a sentence, such as "Redirect seen: last at 2026-12-05 17:20 UTC".
+    pub message: String,
 }
 
 /// Links (or, with `session_type_id: None`, unlinks) a Calendly event type.

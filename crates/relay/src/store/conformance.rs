@@ -67,7 +67,111 @@ on_both_backends!(
     a_failed_group_keeps_nothing,
     the_identity_is_made_once,
     a_batch_of_inserts_dedups_within_itself_and_against_the_store,
+    links_keep_their_checkout_terms_and_old_tables_still_work,
+    the_first_checkout_claim_wins_and_records_its_session,
+    redirect_visits_add_up_per_slug,
 );
+
+fn links_keep_their_checkout_terms_and_old_tables_still_work(b: &dyn Backend) {
+    use coachdesk_protocol::relay::{CheckoutTerms, PaymentLinkRoute};
+    let terms = CheckoutTerms {
+        name: "Coaching".into(),
+        amount_minor: 9000,
+        currency: "eur".into(),
+        payment_window_minutes: 90,
+    };
+    let links = vec![
+        PaymentLinkRoute {
+            slug: "coaching".into(),
+            url: "https://buy.stripe.com/a".into(),
+            checkout: Some(terms.clone()),
+            booking_url: Some("https://calendly.com/coach/coaching".into()),
+        },
+        PaymentLinkRoute {
+            slug: "intro".into(),
+            url: "https://buy.stripe.com/b".into(),
+            ..PaymentLinkRoute::default()
+        },
+    ];
+    let mut w = b.writer().expect("writer");
+    w.group(&mut |tx| tx.replace_links(&links)).expect("links");
+    let r = b.reader().expect("reader");
+    let route = r.pay_route("coaching").expect("route").expect("some");
+    assert_eq!(route.checkout, Some(terms));
+    assert_eq!(
+        route.booking_url.as_deref(),
+        Some("https://calendly.com/coach/coaching")
+    );
+    let old = r.pay_route("intro").expect("route").expect("some");
+    assert_eq!((old.checkout, old.booking_url), (None, None));
+    assert_eq!(
+        r.link_for("intro").expect("link").as_deref(),
+        Some("https://buy.stripe.com/b")
+    );
+    assert_eq!(r.pay_route("gone").expect("route"), None);
+}
+
+fn the_first_checkout_claim_wins_and_records_its_session(b: &dyn Backend) {
+    let claim = |slug: &str, expires_at: i64| super::CheckoutClaim {
+        invitee: "inv-1".into(),
+        slug: slug.into(),
+        email: Some("ann@example.com".into()),
+        expires_at,
+        session_id: None,
+        created_at_ms: expires_at,
+    };
+    let mut w = b.writer().expect("writer");
+    let mut kept = Vec::new();
+    w.group(&mut |tx| {
+        kept.push(tx.claim_checkout(&claim("coaching", 100))?);
+        kept.push(tx.claim_checkout(&claim("intro", 200))?);
+        Ok(())
+    })
+    .expect("claims");
+    assert_eq!(kept, vec![claim("coaching", 100), claim("coaching", 100)]);
+    let r = b.reader().expect("reader");
+    assert_eq!(
+        r.checkout_for("inv-1").expect("read"),
+        Some(claim("coaching", 100))
+    );
+    w.group(&mut |tx| tx.record_checkout_session("inv-1", "cs_1"))
+        .expect("record");
+    let again = w_claim(&mut *w, &claim("intro", 300));
+    assert_eq!(again.session_id.as_deref(), Some("cs_1"));
+    assert_eq!(again.slug, "coaching");
+    assert_eq!(r.checkout_for("inv-2").expect("read"), None);
+}
+
+fn w_claim(w: &mut dyn WriteStore, claim: &super::CheckoutClaim) -> super::CheckoutClaim {
+    let mut out = None;
+    w.group(&mut |tx| {
+        out = Some(tx.claim_checkout(claim)?);
+        Ok(())
+    })
+    .expect("claim");
+    out.expect("outcome")
+}
+
+fn redirect_visits_add_up_per_slug(b: &dyn Backend) {
+    let mut w = b.writer().expect("writer");
+    w.group(&mut |tx| {
+        tx.count_redirect("coaching", 1_000)?;
+        tx.count_redirect("coaching", 3_000)?;
+        // Visits may commit out of order across processes: the last time only grows.
+        tx.count_redirect("coaching", 2_000)?;
+        tx.count_redirect("intro", 5_000)
+    })
+    .expect("count");
+    let counts = b.reader().expect("reader").redirects().expect("read");
+    let seen: Vec<(String, i64, i64)> = counts
+        .into_iter()
+        .map(|c| (c.slug, c.visits, c.last_at_ms))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![("coaching".into(), 3, 3_000), ("intro".into(), 1, 5_000)]
+    );
+}
 
 fn consumer(b: &dyn Backend, name: &str, mode: TokenMode) -> ConsumerId {
     b.create_consumer(

@@ -31,8 +31,8 @@ use postgres::{Client, NoTls, Row, Statement, Transaction};
 use r2d2_postgres::PostgresConnectionManager;
 
 use super::{
-    Acked, Backend, Consumer, ConsumerId, Inserted, NewEvent, ReadStore, RelayId, StoreError,
-    WriteStore, WriteTx, KEPT_CALENDLY_KEYS,
+    Acked, Backend, CheckoutClaim, Consumer, ConsumerId, Inserted, NewEvent, PayRoute, ReadStore,
+    RedirectCount, RelayId, StoreError, WriteStore, WriteTx, KEPT_CALENDLY_KEYS,
 };
 use crate::config::{DatabaseUrl, Durability};
 use crate::token::{TokenMode, TokenName};
@@ -49,10 +49,15 @@ pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[
         "0002_stripe_secrets.sql",
         include_str!("../../migrations-pg/0002_stripe_secrets.sql"),
     ),
+    (
+        3,
+        "0003_checkout.sql",
+        include_str!("../../migrations-pg/0003_checkout.sql"),
+    ),
 ];
 
 /// The schema version this relay writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Advisory lock held by every write transaction (keys are per database).
 pub const WRITE_LOCK: i64 = 0x636f_6163_6801;
@@ -64,6 +69,28 @@ pub const PURGE_LOCK: i64 = 0x636f_6163_6803;
 pub const CHANNEL: &str = "coachdesk_relay_events";
 
 type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+
+/// The invitee's claimed Checkout Session, through a connection or a transaction.
+fn checkout_claim(
+    conn: &mut impl postgres::GenericClient,
+    invitee: &str,
+) -> Result<Option<CheckoutClaim>, StoreError> {
+    Ok(conn
+        .query_opt(
+            "SELECT invitee, slug, email, expires_at, session_id, created_at_ms
+             FROM checkout_sessions WHERE invitee = $1",
+            &[&invitee],
+        )
+        .ctx("look up a checkout session")?
+        .map(|r| CheckoutClaim {
+            invitee: r.get(0),
+            slug: r.get(1),
+            email: r.get(2),
+            expires_at: r.get(3),
+            session_id: r.get(4),
+            created_at_ms: r.get(5),
+        }))
+}
 
 trait Context<T> {
     fn ctx(self, what: &'static str) -> Result<T, StoreError>;
@@ -508,12 +535,38 @@ impl ReadStore for PgReader {
         max_seq(&mut *self.conn()?)
     }
 
-    fn link_for(&self, slug: &str) -> Result<Option<String>, StoreError> {
+    fn pay_route(&self, slug: &str) -> Result<Option<PayRoute>, StoreError> {
         Ok(self
             .conn()?
-            .query_opt("SELECT url FROM payment_links WHERE slug = $1", &[&slug])
+            .query_opt(
+                "SELECT url, checkout_name, amount_minor, currency, payment_window_minutes,
+                        booking_url
+                 FROM payment_links WHERE slug = $1",
+                &[&slug],
+            )
             .ctx("look up payment link")?
-            .map(|r| r.get(0)))
+            .map(|r| super::pay_route(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5))))
+    }
+
+    fn checkout_for(&self, invitee: &str) -> Result<Option<CheckoutClaim>, StoreError> {
+        checkout_claim(&mut *self.conn()?, invitee)
+    }
+
+    fn redirects(&self) -> Result<Vec<RedirectCount>, StoreError> {
+        Ok(self
+            .conn()?
+            .query(
+                "SELECT slug, visits, last_at_ms FROM redirect_visits ORDER BY slug",
+                &[],
+            )
+            .ctx("list redirect visits")?
+            .iter()
+            .map(|r| RedirectCount {
+                slug: r.get(0),
+                visits: r.get(1),
+                last_at_ms: r.get(2),
+            })
+            .collect())
     }
 
     fn calendly_keys(&self) -> Result<Vec<String>, StoreError> {
@@ -840,16 +893,84 @@ impl WriteTx for PgTx<'_, '_> {
         let insert = self
             .tx
             .prepare(
-                "INSERT INTO payment_links (slug, url) VALUES ($1, $2)
-                 ON CONFLICT (slug) DO UPDATE SET url = excluded.url",
+                "INSERT INTO payment_links (slug, url, checkout_name, amount_minor, currency,
+                     payment_window_minutes, booking_url)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (slug) DO UPDATE SET url = excluded.url,
+                     checkout_name = excluded.checkout_name,
+                     amount_minor = excluded.amount_minor, currency = excluded.currency,
+                     payment_window_minutes = excluded.payment_window_minutes,
+                     booking_url = excluded.booking_url",
             )
             .ctx("prepare link insert")?;
         for l in links {
+            let c = l.checkout.as_ref();
+            let name = c.map(|c| c.name.as_str());
+            let amount = c.map(|c| c.amount_minor);
+            let currency = c.map(|c| c.currency.as_str());
+            let window = c.map(|c| i64::from(c.payment_window_minutes));
             self.tx
-                .execute(&insert, &[&l.slug, &l.url])
+                .execute(
+                    &insert,
+                    &[
+                        &l.slug,
+                        &l.url,
+                        &name,
+                        &amount,
+                        &currency,
+                        &window,
+                        &l.booking_url,
+                    ],
+                )
                 .ctx("insert payment link")?;
         }
         Ok(())
+    }
+
+    fn claim_checkout(&mut self, claim: &CheckoutClaim) -> Result<CheckoutClaim, StoreError> {
+        self.tx
+            .execute(
+                "INSERT INTO checkout_sessions (invitee, slug, email, expires_at, created_at_ms)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (invitee) DO NOTHING",
+                &[
+                    &claim.invitee,
+                    &claim.slug,
+                    &claim.email,
+                    &claim.expires_at,
+                    &claim.created_at_ms,
+                ],
+            )
+            .ctx("claim a checkout session")?;
+        checkout_claim(&mut *self.tx, &claim.invitee)?.ok_or_else(|| StoreError::Database {
+            what: "claim a checkout session",
+            source: "the claim was not kept".into(),
+        })
+    }
+
+    fn record_checkout_session(
+        &mut self,
+        invitee: &str,
+        session_id: &str,
+    ) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                "UPDATE checkout_sessions SET session_id = $2 WHERE invitee = $1",
+                &[&invitee, &session_id],
+            )
+            .ctx("record a checkout session")
+            .map(drop)
+    }
+
+    fn count_redirect(&mut self, slug: &str, now_ms: i64) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                "INSERT INTO redirect_visits (slug, visits, last_at_ms) VALUES ($1, 1, $2)
+                 ON CONFLICT (slug) DO UPDATE SET visits = redirect_visits.visits + 1,
+                     last_at_ms = GREATEST(redirect_visits.last_at_ms, excluded.last_at_ms)",
+                &[&slug, &now_ms],
+            )
+            .ctx("count a redirect")
+            .map(drop)
     }
 
     fn add_calendly_key(

@@ -21,8 +21,8 @@ use coachdesk_protocol::relay::{PaymentLinkRoute, PulledEvent};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
-    Acked, Backend, Consumer, ConsumerId, Inserted, NewEvent, ReadStore, RelayId, StoreError,
-    WriteStore, WriteTx, KEPT_CALENDLY_KEYS,
+    Acked, Backend, CheckoutClaim, Consumer, ConsumerId, Inserted, NewEvent, PayRoute, ReadStore,
+    RedirectCount, RelayId, StoreError, WriteStore, WriteTx, KEPT_CALENDLY_KEYS,
 };
 use crate::config::Durability;
 use crate::token::{TokenMode, TokenName};
@@ -44,10 +44,15 @@ pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[
         "0003_stripe_secrets.sql",
         include_str!("../../migrations/0003_stripe_secrets.sql"),
     ),
+    (
+        4,
+        "0004_checkout.sql",
+        include_str!("../../migrations/0004_checkout.sql"),
+    ),
 ];
 
 /// The schema version this relay writes.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// How often the checkpointer copies the WAL into the database.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
@@ -153,6 +158,26 @@ fn identity(conn: &Connection, now_ms: i64) -> Result<RelayId, StoreError> {
     )
     .ctx("read the relay's identity")
     .map(RelayId)
+}
+
+fn checkout_claim(conn: &Connection, invitee: &str) -> Result<Option<CheckoutClaim>, StoreError> {
+    conn.prepare_cached(
+        "SELECT invitee, slug, email, expires_at, session_id, created_at_ms
+         FROM checkout_sessions WHERE invitee = ?1",
+    )
+    .ctx("prepare checkout lookup")?
+    .query_row(params![invitee], |r| {
+        Ok(CheckoutClaim {
+            invitee: r.get(0)?,
+            slug: r.get(1)?,
+            email: r.get(2)?,
+            expires_at: r.get(3)?,
+            session_id: r.get(4)?,
+            created_at_ms: r.get(5)?,
+        })
+    })
+    .optional()
+    .ctx("look up a checkout session")
 }
 
 /// A relay database in one SQLite file.
@@ -418,13 +443,46 @@ impl ReadStore for SqliteReader {
         max_seq(&self.conn)
     }
 
-    fn link_for(&self, slug: &str) -> Result<Option<String>, StoreError> {
+    fn pay_route(&self, slug: &str) -> Result<Option<PayRoute>, StoreError> {
         self.conn
-            .prepare_cached("SELECT url FROM payment_links WHERE slug = ?1")
+            .prepare_cached(
+                "SELECT url, checkout_name, amount_minor, currency, payment_window_minutes,
+                        booking_url
+                 FROM payment_links WHERE slug = ?1",
+            )
             .ctx("prepare link lookup")?
-            .query_row(params![slug], |r| r.get(0))
+            .query_row(params![slug], |r| {
+                Ok(super::pay_route(
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get::<_, Option<i64>>(4)?,
+                    r.get(5)?,
+                ))
+            })
             .optional()
             .ctx("look up payment link")
+    }
+
+    fn checkout_for(&self, invitee: &str) -> Result<Option<CheckoutClaim>, StoreError> {
+        checkout_claim(&self.conn, invitee)
+    }
+
+    fn redirects(&self) -> Result<Vec<RedirectCount>, StoreError> {
+        self.conn
+            .prepare_cached("SELECT slug, visits, last_at_ms FROM redirect_visits ORDER BY slug")
+            .ctx("prepare redirect list")?
+            .query_map([], |r| {
+                Ok(RedirectCount {
+                    slug: r.get(0)?,
+                    visits: r.get(1)?,
+                    last_at_ms: r.get(2)?,
+                })
+            })
+            .ctx("list redirect visits")?
+            .collect::<Result<_, _>>()
+            .ctx("read redirect visits")
     }
 
     fn calendly_keys(&self) -> Result<Vec<String>, StoreError> {
@@ -584,13 +642,73 @@ impl WriteTx for Tx<'_> {
         conn.execute("DELETE FROM payment_links", [])
             .ctx("clear payment links")?;
         let mut stmt = conn
-            .prepare_cached("INSERT OR REPLACE INTO payment_links (slug, url) VALUES (?1, ?2)")
+            .prepare_cached(
+                "INSERT OR REPLACE INTO payment_links (slug, url, checkout_name, amount_minor,
+                     currency, payment_window_minutes, booking_url)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
             .ctx("prepare link insert")?;
         for l in links {
-            stmt.execute(params![l.slug, l.url])
-                .ctx("insert payment link")?;
+            let c = l.checkout.as_ref();
+            stmt.execute(params![
+                l.slug,
+                l.url,
+                c.map(|c| &c.name),
+                c.map(|c| c.amount_minor),
+                c.map(|c| &c.currency),
+                c.map(|c| c.payment_window_minutes),
+                l.booking_url
+            ])
+            .ctx("insert payment link")?;
         }
         Ok(())
+    }
+
+    fn claim_checkout(&mut self, claim: &CheckoutClaim) -> Result<CheckoutClaim, StoreError> {
+        let conn = self.0;
+        conn.prepare_cached(
+            "INSERT INTO checkout_sessions (invitee, slug, email, expires_at, created_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (invitee) DO NOTHING",
+        )
+        .ctx("prepare checkout claim")?
+        .execute(params![
+            claim.invitee,
+            claim.slug,
+            claim.email,
+            claim.expires_at,
+            claim.created_at_ms
+        ])
+        .ctx("claim a checkout session")?;
+        checkout_claim(conn, &claim.invitee)?.ok_or_else(|| StoreError::Database {
+            what: "claim a checkout session",
+            source: "the claim was not kept".into(),
+        })
+    }
+
+    fn record_checkout_session(
+        &mut self,
+        invitee: &str,
+        session_id: &str,
+    ) -> Result<(), StoreError> {
+        self.0
+            .prepare_cached("UPDATE checkout_sessions SET session_id = ?2 WHERE invitee = ?1")
+            .ctx("prepare checkout update")?
+            .execute(params![invitee, session_id])
+            .ctx("record a checkout session")
+            .map(drop)
+    }
+
+    fn count_redirect(&mut self, slug: &str, now_ms: i64) -> Result<(), StoreError> {
+        self.0
+            .prepare_cached(
+                "INSERT INTO redirect_visits (slug, visits, last_at_ms) VALUES (?1, 1, ?2)
+                 ON CONFLICT (slug) DO UPDATE SET visits = visits + 1,
+                     last_at_ms = MAX(last_at_ms, excluded.last_at_ms)",
+            )
+            .ctx("prepare redirect count")?
+            .execute(params![slug, now_ms])
+            .ctx("count a redirect")
+            .map(drop)
     }
 
     fn add_calendly_key(

@@ -1,0 +1,437 @@
+//! `/pay/{slug}` making each booking its own Stripe Checkout Session (issue 11), against
+//! the real relay binary and the provider simulator's Stripe (which checks every request
+//! against Stripe's OpenAPI description and refuses a restricted key anything but Checkout
+//! Sessions), and the redirect visits it counts per slug (issue 13). Both backends.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use coachdesk_sim::{Fault, FaultKind, RequestRecord, SimClient, SimConfig, Simulator};
+use serde_json::Value;
+use support::{http, now, Relay};
+
+const RESTRICTED_KEY: &str = "rk_test_relay_checkout";
+const LINK: &str = "https://buy.stripe.com/test_coaching";
+const BOOK_AGAIN: &str = "https://calendly.com/sam-coach/coaching-60";
+
+struct World {
+    sim: Simulator,
+    client: SimClient,
+    relay: Relay,
+}
+
+fn world(extra: &[(&str, &str)]) -> World {
+    let sim = Simulator::start(SimConfig::default()).expect("simulator");
+    let client = SimClient::new(sim.base_url());
+    let base = sim.base_url().to_owned();
+    let mut env = vec![
+        ("COACHDESK_RELAY_STRIPE_RESTRICTED_KEY", RESTRICTED_KEY),
+        ("COACHDESK_RELAY_STRIPE_API_BASE", base.as_str()),
+    ];
+    env.extend_from_slice(extra);
+    let relay = Relay::start_with(&env);
+    push_table(&relay, 120);
+    World { sim, client, relay }
+}
+
+/// The app's table: `coaching` with its price and a payment window of `window` minutes,
+/// `intro` as an app of before pushes it (link only).
+fn push_table(relay: &Relay, window: u32) {
+    let table = serde_json::json!({"links": [
+        {"slug": "coaching", "url": LINK, "booking_url": BOOK_AGAIN,
+         "checkout": {"name": "Coaching session", "amount_minor": 9000, "currency": "eur",
+                      "payment_window_minutes": window}},
+        {"slug": "intro", "url": "https://buy.stripe.com/test_intro"}
+    ]});
+    let r = http::request(
+        relay.addr,
+        "PUT",
+        "/v1/payment-links",
+        &[
+            ("Authorization", &relay.auth()),
+            ("Content-Type", "application/json"),
+        ],
+        table.to_string().as_bytes(),
+    )
+    .expect("put");
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+fn visit(relay: &Relay, path: &str) -> http::Reply {
+    http::request(relay.addr, "GET", path, &[], b"").expect("pay")
+}
+
+/// The session creations Stripe carried out (replays of an Idempotency-Key left out),
+/// each checked against Stripe's OpenAPI description.
+fn created(client: &SimClient) -> Vec<RequestRecord> {
+    let all = client.requests(None, Some("/v1/")).expect("requests");
+    for r in &all {
+        assert_eq!(
+            r.invalid_request, None,
+            "{} {}: {}",
+            r.method, r.path, r.body
+        );
+        assert!(r.invalid_response.is_empty(), "{:?}", r.invalid_response);
+        assert!(
+            r.path.starts_with("/v1/checkout/sessions"),
+            "the relay called {} {}",
+            r.method,
+            r.path
+        );
+    }
+    all.into_iter()
+        .filter(|r| r.method == "POST" && r.status == 200 && !r.replayed)
+        .collect()
+}
+
+fn form(record: &RequestRecord) -> Vec<(String, String)> {
+    form_urlencoded::parse(record.body.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The session Stripe has under `id`, read with a secret key.
+fn session(client: &SimClient, id: &str) -> Value {
+    let r = client
+        .stripe(
+            "GET",
+            &format!("/v1/checkout/sessions/{id}"),
+            &Value::Null,
+            None,
+        )
+        .expect("get session");
+    assert_eq!(r.status, 200);
+    r.json().expect("json")
+}
+
+/// The session id in the simulator's checkout URL (`{base}/c/pay/{id}`).
+fn session_id_of(location: &str) -> String {
+    location
+        .rsplit('/')
+        .next()
+        .filter(|id| id.starts_with("cs_"))
+        .unwrap_or_else(|| panic!("no session id in {location}"))
+        .to_owned()
+}
+
+fn two_visits_of_one_booking_make_one_session_expiring_at_the_deadline() {
+    let w = world(&[]);
+    let before = now();
+    let first = visit(
+        &w.relay,
+        "/pay/coaching?invitee_uuid=inv-A1&invitee_email=ann%2Bx%40example.com",
+    );
+    let after = now();
+    assert_eq!(first.status, 302, "{}", first.text());
+    let location = first.header("Location").expect("location").to_owned();
+    assert!(location.starts_with(w.sim.base_url()), "{location}");
+    let second = visit(&w.relay, "/pay/coaching?invitee_uuid=inv-A1");
+    assert_eq!(second.header("Location"), Some(location.as_str()));
+
+    let made = created(&w.client);
+    assert_eq!(made.len(), 1, "one Checkout Session for one booking");
+    let sent = form(&made[0]);
+    assert_eq!(field(&sent, "client_reference_id"), Some("inv-A1"));
+    assert_eq!(field(&sent, "metadata[coachdesk_invitee]"), Some("inv-A1"));
+    assert_eq!(
+        field(&sent, "metadata[coachdesk_session_type]"),
+        Some("coaching")
+    );
+    assert_eq!(field(&sent, "customer_email"), Some("ann+x@example.com"));
+    assert_eq!(
+        made[0].idempotency_key.as_deref(),
+        Some("coachdesk-relay-checkout-inv-A1")
+    );
+    let id = session_id_of(&location);
+    let s = session(&w.client, &id);
+    assert_eq!(s["amount_total"], 9000);
+    assert_eq!(s["currency"], "eur");
+    assert_eq!(s["customer_email"], "ann+x@example.com");
+    // The deadline: the 120-minute payment window from the first visit.
+    let expires = s["expires_at"].as_i64().expect("expires_at");
+    assert!(
+        (before + 7200..=after + 7200).contains(&expires),
+        "{expires} not within [{}, {}]",
+        before + 7200,
+        after + 7200
+    );
+
+    // A session starting before the window ends: the deadline is its start.
+    let start = now() + 3600;
+    let start_text = time::OffsetDateTime::from_unix_timestamp(start)
+        .expect("time")
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("format");
+    let r = visit(
+        &w.relay,
+        &format!(
+            "/pay/coaching?invitee_uuid=inv-A2&event_start_time={}",
+            support_encode(&start_text)
+        ),
+    );
+    assert_eq!(r.status, 302);
+    let id = session_id_of(r.header("Location").expect("location"));
+    assert_eq!(session(&w.client, &id)["expires_at"], start);
+}
+
+fn support_encode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+fn concurrent_first_visits_make_one_session() {
+    let w = world(&[]);
+    let relay = &w.relay;
+    let locations: Vec<Option<String>> = std::thread::scope(|scope| {
+        let visits: Vec<_> = (0..6)
+            .map(|_| {
+                scope.spawn(|| {
+                    let r = visit(relay, "/pay/coaching?invitee_uuid=inv-B1");
+                    assert_eq!(r.status, 302, "{}", r.text());
+                    r.header("Location").map(str::to_owned)
+                })
+            })
+            .collect();
+        visits
+            .into_iter()
+            .map(|v| v.join().expect("visit"))
+            .collect()
+    });
+    assert_eq!(created(&w.client).len(), 1);
+    let first = locations[0].clone().expect("location");
+    assert!(first.starts_with(w.sim.base_url()), "{first}");
+    assert!(locations
+        .iter()
+        .all(|l| l.as_deref() == Some(first.as_str())));
+}
+
+fn a_paid_booking_says_so_and_an_expired_one_offers_to_book_again() {
+    let w = world(&[]);
+    let r = visit(&w.relay, "/pay/coaching?invitee_uuid=inv-C1");
+    let paid = session_id_of(r.header("Location").expect("location"));
+    w.client.pay_session(&paid, false).expect("pay");
+    let r = visit(&w.relay, "/pay/coaching?invitee_uuid=inv-C1");
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("already paid"), "{}", r.text());
+    assert_eq!(r.header("Location"), None);
+
+    let r = visit(&w.relay, "/pay/coaching?invitee_uuid=inv-C2");
+    let expired = session_id_of(r.header("Location").expect("location"));
+    w.client.expire_session(&expired).expect("expire");
+    let r = visit(&w.relay, "/pay/coaching?invitee_uuid=inv-C2");
+    assert_eq!(r.status, 410);
+    let page = r.text();
+    assert!(page.contains("Payment time has passed"), "{page}");
+    assert!(page.contains(&format!("href=\"{BOOK_AGAIN}\"")), "{page}");
+    // Read back, never made again.
+    assert_eq!(created(&w.client).len(), 2);
+}
+
+fn a_swapped_slug_keeps_the_booking_s_first_session() {
+    let w = world(&[]);
+    let first = visit(&w.relay, "/pay/coaching?invitee_uuid=inv-D1");
+    let again = visit(&w.relay, "/pay/intro?invitee_uuid=inv-D1");
+    // `intro` has no Checkout terms: its link, with the reference, as before.
+    assert_eq!(
+        again.header("Location"),
+        Some("https://buy.stripe.com/test_intro?client_reference_id=inv-D1")
+    );
+    assert!(first
+        .header("Location")
+        .is_some_and(|l| l.starts_with(w.sim.base_url())));
+    assert_eq!(created(&w.client).len(), 1);
+}
+
+fn without_a_restricted_key_the_client_gets_the_payment_link() {
+    let relay = Relay::start();
+    push_table(&relay, 120);
+    let r = visit(
+        &relay,
+        "/pay/coaching?invitee_uuid=inv-E1&invitee_email=a%40b.c",
+    );
+    assert_eq!(r.status, 302);
+    assert_eq!(
+        r.header("Location"),
+        Some(format!("{LINK}?client_reference_id=inv-E1&prefilled_email=a%40b.c").as_str())
+    );
+}
+
+fn a_stripe_failure_sends_the_client_to_the_payment_link() {
+    let w = world(&[("COACHDESK_RELAY_STRIPE_TIMEOUT_MS", "700")]);
+    let link = format!("{LINK}?client_reference_id=inv-F1");
+    w.client
+        .inject_fault(&Fault {
+            method: Some("POST".into()),
+            path_prefix: "/v1/checkout/sessions".into(),
+            kind: FaultKind::ServerError,
+            remaining: 1,
+        })
+        .expect("fault");
+    let r = visit(&w.relay, "/pay/coaching?invitee_uuid=inv-F1");
+    assert_eq!(r.status, 302);
+    assert_eq!(r.header("Location"), Some(link.as_str()));
+
+    // Stripe makes the session but the answer never comes: the link now, and the same
+    // session (by its Idempotency-Key) at the next visit.
+    w.client
+        .inject_fault(&Fault {
+            method: Some("POST".into()),
+            path_prefix: "/v1/checkout/sessions".into(),
+            kind: FaultKind::LoseAnswer { ms: Some(3000) },
+            remaining: 1,
+        })
+        .expect("fault");
+    let started = Instant::now();
+    let r = visit(&w.relay, "/pay/coaching?invitee_uuid=inv-F2");
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "the timeout held"
+    );
+    assert_eq!(
+        r.header("Location"),
+        Some(format!("{LINK}?client_reference_id=inv-F2").as_str())
+    );
+    let r = visit(&w.relay, "/pay/coaching?invitee_uuid=inv-F2");
+    let location = r.header("Location").expect("location");
+    assert!(location.starts_with(w.sim.base_url()), "{location}");
+    created(&w.client);
+    let posts: Vec<(u16, bool)> = w
+        .client
+        .requests(Some("POST"), Some("/v1/checkout/sessions"))
+        .expect("requests")
+        .iter()
+        .filter(|r| field(&form(r), "client_reference_id") == Some("inv-F2"))
+        .map(|r| (r.status, r.replayed))
+        .collect();
+    // The second visit was answered from the Idempotency-Key: the session of the first
+    // (carried out, its answer lost; the simulator records it once its hold ends).
+    assert!(posts.contains(&(200, true)), "{posts:?}");
+    assert!(
+        !posts.contains(&(200, false)),
+        "a second session: {posts:?}"
+    );
+
+    let metrics = visit(&w.relay, "/metrics").text();
+    assert!(
+        metrics.contains("coachdesk_relay_pay_checkout_total{outcome=\"server_error\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("coachdesk_relay_pay_checkout_total{outcome=\"unreachable\"} 1"),
+        "{metrics}"
+    );
+}
+
+fn redirects_seen(relay: &Relay) -> Value {
+    let r = http::request(
+        relay.addr,
+        "GET",
+        "/v1/redirects",
+        &[("Authorization", &relay.auth())],
+        b"",
+    )
+    .expect("redirects");
+    assert_eq!(r.status, 200, "{}", r.text());
+    serde_json::from_slice(&r.body).expect("json")
+}
+
+fn redirect_visits_are_counted_per_slug_and_reported() {
+    let relay = Relay::start();
+    push_table(&relay, 120);
+    assert_eq!(redirects_seen(&relay)["redirects"], serde_json::json!([]));
+    for path in [
+        "/pay/coaching?invitee_uuid=a",
+        "/pay/coaching",
+        "/pay/intro?invitee_uuid=b",
+        "/pay/unknown",
+        "/pay/..%2Fcoaching",
+    ] {
+        visit(&relay, path);
+    }
+    // Counted after the answer, without holding the client: wait for the count.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let seen = loop {
+        let seen = redirects_seen(&relay);
+        let visits: Vec<(String, u64)> = seen["redirects"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|r| {
+                (
+                    r["slug"].as_str().expect("slug").to_owned(),
+                    r["visits"].as_u64().expect("visits"),
+                )
+            })
+            .collect();
+        if visits == vec![("coaching".to_owned(), 2), ("intro".to_owned(), 1)] {
+            break seen;
+        }
+        assert!(Instant::now() < deadline, "counts stayed {visits:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let last = seen["redirects"][0]["last_at"].as_str().expect("last_at");
+    assert!(last.ends_with('Z'), "{last}");
+    let metrics = visit(&relay, "/metrics").text();
+    assert!(
+        metrics.contains("coachdesk_relay_pay_redirects_total{slug=\"coaching\"} 2"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("slug=\"unknown\""), "{metrics}");
+    let anonymous = http::request(relay.addr, "GET", "/v1/redirects", &[], b"").expect("get");
+    assert_eq!(anonymous.status, 401);
+}
+
+fn hostile_slugs_and_queries_are_refused_cleanly() {
+    let w = world(&[]);
+    for path in [
+        "/pay/",
+        "/pay/..%2F..%2Fetc",
+        "/pay/coaching%00",
+        "/pay/coaching/extra",
+        "/pay/<script>",
+        &format!("/pay/{}", "a".repeat(200)),
+    ] {
+        let r = visit(&w.relay, path);
+        assert_eq!(r.status, 404, "{path}");
+        assert!(!r.text().contains("<script>"), "{path}");
+    }
+    // An invitee Stripe would not keep, a header injection, a doubtful email: never a
+    // session, the link without them.
+    let r = visit(
+        &w.relay,
+        "/pay/coaching?invitee_uuid=%3Cscript%3E&invitee_email=a%0D%0ALocation%3A%20x",
+    );
+    assert_eq!(r.status, 302);
+    assert_eq!(
+        r.header("Location"),
+        Some(format!("{LINK}?prefilled_email=a%0D%0ALocation%3A%20x").as_str())
+    );
+    let r = visit(
+        &w.relay,
+        "/pay/coaching?invitee_uuid=inv-G1&invitee_email=not%20an%20email&event_start_time=soon",
+    );
+    assert_eq!(r.status, 302);
+    let made = created(&w.client);
+    assert_eq!(made.len(), 1);
+    let sent = form(&made[0]);
+    assert_eq!(field(&sent, "customer_email"), None);
+    let r = http::request(w.relay.addr, "POST", "/pay/coaching", &[], b"").expect("post");
+    assert_eq!(r.status, 405);
+}
+
+on_both_backends!(
+    two_visits_of_one_booking_make_one_session_expiring_at_the_deadline,
+    concurrent_first_visits_make_one_session,
+    a_paid_booking_says_so_and_an_expired_one_offers_to_book_again,
+    a_swapped_slug_keeps_the_booking_s_first_session,
+    without_a_restricted_key_the_client_gets_the_payment_link,
+    a_stripe_failure_sends_the_client_to_the_payment_link,
+    redirect_visits_are_counted_per_slug_and_reported,
+    hostile_slugs_and_queries_are_refused_cleanly,
+);
