@@ -12,6 +12,7 @@
 mod alerts;
 pub mod backups;
 mod bookings;
+pub mod diagnostics;
 mod error;
 mod session_types;
 pub mod settings;
