@@ -10,6 +10,7 @@ pub mod backup_commands;
 pub mod commands;
 pub mod demo_sync;
 pub mod desk_commands;
+pub mod desktop;
 pub mod instance;
 pub mod launch;
 pub mod live;
@@ -48,6 +49,10 @@ pub struct AppState {
     sync_config: Mutex<SyncConfig>,
     /// Notices sync raised for the coach, picked up by the window (see [`live`]).
     toasts: Arc<live::Toasts>,
+    /// Times a second start brought the window forward (see [`desktop::focus_main_window`]).
+    focus_requests: std::sync::atomic::AtomicU64,
+    /// The log file the log plugin writes, once known (see [`desktop::log_plugin`]).
+    log_file: std::sync::OnceLock<PathBuf>,
 }
 
 impl AppState {
@@ -84,6 +89,8 @@ impl AppState {
             secrets: Arc::new(Keychain::default()),
             sync_config: Mutex::new(SyncConfig::new(sync_mode(launch.mode), "")),
             toasts: Arc::new(live::Toasts::default()),
+            focus_requests: std::sync::atomic::AtomicU64::new(0),
+            log_file: std::sync::OnceLock::new(),
         };
         state
             .use_saved_api_bases()
@@ -194,6 +201,23 @@ impl AppState {
         })
     }
 
+    /// Times a second start brought the window forward in this run.
+    pub fn focus_requests(&self) -> u64 {
+        self.focus_requests
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Counts one more second start that brought the window forward.
+    pub fn count_focus_request(&self) {
+        self.focus_requests
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The log file, when the log plugin writes one.
+    pub fn log_file(&self) -> Option<&std::path::Path> {
+        self.log_file.get().map(PathBuf::as_path)
+    }
+
     /// The database file.
     pub fn database_path(&self) -> &std::path::Path {
         &self.database
@@ -235,9 +259,16 @@ fn sync_mode(mode: Mode) -> coachdesk_sync::Mode {
 /// Registers the state and every command on `builder` and builds the app from
 /// the top-level `tauri.conf.json` (window, CSP, capabilities).
 pub fn build<R: Runtime>(builder: Builder<R>, state: AppState) -> tauri::Result<App<R>> {
+    register(builder)
+        .manage(state)
+        .build(tauri::generate_context!("../tauri.conf.json"))
+}
+
+/// The plugins every run uses and every command, on `builder`.
+fn register<R: Runtime>(builder: Builder<R>) -> Builder<R> {
     builder
         .plugin(tauri_plugin_dialog::init())
-        .manage(state)
+        .plugin(tauri_plugin_notification::init())
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
             commands::list_session_types,
@@ -264,6 +295,7 @@ pub fn build<R: Runtime>(builder: Builder<R>, state: AppState) -> tauri::Result<
             settings_commands::choose_mode,
             settings_commands::test_connection,
             settings_commands::approve_refund,
+            settings_commands::diagnostics,
             desk_commands::booking_page,
             desk_commands::dashboard_alerts,
             desk_commands::set_alert_thresholds,
@@ -290,7 +322,6 @@ pub fn build<R: Runtime>(builder: Builder<R>, state: AppState) -> tauri::Result<
             backup_commands::backup_database,
             backup_commands::restore_database,
         ])
-        .build(tauri::generate_context!("../tauri.conf.json"))
 }
 
 /// When [`run`] started, for the cold-start mark.
@@ -301,26 +332,51 @@ pub(crate) fn since_start_ms() -> u128 {
     STARTED.get().map_or(0, |t| t.elapsed().as_millis())
 }
 
-/// Starts the desktop app: reads the launch settings from the environment, opens the
-/// store and runs the event loop until the window closes.
+/// Starts the desktop app: reads the launch settings from the environment, and runs the
+/// event loop until the window closes.
+///
+/// The single-instance plugin goes first: a second start on the same data folder hands
+/// over to the running window and exits 0 before anything below opens the store. The rest
+/// (the store, sync, the watchers) starts in the setup hook, after the plugins, so its log
+/// lines reach the log plugin.
 pub fn run() -> anyhow::Result<()> {
     STARTED.get_or_init(std::time::Instant::now);
-    let filter = tracing_subscriber::EnvFilter::try_from_env("COACHDESK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
     let launch = Launch::from_env().context("invalid launch settings")?;
+    let data_folder = launch
+        .database_path
+        .parent()
+        .unwrap_or_else(|| std::path::Path::new("."))
+        .to_path_buf();
+    let builder = tauri::Builder::default()
+        .plugin(desktop::single_instance(&data_folder))
+        .plugin(desktop::log_plugin())
+        .plugin(tauri_plugin_window_state::Builder::new().build());
+    let app = register(builder)
+        .setup(move |app| {
+            start(app, &launch, &data_folder)?;
+            Ok(())
+        })
+        .build(tauri::generate_context!("../tauri.conf.json"))
+        .context("cannot start the window")?;
+    app.run(|_handle, _event| {});
+    Ok(())
+}
+
+/// Everything after the plugins: the data folder's lock, the store, sync, the watchers.
+fn start<R: Runtime>(
+    app: &mut App<R>,
+    launch: &Launch,
+    data_folder: &std::path::Path,
+) -> anyhow::Result<()> {
+    use tauri::Manager as _;
     tracing::info!(
         mode = launch.mode.as_str(),
         database = %launch.database_path.display(),
         "starting Coachdesk"
     );
-    // Held until the process ends: a second instance on this data folder stops here.
-    let data_folder = launch
-        .database_path
-        .parent()
-        .unwrap_or_else(|| std::path::Path::new("."));
-    let _instance = match instance::acquire_within(data_folder, std::time::Duration::from_secs(10))
-    {
+    // The fallback when the single-instance plugin could not use a session bus: the data
+    // folder's file lock, held until the process ends.
+    let lock = match instance::acquire_within(data_folder, std::time::Duration::from_secs(10)) {
         Ok(lock) => lock,
         Err(already @ instance::InstanceError::AlreadyRunning { .. }) => {
             // Not a failure to debug: one sentence, no backtrace.
@@ -329,12 +385,18 @@ pub fn run() -> anyhow::Result<()> {
         }
         Err(other) => return Err(other.into()),
     };
-    let mut state = AppState::open(&launch, time::OffsetDateTime::now_utc())?;
+    app.manage(desktop::FolderLock(lock));
+    let mut state = AppState::open(launch, time::OffsetDateTime::now_utc())?;
     if let Some(service) = keychain_service_from_env() {
         // A keychain service of its own (end-to-end tests), never the coach's entries.
         state = state.with_secrets(Arc::new(Keychain::new(&service)));
     }
-    state.toasts().set_native(live::desktop_sink());
+    if let Some(file) = desktop::log_file(app.handle()) {
+        let _ = state.log_file.set(file);
+    }
+    state
+        .toasts()
+        .set_native(live::desktop_sink(app.handle().clone()));
     live::spawn_alert_watcher(state.store.clone(), state.toasts.clone());
     backup_commands::spawn_daily_backups(state.store.clone(), state.backups_dir());
     if launch.mode == Mode::Demo {
@@ -363,7 +425,7 @@ pub fn run() -> anyhow::Result<()> {
             Err(err) => tracing::warn!(error = %format!("{err:#}"), "sync could not start"),
         },
     }
-    let app = build(tauri::Builder::default(), state).context("cannot start the window")?;
-    app.run(|_handle, _event| {});
+    app.manage(state);
+    desktop::save_window_state_when_moved(app.handle());
     Ok(())
 }

@@ -248,57 +248,23 @@ pub fn spawn_alert_watcher(store: Arc<Mutex<Store>>, toasts: Arc<Toasts>) {
     }
 }
 
-/// Native notifications on Linux: the freedesktop `Notify` call on the session bus,
-/// through `gdbus` (part of GLib, which the webview already needs), in a thread of its own.
-/// Without a session bus (a headless CI display) nothing is sent, never an autolaunched
-/// bus; the toast in the window is still shown. Other platforms: the window's toasts only.
-pub fn desktop_sink() -> NativeSink {
-    Box::new(|toast: &Toast| {
-        if !cfg!(target_os = "linux") || std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none() {
-            return;
+/// Native notifications through Tauri's notification plugin (the freedesktop
+/// notification service on Linux, the OS centres elsewhere). It sends in the background;
+/// without a notification service nothing is shown there, and the toast is still in the
+/// window.
+pub fn desktop_sink<R: tauri::Runtime>(app: tauri::AppHandle<R>) -> NativeSink {
+    use tauri_plugin_notification::NotificationExt as _;
+    Box::new(move |toast: &Toast| {
+        let shown = app
+            .notification()
+            .builder()
+            .title(&toast.title)
+            .body(&toast.body)
+            .show();
+        if let Err(err) = shown {
+            tracing::debug!(error = %err, "no desktop notification; the toast is in the window");
         }
-        let args = notify_args(&toast.title, &toast.body);
-        std::thread::spawn(move || {
-            let sent = std::process::Command::new("gdbus")
-                .args(&args)
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status();
-            if !matches!(sent, Ok(status) if status.success()) {
-                tracing::debug!(
-                    "no desktop notification server answered; the toast is in the window"
-                );
-            }
-        });
     })
-}
-
-/// `gdbus call` arguments for `org.freedesktop.Notifications.Notify` (pure).
-pub fn notify_args(title: &str, body: &str) -> Vec<String> {
-    let quoted = |s: &str| format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"));
-    [
-        "call",
-        "--session",
-        "--dest",
-        "org.freedesktop.Notifications",
-        "--object-path",
-        "/org/freedesktop/Notifications",
-        "--method",
-        "org.freedesktop.Notifications.Notify",
-        "'Coachdesk'",
-        "0",
-        "''",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .chain([quoted(title), quoted(body)])
-    .chain(
-        ["@as []", "@a{sv} {}", "8000"]
-            .iter()
-            .map(|s| (*s).to_owned()),
-    )
-    .collect()
 }
 
 /// The window's poll: the store's change count and the toasts after `after_toast`.
@@ -427,15 +393,6 @@ mod tests {
         // Nothing changed: not evaluated again, not told again.
         assert_eq!(watch.check(&store, &toasts, now).unwrap(), 0);
         assert_eq!(natives.lock().unwrap().len(), 1);
-    }
-
-    #[test]
-    fn native_notifications_quote_the_words_as_gvariant_strings() {
-        let args = notify_args("New booking", "Jo O'Neil booked \\o/");
-        assert_eq!(args[7], "org.freedesktop.Notifications.Notify");
-        assert_eq!(args[11], "'New booking'");
-        assert_eq!(args[12], "'Jo O\\'Neil booked \\\\o/'");
-        assert_eq!(args.len(), 16);
     }
 
     #[test]

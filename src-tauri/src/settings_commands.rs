@@ -527,3 +527,48 @@ pub async fn approve_refund(
     state.run_effects_soon();
     Ok(u32::try_from(released).unwrap_or(u32::MAX))
 }
+
+/// Settings' "Copy diagnostics": gathers what only the shell sees and lets the desk build
+/// the scrubbed report (the window copies its text).
+#[tauri::command(rename_all = "snake_case")]
+pub async fn diagnostics(
+    state: State<'_, AppState>,
+) -> Result<coachdesk_protocol::settings::Diagnostics, CommandError> {
+    let relay_url = state.relay_url_in_force();
+    let relay_check = match relay_url {
+        Some(_) => {
+            let check = state.check_connection(Service::Relay).await;
+            Some((check.ok, check.message))
+        }
+        None => None,
+    };
+    let facts = coachdesk_desk::diagnostics::DiagnosticFacts {
+        app_version: state.info.version.clone(),
+        tauri_version: tauri::VERSION.to_owned(),
+        webview_version: tauri::webview_version().ok(),
+        os: os_name(),
+        mode: state.info.mode.clone(),
+        data_dir: state.data_folder().display().to_string(),
+        log_file: state.log_file().map(|f| f.display().to_string()),
+        keychain: coachdesk_sync::keychain_backend(),
+        relay_url,
+        relay_check,
+        sync: state.sync_handle().map(|handle| handle.status()),
+        focus_requests: state.focus_requests(),
+    };
+    coachdesk_desk::diagnostics::diagnostics(&state.store(), facts)
+        .map_err(coachdesk_desk::command_error)
+}
+
+/// The OS's release name where it says one (`/etc/os-release`), and the architecture.
+fn os_name() -> String {
+    let release = std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|line| line.strip_prefix("PRETTY_NAME="))
+                .map(|name| name.trim_matches('"').to_owned())
+        })
+        .unwrap_or_else(|| std::env::consts::OS.to_owned());
+    format!("{release}, {}", std::env::consts::ARCH)
+}

@@ -207,6 +207,11 @@ impl Sandbox {
         Ok(Sandbox { dir, db })
     }
 
+    /// A folder inside the sandbox (`home`, `cache`, `data`, `config`).
+    pub fn folder(&self, sub: &str) -> PathBuf {
+        self.dir.path().join(sub)
+    }
+
     /// Starts tauri-driver so every app it launches uses this sandbox, plus `extra` variables.
     /// The driver's log goes to `<artifacts>/<log_name>.log`.
     pub fn start_driver(
@@ -502,4 +507,63 @@ pub async fn capture(client: &Client, name: &str) -> anyhow::Result<PathBuf> {
     .await?;
     tokio::time::sleep(Duration::from_millis(1200)).await;
     screenshot(name)
+}
+
+/// A private D-Bus session bus (no service activation, so nothing else starts on it),
+/// stopped when dropped.
+pub struct PrivateBus {
+    child: Child,
+    _dir: tempfile::TempDir,
+    /// Its address, for `DBUS_SESSION_BUS_ADDRESS`.
+    pub address: String,
+}
+
+impl PrivateBus {
+    pub fn start() -> anyhow::Result<PrivateBus> {
+        use std::io::BufRead as _;
+        let daemon = require_tool("dbus-daemon", "install the Debian package dbus")?;
+        let dir = tempfile::tempdir().context("cannot create the bus folder")?;
+        let config = dir.path().join("bus.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\" \
+                 \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n\
+                 <busconfig><type>session</type><listen>unix:dir={}</listen><auth>EXTERNAL</auth>\
+                 <policy context=\"default\"><allow send_destination=\"*\" eavesdrop=\"true\"/>\
+                 <allow eavesdrop=\"true\"/><allow own=\"*\"/></policy></busconfig>\n",
+                dir.path().display()
+            ),
+        )?;
+        let mut child = Command::new(daemon)
+            .arg(format!("--config-file={}", config.display()))
+            .args(["--nofork", "--print-address=1"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start dbus-daemon")?;
+        let stdout = child.stdout.take().context("dbus-daemon: no stdout")?;
+        let mut address = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut address)
+            .context("dbus-daemon printed no address")?;
+        let address = address.trim().to_owned();
+        if address.is_empty() {
+            let _ = child.kill();
+            bail!("dbus-daemon printed no address");
+        }
+        Ok(PrivateBus {
+            child,
+            _dir: dir,
+            address,
+        })
+    }
+}
+
+impl Drop for PrivateBus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

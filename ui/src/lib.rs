@@ -13,6 +13,7 @@ pub mod backups;
 pub mod bookings;
 pub mod dashboard;
 pub mod desk_ipc;
+pub mod diagnostics;
 pub mod emails;
 pub mod format;
 pub mod ipc;

@@ -270,6 +270,7 @@ fn settings_body(v: &SettingsView, on_view: &Callback<Result<SettingsView, Comma
             { mode_card(v, on_view) }
             { features_card(&v.features, on_view) }
             <crate::backups::BackupsCard />
+            <crate::diagnostics::DiagnosticsCard />
             { api_bases_card(v, on_view) }
         </>
     }

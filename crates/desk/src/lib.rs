@@ -12,6 +12,7 @@
 mod alerts;
 pub mod backups;
 mod bookings;
+pub mod diagnostics;
 mod error;
 pub mod relay_links;
 mod session_types;

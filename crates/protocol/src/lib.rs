@@ -47,6 +47,7 @@ pub const COMMANDS: &[&str] = &[
     settings::command::CHOOSE_MODE,
     settings::command::TEST_CONNECTION,
     settings::command::APPROVE_REFUND,
+    settings::command::DIAGNOSTICS,
     live::LIVE_STATUS,
     setup::command::SETUP_STRIPE,
     setup::command::LIST_CALENDLY_EVENT_TYPES,

@@ -14,6 +14,8 @@ pub mod command {
     pub const CHOOSE_MODE: &str = "choose_mode";
     pub const TEST_CONNECTION: &str = "test_connection";
     pub const APPROVE_REFUND: &str = "approve_refund";
+    /// The support report behind Settings' "Copy diagnostics" (see [`super::Diagnostics`]).
+    pub const DIAGNOSTICS: &str = "diagnostics";
 }
 
 /// The secrets Settings can save, by their wire names.
@@ -121,4 +123,59 @@ pub struct ConnectionCheck {
     pub message: String,
     /// The technical detail, for support (never a secret).
     pub detail: Option<String>,
+}
+
+/// What support needs to understand a problem, for Settings' "Copy diagnostics": versions,
+/// where things are, how sync is doing and its last errors. Never a secret, never a
+/// client's name, email or an amount (the desk scrubs error texts before they get here).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diagnostics {
+    pub app_version: String,
+    pub tauri_version: String,
+    /// The webview engine's version (WebKitGTK on Linux), when it could be read.
+    pub webview_version: Option<String>,
+    /// The operating system (its release name where known) and architecture.
+    pub os: String,
+    /// `demo`, `test` or `live`.
+    pub mode: String,
+    pub data_dir: String,
+    pub schema_version: u32,
+    /// The app's log file, when the log plugin writes one.
+    pub log_file: Option<String>,
+    /// Which keychain holds the secrets, and whether they survive a restart.
+    pub keychain: String,
+    pub keychain_survives_restart: bool,
+    /// The relay's address without credentials, path or query; `None` when none is set.
+    pub relay_url: Option<String>,
+    /// Whether the relay answered just now, in words; `None` when no relay is set.
+    pub relay_reachable: Option<bool>,
+    pub relay_check: Option<String>,
+    /// `None` when sync is not running.
+    pub sync: Option<SyncDiagnostics>,
+    /// The last failed effects (kind and scrubbed error), newest first.
+    pub failed_effects: Vec<String>,
+    /// Times a second start brought this window forward in this run.
+    pub focus_requests: u64,
+    /// The whole report as plain text, the form that is copied.
+    pub text: String,
+}
+
+/// Sync's counters for [`Diagnostics`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncDiagnostics {
+    pub connected: bool,
+    /// When the last pull succeeded (RFC 3339).
+    pub last_pull: Option<String>,
+    /// The highest relay sequence applied.
+    pub cursor: i64,
+    pub events_applied: u64,
+    pub pull_rounds: u64,
+    pub executor_passes: u64,
+    pub queue_depth: u64,
+    pub effects_done: u64,
+    pub effects_failed: u64,
+    pub webhooks_paused: bool,
+    pub last_reconcile_at: Option<String>,
+    /// Scrubbed.
+    pub last_error: Option<String>,
 }

@@ -123,6 +123,20 @@ impl Store {
         Ok(ids)
     }
 
+    /// Every client name and email the bookings hold, distinct: what a report meant for
+    /// support must not contain (the diagnostics scrub them from error texts).
+    pub fn client_identities(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT client_name FROM bookings WHERE client_name IS NOT NULL AND client_name <> ''
+             UNION
+             SELECT client_email FROM bookings WHERE client_email IS NOT NULL AND client_email <> ''",
+        )?;
+        let found = stmt
+            .query_map([], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(found)
+    }
+
     /// How many effects wait to run (due or not).
     pub fn pending_effect_count(&self) -> Result<u64, StoreError> {
         let n: i64 = self.conn.query_row(
