@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use coachdesk_protocol::ipc::{CommandError, FieldError};
 use coachdesk_protocol::settings::{secret, service};
-use coachdesk_providers::ProviderError;
+use coachdesk_providers::{network_failure, NetworkFailure, ProviderError};
 use coachdesk_store::Feature;
 use coachdesk_sync::{SecretError, SecretName};
 
@@ -154,31 +154,12 @@ pub fn classify(err: &ProviderError) -> Problem {
             message,
             ..
         } => Problem::Refused4xx(*status, message.clone()),
-        ProviderError::Transient { status: None, .. } => {
-            let text = chain_text(err).to_lowercase();
-            if [
-                "dns error",
-                "failed to lookup",
-                "name or service not known",
-                "no such host",
-                "nodename nor servname",
-                "name resolution",
-            ]
-            .iter()
-            .any(|needle| text.contains(needle))
-            {
-                Problem::HostNotFound
-            } else if text.contains("connection refused") {
-                Problem::Refused
-            } else if text.contains("timed out")
-                || text.contains("timeout")
-                || text.contains("no answer")
-            {
-                Problem::Timeout
-            } else {
-                Problem::Unreachable
-            }
-        }
+        ProviderError::Transient { status: None, .. } => match network_failure(err) {
+            Some(NetworkFailure::HostNotFound) => Problem::HostNotFound,
+            Some(NetworkFailure::Refused) => Problem::Refused,
+            Some(NetworkFailure::Timeout) => Problem::Timeout,
+            Some(NetworkFailure::Other) | None => Problem::Unreachable,
+        },
         ProviderError::Permanent {
             status, message, ..
         } if *status == 0 || (200..300).contains(status) => {
@@ -426,45 +407,86 @@ mod tests {
         assert!(explain(Service::Calendly, &err).contains("not Calendly's API (HTTP 404)"));
     }
 
+    /// A failure before any answer, of a typed kind (its words play no part).
+    fn unanswered(message: &str, kind: NetworkFailure) -> ProviderError {
+        ProviderError::Transient {
+            provider: "Stripe",
+            status: None,
+            message: message.into(),
+            retry_after: None,
+            source: Some(Box::new(coachdesk_providers::NetworkError::new(kind))),
+        }
+    }
+
     #[test]
     fn network_failures_are_told_apart_by_their_cause() {
         let cases = [
-            ("error trying to connect: tcp connect error: Connection refused (os error 111)", Problem::Refused),
-            ("error trying to connect: dns error: failed to lookup address information: Name or service not known", Problem::HostNotFound),
-            ("no answer within 10s", Problem::Timeout),
-            ("operation timed out", Problem::Timeout),
-            ("connection reset by peer", Problem::Unreachable),
+            (
+                "error trying to connect",
+                NetworkFailure::Refused,
+                Problem::Refused,
+            ),
+            (
+                "error trying to connect",
+                NetworkFailure::HostNotFound,
+                Problem::HostNotFound,
+            ),
+            (
+                "no answer within 10s",
+                NetworkFailure::Timeout,
+                Problem::Timeout,
+            ),
+            (
+                "operation timed out",
+                NetworkFailure::Timeout,
+                Problem::Timeout,
+            ),
+            (
+                "connection reset by peer",
+                NetworkFailure::Other,
+                Problem::Unreachable,
+            ),
         ];
-        for (message, problem) in cases {
-            assert_eq!(classify(&transient(None, message)), problem, "{message}");
+        for (message, kind, problem) in cases {
+            assert_eq!(classify(&unanswered(message, kind)), problem, "{message}");
         }
-        let refused = explain(Service::Relay, &transient(None, "Connection refused"));
+        // Words alone classify nothing.
+        assert_eq!(
+            classify(&transient(None, "Connection refused")),
+            Problem::Unreachable
+        );
+        let refused = explain(
+            Service::Relay,
+            &unanswered("could not connect", NetworkFailure::Refused),
+        );
         assert!(
             refused.starts_with("Nothing answers at the relay's address (connection refused)"),
             "{refused}"
         );
-        let dns = explain(Service::Calendly, &transient(None, "dns error"));
+        let dns = explain(
+            Service::Calendly,
+            &unanswered("could not connect", NetworkFailure::HostNotFound),
+        );
         assert!(dns.contains("host name cannot be found"), "{dns}");
-        let slow = explain(Service::Stripe, &transient(None, "no answer within 10s"));
+        let slow = explain(
+            Service::Stripe,
+            &unanswered("no answer within 10s", NetworkFailure::Timeout),
+        );
         assert!(slow.contains("did not answer in time"), "{slow}");
     }
 
     #[test]
     fn the_cause_is_found_in_the_source_chain() {
-        #[derive(Debug)]
-        struct Io;
-        impl std::fmt::Display for Io {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("tcp connect error: Connection refused (os error 111)")
-            }
-        }
-        impl std::error::Error for Io {}
+        #[derive(Debug, thiserror::Error)]
+        #[error("tcp connect error")]
+        struct Connect(#[source] std::io::Error);
+        let io = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
         let err = ProviderError::Transient {
             provider: "the relay",
             status: None,
             message: "it could not be reached".into(),
             retry_after: None,
-            source: Some(Box::new(Io)),
+            source: Some(Box::new(Connect(io))),
         };
         assert_eq!(classify(&err), Problem::Refused);
     }

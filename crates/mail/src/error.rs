@@ -160,8 +160,7 @@ pub fn classify(server: &str, failure: &SmtpFailure) -> MailError {
     let detail = failure.detail.trim();
     if let Some(code) = &failure.code {
         let answer = format!("{code} {detail}").trim().to_owned();
-        let about_auth = detail.to_lowercase().contains("auth");
-        if code == "535" || (matches!(code.as_str(), "530" | "534" | "538" | "454") && about_auth) {
+        if is_auth_reply(code, enhanced_status(detail)) {
             return MailError::AuthRejected { answer };
         }
         return if failure.transient || code.starts_with('4') {
@@ -176,7 +175,9 @@ pub fn classify(server: &str, failure: &SmtpFailure) -> MailError {
             message: failure.chain.clone(),
         };
     }
-    if failure.client && detail.to_lowercase().contains("authentication") {
+    // lettre's client-side errors all come from its login step (no usable mechanism, an
+    // unexpected challenge), except certificate reads Coachdesk never makes.
+    if failure.client {
         return MailError::AuthRejected {
             answer: format!("{detail} (the server offers no login method Coachdesk can use)"),
         };
@@ -185,6 +186,29 @@ pub fn classify(server: &str, failure: &SmtpFailure) -> MailError {
         server: server.to_owned(),
         message: failure.chain.clone(),
     }
+}
+
+/// The RFC 3463 enhanced status code (`class.subject.detail`) that opens a reply's text, if any.
+fn enhanced_status(detail: &str) -> Option<(u16, u16, u16)> {
+    let first = detail.split_whitespace().next()?;
+    let mut parts = first.split('.').map(|part| part.parse::<u16>().ok());
+    let code = (parts.next()??, parts.next()??, parts.next()??);
+    parts.next().is_none().then_some(code)
+}
+
+/// Whether a reply refuses the login, by its code and enhanced code as RFC 4954 defines them:
+/// 535 (credentials invalid) always; 530 5.7.0 (authentication required), 534 5.7.9
+/// (mechanism too weak), 538 5.7.11 (encryption required for it), 454 4.7.0 (temporary
+/// authentication failure).
+fn is_auth_reply(code: &str, enhanced: Option<(u16, u16, u16)>) -> bool {
+    matches!(
+        (code, enhanced),
+        ("535", _)
+            | ("530", Some((5, 7, 0)))
+            | ("534", Some((5, 7, 9)))
+            | ("538", Some((5, 7, 11)))
+            | ("454", Some((4, 7, 0)))
+    )
 }
 
 fn error_chain(err: &dyn std::error::Error) -> String {

@@ -64,6 +64,7 @@ impl CalendlyApi {
         })?;
         let http = reqwest::Client::builder()
             .timeout(timeout)
+            .dns_resolver(crate::network::typed_resolver())
             .build()
             .map_err(|e| transient(e, "could not set up the HTTP client"))?;
         Ok(CalendlyApi {
@@ -218,12 +219,18 @@ impl CalendlyApi {
             .await
         {
             Ok(_) => Ok(()),
-            // Already cancelled: the goal is reached.
-            Err(ProviderError::Permanent {
-                status: 403,
-                message,
-                ..
-            }) if message.to_ascii_lowercase().contains("already canceled") => Ok(()),
+            // Calendly refuses (403) to cancel an event that is already canceled; whether that
+            // is why is read back from the event's own `status`, not from the refusal's words.
+            Err(refused @ ProviderError::Permanent { status: 403, .. }) => {
+                let event = self
+                    .send(self.get(&format!("/scheduled_events/{event_uuid}")))
+                    .await?;
+                if event["resource"]["status"].as_str() == Some("canceled") {
+                    Ok(())
+                } else {
+                    Err(refused)
+                }
+            }
             Err(err) => Err(err),
         }
     }

@@ -17,10 +17,12 @@
 
 mod calendly;
 mod error;
+pub mod network;
 mod stripe_api;
 
 pub use calendly::{CalendlyApi, CalendlyUser, WebhookSubscription};
 pub use error::ProviderError;
+pub use network::{network_failure, NetworkError, NetworkFailure};
 pub use stripe_api::{
     CheckoutRequest, CheckoutSessionCreated, CreatedWebhookEndpoint, EndpointSecret, EventsPage,
     PaymentLinkCreated, RefundCreated, RefundRequest, RefundSeen, StripeApi, WebhookEndpoint,

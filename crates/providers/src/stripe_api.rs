@@ -39,6 +39,7 @@ use stripe::{
     RefundReasonFilter, RequestStrategy, StripeError,
 };
 
+use crate::network::{self, NetworkError, NetworkFailure};
 use crate::ProviderError;
 
 const STRIPE: &str = "Stripe";
@@ -48,6 +49,8 @@ const STRIPE: &str = "Stripe";
 pub struct StripeApi {
     client: Client,
     timeout: Duration,
+    /// Host and port of `base`, probed to type a transport failure async-stripe reports as text.
+    endpoint: (String, u16),
 }
 
 impl fmt::Debug for StripeApi {
@@ -241,11 +244,16 @@ impl StripeApi {
     /// A client for `base` (such as `https://api.stripe.com/` or the simulator's URL).
     pub fn new(base: &str, secret_key: &str) -> Result<StripeApi, ProviderError> {
         // `Client::from_url` panics on a bad URL; check first.
-        url::Url::parse(base).map_err(|_| ProviderError::BadBaseUrl {
+        let parsed = url::Url::parse(base).map_err(|_| ProviderError::BadBaseUrl {
             provider: STRIPE,
             value: base.to_owned(),
         })?;
+        let endpoint = (
+            parsed.host_str().unwrap_or_default().to_owned(),
+            parsed.port_or_known_default().unwrap_or(443),
+        );
         Ok(StripeApi {
+            endpoint,
             client: Client::from_url(base, secret_key).with_app_info(
                 "Coachdesk".into(),
                 Some(env!("CARGO_PKG_VERSION").into()),
@@ -272,13 +280,27 @@ impl StripeApi {
         fut: impl std::future::Future<Output = Result<T, StripeError>>,
     ) -> Result<T, ProviderError> {
         match tokio::time::timeout(self.timeout, fut).await {
+            Ok(Err(StripeError::ClientError(message))) => {
+                let (host, port) = &self.endpoint;
+                let kind = network::probe(host, *port, self.timeout).await;
+                Err(ProviderError::Transient {
+                    provider: STRIPE,
+                    status: None,
+                    message,
+                    retry_after: None,
+                    source: Some(Box::new(NetworkError::new(kind))),
+                })
+            }
             Ok(result) => result.map_err(classify),
-            Err(_) => Err(ProviderError::Transient {
+            Err(elapsed) => Err(ProviderError::Transient {
                 provider: STRIPE,
                 status: None,
                 message: format!("no answer within {:?}", self.timeout),
                 retry_after: None,
-                source: None,
+                source: Some(Box::new(NetworkError {
+                    kind: NetworkFailure::Timeout,
+                    source: Some(Box::new(elapsed)),
+                })),
             }),
         }
     }
@@ -696,7 +718,10 @@ fn classify(err: StripeError) -> ProviderError {
             status: None,
             message: "the request timed out".into(),
             retry_after: None,
-            source: Some(Box::new(err)),
+            source: Some(Box::new(NetworkError {
+                kind: NetworkFailure::Timeout,
+                source: Some(Box::new(err)),
+            })),
         },
         StripeError::ClientError(message) => ProviderError::Transient {
             provider: STRIPE,

@@ -22,6 +22,7 @@ mod refund_hold;
 mod rows;
 mod session_types;
 mod sync_state;
+mod versioned;
 
 use std::path::Path;
 

@@ -37,7 +37,8 @@ pub(crate) fn enqueue(
         Effect::ScheduleTimer { at, .. } => *at,
         _ => now,
     };
-    let payload = serde_json::to_string(effect).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let payload =
+        crate::versioned::to_json(effect).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let kind = payload_kind(effect);
     conn.prepare_cached(
         "INSERT INTO outbox (booking_id, effect_key, kind, payload, idempotency_key, due_at, created_at)
@@ -103,7 +104,7 @@ impl Store {
                 (id, booking_id, effect_key, idempotency_key),
                 (payload, attempts, created, approved),
             ) = row?;
-            let effect = serde_json::from_str(&payload)
+            let effect = crate::versioned::from_json(&payload)
                 .map_err(|e| StoreError::Corrupt(format!("outbox row {id}: {e}")))?;
             let created_at = OffsetDateTime::parse(&created, &Rfc3339)
                 .map_err(|e| StoreError::Corrupt(format!("outbox row {id} created_at: {e}")))?;

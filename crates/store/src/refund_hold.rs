@@ -112,7 +112,7 @@ impl Store {
         let mut items: Vec<AttentionItem> = Vec::new();
         for row in rows {
             let (booking_id, client_name, start_time, state, payload) = row?;
-            let effect: Effect = serde_json::from_str(&payload)
+            let effect: Effect = crate::versioned::from_json(&payload)
                 .map_err(|e| StoreError::Corrupt(format!("held outbox row: {e}")))?;
             let (amount, late) = match effect {
                 Effect::IssueRefund { amount, cause, .. } => (

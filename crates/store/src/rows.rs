@@ -16,7 +16,7 @@ pub(crate) fn load_booking(conn: &Connection, id: &str) -> Result<Option<Booking
 
 /// A booking from its stored facts JSON.
 pub(crate) fn parse_facts(id: &str, json: &str) -> Result<Booking, StoreError> {
-    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("booking {id}: {e}")))
+    crate::versioned::from_json(json).map_err(|e| StoreError::Corrupt(format!("booking {id}: {e}")))
 }
 
 /// The columns a booking's facts give (what the list and the routing search by).
@@ -142,7 +142,8 @@ pub(crate) fn save_booking(
     invitee_uuid: Option<&str>,
     now: &str,
 ) -> Result<(), StoreError> {
-    let facts = serde_json::to_string(booking).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let facts =
+        crate::versioned::to_json(booking).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let after = Columns::of(booking, invitee_uuid);
     let values = params![
         booking.id,

@@ -62,6 +62,7 @@ impl RelayClient {
         let http = reqwest::Client::builder()
             .timeout(long_poll + Duration::from_secs(15))
             .connect_timeout(Duration::from_secs(10))
+            .dns_resolver(coachdesk_providers::network::typed_resolver())
             .build()
             .map_err(|e| SyncError::Setup(format!("the HTTP client could not be set up: {e}")))?;
         Ok(Self {
