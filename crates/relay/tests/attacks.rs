@@ -312,6 +312,34 @@ fn a_chunked_body_over_the_limit_is_cut_as_it_streams() {
     witness.finish(&relay);
 }
 
+/// A sender that writes its whole body after the 413 has been sent (as a webhook sender
+/// that does not wait for `100 Continue` does) must still read the 413, not a reset.
+fn a_refused_body_is_drained_so_its_answer_is_not_lost_to_a_reset() {
+    let mut relay = Relay::start();
+    let mut s = TcpStream::connect(relay.addr).expect("connect");
+    let body = vec![b' '; 1024 * 1024 + 10];
+    write!(
+        s,
+        "POST /hooks/stripe HTTP/1.1\r\nHost: r\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .expect("write head");
+    // The answer is on its way before the body is sent: without a drain, the relay's
+    // socket is closed by now and the body is answered with a reset.
+    let mut first = [0u8; 12];
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    s.read_exact(&mut first).expect("status line");
+    assert_eq!(&first, b"HTTP/1.1 413");
+    s.write_all(&body).expect("the body is drained, not reset");
+    let rest = read_answer(&mut s, Duration::from_secs(5));
+    assert!(
+        rest.contains("body too large") || rest.contains("Payload Too Large"),
+        "{rest:?}"
+    );
+    assert_alive(&mut relay);
+}
+
 fn eighty_slow_loris_connections_hold_nothing() {
     let mut relay = Relay::start_with(&[("COACHDESK_RELAY_REQUEST_DEADLINE_SECS", "3")]);
     let witness = Witness::start(relay.addr, "loris");
@@ -632,6 +660,7 @@ fn keep_alive_pipelining_continue_head_and_http_1_0_pass_the_guard() {
 on_both_backends!(
     huge_declared_lengths_are_refused_before_any_body_and_the_relay_stays_up,
     a_chunked_body_over_the_limit_is_cut_as_it_streams,
+    a_refused_body_is_drained_so_its_answer_is_not_lost_to_a_reset,
     eighty_slow_loris_connections_hold_nothing,
     a_one_mebibyte_header_line_does_not_grow_memory,
     two_thousand_idle_connections_against_a_low_open_file_limit,

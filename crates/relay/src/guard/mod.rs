@@ -11,8 +11,8 @@
 //!   connection that has been reading a request the longest is cut to make room;
 //! - each request, head and body, must arrive within one deadline that a trickling client
 //!   cannot extend; the head is capped in bytes and fields, the declared length is checked
-//!   before any body byte is read (413, closed without draining), and a chunked body is
-//!   decoded and checked as it streams;
+//!   before any body byte is read (413, then a brief bounded drain so that the answer is
+//!   not lost to a reset), and a chunked body is decoded and checked as it streams;
 //! - rate limits per source address apply before the body is read (429, `Retry-After`);
 //! - only then is the request, whole and with an exact length, written to tiny_http over
 //!   an internal Unix socket (one connection per request); its answer is passed back.
@@ -584,11 +584,36 @@ fn serve_connection(conn: &Conn) {
     }
 }
 
+/// How long, and how many bytes, a refused request's unread body is drained after the
+/// answer, so that closing does not reset the connection before the client has read it.
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 2 * 1024 * 1024;
+
 fn finish(stream: &TcpStream, stop: Stop, extra: &[(&str, String)]) {
     if let Stop::Answer(status) = stop {
-        // Written, then closed without reading what the client may still be sending.
         let _ = (&*stream).write_all(&head::error_response(status, extra));
         let _ = stream.shutdown(Shutdown::Write);
+        linger(stream);
+    }
+}
+
+/// A lingering close (as nginx does): closing a socket with unread input sends a reset,
+/// and a reset can destroy the answer in the client's receive buffer while it is still
+/// sending the body we refused. Draining briefly, within a fixed time and byte budget
+/// that a hostile client cannot extend, lets the answer arrive.
+fn linger(stream: &TcpStream) {
+    let until = Instant::now() + LINGER;
+    let mut drained = 0usize;
+    let mut buf = [0u8; 16 * 1024];
+    while drained < LINGER_BYTES {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match (&*stream).read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => drained += n,
+        }
     }
 }
 
