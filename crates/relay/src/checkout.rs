@@ -25,13 +25,20 @@ pub const MAX_LIFETIME_SECS: i64 = 24 * 3600 - 60;
 /// Largest Stripe answer read.
 const MAX_ANSWER_BYTES: u64 = 1024 * 1024;
 
-/// The session's `expires_at` (unix seconds) for a booking first seen at `now`: the
-/// payment window after it, or the session's start if sooner (as the app's deadline),
-/// moved into what Stripe accepts (31 minutes to 23 h 59 min from now).
-pub fn expires_at(now: i64, window_minutes: u32, event_start: Option<i64>) -> i64 {
-    let window = now.saturating_add(i64::from(window_minutes).saturating_mul(60));
+/// The session's `expires_at` (unix seconds) at `now` for a booking made at `booked_at`
+/// (the relay's first news of it when Calendly's delivery has not come yet): the payment
+/// window after the booking, or the session's start if sooner (as the app's deadline),
+/// moved into what Stripe accepts (31 minutes to 23 h 59 min from now). `None` once the
+/// deadline has passed: the booking can no longer be paid.
+pub fn expires_at(
+    now: i64,
+    booked_at: i64,
+    window_minutes: u32,
+    event_start: Option<i64>,
+) -> Option<i64> {
+    let window = booked_at.saturating_add(i64::from(window_minutes).saturating_mul(60));
     let deadline = event_start.map_or(window, |start| start.min(window));
-    deadline.clamp(now + MIN_LIFETIME_SECS, now + MAX_LIFETIME_SECS)
+    (deadline > now).then(|| deadline.clamp(now + MIN_LIFETIME_SECS, now + MAX_LIFETIME_SECS))
 }
 
 /// Calendly's `event_start_time` redirect parameter (RFC 3339), as unix seconds.
@@ -209,19 +216,43 @@ impl StripeCheckout {
 
     /// `GET /v1/checkout/sessions/{id}`.
     pub fn get(&self, id: &str) -> Result<SessionSeen, StripeError> {
-        if id.is_empty()
-            || id.len() > 255
-            || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        {
-            return Err(StripeError::BadId(id.to_owned()));
-        }
         let answer = self
             .agent
-            .get(format!("{}/v1/checkout/sessions/{id}", self.base))
+            .get(format!(
+                "{}/v1/checkout/sessions/{}",
+                self.base,
+                session_id(id)?
+            ))
             .header("Authorization", self.auth())
             .call();
         read_session(answer)
     }
+
+    /// `POST /v1/checkout/sessions/{id}/expire`: the session's page stops taking payment.
+    /// Stripe refuses (400) a session that is no longer open; the caller reads it back.
+    pub fn expire(&self, id: &str) -> Result<SessionSeen, StripeError> {
+        let answer = self
+            .agent
+            .post(format!(
+                "{}/v1/checkout/sessions/{}/expire",
+                self.base,
+                session_id(id)?
+            ))
+            .header("Authorization", self.auth())
+            .send_empty();
+        read_session(answer)
+    }
+}
+
+/// `id` if it can go into a URL path as a session id.
+fn session_id(id: &str) -> Result<&str, StripeError> {
+    if id.is_empty()
+        || id.len() > 255
+        || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return Err(StripeError::BadId(id.to_owned()));
+    }
+    Ok(id)
 }
 
 fn read_session(
@@ -289,21 +320,45 @@ pub fn paid_page() -> String {
         .to_owned()
 }
 
-/// The page for a booking whose payment time has passed: a link to book again if the app
-/// pushed the event type's scheduling page (https only), else a plain sentence.
-pub fn expired_page(booking_url: Option<&str>) -> String {
-    let again =
-        match booking_url.filter(|u| u.starts_with("https://") && crate::paylink::valid_link(u)) {
-            Some(url) => format!(
-                "<p><a href=\"{}\">Book a new time</a>.</p>",
-                escape_html(url)
-            ),
-            None => "<p>To book again, use your coach's booking page.</p>".to_owned(),
-        };
+/// A "book again" paragraph: a link to the event type's scheduling page if the app pushed
+/// one (https only), else a plain sentence.
+fn book_again(booking_url: Option<&str>) -> String {
+    match booking_url.filter(|u| u.starts_with("https://") && crate::paylink::valid_link(u)) {
+        Some(url) => format!(
+            "<p><a href=\"{}\">Book a new time</a>.</p>",
+            escape_html(url)
+        ),
+        None => "<p>To book again, use your coach's booking page.</p>".to_owned(),
+    }
+}
+
+fn page(title: &str, body: &str) -> String {
     format!(
-        "<!doctype html><meta charset=\"utf-8\"><title>Payment time has passed</title>\
-         <h1>Payment time has passed</h1><p>This booking was not paid in time, or it was \
-         cancelled, so it can no longer be paid.</p>{again}\n"
+        "<!doctype html><meta charset=\"utf-8\"><meta name=\"viewport\" \
+         content=\"width=device-width\"><title>{title}</title><h1>{title}</h1>{body}\n"
+    )
+}
+
+/// The page for a booking whose payment time has passed.
+pub fn expired_page(booking_url: Option<&str>) -> String {
+    page(
+        "Payment time has passed",
+        &format!(
+            "<p>This booking was not paid in time, so it can no longer be paid.</p>{}",
+            book_again(booking_url)
+        ),
+    )
+}
+
+/// The page for a booking that was cancelled (by the client or the coach).
+pub fn cancelled_page(booking_url: Option<&str>) -> String {
+    page(
+        "This booking was cancelled",
+        &format!(
+            "<p>This booking was cancelled, so there is nothing to pay. If you had paid \
+             already, your coach's refund is on its way.</p>{}",
+            book_again(booking_url)
+        ),
     )
 }
 
@@ -315,17 +370,32 @@ mod tests {
 
     #[test]
     fn the_deadline_is_the_window_or_the_start_within_stripes_limits() {
-        assert_eq!(expires_at(NOW, 120, None), NOW + 7200);
-        assert_eq!(expires_at(NOW, 120, Some(NOW + 3600)), NOW + 3600);
-        assert_eq!(expires_at(NOW, 120, Some(NOW + 9000)), NOW + 7200);
-        // Stripe's limits: at least 30 minutes, less than 24 hours.
-        assert_eq!(expires_at(NOW, 24 * 60, None), NOW + MAX_LIFETIME_SECS);
-        assert_eq!(expires_at(NOW, 10, None), NOW + MIN_LIFETIME_SECS);
+        assert_eq!(expires_at(NOW, NOW, 120, None), Some(NOW + 7200));
         assert_eq!(
-            expires_at(NOW, 120, Some(NOW - 50)),
-            NOW + MIN_LIFETIME_SECS
+            expires_at(NOW, NOW, 120, Some(NOW + 3600)),
+            Some(NOW + 3600)
         );
-        assert_eq!(expires_at(NOW, u32::MAX, None), NOW + MAX_LIFETIME_SECS);
+        assert_eq!(
+            expires_at(NOW, NOW, 120, Some(NOW + 9000)),
+            Some(NOW + 7200)
+        );
+        // The window counts from the booking, not from the first visit.
+        assert_eq!(expires_at(NOW, NOW - 3600, 120, None), Some(NOW + 3600));
+        assert_eq!(expires_at(NOW, NOW - 7200, 120, None), None);
+        assert_eq!(expires_at(NOW, NOW, 120, Some(NOW - 50)), None);
+        // Stripe's limits: at least 30 minutes, less than 24 hours.
+        assert_eq!(
+            expires_at(NOW, NOW, 24 * 60, None),
+            Some(NOW + MAX_LIFETIME_SECS)
+        );
+        assert_eq!(
+            expires_at(NOW, NOW, 10, None),
+            Some(NOW + MIN_LIFETIME_SECS)
+        );
+        assert_eq!(
+            expires_at(NOW, NOW, u32::MAX, None),
+            Some(NOW + MAX_LIFETIME_SECS)
+        );
     }
 
     #[test]
@@ -389,6 +459,8 @@ mod tests {
         assert!(!expired_page(Some("javascript:alert(1)")).contains("href"));
         assert!(!expired_page(Some("http://calendly.com/x")).contains("href"));
         assert!(expired_page(None).contains("booking page"));
+        assert!(cancelled_page(None).contains("cancelled"));
+        assert!(cancelled_page(Some("https://calendly.com/coach/intro")).contains("href"));
     }
 
     #[test]

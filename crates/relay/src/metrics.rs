@@ -29,11 +29,14 @@ pub const REJECT_REASONS: &[&str] = &[
 ];
 
 /// What a `/pay` visit with a restricted key came to, as metric labels: the booking's own
-/// session, its paid or expired page, or (the rest) why the client got the payment link.
+/// session, its paid, expired, cancelled or moved page, or (the rest) why the client got
+/// the payment link.
 pub const CHECKOUT_OUTCOMES: &[&str] = &[
     "session",
     "paid",
     "expired",
+    "cancelled",
+    "moved",
     "unreachable",
     "server_error",
     "refused",
@@ -78,6 +81,9 @@ pub struct Metrics {
     connections_refused: AtomicU64,
     idle_connections_cut: AtomicU64,
     checkout: [AtomicU64; CHECKOUT_OUTCOMES.len()],
+    /// Open Checkout Sessions expired at Stripe because Calendly said the booking was
+    /// cancelled: done, failed.
+    cancel_expiries: [AtomicU64; 2],
 }
 
 fn provider_index(p: Provider) -> usize {
@@ -134,6 +140,12 @@ impl Metrics {
         if let Some(i) = CHECKOUT_OUTCOMES.iter().position(|o| *o == outcome) {
             self.checkout[i].fetch_add(1, Relaxed);
         }
+    }
+
+    /// An open Checkout Session expired (or not, `ok == false`) after its booking was
+    /// cancelled.
+    pub fn expired_on_cancel(&self, ok: bool) {
+        self.cancel_expiries[usize::from(!ok)].fetch_add(1, Relaxed);
     }
 
     /// Record how long a request took.
@@ -262,6 +274,21 @@ impl Metrics {
         );
         let _ = writeln!(
             out,
+            "# HELP coachdesk_relay_checkout_expired_on_cancel_total Open Checkout Sessions the relay expired at Stripe because their booking was cancelled, by result."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE coachdesk_relay_checkout_expired_on_cancel_total counter"
+        );
+        for (i, result) in ["expired", "failed"].iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "coachdesk_relay_checkout_expired_on_cancel_total{{result=\"{result}\"}} {}",
+                self.cancel_expiries[i].load(Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
             "# HELP coachdesk_relay_request_duration_seconds Time to answer a request."
         );
         let _ = writeln!(
@@ -294,7 +321,7 @@ impl Metrics {
         }
         let _ = writeln!(
             out,
-            "# HELP coachdesk_relay_pay_checkout_total Payment redirects with a restricted key, by outcome (anything but session, paid and expired sent the client to the payment link)."
+            "# HELP coachdesk_relay_pay_checkout_total Payment redirects with a restricted key, by outcome (anything but session, paid, expired, cancelled and moved sent the client to the payment link)."
         );
         let _ = writeln!(out, "# TYPE coachdesk_relay_pay_checkout_total counter");
         for (i, outcome) in CHECKOUT_OUTCOMES.iter().enumerate() {

@@ -559,6 +559,14 @@ fn hook(ctx: &Ctx, reader: &dyn ReadStore, mut rq: Request, provider: Provider, 
         Ok(kb) => kb,
         Err(resp) => return send(&ctx.metrics, rq, Route::Hook, started, resp),
     };
+    let note = match provider {
+        Provider::Calendly => webhook::invitee_note(body.as_bytes()),
+        Provider::Stripe => None,
+    };
+    if let Some(note) = &note {
+        // Before the insert: see `Job::NoteInvitee`.
+        let _ = ctx.jobs.send(Job::NoteInvitee { note: note.clone() });
+    }
     let answers = ctx.answers.clone();
     let done: writer::Done<Inserted> = Box::new(move |outcome| {
         // Never an answer before the commit: the request only leaves here with its outcome.
@@ -581,6 +589,44 @@ fn hook(ctx: &Ctx, reader: &dyn ReadStore, mut rq: Request, provider: Provider, 
     if let Err(mpsc::SendError(job)) = ctx.jobs.send(job) {
         job.fail();
     }
+    if let Some(note) = note.filter(|n| n.canceled_at.is_some()) {
+        expire_on_cancel(ctx, reader, &note.invitee);
+    }
+}
+
+/// A cancelled booking's open Checkout Session stops taking payment, so a client with
+/// Stripe's page still open cannot pay for a freed slot (the app refunds whatever slips
+/// through). Best effort, after the delivery was queued: its answer does not wait on it.
+fn expire_on_cancel(ctx: &Ctx, reader: &dyn ReadStore, invitee: &str) {
+    let Some(stripe) = ctx.stripe.as_deref() else {
+        return;
+    };
+    let session = match reader.checkout_for(invitee) {
+        Ok(Some(claim)) => claim.session_id,
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "checkout lookup failed; a cancelled booking's session stays open");
+            None
+        }
+    };
+    let Some(id) = session else {
+        return;
+    };
+    let failed = match stripe.expire(&id) {
+        Ok(_) => {
+            ctx.metrics.expired_on_cancel(true);
+            tracing::info!(session = %id, "a cancelled booking's Checkout Session was expired");
+            return;
+        }
+        // Stripe refuses to expire a session that is not open: read which it is.
+        Err(e) => match stripe.get(&id) {
+            Ok(seen) if seen.status != SessionStatus::Open => return,
+            Ok(_) => e,
+            Err(again) => again,
+        },
+    };
+    ctx.metrics.expired_on_cancel(false);
+    tracing::warn!(session = %id, error = %failed, "a cancelled booking's Checkout Session could not be expired");
 }
 
 /// The event's key and body if the webhook is acceptable, else the answer to send.
@@ -1157,14 +1203,37 @@ fn pay(ctx: &Ctx, reader: &dyn ReadStore, rq: &Request, slug: &str, query: &str)
         .filter(|i| paylink::valid_client_reference_id(i));
     let email = paylink::query_param(&pairs, "invitee_email");
     let link = || redirect(&paylink::redirect_url(&route.link, invitee, email));
+    // What Calendly's verified deliveries said: a cancelled booking is sold by no link,
+    // a moved one is paid through its new booking.
+    let note = match invitee.map(|i| reader.invitee(i)).transpose() {
+        Ok(note) => note.flatten(),
+        Err(e) => {
+            tracing::warn!(error = %e, "invitee lookup failed; treating the booking as new");
+            None
+        }
+    };
+    if let Some(note) = note.as_ref().filter(|n| n.canceled_at.is_some()) {
+        if let Some(new) = &note.moved_to {
+            ctx.metrics.checkout("moved");
+            return redirect(&format!(
+                "{}/pay/{slug}?invitee_uuid={}",
+                public_base(ctx, rq),
+                paylink::percent_encode(new)
+            ));
+        }
+        ctx.metrics.checkout("cancelled");
+        expire_on_cancel(ctx, reader, &note.invitee);
+        return html(410, checkout::cancelled_page(route.booking_url.as_deref()));
+    }
     let (Some(stripe), Some(invitee)) = (ctx.stripe.as_deref(), invitee) else {
         return link();
     };
     let Some(terms) = route.checkout.as_ref() else {
         return link();
     };
+    let booked_at = note.and_then(|n| n.booked_at);
     match own_session(
-        ctx, reader, stripe, rq, slug, &route, terms, invitee, &pairs,
+        ctx, reader, stripe, rq, slug, &route, terms, invitee, booked_at, &pairs,
     ) {
         Ok(Visit::Pay(url)) => {
             ctx.metrics.checkout("session");
@@ -1242,6 +1311,7 @@ fn own_session(
     route: &store::PayRoute,
     terms: &coachdesk_protocol::relay::CheckoutTerms,
     invitee: &str,
+    booked_at: Option<i64>,
     pairs: &[(String, String)],
 ) -> Result<Visit, OwnSessionError> {
     let seen = |session: checkout::SessionSeen, booking_url: Option<String>| match session.status {
@@ -1256,13 +1326,22 @@ fn own_session(
             let now = now_ms.div_euclid(1000);
             let start = paylink::query_param(pairs, "event_start_time")
                 .and_then(checkout::parse_event_start);
+            // Counted from the booking; from now if Calendly's delivery is still to come.
+            let Some(expires_at) = checkout::expires_at(
+                now,
+                booked_at.unwrap_or(now),
+                terms.payment_window_minutes,
+                start,
+            ) else {
+                return Ok(Visit::Expired(route.booking_url.clone()));
+            };
             let claim = store::CheckoutClaim {
                 invitee: invitee.to_owned(),
                 slug: slug.to_owned(),
                 email: paylink::query_param(pairs, "invitee_email")
                     .filter(|e| checkout::plausible_email(e))
                     .map(str::to_owned),
-                expires_at: checkout::expires_at(now, terms.payment_window_minutes, start),
+                expires_at,
                 session_id: None,
                 created_at_ms: now_ms,
             };

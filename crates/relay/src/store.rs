@@ -30,6 +30,7 @@ use coachdesk_protocol::relay::{CheckoutTerms, PaymentLinkRoute, Provider, Pulle
 
 use crate::config::{Durability, Settings};
 use crate::token::{TokenMode, TokenName};
+pub use crate::webhook::InviteeNote;
 
 /// A storage failure, by kind.
 #[derive(Debug, thiserror::Error)]
@@ -225,6 +226,8 @@ pub trait ReadStore: Send {
     fn pay_route(&self, slug: &str) -> Result<Option<PayRoute>, StoreError>;
     /// The Checkout Session claimed for a Calendly invitee, if any.
     fn checkout_for(&self, invitee: &str) -> Result<Option<CheckoutClaim>, StoreError>;
+    /// What verified Calendly deliveries said about an invitee, if anything.
+    fn invitee(&self, invitee: &str) -> Result<Option<InviteeNote>, StoreError>;
     /// Redirect visits per slug, by slug.
     fn redirects(&self) -> Result<Vec<RedirectCount>, StoreError>;
     /// Every Calendly signing key the consumers handed over, newest first.
@@ -294,6 +297,9 @@ pub trait WriteTx {
         invitee: &str,
         session_id: &str,
     ) -> Result<(), StoreError>;
+    /// Merges what a verified Calendly delivery said about an invitee: each field keeps
+    /// the first value it was given (deliveries repeat and arrive out of order).
+    fn note_invitee(&mut self, note: &InviteeNote, now_ms: i64) -> Result<(), StoreError>;
     /// Counts a visit of `/pay/{slug}`.
     fn count_redirect(&mut self, slug: &str, now_ms: i64) -> Result<(), StoreError>;
     /// Records that the consumer used the API.

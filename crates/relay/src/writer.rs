@@ -76,6 +76,10 @@ pub enum Job {
     },
     /// Counts a post-booking redirect visit; nobody waits on it.
     CountRedirect { slug: String, at_ms: i64 },
+    /// Merges what a verified Calendly delivery says about its invitee. Queued just before
+    /// the delivery's insert, so it commits in the same group or an earlier one: a
+    /// delivery answered 2xx has its note kept. Nobody waits on it.
+    NoteInvitee { note: store::InviteeNote },
 }
 
 impl Job {
@@ -89,7 +93,7 @@ impl Job {
             Job::ReplaceStripeSecrets { done, .. } => done(Err(WriteFailed)),
             Job::ClaimCheckout { done, .. } => done(Err(WriteFailed)),
             Job::RecordCheckout { done, .. } => done(Err(WriteFailed)),
-            Job::Touch { .. } | Job::CountRedirect { .. } => {}
+            Job::Touch { .. } | Job::CountRedirect { .. } | Job::NoteInvitee { .. } => {}
         }
     }
 }
@@ -231,11 +235,17 @@ fn run(
             }
         }
         if !batch.is_empty() {
-            // Last-use records are bookkeeping, not requests: not counted as jobs.
+            // Last-use records, visit counts and invitee notes are bookkeeping, not
+            // requests: not counted as jobs.
             metrics.committed(
                 batch
                     .iter()
-                    .filter(|j| !matches!(j, Job::Touch { .. } | Job::CountRedirect { .. }))
+                    .filter(|j| {
+                        !matches!(
+                            j,
+                            Job::Touch { .. } | Job::CountRedirect { .. } | Job::NoteInvitee { .. }
+                        )
+                    })
                     .count(),
             );
             commit(&mut *store, &mut batch, tip);
@@ -266,6 +276,7 @@ enum Outcome {
     Claimed(CheckoutClaim),
     Recorded,
     Counted,
+    Noted,
 }
 
 /// The event an insert job stores.
@@ -331,6 +342,7 @@ fn apply(tx: &mut dyn WriteTx, job: &Job, now: i64) -> Result<Outcome, store::St
         Job::CountRedirect { slug, at_ms } => {
             tx.count_redirect(slug, *at_ms).map(|()| Outcome::Counted)
         }
+        Job::NoteInvitee { note } => tx.note_invitee(note, now).map(|()| Outcome::Noted),
     }
 }
 
@@ -389,7 +401,8 @@ fn commit(store: &mut dyn WriteStore, batch: &mut Vec<Job>, tip: &Tip) {
                     (Job::Touch { .. }, Outcome::Touch) => {}
                     (Job::ClaimCheckout { done, .. }, Outcome::Claimed(c)) => done(Ok(c)),
                     (Job::RecordCheckout { done, .. }, Outcome::Recorded) => done(Ok(())),
-                    (Job::CountRedirect { .. }, Outcome::Counted) => {}
+                    (Job::CountRedirect { .. }, Outcome::Counted)
+                    | (Job::NoteInvitee { .. }, Outcome::Noted) => {}
                     (job, _) => job.fail(),
                 }
             }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use coachdesk_sim::{Fault, FaultKind, RequestRecord, SimClient, SimConfig, Simulator};
 use serde_json::Value;
-use support::{http, now, Relay};
+use support::{eventually, http, now, Relay};
 
 const RESTRICTED_KEY: &str = "rk_test_relay_checkout";
 const LINK: &str = "https://buy.stripe.com/test_coaching";
@@ -81,7 +81,12 @@ fn created(client: &SimClient) -> Vec<RequestRecord> {
         );
     }
     all.into_iter()
-        .filter(|r| r.method == "POST" && r.status == 200 && !r.replayed)
+        .filter(|r| {
+            r.method == "POST"
+                && r.path == "/v1/checkout/sessions"
+                && r.status == 200
+                && !r.replayed
+        })
         .collect()
 }
 
@@ -233,6 +238,115 @@ fn a_paid_booking_says_so_and_an_expired_one_offers_to_book_again() {
     assert_eq!(created(&w.client).len(), 2);
 }
 
+/// A verified Calendly delivery about invitee `uuid`: booked at `booked_at`, and if
+/// `cancelled`, cancelled then (moved to `moved_to` by a reschedule).
+fn calendly(w: &World, uuid: &str, booked_at: i64, cancelled: Option<i64>, moved_to: Option<&str>) {
+    let rfc = |t: i64| {
+        time::OffsetDateTime::from_unix_timestamp(t)
+            .expect("time")
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("format")
+    };
+    let invitee = |u: &str| format!("https://api.calendly.com/scheduled_events/EV/invitees/{u}");
+    let body = serde_json::json!({
+        "event": if cancelled.is_some() { "invitee.canceled" } else { "invitee.created" },
+        "created_at": rfc(cancelled.unwrap_or(booked_at)),
+        "payload": {
+            "uri": invitee(uuid),
+            "created_at": rfc(booked_at),
+            "status": if cancelled.is_some() { "canceled" } else { "active" },
+            "rescheduled": moved_to.is_some(),
+            "new_invitee": moved_to.map(invitee),
+            "cancellation": cancelled.map(|t| serde_json::json!({"created_at": rfc(t), "canceled_by": "Ann", "canceler_type": "invitee"})),
+        }
+    })
+    .to_string();
+    let header = support::calendly_header(&body, support::CALENDLY_KEY, now());
+    let r = w
+        .relay
+        .post_hook("calendly", Some(&header), body.as_bytes());
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+fn the_deadline_counts_from_the_booking_not_the_first_visit() {
+    let w = world(&[]);
+    // Booked an hour ago with a two-hour window: one hour is left.
+    let booked = now() - 3600;
+    calendly(&w, "inv-B1", booked, None, None);
+    let r = visit(&w.relay, "/pay/coaching?invitee_uuid=inv-B1");
+    assert_eq!(r.status, 302, "{}", r.text());
+    let sent = form(&created(&w.client)[0]);
+    assert_eq!(
+        field(&sent, "expires_at").and_then(|v| v.parse::<i64>().ok()),
+        Some(booked + 120 * 60)
+    );
+    // Booked three hours ago: the window has passed, no session is made.
+    calendly(&w, "inv-B2", now() - 3 * 3600, None, None);
+    let r = visit(&w.relay, "/pay/coaching?invitee_uuid=inv-B2");
+    assert_eq!(r.status, 410);
+    assert!(r.text().contains("Payment time has passed"), "{}", r.text());
+    assert_eq!(created(&w.client).len(), 1);
+}
+
+fn a_cancelled_booking_is_not_sold_and_its_open_session_is_expired() {
+    let w = world(&[]);
+    let booked = now() - 60;
+    calendly(&w, "inv-X1", booked, None, None);
+    let r = visit(&w.relay, "/pay/coaching?invitee_uuid=inv-X1");
+    let open = session_id_of(r.header("Location").expect("location"));
+    assert_eq!(session(&w.client, &open)["status"], "open");
+    // The client cancels in Calendly: the relay stops the session taking payment (after
+    // answering the delivery).
+    calendly(&w, "inv-X1", booked, Some(now()), None);
+    eventually("the session expiring", Duration::from_secs(10), || {
+        let status = session(&w.client, &open)["status"].clone();
+        if status == "expired" {
+            Ok(())
+        } else {
+            Err(status)
+        }
+    });
+    let r = visit(&w.relay, "/pay/coaching?invitee_uuid=inv-X1");
+    assert_eq!(r.status, 410);
+    let page = r.text();
+    assert!(page.contains("This booking was cancelled"), "{page}");
+    assert!(page.contains(&format!("href=\"{BOOK_AGAIN}\"")), "{page}");
+    // Cancelled before any visit: no session is ever made for it.
+    calendly(&w, "inv-X2", booked, Some(now()), None);
+    let r = visit(&w.relay, "/pay/coaching?invitee_uuid=inv-X2");
+    assert_eq!(r.status, 410);
+    assert_eq!(created(&w.client).len(), 1);
+    let metrics = http::request(w.relay.addr, "GET", "/metrics", &[], b"")
+        .expect("metrics")
+        .text();
+    assert!(
+        metrics.contains("coachdesk_relay_checkout_expired_on_cancel_total{result=\"expired\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("coachdesk_relay_pay_checkout_total{outcome=\"cancelled\"} 2"),
+        "{metrics}"
+    );
+}
+
+fn a_moved_booking_sends_the_client_to_the_new_booking_s_payment() {
+    let w = world(&[("COACHDESK_RELAY_PUBLIC_URL", "https://relay.example")]);
+    let booked = now() - 60;
+    calendly(&w, "inv-M1", booked, Some(now()), Some("inv-M2"));
+    calendly(&w, "inv-M2", now(), None, None);
+    let r = visit(&w.relay, "/pay/coaching?invitee_uuid=inv-M1");
+    assert_eq!(r.status, 302);
+    assert_eq!(
+        r.header("Location"),
+        Some("https://relay.example/pay/coaching?invitee_uuid=inv-M2")
+    );
+    let r = visit(&w.relay, "/pay/coaching?invitee_uuid=inv-M2");
+    assert!(r
+        .header("Location")
+        .is_some_and(|l| l.starts_with(w.sim.base_url())));
+    assert_eq!(created(&w.client).len(), 1);
+}
+
 fn a_swapped_slug_keeps_the_booking_s_first_session() {
     let w = world(&[]);
     let first = visit(&w.relay, "/pay/coaching?invitee_uuid=inv-D1");
@@ -355,8 +469,7 @@ fn redirect_visits_are_counted_per_slug_and_reported() {
         visit(&relay, path);
     }
     // Counted after the answer, without holding the client: wait for the count.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let seen = loop {
+    let seen = eventually("the visit counts", Duration::from_secs(10), || {
         let seen = redirects_seen(&relay);
         let visits: Vec<(String, u64)> = seen["redirects"]
             .as_array()
@@ -370,11 +483,11 @@ fn redirect_visits_are_counted_per_slug_and_reported() {
             })
             .collect();
         if visits == vec![("coaching".to_owned(), 2), ("intro".to_owned(), 1)] {
-            break seen;
+            Ok(seen)
+        } else {
+            Err(visits)
         }
-        assert!(Instant::now() < deadline, "counts stayed {visits:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    });
     let last = seen["redirects"][0]["last_at"].as_str().expect("last_at");
     assert!(last.ends_with('Z'), "{last}");
     let metrics = visit(&relay, "/metrics").text();
@@ -426,6 +539,9 @@ fn hostile_slugs_and_queries_are_refused_cleanly() {
 }
 
 on_both_backends!(
+    the_deadline_counts_from_the_booking_not_the_first_visit,
+    a_cancelled_booking_is_not_sold_and_its_open_session_is_expired,
+    a_moved_booking_sends_the_client_to_the_new_booking_s_payment,
     two_visits_of_one_booking_make_one_session_expiring_at_the_deadline,
     concurrent_first_visits_make_one_session,
     a_paid_booking_says_so_and_an_expired_one_offers_to_book_again,

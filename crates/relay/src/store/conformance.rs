@@ -70,7 +70,33 @@ on_both_backends!(
     links_keep_their_checkout_terms_and_old_tables_still_work,
     the_first_checkout_claim_wins_and_records_its_session,
     redirect_visits_add_up_per_slug,
+    invitee_notes_keep_the_first_value_of_each_field,
 );
+
+fn invitee_notes_keep_the_first_value_of_each_field(b: &dyn Backend) {
+    use super::InviteeNote;
+    let note = |booked_at, canceled_at, moved_to: Option<&str>| InviteeNote {
+        invitee: "inv-1".into(),
+        booked_at,
+        canceled_at,
+        moved_to: moved_to.map(str::to_owned),
+    };
+    let mut w = b.writer().expect("writer");
+    // The cancellation arrives before the booking; a repeated booking changes nothing.
+    for n in [
+        note(None, Some(500), Some("inv-2")),
+        note(Some(100), None, None),
+        note(Some(300), Some(900), Some("inv-3")),
+    ] {
+        w.group(&mut |tx| tx.note_invitee(&n, 1)).expect("note");
+    }
+    let r = b.reader().expect("reader");
+    assert_eq!(
+        r.invitee("inv-1").expect("read"),
+        Some(note(Some(100), Some(500), Some("inv-2")))
+    );
+    assert_eq!(r.invitee("inv-9").expect("read"), None);
+}
 
 fn links_keep_their_checkout_terms_and_old_tables_still_work(b: &dyn Backend) {
     use coachdesk_protocol::relay::{CheckoutTerms, PaymentLinkRoute};

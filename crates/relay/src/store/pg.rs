@@ -31,8 +31,8 @@ use postgres::{Client, NoTls, Row, Statement, Transaction};
 use r2d2_postgres::PostgresConnectionManager;
 
 use super::{
-    Acked, Backend, CheckoutClaim, Consumer, ConsumerId, Inserted, NewEvent, PayRoute, ReadStore,
-    RedirectCount, RelayId, StoreError, WriteStore, WriteTx, KEPT_CALENDLY_KEYS,
+    Acked, Backend, CheckoutClaim, Consumer, ConsumerId, Inserted, InviteeNote, NewEvent, PayRoute,
+    ReadStore, RedirectCount, RelayId, StoreError, WriteStore, WriteTx, KEPT_CALENDLY_KEYS,
 };
 use crate::config::{DatabaseUrl, Durability};
 use crate::token::{TokenMode, TokenName};
@@ -54,10 +54,15 @@ pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[
         "0003_checkout.sql",
         include_str!("../../migrations-pg/0003_checkout.sql"),
     ),
+    (
+        4,
+        "0004_invitees.sql",
+        include_str!("../../migrations-pg/0004_invitees.sql"),
+    ),
 ];
 
 /// The schema version this relay writes.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Advisory lock held by every write transaction (keys are per database).
 pub const WRITE_LOCK: i64 = 0x636f_6163_6801;
@@ -552,6 +557,22 @@ impl ReadStore for PgReader {
         checkout_claim(&mut *self.conn()?, invitee)
     }
 
+    fn invitee(&self, invitee: &str) -> Result<Option<InviteeNote>, StoreError> {
+        Ok(self
+            .conn()?
+            .query_opt(
+                "SELECT invitee, booked_at, canceled_at, moved_to FROM invitees WHERE invitee = $1",
+                &[&invitee],
+            )
+            .ctx("look up an invitee")?
+            .map(|r| InviteeNote {
+                invitee: r.get(0),
+                booked_at: r.get(1),
+                canceled_at: r.get(2),
+                moved_to: r.get(3),
+            }))
+    }
+
     fn redirects(&self) -> Result<Vec<RedirectCount>, StoreError> {
         Ok(self
             .conn()?
@@ -958,6 +979,28 @@ impl WriteTx for PgTx<'_, '_> {
                 &[&invitee, &session_id],
             )
             .ctx("record a checkout session")
+            .map(drop)
+    }
+
+    fn note_invitee(&mut self, note: &InviteeNote, now_ms: i64) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                "INSERT INTO invitees (invitee, booked_at, canceled_at, moved_to, updated_at_ms)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (invitee) DO UPDATE SET
+                     booked_at = coalesce(invitees.booked_at, excluded.booked_at),
+                     canceled_at = coalesce(invitees.canceled_at, excluded.canceled_at),
+                     moved_to = coalesce(invitees.moved_to, excluded.moved_to),
+                     updated_at_ms = excluded.updated_at_ms",
+                &[
+                    &note.invitee,
+                    &note.booked_at,
+                    &note.canceled_at,
+                    &note.moved_to,
+                    &now_ms,
+                ],
+            )
+            .ctx("note an invitee")
             .map(drop)
     }
 

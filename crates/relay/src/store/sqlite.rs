@@ -21,8 +21,8 @@ use coachdesk_protocol::relay::{PaymentLinkRoute, PulledEvent};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
-    Acked, Backend, CheckoutClaim, Consumer, ConsumerId, Inserted, NewEvent, PayRoute, ReadStore,
-    RedirectCount, RelayId, StoreError, WriteStore, WriteTx, KEPT_CALENDLY_KEYS,
+    Acked, Backend, CheckoutClaim, Consumer, ConsumerId, Inserted, InviteeNote, NewEvent, PayRoute,
+    ReadStore, RedirectCount, RelayId, StoreError, WriteStore, WriteTx, KEPT_CALENDLY_KEYS,
 };
 use crate::config::Durability;
 use crate::token::{TokenMode, TokenName};
@@ -49,10 +49,15 @@ pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[
         "0004_checkout.sql",
         include_str!("../../migrations/0004_checkout.sql"),
     ),
+    (
+        5,
+        "0005_invitees.sql",
+        include_str!("../../migrations/0005_invitees.sql"),
+    ),
 ];
 
 /// The schema version this relay writes.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// How often the checkpointer copies the WAL into the database.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
@@ -178,6 +183,23 @@ fn checkout_claim(conn: &Connection, invitee: &str) -> Result<Option<CheckoutCla
     })
     .optional()
     .ctx("look up a checkout session")
+}
+
+fn invitee_note(conn: &Connection, invitee: &str) -> Result<Option<InviteeNote>, StoreError> {
+    conn.prepare_cached(
+        "SELECT invitee, booked_at, canceled_at, moved_to FROM invitees WHERE invitee = ?1",
+    )
+    .ctx("prepare invitee lookup")?
+    .query_row(params![invitee], |r| {
+        Ok(InviteeNote {
+            invitee: r.get(0)?,
+            booked_at: r.get(1)?,
+            canceled_at: r.get(2)?,
+            moved_to: r.get(3)?,
+        })
+    })
+    .optional()
+    .ctx("look up an invitee")
 }
 
 /// A relay database in one SQLite file.
@@ -469,6 +491,10 @@ impl ReadStore for SqliteReader {
         checkout_claim(&self.conn, invitee)
     }
 
+    fn invitee(&self, invitee: &str) -> Result<Option<InviteeNote>, StoreError> {
+        invitee_note(&self.conn, invitee)
+    }
+
     fn redirects(&self) -> Result<Vec<RedirectCount>, StoreError> {
         self.conn
             .prepare_cached("SELECT slug, visits, last_at_ms FROM redirect_visits ORDER BY slug")
@@ -695,6 +721,29 @@ impl WriteTx for Tx<'_> {
             .ctx("prepare checkout update")?
             .execute(params![invitee, session_id])
             .ctx("record a checkout session")
+            .map(drop)
+    }
+
+    fn note_invitee(&mut self, note: &InviteeNote, now_ms: i64) -> Result<(), StoreError> {
+        self.0
+            .prepare_cached(
+                "INSERT INTO invitees (invitee, booked_at, canceled_at, moved_to, updated_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (invitee) DO UPDATE SET
+                     booked_at = coalesce(booked_at, excluded.booked_at),
+                     canceled_at = coalesce(canceled_at, excluded.canceled_at),
+                     moved_to = coalesce(moved_to, excluded.moved_to),
+                     updated_at_ms = excluded.updated_at_ms",
+            )
+            .ctx("prepare invitee note")?
+            .execute(params![
+                note.invitee,
+                note.booked_at,
+                note.canceled_at,
+                note.moved_to,
+                now_ms
+            ])
+            .ctx("note an invitee")
             .map(drop)
     }
 

@@ -25,6 +25,26 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// Polls `check` until it gives a value, failing with `what` and the last state it
+/// reported after `within`: the one wait for what a relay does after its answer.
+pub fn eventually<T, S: std::fmt::Debug>(
+    what: &str,
+    within: Duration,
+    mut check: impl FnMut() -> Result<T, S>,
+) -> T {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        match check() {
+            Ok(value) => return value,
+            Err(state) => assert!(
+                std::time::Instant::now() < deadline,
+                "{what}: still {state:?} after {within:?}"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Which database the relays a test starts use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Db {
@@ -224,14 +244,9 @@ impl Relay {
             .status()
             .expect("kill -TERM");
         assert!(status.success());
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(s) = c.try_wait().expect("try_wait") {
-                return s;
-            }
-            assert!(std::time::Instant::now() < deadline, "relay did not stop");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        eventually("the relay stopping", Duration::from_secs(20), || {
+            c.try_wait().expect("try_wait").ok_or("running")
+        })
     }
 
     pub fn auth(&self) -> String {
