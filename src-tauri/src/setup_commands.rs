@@ -159,28 +159,11 @@ async fn publish_links(state: &AppState, id: &str) -> String {
     if relay_url.trim().is_empty() {
         return "No relay is configured yet: enter its address in Settings so booked clients are sent to this link.".to_owned();
     }
-    let (table, slug) = {
-        let store = state.store();
-        match (store.list_session_types(true), store.session_type(id)) {
-            (Ok(types), Ok(view)) => (
-                coachdesk_desk::relay_links::payment_link_table(&types),
-                view.slug,
-            ),
-            (Err(e), _) | (_, Err(e)) => return coachdesk_desk::command_error(e).message,
-        }
+    let slug = match state.store().session_type(id) {
+        Ok(view) => view.slug,
+        Err(e) => return coachdesk_desk::command_error(e).message,
     };
-    let token = match state.secrets().get(SecretName::RelayToken) {
-        Ok(token) => token,
-        Err(e) => return format!("The relay was not told about the link: {e}."),
-    };
-    let sent = match RelayClient::new(&relay_url, Duration::from_secs(5)) {
-        Ok(relay) => relay
-            .put_payment_links(token.expose(), &table)
-            .await
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
-    match sent {
+    match push_links(state, &relay_url).await {
         Ok(()) => format!(
             "Booked clients reach this payment link through {relay_url}/pay/{slug}: make that Calendly's redirect after booking."
         ),
@@ -189,6 +172,24 @@ async fn publish_links(state: &AppState, id: &str) -> String {
             format!("The relay could not be told about the link ({e}); set it up again later to retry.")
         }
     }
+}
+
+/// Sends the relay's `/pay` table as the store has it now.
+async fn push_links(state: &AppState, relay_url: &str) -> Result<(), String> {
+    let table = state
+        .store()
+        .list_session_types(true)
+        .map(|types| coachdesk_desk::relay_links::payment_link_table(&types))
+        .map_err(|e| coachdesk_desk::command_error(e).message)?;
+    let token = state
+        .secrets()
+        .get(SecretName::RelayToken)
+        .map_err(|e| e.to_string())?;
+    RelayClient::new(relay_url, Duration::from_secs(5))
+        .map_err(|e| e.to_string())?
+        .put_payment_links(token.expose(), &table)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// An event type from Calendly's list; `None` when the entry lacks a URI or a name.
@@ -200,6 +201,7 @@ fn listed_event_type(value: &Value) -> Option<ListedEventType> {
         duration_minutes: value["duration"]
             .as_u64()
             .and_then(|d| u32::try_from(d).ok()),
+        scheduling_url: value["scheduling_url"].as_str().map(str::to_owned),
         active: value["active"].as_bool().unwrap_or(true),
     })
 }
@@ -265,7 +267,9 @@ async fn redirects_seen(
 }
 
 /// Links a Calendly event type to a session type (or unlinks it): new bookings of that
-/// event type take the session type's price and refund policy.
+/// event type take the session type's price and refund policy. The relay's `/pay` table
+/// follows (its "book again" links come from the linked event types); if the relay cannot
+/// be told now, the next set-up tells it.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn map_event_type(
     state: State<'_, AppState>,
@@ -274,7 +278,14 @@ pub async fn map_event_type(
     state
         .store()
         .link_event_type(&link)
-        .map_err(|e| store_error("map_event_type", e))
+        .map_err(|e| store_error("map_event_type", e))?;
+    let relay_url = state.sync_config().relay_url;
+    if !relay_url.trim().is_empty() {
+        if let Err(e) = push_links(&state, &relay_url).await {
+            tracing::warn!(error = %e, "payment links not sent to the relay after a link change");
+        }
+    }
+    Ok(())
 }
 
 /// Where Calendly should post: the relay's Calendly hook, or a sentence saying how to

@@ -51,6 +51,7 @@ pub fn CalendlyPage() -> Html {
                 let link = EventTypeLink {
                     event_type_uri: row.uri.clone(),
                     event_type_name: Some(row.name.clone()),
+                    scheduling_url: row.scheduling_url.clone(),
                     session_type_id: chosen.clone(),
                 };
                 let set_note = {

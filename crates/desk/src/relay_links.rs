@@ -31,7 +31,7 @@ pub fn payment_link_table(types: &[SessionTypeView]) -> PaymentLinkTable {
                     currency: t.currency.to_ascii_lowercase(),
                     payment_window_minutes: t.payment_window_minutes,
                 }),
-                booking_url: None,
+                booking_url: t.booking_url.clone(),
             })
         })
         .collect();
@@ -156,6 +156,7 @@ mod tests {
             payment_link_url: Some(format!("https://buy.stripe.com/{slug}")),
             event_type_uris: Vec::new(),
             payment_window_minutes: 90,
+            booking_url: Some(format!("https://calendly.com/coach/{slug}")),
         }
     }
 
@@ -165,6 +166,7 @@ mod tests {
             name: uri.into(),
             slug: None,
             duration_minutes: Some(60),
+            scheduling_url: None,
             active: true,
             at_calendly: true,
             session_type_id: session_type.map(str::to_owned),
@@ -195,6 +197,11 @@ mod tests {
                 currency: "eur".into(),
                 payment_window_minutes: 90,
             })
+        );
+        // The expired and cancelled pages link to it to book again.
+        assert_eq!(
+            link.booking_url.as_deref(),
+            Some("https://calendly.com/coach/coaching")
         );
     }
 

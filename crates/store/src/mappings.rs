@@ -18,6 +18,7 @@ pub struct ListedEventType {
     pub name: String,
     pub slug: Option<String>,
     pub duration_minutes: Option<u32>,
+    pub scheduling_url: Option<String>,
     pub active: bool,
 }
 
@@ -92,16 +93,22 @@ impl Store {
         }
         self.conn.execute(
             "INSERT INTO event_type_mappings
-                 (calendly_event_type_uri, session_type_id, event_type_name, mapped_at)
-             VALUES (?1, ?2, ?3, ?4)
+                 (calendly_event_type_uri, session_type_id, event_type_name, scheduling_url,
+                  mapped_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (calendly_event_type_uri) DO UPDATE SET
                  session_type_id = excluded.session_type_id,
                  event_type_name = coalesce(excluded.event_type_name, event_type_name),
+                 scheduling_url = coalesce(excluded.scheduling_url, scheduling_url),
                  mapped_at = excluded.mapped_at",
             params![
                 uri,
                 session_type_id,
                 link.event_type_name,
+                link.scheduling_url
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|u| u.starts_with("https://")),
                 ts(OffsetDateTime::now_utc())
             ],
         )?;
@@ -128,6 +135,7 @@ fn merge(listed: &[ListedEventType], links: Vec<StoredLink>) -> Vec<EventTypeRow
                 name: et.name.clone(),
                 slug: et.slug.clone(),
                 duration_minutes: et.duration_minutes,
+                scheduling_url: et.scheduling_url.clone(),
                 active: et.active,
                 at_calendly: true,
                 session_type_id: link.map(|l| l.session_type_id.clone()),
@@ -146,6 +154,7 @@ fn merge(listed: &[ListedEventType], links: Vec<StoredLink>) -> Vec<EventTypeRow
                 uri: link.event_type_uri,
                 slug: None,
                 duration_minutes: None,
+                scheduling_url: None,
                 active: false,
                 at_calendly: false,
                 session_type_id: Some(link.session_type_id),
@@ -171,6 +180,7 @@ mod tests {
             name: name.into(),
             slug: None,
             duration_minutes: Some(60),
+            scheduling_url: Some(format!("https://calendly.com/coach/{name}")),
             active: true,
         }
     }
@@ -179,6 +189,10 @@ mod tests {
         EventTypeLink {
             event_type_uri: uri.into(),
             event_type_name: Some("Coaching".into()),
+            scheduling_url: Some(format!(
+                "https://calendly.com/coach/{}",
+                &uri[uri.len() - 3..]
+            )),
             session_type_id: st.map(str::to_owned),
         }
     }
@@ -197,6 +211,15 @@ mod tests {
             .unwrap();
         assert_eq!(rows[0].session_type_id.as_deref(), Some(b.id.as_str()));
         assert_eq!(rows[1].session_type_name.as_deref(), Some("A"));
+        assert_eq!(
+            rows[1].scheduling_url.as_deref(),
+            Some("https://calendly.com/coach/Two")
+        );
+        // A session type's booking page is its latest linked event type's.
+        assert_eq!(
+            store.session_type(&a.id).unwrap().booking_url.as_deref(),
+            Some("https://calendly.com/coach/ET2")
+        );
 
         // Moving ET1 to A: one link per event type, B keeps none.
         store.link_event_type(&link(ET1, Some(&a.id))).unwrap();
@@ -207,6 +230,11 @@ mod tests {
             .unwrap()
             .event_type_uris
             .is_empty());
+
+        assert_eq!(
+            store.session_type(&a.id).unwrap().booking_url.as_deref(),
+            Some("https://calendly.com/coach/ET1")
+        );
 
         store.link_event_type(&link(ET2, None)).unwrap();
         assert_eq!(store.event_type_links().unwrap().len(), 1);

@@ -39,6 +39,11 @@ pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[
         "0006_booking_metric_columns.sql",
         include_str!("../../../migrations/0006_booking_metric_columns.sql"),
     ),
+    (
+        7,
+        "0007_event_type_booking_page.sql",
+        include_str!("../../../migrations/0007_event_type_booking_page.sql"),
+    ),
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

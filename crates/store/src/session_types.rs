@@ -15,7 +15,9 @@ const COLUMNS: &str = "s.id, s.slug, s.name, s.duration_minutes, s.price_minor, 
      s.version, s.stripe_version, s.payment_link_url, \
      (SELECT group_concat(u, ' ') FROM (SELECT m.calendly_event_type_uri AS u \
       FROM event_type_mappings m WHERE m.session_type_id = s.id ORDER BY m.mapped_at, u)), \
-     s.payment_window_minutes";
+     s.payment_window_minutes, \
+     (SELECT m.scheduling_url FROM event_type_mappings m WHERE m.session_type_id = s.id \
+      AND m.scheduling_url IS NOT NULL ORDER BY m.mapped_at DESC LIMIT 1)";
 
 impl Store {
     /// Session types, newest first; archived ones only when asked.
@@ -393,6 +395,7 @@ fn view_from_row(row: &Row<'_>) -> rusqlite::Result<Result<SessionTypeView, Stor
     let payment_link_url: Option<String> = row.get(11)?;
     let event_type_uris: Option<String> = row.get(12)?;
     let payment_window_minutes: u32 = row.get(13)?;
+    let booking_url: Option<String> = row.get(14)?;
     Ok((|| {
         let parsed = coachdesk_domain::Currency::parse(&currency)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -418,6 +421,7 @@ fn view_from_row(row: &Row<'_>) -> rusqlite::Result<Result<SessionTypeView, Stor
             stripe_status: stripe_status(version, stripe_version),
             payment_link_url,
             payment_window_minutes,
+            booking_url,
             event_type_uris: event_type_uris
                 .unwrap_or_default()
                 .split_whitespace()

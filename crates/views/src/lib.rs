@@ -47,6 +47,10 @@ pub struct SessionTypeView {
     /// How long after booking the client has to pay before the slot is released.
     #[serde(default = "default_payment_window")]
     pub payment_window_minutes: u32,
+    /// The scheduling page of its most recently linked Calendly event type, where a
+    /// client whose booking lapsed can book again.
+    #[serde(default)]
+    pub booking_url: Option<String>,
 }
 
 fn default_payment_window() -> u32 {
@@ -297,6 +301,9 @@ pub struct EventTypeRow {
     pub slug: Option<String>,
     #[serde(default)]
     pub duration_minutes: Option<u32>,
+    /// The event type's scheduling page at Calendly.
+    #[serde(default)]
+    pub scheduling_url: Option<String>,
     /// Bookable at Calendly now.
     pub active: bool,
     /// Still listed by Calendly (false: only our stored link remembers it).
@@ -334,6 +341,9 @@ pub struct EventTypeLink {
     /// The event type's name, as Calendly showed it.
     #[serde(default)]
     pub event_type_name: Option<String>,
+    /// The event type's scheduling page, as Calendly showed it (for "book again" links).
+    #[serde(default)]
+    pub scheduling_url: Option<String>,
     #[serde(default)]
     pub session_type_id: Option<String>,
 }
