@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use coachdesk_app::{AppState, Launch, Mode};
 use coachdesk_sim::{EventTypeConfig, SimClient, SimConfig, Simulator};
@@ -510,9 +510,13 @@ fn the_webhook_is_registered_with_the_relay_and_bookings_take_the_mapped_terms()
         .invoke("list_calendly_event_types", json!({}))
         .expect("event types");
     let uri = rows[0]["uri"].as_str().expect("uri");
+    // As the mapping screen sends it: with the event type's scheduling page.
+    let scheduling_url = rows[0]["scheduling_url"].as_str().expect("scheduling page");
+    assert_eq!(scheduling_url, "https://calendly.com/coach/coaching-60");
     h.invoke(
         "map_event_type",
-        json!({ "link": { "event_type_uri": uri, "session_type_id": id } }),
+        json!({ "link": { "event_type_uri": uri, "session_type_id": id,
+                          "scheduling_url": scheduling_url } }),
     )
     .expect("link");
 
@@ -543,25 +547,52 @@ fn the_webhook_is_registered_with_the_relay_and_bookings_take_the_mapped_terms()
         .client
         .book("coaching-60", "Ada Client", "ada@example.com")
         .expect("book");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let found = loop {
-        let list = h
-            .invoke(
-                "list_bookings",
-                json!({ "filter": { "search": booking.email } }),
-            )
-            .expect("bookings");
-        if let Some(row) = list.as_array().and_then(|l| l.first()).cloned() {
-            break row;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the booking never arrived through the relay"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let found = common::eventually(
+        "the booking arriving through the relay",
+        Duration::from_secs(20),
+        || {
+            let list = h
+                .invoke(
+                    "list_bookings",
+                    json!({ "filter": { "search": booking.email } }),
+                )
+                .expect("bookings");
+            list.as_array()
+                .and_then(|l| l.first())
+                .cloned()
+                .ok_or("no booking")
+        },
+    );
     assert_eq!(found["session_type_name"], "Coaching");
     assert_eq!(found["state"], "awaiting_payment");
+
+    // The client cancels in Calendly: the relay's `/pay` for the booking says so and
+    // offers the event type's scheduling page to book again.
+    h.client
+        .cancel_as_invitee(&booking.invitee_uuid, "cannot come")
+        .expect("cancel");
+    let pay = format!(
+        "{}/pay/coaching?invitee_uuid={}",
+        relay.url, booking.invitee_uuid
+    );
+    let page = common::eventually(
+        "the relay learning of the cancellation",
+        Duration::from_secs(20),
+        || {
+            let r = coachdesk_sim::http::request("GET", &pay, &[], b"", Duration::from_secs(5))
+                .expect("pay page");
+            if r.status == 410 {
+                Ok(r.text())
+            } else {
+                Err((r.status, r.text()))
+            }
+        },
+    );
+    assert!(page.contains("This booking was cancelled"), "{page}");
+    assert!(
+        page.contains(&format!("href=\"{scheduling_url}\"")),
+        "{page}"
+    );
 }
 
 #[test]
