@@ -9,7 +9,8 @@
 use std::time::Instant;
 
 use anyhow::{bail, ensure, Context as _};
-use coachdesk_store::{bulk_booking, Store};
+use coachdesk_demo::bulk_booking;
+use coachdesk_store::Store;
 use coachdesk_tests::e2e::{self, attr_of, click, step, text_of, texts_of, wait_for, Sandbox};
 use fantoccini_loopback::Client;
 use serde_json::{json, Value};
@@ -24,8 +25,7 @@ async fn ten_thousand_bookings_filter_and_search_in_the_window() -> anyhow::Resu
     let started = Instant::now();
     {
         let mut store = Store::open(&sandbox.db).context("open the sandbox database")?;
-        store
-            .seed_bulk(BOOKINGS, time::OffsetDateTime::now_utc())
+        coachdesk_demo::seed_bulk(&mut store, BOOKINGS, time::OffsetDateTime::now_utc())
             .context("seed the bookings")?;
     }
     println!(

@@ -70,8 +70,7 @@ impl AppState {
             .claim_mode(launch.mode.as_str())
             .with_context(|| format!("cannot use the database {}", path.display()))?;
         if launch.mode == Mode::Demo {
-            store
-                .seed_demo(now)
+            coachdesk_demo::seed_demo(&mut store, now)
                 .with_context(|| format!("cannot seed demo data into {}", path.display()))?;
         }
         let state = AppState {

@@ -274,7 +274,7 @@ impl Stack {
         DEMO_SLUGS
             .iter()
             .position(|s| *s == slug)
-            .map(|i| coachdesk_store::DEMO_EVENT_TYPES[i].0)
+            .map(|i| coachdesk_demo::DEMO_EVENT_TYPES[i].0)
             .with_context(|| format!("no demo event type {slug:?}"))
     }
 
@@ -320,8 +320,8 @@ impl Stack {
         if let Some(link) = links.get(slug) {
             return Ok(link.clone());
         }
-        let (_, name) = coachdesk_store::DEMO_EVENT_TYPES[index];
-        let (_, price, currency) = coachdesk_store::DEMO_TERMS[index];
+        let (_, name) = coachdesk_demo::DEMO_EVENT_TYPES[index];
+        let (_, price, currency) = coachdesk_demo::DEMO_TERMS[index];
         let minor = minor_units(price, currency)?;
         let product = self.stripe("/v1/products", &json!({"name": name}))?;
         let price = self.stripe(
@@ -384,9 +384,9 @@ pub fn sim_config(relay_url: &str) -> SimConfig {
         }),
         ..SimConfig::default()
     };
-    config.event_types = coachdesk_store::DEMO_EVENT_TYPES
+    config.event_types = coachdesk_demo::DEMO_EVENT_TYPES
         .iter()
-        .zip(coachdesk_store::DEMO_TERMS)
+        .zip(coachdesk_demo::DEMO_TERMS)
         .zip(DEMO_SLUGS)
         .map(|(((uri, name), (minutes, _, _)), slug)| EventTypeConfig {
             slug: slug.to_owned(),
@@ -425,7 +425,7 @@ mod tests {
                 )
             })
             .collect();
-        let demo: Vec<&str> = coachdesk_store::DEMO_EVENT_TYPES
+        let demo: Vec<&str> = coachdesk_demo::DEMO_EVENT_TYPES
             .iter()
             .map(|(uri, _)| *uri)
             .collect();

@@ -301,7 +301,7 @@ mod tests {
     fn a_report_over_a_store_with_clients_holds_no_secret_and_no_personal_data() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("diag.sqlite")).unwrap();
-        store.seed_demo(time::OffsetDateTime::now_utc()).unwrap();
+        coachdesk_demo::seed_demo(&mut store, time::OffsetDateTime::now_utc()).unwrap();
         let identities = store.client_identities().unwrap();
         assert!(
             identities.iter().any(|i| i == "Dana Client"),

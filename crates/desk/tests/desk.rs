@@ -108,7 +108,7 @@ fn alert_counts_come_from_the_inbox_and_the_payments() {
     let mut store = Store::open(&dir.path().join("alerts.sqlite")).unwrap();
     let now = datetime!(2026-06-01 12:00 UTC);
     // Seeded two months ago: none of it falls in the dashboard's last 30 days.
-    store.seed_bulk(40, now - Duration::days(60)).unwrap();
+    coachdesk_demo::seed_bulk(&mut store, 40, now - Duration::days(60)).unwrap();
     let wide = store
         .alert_counts(now - Duration::days(800), now + Duration::days(800))
         .unwrap();

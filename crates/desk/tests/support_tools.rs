@@ -133,7 +133,7 @@ fn metrics_count_succeeded_payments_only_and_attention_lists_the_odd_ones() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&dir.path().join("demo.sqlite")).unwrap();
     let now = OffsetDateTime::now_utc();
-    store.seed_demo(now).unwrap();
+    coachdesk_demo::seed_demo(&mut store, now).unwrap();
     let metrics = store
         .business_metrics(now - Duration::days(30), now + Duration::days(1))
         .unwrap();

@@ -7,7 +7,8 @@
 
 use std::time::{Duration, Instant};
 
-use coachdesk_store::{bulk_booking, Store};
+use coachdesk_demo::bulk_booking;
+use coachdesk_store::Store;
 use coachdesk_views::BookingFilter;
 
 const RUNS: usize = 50;
@@ -29,7 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut store = Store::open(&path)?;
     let started = Instant::now();
-    let types = store.seed_bulk(count, now)?;
+    let types = coachdesk_demo::seed_bulk(&mut store, count, now)?;
     println!(
         "seeded {count} bookings through the apply path in {:.1} s ({})",
         started.elapsed().as_secs_f64(),

@@ -9,8 +9,6 @@ mod admin;
 mod app_settings;
 mod backup;
 mod booking_queries;
-mod bulk;
-mod demo;
 mod error;
 mod ingest;
 mod mail_settings;
@@ -37,8 +35,6 @@ pub use app_settings::{
 };
 pub use backup::{inspect as inspect_backup, restore_file, BackupError, BackupSummary};
 pub use booking_queries::{SearchKind, DEFAULT_PAGE, MAX_LIST};
-pub use bulk::{bulk_booking, BulkBooking};
-pub use demo::{DEMO_EVENT_TYPES, DEMO_TERMS};
 pub use error::StoreError;
 pub use ingest::{
     Applied, Source, FOREIGN_NOTE, PARKED_FOR_AT_MOST, STALE_PARKED_NOTE, UNCONFIRMED,
@@ -158,6 +154,32 @@ pub(crate) fn new_id(prefix: &str) -> String {
     let ordered = stamp.max(previous + 1);
     let random: u32 = rand::thread_rng().gen();
     format!("{prefix}_{ordered:016x}{random:08x}")
+}
+
+/// The demo's and `bulk` bulk bookings' histories through the real apply path, for unit
+/// tests (the demo crate's seeding works on the library as others see it, not on this
+/// test build of it).
+#[cfg(test)]
+pub(crate) mod samples {
+    use crate::{Source, Store};
+
+    pub fn seed(store: &mut Store, now: time::OffsetDateTime, bulk: usize) {
+        let types = coachdesk_demo::demo_session_types()
+            .and_then(|d| coachdesk_demo::bulk_session_types().map(|b| [d, b].concat()))
+            .expect("sample session types");
+        for spec in types {
+            store.insert_session_type(&spec).expect("session type");
+        }
+        let mut bodies = coachdesk_demo::demo_events(now);
+        bodies.extend(coachdesk_demo::bulk_events(0..bulk, now));
+        store
+            .apply_provider_batch(
+                bodies.iter().map(|(p, b)| (*p, b.as_slice())),
+                Source::App,
+                now,
+            )
+            .expect("apply samples");
+    }
 }
 
 #[cfg(test)]

@@ -95,8 +95,7 @@ mod tests {
     fn the_metric_columns_are_backfilled_as_the_store_writes_them() {
         let mut store = crate::Store::open_in_memory().unwrap();
         let now = time::macros::datetime!(2026-06-01 12:00 UTC);
-        store.seed_demo(now).unwrap();
-        store.seed_bulk(200, now).unwrap();
+        crate::samples::seed(&mut store, now, 200);
         let conn = &store.conn;
         let columns =
             "SELECT id, booked_at, cancelled_at, rescheduled_from FROM bookings ORDER BY id";

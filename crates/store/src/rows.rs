@@ -303,8 +303,7 @@ mod tests {
     fn every_row_holds_what_its_facts_give() {
         let mut store = Store::open_in_memory().unwrap();
         let now = datetime!(2026-06-01 12:00 UTC);
-        store.seed_demo(now).unwrap();
-        store.seed_bulk(120, now).unwrap();
+        crate::samples::seed(&mut store, now, 120);
         let conn = &store.conn;
         let mut rows = conn
             .prepare(

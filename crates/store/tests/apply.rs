@@ -387,9 +387,9 @@ fn demo_seed_is_idempotent_and_covers_the_interesting_states() {
     let path = dir.path().join("demo.sqlite");
     let now = OffsetDateTime::now_utc();
     let mut store = Store::open(&path).unwrap();
-    store.seed_demo(now).unwrap();
+    coachdesk_demo::seed_demo(&mut store, now).unwrap();
     let first = snapshot(&path);
-    store.seed_demo(now).unwrap();
+    coachdesk_demo::seed_demo(&mut store, now).unwrap();
     assert_eq!(snapshot(&path), first);
     let states: std::collections::BTreeSet<String> = store
         .list_bookings(&BookingFilter::default())

@@ -1,7 +1,8 @@
 //! The bookings list at scale: filters, date range, search by each kind of id, paging and
 //! the totals, over bookings made through the real apply path (the bulk seed).
 
-use coachdesk_store::{bulk_booking, SearchKind, Store, StoreError};
+use coachdesk_demo::bulk_booking;
+use coachdesk_store::{SearchKind, Store, StoreError};
 use coachdesk_views::BookingFilter;
 use time::macros::datetime;
 use time::OffsetDateTime;
@@ -12,7 +13,7 @@ const COUNT: usize = 400;
 fn seeded() -> (tempfile::TempDir, Store, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&dir.path().join("list.sqlite")).unwrap();
-    let types = store.seed_bulk(COUNT, NOW).unwrap();
+    let types = coachdesk_demo::seed_bulk(&mut store, COUNT, NOW).unwrap();
     (dir, store, types)
 }
 

@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
-use crate::{Source, Store, StoreError};
+use coachdesk_domain::session_type::SessionTypeSpec;
+use coachdesk_store::{Source, Store, StoreError};
 
 /// The Calendly event types the bulk bookings are made through.
 const EVENT_TYPES: [(&str, &str, u32, &str, &str); 3] = [
@@ -86,49 +87,59 @@ fn rfc3339(at: OffsetDateTime) -> String {
     at.format(&Rfc3339).unwrap_or_default()
 }
 
-impl Store {
-    /// Creates the bulk session types (once) and `count` bookings spread over the year
-    /// around `now`, in batches of one transaction each. Answers the session type ids.
-    pub fn seed_bulk(
-        &mut self,
-        count: usize,
-        now: OffsetDateTime,
-    ) -> Result<Vec<String>, StoreError> {
-        let existing = self.list_session_types(true)?;
-        let mut type_ids = Vec::new();
-        for (uri, name, minutes, price, currency) in EVENT_TYPES {
-            let found = existing
-                .iter()
-                .find(|t| t.calendly_event_type_uri.as_deref() == Some(uri));
-            let id = match found {
-                Some(t) => t.id.clone(),
-                None => {
-                    self.insert_session_type(&crate::demo::sample_session_type(
-                        name, minutes, price, currency, uri,
-                    )?)?
-                    .id
-                }
-            };
-            type_ids.push(id);
-        }
-        for chunk in (0..count).collect::<Vec<_>>().chunks(1000) {
-            let bodies: Vec<(Provider, Vec<u8>)> = chunk
-                .iter()
-                .flat_map(|&i| bulk_events(i, now))
-                .map(|(p, v)| (p, v.to_string().into_bytes()))
-                .collect();
-            self.apply_provider_batch(
-                bodies.iter().map(|(p, b)| (*p, b.as_slice())),
-                Source::App,
-                now,
-            )?;
-        }
-        Ok(type_ids)
+/// Creates the bulk session types (once) and `count` bookings spread over the year
+/// around `now`, in batches of one transaction each. Answers the session type ids.
+pub fn seed_bulk(
+    store: &mut Store,
+    count: usize,
+    now: OffsetDateTime,
+) -> Result<Vec<String>, StoreError> {
+    let existing = store.list_session_types(true)?;
+    let mut type_ids = Vec::new();
+    for spec in bulk_session_types().map_err(StoreError::Corrupt)? {
+        let found = existing
+            .iter()
+            .find(|t| t.calendly_event_type_uri == spec.calendly_event_type_uri);
+        type_ids.push(match found {
+            Some(t) => t.id.clone(),
+            None => store.insert_session_type(&spec)?.id,
+        });
     }
+    for chunk in (0..count).collect::<Vec<_>>().chunks(1000) {
+        let bodies = bulk_events(chunk.iter().copied(), now);
+        store.apply_provider_batch(
+            bodies.iter().map(|(p, b)| (*p, b.as_slice())),
+            Source::App,
+            now,
+        )?;
+    }
+    Ok(type_ids)
+}
+
+/// The bulk bookings' session types, one per event type they are booked through.
+pub fn bulk_session_types() -> Result<Vec<SessionTypeSpec>, String> {
+    EVENT_TYPES
+        .iter()
+        .map(|(uri, name, minutes, price, currency)| {
+            crate::demo::sample_session_type(name, *minutes, price, currency, uri)
+        })
+        .collect()
+}
+
+/// The provider bodies that make bookings `range` of a bulk seed.
+pub fn bulk_events(
+    range: impl IntoIterator<Item = usize>,
+    now: OffsetDateTime,
+) -> Vec<(Provider, Vec<u8>)> {
+    range
+        .into_iter()
+        .flat_map(|i| booking_events(i, now))
+        .map(|(p, v)| (p, v.to_string().into_bytes()))
+        .collect()
 }
 
 /// The provider bodies that make booking `i`.
-fn bulk_events(i: usize, now: OffsetDateTime) -> Vec<(Provider, Value)> {
+fn booking_events(i: usize, now: OffsetDateTime) -> Vec<(Provider, Value)> {
     let b = bulk_booking(i);
     let (uri, name, minutes, price, currency) = EVENT_TYPES[i % EVENT_TYPES.len()];
     // Sessions from 200 days ago to 165 days ahead, a few hours apart.
