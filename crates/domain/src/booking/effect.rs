@@ -21,6 +21,19 @@ pub enum Notice {
     NeedsAttention,
 }
 
+impl Notice {
+    /// The notice's name in stored effect keys. Written out, not derived, so renaming a
+    /// variant changes no key already in an outbox (these are the names keys have had).
+    pub fn key_name(self) -> &'static str {
+        match self {
+            Notice::NewBooking => "NewBooking",
+            Notice::PaymentReceived => "PaymentReceived",
+            Notice::PaymentFailed => "PaymentFailed",
+            Notice::NeedsAttention => "NeedsAttention",
+        }
+    }
+}
+
 /// Emails to the client (sent through the coach's SMTP server).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -95,8 +108,8 @@ impl Effect {
             Self::IssueRefund { cause, .. } => format!("refund:{cause}"),
             Self::SendEmail { email } => format!("email:{}", email_name(*email)),
             Self::ResendEmail { action_id, .. } => format!("email-again:{action_id}"),
-            Self::Notify { notice } => format!("notify:{notice:?}"),
-            Self::ScheduleTimer { timer, .. } => format!("timer:{timer:?}"),
+            Self::Notify { notice } => format!("notify:{}", notice.key_name()),
+            Self::ScheduleTimer { timer, .. } => format!("timer:{}", timer.key_name()),
             // The whole event: a second payment, or a larger refunded total, is a new
             // fact to pass on (these keys live only in memory, never in the outbox).
             Self::Forward { invitee_uri, event } => format!(
@@ -125,5 +138,55 @@ fn email_name(email: EmailKind) -> &'static str {
         EmailKind::Cancellation => "cancellation",
         EmailKind::Reschedule => "reschedule",
         EmailKind::LatePaymentRefund => "late-payment-refund",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Effect keys are stored in outboxes and serve as Stripe idempotency keys: they are
+    /// pinned here, so a change of name or format shows as a failing test, not as a
+    /// notice or refund done twice.
+    #[test]
+    fn effect_keys_are_stable() {
+        let at = time::macros::datetime!(2027-01-15 09:30 UTC);
+        let keys: Vec<String> = [
+            Effect::Notify {
+                notice: Notice::NewBooking,
+            },
+            Effect::Notify {
+                notice: Notice::NeedsAttention,
+            },
+            Effect::ScheduleTimer {
+                timer: TimerKind::PaymentDeadline,
+                at,
+            },
+            Effect::ScheduleTimer {
+                timer: TimerKind::PaymentReminder,
+                at,
+            },
+            Effect::SendEmail {
+                email: EmailKind::LatePaymentRefund,
+            },
+            Effect::CancelCalendlyEvent {
+                event_uri: "u".into(),
+                reason: "r".into(),
+            },
+        ]
+        .iter()
+        .map(Effect::key)
+        .collect();
+        assert_eq!(
+            keys,
+            [
+                "notify:NewBooking",
+                "notify:NeedsAttention",
+                "timer:PaymentDeadline",
+                "timer:PaymentReminder",
+                "email:late-payment-refund",
+                "calendly-cancel",
+            ]
+        );
     }
 }

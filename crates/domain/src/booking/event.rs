@@ -141,6 +141,18 @@ pub enum TimerKind {
     SessionEnded,
 }
 
+impl TimerKind {
+    /// The timer's name in stored effect keys, written out for the same reason as
+    /// [`super::effect::Notice::key_name`].
+    pub fn key_name(self) -> &'static str {
+        match self {
+            TimerKind::PaymentReminder => "PaymentReminder",
+            TimerKind::PaymentDeadline => "PaymentDeadline",
+            TimerKind::SessionEnded => "SessionEnded",
+        }
+    }
+}
+
 /// Everything that can happen to a booking.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
