@@ -14,8 +14,8 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::booking::{
-    BookingEvent, Canceler, DisputeOutcome, PaymentFact, PaymentStatus, RefundFact, RefundStatus,
-    Schedule,
+    BookingEvent, Canceler, DisputeOutcome, PaymentFact, PaymentStatus, RefundCause, RefundFact,
+    RefundStatus, Schedule,
 };
 use crate::money::{Currency, Money};
 
@@ -291,7 +291,7 @@ fn parse_stripe(envelope: StripeEnvelope) -> Result<ProviderEvent, ParseError> {
                 payment_intent: payment_intent.clone(),
                 amount: money(object.amount, "amount")?,
                 status,
-                cause: object.metadata("cause"),
+                cause: object.metadata("cause").map(RefundCause::from_stored),
                 failure_reason: object.failure_reason.clone(),
             };
             let target = match (booking_id, payment_intent) {

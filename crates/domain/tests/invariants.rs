@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 
 use coachdesk_domain::booking::testkit::*;
 use coachdesk_domain::booking::{
-    apply, Booking, BookingEvent, BookingState, Effect, RefundChoice, RefundStatus, TimerKind,
+    apply, Booking, BookingEvent, BookingState, Effect, RefundCause, RefundChoice, RefundStatus,
+    TimerKind,
 };
 use proptest::prelude::*;
 
@@ -20,7 +21,7 @@ type Delivery = (&'static str, BookingEvent);
 /// Per booking (state, captured, refunded), and the refunds asked for.
 type Outcome = (
     BTreeMap<String, (BookingState, i64, i64)>,
-    BTreeMap<(String, String), (String, i64)>,
+    BTreeMap<(String, RefundCause), (String, i64)>,
 );
 
 /// A scenario's expected end: its name, the bookings' states, the refunds asked for.
@@ -31,7 +32,7 @@ struct Ledger {
     bookings: BTreeMap<String, Booking>,
     /// Money movements asked for: (booking, cause) -> (payment intent, amount), one per
     /// cause as the outbox keeps them.
-    refunds: BTreeMap<(String, String), (String, i64)>,
+    refunds: BTreeMap<(String, RefundCause), (String, i64)>,
 }
 
 impl Ledger {
@@ -537,7 +538,7 @@ fn money_event() -> impl Strategy<Value = BookingEvent> {
         }),
         // Stripe's answers to this app's own refund requests.
         (0..3_u8).prop_map(|status| BookingEvent::RefundIssued {
-            cause: "cancellation".into(),
+            cause: RefundCause::cancellation(),
             refund_id: "re_1".into(),
             status: [
                 RefundStatus::Succeeded,

@@ -6,7 +6,7 @@
 //! a booking cancelled in between is dropped; a cancellation notice states the refund the
 //! books hold at that moment. Pure: the caller passes the booking, the context and `now`.
 
-use coachdesk_domain::booking::{BookingState, RefundStatus, LATE_PAYMENT_CAUSE_PREFIX};
+use coachdesk_domain::booking::{BookingState, CauseKind, RefundStatus};
 use coachdesk_domain::provider::uuid_of;
 use coachdesk_domain::{Booking, Money};
 use serde::{Deserialize, Serialize};
@@ -282,8 +282,8 @@ fn late_refunded_minor(b: &Booking) -> i64 {
         .values()
         .filter(|r| {
             r.cause
-                .as_deref()
-                .is_some_and(|c| c.starts_with(LATE_PAYMENT_CAUSE_PREFIX))
+                .as_ref()
+                .is_some_and(|c| c.kind() == CauseKind::LatePayment)
         })
         .filter(|r| matches!(r.status, RefundStatus::Pending | RefundStatus::Succeeded))
         .map(|r| r.amount.minor)
@@ -403,7 +403,7 @@ pub fn format_local(at: OffsetDateTime, zone: Option<&str>) -> String {
 mod tests {
     use super::*;
     use coachdesk_domain::booking::testkit::*;
-    use coachdesk_domain::booking::{Canceler, RefundChoice};
+    use coachdesk_domain::booking::{Canceler, RefundCause, RefundChoice};
     use coachdesk_domain::BookingEvent;
 
     use crate::template::default_template;
@@ -548,7 +548,7 @@ mod tests {
         let refunded = step(
             &late,
             &BookingEvent::RefundIssued {
-                cause: "late-payment:cs_1".into(),
+                cause: RefundCause::late_payment("cs_1"),
                 refund_id: "re_1".into(),
                 status: RefundStatus::Pending,
                 amount: None,

@@ -1,7 +1,7 @@
 //! The template editor's preview: a template rendered against a sample booking (or a real
 //! one), with the coach's own name and links, before it is saved.
 
-use coachdesk_domain::booking::{BookingState, Schedule, Terms};
+use coachdesk_domain::booking::{BookingState, RefundCause, Schedule, Terms};
 use coachdesk_domain::{Booking, Currency, Money, RefundPolicy};
 use time::{Duration, OffsetDateTime};
 
@@ -46,9 +46,9 @@ pub fn sample_booking(kind: MailKind, now: OffsetDateTime) -> Booking {
                 },
             });
             b.refunds.insert(
-                "cancellation".into(),
+                RefundCause::cancellation().to_string(),
                 coachdesk_domain::booking::RefundRecord {
-                    cause: Some("cancellation".into()),
+                    cause: Some(RefundCause::cancellation()),
                     refund_id: None,
                     payment_intent: Some("pi_preview".into()),
                     amount: Money::new(7500, eur),
@@ -62,9 +62,9 @@ pub fn sample_booking(kind: MailKind, now: OffsetDateTime) -> Booking {
             b.state = BookingState::Refunded;
             paid_in_full(&mut b, Money::new(15000, eur), now);
             b.refunds.insert(
-                "late-payment:cs_preview".into(),
+                RefundCause::late_payment("cs_preview").to_string(),
                 coachdesk_domain::booking::RefundRecord {
-                    cause: Some("late-payment:cs_preview".into()),
+                    cause: Some(RefundCause::late_payment("cs_preview")),
                     refund_id: Some("re_preview".into()),
                     payment_intent: Some("pi_preview".into()),
                     amount: Money::new(15000, eur),

@@ -6,7 +6,7 @@
 //! coach's approval puts the row back to `pending`, due now, marked approved (so the
 //! executor runs it even while the toggle is still off). Both steps are audited.
 
-use coachdesk_domain::booking::{Effect, LATE_PAYMENT_CAUSE_PREFIX};
+use coachdesk_domain::booking::{CauseKind, Effect};
 use coachdesk_views::AttentionItem;
 use rusqlite::{params, OptionalExtension};
 use time::OffsetDateTime;
@@ -115,10 +115,9 @@ impl Store {
             let effect: Effect = crate::versioned::from_json(&payload)
                 .map_err(|e| StoreError::Corrupt(format!("held outbox row: {e}")))?;
             let (amount, late) = match effect {
-                Effect::IssueRefund { amount, cause, .. } => (
-                    amount.to_string(),
-                    cause.starts_with(LATE_PAYMENT_CAUSE_PREFIX),
-                ),
+                Effect::IssueRefund { amount, cause, .. } => {
+                    (amount.to_string(), cause.kind() == CauseKind::LatePayment)
+                }
                 _ => continue,
             };
             let message = if late {

@@ -18,7 +18,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use coachdesk_domain::booking::{EmailKind, Notice, RefundStatus, LATE_PAYMENT_CAUSE_PREFIX};
+use coachdesk_domain::booking::{CauseKind, EmailKind, Notice, RefundCause, RefundStatus};
 use coachdesk_domain::provider::uuid_of;
 use coachdesk_domain::{BookingEvent, Effect, Money};
 use coachdesk_providers::{CheckoutRequest, ProviderError, RefundRequest, RefundSeen};
@@ -86,7 +86,7 @@ impl Mailer for UnconfiguredMailer {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     Refund {
-        cause: String,
+        cause: RefundCause,
         payment_intent: String,
         amount: Money,
         /// Decided by a rule, not by the coach: held while automatic refunds are off.
@@ -178,7 +178,7 @@ pub fn would_cancel_note(reason: &str) -> String {
 pub fn gate(action: &Action, approved: bool, features: Features, test_mode: bool) -> Gate {
     match action {
         Action::Refund { cause, .. }
-            if cause.starts_with(LATE_PAYMENT_CAUSE_PREFIX)
+            if cause.kind() == CauseKind::LatePayment
                 && !features.late_payment_refunds
                 && !approved =>
         {
@@ -231,13 +231,14 @@ pub enum RefundCheck {
 /// what the payment brought in, if the booking knows it.
 pub fn check_refund(
     row: &OutboxRow,
-    cause: &str,
+    cause: &RefundCause,
     wanted: Money,
     paid: Option<Money>,
     seen: &[RefundSeen],
 ) -> RefundCheck {
     let ours = seen.iter().find(|r| {
-        r.cause.as_deref() == Some(cause) && r.booking_id.as_deref() == Some(&row.booking_id)
+        r.cause.as_deref() == Some(cause.as_str())
+            && r.booking_id.as_deref() == Some(&row.booking_id)
     });
     if let Some(refund) = ours {
         return RefundCheck::Exists(refund.clone());
@@ -542,7 +543,7 @@ impl Executor {
                             payment_intent,
                             amount: Some(amount),
                             booking_id: row.booking_id.clone(),
-                            cause: cause.clone(),
+                            cause: cause.to_string(),
                         },
                         &key,
                     )
@@ -802,7 +803,7 @@ mod tests {
         // Client's and host's cancellations are automatic; the coach's own (a refund
         // action or a cancellation in the app) are not: the machine says which.
         let refund = |cause: &str, automatic: bool| Action::Refund {
-            cause: cause.into(),
+            cause: RefundCause::from_stored(cause),
             payment_intent: "pi_1".into(),
             amount: Money::new(7500, eur()),
             automatic,
@@ -853,7 +854,7 @@ mod tests {
     fn late_payment_refunds_and_test_mode_calendly_cancels_follow_their_toggles() {
         let defaults = Features::default();
         let late = Action::Refund {
-            cause: "late-payment:cs_1".into(),
+            cause: RefundCause::late_payment("cs_1"),
             payment_intent: "pi_1".into(),
             amount: Money::new(15000, eur()),
             automatic: true,
@@ -869,7 +870,7 @@ mod tests {
         );
         assert_eq!(gate(&late, true, late_off, false), Gate::Run, "approved");
         let client = Action::Refund {
-            cause: "cancellation".into(),
+            cause: RefundCause::cancellation(),
             payment_intent: "pi_1".into(),
             amount: Money::new(7500, eur()),
             automatic: true,
@@ -912,7 +913,7 @@ mod tests {
     #[test]
     fn a_refund_found_at_stripe_by_booking_and_cause_settles_the_row() {
         let effect = Effect::IssueRefund {
-            cause: "cancellation".into(),
+            cause: RefundCause::cancellation(),
             payment_intent: "pi_1".into(),
             amount: Money::new(15000, eur()),
             automatic: true,
@@ -933,14 +934,20 @@ mod tests {
         ];
         let paid = Some(Money::new(20000, eur()));
         assert_eq!(
-            check_refund(&r, "cancellation", Money::new(15000, eur()), paid, &listed),
+            check_refund(
+                &r,
+                &RefundCause::cancellation(),
+                Money::new(15000, eur()),
+                paid,
+                &listed
+            ),
             RefundCheck::Exists(mine)
         );
         // Not there: sent with the row's own key.
         assert_eq!(
             check_refund(
                 &r,
-                "cancellation",
+                &RefundCause::cancellation(),
                 Money::new(15000, eur()),
                 paid,
                 &listed[..2]
@@ -965,7 +972,7 @@ mod tests {
         let failed = seen("re_f", 5000, "failed", Some("bk_1"), Some("coach:x"));
         match check_refund(
             &r,
-            "cancellation",
+            &RefundCause::cancellation(),
             Money::new(15000, eur()),
             paid,
             &[dashboard.clone(), failed],
@@ -983,7 +990,7 @@ mod tests {
         assert!(matches!(
             check_refund(
                 &r,
-                "cancellation",
+                &RefundCause::cancellation(),
                 Money::new(15000, eur()),
                 paid,
                 &[dashboard, all]

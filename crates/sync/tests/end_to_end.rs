@@ -343,7 +343,7 @@ async fn a_refund_interrupted_after_stripe_answered_is_not_repeated() {
         payment_intent,
         amount: Some(amount),
         booking_id: row.booking_id.clone(),
-        cause,
+        cause: cause.to_string(),
     };
     for _ in 0..2 {
         let err = stripe

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::cause::RefundCause;
 use super::event::{BookingEvent, TimerKind};
 use crate::money::Money;
 
@@ -63,7 +64,7 @@ pub enum Effect {
     },
     /// Refund `amount` of `payment_intent`; `cause` names why (one refund per cause).
     IssueRefund {
-        cause: String,
+        cause: RefundCause,
         payment_intent: String,
         amount: Money,
         /// Decided by a rule (a client's or host's cancellation), not asked for by the

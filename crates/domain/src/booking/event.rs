@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::cause::RefundCause;
 use super::state::BookingState;
 use crate::money::Money;
 use crate::refund_policy::RefundPolicy;
@@ -115,7 +116,7 @@ pub struct RefundFact {
     pub amount: Money,
     pub status: RefundStatus,
     /// The cause key this app put in the refund's metadata, if it made it.
-    pub cause: Option<String>,
+    pub cause: Option<RefundCause>,
     pub failure_reason: Option<String>,
 }
 
@@ -271,7 +272,7 @@ pub enum BookingEvent {
     /// before asking again). `amount` is set when Stripe refunded another amount than the
     /// booking recorded: the request was capped at what was still refundable.
     RefundIssued {
-        cause: String,
+        cause: RefundCause,
         refund_id: String,
         status: RefundStatus,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -279,7 +280,7 @@ pub enum BookingEvent {
     },
     /// The executor did not ask Stripe for this refund: nothing of the payment was left
     /// to refund when it checked (refunded elsewhere meanwhile, say in the dashboard).
-    RefundNotNeeded { cause: String, reason: String },
+    RefundNotNeeded { cause: RefundCause, reason: String },
     /// An effect failed for good.
     EffectFailed { effect_key: String, message: String },
     /// An effect that had failed went through (for example after a manual retry).

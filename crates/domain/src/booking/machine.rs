@@ -11,11 +11,12 @@ use std::collections::BTreeMap;
 use thiserror::Error;
 use time::OffsetDateTime;
 
+use super::cause::{CauseKind, RefundCause};
 use super::effect::{EmailKind, Notice};
 use super::event::{
     Canceler, DisputeOutcome, PaymentStatus, RefundChoice, RefundFact, RefundStatus, TimerKind,
 };
-use super::quote::{cancellation_quote, CANCELLATION_CAUSE, LATE_PAYMENT_CAUSE_PREFIX};
+use super::quote::cancellation_quote;
 use super::state::{AttentionReason, BookingState};
 use super::{
     Booking, BookingEvent, CancellationFact, DisputeFact, Effect, HandedOn, ManualState,
@@ -159,7 +160,10 @@ fn check_coach_action(booking: &Booking, event: &BookingEvent) -> Result<(), Rej
         BookingEvent::CoachRefunded {
             amount, action_id, ..
         } => {
-            if booking.refunds.contains_key(&format!("coach:{action_id}")) {
+            if booking
+                .refunds
+                .contains_key(RefundCause::coach_request(action_id).as_str())
+            {
                 return Ok(()); // The same action again: a no-op, not a second refund.
             }
             if state == BookingState::Disputed {
@@ -373,8 +377,8 @@ fn merge(b: &mut Booking, event: &BookingEvent) {
             action_id, amount, ..
         } => {
             let payment_intent = b.refundable().map(|(pi, _)| pi);
-            let cause = format!("coach:{action_id}");
-            b.refunds.entry(cause.clone()).or_insert(RefundRecord {
+            let cause = RefundCause::coach_request(action_id);
+            b.refunds.entry(cause.to_string()).or_insert(RefundRecord {
                 cause: Some(cause),
                 refund_id: None,
                 payment_intent,
@@ -412,7 +416,7 @@ fn merge(b: &mut Booking, event: &BookingEvent) {
             status,
             amount,
         } => {
-            if let Some(record) = b.refunds.get_mut(cause) {
+            if let Some(record) = b.refunds.get_mut(cause.as_str()) {
                 record.refund_id.get_or_insert_with(|| refund_id.clone());
                 if *status > record.status {
                     record.status = *status;
@@ -423,7 +427,7 @@ fn merge(b: &mut Booking, event: &BookingEvent) {
             }
         }
         BookingEvent::RefundNotNeeded { cause, reason } => {
-            if let Some(record) = b.refunds.get_mut(cause) {
+            if let Some(record) = b.refunds.get_mut(cause.as_str()) {
                 if record.status == RefundStatus::Requested {
                     record.status = RefundStatus::Canceled;
                     record.failure_reason = Some(reason.clone());
@@ -465,8 +469,8 @@ fn merge_charge_refunded(into: &mut BTreeMap<String, Money>, payment_intent: &st
 fn merge_refund(into: &mut BTreeMap<String, RefundRecord>, refund: &RefundFact) {
     let key = refund
         .cause
-        .clone()
-        .unwrap_or_else(|| refund.refund_id.clone());
+        .as_ref()
+        .map_or_else(|| refund.refund_id.clone(), RefundCause::to_string);
     let record = into.entry(key).or_insert_with(|| RefundRecord {
         cause: refund.cause.clone(),
         refund_id: None,
@@ -762,7 +766,7 @@ fn derive_attention(b: &Booking) -> Vec<AttentionReason> {
     // held while refunds of late payments are off shows as waiting for approval).
     let late_unrefunded = late_payments(b).into_iter().any(|p| {
         !b.refunds
-            .get(&late_refund_cause(p))
+            .get(late_refund_cause(p).as_str())
             .is_some_and(|r| r.status.commits_money())
     });
     if let Some(cancellation) = &b.cancellation {
@@ -840,16 +844,19 @@ fn late_payments(b: &Booking) -> Vec<&PaymentRecord> {
 }
 
 /// The cause of a late payment's full refund.
-fn late_refund_cause(p: &PaymentRecord) -> String {
-    format!("{LATE_PAYMENT_CAUSE_PREFIX}{}", p.fact.checkout_session)
+fn late_refund_cause(p: &PaymentRecord) -> RefundCause {
+    RefundCause::late_payment(&p.fact.checkout_session)
 }
 
 /// Whether Stripe took the late payment's refund (not merely that it is due or held).
 fn late_refund_issued(b: &Booking, p: &PaymentRecord) -> bool {
-    b.refunds.get(&late_refund_cause(p)).is_some_and(|r| {
-        r.refund_id.is_some() && matches!(r.status, RefundStatus::Pending | RefundStatus::Succeeded)
-            || r.status == RefundStatus::Succeeded
-    })
+    b.refunds
+        .get(late_refund_cause(p).as_str())
+        .is_some_and(|r| {
+            r.refund_id.is_some()
+                && matches!(r.status, RefundStatus::Pending | RefundStatus::Succeeded)
+                || r.status == RefundStatus::Succeeded
+        })
 }
 
 /// Every effect the booking's facts call for, by key.
@@ -1010,7 +1017,7 @@ fn due_effects(b: &Booking) -> BTreeMap<String, Effect> {
         if let (Some(cause), Some(pi), RefundStatus::Requested) =
             (&record.cause, &record.payment_intent, record.status)
         {
-            if cause.starts_with("coach:") {
+            if cause.kind() == CauseKind::CoachRequest {
                 due.push(Effect::IssueRefund {
                     cause: cause.clone(),
                     payment_intent: pi.clone(),
@@ -1038,7 +1045,7 @@ fn reminder_time(booked_at: OffsetDateTime, deadline: OffsetDateTime) -> OffsetD
 fn cancellation_refund(b: &Booking, cancellation: &CancellationFact) -> Option<Effect> {
     let quote = cancellation_quote(b, cancellation.refund, cancellation.at)?;
     (quote.amount.minor > 0).then(|| Effect::IssueRefund {
-        cause: CANCELLATION_CAUSE.into(),
+        cause: RefundCause::cancellation(),
         payment_intent: quote.payment_intent,
         amount: quote.amount,
         automatic: cancellation.canceler != Canceler::CoachInApp,
@@ -1060,7 +1067,7 @@ fn new_effects(b: &mut Booking, before: &BTreeMap<String, Effect>) -> Vec<Effect
             ..
         } = &effect
         {
-            b.refunds.entry(cause.clone()).or_insert(RefundRecord {
+            b.refunds.entry(cause.to_string()).or_insert(RefundRecord {
                 cause: Some(cause.clone()),
                 refund_id: None,
                 payment_intent: Some(payment_intent.clone()),

@@ -7,6 +7,7 @@
 //! independence invariant hold by construction rather than by case analysis; the
 //! exhaustive and property tests in `machine` check it.
 
+mod cause;
 mod effect;
 mod event;
 mod machine;
@@ -20,13 +21,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
+pub use cause::{CauseKind, RefundCause};
 pub use effect::{Effect, EmailKind, Notice};
 pub use event::{
     BookingEvent, Canceler, DisputeOutcome, PaymentFact, PaymentStatus, RefundChoice, RefundFact,
     RefundStatus, Schedule, Terms, TimerKind,
 };
 pub use machine::{apply, coach_offer, CoachOffer, Rejection, Transition};
-pub use quote::{cancellation_quote, RefundQuote, CANCELLATION_CAUSE, LATE_PAYMENT_CAUSE_PREFIX};
+pub use quote::{cancellation_quote, RefundQuote};
 pub use state::{AttentionReason, BookingState};
 
 use crate::money::{Currency, Money};
@@ -54,7 +56,7 @@ pub struct PaymentRecord {
 /// elsewhere (keyed by Stripe's refund id).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefundRecord {
-    pub cause: Option<String>,
+    pub cause: Option<RefundCause>,
     pub refund_id: Option<String>,
     pub payment_intent: Option<String>,
     pub amount: Money,
@@ -234,13 +236,17 @@ impl Booking {
     }
 
     /// Money refunded or on its way back for one payment intent.
-    pub fn committed_refunds_minor(&self, payment_intent: &str, except_cause: Option<&str>) -> i64 {
+    pub fn committed_refunds_minor(
+        &self,
+        payment_intent: &str,
+        except_cause: Option<&RefundCause>,
+    ) -> i64 {
         let ours: i64 = self
             .refunds
             .values()
             .filter(|r| r.payment_intent.as_deref() == Some(payment_intent))
             .filter(|r| r.status.commits_money())
-            .filter(|r| except_cause.is_none() || r.cause.as_deref() != except_cause)
+            .filter(|r| except_cause.is_none() || r.cause.as_ref() != except_cause)
             .map(|r| r.amount.minor)
             .sum();
         // Stripe's `amount_refunded` may still count a refund of ours that failed since

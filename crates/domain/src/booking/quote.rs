@@ -3,15 +3,10 @@
 
 use time::OffsetDateTime;
 
+use super::cause::RefundCause;
 use super::event::RefundChoice;
 use super::Booking;
 use crate::money::Money;
-
-/// The cause of the refund a cancellation calls for (one per booking).
-pub const CANCELLATION_CAUSE: &str = "cancellation";
-/// The start of the cause of a late payment's full refund (one per payment:
-/// `late-payment:{checkout session}`).
-pub const LATE_PAYMENT_CAUSE_PREFIX: &str = "late-payment:";
 
 /// What a cancellation at a given time would give back, and out of which payment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,8 +50,8 @@ pub fn cancellation_quote(
             )
         }
     };
-    let left =
-        paid.minor - booking.committed_refunds_minor(&payment_intent, Some(CANCELLATION_CAUSE));
+    let left = paid.minor
+        - booking.committed_refunds_minor(&payment_intent, Some(&RefundCause::cancellation()));
     let amount = wanted.minor.min(left).max(0);
     Some(RefundQuote {
         payment_intent,
@@ -70,7 +65,7 @@ pub fn cancellation_quote(
 mod tests {
     use super::*;
     use crate::booking::testkit::*;
-    use crate::booking::{apply, Effect};
+    use crate::booking::{apply, CauseKind, Effect};
 
     /// What the machine asks Stripe for when the client cancels `hours` before the start.
     fn machine_refund(b: &Booking, hours: i64) -> i64 {
@@ -79,7 +74,9 @@ mod tests {
             .effects
             .iter()
             .find_map(|e| match e {
-                Effect::IssueRefund { amount, cause, .. } if cause == CANCELLATION_CAUSE => {
+                Effect::IssueRefund { amount, cause, .. }
+                    if cause.kind() == CauseKind::Cancellation =>
+                {
                     Some(amount.minor)
                 }
                 _ => None,

@@ -146,7 +146,7 @@ pub fn timer(timer: TimerKind, hours: i64) -> BookingEvent {
 
 pub fn refund_issued(cause: &str, refund_id: &str) -> BookingEvent {
     BookingEvent::RefundIssued {
-        cause: cause.into(),
+        cause: RefundCause::from_stored(cause),
         refund_id: refund_id.into(),
         status: RefundStatus::Pending,
         amount: None,
@@ -165,7 +165,7 @@ pub fn refund_reported(
             payment_intent: Some("pi_1".into()),
             amount: eur(minor),
             status,
-            cause: Some(cause.into()),
+            cause: Some(RefundCause::from_stored(cause)),
             failure_reason: (status == RefundStatus::Failed)
                 .then(|| "expired_or_canceled_card".into()),
         },

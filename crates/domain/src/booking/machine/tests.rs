@@ -41,7 +41,7 @@ fn client_cancels_inside_each_refund_tier() {
             assert_eq!(
                 refunds,
                 [&Effect::IssueRefund {
-                    cause: "cancellation".into(),
+                    cause: RefundCause::cancellation(),
                     payment_intent: "pi_1".into(),
                     amount: eur(expected_refund),
                     automatic: true,
@@ -86,7 +86,7 @@ fn coach_cancel_cancels_the_calendly_event_and_refunds_as_chosen() {
         .iter()
         .any(|e| matches!(e, Effect::CancelCalendlyEvent { .. })));
     assert!(t.effects.contains(&Effect::IssueRefund {
-        cause: "cancellation".into(),
+        cause: RefundCause::cancellation(),
         payment_intent: "pi_1".into(),
         amount: eur(5000),
         automatic: false,
@@ -121,7 +121,7 @@ fn payment_after_cancellation_is_refunded_in_full_then_the_client_is_told() {
     assert_eq!(
         refunds,
         [&Effect::IssueRefund {
-            cause: "late-payment:cs_1".into(),
+            cause: RefundCause::late_payment("cs_1"),
             payment_intent: "pi_1".into(),
             amount: eur(15000),
             automatic: true,
@@ -141,7 +141,7 @@ fn payment_after_cancellation_is_refunded_in_full_then_the_client_is_told() {
     let issued = apply(
         &t.booking,
         &BookingEvent::RefundIssued {
-            cause: "late-payment:cs_1".into(),
+            cause: RefundCause::late_payment("cs_1"),
             refund_id: "re_1".into(),
             status: RefundStatus::Succeeded,
             amount: None,
@@ -168,7 +168,7 @@ fn a_late_payment_whose_refund_failed_needs_the_coach() {
                 payment_intent: Some("pi_1".into()),
                 amount: eur(15000),
                 status: RefundStatus::Failed,
-                cause: Some("late-payment:cs_1".into()),
+                cause: Some(RefundCause::late_payment("cs_1")),
                 failure_reason: Some("expired_or_canceled_card".into()),
             },
         },
