@@ -1,209 +1,44 @@
-//! The coach's set-up: a session type's Stripe product, price and payment link; the link
-//! between Calendly event types and session types; the relay's Calendly webhook
-//! subscription.
-//!
-//! Thin like [`crate::commands`]: the store decides what to make and keeps what was made,
-//! the providers crate talks to Stripe and Calendly, and this module turns their failures
-//! into sentences a coach can act on ("enter your Stripe key in Settings").
+//! The coach's set-up commands: a session type's Stripe product, price and payment link;
+//! the link between Calendly event types and session types; the relay's Calendly webhook
+//! subscription; the Stripe webhook endpoint. Each builds the use case from the app's
+//! state and calls it (`coachdesk_desk::setup`, `coachdesk_desk::stripe_webhook`).
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use coachdesk_desk::{capitalised, stripe_webhook};
+use coachdesk_desk::setup::{stripe_error, Setup};
+use coachdesk_desk::stripe_webhook;
 use coachdesk_protocol::ipc::CommandError;
 use coachdesk_protocol::setup::{
     EventTypeLink, EventTypeRow, PolicyPreview, PolicyPreviewRequest, StripeSetup,
     StripeWebhookView, SubscriptionView,
 };
-use coachdesk_providers::ProviderError;
-use coachdesk_store::{ListedEventType, StripeObjects};
-use coachdesk_sync::relay::{KeyHandover, RelayClient};
-use coachdesk_sync::{
-    subscription, Secret, SecretError, SecretName, SubscriptionHealth, SyncError,
-};
-use serde_json::Value;
-use tauri::async_runtime::Mutex;
+use coachdesk_sync::relay::RelayClient;
 use tauri::State;
 
 use crate::AppState;
 
-/// One Stripe set-up at a time: a double click waits for the first and then finds the
-/// objects it made (Stripe answers a key still in flight with a conflict).
-fn setup_lock() -> &'static Mutex<()> {
-    static LOCK: OnceLock<Mutex<()>> = OnceLock::new();
-    LOCK.get_or_init(|| Mutex::new(()))
+/// Runs `use_case` on the set-up over the app's store, settings and keychain.
+async fn with_setup<T, F>(state: &AppState, use_case: F) -> Result<T, CommandError>
+where
+    F: AsyncFnOnce(&Setup<'_>) -> Result<T, CommandError>,
+{
+    let config = state.sync_config();
+    let setup = Setup {
+        store: &state.store,
+        config: &config,
+        secrets: state.secrets(),
+    };
+    use_case(&setup).await
 }
 
-fn error(code: &str, message: String) -> CommandError {
-    tracing::warn!(code, "{message}");
-    CommandError {
-        code: code.to_owned(),
-        message,
-        fields: Vec::new(),
-    }
-}
-
-/// A provider failure in words: what is wrong and where to fix it.
-fn provider_error(provider: &str, settings_hint: &str, err: &ProviderError) -> CommandError {
-    if let Some(secret) = coachdesk_desk::settings::missing_secret(err) {
-        return error("not_configured", format!("{settings_hint} ({secret})."));
-    }
-    match err {
-        ProviderError::Transient { message, .. } => error(
-            "unavailable",
-            format!(
-                "{provider} could not be reached or is busy ({message}). Nothing was made twice; try again in a moment."
-            ),
-        ),
-        ProviderError::Permanent {
-            status: 401,
-            message,
-            ..
-        } => error(
-            "refused",
-            format!("{provider} did not accept the key ({message}). Check it in Settings."),
-        ),
-        ProviderError::Permanent {
-            status, message, ..
-        } => error(
-            "refused",
-            format!("{provider} refused the request ({status}): {message}"),
-        ),
-        ProviderError::BadBaseUrl { .. } => error("not_configured", capitalised(&err.to_string())),
-    }
-}
-
-fn stripe_error(err: &ProviderError) -> CommandError {
-    provider_error("Stripe", "Enter your Stripe key in Settings first", err)
-}
-
-fn calendly_error(err: &ProviderError) -> CommandError {
-    provider_error(
-        "Calendly",
-        "Enter your Calendly access token in Settings first",
-        err,
-    )
-}
-
-fn store_error(command: &str, err: coachdesk_store::StoreError) -> CommandError {
-    let err = coachdesk_desk::command_error(err);
-    tracing::warn!(command, code = %err.code, "{}", err.message);
-    err
-}
-
-/// Creates the session type's Stripe product, price and payment link, once per version
-/// of its name and price: every POST carries an Idempotency-Key derived from the
-/// session type's id and version, so a double click or a retry after a failure half-way
-/// makes nothing twice.
+/// Creates the session type's Stripe product, price and payment link (once per version
+/// of its name and price) and tells the relay.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn setup_stripe(
     state: State<'_, AppState>,
     id: String,
 ) -> Result<StripeSetup, CommandError> {
-    let _one_at_a_time = setup_lock().lock().await;
-    let plan = state
-        .store()
-        .stripe_setup_plan(&id)
-        .map_err(|e| store_error("setup_stripe", e))?;
-    if let Some(mut existing) = plan.existing {
-        existing.relay_note = Some(publish_links(&state, &id).await);
-        return Ok(existing);
-    }
-    if plan.archived {
-        return Err(error(
-            "conflict",
-            "This session type is archived; it is no longer sold, so it needs no payment link."
-                .to_owned(),
-        ));
-    }
-    // The Payments toggle in Settings: off means no calls that sell anything.
-    let payments_on = state
-        .store()
-        .feature_enabled(coachdesk_store::Feature::Payments)
-        .map_err(|e| store_error("setup_stripe", e))?;
-    if !payments_on {
-        return Err(error(
-            "conflict",
-            "Payments are off in Settings, so no payment link is created. Turn Payments on in Settings, then set up Stripe again."
-                .to_owned(),
-        ));
-    }
-    let stripe = state.providers().stripe().map_err(|e| stripe_error(&e))?;
-    let created = stripe
-        .create_payment_link(&plan.name, plan.price, &plan.idempotency_prefix())
-        .await
-        .map_err(|e| stripe_error(&e))?;
-    tracing::info!(session_type = %id, product = %created.product, link = %created.payment_link, "Stripe set up");
-    let mut setup = state
-        .store()
-        .record_stripe_setup(
-            &id,
-            plan.version,
-            &StripeObjects {
-                product_id: created.product,
-                price_id: created.price,
-                payment_link_id: created.payment_link,
-                payment_link_url: created.url,
-            },
-        )
-        .map_err(|e| store_error("setup_stripe", e))?;
-    setup.relay_note = Some(publish_links(&state, &id).await);
-    Ok(setup)
-}
-
-/// Sends the relay the table its `/pay/{slug}` redirect reads (every session type with a
-/// current payment link) and says in a sentence what happened. The payment link exists
-/// either way; a failed send is repeated by the next set-up.
-async fn publish_links(state: &AppState, id: &str) -> String {
-    let relay_url = state.sync_config().relay_url;
-    if relay_url.trim().is_empty() {
-        return "No relay is configured yet: enter its address in Settings so booked clients are sent to this link.".to_owned();
-    }
-    let slug = match state.store().session_type(id) {
-        Ok(view) => view.slug,
-        Err(e) => return coachdesk_desk::command_error(e).message,
-    };
-    match push_links(state, &relay_url).await {
-        Ok(()) => format!(
-            "Booked clients reach this payment link through {relay_url}/pay/{slug}: make that Calendly's redirect after booking."
-        ),
-        Err(e) => {
-            tracing::warn!(error = %e, "payment links not sent to the relay");
-            format!("The relay could not be told about the link ({e}); set it up again later to retry.")
-        }
-    }
-}
-
-/// Sends the relay's `/pay` table as the store has it now.
-async fn push_links(state: &AppState, relay_url: &str) -> Result<(), String> {
-    let table = state
-        .store()
-        .list_session_types(true)
-        .map(|types| coachdesk_desk::relay_links::payment_link_table(&types))
-        .map_err(|e| coachdesk_desk::command_error(e).message)?;
-    let token = state
-        .secrets()
-        .get(SecretName::RelayToken)
-        .map_err(|e| e.to_string())?;
-    RelayClient::new(relay_url, Duration::from_secs(5))
-        .map_err(|e| e.to_string())?
-        .put_payment_links(token.expose(), &table)
-        .await
-        .map_err(|e| e.to_string())
-}
-
-/// An event type from Calendly's list; `None` when the entry lacks a URI or a name.
-fn listed_event_type(value: &Value) -> Option<ListedEventType> {
-    Some(ListedEventType {
-        uri: value["uri"].as_str()?.to_owned(),
-        name: value["name"].as_str()?.to_owned(),
-        slug: value["slug"].as_str().map(str::to_owned),
-        duration_minutes: value["duration"]
-            .as_u64()
-            .and_then(|d| u32::try_from(d).ok()),
-        scheduling_url: value["scheduling_url"].as_str().map(str::to_owned),
-        active: value["active"].as_bool().unwrap_or(true),
-    })
+    with_setup(&state, async |s: &Setup<'_>| s.setup_stripe(&id).await).await
 }
 
 /// The coach's Calendly event types (every page), each with the session type it sells.
@@ -211,121 +46,16 @@ fn listed_event_type(value: &Value) -> Option<ListedEventType> {
 pub async fn list_calendly_event_types(
     state: State<'_, AppState>,
 ) -> Result<Vec<EventTypeRow>, CommandError> {
-    let calendly = state
-        .providers()
-        .calendly()
-        .map_err(|e| calendly_error(&e))?;
-    let me = calendly
-        .current_user()
-        .await
-        .map_err(|e| calendly_error(&e))?;
-    let listed: Vec<ListedEventType> = calendly
-        .event_types(&me.uri)
-        .await
-        .map_err(|e| calendly_error(&e))?
-        .iter()
-        .filter_map(listed_event_type)
-        .collect();
-    let (mut rows, types) = {
-        let store = state.store();
-        let rows = store
-            .event_type_rows(&listed)
-            .map_err(|e| store_error("list_calendly_event_types", e))?;
-        let types = store
-            .list_session_types(true)
-            .map_err(|e| store_error("list_calendly_event_types", e))?;
-        (rows, types)
-    };
-    let relay_url = state.sync_config().relay_url;
-    let seen = redirects_seen(&state, &relay_url).await;
-    coachdesk_desk::relay_links::redirect_checks(
-        &mut rows,
-        &types,
-        &relay_url,
-        seen.as_ref().map_err(Clone::clone),
-    );
-    Ok(rows)
+    with_setup(&state, async |s: &Setup<'_>| s.list_event_types().await).await
 }
 
-/// The relay's redirect visit counts, or why they are not known.
-async fn redirects_seen(
-    state: &AppState,
-    relay_url: &str,
-) -> Result<coachdesk_protocol::relay::RedirectsPage, String> {
-    if relay_url.trim().is_empty() {
-        return Err("no relay is configured.".to_owned());
-    }
-    let token = state
-        .secrets()
-        .get(SecretName::RelayToken)
-        .map_err(|e| format!("{e}."))?;
-    let relay = RelayClient::new(relay_url, Duration::from_secs(5)).map_err(|e| e.to_string())?;
-    relay
-        .redirects(token.expose())
-        .await
-        .map_err(|e| coachdesk_desk::relay_links::relay_unanswered(&e))
-}
-
-/// Links a Calendly event type to a session type (or unlinks it): new bookings of that
-/// event type take the session type's price and refund policy. The relay's `/pay` table
-/// follows (its "book again" links come from the linked event types); if the relay cannot
-/// be told now, the next set-up tells it.
+/// Links a Calendly event type to a session type (or unlinks it).
 #[tauri::command(rename_all = "snake_case")]
 pub async fn map_event_type(
     state: State<'_, AppState>,
     link: EventTypeLink,
 ) -> Result<(), CommandError> {
-    state
-        .store()
-        .link_event_type(&link)
-        .map_err(|e| store_error("map_event_type", e))?;
-    let relay_url = state.sync_config().relay_url;
-    if !relay_url.trim().is_empty() {
-        if let Err(e) = push_links(&state, &relay_url).await {
-            tracing::warn!(error = %e, "payment links not sent to the relay after a link change");
-        }
-    }
-    Ok(())
-}
-
-/// Where Calendly should post: the relay's Calendly hook, or a sentence saying how to
-/// configure the relay.
-fn callback_url(state: &AppState) -> Result<String, CommandError> {
-    let relay = state.sync_config().relay_url;
-    if relay.trim().is_empty() {
-        return Err(error(
-            "not_configured",
-            "Enter the relay's address in Settings first: Calendly posts bookings to the relay."
-                .to_owned(),
-        ));
-    }
-    Ok(state.sync_config().calendly_callback_url)
-}
-
-fn subscription_view(health: SubscriptionHealth, callback_url: String) -> SubscriptionView {
-    let (state, uri, message) = match health {
-        SubscriptionHealth::Active { uri } => (
-            "active",
-            Some(uri),
-            "Calendly sends new bookings, cancellations and no-shows to the relay.".to_owned(),
-        ),
-        SubscriptionHealth::Disabled { uri } => (
-            "disabled",
-            Some(uri),
-            "Calendly stopped sending events (deliveries failed for a day). Register the webhook again.".to_owned(),
-        ),
-        SubscriptionHealth::Missing => (
-            "missing",
-            None,
-            "Calendly does not send events to the relay yet. Register the webhook.".to_owned(),
-        ),
-    };
-    SubscriptionView {
-        state: state.to_owned(),
-        uri,
-        callback_url,
-        message,
-    }
+    with_setup(&state, async |s: &Setup<'_>| s.map_event_type(&link).await).await
 }
 
 /// The state of the Calendly subscription posting to the relay.
@@ -333,73 +63,21 @@ fn subscription_view(health: SubscriptionHealth, callback_url: String) -> Subscr
 pub async fn calendly_subscription(
     state: State<'_, AppState>,
 ) -> Result<SubscriptionView, CommandError> {
-    let callback = callback_url(&state)?;
-    let calendly = state
-        .providers()
-        .calendly()
-        .map_err(|e| calendly_error(&e))?;
-    let health = subscription::check(&calendly, &callback)
-        .await
-        .map_err(|e| calendly_error(&e))?;
-    Ok(subscription_view(health, callback))
+    with_setup(&state, async |s: &Setup<'_>| {
+        s.calendly_subscription().await
+    })
+    .await
 }
 
-/// Registers (or renews a disabled) Calendly webhook subscription to the relay, signed
-/// with the key in the keychain; a key is made and stored there when none exists yet.
+/// Registers (or renews a disabled) Calendly webhook subscription to the relay.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn register_calendly_webhook(
     state: State<'_, AppState>,
 ) -> Result<SubscriptionView, CommandError> {
-    let callback = callback_url(&state)?;
-    let calendly = state
-        .providers()
-        .calendly()
-        .map_err(|e| calendly_error(&e))?;
-    let secrets = state.secrets();
-    let (key, made) = match secrets.get(SecretName::CalendlySigningKey) {
-        Ok(key) => (key, false),
-        Err(SecretError::Missing { .. }) => {
-            let key = subscription::new_signing_key();
-            secrets
-                .store(SecretName::CalendlySigningKey, &key)
-                .map_err(|e| error("keychain", capitalised(&e.to_string())))?;
-            (key, true)
-        }
-        Err(e) => return Err(error("keychain", capitalised(&e.to_string()))),
-    };
-    // The relay learns the key before Calendly signs anything with it.
-    hand_key_to_relay(&state, &key).await?;
-    let health = subscription::recreate(&calendly, &callback, key.expose())
-        .await
-        .map_err(|e| calendly_error(&e))?;
-    let mut view = subscription_view(health, callback);
-    view.message.push_str(if made {
-        " A new signing key was made, stored in the keychain and handed to the relay."
-    } else {
-        " The relay has the subscription's signing key, so it accepts Calendly's deliveries."
-    });
-    Ok(view)
-}
-
-/// Gives the relay the key Calendly will sign its deliveries with; on failure nothing is
-/// registered with Calendly, so no delivery can be refused for a key the relay lacks.
-async fn hand_key_to_relay(state: &AppState, key: &Secret) -> Result<(), CommandError> {
-    let relay_url = state.sync_config().relay_url;
-    match subscription::hand_key_to_relay(&relay_url, state.secrets().as_ref(), key).await {
-        Ok(KeyHandover::Accepted) => Ok(()),
-        Ok(KeyHandover::Disabled) => Err(error(
-            "relay",
-            "The relay's operator turned Calendly key hand-over off, so the relay would refuse deliveries signed with a key made here; nothing was registered with Calendly. Ask the operator to turn it on (calendly_key_handover = true), or to register the subscription with a key in the relay's calendly_keys.".to_owned(),
-        )),
-        Err(SyncError::Secret(e @ SecretError::Missing { .. })) => Err(error(
-            "not_configured",
-            format!("The relay token is needed to give the relay Calendly's signing key ({e}). Enter it in Settings, then register again."),
-        )),
-        Err(e) => Err(error(
-            "relay",
-            format!("The relay could not take Calendly's signing key ({e}), so nothing was registered with Calendly. Check the relay in Settings and try again."),
-        )),
-    }
+    with_setup(&state, async |s: &Setup<'_>| {
+        s.register_calendly_webhook().await
+    })
+    .await
 }
 
 /// The live preview under the refund-policy editor ("Cancelled 30 h before: 50% back,
@@ -429,11 +107,10 @@ async fn with_stripe_webhook(
         err
     };
     let stripe = state.providers().stripe().map_err(|e| stripe_error(&e))?;
-    let relay = RelayClient::new(&relay_url, Duration::from_secs(5)).map_err(|e| {
-        error(
-            "relay",
-            format!("The relay client could not be set up ({e})."),
-        )
+    let relay = RelayClient::new(&relay_url, Duration::from_secs(5)).map_err(|e| CommandError {
+        code: "relay".to_owned(),
+        message: format!("The relay client could not be set up ({e})."),
+        fields: Vec::new(),
     })?;
     let secrets = state.secrets();
     let desk = stripe_webhook::StripeWebhook {

@@ -17,6 +17,7 @@ mod error;
 pub mod relay_links;
 mod session_types;
 pub mod settings;
+pub mod setup;
 pub mod stripe_webhook;
 
 pub use alerts::{evaluate_alerts, validate_thresholds, Alerts, ALERT_THRESHOLDS_SETTING};
