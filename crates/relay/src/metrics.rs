@@ -354,7 +354,13 @@ pub fn render_redirects(out: &mut String, counts: &[crate::store::RedirectCount]
 }
 
 /// One sample of a metric without labels, with its HELP and TYPE lines.
-fn scalar(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+pub(crate) fn scalar(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    value: impl std::fmt::Display,
+) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
     let _ = writeln!(out, "{name} {value}");

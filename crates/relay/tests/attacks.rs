@@ -175,19 +175,6 @@ fn health_check(addr: SocketAddr) -> Result<(), String> {
     }
 }
 
-/// One sample of the relay's `/metrics`, by its name and labels as printed.
-fn metric(addr: SocketAddr, sample: &str) -> u64 {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: r\r\nConnection: close\r\n\r\n")
-        .expect("write");
-    let answer = read_answer(&mut s, Duration::from_secs(5));
-    answer
-        .lines()
-        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{sample} not in the metrics: {answer}"))
-}
-
 /// The relay process's resident memory in KiB.
 fn rss_kib(relay: &Relay) -> u64 {
     let pid = relay.child.as_ref().expect("running").id();

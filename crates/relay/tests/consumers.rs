@@ -166,7 +166,7 @@ fn each_mode_gets_its_own_stripe_events_and_every_calendly_event() {
             )
             .expect("long-poll")
         });
-        std::thread::sleep(std::time::Duration::from_millis(300));
+        wait_for_long_polls(relay.addr, 1);
         post_stripe(&relay, &stripe_event("evt_live_3", true));
         poll.join().expect("poll")
     });

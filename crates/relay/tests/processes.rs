@@ -120,7 +120,7 @@ fn two_processes_one_database() {
             (r, started.elapsed())
         })
     };
-    std::thread::sleep(Duration::from_millis(300));
+    wait_for_long_polls(b.addr, 1);
     let body = stripe_body("evt_wake", 400);
     assert_eq!(
         a.post_hook("stripe", Some(&sign(&body)), body.as_bytes())

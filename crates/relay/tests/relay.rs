@@ -279,7 +279,7 @@ fn sigterm_finishes_in_flight_and_exits_zero() {
             b"",
         )
     });
-    std::thread::sleep(Duration::from_millis(300));
+    wait_for_long_polls(relay.addr, 1);
     let started = Instant::now();
     let status = relay.terminate();
     assert!(status.success(), "{status:?}");
@@ -432,7 +432,7 @@ fn long_poll_returns_when_an_event_arrives() {
         .expect("poll");
         (r, started.elapsed())
     });
-    std::thread::sleep(Duration::from_millis(300));
+    wait_for_long_polls(relay.addr, 1);
     let body = stripe_body("evt_poll", 400);
     assert_eq!(
         relay

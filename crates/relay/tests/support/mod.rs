@@ -45,6 +45,30 @@ pub fn eventually<T, S: std::fmt::Debug>(
     }
 }
 
+/// One sample of the relay's `/metrics`, by its name and labels as printed.
+pub fn metric(addr: SocketAddr, sample: &str) -> u64 {
+    let page = http::request(addr, "GET", "/metrics", &[], b"")
+        .expect("metrics")
+        .text();
+    page.lines()
+        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{sample} not in the metrics: {page}"))
+}
+
+/// Waits until the relay has `n` long-polls waiting (a pull sent from another thread has
+/// arrived and is parked).
+pub fn wait_for_long_polls(addr: SocketAddr, n: u64) {
+    eventually("the long-poll parking", Duration::from_secs(10), || {
+        let waiting = metric(addr, "coachdesk_relay_long_polls_waiting");
+        if waiting == n {
+            Ok(())
+        } else {
+            Err(waiting)
+        }
+    });
+}
+
 /// Which database the relays a test starts use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Db {
