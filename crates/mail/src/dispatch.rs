@@ -42,14 +42,14 @@ pub struct EmailJob {
 
 impl EmailJob {
     /// The job of the domain's `SendEmail` effect, with the idempotency key the store
-    /// gives its outbox row (`coachdesk-{booking}-{effect key}`). Prefer the row's own key
-    /// where the caller has it.
+    /// gives its outbox row. Prefer the row's own key where the caller has it.
     pub fn for_effect(booking_id: &str, email: EmailKind, now: OffsetDateTime) -> Self {
-        let key = Effect::SendEmail { email }.key();
         Self {
             booking_id: booking_id.to_owned(),
             kind: email.into(),
-            idempotency_key: format!("coachdesk-{booking_id}-{key}"),
+            idempotency_key: Effect::SendEmail { email }
+                .key()
+                .idempotency_key(booking_id),
             now,
         }
     }

@@ -427,7 +427,7 @@ fn a_crash_between_the_servers_ok_and_the_outbox_write_resends_the_same_message_
         let row = store.lock().unwrap().due_effects(BOOKED, 100).unwrap();
         let row = row
             .into_iter()
-            .find(|r| r.effect_key == "email:payment-request")
+            .find(|r| r.effect_key.as_str() == "email:payment-request")
             .expect("the payment request row");
         // The process sends, and dies before it can mark the row done.
         let job = EmailJob {

@@ -3,7 +3,7 @@
 //! Each row's `idempotency_key` is derived from the booking and the effect's cause, and is
 //! sent as Stripe's `Idempotency-Key`, so a retry after a crash cannot move money twice.
 
-use coachdesk_domain::booking::Effect;
+use coachdesk_domain::booking::{Effect, EffectKey};
 use rusqlite::{params, Connection};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -15,7 +15,7 @@ use crate::{ts, Store, StoreError};
 pub struct OutboxRow {
     pub id: i64,
     pub booking_id: String,
-    pub effect_key: String,
+    pub effect_key: EffectKey,
     pub idempotency_key: String,
     pub effect: Effect,
     pub attempts: u32,
@@ -47,10 +47,10 @@ pub(crate) fn enqueue(
     )?
     .execute(params![
         booking_id,
-        key,
+        key.as_str(),
         kind,
         payload,
-        format!("coachdesk-{booking_id}-{key}"),
+        key.idempotency_key(booking_id),
         ts(due),
         ts(now)
     ])?;
@@ -111,7 +111,7 @@ impl Store {
             Ok(OutboxRow {
                 id,
                 booking_id,
-                effect_key,
+                effect_key: EffectKey::from_stored(effect_key),
                 idempotency_key,
                 effect,
                 attempts,

@@ -355,7 +355,7 @@ fn timers_wait_in_the_outbox_until_due() {
         .due_effects(NOW, 100)
         .unwrap()
         .into_iter()
-        .map(|r| r.effect_key)
+        .map(|r| r.effect_key.to_string())
         .collect();
     assert!(
         due_now.contains(&"email:payment-request".to_owned()),
@@ -369,7 +369,7 @@ fn timers_wait_in_the_outbox_until_due() {
         .due_effects(datetime!(2026-12-30 00:00 UTC), 100)
         .unwrap()
         .into_iter()
-        .map(|r| r.effect_key)
+        .map(|r| r.effect_key.to_string())
         .collect();
     assert!(
         later.contains(&"timer:PaymentDeadline".to_owned()),

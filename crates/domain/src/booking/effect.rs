@@ -100,13 +100,56 @@ pub enum Effect {
     },
 }
 
+/// An effect's identity within its booking: same key, same effect, done once. Stored in
+/// the outbox (unique per booking) and part of the effect's Stripe `Idempotency-Key`, so
+/// its text never changes for a given effect; [`Effect::key`] is its one spelling.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EffectKey(String);
+
+const REFUND_KEY_PREFIX: &str = "refund:";
+
+impl EffectKey {
+    /// A key as stored (an outbox row, an event of before).
+    pub fn from_stored(text: impl Into<String>) -> EffectKey {
+        EffectKey(text.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The effect's `Idempotency-Key` at the provider: unique per booking and effect, the
+    /// same on every retry.
+    pub fn idempotency_key(&self, booking_id: &str) -> String {
+        format!("coachdesk-{booking_id}-{}", self.0)
+    }
+
+    /// The cause of a refund effect's key; `None` for any other effect.
+    pub fn refund_cause(&self) -> Option<RefundCause> {
+        self.0
+            .strip_prefix(REFUND_KEY_PREFIX)
+            .map(RefundCause::from_stored)
+    }
+}
+
+impl std::fmt::Display for EffectKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 impl Effect {
     /// The effect's identity within its booking: same key, same effect, done once.
-    pub fn key(&self) -> String {
+    pub fn key(&self) -> EffectKey {
+        EffectKey(self.key_text())
+    }
+
+    fn key_text(&self) -> String {
         match self {
             Self::CreateCheckoutSession { .. } => "checkout".into(),
             Self::CancelCalendlyEvent { .. } => "calendly-cancel".into(),
-            Self::IssueRefund { cause, .. } => format!("refund:{cause}"),
+            Self::IssueRefund { cause, .. } => format!("{REFUND_KEY_PREFIX}{cause}"),
             Self::SendEmail { email } => format!("email:{}", email_name(*email)),
             Self::ResendEmail { action_id, .. } => format!("email-again:{action_id}"),
             Self::Notify { notice } => format!("notify:{}", notice.key_name()),
@@ -176,7 +219,7 @@ mod tests {
             },
         ]
         .iter()
-        .map(Effect::key)
+        .map(|e| e.key().to_string())
         .collect();
         assert_eq!(
             keys,
@@ -189,5 +232,17 @@ mod tests {
                 "calendly-cancel",
             ]
         );
+        let refund = Effect::IssueRefund {
+            cause: RefundCause::coach_request("a-1"),
+            payment_intent: "pi_1".into(),
+            amount: Money::new(100, crate::money::Currency::parse("EUR").expect("eur")),
+            automatic: false,
+        };
+        assert_eq!(refund.key().as_str(), "refund:coach:a-1");
+        assert_eq!(
+            refund.key().refund_cause(),
+            Some(RefundCause::coach_request("a-1"))
+        );
+        assert_eq!(EffectKey::from_stored("checkout").refund_cause(), None);
     }
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::cause::RefundCause;
+use super::effect::EffectKey;
 use super::state::BookingState;
 use crate::money::Money;
 use crate::refund_policy::RefundPolicy;
@@ -282,12 +283,18 @@ pub enum BookingEvent {
     /// to refund when it checked (refunded elsewhere meanwhile, say in the dashboard).
     RefundNotNeeded { cause: RefundCause, reason: String },
     /// An effect failed for good.
-    EffectFailed { effect_key: String, message: String },
+    EffectFailed {
+        effect_key: EffectKey,
+        message: String,
+    },
     /// An effect that had failed went through (for example after a manual retry).
-    EffectSucceeded { effect_key: String },
+    EffectSucceeded { effect_key: EffectKey },
     /// An email was not sent because the booking's state, when it was due, contradicted
     /// it (a payment request for a booking already paid...). Recorded for the audit trail.
-    EmailSkipped { effect_key: String, reason: String },
+    EmailSkipped {
+        effect_key: EffectKey,
+        reason: String,
+    },
 }
 
 impl BookingEvent {

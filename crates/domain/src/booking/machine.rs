@@ -12,7 +12,7 @@ use thiserror::Error;
 use time::OffsetDateTime;
 
 use super::cause::{CauseKind, RefundCause};
-use super::effect::{EmailKind, Notice};
+use super::effect::{EffectKey, EmailKind, Notice};
 use super::event::{
     Canceler, DisputeOutcome, PaymentStatus, RefundChoice, RefundFact, RefundStatus, TimerKind,
 };
@@ -439,8 +439,8 @@ fn merge(b: &mut Booking, event: &BookingEvent) {
             message,
         } => {
             b.failed_effects.insert(effect_key.clone(), message.clone());
-            if let Some(cause) = effect_key.strip_prefix("refund:") {
-                if let Some(record) = b.refunds.get_mut(cause) {
+            if let Some(cause) = effect_key.refund_cause() {
+                if let Some(record) = b.refunds.get_mut(cause.as_str()) {
                     if record.status == RefundStatus::Requested {
                         record.status = RefundStatus::Failed;
                         record.failure_reason = Some(message.clone());
@@ -794,9 +794,9 @@ fn derive_attention(b: &Booking) -> Vec<AttentionReason> {
         });
     }
     for (effect, message) in &b.failed_effects {
-        if !effect.starts_with("refund:") {
+        if effect.refund_cause().is_none() {
             reasons.push(AttentionReason::EffectFailed {
-                effect: effect.clone(),
+                effect: effect.to_string(),
                 message: message.clone(),
             });
         }
@@ -860,7 +860,7 @@ fn late_refund_issued(b: &Booking, p: &PaymentRecord) -> bool {
 }
 
 /// Every effect the booking's facts call for, by key.
-fn due_effects(b: &Booking) -> BTreeMap<String, Effect> {
+fn due_effects(b: &Booking) -> BTreeMap<EffectKey, Effect> {
     let mut due = Vec::new();
     let captured = b.captured_minor();
     let closed = b.state.is_closed();
@@ -1053,7 +1053,7 @@ fn cancellation_refund(b: &Booking, cancellation: &CancellationFact) -> Option<E
 }
 
 /// The effects due now that were not due before; records refunds this app will ask for.
-fn new_effects(b: &mut Booking, before: &BTreeMap<String, Effect>) -> Vec<Effect> {
+fn new_effects(b: &mut Booking, before: &BTreeMap<EffectKey, Effect>) -> Vec<Effect> {
     let after = due_effects(b);
     let mut fresh = Vec::new();
     for (key, effect) in after {

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
 pub use cause::{CauseKind, RefundCause};
-pub use effect::{Effect, EmailKind, Notice};
+pub use effect::{Effect, EffectKey, EmailKind, Notice};
 pub use event::{
     BookingEvent, Canceler, DisputeOutcome, PaymentFact, PaymentStatus, RefundChoice, RefundFact,
     RefundStatus, Schedule, Terms, TimerKind,
@@ -136,7 +136,7 @@ pub struct Booking {
     pub timers_fired: BTreeSet<TimerKind>,
     pub manual: Option<ManualState>,
     /// Effects that failed for good, by effect key, with the provider's message.
-    pub failed_effects: BTreeMap<String, String>,
+    pub failed_effects: BTreeMap<EffectKey, String>,
     /// Attention codes the coach has dealt with.
     pub dismissed: BTreeSet<String>,
     /// Payment links the coach sent again, by action id, with the email each one is.

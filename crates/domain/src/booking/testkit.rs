@@ -308,15 +308,15 @@ pub fn sample_events() -> Vec<BookingEvent> {
         timer(TimerKind::SessionEnded, 1),
         refund_issued("cancellation", "re_1"),
         BookingEvent::EffectFailed {
-            effect_key: "calendly-cancel".into(),
+            effect_key: EffectKey::from_stored("calendly-cancel"),
             message: "403 Forbidden".into(),
         },
         BookingEvent::EffectSucceeded {
-            effect_key: "calendly-cancel".into(),
+            effect_key: EffectKey::from_stored("calendly-cancel"),
         },
         timer(TimerKind::PaymentReminder, -150),
         BookingEvent::EmailSkipped {
-            effect_key: "email:payment-request".into(),
+            effect_key: EffectKey::from_stored("email:payment-request"),
             reason: "the booking is already paid".into(),
         },
         BookingEvent::CoachResentPaymentLink {

@@ -584,7 +584,7 @@ fn a_skipped_email_is_audited_and_changes_nothing_else() {
     let t = apply(
         &b,
         &BookingEvent::EmailSkipped {
-            effect_key: "email:payment-request".into(),
+            effect_key: EffectKey::from_stored("email:payment-request"),
             reason: "the booking is already paid".into(),
         },
     )
