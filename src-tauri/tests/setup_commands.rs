@@ -617,3 +617,66 @@ fn the_refund_policy_preview_states_the_money() {
     );
     assert!(preview["problem"].is_null());
 }
+
+/// The Settings card's three commands through Tauri's IPC: state, connect (twice: one
+/// endpoint), rotate (a new endpoint replaces the old), against the simulator's Stripe
+/// and the real relay.
+#[test]
+fn the_stripe_webhook_card_connects_once_and_rotates() {
+    let (shared, _serial) = shared();
+    let h = harness(shared);
+    let relay = Relay::start();
+    set_secret(SecretName::RelayToken, &relay.token);
+    let _ = keychain().delete(SecretName::StripeWebhookSecret);
+    h.app
+        .state::<AppState>()
+        .start_sync(&relay.url)
+        .expect("sync");
+    let endpoints_to_this_relay = || -> Vec<Value> {
+        let r = h
+            .client
+            .stripe("GET", "/v1/webhook_endpoints?limit=100", &Value::Null, None)
+            .expect("list endpoints");
+        r.json().expect("json")["data"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e["url"] == format!("{}/hooks/stripe", relay.url))
+            .collect()
+    };
+
+    let before = h.invoke("stripe_webhook", json!({})).expect("state");
+    assert_eq!(before["exists"], false, "{before}");
+    assert_eq!(before["relay_reach"], "loopback", "{before}");
+
+    let connected = h
+        .invoke("connect_stripe_webhook", json!({}))
+        .expect("connect");
+    assert_eq!(connected["exists"], true, "{connected}");
+    assert_eq!(connected["enabled"], true, "{connected}");
+    assert_eq!(connected["events_match"], true, "{connected}");
+    assert_eq!(connected["secret_handed_over"], true, "{connected}");
+    assert_eq!(
+        connected["api_version"],
+        coachdesk_domain::provider::STRIPE_API_VERSION
+    );
+    let again = h
+        .invoke("connect_stripe_webhook", json!({}))
+        .expect("connect again");
+    assert_eq!(again["endpoint_id"], connected["endpoint_id"]);
+    assert_eq!(endpoints_to_this_relay().len(), 1);
+
+    let rotated = h
+        .invoke("rotate_stripe_webhook_secret", json!({}))
+        .expect("rotate");
+    assert_ne!(
+        rotated["endpoint_id"], connected["endpoint_id"],
+        "{rotated}"
+    );
+    assert_eq!(rotated["rotation_in_progress"], false, "{rotated}");
+    assert!(rotated["last_rotated_at"].is_string(), "{rotated}");
+    let left = endpoints_to_this_relay();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0]["id"], rotated["endpoint_id"]);
+}
