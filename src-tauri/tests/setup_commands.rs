@@ -547,7 +547,7 @@ fn the_webhook_is_registered_with_the_relay_and_bookings_take_the_mapped_terms()
         .client
         .book("coaching-60", "Ada Client", "ada@example.com")
         .expect("book");
-    let found = common::eventually(
+    let found = coachdesk_waiting::eventually(
         "the booking arriving through the relay",
         Duration::from_secs(20),
         || {
@@ -575,7 +575,7 @@ fn the_webhook_is_registered_with_the_relay_and_bookings_take_the_mapped_terms()
         "{}/pay/coaching?invitee_uuid={}",
         relay.url, booking.invitee_uuid
     );
-    let page = common::eventually(
+    let page = coachdesk_waiting::eventually(
         "the relay learning of the cancellation",
         Duration::from_secs(20),
         || {

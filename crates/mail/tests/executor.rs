@@ -61,18 +61,19 @@ async fn the_executor_drops_a_paid_bookings_payment_request_and_sends_the_confir
     };
     let engine = SyncEngine::start(config, store.clone(), Arc::new(NoSecrets), outlets).unwrap();
 
-    let deadline = std::time::Instant::now() + StdDuration::from_secs(30);
-    loop {
-        let rows = email_rows(&store, &booking.id);
-        if rows.len() == 2 && rows.iter().all(|(_, status, ..)| status != "pending") {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the executor did not settle the emails: {rows:?}"
-        );
-        tokio::time::sleep(StdDuration::from_millis(100)).await;
-    }
+    coachdesk_waiting::eventually_async(
+        "the executor settling the emails",
+        StdDuration::from_secs(30),
+        || async {
+            let rows = email_rows(&store, &booking.id);
+            if rows.len() == 2 && rows.iter().all(|(_, status, ..)| status != "pending") {
+                Ok(())
+            } else {
+                Err(rows)
+            }
+        },
+    )
+    .await;
     engine.shutdown();
 
     let got = sink.messages();

@@ -39,23 +39,3 @@ pub fn invoke(app: &App<MockRuntime>, cmd: &str, args: Value) -> Result<Value, V
     )
     .map(|body| body.deserialize::<Value>().expect("json answer"))
 }
-
-/// Polls `check` until it gives a value, failing with `what` and the last state it
-/// reported after `within`: the one wait for what arrives through sync or the relay.
-pub fn eventually<T, S: std::fmt::Debug>(
-    what: &str,
-    within: std::time::Duration,
-    mut check: impl FnMut() -> Result<T, S>,
-) -> T {
-    let deadline = std::time::Instant::now() + within;
-    loop {
-        match check() {
-            Ok(value) => return value,
-            Err(state) => assert!(
-                std::time::Instant::now() < deadline,
-                "{what}: still {state:?} after {within:?}"
-            ),
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-}

@@ -25,25 +25,7 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Polls `check` until it gives a value, failing with `what` and the last state it
-/// reported after `within`: the one wait for what a relay does after its answer.
-pub fn eventually<T, S: std::fmt::Debug>(
-    what: &str,
-    within: Duration,
-    mut check: impl FnMut() -> Result<T, S>,
-) -> T {
-    let deadline = std::time::Instant::now() + within;
-    loop {
-        match check() {
-            Ok(value) => return value,
-            Err(state) => assert!(
-                std::time::Instant::now() < deadline,
-                "{what}: still {state:?} after {within:?}"
-            ),
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+pub use coachdesk_waiting::eventually;
 
 /// One sample of the relay's `/metrics`, by its name and labels as printed.
 pub fn metric(addr: SocketAddr, sample: &str) -> u64 {

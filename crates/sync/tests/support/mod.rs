@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use coachdesk_desk::SessionTypeForms;
 use coachdesk_domain::Booking;
@@ -578,12 +578,9 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    coachdesk_waiting::eventually_async(what, Duration::from_secs(10), || {
+        let fut = f();
+        async move { fut.await.ok_or("not yet") }
+    })
+    .await
 }

@@ -1,0 +1,76 @@
+//! The tests' one way to wait for what another thread or process does: poll a check the
+//! code under test exposes (a counter, a state, a row) until it holds, and fail with what
+//! was last seen once a deadline passes. Never sleep-then-assert: a wait that can only
+//! end by its check passing cannot pass while the code is broken.
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// How often a check is repeated.
+const POLL: Duration = Duration::from_millis(20);
+
+/// Polls `check` until it gives `Ok`, failing the test with `what` and the last state it
+/// reported (`Err`) after `within`.
+pub fn eventually<T, S: Debug>(
+    what: &str,
+    within: Duration,
+    mut check: impl FnMut() -> Result<T, S>,
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        match check() {
+            Ok(value) => return value,
+            Err(state) => assert!(
+                Instant::now() < deadline,
+                "{what}: still {state:?} after {within:?}"
+            ),
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// [`eventually`] for async checks, on a tokio runtime.
+pub async fn eventually_async<T, S, F, Fut>(what: &str, within: Duration, mut check: F) -> T
+where
+    S: Debug,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, S>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        match check().await {
+            Ok(value) => return value,
+            Err(state) => assert!(
+                Instant::now() < deadline,
+                "{what}: still {state:?} after {within:?}"
+            ),
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn returns_once_the_check_holds() {
+        let mut calls = 0;
+        let got = eventually("three calls", Duration::from_secs(5), || {
+            calls += 1;
+            if calls == 3 {
+                Ok(calls)
+            } else {
+                Err(calls)
+            }
+        });
+        assert_eq!(got, 3);
+    }
+
+    #[test]
+    #[should_panic(expected = "never: still \"no\" after")]
+    fn fails_with_the_last_state_after_the_deadline() {
+        eventually::<(), _>("never", Duration::from_millis(50), || Err("no"));
+    }
+}
