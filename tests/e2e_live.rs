@@ -22,13 +22,11 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context as _};
 use coachdesk_tests::e2e::{self, capture, click, step, text_of, type_into, wait_for, Sandbox};
 use coachdesk_tests::stack::Stack;
+use coachdesk_tests::steps::{booking_rows, wait_row_state, SYNC_WAIT};
 use fantoccini_loopback::Client;
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-
-/// How long sync may take to bring a change into the window (relay long-poll, effects).
-const SYNC_WAIT: Duration = Duration::from_secs(45);
 
 /// The stack on its own: a booking and its payment at the simulator arrive at the relay
 /// as signed webhooks (the relay refuses unsigned ones), ready for the app to pull.
@@ -220,51 +218,13 @@ fn completed_checkouts(stack: &Stack) -> anyhow::Result<usize> {
         .count())
 }
 
-/// The rows of the bookings table as (client, state) pairs.
-async fn rows(client: &Client) -> anyhow::Result<Vec<(String, String)>> {
-    let script =
-        "return Array.from(document.querySelectorAll('tr[data-testid=booking-row]')).map(r => [
-        (r.querySelector('[data-testid=open-booking]') || {}).textContent || '',
-        (r.querySelector('[data-testid=booking-state]') || {}).textContent || '']);";
-    let value = step(
-        "read the bookings table",
-        client.execute(script, Vec::new()),
-    )
-    .await?;
-    let list = value.as_array().cloned().unwrap_or_default();
-    Ok(list
-        .iter()
-        .map(|pair| {
-            let text = |i: usize| pair[i].as_str().unwrap_or("").trim().to_owned();
-            (text(0), text(1))
-        })
-        .collect())
-}
-
-/// Waits until the table has a row of `name` in `state` (sync brings it, nobody clicks).
-async fn wait_row_state(client: &Client, name: &str, state: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + SYNC_WAIT;
-    loop {
-        let rows = rows(client).await?;
-        if rows.iter().any(|(n, s)| n == name && s == state) {
-            return Ok(());
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "no row of {name} in state {state:?} within {} s; rows: {rows:?}",
-            SYNC_WAIT.as_secs()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
 /// Waits until the rows of `name` have exactly `states` (in any order).
 async fn wait_states(client: &Client, name: &str, states: &[&str]) -> anyhow::Result<()> {
     let mut want: Vec<String> = states.iter().map(|s| (*s).to_owned()).collect();
     want.sort();
     let deadline = Instant::now() + SYNC_WAIT;
     loop {
-        let mut got: Vec<String> = rows(client)
+        let mut got: Vec<String> = booking_rows(client)
             .await?
             .into_iter()
             .filter(|(n, _)| n == name)

@@ -22,15 +22,13 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::ensure;
-use coachdesk_tests::e2e::{
-    self, capture, click, replace, step, text_of, wait_for, wait_for_text, Sandbox,
-};
+use anyhow::{ensure, Context as _};
+use coachdesk_tests::e2e::{self, capture, click, step, text_of, wait_for, wait_for_text, Sandbox};
 use coachdesk_tests::stack::{Stack, DEMO_CALENDLY_TOKEN, DEMO_STRIPE_KEY};
+use coachdesk_tests::steps::{
+    page_text, remove_secrets, save_relay_url, save_secret, test_connection, wait_gone, SYNC_WAIT,
+};
 use fantoccini_loopback::Client;
-
-/// How long sync may take to bring a change into the window (relay long-poll, restart).
-const SYNC_WAIT: Duration = Duration::from_secs(45);
 
 #[tokio::test]
 #[ignore = "needs a display, the built app, relay and simulator: run by ./scripts/test"]
@@ -162,14 +160,9 @@ async fn relay_down_then_fixed(client: &Client, stack: &Stack) -> anyhow::Result
         answer.0 && answer.1.starts_with("Connected to the relay"),
         "{answer:?}"
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while find_optional(client, "#first-run").await? {
-        ensure!(
-            Instant::now() < deadline,
-            "the first-run strip should go once everything is set"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    wait_gone(client, "#first-run", Duration::from_secs(10))
+        .await
+        .context("the first-run strip should go once everything is set")?;
     click(client, "#nav-bookings").await?;
     let deadline = Instant::now() + SYNC_WAIT;
     while !page_text(client).await?.contains("Kim Waiting") {
@@ -186,61 +179,4 @@ async fn relay_down_then_fixed(client: &Client, stack: &Stack) -> anyhow::Result
     click(client, "#nav-dashboard").await?;
     wait_for_text(client, "#sync-health [data-testid=sync-state]", "Connected").await?;
     Ok(())
-}
-
-async fn save_secret(client: &Client, name: &str, value: &str) -> anyhow::Result<()> {
-    click(client, "#nav-settings").await?;
-    let input = format!("#secret-{name}-input");
-    replace(client, &input, value).await?;
-    click(client, &format!("#secret-{name}-save")).await?;
-    wait_for(client, &format!("#secret-{name}-status[data-set=true]")).await?;
-    // The field is emptied once the keychain has it.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = e2e::prop_of(client, &input, "value")
-            .await?
-            .unwrap_or_default();
-        if left.is_empty() {
-            return Ok(());
-        }
-        ensure!(Instant::now() < deadline, "{name} was not saved");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn save_relay_url(client: &Client, url: &str) -> anyhow::Result<()> {
-    replace(client, "#relay-url-input", url).await?;
-    click(client, "#relay-url-save").await?;
-    wait_for(client, "#relay-url-saved").await?;
-    Ok(())
-}
-
-/// Clicks "Test connection" and returns (ok, sentence).
-async fn test_connection(client: &Client, service: &str) -> anyhow::Result<(bool, String)> {
-    click(client, &format!("#test-{service}")).await?;
-    let done = format!("#check-{service}[data-state=done]");
-    let ok = e2e::attr_of(client, &done, "data-ok")
-        .await?
-        .unwrap_or_default();
-    let text = text_of(client, &done).await?;
-    Ok((ok == "true", text))
-}
-
-async fn remove_secrets(client: &Client) -> anyhow::Result<()> {
-    click(client, "#nav-settings").await?;
-    for name in ["stripe_test_key", "calendly_token", "relay_token"] {
-        let css = format!("#secret-{name}-remove");
-        if find_optional(client, &css).await? {
-            click(client, &css).await?;
-        }
-    }
-    Ok(())
-}
-
-async fn find_optional(client: &Client, css: &str) -> anyhow::Result<bool> {
-    Ok(!e2e::texts_of(client, css).await?.is_empty())
-}
-
-async fn page_text(client: &Client) -> anyhow::Result<String> {
-    text_of(client, "#main").await
 }

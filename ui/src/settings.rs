@@ -266,7 +266,7 @@ fn settings_body(v: &SettingsView, on_view: &Callback<Result<SettingsView, Comma
                 { row(coachdesk_protocol::settings::secret::RELAY_TOKEN) }
                 <ConnectionTest service={service::RELAY} label="the relay" />
             </div>
-            <StripeWebhookCard />
+            <StripeWebhookCard secrets={v.secrets.clone()} relay_url={v.relay_url.clone()} />
             { mode_card(v, on_view) }
             { features_card(&v.features, on_view) }
             <crate::backups::BackupsCard />
@@ -276,17 +276,26 @@ fn settings_body(v: &SettingsView, on_view: &Callback<Result<SettingsView, Comma
     }
 }
 
+#[derive(Properties, PartialEq)]
+struct StripeWebhookCardProps {
+    /// The saved secrets and the relay's address: the card asks Stripe again when they
+    /// change, so a key saved on the first run clears "enter your Stripe key first".
+    secrets: Vec<SecretStatus>,
+    relay_url: Option<String>,
+}
+
 /// Stripe's webhook endpoint to the relay: its state, "Connect" (create or correct it and
 /// hand its secret to the relay) and "Rotate signing secret".
 #[component]
-fn StripeWebhookCard() -> Html {
+fn StripeWebhookCard(props: &StripeWebhookCardProps) -> Html {
     use crate::setup_ipc;
     use coachdesk_protocol::setup::StripeWebhookView;
     let view = use_state(|| None::<Result<StripeWebhookView, CommandError>>);
     let busy = use_state(|| None::<&'static str>);
     {
         let view = view.clone();
-        use_effect_with((), move |_| {
+        let inputs = (props.secrets.clone(), props.relay_url.clone());
+        use_effect_with(inputs, move |_| {
             spawn_local(async move { view.set(Some(setup_ipc::stripe_webhook().await)) });
         });
     }
