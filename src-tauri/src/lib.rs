@@ -148,7 +148,7 @@ impl AppState {
             }),
             // Client emails through the coach's SMTP server (settings read at each send,
             // the password from the secret source).
-            mailer: mail_commands::mailer(self.store.clone(), self.secrets()),
+            mailer: coachdesk_desk::mail::mailer(self.store.clone(), self.secrets()),
         };
         let handle = tauri::async_runtime::block_on(async move {
             SyncEngine::start(config, store, secrets, outlets)

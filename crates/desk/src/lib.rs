@@ -14,6 +14,7 @@ pub mod backups;
 mod bookings;
 pub mod diagnostics;
 mod error;
+pub mod mail;
 pub mod relay_links;
 mod session_types;
 pub mod settings;
