@@ -6,24 +6,20 @@
 //! What a failed connection means is decided by the desk's [`explain`], a pure function
 //! from the failure to a sentence, so every wording is unit-tested there.
 
-use std::time::Duration;
-
 use anyhow::Context as _;
 use coachdesk_protocol::ipc::CommandError;
 use coachdesk_protocol::settings::{
     secret, service, ApiBase, ConnectionCheck, FeatureToggle, SecretStatus, SettingsView,
 };
 use coachdesk_providers::{
-    calendly_base_from_env, stripe_base_from_env, ProviderError, CALENDLY_DEFAULT_BASE,
-    STRIPE_DEFAULT_BASE,
+    calendly_base_from_env, stripe_base_from_env, CALENDLY_DEFAULT_BASE, STRIPE_DEFAULT_BASE,
 };
 use coachdesk_store::{Feature, CALENDLY_API_BASE_SETTING, STRIPE_API_BASE_SETTING};
-use coachdesk_sync::{relay::RelayClient, Secret, SecretError, SecretName, SyncConfig};
+use coachdesk_sync::{Secret, SecretError, SecretName, SyncConfig};
 use tauri::State;
 
 use coachdesk_desk::settings::{
-    chain_text, check_secret, explain, feature_text, last4, secret_name, Service, CHECK_TIMEOUT,
-    SECRETS,
+    chain_text, check_secret, feature_text, last4, secret_name, ConnectionChecks, Service, SECRETS,
 };
 
 use crate::launch::{self, Mode};
@@ -245,94 +241,18 @@ impl AppState {
         })
     }
 
-    /// Runs "test connection" for `service`.
+    /// Runs "test connection" for `service` (the use case is the desk's
+    /// [`ConnectionChecks`]).
     pub async fn check_connection(&self, service: Service) -> ConnectionCheck {
-        let result = match service {
-            Service::Stripe => self.check_stripe().await,
-            Service::Calendly => self.check_calendly().await,
-            Service::Relay => self.check_relay().await,
-        };
-        match result {
-            Ok(message) => ConnectionCheck {
-                service: service.name().to_owned(),
-                ok: true,
-                message,
-                detail: None,
-            },
-            Err(err) => {
-                let detail = chain_text(&err);
-                tracing::info!(service = service.name(), error = %detail, "connection test failed");
-                ConnectionCheck {
-                    service: service.name().to_owned(),
-                    ok: false,
-                    message: explain(service, &err),
-                    detail: Some(detail),
-                }
-            }
+        let config = self.sync_config();
+        ConnectionChecks {
+            store: &self.store,
+            config: &config,
+            secrets: self.secrets(),
+            relay_url: self.relay_url_in_force(),
         }
-    }
-
-    async fn check_stripe(&self) -> Result<String, ProviderError> {
-        let stripe = self.providers().stripe()?.with_timeout(CHECK_TIMEOUT);
-        stripe.list_events(None, None, 1).await?;
-        let mode = if self.sync_config().mode == coachdesk_sync::Mode::Live {
-            "live"
-        } else {
-            "test"
-        };
-        Ok(format!(
-            "Connected to Stripe: the {mode}-mode secret key works."
-        ))
-    }
-
-    async fn check_calendly(&self) -> Result<String, ProviderError> {
-        let calendly = self.providers().calendly()?;
-        let me = calendly.current_user().await?;
-        Ok(format!(
-            "Connected to Calendly: the access token works ({}).",
-            me.scheduling_url.unwrap_or(me.uri)
-        ))
-    }
-
-    async fn check_relay(&self) -> Result<String, ProviderError> {
-        let Some(url) = self.relay_url_in_force() else {
-            return Err(ProviderError::BadBaseUrl {
-                provider: "the relay",
-                value: String::new(),
-            });
-        };
-        let token =
-            self.secrets()
-                .get(SecretName::RelayToken)
-                .map_err(|err| ProviderError::Transient {
-                    provider: "the keychain",
-                    status: None,
-                    message: err.to_string(),
-                    retry_after: None,
-                    source: Some(Box::new(err)),
-                })?;
-        let client =
-            RelayClient::new(&url, Duration::ZERO).map_err(|err| ProviderError::Transient {
-                provider: "the relay",
-                status: None,
-                message: err.to_string(),
-                retry_after: None,
-                source: None,
-            })?;
-        let after = coachdesk_sync::relay::cursor(&self.store()).unwrap_or(0);
-        // A pull without an ack reads and changes nothing at the relay. The client's own
-        // timeouts bound it (10 s to connect, 15 s in all).
-        let page = client
-            .pull(token.expose(), after, 1, Duration::ZERO)
-            .await?;
-        Ok(format!(
-            "Connected to the relay at {url}: the token works{}.",
-            if page.events.is_empty() {
-                String::new()
-            } else {
-                " and events are waiting to be applied".to_owned()
-            }
-        ))
+        .check(service)
+        .await
     }
 }
 

@@ -1,14 +1,18 @@
-//! The Settings page's pure parts: which services "test connection" checks and what a
-//! failure reads as ([`explain`], so every wording is unit-tested), the secrets the coach
-//! pastes (checked before they reach the keychain), and the feature toggles' words.
+//! The Settings page: "test connection" per service ([`ConnectionChecks`]) and what a
+//! failure reads as ([`explain`], pure, so every wording is unit-tested), the secrets the
+//! coach pastes (checked before they reach the keychain), and the feature toggles' words.
 
 use std::time::Duration;
 
 use coachdesk_protocol::ipc::{CommandError, FieldError};
 use coachdesk_protocol::settings::{secret, service};
 use coachdesk_providers::{network_failure, NetworkFailure, ProviderError};
-use coachdesk_store::Feature;
-use coachdesk_sync::{SecretError, SecretName};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use coachdesk_protocol::settings::ConnectionCheck;
+use coachdesk_store::{Feature, Store};
+use coachdesk_sync::relay::RelayClient;
+use coachdesk_sync::{Providers, SecretError, SecretName, SecretSource, SyncConfig};
 
 /// How long "test connection" waits for an answer.
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -348,6 +352,118 @@ pub fn feature_text(feature: Feature) -> (&'static str, &'static str) {
             "Cancel in Calendly in test mode",
             "Off (the default): in test mode Coachdesk does not cancel Calendly events, since Calendly has no test mode; the timeline says what it would have cancelled.",
         ),
+    }
+}
+
+/// "Test connection" for each service, with the saved settings.
+pub struct ConnectionChecks<'a> {
+    pub store: &'a Mutex<Store>,
+    /// The provider bases and mode in force.
+    pub config: &'a SyncConfig,
+    pub secrets: Arc<dyn SecretSource>,
+    /// The relay URL in force (saved, or the demo's), if any.
+    pub relay_url: Option<String>,
+}
+
+impl ConnectionChecks<'_> {
+    fn store(&self) -> MutexGuard<'_, Store> {
+        self.store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn providers(&self) -> Providers {
+        Providers::new(self.config.clone(), self.secrets.clone())
+    }
+
+    /// Runs "test connection" for `service` and says, in words, what is wrong.
+    pub async fn check(&self, service: Service) -> ConnectionCheck {
+        let result = match service {
+            Service::Stripe => self.check_stripe().await,
+            Service::Calendly => self.check_calendly().await,
+            Service::Relay => self.check_relay().await,
+        };
+        match result {
+            Ok(message) => ConnectionCheck {
+                service: service.name().to_owned(),
+                ok: true,
+                message,
+                detail: None,
+            },
+            Err(err) => {
+                let detail = chain_text(&err);
+                tracing::info!(service = service.name(), error = %detail, "connection test failed");
+                ConnectionCheck {
+                    service: service.name().to_owned(),
+                    ok: false,
+                    message: explain(service, &err),
+                    detail: Some(detail),
+                }
+            }
+        }
+    }
+
+    async fn check_stripe(&self) -> Result<String, ProviderError> {
+        let stripe = self.providers().stripe()?.with_timeout(CHECK_TIMEOUT);
+        stripe.list_events(None, None, 1).await?;
+        let mode = if self.config.mode == coachdesk_sync::Mode::Live {
+            "live"
+        } else {
+            "test"
+        };
+        Ok(format!(
+            "Connected to Stripe: the {mode}-mode secret key works."
+        ))
+    }
+
+    async fn check_calendly(&self) -> Result<String, ProviderError> {
+        let calendly = self.providers().calendly()?;
+        let me = calendly.current_user().await?;
+        Ok(format!(
+            "Connected to Calendly: the access token works ({}).",
+            me.scheduling_url.unwrap_or(me.uri)
+        ))
+    }
+
+    async fn check_relay(&self) -> Result<String, ProviderError> {
+        let Some(url) = self.relay_url.clone() else {
+            return Err(ProviderError::BadBaseUrl {
+                provider: "the relay",
+                value: String::new(),
+            });
+        };
+        let token =
+            self.secrets
+                .get(SecretName::RelayToken)
+                .map_err(|err| ProviderError::Transient {
+                    provider: "the keychain",
+                    status: None,
+                    message: err.to_string(),
+                    retry_after: None,
+                    source: Some(Box::new(err)),
+                })?;
+        let client =
+            RelayClient::new(&url, Duration::ZERO).map_err(|err| ProviderError::Transient {
+                provider: "the relay",
+                status: None,
+                message: err.to_string(),
+                retry_after: None,
+                source: None,
+            })?;
+        let after = coachdesk_sync::relay::cursor(&self.store()).unwrap_or(0);
+        // A pull without an ack reads and changes nothing at the relay. The client's own
+        // timeouts bound it (10 s to connect, 15 s in all).
+        let page = client
+            .pull(token.expose(), after, 1, Duration::ZERO)
+            .await?;
+        Ok(format!(
+            "Connected to the relay at {url}: the token works{}.",
+            if page.events.is_empty() {
+                String::new()
+            } else {
+                " and events are waiting to be applied".to_owned()
+            }
+        ))
     }
 }
 
