@@ -1,10 +1,10 @@
 //! The Settings page's commands: secrets into the keychain (never SQLite, never logs, never
-//! back to the window), the relay URL, the provider API addresses, test or live mode for the next start, the feature
-//! toggles, "test connection" per service, and approving a refund held while automatic
-//! refunds are off.
+//! back to the window), the relay URL, the provider API addresses, test or live mode for
+//! the next start, the feature toggles, "test connection" per service, and approving a
+//! refund held while automatic refunds are off.
 //!
-//! What a failed connection means is decided by the desk's [`explain`], a pure function
-//! from the failure to a sentence, so every wording is unit-tested there.
+//! "Test connection" and what a failure reads as are the desk's
+//! (`coachdesk_desk::settings::ConnectionChecks` and `explain`, unit-tested there).
 
 use anyhow::Context as _;
 use coachdesk_protocol::ipc::CommandError;
