@@ -87,7 +87,7 @@ async fn bookings_payments_cancellations_and_reschedules_reach_the_open_window(
         capture(&client, "e2e-live-dashboard").await?;
         book_and_pay(&client, &stack).await?;
         cancel_thirty_hours_ahead(&client, &stack).await?;
-        reschedule(&client, &stack).await
+        reschedule(&client, &stack, &sandbox.db).await
     }
     .await;
     if outcome.is_err() {
@@ -167,7 +167,7 @@ async fn cancel_thirty_hours_ahead(client: &Client, stack: &Stack) -> anyhow::Re
 }
 
 /// (c) The client moves a paid session: the payment goes with it, nobody is charged again.
-async fn reschedule(client: &Client, stack: &Stack) -> anyhow::Result<()> {
+async fn reschedule(client: &Client, stack: &Stack, db: &std::path::Path) -> anyhow::Result<()> {
     click(client, "#nav-bookings").await?;
     let booking = stack.book(
         "coaching-60",
@@ -189,8 +189,20 @@ async fn reschedule(client: &Client, stack: &Stack) -> anyhow::Result<()> {
     wait_states(client, "Sasha Move", &["Confirmed", "Rescheduled"]).await?;
     capture(client, "e2e-live-rescheduled").await?;
 
-    // No new charge: no payment completed and no checkout created since.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // No new charge: once the app has run every effect due (its outbox, read from its
+    // database), no payment completed and no checkout was created since.
+    let store = coachdesk_store::Store::open(db).context("open the app's database")?;
+    coachdesk_waiting::eventually_async(
+        "the app's effects settling",
+        Duration::from_secs(30),
+        || async {
+            match store.due_effects(time::OffsetDateTime::now_utc(), 10) {
+                Ok(due) if due.is_empty() => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
     ensure!(
         completed_checkouts(stack)? == charges_before,
         "the reschedule charged the client again"

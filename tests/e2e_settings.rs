@@ -130,6 +130,7 @@ async fn relay_down_then_fixed(client: &Client, stack: &Stack) -> anyhow::Result
     capture(client, "e2e-settings-relay-down").await?;
 
     // A client books while the app cannot reach the relay: the webhook waits there.
+    let waiting_before = stack.relay_queue_depth()?;
     stack.book(
         "coaching-60",
         "Kim Waiting",
@@ -144,12 +145,28 @@ async fn relay_down_then_fixed(client: &Client, stack: &Stack) -> anyhow::Result
     )
     .await?;
     capture(client, "e2e-settings-dashboard-not-connected").await?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The booking waits at the relay, which says no consumer has taken it: the app, with
+    // its wrong URL, has pulled nothing, so the window cannot show it.
+    coachdesk_waiting::eventually_async(
+        "the booking waiting at the relay",
+        Duration::from_secs(30),
+        || async {
+            match stack.relay_queue_depth() {
+                Ok(depth) if depth > waiting_before => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
     click(client, "#nav-bookings").await?;
     wait_for(client, "#main").await?;
     ensure!(
         !page_text(client).await?.contains("Kim Waiting"),
         "nothing can arrive while the relay URL is wrong"
+    );
+    ensure!(
+        stack.relay_queue_depth()? > waiting_before,
+        "the relay still holds the booking, unacknowledged"
     );
 
     // Fixed: the right URL, sync restarts, the waiting booking arrives.

@@ -340,6 +340,24 @@ impl Stack {
         Ok(id)
     }
 
+    /// Events the relay holds that some consumer has not acknowledged yet (its
+    /// `coachdesk_relay_queue_depth`).
+    pub fn relay_queue_depth(&self) -> anyhow::Result<u64> {
+        let page = coachdesk_sim::http::request(
+            "GET",
+            &format!("{}/metrics", self.relay_url),
+            &[],
+            b"",
+            Duration::from_secs(5),
+        )
+        .context("read the relay's metrics")?
+        .text();
+        page.lines()
+            .find_map(|l| l.strip_prefix("coachdesk_relay_queue_depth "))
+            .and_then(|v| v.trim().parse().ok())
+            .with_context(|| format!("no queue depth in the relay's metrics: {page}"))
+    }
+
     /// Requests the simulator's fake APIs received whose path starts with `prefix`.
     pub fn requests(
         &self,
