@@ -166,7 +166,7 @@ pub fn spawn_daily_backups(
 }
 
 fn daily_once(store: &std::sync::Mutex<coachdesk_store::Store>, dir: &Path) {
-    let store = store.lock().unwrap_or_else(|p| p.into_inner());
+    let store = coachdesk_desk::lock(store);
     match backups::daily_backup(&store, dir, OffsetDateTime::now_utc().date()) {
         Ok(Some(path)) => tracing::info!(path = %path.display(), "daily backup written"),
         Ok(None) => {}

@@ -229,12 +229,10 @@ impl AppState {
             .map_or_else(|| PathBuf::from("backups"), |dir| dir.join("backups"))
     }
 
-    /// The store, even after a command panicked while holding it: rusqlite rolls back an
-    /// unfinished transaction when it is dropped, so the connection is still consistent.
+    /// The store, even after a command panicked while holding it (see
+    /// `coachdesk_desk::lock`).
     fn store(&self) -> MutexGuard<'_, Store> {
-        self.store
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        coachdesk_desk::lock(&self.store)
     }
 }
 

@@ -3,8 +3,9 @@
 //!
 //! Here the window's DTOs become domain events and queries, previews are worded, alert
 //! rules are applied, and every failure becomes the [`CommandError`] the window shows.
-//! Nothing here opens a socket of its own, and no file but the backups the coach asks for
-//! ([`backups`]): it works on a [`Store`] it is given.
+//! It talks to Stripe, Calendly, the relay and the SMTP server only through the clients of
+//! the providers, sync and mail crates, and writes no file but the backups the coach asks
+//! for ([`backups`]): it works on a [`Store`] it is given.
 //!
 //! [`CommandError`]: coachdesk_protocol::ipc::CommandError
 //! [`Store`]: coachdesk_store::Store
@@ -25,3 +26,16 @@ pub use alerts::{evaluate_alerts, validate_thresholds, Alerts, ALERT_THRESHOLDS_
 pub use bookings::CoachActions;
 pub use error::{capitalised, command_error};
 pub use session_types::{refund_policy_preview, SessionTypeForms};
+
+use std::sync::{Mutex, MutexGuard};
+
+use coachdesk_store::Store;
+
+/// The app's store behind its lock, even after a panic while it was held: rusqlite rolls
+/// back an unfinished transaction when it is dropped, so the connection is consistent and
+/// a poisoned lock is taken over.
+pub fn lock(store: &Mutex<Store>) -> MutexGuard<'_, Store> {
+    store
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -269,9 +269,7 @@ pub struct MailDesk<'a> {
 
 impl MailDesk<'_> {
     fn store(&self) -> MutexGuard<'_, Store> {
-        self.store
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::lock(self.store)
     }
 
     fn passwords(&self) -> SecretPasswords {

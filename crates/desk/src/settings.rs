@@ -367,9 +367,7 @@ pub struct ConnectionChecks<'a> {
 
 impl ConnectionChecks<'_> {
     fn store(&self) -> MutexGuard<'_, Store> {
-        self.store
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::lock(self.store)
     }
 
     fn providers(&self) -> Providers {

@@ -103,9 +103,7 @@ pub struct Setup<'a> {
 
 impl Setup<'_> {
     fn store(&self) -> MutexGuard<'_, Store> {
-        self.store
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::lock(self.store)
     }
 
     fn providers(&self) -> Providers {

@@ -343,15 +343,15 @@ fn same_events(endpoint: &WebhookEndpoint, wanted: &[String]) -> bool {
 
 impl StripeWebhook<'_> {
     fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
-        crate_lock(self.store).setting(key)
+        crate::lock(self.store).setting(key)
     }
 
     fn set(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        crate_lock(self.store).set_setting(key, value)
+        crate::lock(self.store).set_setting(key, value)
     }
 
     fn unset(&self, key: &str) -> Result<(), StoreError> {
-        crate_lock(self.store).delete_setting(key)
+        crate::lock(self.store).delete_setting(key)
     }
 
     fn spec(&self, hook: &str) -> WebhookEndpointSpec {
@@ -680,12 +680,6 @@ pub fn status_message(v: &StripeWebhookView) -> String {
         }
         (None, false) => format!("The webhook endpoint is set up, but: {}", reach.sentence()),
     }
-}
-
-fn crate_lock(store: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
-    store
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]
