@@ -36,11 +36,11 @@ use coachdesk_sim::http::{request, HttpResponse};
 use coachdesk_tests::e2e::{
     self, capture, click, open_booking, step, text_of, wait_for, wait_for_text, Sandbox,
 };
-use coachdesk_tests::stack::{SimBooking, Stack, DEMO_CALENDLY_TOKEN, DEMO_STRIPE_KEY};
+use coachdesk_tests::stack::{SimBooking, Stack};
 use coachdesk_tests::steps::{
-    create_session_type_with_policy, link_event_type, register_calendly_webhook, remove_secrets,
-    save_relay_url, save_secret, scroll_to, set_up_in_stripe, test_connection, wait_booking_row,
-    wait_gone, wait_row_state,
+    connect_stripe_and_calendly, create_session_type_with_policy, link_event_type,
+    register_calendly_webhook, remove_secrets, save_relay_url, save_secret, scroll_to,
+    set_up_in_stripe, test_connection, wait_booking_row, wait_gone, wait_row_state,
 };
 use fantoccini_loopback::Client;
 use serde_json::{json, Value};
@@ -117,19 +117,7 @@ async fn first_start(client: &Client) -> anyhow::Result<()> {
 
 /// (2) The keys, the token and the relay, each saved and tested as a coach would.
 async fn connect_services(client: &Client, stack: &Stack) -> anyhow::Result<()> {
-    save_secret(client, "stripe_test_key", DEMO_STRIPE_KEY).await?;
-    let answer = test_connection(client, "stripe").await?;
-    ensure!(
-        answer
-            == (
-                true,
-                "Connected to Stripe: the test-mode secret key works.".to_owned()
-            ),
-        "{answer:?}"
-    );
-    save_secret(client, "calendly_token", DEMO_CALENDLY_TOKEN).await?;
-    let answer = test_connection(client, "calendly").await?;
-    ensure!(answer.0, "Calendly with the simulator's token: {answer:?}");
+    connect_stripe_and_calendly(client).await?;
     save_relay_url(client, &stack.relay_url).await?;
     save_secret(client, "relay_token", &stack.relay_token).await?;
     let answer = test_connection(client, "relay").await?;

@@ -24,9 +24,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context as _};
 use coachdesk_tests::e2e::{self, capture, click, step, text_of, wait_for, wait_for_text, Sandbox};
-use coachdesk_tests::stack::{Stack, DEMO_CALENDLY_TOKEN, DEMO_STRIPE_KEY};
+use coachdesk_tests::stack::Stack;
 use coachdesk_tests::steps::{
-    page_text, remove_secrets, save_relay_url, save_secret, test_connection, wait_gone, SYNC_WAIT,
+    connect_stripe_and_calendly, page_text, remove_secrets, save_relay_url, save_secret,
+    test_connection, wait_gone, SYNC_WAIT,
 };
 use fantoccini_loopback::Client;
 
@@ -99,19 +100,7 @@ async fn stripe_key(client: &Client) -> anyhow::Result<()> {
     ensure!(status.ends_with("…0001"), "status: {status:?}");
     capture(client, "e2e-settings-wrong-stripe-key").await?;
 
-    save_secret(client, "stripe_test_key", DEMO_STRIPE_KEY).await?;
-    let answer = test_connection(client, "stripe").await?;
-    ensure!(
-        answer
-            == (
-                true,
-                "Connected to Stripe: the test-mode secret key works.".to_owned()
-            ),
-        "{answer:?}"
-    );
-    save_secret(client, "calendly_token", DEMO_CALENDLY_TOKEN).await?;
-    let answer = test_connection(client, "calendly").await?;
-    ensure!(answer.0, "Calendly with the simulator's token: {answer:?}");
+    connect_stripe_and_calendly(client).await?;
     Ok(())
 }
 

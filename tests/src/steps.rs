@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::e2e::{
     self, capture, click, replace, step, text_of, texts_of, type_into, wait_for, wait_for_text,
 };
-use crate::stack::Stack;
+use crate::stack::{Stack, DEMO_CALENDLY_TOKEN, DEMO_STRIPE_KEY};
 
 /// How long sync may take to bring a change into the window (relay long-poll, effects).
 pub const SYNC_WAIT: Duration = Duration::from_secs(45);
@@ -52,6 +52,25 @@ pub async fn save_relay_url(client: &Client, url: &str) -> anyhow::Result<()> {
 }
 
 /// Clicks "Test connection" of `service` (`stripe`, `calendly`, `relay`) in Settings and
+/// Saves the simulator's Stripe test key and Calendly token in Settings, and checks that
+/// "Test connection" says each works.
+pub async fn connect_stripe_and_calendly(client: &Client) -> anyhow::Result<()> {
+    save_secret(client, "stripe_test_key", DEMO_STRIPE_KEY).await?;
+    let answer = test_connection(client, "stripe").await?;
+    ensure!(
+        answer
+            == (
+                true,
+                "Connected to Stripe: the test-mode secret key works.".to_owned()
+            ),
+        "{answer:?}"
+    );
+    save_secret(client, "calendly_token", DEMO_CALENDLY_TOKEN).await?;
+    let answer = test_connection(client, "calendly").await?;
+    ensure!(answer.0, "Calendly with the simulator's token: {answer:?}");
+    Ok(())
+}
+
 /// returns (ok, the sentence shown).
 pub async fn test_connection(client: &Client, service: &str) -> anyhow::Result<(bool, String)> {
     click(client, &format!("#test-{service}")).await?;

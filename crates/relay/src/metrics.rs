@@ -165,7 +165,12 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition, with the queue figures read by the caller.
-    pub fn render(&self, queue_depth: i64, oldest_unacked_age_secs: f64) -> String {
+    pub fn render(
+        &self,
+        queue_depth: i64,
+        oldest_unacked_age_secs: f64,
+        long_polls_waiting: usize,
+    ) -> String {
         let mut out = String::with_capacity(4096);
         let providers = [Provider::Stripe, Provider::Calendly];
         let _ = writeln!(
@@ -231,6 +236,13 @@ impl Metrics {
             "gauge",
             "Age of the oldest unacknowledged event (0 if none).",
             format_args!("{oldest_unacked_age_secs:.3}"),
+        );
+        scalar(
+            &mut out,
+            "coachdesk_relay_long_polls_waiting",
+            "gauge",
+            "Pulls waiting for events now (each holds a worker; at most half the pool).",
+            long_polls_waiting,
         );
         scalar(
             &mut out,
@@ -354,13 +366,7 @@ pub fn render_redirects(out: &mut String, counts: &[crate::store::RedirectCount]
 }
 
 /// One sample of a metric without labels, with its HELP and TYPE lines.
-pub(crate) fn scalar(
-    out: &mut String,
-    name: &str,
-    kind: &str,
-    help: &str,
-    value: impl std::fmt::Display,
-) {
+fn scalar(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
     let _ = writeln!(out, "{name} {value}");
@@ -378,7 +384,7 @@ mod tests {
         m.observe(Route::Hook, Duration::from_micros(1500));
         m.committed(40);
         m.committed(2);
-        let text = m.render(3, 1.5);
+        let text = m.render(3, 1.5, 0);
         assert!(text.contains("coachdesk_relay_commits_total 2\n"));
         assert!(text.contains("coachdesk_relay_committed_jobs_total 42\n"));
         assert!(text.contains("coachdesk_relay_webhooks_received_total{provider=\"stripe\"} 1"));

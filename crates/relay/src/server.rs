@@ -1448,14 +1448,9 @@ fn metrics(ctx: &Ctx, reader: &dyn ReadStore) -> Resp {
         }
     };
     let age = oldest.map_or(0.0, |ms| ((writer::now_ms() - ms).max(0)) as f64 / 1000.0);
-    let mut body = ctx.metrics.render(depth, age);
-    crate::metrics::scalar(
-        &mut body,
-        "coachdesk_relay_long_polls_waiting",
-        "gauge",
-        "Pulls waiting for events now (each holds a worker; at most half the pool).",
-        ctx.long_polls.load(Ordering::SeqCst),
-    );
+    let mut body = ctx
+        .metrics
+        .render(depth, age, ctx.long_polls.load(Ordering::SeqCst));
     match reader.redirects() {
         Ok(counts) => crate::metrics::render_redirects(&mut body, &counts),
         Err(e) => tracing::warn!(error = %e, "redirect counts left out of the metrics"),

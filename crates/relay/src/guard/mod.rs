@@ -585,28 +585,38 @@ fn serve_connection(conn: &Conn) {
 }
 
 /// How long, and how many bytes, a refused request's unread body is drained after the
-/// answer, so that closing does not reset the connection before the client has read it.
+/// answer, so that closing does not reset the connection before the client has read it;
+/// and the silence that ends the drain early (a client that is not sending has nothing
+/// a reset could race, and must not hold its connection).
 const LINGER: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 2 * 1024 * 1024;
+const LINGER_SILENCE: Duration = Duration::from_millis(200);
 
 fn finish(stream: &TcpStream, stop: Stop, extra: &[(&str, String)]) {
     if let Stop::Answer(status) = stop {
         let _ = (&*stream).write_all(&head::error_response(status, extra));
         let _ = stream.shutdown(Shutdown::Write);
-        linger(stream);
+        // Only these are answered before the body was read: the client may still be
+        // sending it. Other answers come after the request was read, or after it stopped.
+        if matches!(status, 413 | 429) {
+            linger(stream);
+        }
     }
 }
 
 /// A lingering close (as nginx does): closing a socket with unread input sends a reset,
 /// and a reset can destroy the answer in the client's receive buffer while it is still
 /// sending the body we refused. Draining briefly, within a fixed time and byte budget
-/// that a hostile client cannot extend, lets the answer arrive.
+/// that a hostile client cannot extend, and only while it keeps sending, lets the answer
+/// arrive.
 fn linger(stream: &TcpStream) {
     let until = Instant::now() + LINGER;
     let mut drained = 0usize;
     let mut buf = [0u8; 16 * 1024];
     while drained < LINGER_BYTES {
-        let left = until.saturating_duration_since(Instant::now());
+        let left = until
+            .saturating_duration_since(Instant::now())
+            .min(LINGER_SILENCE);
         if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
             return;
         }
