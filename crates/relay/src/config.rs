@@ -204,6 +204,11 @@ pub struct Settings {
     /// `COACHDESK_RELAY_RATE_HOOKS_BURST`; keys `rate_hooks_per_sec`, `rate_hooks_burst`).
     pub rate_hooks_per_sec: u32,
     pub rate_hooks_burst: u32,
+    /// Webhooks per second and burst per tenant (not the relay's own coach), from every
+    /// address together, so one coach's flood cannot take the writer from the others
+    /// (`COACHDESK_RELAY_RATE_TENANT_HOOKS_PER_SEC`, `..._BURST`).
+    pub rate_tenant_hooks_per_sec: u32,
+    pub rate_tenant_hooks_burst: u32,
     /// App API requests (`/v1/*`) per second and burst per source address
     /// (`COACHDESK_RELAY_RATE_API_PER_SEC`, `COACHDESK_RELAY_RATE_API_BURST`).
     pub rate_api_per_sec: u32,
@@ -264,6 +269,8 @@ impl Default for Settings {
             max_header_bytes: 16 * 1024,
             rate_hooks_per_sec: 100,
             rate_hooks_burst: 1000,
+            rate_tenant_hooks_per_sec: 200,
+            rate_tenant_hooks_burst: 2000,
             rate_api_per_sec: 50,
             rate_api_burst: 500,
             rate_pay_per_sec: 5,
@@ -306,6 +313,8 @@ struct FileSettings {
     max_header_bytes: Option<usize>,
     rate_hooks_per_sec: Option<u32>,
     rate_hooks_burst: Option<u32>,
+    rate_tenant_hooks_per_sec: Option<u32>,
+    rate_tenant_hooks_burst: Option<u32>,
     rate_api_per_sec: Option<u32>,
     rate_api_burst: Option<u32>,
     rate_pay_per_sec: Option<u32>,
@@ -409,6 +418,8 @@ impl Settings {
                 max_header_bytes,
                 rate_hooks_per_sec,
                 rate_hooks_burst,
+                rate_tenant_hooks_per_sec,
+                rate_tenant_hooks_burst,
                 rate_api_per_sec,
                 rate_api_burst,
                 rate_pay_per_sec,
@@ -486,6 +497,8 @@ impl Settings {
             max_header_bytes = "COACHDESK_RELAY_MAX_HEADER_BYTES",
             rate_hooks_per_sec = "COACHDESK_RELAY_RATE_HOOKS_PER_SEC",
             rate_hooks_burst = "COACHDESK_RELAY_RATE_HOOKS_BURST",
+            rate_tenant_hooks_per_sec = "COACHDESK_RELAY_RATE_TENANT_HOOKS_PER_SEC",
+            rate_tenant_hooks_burst = "COACHDESK_RELAY_RATE_TENANT_HOOKS_BURST",
             rate_api_per_sec = "COACHDESK_RELAY_RATE_API_PER_SEC",
             rate_api_burst = "COACHDESK_RELAY_RATE_API_BURST",
             rate_pay_per_sec = "COACHDESK_RELAY_RATE_PAY_PER_SEC",
@@ -564,6 +577,8 @@ impl Settings {
         let rates = [
             self.rate_hooks_per_sec,
             self.rate_hooks_burst,
+            self.rate_tenant_hooks_per_sec,
+            self.rate_tenant_hooks_burst,
             self.rate_api_per_sec,
             self.rate_api_burst,
             self.rate_pay_per_sec,

@@ -24,6 +24,7 @@ pub const REJECT_REASONS: &[&str] = &[
     "too_large",
     "wrong_method",
     "unsupported_media_type",
+    "tenant_rate_limited",
     "read_error",
     "unavailable",
 ];
@@ -84,7 +85,20 @@ pub struct Metrics {
     /// Open Checkout Sessions expired at Stripe because Calendly said the booking was
     /// cancelled: done, failed.
     cancel_expiries: [AtomicU64; 2],
+    /// Per tenant (not the relay's own coach), by name: webhooks stored, duplicates,
+    /// refused by the tenant's rate. Bounded by the tenants that exist.
+    tenants: std::sync::Mutex<std::collections::BTreeMap<String, [u64; 3]>>,
 }
+
+/// What happened to a tenant's webhook, for its counters.
+#[derive(Debug, Clone, Copy)]
+pub enum TenantOutcome {
+    Stored,
+    Duplicate,
+    RateLimited,
+}
+
+const TENANT_OUTCOMES: [&str; 3] = ["stored", "duplicate", "rate_limited"];
 
 fn provider_index(p: Provider) -> usize {
     match p {
@@ -108,6 +122,52 @@ impl Metrics {
     pub fn rejected(&self, p: Provider, reason: &str) {
         if let Some(i) = REJECT_REASONS.iter().position(|r| *r == reason) {
             self.rejected[provider_index(p)][i].fetch_add(1, Relaxed);
+        }
+    }
+
+    /// A tenant's webhook, by the tenant's name.
+    pub fn tenant(&self, name: &str, outcome: TenantOutcome) {
+        let mut tenants = self
+            .tenants
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let counts = match tenants.get_mut(name) {
+            Some(counts) => counts,
+            None => tenants.entry(name.to_owned()).or_default(),
+        };
+        counts[outcome as usize] += 1;
+    }
+
+    /// Appends the per-tenant counters, and each tenant's queue depth as the database
+    /// counts it (`depths`, by tenant name; the relay's own coach's is the global gauge).
+    pub fn render_tenants(&self, out: &mut String, depths: &[(String, i64)]) {
+        let _ = writeln!(
+            out,
+            "# HELP coachdesk_relay_tenant_webhooks_total Webhooks per tenant: stored, duplicate, refused by the tenant's rate."
+        );
+        let _ = writeln!(out, "# TYPE coachdesk_relay_tenant_webhooks_total counter");
+        let tenants = self
+            .tenants
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (name, counts) in tenants.iter() {
+            for (outcome, n) in TENANT_OUTCOMES.iter().zip(counts) {
+                let _ = writeln!(
+                    out,
+                    "coachdesk_relay_tenant_webhooks_total{{tenant=\"{name}\",outcome=\"{outcome}\"}} {n}"
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP coachdesk_relay_tenant_queue_depth Events per tenant not yet acknowledged by every consumer they are for."
+        );
+        let _ = writeln!(out, "# TYPE coachdesk_relay_tenant_queue_depth gauge");
+        for (name, depth) in depths.iter().filter(|(name, _)| !name.is_empty()) {
+            let _ = writeln!(
+                out,
+                "coachdesk_relay_tenant_queue_depth{{tenant=\"{name}\"}} {depth}"
+            );
         }
     }
 

@@ -23,7 +23,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -35,8 +35,10 @@ use tiny_http::{Header, Method, Request, Response};
 
 use crate::checkout::{self, SessionStatus, StripeCheckout};
 use crate::config::Settings;
+use crate::handover::{HandedOver, TenantKeys};
 use crate::metrics::{Metrics, Route};
 use crate::store::{self, Acked, Consumer, Inserted, ReadStore};
+use crate::tenant::{TenantId, TenantName};
 use crate::writer::{self, Job, Tip};
 use crate::{guard, paylink, token, webhook};
 
@@ -78,18 +80,18 @@ type Resp = Response<Cursor<Vec<u8>>>;
 struct Answer {
     rq: Request,
     provider: Provider,
+    /// The tenant's name, for its counters; `None` for the relay's own coach.
+    tenant: Option<TenantName>,
     started: Instant,
     outcome: Result<Inserted, writer::WriteFailed>,
 }
 
 struct Ctx {
     settings: Arc<Settings>,
-    /// Calendly signing keys the app handed over (`PUT /v1/calendly-signing-key`), accepted
-    /// beside the configured ones; read from the database at start and after each change.
-    app_calendly_keys: Arc<RwLock<Vec<String>>>,
-    /// Stripe endpoint secrets the app handed over (`PUT /v1/stripe-signing-secrets`),
-    /// accepted beside the configured ones; reloaded as the Calendly keys are.
-    app_stripe_secrets: Arc<RwLock<Vec<String>>>,
+    /// Signing keys and secrets the apps handed over (`PUT /v1/calendly-signing-key`,
+    /// `PUT /v1/stripe-signing-secrets`), per tenant, accepted beside the configured ones
+    /// (which are the relay's own coach's).
+    handed_over: Arc<HandedOver>,
     jobs: SyncSender<Job>,
     answers: SyncSender<Answer>,
     tip: Arc<Tip>,
@@ -99,8 +101,19 @@ struct Ctx {
     shutdown: Arc<AtomicBool>,
     /// Other relay processes write to the same database (PostgreSQL).
     shared_database: bool,
-    /// Stripe with the operator's restricted key: `/pay` makes Checkout Sessions.
+    /// Stripe with the operator's restricted key: `/pay` makes Checkout Sessions for the
+    /// relay's own coach (never for a tenant: the key is of the operator's account).
     stripe: Option<Arc<StripeCheckout>>,
+    tenant_rates: Arc<guard::limits::TenantRates>,
+}
+
+/// Whose request this is: the tenant, and the prefix its public paths take.
+struct Scope {
+    tenant: TenantId,
+    /// `None` for the relay's own coach.
+    name: Option<TenantName>,
+    /// `""` for the relay's own coach, `/t/{name}` for a tenant.
+    prefix: String,
 }
 
 /// Run the relay until `shutdown` is set. `on_ready` gets the bound address once the relay
@@ -122,10 +135,10 @@ pub fn serve(
     };
     let first = backend.reader()?;
     tip.advance(first.newest_seq()?);
-    let app_calendly_keys = Arc::new(RwLock::new(handed_over_keys(&settings, &*first)?));
-    let app_stripe_secrets = Arc::new(RwLock::new(handed_over_secrets(&settings, &*first)?));
+    let handed_over = Arc::new(HandedOver::default());
+    let home_keys = handed_over.get(&settings, &*first, TenantId::HOME)?;
     drop(first);
-    let calendly_key_count = settings.calendly_keys.len() + read_keys(&app_calendly_keys).len();
+    let calendly_key_count = settings.calendly_keys.len() + home_keys.calendly.len();
 
     let listener = bind(&settings.listen).map_err(|source| ServeError::Bind {
         addr: settings.listen.clone(),
@@ -180,13 +193,13 @@ pub fn serve(
             Duration::from_millis(settings.stripe_timeout_ms),
         ))
     });
+    let tenant_rates = Arc::new(guard::limits::TenantRates::new(tenant_rate(&settings)));
     let mut workers = Vec::with_capacity(settings.workers);
     for i in 0..settings.workers {
         let reader = backend.reader()?;
         let ctx = Ctx {
             settings: settings.clone(),
-            app_calendly_keys: app_calendly_keys.clone(),
-            app_stripe_secrets: app_stripe_secrets.clone(),
+            handed_over: handed_over.clone(),
             jobs: jobs.clone(),
             answers: answers.clone(),
             tip: tip.clone(),
@@ -196,6 +209,7 @@ pub fn serve(
             shutdown: shutdown.clone(),
             shared_database: watcher.is_some(),
             stripe: stripe.clone(),
+            tenant_rates: tenant_rates.clone(),
         };
         let internal = internal.clone();
         let stop = workers_stop.clone();
@@ -211,9 +225,9 @@ pub fn serve(
     let on_refused: guard::OnRefused = Box::new(move |refusal| match refusal {
         guard::Refusal::Request { path, status } => {
             refused_metrics.guard_answered(status);
-            let provider = match path {
-                "/hooks/stripe" => Provider::Stripe,
-                "/hooks/calendly" => Provider::Calendly,
+            let provider = match crate::tenant::split_path(path).map(|(_, rest)| rest) {
+                Some("/hooks/stripe") => Provider::Stripe,
+                Some("/hooks/calendly") => Provider::Calendly,
                 _ => return,
             };
             if status == 413 {
@@ -236,7 +250,7 @@ pub fn serve(
         checkout_sessions = stripe.is_some(),
         "relay ready"
     );
-    if settings.stripe_secrets.is_empty() && read_keys(&app_stripe_secrets).is_empty() {
+    if settings.stripe_secrets.is_empty() && home_keys.stripe.is_empty() {
         tracing::warn!(
             "no Stripe secret configured yet: Stripe webhooks are rejected until one is configured or the app hands over its endpoint's secret"
         );
@@ -298,13 +312,24 @@ fn bind(listen: &str) -> std::io::Result<TcpListener> {
     Err(last)
 }
 
+fn rate(per_sec: u32, burst: u32) -> guard::limits::Rate {
+    let nz = |n: u32| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
+    guard::limits::Rate {
+        per_sec: nz(per_sec),
+        burst: nz(burst),
+    }
+}
+
+fn tenant_rate(settings: &Settings) -> guard::limits::Rate {
+    rate(
+        settings.rate_tenant_hooks_per_sec,
+        settings.rate_tenant_hooks_burst,
+    )
+}
+
 /// The guard's limits from the settings.
 fn guard_config(settings: &Settings) -> guard::GuardConfig {
     let nz = |n: u32| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
-    let rate = |per_sec, burst| guard::limits::Rate {
-        per_sec: nz(per_sec),
-        burst: nz(burst),
-    };
     guard::GuardConfig {
         max_connections: settings.max_connections,
         max_connections_per_ip: settings.max_connections_per_ip,
@@ -403,49 +428,88 @@ fn request_header<'a>(rq: &'a Request, name: &'static str) -> Option<&'a str> {
         .map(|h| h.value.as_str())
 }
 
+/// The scope a path's `/t/{name}/` prefix names, and the rest of the path; otherwise the
+/// answer to send (an unknown tenant is not found, like any unknown path).
+fn scope<'p>(reader: &dyn ReadStore, path: &'p str) -> Result<(Scope, &'p str), Resp> {
+    let Some((name, rest)) = crate::tenant::split_path(path) else {
+        return Err(text(404, "not found"));
+    };
+    let Some(name) = name else {
+        return Ok((
+            Scope {
+                tenant: TenantId::HOME,
+                name: None,
+                prefix: String::new(),
+            },
+            rest,
+        ));
+    };
+    match reader.tenant(&name) {
+        Ok(Some(tenant)) => Ok((
+            Scope {
+                tenant,
+                prefix: format!("/t/{}", name.as_str()),
+                name: Some(name),
+            },
+            rest,
+        )),
+        Ok(None) => Err(text(404, "not found")),
+        Err(e) => {
+            tracing::error!(error = %e, "tenant lookup failed");
+            Err(text(503, "unavailable"))
+        }
+    }
+}
+
 fn handle(ctx: &Ctx, reader: &dyn ReadStore, mut rq: Request) {
     let started = Instant::now();
     let url = rq.url().to_owned();
     let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
+    let (scope, path) = match scope(reader, path) {
+        Ok(found) => found,
+        Err(resp) => return send(&ctx.metrics, rq, Route::Other, started, resp),
+    };
+    let sc = &scope;
     let (route, resp) = match path {
-        "/hooks/stripe" => return hook(ctx, reader, rq, Provider::Stripe, started),
-        "/hooks/calendly" => return hook(ctx, reader, rq, Provider::Calendly, started),
+        "/hooks/stripe" => return hook(ctx, reader, sc, rq, Provider::Stripe, started),
+        "/hooks/calendly" => return hook(ctx, reader, sc, rq, Provider::Calendly, started),
         "/v1/events" => (
             Route::Pull,
-            only(&rq, Method::Get).unwrap_or_else(|| pull(ctx, reader, &rq, query)),
+            only(&rq, Method::Get).unwrap_or_else(|| pull(ctx, reader, sc, &rq, query)),
         ),
         "/v1/ack" => (
             Route::Other,
-            only(&rq, Method::Post).unwrap_or_else(|| ack(ctx, reader, &mut rq)),
+            only(&rq, Method::Post).unwrap_or_else(|| ack(ctx, reader, sc, &mut rq)),
         ),
         "/v1/payment-links" => (
             Route::Other,
-            only(&rq, Method::Put).unwrap_or_else(|| put_links(ctx, reader, &mut rq)),
+            only(&rq, Method::Put).unwrap_or_else(|| put_links(ctx, reader, sc, &mut rq)),
         ),
         "/v1/redirects" => (
             Route::Other,
-            only(&rq, Method::Get).unwrap_or_else(|| redirects(ctx, reader, &rq)),
+            only(&rq, Method::Get).unwrap_or_else(|| redirects(ctx, reader, sc, &rq)),
         ),
         "/v1/calendly-signing-key" => (
             Route::Other,
-            only(&rq, Method::Put).unwrap_or_else(|| put_calendly_key(ctx, reader, &mut rq)),
+            only(&rq, Method::Put).unwrap_or_else(|| put_calendly_key(ctx, reader, sc, &mut rq)),
         ),
         "/v1/stripe-signing-secrets" => (
             Route::Other,
-            only(&rq, Method::Put).unwrap_or_else(|| put_stripe_secrets(ctx, reader, &mut rq)),
+            only(&rq, Method::Put).unwrap_or_else(|| put_stripe_secrets(ctx, reader, sc, &mut rq)),
         ),
-        "/healthz" => (
+        // The operator's: not under a tenant.
+        "/healthz" if sc.tenant == TenantId::HOME => (
             Route::Other,
             only(&rq, Method::Get).unwrap_or_else(|| healthz(ctx, reader)),
         ),
-        "/metrics" => (
+        "/metrics" if sc.tenant == TenantId::HOME => (
             Route::Other,
             only(&rq, Method::Get).unwrap_or_else(|| metrics(ctx, reader)),
         ),
         p if p.starts_with("/pay/") => (
             Route::Other,
             only(&rq, Method::Get)
-                .unwrap_or_else(|| pay(ctx, reader, &rq, &p["/pay/".len()..], query)),
+                .unwrap_or_else(|| pay(ctx, reader, sc, &rq, &p["/pay/".len()..], query)),
         ),
         _ => (Route::Other, text(404, "not found")),
     };
@@ -482,13 +546,20 @@ fn respond_loop(queue: &Mutex<Receiver<Answer>>, metrics: &Metrics) {
 }
 
 fn answer(metrics: &Metrics, a: Answer) {
+    let count = |outcome| {
+        if let Some(name) = &a.tenant {
+            metrics.tenant(name.as_str(), outcome);
+        }
+    };
     let resp = match a.outcome {
         Ok(Inserted::New(seq)) => {
             metrics.received(a.provider);
+            count(crate::metrics::TenantOutcome::Stored);
             json_raw(200, format!("{{\"status\":\"stored\",\"seq\":{seq}}}"))
         }
         Ok(Inserted::Duplicate) => {
             metrics.duplicate(a.provider);
+            count(crate::metrics::TenantOutcome::Duplicate);
             json_raw(200, "{\"status\":\"duplicate\"}".to_owned())
         }
         Err(writer::WriteFailed) => {
@@ -554,8 +625,29 @@ fn now_secs() -> i64 {
 
 /// A webhook: verified here, then handed with its request to the writer, which passes it
 /// to a responder once committed. Rejections are answered at once.
-fn hook(ctx: &Ctx, reader: &dyn ReadStore, mut rq: Request, provider: Provider, started: Instant) {
-    let (key, body) = match verify_hook(ctx, reader, &mut rq, provider) {
+fn hook(
+    ctx: &Ctx,
+    reader: &dyn ReadStore,
+    scope: &Scope,
+    mut rq: Request,
+    provider: Provider,
+    started: Instant,
+) {
+    let tenant = scope.tenant;
+    if !ctx.tenant_rates.admit(tenant) {
+        ctx.metrics.rejected(provider, "tenant_rate_limited");
+        if let Some(name) = &scope.name {
+            ctx.metrics
+                .tenant(name.as_str(), crate::metrics::TenantOutcome::RateLimited);
+        }
+        let resp = with_header(
+            text(429, "too many webhooks for this tenant"),
+            "Retry-After",
+            "1",
+        );
+        return send(&ctx.metrics, rq, Route::Hook, started, resp);
+    }
+    let (key, body) = match verify_hook(ctx, reader, tenant, &mut rq, provider) {
         Ok(kb) => kb,
         Err(resp) => return send(&ctx.metrics, rq, Route::Hook, started, resp),
     };
@@ -565,43 +657,51 @@ fn hook(ctx: &Ctx, reader: &dyn ReadStore, mut rq: Request, provider: Provider, 
     };
     if let Some(note) = &note {
         // Before the insert: see `Job::NoteInvitee`.
-        let _ = ctx.jobs.send(Job::NoteInvitee { note: note.clone() });
+        let _ = ctx.jobs.send(Job::NoteInvitee {
+            tenant,
+            note: note.clone(),
+        });
     }
     let answers = ctx.answers.clone();
+    let tenant_name = scope.name.clone();
     let done: writer::Done<Inserted> = Box::new(move |outcome| {
         // Never an answer before the commit: the request only leaves here with its outcome.
         // Should the responders be gone, dropping the request makes tiny_http answer 500.
         let _ = answers.send(Answer {
             rq,
             provider,
+            tenant: tenant_name,
             started,
             outcome,
         });
     });
     let job = Job::Insert {
-        provider,
-        livemode: token::event_livemode(provider, body.as_bytes()),
-        key,
-        body,
-        received_at_ms: writer::now_ms(),
+        event: writer::Incoming {
+            tenant,
+            provider,
+            livemode: token::event_livemode(provider, body.as_bytes()),
+            key,
+            body,
+            received_at_ms: writer::now_ms(),
+        },
         done,
     };
     if let Err(mpsc::SendError(job)) = ctx.jobs.send(job) {
         job.fail();
     }
     if let Some(note) = note.filter(|n| n.canceled_at.is_some()) {
-        expire_on_cancel(ctx, reader, &note.invitee);
+        expire_on_cancel(ctx, reader, tenant, &note.invitee);
     }
 }
 
 /// A cancelled booking's open Checkout Session stops taking payment, so a client with
 /// Stripe's page still open cannot pay for a freed slot (the app refunds whatever slips
 /// through). Best effort, after the delivery was queued: its answer does not wait on it.
-fn expire_on_cancel(ctx: &Ctx, reader: &dyn ReadStore, invitee: &str) {
-    let Some(stripe) = ctx.stripe.as_deref() else {
+fn expire_on_cancel(ctx: &Ctx, reader: &dyn ReadStore, tenant: TenantId, invitee: &str) {
+    let Some(stripe) = ctx.stripe.as_deref().filter(|_| tenant == TenantId::HOME) else {
         return;
     };
-    let session = match reader.checkout_for(invitee) {
+    let session = match reader.checkout_for(tenant, invitee) {
         Ok(Some(claim)) => claim.session_id,
         Ok(None) => None,
         Err(e) => {
@@ -633,6 +733,7 @@ fn expire_on_cancel(ctx: &Ctx, reader: &dyn ReadStore, invitee: &str) {
 fn verify_hook(
     ctx: &Ctx,
     reader: &dyn ReadStore,
+    tenant: TenantId,
     rq: &mut Request,
     provider: Provider,
 ) -> Result<(String, String), Resp> {
@@ -665,7 +766,10 @@ fn verify_hook(
             return reject("read_error", text(408, "body not received in time"))
         }
     };
+    // The configured secrets are the relay's own coach's; a tenant has only its own.
+    let none = Vec::new();
     let (header_name, secrets) = match provider {
+        _ if tenant != TenantId::HOME => (provider_header(provider), &none),
         Provider::Stripe => ("Stripe-Signature", &ctx.settings.stripe_secrets),
         Provider::Calendly => ("Calendly-Webhook-Signature", &ctx.settings.calendly_keys),
     };
@@ -675,13 +779,11 @@ fn verify_hook(
             text(400, &format!("missing {header_name} header")),
         );
     };
-    let verify = || {
-        // Read, not copied, on every delivery: the lock is only written when the app
-        // hands over a key.
-        let app_keys = read_keys(match provider {
-            Provider::Calendly => &ctx.app_calendly_keys,
-            Provider::Stripe => &ctx.app_stripe_secrets,
-        });
+    let verify = |handed: &TenantKeys| {
+        let app_keys = match provider {
+            Provider::Calendly => &handed.calendly,
+            Provider::Stripe => &handed.stripe,
+        };
         let keys: Vec<&[u8]> = secrets
             .iter()
             .map(|s| s.expose())
@@ -689,13 +791,22 @@ fn verify_hook(
             .collect();
         coachdesk_signature::verify(sig, &body, &keys, now_secs(), ctx.settings.tolerance_secs)
     };
-    let mut verified = verify();
+    let handed = match ctx.handed_over.get(&ctx.settings, reader, tenant) {
+        Ok(keys) => keys,
+        Err(e) => {
+            tracing::error!(error = %e, "handed-over keys could not be read");
+            // Unverified is not refused: the provider retries later.
+            return Err(text(503, "unavailable"));
+        }
+    };
+    let mut verified = verify(&handed);
     if ctx.shared_database && matches!(verified, Err(coachdesk_signature::SignatureError::Mismatch))
     {
         // Another relay process may have been handed the key (or secret) since this one last
         // reloaded them (on its pulls): reload and try once more.
-        refresh_app_keys(ctx, reader);
-        verified = verify();
+        if let Ok(fresh) = ctx.handed_over.reload(&ctx.settings, reader, tenant) {
+            verified = verify(&fresh);
+        }
     }
     if let Err(e) = verified {
         return reject(e.code(), text(400, &e.to_string()));
@@ -713,14 +824,21 @@ fn verify_hook(
 /// How stale a consumer's recorded last use may get before a request refreshes it.
 const LAST_USE_EVERY_MS: i64 = 60_000;
 
-/// The consumer the bearer token belongs to; otherwise the answer to send. Tokens are
-/// looked up on every request, so a revoked one is refused (401) at once.
-fn authorize(ctx: &Ctx, rq: &Request, reader: &dyn ReadStore) -> Result<Consumer, Resp> {
+/// The consumer the bearer token belongs to, if it is of the scope's tenant; otherwise the
+/// answer to send (another tenant's token is refused as an unknown one). Tokens are looked
+/// up on every request, so a revoked one is refused (401) at once.
+fn authorize(
+    ctx: &Ctx,
+    rq: &Request,
+    reader: &dyn ReadStore,
+    scope: &Scope,
+) -> Result<Consumer, Resp> {
     let unauthorized = || with_header(text(401, "unauthorized"), "WWW-Authenticate", "Bearer");
     let Some(token) = request_header(rq, "Authorization").and_then(token::bearer) else {
         return Err(unauthorized());
     };
     match reader.consumer_by_hash(&token::hash(token)) {
+        Ok(Some(consumer)) if consumer.tenant != scope.tenant => Err(unauthorized()),
         Ok(Some(consumer)) => {
             let now = writer::now_ms();
             if consumer
@@ -771,8 +889,8 @@ fn number<T: std::str::FromStr>(
 }
 
 /// `GET /v1/events`: the events for the token's mode after `max(after, its own cursor)`.
-fn pull(ctx: &Ctx, reader: &dyn ReadStore, rq: &Request, query: &str) -> Resp {
-    let consumer = match authorize(ctx, rq, reader) {
+fn pull(ctx: &Ctx, reader: &dyn ReadStore, scope: &Scope, rq: &Request, query: &str) -> Resp {
+    let consumer = match authorize(ctx, rq, reader, scope) {
         Ok(c) => c,
         Err(resp) => return resp,
     };
@@ -793,7 +911,7 @@ fn pull(ctx: &Ctx, reader: &dyn ReadStore, rq: &Request, query: &str) -> Resp {
     };
     // Nothing this token acknowledged comes again; other tokens' acks do not matter.
     let from = after.max(consumer.acked_through);
-    let fetch = || reader.pull(consumer.mode, from, limit, MAX_PAGE_BYTES);
+    let fetch = || reader.pull(consumer.tenant, consumer.mode, from, limit, MAX_PAGE_BYTES);
     // Read before the fetch: an event committed in between is waited past at most once.
     let mut seen = ctx.tip.current();
     let mut events = match fetch() {
@@ -829,7 +947,12 @@ fn pull(ctx: &Ctx, reader: &dyn ReadStore, rq: &Request, query: &str) -> Resp {
         ctx.long_polls.fetch_sub(1, Ordering::SeqCst);
     }
     // Apps pull all the time: a key of a token revoked meanwhile stops verifying here.
-    refresh_app_keys(ctx, reader);
+    if let Err(e) = ctx
+        .handed_over
+        .reload(&ctx.settings, reader, consumer.tenant)
+    {
+        tracing::warn!(error = %e, "handed-over keys could not be reloaded");
+    }
     json(
         200,
         &EventsPage {
@@ -841,8 +964,8 @@ fn pull(ctx: &Ctx, reader: &dyn ReadStore, rq: &Request, query: &str) -> Resp {
 
 /// `POST /v1/ack`: moves this token's cursor. Refused (409, nothing marked) beyond the
 /// newest sequence stored, or when the app names another relay's identity.
-fn ack(ctx: &Ctx, reader: &dyn ReadStore, rq: &mut Request) -> Resp {
-    let consumer = match authorize(ctx, rq, reader) {
+fn ack(ctx: &Ctx, reader: &dyn ReadStore, scope: &Scope, rq: &mut Request) -> Resp {
+    let consumer = match authorize(ctx, rq, reader, scope) {
         Ok(c) => c,
         Err(resp) => return resp,
     };
@@ -917,8 +1040,8 @@ fn committed<T: Send + 'static>(
 
 /// `PUT /v1/payment-links`: every link must point at Stripe or a host the operator
 /// allowed, or the whole table is refused.
-fn put_links(ctx: &Ctx, reader: &dyn ReadStore, rq: &mut Request) -> Resp {
-    let consumer = match authorize(ctx, rq, reader) {
+fn put_links(ctx: &Ctx, reader: &dyn ReadStore, scope: &Scope, rq: &mut Request) -> Resp {
+    let consumer = match authorize(ctx, rq, reader, scope) {
         Ok(c) => c,
         Err(resp) => return resp,
     };
@@ -964,7 +1087,11 @@ fn put_links(ctx: &Ctx, reader: &dyn ReadStore, rq: &mut Request) -> Resp {
     let links = table.links;
     match committed(
         ctx,
-        |done| Job::ReplaceLinks { links, done },
+        |done| Job::ReplaceLinks {
+            tenant: consumer.tenant,
+            links,
+            done,
+        },
         "could not store the table, retry later",
     ) {
         Ok(()) => {
@@ -975,58 +1102,11 @@ fn put_links(ctx: &Ctx, reader: &dyn ReadStore, rq: &mut Request) -> Resp {
     }
 }
 
-/// The keys in `keys`, even if a writer panicked while holding the lock (it only ever
-/// replaces the whole list).
-fn read_keys(keys: &RwLock<Vec<String>>) -> std::sync::RwLockReadGuard<'_, Vec<String>> {
-    keys.read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// The handed-over Calendly keys to verify with: none when the operator turned hand-over
-/// off (keys stored before are then ignored, not deleted).
-fn handed_over_keys(
-    settings: &Settings,
-    reader: &dyn ReadStore,
-) -> Result<Vec<String>, store::StoreError> {
-    if settings.calendly_key_handover {
-        reader.calendly_keys()
-    } else {
-        Ok(Vec::new())
-    }
-}
-
-/// The handed-over Stripe endpoint secrets to verify with: none when the operator turned
-/// hand-over off (secrets stored before are then ignored, not deleted).
-fn handed_over_secrets(
-    settings: &Settings,
-    reader: &dyn ReadStore,
-) -> Result<Vec<String>, store::StoreError> {
-    if settings.stripe_secret_handover {
-        reader.stripe_secrets()
-    } else {
-        Ok(Vec::new())
-    }
-}
-
-/// Replaces a handed-over list if it changed.
-fn swap_keys(keys: &RwLock<Vec<String>>, fresh: Vec<String>) {
-    if *read_keys(keys) != fresh {
-        *keys
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
-    }
-}
-
-/// Reloads the handed-over keys and secrets if they changed (a token revoked by the
-/// `token` command takes its keys along; another relay process may have stored new ones).
-fn refresh_app_keys(ctx: &Ctx, reader: &dyn ReadStore) {
-    match handed_over_keys(&ctx.settings, reader) {
-        Ok(keys) => swap_keys(&ctx.app_calendly_keys, keys),
-        Err(e) => tracing::warn!(error = %e, "handed-over Calendly keys could not be reloaded"),
-    }
-    match handed_over_secrets(&ctx.settings, reader) {
-        Ok(secrets) => swap_keys(&ctx.app_stripe_secrets, secrets),
-        Err(e) => tracing::warn!(error = %e, "handed-over Stripe secrets could not be reloaded"),
+/// The signature header a provider's webhooks carry.
+fn provider_header(provider: Provider) -> &'static str {
+    match provider {
+        Provider::Stripe => "Stripe-Signature",
+        Provider::Calendly => "Calendly-Webhook-Signature",
     }
 }
 
@@ -1038,8 +1118,8 @@ fn valid_signing_key(key: &str) -> bool {
 /// `PUT /v1/calendly-signing-key`: the app registered (or renewed) its Calendly webhook
 /// subscription with this key; Calendly's deliveries signed with it are accepted from now
 /// on, beside the configured keys (which it never replaces). Logged with the token's name.
-fn put_calendly_key(ctx: &Ctx, reader: &dyn ReadStore, rq: &mut Request) -> Resp {
-    let consumer = match authorize(ctx, rq, reader) {
+fn put_calendly_key(ctx: &Ctx, reader: &dyn ReadStore, scope: &Scope, rq: &mut Request) -> Resp {
+    let consumer = match authorize(ctx, rq, reader, scope) {
         Ok(c) => c,
         Err(resp) => return resp,
     };
@@ -1072,12 +1152,12 @@ fn put_calendly_key(ctx: &Ctx, reader: &dyn ReadStore, rq: &mut Request) -> Resp
     ) {
         return resp;
     }
-    match reader.calendly_keys() {
+    match ctx
+        .handed_over
+        .reload(&ctx.settings, reader, consumer.tenant)
+    {
         Ok(keys) => {
-            let count = keys.len();
-            *ctx.app_calendly_keys
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = keys;
+            let count = keys.calendly.len();
             tracing::info!(token = %consumer.name, kept = count, "Calendly signing key handed over");
             json(200, &serde_json::json!({"kept": count}))
         }
@@ -1094,8 +1174,8 @@ fn put_calendly_key(ctx: &Ctx, reader: &dyn ReadStore, rq: &mut Request) -> Resp
 /// of the new secret alone and the old one is refused from then on. The configured
 /// `stripe_secrets` are never touched. Logged with the token's name and a count, never a
 /// secret.
-fn put_stripe_secrets(ctx: &Ctx, reader: &dyn ReadStore, rq: &mut Request) -> Resp {
-    let consumer = match authorize(ctx, rq, reader) {
+fn put_stripe_secrets(ctx: &Ctx, reader: &dyn ReadStore, scope: &Scope, rq: &mut Request) -> Resp {
+    let consumer = match authorize(ctx, rq, reader, scope) {
         Ok(c) => c,
         Err(resp) => return resp,
     };
@@ -1138,12 +1218,12 @@ fn put_stripe_secrets(ctx: &Ctx, reader: &dyn ReadStore, rq: &mut Request) -> Re
     ) {
         return resp;
     }
-    match reader.stripe_secrets() {
+    match ctx
+        .handed_over
+        .reload(&ctx.settings, reader, consumer.tenant)
+    {
         Ok(all) => {
-            let kept = all.len();
-            *ctx.app_stripe_secrets
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = all;
+            let kept = all.stripe.len();
             tracing::info!(token = %consumer.name, handed, kept, "Stripe signing secrets handed over");
             json(200, &KeptSecrets { kept })
         }
@@ -1175,7 +1255,15 @@ fn redirect(target: &str) -> Resp {
 /// session type's terms, the booking's own Checkout Session (made once, then reused while
 /// open; a paid or expired one gets its page); otherwise, or when Stripe fails, the
 /// session type's payment link as before.
-fn pay(ctx: &Ctx, reader: &dyn ReadStore, rq: &Request, slug: &str, query: &str) -> Resp {
+fn pay(
+    ctx: &Ctx,
+    reader: &dyn ReadStore,
+    scope: &Scope,
+    rq: &Request,
+    slug: &str,
+    query: &str,
+) -> Resp {
+    let tenant = scope.tenant;
     let not_found = || {
         html(
             404,
@@ -1185,7 +1273,7 @@ fn pay(ctx: &Ctx, reader: &dyn ReadStore, rq: &Request, slug: &str, query: &str)
     if !paylink::valid_slug(slug) {
         return not_found();
     }
-    let route = match reader.pay_route(slug) {
+    let route = match reader.pay_route(tenant, slug) {
         Ok(Some(route)) => route,
         Ok(None) => return not_found(),
         Err(e) => {
@@ -1195,6 +1283,7 @@ fn pay(ctx: &Ctx, reader: &dyn ReadStore, rq: &Request, slug: &str, query: &str)
     };
     // Best effort and never waited on: a full writer queue costs a count, not the client.
     let _ = ctx.jobs.try_send(Job::CountRedirect {
+        tenant,
         slug: slug.to_owned(),
         at_ms: writer::now_ms(),
     });
@@ -1205,7 +1294,7 @@ fn pay(ctx: &Ctx, reader: &dyn ReadStore, rq: &Request, slug: &str, query: &str)
     let link = || redirect(&paylink::redirect_url(&route.link, invitee, email));
     // What Calendly's verified deliveries said: a cancelled booking is sold by no link,
     // a moved one is paid through its new booking.
-    let note = match invitee.map(|i| reader.invitee(i)).transpose() {
+    let note = match invitee.map(|i| reader.invitee(tenant, i)).transpose() {
         Ok(note) => note.flatten(),
         Err(e) => {
             tracing::warn!(error = %e, "invitee lookup failed; treating the booking as new");
@@ -1216,16 +1305,19 @@ fn pay(ctx: &Ctx, reader: &dyn ReadStore, rq: &Request, slug: &str, query: &str)
         if let Some(new) = &note.moved_to {
             ctx.metrics.checkout("moved");
             return redirect(&format!(
-                "{}/pay/{slug}?invitee_uuid={}",
+                "{}{}/pay/{slug}?invitee_uuid={}",
                 public_base(ctx, rq),
+                scope.prefix,
                 paylink::percent_encode(new)
             ));
         }
         ctx.metrics.checkout("cancelled");
-        expire_on_cancel(ctx, reader, &note.invitee);
+        expire_on_cancel(ctx, reader, tenant, &note.invitee);
         return html(410, checkout::cancelled_page(route.booking_url.as_deref()));
     }
-    let (Some(stripe), Some(invitee)) = (ctx.stripe.as_deref(), invitee) else {
+    // The operator's restricted key makes sessions for the relay's own coach only.
+    let stripe = ctx.stripe.as_deref().filter(|_| tenant == TenantId::HOME);
+    let (Some(stripe), Some(invitee)) = (stripe, invitee) else {
         return link();
     };
     let Some(terms) = route.checkout.as_ref() else {
@@ -1319,7 +1411,8 @@ fn own_session(
         SessionStatus::Expired => Ok(Visit::Expired(booking_url)),
         SessionStatus::Open => session.url.map(Visit::Pay).ok_or(OwnSessionError::NoUrl),
     };
-    let claim = match reader.checkout_for(invitee)? {
+    let tenant = TenantId::HOME;
+    let claim = match reader.checkout_for(tenant, invitee)? {
         Some(claim) => claim,
         None => {
             let now_ms = writer::now_ms();
@@ -1346,14 +1439,18 @@ fn own_session(
                 created_at_ms: now_ms,
             };
             // Concurrent first visits: the claim committed first is everyone's.
-            waited(ctx, |done| Job::ClaimCheckout { claim, done })?
+            waited(ctx, |done| Job::ClaimCheckout {
+                tenant,
+                claim,
+                done,
+            })?
         }
     };
     // The session belongs to the slug of the first visit: a swapped slug changes nothing.
     let first = if claim.slug == slug {
         route.clone()
     } else {
-        match reader.pay_route(&claim.slug)? {
+        match reader.pay_route(tenant, &claim.slug)? {
             Some(r) => r,
             None => route.clone(),
         }
@@ -1379,6 +1476,7 @@ fn own_session(
     let session = stripe.create(&form, &checkout::idempotency_key(invitee))?;
     let (invitee, session_id) = (invitee.to_owned(), session.id.clone());
     waited(ctx, |done| Job::RecordCheckout {
+        tenant,
         invitee,
         session_id,
         done,
@@ -1404,11 +1502,11 @@ fn public_base(ctx: &Ctx, rq: &Request) -> String {
 }
 
 /// `GET /v1/redirects`: the post-booking redirect visits per slug.
-fn redirects(ctx: &Ctx, reader: &dyn ReadStore, rq: &Request) -> Resp {
-    if let Err(resp) = authorize(ctx, rq, reader) {
+fn redirects(ctx: &Ctx, reader: &dyn ReadStore, scope: &Scope, rq: &Request) -> Resp {
+    if let Err(resp) = authorize(ctx, rq, reader, scope) {
         return resp;
     }
-    match reader.redirects() {
+    match reader.redirects(scope.tenant) {
         Ok(counts) => json(
             200,
             &RedirectsPage {
@@ -1451,9 +1549,13 @@ fn metrics(ctx: &Ctx, reader: &dyn ReadStore) -> Resp {
     let mut body = ctx
         .metrics
         .render(depth, age, ctx.long_polls.load(Ordering::SeqCst));
-    match reader.redirects() {
+    match reader.redirects(TenantId::HOME) {
         Ok(counts) => crate::metrics::render_redirects(&mut body, &counts),
         Err(e) => tracing::warn!(error = %e, "redirect counts left out of the metrics"),
+    }
+    match reader.queue_by_tenant() {
+        Ok(depths) => ctx.metrics.render_tenants(&mut body, &depths),
+        Err(e) => tracing::warn!(error = %e, "queue depths per tenant left out of the metrics"),
     }
     with_header(
         Response::from_string(body),

@@ -9,7 +9,10 @@
 //! What every backend must keep:
 //! - Sequence numbers only grow and are never reused after a purge, so a cursor only moves
 //!   forward.
-//! - Deduplication by `(provider, key)` holds across concurrent requests and restarts.
+//! - Every row a coach owns names its tenant ([`crate::tenant`]), and every query names
+//!   the tenant it reads or writes: nothing crosses tenants.
+//! - Deduplication by `(tenant, provider, key)` holds across concurrent requests and
+//!   restarts.
 //! - [`WriteStore::group`] applies a whole group of changes in one transaction: the writer
 //!   answers 2xx only after it returned `Ok`, so a 2xx means committed (and, with
 //!   `durability = "full"`, on disk).
@@ -29,6 +32,7 @@ use std::thread::JoinHandle;
 use coachdesk_protocol::relay::{CheckoutTerms, PaymentLinkRoute, Provider, PulledEvent};
 
 use crate::config::{Durability, Settings};
+use crate::tenant::{Tenant, TenantId, TenantName};
 use crate::token::{TokenMode, TokenName};
 pub use crate::webhook::InviteeNote;
 
@@ -58,6 +62,9 @@ pub enum StoreError {
     /// `token create` with a name already in use.
     #[error("a token named {0:?} exists already; revoke it first or choose another name")]
     NameTaken(String),
+    /// `tenant create` with a name already in use.
+    #[error("a tenant named {0:?} exists already")]
+    TenantTaken(String),
 }
 
 /// A consumer's row id.
@@ -68,6 +75,8 @@ pub struct ConsumerId(pub i64);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Consumer {
     pub id: ConsumerId,
+    /// Whose events it reads: a token is accepted only under its own tenant's paths.
+    pub tenant: TenantId,
     pub name: String,
     pub mode: TokenMode,
     pub created_at_ms: i64,
@@ -97,6 +106,7 @@ impl RelayId {
 /// A verified webhook to queue.
 #[derive(Debug, Clone, Copy)]
 pub struct NewEvent<'a> {
+    pub tenant: TenantId,
     pub provider: Provider,
     pub key: &'a str,
     pub body: &'a str,
@@ -174,9 +184,16 @@ pub trait Backend: Send + Sync {
     fn reader(&self) -> Result<Box<dyn ReadStore>, StoreError>;
     /// The single writer's handle (see [`crate::writer`]).
     fn writer(&self) -> Result<Box<dyn WriteStore>, StoreError>;
+    /// Adds a tenant (`tenant create`).
+    fn create_tenant(&self, name: &TenantName, now_ms: i64) -> Result<Tenant, StoreError>;
+    /// Removes a tenant with everything it owns: events, consumers, their keys and
+    /// secrets, payment links, checkout claims, invitees, redirect counts. `false` if no
+    /// tenant has that name.
+    fn remove_tenant(&self, name: &TenantName) -> Result<bool, StoreError>;
     /// Adds a consumer (`token create`); its cursor starts before every stored event.
     fn create_consumer(
         &self,
+        tenant: TenantId,
         name: &TokenName,
         mode: TokenMode,
         hash: &str,
@@ -184,7 +201,12 @@ pub trait Backend: Send + Sync {
     ) -> Result<Consumer, StoreError>;
     /// Removes a consumer and the Calendly keys it handed over (`token revoke`). Events it
     /// alone held back become acknowledged. `false` if no consumer has that name.
-    fn revoke_consumer(&self, name: &str, now_ms: i64) -> Result<bool, StoreError>;
+    fn revoke_consumer(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
     /// For a database other processes write to: a thread that calls `on_new` with the
     /// newest sequence whenever any of them commits events, until `stop` is set, so
     /// long-polls here wake for events stored there. `None` where only this process
@@ -205,12 +227,18 @@ pub trait ReadStore: Send {
     fn relay_id(&self) -> &RelayId;
     /// The consumer a token hash belongs to, with its current cursor.
     fn consumer_by_hash(&self, hash: &str) -> Result<Option<Consumer>, StoreError>;
-    /// Every consumer, oldest first.
-    fn consumers(&self) -> Result<Vec<Consumer>, StoreError>;
-    /// Events for `mode` after `after`, in sequence order: at most `limit`, and stopping
-    /// once `max_bytes` of bodies are gathered (always at least one event if any is due).
+    /// The tenant a `/t/{name}/` path names, if it exists.
+    fn tenant(&self, name: &TenantName) -> Result<Option<TenantId>, StoreError>;
+    /// Every tenant but [`TenantId::HOME`], by name.
+    fn tenants(&self) -> Result<Vec<Tenant>, StoreError>;
+    /// Every consumer of a tenant, oldest first.
+    fn consumers(&self, tenant: TenantId) -> Result<Vec<Consumer>, StoreError>;
+    /// The tenant's events for `mode` after `after`, in sequence order: at most `limit`,
+    /// and stopping once `max_bytes` of bodies are gathered (always at least one event if
+    /// any is due).
     fn pull(
         &self,
+        tenant: TenantId,
         mode: TokenMode,
         after: i64,
         limit: usize,
@@ -219,24 +247,31 @@ pub trait ReadStore: Send {
     /// The highest sequence ever stored (0 if none).
     fn newest_seq(&self) -> Result<i64, StoreError>;
     /// The payment link for a slug.
-    fn link_for(&self, slug: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.pay_route(slug)?.map(|r| r.link))
+    fn link_for(&self, tenant: TenantId, slug: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.pay_route(tenant, slug)?.map(|r| r.link))
     }
     /// The payment link and Checkout terms for a slug.
-    fn pay_route(&self, slug: &str) -> Result<Option<PayRoute>, StoreError>;
+    fn pay_route(&self, tenant: TenantId, slug: &str) -> Result<Option<PayRoute>, StoreError>;
     /// The Checkout Session claimed for a Calendly invitee, if any.
-    fn checkout_for(&self, invitee: &str) -> Result<Option<CheckoutClaim>, StoreError>;
+    fn checkout_for(
+        &self,
+        tenant: TenantId,
+        invitee: &str,
+    ) -> Result<Option<CheckoutClaim>, StoreError>;
     /// What verified Calendly deliveries said about an invitee, if anything.
-    fn invitee(&self, invitee: &str) -> Result<Option<InviteeNote>, StoreError>;
+    fn invitee(&self, tenant: TenantId, invitee: &str) -> Result<Option<InviteeNote>, StoreError>;
     /// Redirect visits per slug, by slug.
-    fn redirects(&self) -> Result<Vec<RedirectCount>, StoreError>;
-    /// Every Calendly signing key the consumers handed over, newest first.
-    fn calendly_keys(&self) -> Result<Vec<String>, StoreError>;
-    /// Every Stripe endpoint signing secret the consumers handed over (no order).
-    fn stripe_secrets(&self) -> Result<Vec<String>, StoreError>;
+    fn redirects(&self, tenant: TenantId) -> Result<Vec<RedirectCount>, StoreError>;
+    /// Every Calendly signing key the tenant's consumers handed over, newest first.
+    fn calendly_keys(&self, tenant: TenantId) -> Result<Vec<String>, StoreError>;
+    /// Every Stripe endpoint signing secret the tenant's consumers handed over (no order).
+    fn stripe_secrets(&self, tenant: TenantId) -> Result<Vec<String>, StoreError>;
     /// Events not yet acknowledged by every consumer they are for, and the receipt time of
     /// the oldest of them.
     fn queue_stats(&self) -> Result<(i64, Option<i64>), StoreError>;
+    /// Unacknowledged events per tenant that has any, by tenant name (`""` for
+    /// [`TenantId::HOME`]).
+    fn queue_by_tenant(&self) -> Result<Vec<(String, i64)>, StoreError>;
     /// Whether the database answers.
     fn ping(&self) -> Result<(), StoreError>;
 }
@@ -271,8 +306,12 @@ pub trait WriteTx {
     /// Moves the consumer's cursor to `through` (refused beyond the newest sequence).
     fn ack(&mut self, consumer: ConsumerId, through: i64, now_ms: i64)
         -> Result<Acked, StoreError>;
-    /// Replaces the whole payment link table.
-    fn replace_links(&mut self, links: &[PaymentLinkRoute]) -> Result<(), StoreError>;
+    /// Replaces the tenant's whole payment link table.
+    fn replace_links(
+        &mut self,
+        tenant: TenantId,
+        links: &[PaymentLinkRoute],
+    ) -> Result<(), StoreError>;
     /// Keeps a Calendly key the consumer handed over, with its newest
     /// [`KEPT_CALENDLY_KEYS`] (other consumers' keys are untouched).
     fn add_calendly_key(
@@ -290,18 +329,33 @@ pub trait WriteTx {
         now_ms: i64,
     ) -> Result<(), StoreError>;
     /// Keeps `claim` unless the invitee has one already; the one kept.
-    fn claim_checkout(&mut self, claim: &CheckoutClaim) -> Result<CheckoutClaim, StoreError>;
+    fn claim_checkout(
+        &mut self,
+        tenant: TenantId,
+        claim: &CheckoutClaim,
+    ) -> Result<CheckoutClaim, StoreError>;
     /// Records the session Stripe made for the invitee's claim.
     fn record_checkout_session(
         &mut self,
+        tenant: TenantId,
         invitee: &str,
         session_id: &str,
     ) -> Result<(), StoreError>;
     /// Merges what a verified Calendly delivery said about an invitee: each field keeps
     /// the first value it was given (deliveries repeat and arrive out of order).
-    fn note_invitee(&mut self, note: &InviteeNote, now_ms: i64) -> Result<(), StoreError>;
+    fn note_invitee(
+        &mut self,
+        tenant: TenantId,
+        note: &InviteeNote,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
     /// Counts a visit of `/pay/{slug}`.
-    fn count_redirect(&mut self, slug: &str, now_ms: i64) -> Result<(), StoreError>;
+    fn count_redirect(
+        &mut self,
+        tenant: TenantId,
+        slug: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
     /// Records that the consumer used the API.
     fn touch_consumer(&mut self, consumer: ConsumerId, now_ms: i64) -> Result<(), StoreError>;
 }
@@ -356,6 +410,20 @@ pub(crate) fn pay_route(
         checkout,
         booking_url,
     }
+}
+
+/// Tenants from `(id, name, created_at_ms)` rows. Names were checked when made; a row
+/// whose name no longer parses (edited by hand) is left out rather than served.
+pub(crate) fn tenants_from_rows(rows: Vec<(i64, String, i64)>) -> Vec<Tenant> {
+    rows.into_iter()
+        .filter_map(|(id, name, created_at_ms)| {
+            Some(Tenant {
+                id: TenantId(id),
+                name: TenantName::parse(&name)?,
+                created_at_ms,
+            })
+        })
+        .collect()
 }
 
 /// A provider as stored in the `provider` column.

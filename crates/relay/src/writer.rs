@@ -22,6 +22,7 @@ use crate::metrics::Metrics;
 use crate::store::{
     self, Acked, CheckoutClaim, ConsumerId, Inserted, NewEvent, WriteStore, WriteTx,
 };
+use crate::tenant::TenantId;
 
 /// Most jobs committed in one transaction.
 const MAX_BATCH: usize = 2048;
@@ -31,15 +32,34 @@ const PURGE_EVERY: Duration = Duration::from_secs(600);
 /// What the writer calls, after the commit (or its failure), with a job's outcome.
 pub type Done<T> = Box<dyn FnOnce(Result<T, WriteFailed>) + Send>;
 
+/// A verified webhook for the queue.
+pub struct Incoming {
+    pub tenant: TenantId,
+    pub provider: Provider,
+    pub key: String,
+    pub body: String,
+    /// Which consumers the event is for (see [`crate::token::event_livemode`]).
+    pub livemode: Option<bool>,
+    pub received_at_ms: i64,
+}
+
+impl Incoming {
+    fn event(&self) -> NewEvent<'_> {
+        NewEvent {
+            tenant: self.tenant,
+            provider: self.provider,
+            key: &self.key,
+            body: &self.body,
+            livemode: self.livemode,
+            received_at_ms: self.received_at_ms,
+        }
+    }
+}
+
 /// A change for the writer, with what to do with its outcome.
 pub enum Job {
     Insert {
-        provider: Provider,
-        key: String,
-        body: String,
-        /// Which consumers the event is for (see [`crate::token::event_livemode`]).
-        livemode: Option<bool>,
-        received_at_ms: i64,
+        event: Incoming,
         done: Done<Inserted>,
     },
     Ack {
@@ -48,6 +68,7 @@ pub enum Job {
         done: Done<Acked>,
     },
     ReplaceLinks {
+        tenant: TenantId,
         links: Vec<PaymentLinkRoute>,
         done: Done<()>,
     },
@@ -65,21 +86,30 @@ pub enum Job {
     Touch { consumer: ConsumerId },
     /// Claims a booking's Checkout Session; the claim kept (an earlier one wins).
     ClaimCheckout {
+        tenant: TenantId,
         claim: CheckoutClaim,
         done: Done<CheckoutClaim>,
     },
     /// Records the session Stripe made for a claim.
     RecordCheckout {
+        tenant: TenantId,
         invitee: String,
         session_id: String,
         done: Done<()>,
     },
     /// Counts a post-booking redirect visit; nobody waits on it.
-    CountRedirect { slug: String, at_ms: i64 },
+    CountRedirect {
+        tenant: TenantId,
+        slug: String,
+        at_ms: i64,
+    },
     /// Merges what a verified Calendly delivery says about its invitee. Queued just before
     /// the delivery's insert, so it commits in the same group or an earlier one: a
     /// delivery answered 2xx has its note kept. Nobody waits on it.
-    NoteInvitee { note: store::InviteeNote },
+    NoteInvitee {
+        tenant: TenantId,
+        note: store::InviteeNote,
+    },
 }
 
 impl Job {
@@ -282,46 +312,20 @@ enum Outcome {
 /// The event an insert job stores.
 fn new_event(job: &Job) -> Option<NewEvent<'_>> {
     match job {
-        Job::Insert {
-            provider,
-            key,
-            body,
-            livemode,
-            received_at_ms,
-            ..
-        } => Some(NewEvent {
-            provider: *provider,
-            key,
-            body,
-            livemode: *livemode,
-            received_at_ms: *received_at_ms,
-        }),
+        Job::Insert { event, .. } => Some(event.event()),
         _ => None,
     }
 }
 
 fn apply(tx: &mut dyn WriteTx, job: &Job, now: i64) -> Result<Outcome, store::StoreError> {
     match job {
-        Job::Insert {
-            provider,
-            key,
-            body,
-            livemode,
-            received_at_ms,
-            ..
-        } => tx
-            .insert_event(&NewEvent {
-                provider: *provider,
-                key,
-                body,
-                livemode: *livemode,
-                received_at_ms: *received_at_ms,
-            })
-            .map(Outcome::Insert),
+        Job::Insert { event, .. } => tx.insert_event(&event.event()).map(Outcome::Insert),
         Job::Ack {
             consumer, through, ..
         } => tx.ack(*consumer, *through, now).map(Outcome::Ack),
-        Job::ReplaceLinks { links, .. } => tx.replace_links(links).map(|()| Outcome::Links),
+        Job::ReplaceLinks { tenant, links, .. } => {
+            tx.replace_links(*tenant, links).map(|()| Outcome::Links)
+        }
         Job::AddCalendlyKey { consumer, key, .. } => tx
             .add_calendly_key(*consumer, key, now)
             .map(|()| Outcome::CalendlyKey),
@@ -331,18 +335,27 @@ fn apply(tx: &mut dyn WriteTx, job: &Job, now: i64) -> Result<Outcome, store::St
             .replace_stripe_secrets(*consumer, secrets, now)
             .map(|()| Outcome::StripeSecrets),
         Job::Touch { consumer } => tx.touch_consumer(*consumer, now).map(|()| Outcome::Touch),
-        Job::ClaimCheckout { claim, .. } => tx.claim_checkout(claim).map(Outcome::Claimed),
+        Job::ClaimCheckout { tenant, claim, .. } => {
+            tx.claim_checkout(*tenant, claim).map(Outcome::Claimed)
+        }
         Job::RecordCheckout {
+            tenant,
             invitee,
             session_id,
             ..
         } => tx
-            .record_checkout_session(invitee, session_id)
+            .record_checkout_session(*tenant, invitee, session_id)
             .map(|()| Outcome::Recorded),
-        Job::CountRedirect { slug, at_ms } => {
-            tx.count_redirect(slug, *at_ms).map(|()| Outcome::Counted)
+        Job::CountRedirect {
+            tenant,
+            slug,
+            at_ms,
+        } => tx
+            .count_redirect(*tenant, slug, *at_ms)
+            .map(|()| Outcome::Counted),
+        Job::NoteInvitee { tenant, note } => {
+            tx.note_invitee(*tenant, note, now).map(|()| Outcome::Noted)
         }
-        Job::NoteInvitee { note } => tx.note_invitee(note, now).map(|()| Outcome::Noted),
     }
 }
 

@@ -22,8 +22,10 @@ pub enum Class {
 }
 
 impl Class {
-    /// The class of a request path; `None` for unlimited routes (`/healthz`, `/metrics`).
+    /// The class of a request path, under a tenant's `/t/{name}/` too; `None` for
+    /// unlimited routes (`/healthz`, `/metrics`).
     pub fn of(path: &str) -> Option<Class> {
+        let path = crate::tenant::split_path(path).map_or(path, |(_, rest)| rest);
         if path.starts_with("/hooks/") {
             Some(Class::Hooks)
         } else if path.starts_with("/v1/") {
@@ -59,6 +61,26 @@ pub struct Quotas {
     /// rate (per minute) at which it earns new tries.
     pub auth_failures_burst: NonZeroU32,
     pub auth_failures_per_min: NonZeroU32,
+}
+
+/// Webhooks per tenant, from every address together: one coach's flood is refused (429,
+/// which the providers retry) before it reaches the writer the others share. The relay's
+/// own coach is left to the per-address quotas.
+pub struct TenantRates {
+    limiter: governor::DefaultKeyedRateLimiter<crate::tenant::TenantId>,
+}
+
+impl TenantRates {
+    pub fn new(rate: Rate) -> TenantRates {
+        TenantRates {
+            limiter: RateLimiter::keyed(rate.quota()),
+        }
+    }
+
+    /// Whether the tenant may deliver one more webhook now.
+    pub fn admit(&self, tenant: crate::tenant::TenantId) -> bool {
+        tenant == crate::tenant::TenantId::HOME || self.limiter.check_key(&tenant).is_ok()
+    }
 }
 
 /// Limiters shared by every connection.

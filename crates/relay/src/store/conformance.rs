@@ -11,7 +11,11 @@ use super::{
     KEPT_CALENDLY_KEYS,
 };
 use crate::config::{DatabaseUrl, Durability};
+use crate::tenant::TenantId;
 use crate::token::{TokenMode, TokenName};
+
+/// The relay's own coach, where the single-tenant contract is checked.
+const H: TenantId = TenantId::HOME;
 
 #[path = "../../tests/support/postgres.rs"]
 mod test_postgres;
@@ -71,7 +75,119 @@ on_both_backends!(
     the_first_checkout_claim_wins_and_records_its_session,
     redirect_visits_add_up_per_slug,
     invitee_notes_keep_the_first_value_of_each_field,
+    tenants_share_nothing,
 );
+
+/// Two tenants with the same names everywhere: nothing one writes is seen, acknowledged or
+/// removed through the other, and removing one takes exactly what it owned.
+fn tenants_share_nothing(b: &dyn Backend) {
+    use crate::tenant::TenantName;
+    use coachdesk_protocol::relay::PaymentLinkRoute;
+    let name = |n: &str| TenantName::parse(n).expect("name");
+    let a = b.create_tenant(&name("coach-a"), 1).expect("a").id;
+    let c = b.create_tenant(&name("coach-c"), 2).expect("c").id;
+    assert!(matches!(
+        b.create_tenant(&name("coach-a"), 3),
+        Err(StoreError::TenantTaken(_))
+    ));
+    let app = TokenName::parse("app").expect("token name");
+    let ca = b
+        .create_consumer(a, &app, TokenMode::Test, "hash-a", 1)
+        .expect("a's app");
+    let cc = b
+        .create_consumer(c, &app, TokenMode::Test, "hash-c", 1)
+        .expect("c's app, same name");
+    assert_eq!((ca.tenant, cc.tenant), (a, c));
+
+    let mut w = b.writer().expect("writer");
+    let event = |tenant, key| NewEvent {
+        tenant,
+        provider: Provider::Stripe,
+        key,
+        body: "{}",
+        livemode: Some(false),
+        received_at_ms: 10,
+    };
+    let mut outcomes = Vec::new();
+    w.group(&mut |tx| {
+        outcomes = tx.insert_events(&[event(a, "evt_1"), event(c, "evt_1"), event(a, "evt_1")])?;
+        outcomes.push(tx.insert_event(&event(c, "evt_2"))?);
+        Ok(())
+    })
+    .expect("insert");
+    assert!(matches!(
+        outcomes.as_slice(),
+        [
+            Inserted::New(_),
+            Inserted::New(_),
+            Inserted::Duplicate,
+            Inserted::New(_)
+        ]
+    ));
+    let r = b.reader().expect("reader");
+    let pulled = |t| r.pull(t, TokenMode::Test, 0, 10, 1 << 20).expect("pull");
+    assert_eq!(pulled(a).len(), 1);
+    assert_eq!(pulled(c).len(), 2);
+    assert!(pulled(H).is_empty(), "the relay's own coach sees neither");
+
+    // A's app acknowledges everything there is: C's events stay in C's queue.
+    let newest = r.newest_seq().expect("newest");
+    assert_eq!(ack(&mut *w, ca.id, newest, 20), Acked::Through(newest));
+    let depths = r.queue_by_tenant().expect("depths");
+    assert_eq!(depths, vec![("coach-c".to_owned(), 2)]);
+
+    let link = |url: &str| PaymentLinkRoute {
+        slug: "coaching".into(),
+        url: url.into(),
+        ..PaymentLinkRoute::default()
+    };
+    w.group(&mut |tx| {
+        tx.replace_links(a, &[link("https://buy.stripe.com/a")])?;
+        tx.replace_links(c, &[link("https://buy.stripe.com/c")])?;
+        tx.count_redirect(a, "coaching", 5)?;
+        tx.add_calendly_key(ca.id, "calendly-key-of-tenant-a", 5)?;
+        tx.replace_stripe_secrets(cc.id, &["whsec_secret_of_tenant_c".to_owned()], 5)
+    })
+    .expect("tables");
+    assert_eq!(
+        r.link_for(a, "coaching").expect("a").as_deref(),
+        Some("https://buy.stripe.com/a")
+    );
+    assert_eq!(
+        r.link_for(c, "coaching").expect("c").as_deref(),
+        Some("https://buy.stripe.com/c")
+    );
+    assert_eq!(r.link_for(H, "coaching").expect("home"), None);
+    assert_eq!(r.redirects(c).expect("c's visits"), vec![]);
+    assert_eq!(r.calendly_keys(c).expect("c's keys"), Vec::<String>::new());
+    assert_eq!(
+        r.stripe_secrets(a).expect("a's secrets"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        r.consumer_by_hash("hash-c").expect("c").map(|x| x.tenant),
+        Some(c)
+    );
+
+    // Revoking "app" under A leaves C's "app".
+    assert!(b.revoke_consumer(a, "app", 30).expect("revoke"));
+    assert_eq!(r.consumers(c).expect("c's").len(), 1);
+
+    assert!(b.remove_tenant(&name("coach-c")).expect("remove"));
+    assert!(!b.remove_tenant(&name("coach-c")).expect("again"));
+    assert_eq!(r.tenant(&name("coach-c")).expect("lookup"), None);
+    assert!(pulled(c).is_empty());
+    assert_eq!(r.consumer_by_hash("hash-c").expect("gone"), None);
+    assert_eq!(r.link_for(c, "coaching").expect("gone"), None);
+    assert_eq!(pulled(a).len(), 1, "A keeps its own");
+    let names: Vec<String> = r
+        .tenants()
+        .expect("tenants")
+        .into_iter()
+        .map(|t| t.name.as_str().to_owned())
+        .collect();
+    assert_eq!(names, vec!["coach-a".to_owned()]);
+}
 
 fn invitee_notes_keep_the_first_value_of_each_field(b: &dyn Backend) {
     use super::InviteeNote;
@@ -88,14 +204,14 @@ fn invitee_notes_keep_the_first_value_of_each_field(b: &dyn Backend) {
         note(Some(100), None, None),
         note(Some(300), Some(900), Some("inv-3")),
     ] {
-        w.group(&mut |tx| tx.note_invitee(&n, 1)).expect("note");
+        w.group(&mut |tx| tx.note_invitee(H, &n, 1)).expect("note");
     }
     let r = b.reader().expect("reader");
     assert_eq!(
-        r.invitee("inv-1").expect("read"),
+        r.invitee(H, "inv-1").expect("read"),
         Some(note(Some(100), Some(500), Some("inv-2")))
     );
-    assert_eq!(r.invitee("inv-9").expect("read"), None);
+    assert_eq!(r.invitee(H, "inv-9").expect("read"), None);
 }
 
 fn links_keep_their_checkout_terms_and_old_tables_still_work(b: &dyn Backend) {
@@ -120,21 +236,22 @@ fn links_keep_their_checkout_terms_and_old_tables_still_work(b: &dyn Backend) {
         },
     ];
     let mut w = b.writer().expect("writer");
-    w.group(&mut |tx| tx.replace_links(&links)).expect("links");
+    w.group(&mut |tx| tx.replace_links(H, &links))
+        .expect("links");
     let r = b.reader().expect("reader");
-    let route = r.pay_route("coaching").expect("route").expect("some");
+    let route = r.pay_route(H, "coaching").expect("route").expect("some");
     assert_eq!(route.checkout, Some(terms));
     assert_eq!(
         route.booking_url.as_deref(),
         Some("https://calendly.com/coach/coaching")
     );
-    let old = r.pay_route("intro").expect("route").expect("some");
+    let old = r.pay_route(H, "intro").expect("route").expect("some");
     assert_eq!((old.checkout, old.booking_url), (None, None));
     assert_eq!(
-        r.link_for("intro").expect("link").as_deref(),
+        r.link_for(H, "intro").expect("link").as_deref(),
         Some("https://buy.stripe.com/b")
     );
-    assert_eq!(r.pay_route("gone").expect("route"), None);
+    assert_eq!(r.pay_route(H, "gone").expect("route"), None);
 }
 
 fn the_first_checkout_claim_wins_and_records_its_session(b: &dyn Backend) {
@@ -149,29 +266,29 @@ fn the_first_checkout_claim_wins_and_records_its_session(b: &dyn Backend) {
     let mut w = b.writer().expect("writer");
     let mut kept = Vec::new();
     w.group(&mut |tx| {
-        kept.push(tx.claim_checkout(&claim("coaching", 100))?);
-        kept.push(tx.claim_checkout(&claim("intro", 200))?);
+        kept.push(tx.claim_checkout(H, &claim("coaching", 100))?);
+        kept.push(tx.claim_checkout(H, &claim("intro", 200))?);
         Ok(())
     })
     .expect("claims");
     assert_eq!(kept, vec![claim("coaching", 100), claim("coaching", 100)]);
     let r = b.reader().expect("reader");
     assert_eq!(
-        r.checkout_for("inv-1").expect("read"),
+        r.checkout_for(H, "inv-1").expect("read"),
         Some(claim("coaching", 100))
     );
-    w.group(&mut |tx| tx.record_checkout_session("inv-1", "cs_1"))
+    w.group(&mut |tx| tx.record_checkout_session(H, "inv-1", "cs_1"))
         .expect("record");
     let again = w_claim(&mut *w, &claim("intro", 300));
     assert_eq!(again.session_id.as_deref(), Some("cs_1"));
     assert_eq!(again.slug, "coaching");
-    assert_eq!(r.checkout_for("inv-2").expect("read"), None);
+    assert_eq!(r.checkout_for(H, "inv-2").expect("read"), None);
 }
 
 fn w_claim(w: &mut dyn WriteStore, claim: &super::CheckoutClaim) -> super::CheckoutClaim {
     let mut out = None;
     w.group(&mut |tx| {
-        out = Some(tx.claim_checkout(claim)?);
+        out = Some(tx.claim_checkout(H, claim)?);
         Ok(())
     })
     .expect("claim");
@@ -181,14 +298,14 @@ fn w_claim(w: &mut dyn WriteStore, claim: &super::CheckoutClaim) -> super::Check
 fn redirect_visits_add_up_per_slug(b: &dyn Backend) {
     let mut w = b.writer().expect("writer");
     w.group(&mut |tx| {
-        tx.count_redirect("coaching", 1_000)?;
-        tx.count_redirect("coaching", 3_000)?;
+        tx.count_redirect(H, "coaching", 1_000)?;
+        tx.count_redirect(H, "coaching", 3_000)?;
         // Visits may commit out of order across processes: the last time only grows.
-        tx.count_redirect("coaching", 2_000)?;
-        tx.count_redirect("intro", 5_000)
+        tx.count_redirect(H, "coaching", 2_000)?;
+        tx.count_redirect(H, "intro", 5_000)
     })
     .expect("count");
-    let counts = b.reader().expect("reader").redirects().expect("read");
+    let counts = b.reader().expect("reader").redirects(H).expect("read");
     let seen: Vec<(String, i64, i64)> = counts
         .into_iter()
         .map(|c| (c.slug, c.visits, c.last_at_ms))
@@ -201,6 +318,7 @@ fn redirect_visits_add_up_per_slug(b: &dyn Backend) {
 
 fn consumer(b: &dyn Backend, name: &str, mode: TokenMode) -> ConsumerId {
     b.create_consumer(
+        H,
         &TokenName::parse(name).expect("name"),
         mode,
         &format!("hash-{name}"),
@@ -220,6 +338,7 @@ fn insert(
     let mut out = None;
     w.group(&mut |tx| {
         out = Some(tx.insert_event(&NewEvent {
+            tenant: H,
             provider,
             key,
             body: "{}",
@@ -243,7 +362,7 @@ fn ack(w: &mut dyn WriteStore, c: ConsumerId, through: i64, now: i64) -> Acked {
 }
 
 pub(super) fn seqs(r: &dyn ReadStore, mode: TokenMode, after: i64) -> Vec<i64> {
-    r.pull(mode, after, 100, 1 << 20)
+    r.pull(H, mode, after, 100, 1 << 20)
         .expect("pull")
         .iter()
         .map(|e| e.seq)
@@ -288,8 +407,8 @@ fn dedup_cursors_marks_and_purge(b: &dyn Backend) {
     );
     assert_eq!(w.purge(5001, None).expect("purge"), 1);
     // Revoking the consumer that held event 2 back acknowledges it.
-    assert!(b.revoke_consumer("two", 7000).expect("revoke"));
-    assert!(!b.revoke_consumer("two", 7000).expect("revoke"));
+    assert!(b.revoke_consumer(H, "two", 7000).expect("revoke"));
+    assert!(!b.revoke_consumer(H, "two", 7000).expect("revoke"));
     assert_eq!(r.queue_stats().expect("stats"), (1, Some(6000)));
     assert_eq!(ack(&mut *w, two, 3, 7000), Acked::Revoked);
     // Sequence numbers are not reused after a purge.
@@ -343,12 +462,12 @@ fn handed_over_keys_are_kept_per_consumer(b: &dyn Backend) {
     for i in 0..5 {
         add(two, &format!("key-of-two-{i}"), 10 + i);
     }
-    let keys = r.calendly_keys().expect("keys");
+    let keys = r.calendly_keys(H).expect("keys");
     assert!(keys.contains(&"key-of-one".to_owned()), "{keys:?}");
     assert_eq!(keys.len(), 1 + KEPT_CALENDLY_KEYS);
-    b.revoke_consumer("two", 100).expect("revoke");
+    b.revoke_consumer(H, "two", 100).expect("revoke");
     assert_eq!(
-        r.calendly_keys().expect("keys"),
+        r.calendly_keys(H).expect("keys"),
         vec!["key-of-one".to_owned()]
     );
 }
@@ -374,16 +493,16 @@ fn handed_over_stripe_secrets_are_replaced_per_consumer(b: &dyn Backend) {
     // A rotation: the new secret beside the old one, then the new one alone.
     replace(one, &["whsec_one_new", "whsec_one_old"], 3);
     assert_eq!(
-        sorted(r.stripe_secrets().expect("secrets")),
+        sorted(r.stripe_secrets(H).expect("secrets")),
         ["whsec_one_new", "whsec_one_old", "whsec_two"]
     );
     replace(one, &["whsec_one_new"], 4);
     assert_eq!(
-        sorted(r.stripe_secrets().expect("secrets")),
+        sorted(r.stripe_secrets(H).expect("secrets")),
         ["whsec_one_new", "whsec_two"]
     );
-    b.revoke_consumer("one", 100).expect("revoke");
-    assert_eq!(r.stripe_secrets().expect("secrets"), ["whsec_two"]);
+    b.revoke_consumer(H, "one", 100).expect("revoke");
+    assert_eq!(r.stripe_secrets(H).expect("secrets"), ["whsec_two"]);
 }
 
 fn pull_respects_byte_budget_but_returns_one(b: &dyn Backend) {
@@ -394,6 +513,7 @@ fn pull_respects_byte_budget_but_returns_one(b: &dyn Backend) {
         let key = format!("e{i}");
         w.group(&mut |tx| {
             tx.insert_event(&NewEvent {
+                tenant: H,
                 provider: Provider::Stripe,
                 key: &key,
                 body: &big,
@@ -404,8 +524,14 @@ fn pull_respects_byte_budget_but_returns_one(b: &dyn Backend) {
         })
         .expect("insert");
     }
-    assert_eq!(r.pull(TokenMode::Test, 0, 10, 10).expect("pull").len(), 1);
-    assert_eq!(r.pull(TokenMode::Test, 0, 10, 250).expect("pull").len(), 2);
+    assert_eq!(
+        r.pull(H, TokenMode::Test, 0, 10, 10).expect("pull").len(),
+        1
+    );
+    assert_eq!(
+        r.pull(H, TokenMode::Test, 0, 10, 250).expect("pull").len(),
+        2
+    );
 }
 
 fn a_failed_group_keeps_nothing(b: &dyn Backend) {
@@ -413,6 +539,7 @@ fn a_failed_group_keeps_nothing(b: &dyn Backend) {
     let r = b.reader().expect("reader");
     let err = w.group(&mut |tx| {
         tx.insert_event(&NewEvent {
+            tenant: H,
             provider: Provider::Stripe,
             key: "kept-not",
             body: "{}",
@@ -423,7 +550,7 @@ fn a_failed_group_keeps_nothing(b: &dyn Backend) {
     });
     assert!(err.is_err());
     assert!(r
-        .pull(TokenMode::Any, 0, 10, 1 << 20)
+        .pull(H, TokenMode::Any, 0, 10, 1 << 20)
         .expect("pull")
         .is_empty());
 }
@@ -442,6 +569,7 @@ fn a_batch_of_inserts_dedups_within_itself_and_against_the_store(b: &dyn Backend
         Inserted::New(1)
     );
     let event = |provider, key| NewEvent {
+        tenant: H,
         provider,
         key,
         body: "{}",

@@ -35,6 +35,7 @@ use super::{
     ReadStore, RedirectCount, RelayId, StoreError, WriteStore, WriteTx, KEPT_CALENDLY_KEYS,
 };
 use crate::config::{DatabaseUrl, Durability};
+use crate::tenant::{Tenant, TenantId, TenantName};
 use crate::token::{TokenMode, TokenName};
 
 /// Every migration, in order. A test checks this list against the directory.
@@ -59,10 +60,15 @@ pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[
         "0004_invitees.sql",
         include_str!("../../migrations-pg/0004_invitees.sql"),
     ),
+    (
+        5,
+        "0005_tenants.sql",
+        include_str!("../../migrations-pg/0005_tenants.sql"),
+    ),
 ];
 
 /// The schema version this relay writes.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Advisory lock held by every write transaction (keys are per database).
 pub const WRITE_LOCK: i64 = 0x636f_6163_6801;
@@ -78,13 +84,14 @@ type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
 /// The invitee's claimed Checkout Session, through a connection or a transaction.
 fn checkout_claim(
     conn: &mut impl postgres::GenericClient,
+    tenant: TenantId,
     invitee: &str,
 ) -> Result<Option<CheckoutClaim>, StoreError> {
     Ok(conn
         .query_opt(
             "SELECT invitee, slug, email, expires_at, session_id, created_at_ms
-             FROM checkout_sessions WHERE invitee = $1",
-            &[&invitee],
+             FROM checkout_sessions WHERE tenant = $1 AND invitee = $2",
+            &[&tenant.0, &invitee],
         )
         .ctx("look up a checkout session")?
         .map(|r| CheckoutClaim {
@@ -291,8 +298,59 @@ impl Backend for PgBackend {
         }))
     }
 
+    fn create_tenant(&self, name: &TenantName, now_ms: i64) -> Result<Tenant, StoreError> {
+        let row = self
+            .connect()?
+            .query_opt(
+                "INSERT INTO tenants (name, created_at_ms) VALUES ($1, $2)
+                 ON CONFLICT (name) DO NOTHING RETURNING id",
+                &[&name.as_str(), &now_ms],
+            )
+            .ctx("store the tenant")?;
+        let Some(row) = row else {
+            return Err(StoreError::TenantTaken(name.as_str().to_owned()));
+        };
+        Ok(Tenant {
+            id: TenantId(row.get(0)),
+            name: name.clone(),
+            created_at_ms: now_ms,
+        })
+    }
+
+    fn remove_tenant(&self, name: &TenantName) -> Result<bool, StoreError> {
+        let mut client = self.connect()?;
+        let mut tx = client.transaction().ctx("begin")?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
+            .ctx("take the write lock")?;
+        let id: Option<i64> = tx
+            .query_opt("SELECT id FROM tenants WHERE name = $1", &[&name.as_str()])
+            .ctx("look up the tenant")?
+            .map(|r| r.get(0));
+        let Some(id) = id else {
+            return Ok(false);
+        };
+        for sql in [
+            "DELETE FROM calendly_keys WHERE consumer_id IN
+                 (SELECT id FROM consumers WHERE tenant = $1)",
+            "DELETE FROM stripe_secrets WHERE consumer_id IN
+                 (SELECT id FROM consumers WHERE tenant = $1)",
+            "DELETE FROM consumers WHERE tenant = $1",
+            "DELETE FROM events WHERE tenant = $1",
+            "DELETE FROM payment_links WHERE tenant = $1",
+            "DELETE FROM checkout_sessions WHERE tenant = $1",
+            "DELETE FROM redirect_visits WHERE tenant = $1",
+            "DELETE FROM invitees WHERE tenant = $1",
+            "DELETE FROM tenants WHERE id = $1",
+        ] {
+            tx.execute(sql, &[&id]).ctx("remove the tenant's rows")?;
+        }
+        tx.commit().ctx("commit the removal")?;
+        Ok(true)
+    }
+
     fn create_consumer(
         &self,
+        tenant: TenantId,
         name: &TokenName,
         mode: TokenMode,
         hash: &str,
@@ -301,9 +359,10 @@ impl Backend for PgBackend {
         let mut client = self.connect()?;
         let row = client
             .query_opt(
-                "INSERT INTO consumers (name, hash, mode, created_at_ms) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (name) DO NOTHING RETURNING id",
-                &[&name.as_str(), &hash, &mode.as_str(), &now_ms],
+                "INSERT INTO consumers (tenant, name, hash, mode, created_at_ms)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (tenant, name) DO NOTHING RETURNING id",
+                &[&tenant.0, &name.as_str(), &hash, &mode.as_str(), &now_ms],
             )
             .ctx("store the token")?;
         let Some(row) = row else {
@@ -311,6 +370,7 @@ impl Backend for PgBackend {
         };
         Ok(Consumer {
             id: ConsumerId(row.get(0)),
+            tenant,
             name: name.as_str().to_owned(),
             mode,
             created_at_ms: now_ms,
@@ -319,13 +379,21 @@ impl Backend for PgBackend {
         })
     }
 
-    fn revoke_consumer(&self, name: &str, now_ms: i64) -> Result<bool, StoreError> {
+    fn revoke_consumer(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
         let mut client = self.connect()?;
         let mut tx = client.transaction().ctx("begin")?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
             .ctx("take the write lock")?;
         let id: Option<i64> = tx
-            .query_opt("SELECT id FROM consumers WHERE name = $1", &[&name])
+            .query_opt(
+                "SELECT id FROM consumers WHERE tenant = $1 AND name = $2",
+                &[&tenant.0, &name],
+            )
             .ctx("look up the token")?
             .map(|r| r.get(0));
         let Some(id) = id else {
@@ -337,7 +405,7 @@ impl Backend for PgBackend {
             .ctx("forget the token's Stripe secrets")?;
         tx.execute("DELETE FROM consumers WHERE id = $1", &[&id])
             .ctx("delete the token")?;
-        tx.execute(MARK_FULLY_ACKED, &[&now_ms])
+        tx.execute(MARK_FULLY_ACKED, &[&now_ms, &tenant.0])
             .ctx("mark acknowledged events")?;
         tx.commit().ctx("commit the revocation")?;
         Ok(true)
@@ -421,6 +489,7 @@ fn consumer_from_row(row: &Row) -> Result<Consumer, StoreError> {
     let mode: String = row.try_get(2).map_err(get)?;
     Ok(Consumer {
         id: ConsumerId(row.try_get(0).map_err(get)?),
+        tenant: TenantId(row.try_get(6).map_err(get)?),
         name: row.try_get(1).map_err(get)?,
         // The CHECK constraint admits nothing else.
         mode: TokenMode::from_stored(&mode).unwrap_or(TokenMode::Test),
@@ -443,7 +512,7 @@ fn pulled_from_row(row: &Row) -> Result<PulledEvent, StoreError> {
 }
 
 const CONSUMER_COLUMNS: &str =
-    "SELECT id, name, mode, created_at_ms, last_used_at_ms, acked_through FROM consumers";
+    "SELECT id, name, mode, created_at_ms, last_used_at_ms, acked_through, tenant FROM consumers";
 
 const MAX_SEQ: &str = "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM event_seq";
 
@@ -456,17 +525,19 @@ fn max_seq(client: &mut impl postgres::GenericClient) -> Result<i64, StoreError>
         .map(|r| r.get(0))
 }
 
-/// Marks acknowledged (starting their retention) the events every consumer they are for
-/// has acknowledged; `$1` is now. An event with no consumer at all stays unacknowledged.
+/// Marks acknowledged (starting their retention) the events of tenant `$2` every consumer
+/// they are for has acknowledged; `$1` is now. An event with no consumer at all stays
+/// unacknowledged.
 const MARK_FULLY_ACKED: &str = "
     WITH m AS (
         SELECT COALESCE(MIN(acked_through), 0) AS all_,
                COALESCE(MIN(CASE WHEN mode IN ('test', 'any') THEN acked_through END), 0) AS test,
                COALESCE(MIN(CASE WHEN mode IN ('live', 'any') THEN acked_through END), 0) AS live
-        FROM consumers
+        FROM consumers WHERE tenant = $2
     )
     UPDATE events e SET acked_at_ms = $1 FROM m
-    WHERE e.acked_at_ms IS NULL AND e.seq <= GREATEST(m.all_, m.test, m.live)
+    WHERE e.acked_at_ms IS NULL AND e.tenant = $2
+      AND e.seq <= GREATEST(m.all_, m.test, m.live)
       AND ((e.livemode IS NULL AND e.seq <= m.all_)
         OR (e.livemode = false AND e.seq <= m.test)
         OR (e.livemode = true AND e.seq <= m.live))";
@@ -496,9 +567,34 @@ impl ReadStore for PgReader {
             .transpose()
     }
 
-    fn consumers(&self) -> Result<Vec<Consumer>, StoreError> {
+    fn tenant(&self, name: &TenantName) -> Result<Option<TenantId>, StoreError> {
+        Ok(self
+            .conn()?
+            .query_opt("SELECT id FROM tenants WHERE name = $1", &[&name.as_str()])
+            .ctx("look up the tenant")?
+            .map(|r| TenantId(r.get(0))))
+    }
+
+    fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        let rows = self
+            .conn()?
+            .query(
+                "SELECT id, name, created_at_ms FROM tenants ORDER BY name",
+                &[],
+            )
+            .ctx("list the tenants")?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        Ok(super::tenants_from_rows(rows))
+    }
+
+    fn consumers(&self, tenant: TenantId) -> Result<Vec<Consumer>, StoreError> {
         self.conn()?
-            .query(&format!("{CONSUMER_COLUMNS} ORDER BY id"), &[])
+            .query(
+                &format!("{CONSUMER_COLUMNS} WHERE tenant = $1 ORDER BY id"),
+                &[&tenant.0],
+            )
             .ctx("list the tokens")?
             .iter()
             .map(consumer_from_row)
@@ -507,6 +603,7 @@ impl ReadStore for PgReader {
 
     fn pull(
         &self,
+        tenant: TenantId,
         mode: TokenMode,
         after: i64,
         limit: usize,
@@ -519,13 +616,14 @@ impl ReadStore for PgReader {
         let rows = conn
             .query_raw(
                 "SELECT seq, provider, key, received_at_ms, body FROM events
-                 WHERE seq > $1 AND (livemode IS NULL OR $3 OR livemode = $4)
+                 WHERE tenant = $5 AND seq > $1 AND (livemode IS NULL OR $3 OR livemode = $4)
                  ORDER BY seq LIMIT $2",
                 [
                     &after as &(dyn postgres::types::ToSql + Sync),
                     &limit,
                     &any,
                     &live,
+                    &tenant.0,
                 ],
             )
             .ctx("pull")?;
@@ -540,29 +638,34 @@ impl ReadStore for PgReader {
         max_seq(&mut *self.conn()?)
     }
 
-    fn pay_route(&self, slug: &str) -> Result<Option<PayRoute>, StoreError> {
+    fn pay_route(&self, tenant: TenantId, slug: &str) -> Result<Option<PayRoute>, StoreError> {
         Ok(self
             .conn()?
             .query_opt(
                 "SELECT url, checkout_name, amount_minor, currency, payment_window_minutes,
                         booking_url
-                 FROM payment_links WHERE slug = $1",
-                &[&slug],
+                 FROM payment_links WHERE tenant = $1 AND slug = $2",
+                &[&tenant.0, &slug],
             )
             .ctx("look up payment link")?
             .map(|r| super::pay_route(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5))))
     }
 
-    fn checkout_for(&self, invitee: &str) -> Result<Option<CheckoutClaim>, StoreError> {
-        checkout_claim(&mut *self.conn()?, invitee)
+    fn checkout_for(
+        &self,
+        tenant: TenantId,
+        invitee: &str,
+    ) -> Result<Option<CheckoutClaim>, StoreError> {
+        checkout_claim(&mut *self.conn()?, tenant, invitee)
     }
 
-    fn invitee(&self, invitee: &str) -> Result<Option<InviteeNote>, StoreError> {
+    fn invitee(&self, tenant: TenantId, invitee: &str) -> Result<Option<InviteeNote>, StoreError> {
         Ok(self
             .conn()?
             .query_opt(
-                "SELECT invitee, booked_at, canceled_at, moved_to FROM invitees WHERE invitee = $1",
-                &[&invitee],
+                "SELECT invitee, booked_at, canceled_at, moved_to FROM invitees
+                 WHERE tenant = $1 AND invitee = $2",
+                &[&tenant.0, &invitee],
             )
             .ctx("look up an invitee")?
             .map(|r| InviteeNote {
@@ -573,12 +676,13 @@ impl ReadStore for PgReader {
             }))
     }
 
-    fn redirects(&self) -> Result<Vec<RedirectCount>, StoreError> {
+    fn redirects(&self, tenant: TenantId) -> Result<Vec<RedirectCount>, StoreError> {
         Ok(self
             .conn()?
             .query(
-                "SELECT slug, visits, last_at_ms FROM redirect_visits ORDER BY slug",
-                &[],
+                "SELECT slug, visits, last_at_ms FROM redirect_visits WHERE tenant = $1
+                 ORDER BY slug",
+                &[&tenant.0],
             )
             .ctx("list redirect visits")?
             .iter()
@@ -590,12 +694,13 @@ impl ReadStore for PgReader {
             .collect())
     }
 
-    fn calendly_keys(&self) -> Result<Vec<String>, StoreError> {
+    fn calendly_keys(&self, tenant: TenantId) -> Result<Vec<String>, StoreError> {
         Ok(self
             .conn()?
             .query(
-                "SELECT key FROM calendly_keys ORDER BY added_at_ms DESC, ord DESC",
-                &[],
+                "SELECT k.key FROM calendly_keys k JOIN consumers c ON c.id = k.consumer_id
+                 WHERE c.tenant = $1 ORDER BY k.added_at_ms DESC, k.ord DESC",
+                &[&tenant.0],
             )
             .ctx("list Calendly signing keys")?
             .iter()
@@ -603,12 +708,14 @@ impl ReadStore for PgReader {
             .collect())
     }
 
-    fn stripe_secrets(&self) -> Result<Vec<String>, StoreError> {
+    fn stripe_secrets(&self, tenant: TenantId) -> Result<Vec<String>, StoreError> {
         Ok(self
             .conn()?
             .query(
-                "SELECT DISTINCT secret FROM stripe_secrets ORDER BY secret",
-                &[],
+                "SELECT DISTINCT s.secret FROM stripe_secrets s
+                 JOIN consumers c ON c.id = s.consumer_id
+                 WHERE c.tenant = $1 ORDER BY s.secret",
+                &[&tenant.0],
             )
             .ctx("list Stripe signing secrets")?
             .iter()
@@ -627,6 +734,21 @@ impl ReadStore for PgReader {
             )
             .ctx("count the queue")?;
         Ok((row.get(0), row.get(1)))
+    }
+
+    fn queue_by_tenant(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(self
+            .conn()?
+            .query(
+                "SELECT COALESCE(t.name, ''), COUNT(*) FROM events e
+                 LEFT JOIN tenants t ON t.id = e.tenant
+                 WHERE e.acked_at_ms IS NULL GROUP BY 1 ORDER BY 1",
+                &[],
+            )
+            .ctx("count the queue per tenant")?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
     }
 
     fn ping(&self) -> Result<(), StoreError> {
@@ -658,10 +780,11 @@ impl Statements {
             // The dedup check and the insert in one round trip; under the write lock no
             // other writer can store the key in between. A duplicate draws no number.
             insert: p(
-                "INSERT INTO events (provider, key, received_at_ms, body, livemode)
-                       SELECT $1::text, $2::text, $3::bigint, $4::text, $5::boolean
+                "INSERT INTO events (provider, key, received_at_ms, body, livemode, tenant)
+                       SELECT $1::text, $2::text, $3::bigint, $4::text, $5::boolean, $6::bigint
                        WHERE NOT EXISTS
-                           (SELECT 1 FROM events WHERE provider = $1::text AND key = $2::text)
+                           (SELECT 1 FROM events WHERE tenant = $6::bigint
+                            AND provider = $1::text AND key = $2::text)
                        RETURNING seq",
             )?,
             // A group's events in one statement: keys already stored are left out (a
@@ -669,18 +792,20 @@ impl Statements {
             // the check a per-row index lookup: as an anti-join, a plan made while the
             // table was small would hash the whole table for every group.
             insert_many: p(
-                "INSERT INTO events (provider, key, received_at_ms, body, livemode)
-                 SELECT e.provider, e.key, e.received_at_ms, e.body, e.livemode
+                "INSERT INTO events (provider, key, received_at_ms, body, livemode, tenant)
+                 SELECT e.provider, e.key, e.received_at_ms, e.body, e.livemode, e.tenant
                  FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::boolean[],
-                             $6::int[]) AS e(provider, key, received_at_ms, body, livemode, ord)
+                             $6::int[], $7::bigint[])
+                      AS e(provider, key, received_at_ms, body, livemode, ord, tenant)
                  WHERE NOT EXISTS
                      (SELECT 1 FROM events x
-                      WHERE x.provider = e.provider AND x.key = e.key OFFSET 0)
+                      WHERE x.tenant = e.tenant AND x.provider = e.provider AND x.key = e.key
+                      OFFSET 0)
                  ORDER BY e.ord
-                 RETURNING seq, provider, key",
+                 RETURNING seq, provider, key, tenant",
             )?,
             max_seq: p(MAX_SEQ)?,
-            cursor: p("SELECT acked_through FROM consumers WHERE id = $1")?,
+            cursor: p("SELECT acked_through, tenant FROM consumers WHERE id = $1")?,
             move_cursor: p(
                 "UPDATE consumers SET acked_through = $2, last_used_at_ms = $3 WHERE id = $1",
             )?,
@@ -809,6 +934,7 @@ impl WriteTx for PgTx<'_, '_> {
                     &e.received_at_ms,
                     &e.body,
                     &e.livemode,
+                    &e.tenant.0,
                 ],
             )
             .ctx("insert event")?;
@@ -827,7 +953,7 @@ impl WriteTx for PgTx<'_, '_> {
         let mut seen = HashSet::with_capacity(events.len());
         let first: Vec<bool> = events
             .iter()
-            .map(|e| seen.insert((e.provider.as_str(), e.key)))
+            .map(|e| seen.insert((e.tenant, e.provider.as_str(), e.key)))
             .collect();
         let sent: Vec<&NewEvent<'_>> = events
             .iter()
@@ -839,6 +965,7 @@ impl WriteTx for PgTx<'_, '_> {
         let received: Vec<i64> = sent.iter().map(|e| e.received_at_ms).collect();
         let bodies: Vec<&str> = sent.iter().map(|e| e.body).collect();
         let live: Vec<Option<bool>> = sent.iter().map(|e| e.livemode).collect();
+        let tenants: Vec<i64> = sent.iter().map(|e| e.tenant.0).collect();
         let ords: Vec<i32> = (0..sent.len())
             .map(|i| i32::try_from(i).unwrap_or(i32::MAX))
             .collect();
@@ -846,15 +973,18 @@ impl WriteTx for PgTx<'_, '_> {
             .tx
             .query(
                 &self.st.insert_many,
-                &[&providers, &keys, &received, &bodies, &live, &ords],
+                &[
+                    &providers, &keys, &received, &bodies, &live, &ords, &tenants,
+                ],
             )
             .ctx("insert events")?;
-        let mut stored: HashMap<(String, String), i64> = HashMap::with_capacity(rows.len());
+        let mut stored: HashMap<(i64, String, String), i64> = HashMap::with_capacity(rows.len());
         for row in rows {
             let seq: i64 = row.try_get(0).ctx("read an inserted sequence")?;
             self.newest = Some(self.newest.map_or(seq, |n| n.max(seq)));
             stored.insert(
                 (
+                    row.try_get(3).ctx("read an inserted tenant")?,
                     row.try_get(1).ctx("read an inserted provider")?,
                     row.try_get(2).ctx("read an inserted key")?,
                 ),
@@ -866,7 +996,9 @@ impl WriteTx for PgTx<'_, '_> {
             .zip(first)
             .map(|(e, first)| {
                 let seq = first
-                    .then(|| stored.get(&(e.provider.as_str().to_owned(), e.key.to_owned())))
+                    .then(|| {
+                        stored.get(&(e.tenant.0, e.provider.as_str().to_owned(), e.key.to_owned()))
+                    })
                     .flatten();
                 seq.map_or(Inserted::Duplicate, |s| Inserted::New(*s))
             })
@@ -887,12 +1019,12 @@ impl WriteTx for PgTx<'_, '_> {
         if through > newest {
             return Ok(Acked::BeyondNewest { newest });
         }
-        let current: Option<i64> = self
+        let current: Option<(i64, i64)> = self
             .tx
             .query_opt(&self.st.cursor, &[&consumer.0])
             .ctx("read the cursor")?
-            .map(|r| r.get(0));
-        let Some(current) = current else {
+            .map(|r| (r.get(0), r.get(1)));
+        let Some((current, tenant)) = current else {
             return Ok(Acked::Revoked);
         };
         let target = through.max(current);
@@ -901,23 +1033,27 @@ impl WriteTx for PgTx<'_, '_> {
             .ctx("move the cursor")?;
         if target > current {
             self.tx
-                .execute(&self.st.mark, &[&now_ms])
+                .execute(&self.st.mark, &[&now_ms, &tenant])
                 .ctx("mark acknowledged events")?;
         }
         Ok(Acked::Through(target))
     }
 
-    fn replace_links(&mut self, links: &[PaymentLinkRoute]) -> Result<(), StoreError> {
+    fn replace_links(
+        &mut self,
+        tenant: TenantId,
+        links: &[PaymentLinkRoute],
+    ) -> Result<(), StoreError> {
         self.tx
-            .execute("DELETE FROM payment_links", &[])
+            .execute("DELETE FROM payment_links WHERE tenant = $1", &[&tenant.0])
             .ctx("clear payment links")?;
         let insert = self
             .tx
             .prepare(
                 "INSERT INTO payment_links (slug, url, checkout_name, amount_minor, currency,
-                     payment_window_minutes, booking_url)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT (slug) DO UPDATE SET url = excluded.url,
+                     payment_window_minutes, booking_url, tenant)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (tenant, slug) DO UPDATE SET url = excluded.url,
                      checkout_name = excluded.checkout_name,
                      amount_minor = excluded.amount_minor, currency = excluded.currency,
                      payment_window_minutes = excluded.payment_window_minutes,
@@ -941,6 +1077,7 @@ impl WriteTx for PgTx<'_, '_> {
                         &currency,
                         &window,
                         &l.booking_url,
+                        &tenant.0,
                     ],
                 )
                 .ctx("insert payment link")?;
@@ -948,21 +1085,27 @@ impl WriteTx for PgTx<'_, '_> {
         Ok(())
     }
 
-    fn claim_checkout(&mut self, claim: &CheckoutClaim) -> Result<CheckoutClaim, StoreError> {
+    fn claim_checkout(
+        &mut self,
+        tenant: TenantId,
+        claim: &CheckoutClaim,
+    ) -> Result<CheckoutClaim, StoreError> {
         self.tx
             .execute(
-                "INSERT INTO checkout_sessions (invitee, slug, email, expires_at, created_at_ms)
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (invitee) DO NOTHING",
+                "INSERT INTO checkout_sessions (invitee, slug, email, expires_at, created_at_ms,
+                                                tenant)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant, invitee) DO NOTHING",
                 &[
                     &claim.invitee,
                     &claim.slug,
                     &claim.email,
                     &claim.expires_at,
                     &claim.created_at_ms,
+                    &tenant.0,
                 ],
             )
             .ctx("claim a checkout session")?;
-        checkout_claim(&mut *self.tx, &claim.invitee)?.ok_or_else(|| StoreError::Database {
+        checkout_claim(&mut *self.tx, tenant, &claim.invitee)?.ok_or_else(|| StoreError::Database {
             what: "claim a checkout session",
             source: "the claim was not kept".into(),
         })
@@ -970,24 +1113,31 @@ impl WriteTx for PgTx<'_, '_> {
 
     fn record_checkout_session(
         &mut self,
+        tenant: TenantId,
         invitee: &str,
         session_id: &str,
     ) -> Result<(), StoreError> {
         self.tx
             .execute(
-                "UPDATE checkout_sessions SET session_id = $2 WHERE invitee = $1",
-                &[&invitee, &session_id],
+                "UPDATE checkout_sessions SET session_id = $2 WHERE tenant = $3 AND invitee = $1",
+                &[&invitee, &session_id, &tenant.0],
             )
             .ctx("record a checkout session")
             .map(drop)
     }
 
-    fn note_invitee(&mut self, note: &InviteeNote, now_ms: i64) -> Result<(), StoreError> {
+    fn note_invitee(
+        &mut self,
+        tenant: TenantId,
+        note: &InviteeNote,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
         self.tx
             .execute(
-                "INSERT INTO invitees (invitee, booked_at, canceled_at, moved_to, updated_at_ms)
-                 VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (invitee) DO UPDATE SET
+                "INSERT INTO invitees (invitee, booked_at, canceled_at, moved_to, updated_at_ms,
+                                       tenant)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (tenant, invitee) DO UPDATE SET
                      booked_at = coalesce(invitees.booked_at, excluded.booked_at),
                      canceled_at = coalesce(invitees.canceled_at, excluded.canceled_at),
                      moved_to = coalesce(invitees.moved_to, excluded.moved_to),
@@ -998,19 +1148,26 @@ impl WriteTx for PgTx<'_, '_> {
                     &note.canceled_at,
                     &note.moved_to,
                     &now_ms,
+                    &tenant.0,
                 ],
             )
             .ctx("note an invitee")
             .map(drop)
     }
 
-    fn count_redirect(&mut self, slug: &str, now_ms: i64) -> Result<(), StoreError> {
+    fn count_redirect(
+        &mut self,
+        tenant: TenantId,
+        slug: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
         self.tx
             .execute(
-                "INSERT INTO redirect_visits (slug, visits, last_at_ms) VALUES ($1, 1, $2)
-                 ON CONFLICT (slug) DO UPDATE SET visits = redirect_visits.visits + 1,
+                "INSERT INTO redirect_visits (slug, visits, last_at_ms, tenant)
+                 VALUES ($1, 1, $2, $3)
+                 ON CONFLICT (tenant, slug) DO UPDATE SET visits = redirect_visits.visits + 1,
                      last_at_ms = GREATEST(redirect_visits.last_at_ms, excluded.last_at_ms)",
-                &[&slug, &now_ms],
+                &[&slug, &now_ms, &tenant.0],
             )
             .ctx("count a redirect")
             .map(drop)
@@ -1150,6 +1307,7 @@ mod tests {
         let mut w = b.writer().expect("writer");
         w.group(&mut |tx| {
             tx.insert_event(&NewEvent {
+                tenant: crate::tenant::TenantId::HOME,
                 provider: Provider::Calendly,
                 key: "old",
                 body: "{}",
@@ -1179,6 +1337,7 @@ mod tests {
         let mut insert = |key: &str| {
             w.group(&mut |tx| {
                 tx.insert_event(&NewEvent {
+                    tenant: crate::tenant::TenantId::HOME,
                     provider: Provider::Stripe,
                     key,
                     body: "{}",
@@ -1219,6 +1378,7 @@ mod tests {
         let mut w = b.writer().expect("writer");
         w.group(&mut |tx| {
             tx.insert_event(&NewEvent {
+                tenant: crate::tenant::TenantId::HOME,
                 provider: Provider::Stripe,
                 key: "evt_n",
                 body: "{}",

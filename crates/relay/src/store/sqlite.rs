@@ -4,7 +4,8 @@
 //! Durability: `synchronous=FULL` (the default: a commit has reached the disk before the
 //! writer reports it) or `synchronous=NORMAL` (a commit has reached the OS, so it survives
 //! the process but not a power loss). Sequence numbers come from `AUTOINCREMENT`, so they
-//! are never reused after a purge. Deduplication is a `UNIQUE(provider, key)` constraint.
+//! are never reused after a purge. Deduplication is a `UNIQUE(tenant, provider, key)`
+//! constraint.
 //!
 //! The schema is the numbered files in `crates/relay/migrations/`, applied in order like
 //! the app's: `PRAGMA user_version` holds the last applied number, each file runs in its
@@ -25,6 +26,7 @@ use super::{
     ReadStore, RedirectCount, RelayId, StoreError, WriteStore, WriteTx, KEPT_CALENDLY_KEYS,
 };
 use crate::config::Durability;
+use crate::tenant::{Tenant, TenantId, TenantName};
 use crate::token::{TokenMode, TokenName};
 
 /// Every migration, in order. A test checks this list against the directory.
@@ -54,10 +56,15 @@ pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[
         "0005_invitees.sql",
         include_str!("../../migrations/0005_invitees.sql"),
     ),
+    (
+        6,
+        "0006_tenants.sql",
+        include_str!("../../migrations/0006_tenants.sql"),
+    ),
 ];
 
 /// The schema version this relay writes.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// How often the checkpointer copies the WAL into the database.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
@@ -165,13 +172,17 @@ fn identity(conn: &Connection, now_ms: i64) -> Result<RelayId, StoreError> {
     .map(RelayId)
 }
 
-fn checkout_claim(conn: &Connection, invitee: &str) -> Result<Option<CheckoutClaim>, StoreError> {
+fn checkout_claim(
+    conn: &Connection,
+    tenant: TenantId,
+    invitee: &str,
+) -> Result<Option<CheckoutClaim>, StoreError> {
     conn.prepare_cached(
         "SELECT invitee, slug, email, expires_at, session_id, created_at_ms
-         FROM checkout_sessions WHERE invitee = ?1",
+         FROM checkout_sessions WHERE tenant = ?1 AND invitee = ?2",
     )
     .ctx("prepare checkout lookup")?
-    .query_row(params![invitee], |r| {
+    .query_row(params![tenant.0, invitee], |r| {
         Ok(CheckoutClaim {
             invitee: r.get(0)?,
             slug: r.get(1)?,
@@ -185,12 +196,17 @@ fn checkout_claim(conn: &Connection, invitee: &str) -> Result<Option<CheckoutCla
     .ctx("look up a checkout session")
 }
 
-fn invitee_note(conn: &Connection, invitee: &str) -> Result<Option<InviteeNote>, StoreError> {
+fn invitee_note(
+    conn: &Connection,
+    tenant: TenantId,
+    invitee: &str,
+) -> Result<Option<InviteeNote>, StoreError> {
     conn.prepare_cached(
-        "SELECT invitee, booked_at, canceled_at, moved_to FROM invitees WHERE invitee = ?1",
+        "SELECT invitee, booked_at, canceled_at, moved_to FROM invitees
+         WHERE tenant = ?1 AND invitee = ?2",
     )
     .ctx("prepare invitee lookup")?
-    .query_row(params![invitee], |r| {
+    .query_row(params![tenant.0, invitee], |r| {
         Ok(InviteeNote {
             invitee: r.get(0)?,
             booked_at: r.get(1)?,
@@ -269,8 +285,55 @@ impl Backend for SqliteBackend {
         }))
     }
 
+    fn create_tenant(&self, name: &TenantName, now_ms: i64) -> Result<Tenant, StoreError> {
+        let conn = self.connect()?;
+        let n = conn
+            .execute(
+                "INSERT INTO tenants (name, created_at_ms) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO NOTHING",
+                params![name.as_str(), now_ms],
+            )
+            .ctx("store the tenant")?;
+        if n == 0 {
+            return Err(StoreError::TenantTaken(name.as_str().to_owned()));
+        }
+        Ok(Tenant {
+            id: TenantId(conn.last_insert_rowid()),
+            name: name.clone(),
+            created_at_ms: now_ms,
+        })
+    }
+
+    fn remove_tenant(&self, name: &TenantName) -> Result<bool, StoreError> {
+        let mut conn = self.connect()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx("begin")?;
+        let Some(id) = tenant_id(&tx, name)? else {
+            return Ok(false);
+        };
+        tx.execute_batch(&format!(
+            "DELETE FROM calendly_keys WHERE consumer_id IN
+                 (SELECT id FROM consumers WHERE tenant = {t});
+             DELETE FROM stripe_secrets WHERE consumer_id IN
+                 (SELECT id FROM consumers WHERE tenant = {t});
+             DELETE FROM consumers WHERE tenant = {t};
+             DELETE FROM events WHERE tenant = {t};
+             DELETE FROM payment_links WHERE tenant = {t};
+             DELETE FROM checkout_sessions WHERE tenant = {t};
+             DELETE FROM redirect_visits WHERE tenant = {t};
+             DELETE FROM invitees WHERE tenant = {t};
+             DELETE FROM tenants WHERE id = {t};",
+            t = id.0
+        ))
+        .ctx("remove the tenant's rows")?;
+        tx.commit().ctx("commit the removal")?;
+        Ok(true)
+    }
+
     fn create_consumer(
         &self,
+        tenant: TenantId,
         name: &TokenName,
         mode: TokenMode,
         hash: &str,
@@ -282,8 +345,8 @@ impl Backend for SqliteBackend {
             .ctx("begin")?;
         let taken = tx
             .query_row(
-                "SELECT 1 FROM consumers WHERE name = ?1",
-                [name.as_str()],
+                "SELECT 1 FROM consumers WHERE tenant = ?1 AND name = ?2",
+                params![tenant.0, name.as_str()],
                 |_| Ok(()),
             )
             .optional()
@@ -293,14 +356,16 @@ impl Backend for SqliteBackend {
             return Err(StoreError::NameTaken(name.as_str().to_owned()));
         }
         tx.execute(
-            "INSERT INTO consumers (name, hash, mode, created_at_ms) VALUES (?1, ?2, ?3, ?4)",
-            params![name.as_str(), hash, mode.as_str(), now_ms],
+            "INSERT INTO consumers (tenant, name, hash, mode, created_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![tenant.0, name.as_str(), hash, mode.as_str(), now_ms],
         )
         .ctx("store the token")?;
         let id = ConsumerId(tx.last_insert_rowid());
         tx.commit().ctx("commit the token")?;
         Ok(Consumer {
             id,
+            tenant,
             name: name.as_str().to_owned(),
             mode,
             created_at_ms: now_ms,
@@ -309,15 +374,22 @@ impl Backend for SqliteBackend {
         })
     }
 
-    fn revoke_consumer(&self, name: &str, now_ms: i64) -> Result<bool, StoreError> {
+    fn revoke_consumer(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
         let mut conn = self.connect()?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx("begin")?;
         let id: Option<i64> = tx
-            .query_row("SELECT id FROM consumers WHERE name = ?1", [name], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT id FROM consumers WHERE tenant = ?1 AND name = ?2",
+                params![tenant.0, name],
+                |r| r.get(0),
+            )
             .optional()
             .ctx("look up the token")?;
         let Some(id) = id else {
@@ -329,7 +401,7 @@ impl Backend for SqliteBackend {
             .ctx("forget the token's Stripe secrets")?;
         tx.execute("DELETE FROM consumers WHERE id = ?1", [id])
             .ctx("delete the token")?;
-        mark_fully_acked(&tx, now_ms)?;
+        mark_fully_acked(&tx, tenant, now_ms)?;
         tx.commit().ctx("commit the revocation")?;
         Ok(true)
     }
@@ -344,10 +416,19 @@ fn checkpoint_loop(conn: &Connection, stop: &Receiver<()>) {
     }
 }
 
+fn tenant_id(conn: &Connection, name: &TenantName) -> Result<Option<TenantId>, StoreError> {
+    conn.prepare_cached("SELECT id FROM tenants WHERE name = ?1")
+        .ctx("prepare the tenant lookup")?
+        .query_row([name.as_str()], |r| r.get(0).map(TenantId))
+        .optional()
+        .ctx("look up the tenant")
+}
+
 fn consumer_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Consumer> {
     let mode: String = row.get(2)?;
     Ok(Consumer {
         id: ConsumerId(row.get(0)?),
+        tenant: TenantId(row.get(6)?),
         name: row.get(1)?,
         // The CHECK constraint admits nothing else; an unknown value would be another
         // relay's schema, which migrate() refuses.
@@ -359,7 +440,7 @@ fn consumer_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Consumer> {
 }
 
 const CONSUMER_COLUMNS: &str =
-    "SELECT id, name, mode, created_at_ms, last_used_at_ms, acked_through FROM consumers";
+    "SELECT id, name, mode, created_at_ms, last_used_at_ms, acked_through, tenant FROM consumers";
 
 /// The highest sequence stored so far (0 if none ever was).
 fn max_seq(conn: &Connection) -> Result<i64, StoreError> {
@@ -372,29 +453,29 @@ fn max_seq(conn: &Connection) -> Result<i64, StoreError> {
     Ok(from_seq.unwrap_or(0))
 }
 
-/// Marks acknowledged (starting their retention) the events every consumer they are for
-/// has acknowledged. An event with no consumer at all stays unacknowledged.
-fn mark_fully_acked(conn: &Connection, now_ms: i64) -> Result<(), StoreError> {
+/// Marks acknowledged (starting their retention) the tenant's events every consumer they
+/// are for has acknowledged. An event with no consumer at all stays unacknowledged.
+fn mark_fully_acked(conn: &Connection, tenant: TenantId, now_ms: i64) -> Result<(), StoreError> {
     let (all, test, live): (Option<i64>, Option<i64>, Option<i64>) = conn
         .prepare_cached(
             "SELECT MIN(acked_through),
                     MIN(CASE WHEN mode IN ('test', 'any') THEN acked_through END),
                     MIN(CASE WHEN mode IN ('live', 'any') THEN acked_through END)
-             FROM consumers",
+             FROM consumers WHERE tenant = ?1",
         )
         .ctx("prepare the cursor minimums")?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .query_row([tenant.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .ctx("read the cursor minimums")?;
     let (all, test, live) = (all.unwrap_or(0), test.unwrap_or(0), live.unwrap_or(0));
     conn.prepare_cached(
         "UPDATE events SET acked_at_ms = ?1
-         WHERE acked_at_ms IS NULL AND seq <= MAX(?2, ?3, ?4)
+         WHERE acked_at_ms IS NULL AND tenant = ?5 AND seq <= MAX(?2, ?3, ?4)
            AND ((livemode IS NULL AND seq <= ?2)
              OR (livemode = 0 AND seq <= ?3)
              OR (livemode = 1 AND seq <= ?4))",
     )
     .ctx("prepare the acknowledgement marks")?
-    .execute(params![now_ms, all, test, live])
+    .execute(params![now_ms, all, test, live, tenant.0])
     .ctx("mark acknowledged events")?;
     Ok(())
 }
@@ -418,11 +499,27 @@ impl ReadStore for SqliteReader {
             .ctx("look up the token")
     }
 
-    fn consumers(&self) -> Result<Vec<Consumer>, StoreError> {
+    fn tenant(&self, name: &TenantName) -> Result<Option<TenantId>, StoreError> {
+        tenant_id(&self.conn, name)
+    }
+
+    fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        let rows: Vec<(i64, String, i64)> = self
+            .conn
+            .prepare_cached("SELECT id, name, created_at_ms FROM tenants ORDER BY name")
+            .ctx("prepare the tenant list")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .ctx("list the tenants")?
+            .collect::<Result<_, _>>()
+            .ctx("read the tenants")?;
+        Ok(super::tenants_from_rows(rows))
+    }
+
+    fn consumers(&self, tenant: TenantId) -> Result<Vec<Consumer>, StoreError> {
         self.conn
-            .prepare_cached(&format!("{CONSUMER_COLUMNS} ORDER BY id"))
+            .prepare_cached(&format!("{CONSUMER_COLUMNS} WHERE tenant = ?1 ORDER BY id"))
             .ctx("prepare the token list")?
-            .query_map([], consumer_from_row)
+            .query_map([tenant.0], consumer_from_row)
             .ctx("list the tokens")?
             .collect::<Result<_, _>>()
             .ctx("read the tokens")
@@ -430,6 +527,7 @@ impl ReadStore for SqliteReader {
 
     fn pull(
         &self,
+        tenant: TenantId,
         mode: TokenMode,
         after: i64,
         limit: usize,
@@ -439,7 +537,7 @@ impl ReadStore for SqliteReader {
             .conn
             .prepare_cached(
                 "SELECT seq, provider, key, received_at_ms, body FROM events
-                 WHERE seq > ?1 AND (livemode IS NULL OR ?3 OR livemode = ?4)
+                 WHERE tenant = ?5 AND seq > ?1 AND (livemode IS NULL OR ?3 OR livemode = ?4)
                  ORDER BY seq LIMIT ?2",
             )
             .ctx("prepare pull")?;
@@ -447,7 +545,7 @@ impl ReadStore for SqliteReader {
         let any = mode == TokenMode::Any;
         let live = mode == TokenMode::Live;
         let rows = stmt
-            .query_map(params![after, limit, any, live], |row| {
+            .query_map(params![after, limit, any, live, tenant.0], |row| {
                 let provider: String = row.get(1)?;
                 Ok(PulledEvent {
                     seq: row.get(0)?,
@@ -465,15 +563,15 @@ impl ReadStore for SqliteReader {
         max_seq(&self.conn)
     }
 
-    fn pay_route(&self, slug: &str) -> Result<Option<PayRoute>, StoreError> {
+    fn pay_route(&self, tenant: TenantId, slug: &str) -> Result<Option<PayRoute>, StoreError> {
         self.conn
             .prepare_cached(
                 "SELECT url, checkout_name, amount_minor, currency, payment_window_minutes,
                         booking_url
-                 FROM payment_links WHERE slug = ?1",
+                 FROM payment_links WHERE tenant = ?1 AND slug = ?2",
             )
             .ctx("prepare link lookup")?
-            .query_row(params![slug], |r| {
+            .query_row(params![tenant.0, slug], |r| {
                 Ok(super::pay_route(
                     r.get(0)?,
                     r.get(1)?,
@@ -487,19 +585,26 @@ impl ReadStore for SqliteReader {
             .ctx("look up payment link")
     }
 
-    fn checkout_for(&self, invitee: &str) -> Result<Option<CheckoutClaim>, StoreError> {
-        checkout_claim(&self.conn, invitee)
+    fn checkout_for(
+        &self,
+        tenant: TenantId,
+        invitee: &str,
+    ) -> Result<Option<CheckoutClaim>, StoreError> {
+        checkout_claim(&self.conn, tenant, invitee)
     }
 
-    fn invitee(&self, invitee: &str) -> Result<Option<InviteeNote>, StoreError> {
-        invitee_note(&self.conn, invitee)
+    fn invitee(&self, tenant: TenantId, invitee: &str) -> Result<Option<InviteeNote>, StoreError> {
+        invitee_note(&self.conn, tenant, invitee)
     }
 
-    fn redirects(&self) -> Result<Vec<RedirectCount>, StoreError> {
+    fn redirects(&self, tenant: TenantId) -> Result<Vec<RedirectCount>, StoreError> {
         self.conn
-            .prepare_cached("SELECT slug, visits, last_at_ms FROM redirect_visits ORDER BY slug")
+            .prepare_cached(
+                "SELECT slug, visits, last_at_ms FROM redirect_visits WHERE tenant = ?1
+                 ORDER BY slug",
+            )
             .ctx("prepare redirect list")?
-            .query_map([], |r| {
+            .query_map([tenant.0], |r| {
                 Ok(RedirectCount {
                     slug: r.get(0)?,
                     visits: r.get(1)?,
@@ -511,21 +616,28 @@ impl ReadStore for SqliteReader {
             .ctx("read redirect visits")
     }
 
-    fn calendly_keys(&self) -> Result<Vec<String>, StoreError> {
+    fn calendly_keys(&self, tenant: TenantId) -> Result<Vec<String>, StoreError> {
         self.conn
-            .prepare_cached("SELECT key FROM calendly_keys ORDER BY added_at_ms DESC, rowid DESC")
+            .prepare_cached(
+                "SELECT k.key FROM calendly_keys k JOIN consumers c ON c.id = k.consumer_id
+                 WHERE c.tenant = ?1 ORDER BY k.added_at_ms DESC, k.rowid DESC",
+            )
             .ctx("prepare Calendly key list")?
-            .query_map([], |r| r.get(0))
+            .query_map([tenant.0], |r| r.get(0))
             .ctx("list Calendly signing keys")?
             .collect::<Result<_, _>>()
             .ctx("read Calendly signing keys")
     }
 
-    fn stripe_secrets(&self) -> Result<Vec<String>, StoreError> {
+    fn stripe_secrets(&self, tenant: TenantId) -> Result<Vec<String>, StoreError> {
         self.conn
-            .prepare_cached("SELECT DISTINCT secret FROM stripe_secrets ORDER BY secret")
+            .prepare_cached(
+                "SELECT DISTINCT s.secret FROM stripe_secrets s
+                 JOIN consumers c ON c.id = s.consumer_id
+                 WHERE c.tenant = ?1 ORDER BY s.secret",
+            )
             .ctx("prepare Stripe secret list")?
-            .query_map([], |r| r.get(0))
+            .query_map([tenant.0], |r| r.get(0))
             .ctx("list Stripe signing secrets")?
             .collect::<Result<_, _>>()
             .ctx("read Stripe signing secrets")
@@ -541,6 +653,20 @@ impl ReadStore for SqliteReader {
             .ctx("prepare queue stats")?
             .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
             .ctx("count the queue")
+    }
+
+    fn queue_by_tenant(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT COALESCE(t.name, ''), COUNT(*) FROM events e
+                 LEFT JOIN tenants t ON t.id = e.tenant
+                 WHERE e.acked_at_ms IS NULL GROUP BY e.tenant ORDER BY 1",
+            )
+            .ctx("prepare the queue per tenant")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .ctx("count the queue per tenant")?
+            .collect::<Result<_, _>>()
+            .ctx("read the queue per tenant")
     }
 
     fn ping(&self) -> Result<(), StoreError> {
@@ -600,9 +726,9 @@ impl WriteTx for Tx<'_> {
         let conn = self.0;
         // Look first: a conflicting INSERT OR IGNORE would still consume a sequence number.
         let exists = conn
-            .prepare_cached("SELECT 1 FROM events WHERE provider = ?1 AND key = ?2")
+            .prepare_cached("SELECT 1 FROM events WHERE tenant = ?1 AND provider = ?2 AND key = ?3")
             .ctx("prepare dedup lookup")?
-            .query_row(params![e.provider.as_str(), e.key], |_| Ok(()))
+            .query_row(params![e.tenant.0, e.provider.as_str(), e.key], |_| Ok(()))
             .optional()
             .ctx("dedup lookup")?
             .is_some();
@@ -611,8 +737,9 @@ impl WriteTx for Tx<'_> {
         }
         let n = conn
             .prepare_cached(
-                "INSERT OR IGNORE INTO events (provider, key, received_at_ms, body, livemode)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT OR IGNORE INTO events (provider, key, received_at_ms, body, livemode,
+                                               tenant)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )
             .ctx("prepare insert")?
             .execute(params![
@@ -620,7 +747,8 @@ impl WriteTx for Tx<'_> {
                 e.key,
                 e.received_at_ms,
                 e.body,
-                e.livemode
+                e.livemode,
+                e.tenant.0
             ])
             .ctx("insert event")?;
         if n == 0 {
@@ -641,13 +769,13 @@ impl WriteTx for Tx<'_> {
         if through > newest {
             return Ok(Acked::BeyondNewest { newest });
         }
-        let current: Option<i64> = conn
-            .prepare_cached("SELECT acked_through FROM consumers WHERE id = ?1")
+        let current: Option<(i64, i64)> = conn
+            .prepare_cached("SELECT acked_through, tenant FROM consumers WHERE id = ?1")
             .ctx("prepare the cursor lookup")?
-            .query_row([consumer.0], |r| r.get(0))
+            .query_row([consumer.0], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()
             .ctx("read the cursor")?;
-        let Some(current) = current else {
+        let Some((current, tenant)) = current else {
             return Ok(Acked::Revoked);
         };
         let target = through.max(current);
@@ -658,20 +786,24 @@ impl WriteTx for Tx<'_> {
         .execute(params![consumer.0, target, now_ms])
         .ctx("move the cursor")?;
         if target > current {
-            mark_fully_acked(conn, now_ms)?;
+            mark_fully_acked(conn, TenantId(tenant), now_ms)?;
         }
         Ok(Acked::Through(target))
     }
 
-    fn replace_links(&mut self, links: &[PaymentLinkRoute]) -> Result<(), StoreError> {
+    fn replace_links(
+        &mut self,
+        tenant: TenantId,
+        links: &[PaymentLinkRoute],
+    ) -> Result<(), StoreError> {
         let conn = self.0;
-        conn.execute("DELETE FROM payment_links", [])
+        conn.execute("DELETE FROM payment_links WHERE tenant = ?1", [tenant.0])
             .ctx("clear payment links")?;
         let mut stmt = conn
             .prepare_cached(
                 "INSERT OR REPLACE INTO payment_links (slug, url, checkout_name, amount_minor,
-                     currency, payment_window_minutes, booking_url)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                     currency, payment_window_minutes, booking_url, tenant)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )
             .ctx("prepare link insert")?;
         for l in links {
@@ -683,18 +815,24 @@ impl WriteTx for Tx<'_> {
                 c.map(|c| c.amount_minor),
                 c.map(|c| &c.currency),
                 c.map(|c| c.payment_window_minutes),
-                l.booking_url
+                l.booking_url,
+                tenant.0
             ])
             .ctx("insert payment link")?;
         }
         Ok(())
     }
 
-    fn claim_checkout(&mut self, claim: &CheckoutClaim) -> Result<CheckoutClaim, StoreError> {
+    fn claim_checkout(
+        &mut self,
+        tenant: TenantId,
+        claim: &CheckoutClaim,
+    ) -> Result<CheckoutClaim, StoreError> {
         let conn = self.0;
         conn.prepare_cached(
-            "INSERT INTO checkout_sessions (invitee, slug, email, expires_at, created_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (invitee) DO NOTHING",
+            "INSERT INTO checkout_sessions (invitee, slug, email, expires_at, created_at_ms,
+                                            tenant)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (tenant, invitee) DO NOTHING",
         )
         .ctx("prepare checkout claim")?
         .execute(params![
@@ -702,10 +840,11 @@ impl WriteTx for Tx<'_> {
             claim.slug,
             claim.email,
             claim.expires_at,
-            claim.created_at_ms
+            claim.created_at_ms,
+            tenant.0
         ])
         .ctx("claim a checkout session")?;
-        checkout_claim(conn, &claim.invitee)?.ok_or_else(|| StoreError::Database {
+        checkout_claim(conn, tenant, &claim.invitee)?.ok_or_else(|| StoreError::Database {
             what: "claim a checkout session",
             source: "the claim was not kept".into(),
         })
@@ -713,23 +852,32 @@ impl WriteTx for Tx<'_> {
 
     fn record_checkout_session(
         &mut self,
+        tenant: TenantId,
         invitee: &str,
         session_id: &str,
     ) -> Result<(), StoreError> {
         self.0
-            .prepare_cached("UPDATE checkout_sessions SET session_id = ?2 WHERE invitee = ?1")
+            .prepare_cached(
+                "UPDATE checkout_sessions SET session_id = ?2 WHERE tenant = ?3 AND invitee = ?1",
+            )
             .ctx("prepare checkout update")?
-            .execute(params![invitee, session_id])
+            .execute(params![invitee, session_id, tenant.0])
             .ctx("record a checkout session")
             .map(drop)
     }
 
-    fn note_invitee(&mut self, note: &InviteeNote, now_ms: i64) -> Result<(), StoreError> {
+    fn note_invitee(
+        &mut self,
+        tenant: TenantId,
+        note: &InviteeNote,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
         self.0
             .prepare_cached(
-                "INSERT INTO invitees (invitee, booked_at, canceled_at, moved_to, updated_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (invitee) DO UPDATE SET
+                "INSERT INTO invitees (invitee, booked_at, canceled_at, moved_to, updated_at_ms,
+                                       tenant)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (tenant, invitee) DO UPDATE SET
                      booked_at = coalesce(booked_at, excluded.booked_at),
                      canceled_at = coalesce(canceled_at, excluded.canceled_at),
                      moved_to = coalesce(moved_to, excluded.moved_to),
@@ -741,21 +889,28 @@ impl WriteTx for Tx<'_> {
                 note.booked_at,
                 note.canceled_at,
                 note.moved_to,
-                now_ms
+                now_ms,
+                tenant.0
             ])
             .ctx("note an invitee")
             .map(drop)
     }
 
-    fn count_redirect(&mut self, slug: &str, now_ms: i64) -> Result<(), StoreError> {
+    fn count_redirect(
+        &mut self,
+        tenant: TenantId,
+        slug: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
         self.0
             .prepare_cached(
-                "INSERT INTO redirect_visits (slug, visits, last_at_ms) VALUES (?1, 1, ?2)
-                 ON CONFLICT (slug) DO UPDATE SET visits = visits + 1,
+                "INSERT INTO redirect_visits (slug, visits, last_at_ms, tenant)
+                 VALUES (?1, 1, ?2, ?3)
+                 ON CONFLICT (tenant, slug) DO UPDATE SET visits = visits + 1,
                      last_at_ms = MAX(last_at_ms, excluded.last_at_ms)",
             )
             .ctx("prepare redirect count")?
-            .execute(params![slug, now_ms])
+            .execute(params![slug, now_ms, tenant.0])
             .ctx("count a redirect")
             .map(drop)
     }
@@ -865,7 +1020,7 @@ mod tests {
         legacy_db(&path);
         let b = SqliteBackend::open(&path, Durability::Full).expect("migrate");
         let r = b.reader().expect("reader");
-        let consumers = r.consumers().expect("consumers");
+        let consumers = r.consumers(TenantId::HOME).expect("consumers");
         assert_eq!(consumers.len(), 1);
         let old = &consumers[0];
         assert_eq!(
@@ -885,11 +1040,13 @@ mod tests {
             "livemode read from old bodies"
         );
         assert_eq!(
-            r.link_for("intro").expect("link").as_deref(),
+            r.link_for(TenantId::HOME, "intro")
+                .expect("link")
+                .as_deref(),
             Some("https://buy.stripe.com/x")
         );
         assert_eq!(
-            r.calendly_keys().expect("keys"),
+            r.calendly_keys(TenantId::HOME).expect("keys"),
             vec!["an-old-handed-over-key".to_owned()]
         );
         let id = b.relay_id().clone();
@@ -899,6 +1056,53 @@ mod tests {
         assert_eq!(again.relay_id(), &id, "the identity is made once");
         let conn = Connection::open(&path).expect("open");
         assert_eq!(user_version(&conn).expect("version"), SCHEMA_VERSION);
+    }
+
+    /// Migration 6 rebuilds the events table: the sequence keeps its high-water mark, so a
+    /// number given to a purged event is never given again.
+    #[test]
+    fn the_tenants_migration_keeps_the_sequence_past_purged_events() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("v5.db");
+        let conn = Connection::open(&path).expect("open");
+        for (version, _, sql) in &MIGRATIONS[..5] {
+            conn.execute_batch(sql).expect("migration");
+            conn.pragma_update(None, "user_version", version)
+                .expect("version");
+        }
+        conn.execute_batch(
+            "INSERT INTO events (provider, key, received_at_ms, body) VALUES
+                ('stripe', 'evt_1', 1, '{}'), ('stripe', 'evt_2', 2, '{}'),
+                ('stripe', 'evt_3', 3, '{}');
+             DELETE FROM events WHERE seq = 3;
+             INSERT INTO payment_links (slug, url) VALUES ('intro', 'https://buy.stripe.com/x');",
+        )
+        .expect("rows");
+        drop(conn);
+        let b = SqliteBackend::open(&path, Durability::Full).expect("migrate");
+        let mut w = b.writer().expect("writer");
+        let mut seq = None;
+        w.group(&mut |tx| {
+            seq = Some(tx.insert_event(&NewEvent {
+                tenant: TenantId::HOME,
+                provider: coachdesk_protocol::relay::Provider::Stripe,
+                key: "evt_4",
+                body: "{}",
+                livemode: None,
+                received_at_ms: 4,
+            })?);
+            Ok(())
+        })
+        .expect("insert");
+        assert_eq!(seq, Some(Inserted::New(4)));
+        let r = b.reader().expect("reader");
+        assert_eq!(seqs(&*r, TokenMode::Any, 0), vec![1, 2, 4]);
+        assert_eq!(
+            r.link_for(TenantId::HOME, "intro")
+                .expect("link")
+                .as_deref(),
+            Some("https://buy.stripe.com/x")
+        );
     }
 
     #[test]

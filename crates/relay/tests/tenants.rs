@@ -1,0 +1,298 @@
+//! Tenants on the real `coachdesk-relay` binary, on both backends: the operator's
+//! `tenant` commands, paths under `/t/{name}/`, and nothing crossing from one coach to
+//! another (tokens, webhooks, signing secrets, payment links, rates).
+
+mod support;
+
+use coachdesk_signature::sign_header;
+use support::http;
+use support::*;
+
+/// What `tenant create` printed: the tenant's base path and first token.
+struct Tenant {
+    base: String,
+    token: String,
+    secret: String,
+}
+
+fn create_tenant(relay: &Relay, name: &str) -> Tenant {
+    let out = relay.command(&["tenant", "create", name, "--mode", "test"]);
+    assert!(out.status.success(), "tenant create failed: {out:?}");
+    let stdout = String::from_utf8(out.stdout).expect("utf8");
+    let field = |label: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(label))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|| panic!("no {label} in {stdout}"))
+    };
+    let url = field("relay URL");
+    let base = url
+        .find("/t/")
+        .map(|i| url[i..].to_owned())
+        .expect("a /t/ path");
+    assert_eq!(
+        field("Stripe webhook"),
+        format!("{url}/hooks/stripe"),
+        "the printed webhook URL is under the tenant"
+    );
+    let tenant = Tenant {
+        base,
+        token: field("token"),
+        secret: format!("whsec_endpoint_secret_of_{name}"),
+    };
+    // The tenant's app hands over its Stripe endpoint's secret, as the app does.
+    let r = api(
+        relay,
+        "PUT",
+        &format!("{}/v1/stripe-signing-secrets", tenant.base),
+        &tenant.token,
+        format!("{{\"secrets\":[\"{}\"]}}", tenant.secret).as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    tenant
+}
+
+fn api(relay: &Relay, method: &str, path: &str, token: &str, body: &[u8]) -> http::Reply {
+    http::request(
+        relay.addr,
+        method,
+        path,
+        &[
+            ("Authorization", &format!("Bearer {token}")),
+            ("Content-Type", "application/json"),
+        ],
+        body,
+    )
+    .expect("request")
+}
+
+fn post_stripe(relay: &Relay, base: &str, secret: &str, id: &str) -> http::Reply {
+    let body = format!(
+        "{{\"id\":\"{id}\",\"object\":\"event\",\"livemode\":false,\"type\":\"checkout.session.completed\",\"data\":{{\"object\":{{\"object\":\"checkout.session\"}}}}}}"
+    );
+    let sig = sign_header(secret.as_bytes(), now(), body.as_bytes());
+    http::request(
+        relay.addr,
+        "POST",
+        &format!("{base}/hooks/stripe"),
+        &[
+            ("Content-Type", "application/json"),
+            ("Stripe-Signature", &sig),
+        ],
+        body.as_bytes(),
+    )
+    .expect("post")
+}
+
+fn pulled_keys(relay: &Relay, base: &str, token: &str) -> Vec<String> {
+    let r = api(
+        relay,
+        "GET",
+        &format!("{base}/v1/events?after=0"),
+        token,
+        b"",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let page: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+    keys(page["events"].as_array().expect("events"))
+}
+
+fn tenants_share_nothing() {
+    // Every refused token below comes from 127.0.0.1: the slowing down of an address that
+    // keeps failing is lifted so each refusal is the tenant check's own.
+    let relay = Relay::start_with(&[("COACHDESK_RELAY_AUTH_FAILURES_BURST", "1000")]);
+    let a = create_tenant(&relay, "coach-a");
+    let b = create_tenant(&relay, "coach-b");
+
+    // The same event id reaches both coaches: each stores its own.
+    assert_eq!(
+        post_stripe(&relay, &a.base, &a.secret, "evt_same").status,
+        200
+    );
+    assert_eq!(
+        post_stripe(&relay, &b.base, &b.secret, "evt_same").status,
+        200
+    );
+    assert_eq!(
+        post_stripe(&relay, &b.base, &b.secret, "evt_b_only").status,
+        200
+    );
+    // Signed for A, posted to B; signed with the relay's own configured secret, posted to A.
+    assert_eq!(
+        post_stripe(&relay, &b.base, &a.secret, "evt_forged").status,
+        400
+    );
+    assert_eq!(
+        post_stripe(&relay, &a.base, STRIPE_SECRET, "evt_forged").status,
+        400
+    );
+    // The relay's own coach does not take a tenant's secret either.
+    assert_eq!(post_stripe(&relay, "", &a.secret, "evt_forged").status, 400);
+
+    assert_eq!(pulled_keys(&relay, &a.base, &a.token), vec!["evt_same"]);
+    assert_eq!(
+        pulled_keys(&relay, &b.base, &b.token),
+        vec!["evt_same", "evt_b_only"]
+    );
+    assert!(
+        relay.pull_all(0).is_empty(),
+        "the relay's own coach sees neither"
+    );
+
+    // A token reads, acks and configures only under its own tenant.
+    let path = |base: &str, rest: &str| format!("{base}{rest}");
+    for (method, rest, body) in [
+        ("GET", "/v1/events?after=0", &b""[..]),
+        ("POST", "/v1/ack", &b"{\"through\":1}"[..]),
+        ("PUT", "/v1/payment-links", &b"{\"links\":[]}"[..]),
+        ("GET", "/v1/redirects", &b""[..]),
+        (
+            "PUT",
+            "/v1/stripe-signing-secrets",
+            &b"{\"secrets\":[]}"[..],
+        ),
+    ] {
+        for (base, token) in [(&b.base, &a.token), (&String::new(), &a.token)] {
+            let r = api(&relay, method, &path(base, rest), token, body);
+            assert_eq!(r.status, 401, "{method} {base}{rest} with A's token");
+        }
+        let r = api(&relay, method, &path(&a.base, rest), &relay.token, body);
+        assert_eq!(
+            r.status, 401,
+            "{method} {rest} under A with the relay's own token"
+        );
+    }
+    assert_eq!(
+        pulled_keys(&relay, &b.base, &b.token),
+        vec!["evt_same", "evt_b_only"],
+        "B's queue and secrets are as they were"
+    );
+
+    // Payment links: the same slug, each coach's own link.
+    let links = |url: &str| format!("{{\"links\":[{{\"slug\":\"coaching\",\"url\":\"{url}\"}}]}}");
+    for (t, url) in [
+        (&a, "https://buy.stripe.com/a"),
+        (&b, "https://buy.stripe.com/b"),
+    ] {
+        let r = api(
+            &relay,
+            "PUT",
+            &path(&t.base, "/v1/payment-links"),
+            &t.token,
+            links(url).as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    for (t, url) in [
+        (&a, "https://buy.stripe.com/a"),
+        (&b, "https://buy.stripe.com/b"),
+    ] {
+        let r = http::request(relay.addr, "GET", &path(&t.base, "/pay/coaching"), &[], b"")
+            .expect("pay");
+        assert_eq!(r.status, 302);
+        assert!(r.header("Location").is_some_and(|l| l.starts_with(url)));
+    }
+    let home = http::request(relay.addr, "GET", "/pay/coaching", &[], b"").expect("pay");
+    assert_eq!(home.status, 404, "the relay's own coach has no such link");
+
+    // Unknown tenants and the operator's routes under a tenant are not found.
+    for p in [
+        "/t/nobody/v1/events",
+        "/t/coach-a/metrics",
+        "/t/coach-a/healthz",
+        "/t/Bad/x",
+    ] {
+        let r = http::request(relay.addr, "GET", p, &[], b"").expect("get");
+        assert_eq!(r.status, 404, "{p}");
+    }
+    assert_eq!(
+        metric(
+            relay.addr,
+            "coachdesk_relay_tenant_webhooks_total{tenant=\"coach-b\",outcome=\"stored\"}"
+        ),
+        2
+    );
+    assert_eq!(
+        metric(
+            relay.addr,
+            "coachdesk_relay_tenant_queue_depth{tenant=\"coach-a\"}"
+        ),
+        1
+    );
+
+    let list = relay.command(&["tenant", "list"]);
+    let listed = String::from_utf8(list.stdout).expect("utf8");
+    assert!(
+        listed.contains("coach-a") && listed.contains("coach-b"),
+        "{listed}"
+    );
+    let removed = relay.command(&["tenant", "remove", "coach-b"]);
+    assert!(removed.status.success(), "{removed:?}");
+    let r = api(&relay, "GET", &path(&b.base, "/v1/events"), &b.token, b"");
+    assert_eq!(r.status, 404, "a removed tenant is gone at once");
+    assert_eq!(pulled_keys(&relay, &a.base, &a.token), vec!["evt_same"]);
+    let again = relay.command(&["tenant", "remove", "coach-b"]);
+    assert!(!again.status.success());
+    let bad = relay.command(&["tenant", "create", "Not_A_Label", "--mode", "test"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("a-z 0-9"));
+}
+
+/// One coach's flood meets its own rate (429, which providers retry) while another
+/// coach's webhooks, interleaved with it, are all stored; every 2xx of the flood is
+/// delivered.
+fn one_tenant_flooding_leaves_the_others_served() {
+    // Every request comes from 127.0.0.1 here: the per-address quota is lifted so that
+    // only the per-tenant one is at work.
+    let relay = Relay::start_with(&[
+        ("COACHDESK_RELAY_RATE_HOOKS_PER_SEC", "100000"),
+        ("COACHDESK_RELAY_RATE_HOOKS_BURST", "100000"),
+        ("COACHDESK_RELAY_RATE_TENANT_HOOKS_PER_SEC", "1"),
+        ("COACHDESK_RELAY_RATE_TENANT_HOOKS_BURST", "25"),
+    ]);
+    let flood = create_tenant(&relay, "flood");
+    let calm = create_tenant(&relay, "calm");
+    let (mut stored, mut refused, mut calm_stored) = (Vec::new(), 0u64, 0);
+    for i in 0..100 {
+        let r = post_stripe(
+            &relay,
+            &flood.base,
+            &flood.secret,
+            &format!("evt_flood_{i}"),
+        );
+        match r.status {
+            200 => stored.push(format!("evt_flood_{i}")),
+            429 => {
+                assert_eq!(r.header("Retry-After"), Some("1"));
+                refused += 1;
+            }
+            other => panic!("flood answered {other}: {}", r.text()),
+        }
+        if i % 5 == 0 {
+            let r = post_stripe(&relay, &calm.base, &calm.secret, &format!("evt_calm_{i}"));
+            assert_eq!(r.status, 200, "the calm coach is served during the flood");
+            calm_stored += 1;
+        }
+    }
+    // At most the burst and a refill per second got through; the test sends for far less
+    // than the 25 s that would take to reach half.
+    assert!(refused >= 50, "only {refused} of 100 refused");
+    assert_eq!(pulled_keys(&relay, &flood.base, &flood.token), stored);
+    assert_eq!(
+        pulled_keys(&relay, &calm.base, &calm.token).len(),
+        calm_stored
+    );
+    assert_eq!(
+        metric(
+            relay.addr,
+            "coachdesk_relay_tenant_webhooks_total{tenant=\"flood\",outcome=\"rate_limited\"}"
+        ),
+        refused
+    );
+}
+
+on_both_backends!(
+    tenants_share_nothing,
+    one_tenant_flooding_leaves_the_others_served
+);
