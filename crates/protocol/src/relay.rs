@@ -39,8 +39,13 @@ pub struct PulledEvent {
     pub key: String,
     /// When the relay committed it, RFC 3339 in UTC.
     pub received_at: String,
-    /// The raw request body exactly as the provider sent it (a JSON document, as a string).
+    /// The raw request body exactly as the provider sent it (a JSON document, as a string);
+    /// empty when the event is [`sealed`](Self::sealed).
     pub body: String,
+    /// The body sealed for the tenant's app keys (`coachdesk-seal`, age), base64: set when
+    /// an app of the tenant had registered a key (`PUT /v1/app-keys`) when it arrived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<String>,
 }
 
 /// The answer to `GET /v1/events?after=SEQ&limit=N&wait=S`: the events for the token's
@@ -181,6 +186,15 @@ impl std::fmt::Debug for StripeSecretsRequest {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeptSecrets {
     pub kept: usize,
+}
+
+/// The body of `PUT /v1/app-keys`: the public keys (`age1...`) this app install opens
+/// sealed events with, replacing the ones it registered before: its key, and during a
+/// rotation the retiring one. From then on the relay seals every event of the tenant for
+/// the keys of all its apps, and keeps no readable copy.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppKeysRequest {
+    pub keys: Vec<String>,
 }
 
 /// The body of `PUT /v1/payment-links`: the whole table, replacing the previous one.

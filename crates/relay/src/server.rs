@@ -28,8 +28,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use coachdesk_protocol::relay::{
-    error_code, AckRequest, AckResponse, ApiError, CalendlyKeyRequest, EventsPage, KeptSecrets,
-    PaymentLinkTable, Provider, RedirectSeen, RedirectsPage, StripeSecretsRequest,
+    error_code, AckRequest, AckResponse, ApiError, AppKeysRequest, CalendlyKeyRequest, EventsPage,
+    KeptSecrets, PaymentLinkTable, Provider, RedirectSeen, RedirectsPage, StripeSecretsRequest,
 };
 use tiny_http::{Header, Method, Request, Response};
 
@@ -135,7 +135,7 @@ pub fn serve(
     };
     let first = backend.reader()?;
     tip.advance(first.newest_seq()?);
-    let handed_over = Arc::new(HandedOver::default());
+    let handed_over = Arc::new(HandedOver::new(watcher.is_some()));
     let home_keys = handed_over.get(&settings, &*first, TenantId::HOME)?;
     drop(first);
     let calendly_key_count = settings.calendly_keys.len() + home_keys.calendly.len();
@@ -497,6 +497,10 @@ fn handle(ctx: &Ctx, reader: &dyn ReadStore, mut rq: Request) {
             Route::Other,
             only(&rq, Method::Put).unwrap_or_else(|| put_stripe_secrets(ctx, reader, sc, &mut rq)),
         ),
+        "/v1/app-keys" => (
+            Route::Other,
+            only(&rq, Method::Put).unwrap_or_else(|| put_app_keys(ctx, reader, sc, &mut rq)),
+        ),
         // The operator's: not under a tenant.
         "/healthz" if sc.tenant == TenantId::HOME => (
             Route::Other,
@@ -647,13 +651,28 @@ fn hook(
         );
         return send(&ctx.metrics, rq, Route::Hook, started, resp);
     }
-    let (key, body) = match verify_hook(ctx, reader, tenant, &mut rq, provider) {
-        Ok(kb) => kb,
+    let (key, body, app_keys) = match verify_hook(ctx, reader, tenant, &mut rq, provider) {
+        Ok(verified) => verified,
         Err(resp) => return send(&ctx.metrics, rq, Route::Hook, started, resp),
     };
     let note = match provider {
         Provider::Calendly => webhook::invitee_note(body.as_bytes()),
         Provider::Stripe => None,
+    };
+    let livemode = token::event_livemode(provider, body.as_bytes());
+    // What routing needs is read above; with app keys registered, only the sealed body is
+    // stored (and the readable one dropped here).
+    let (body, sealed) = if app_keys.app.is_empty() {
+        (body, None)
+    } else {
+        match coachdesk_seal::seal(body.as_bytes(), &app_keys.app) {
+            Ok(sealed) => (String::new(), Some(sealed)),
+            Err(e) => {
+                tracing::error!(error = %e, "a webhook could not be sealed; answering 503");
+                let resp = text(503, "could not store the event, retry later");
+                return send(&ctx.metrics, rq, Route::Hook, started, resp);
+            }
+        }
     };
     if let Some(note) = &note {
         // Before the insert: see `Job::NoteInvitee`.
@@ -679,9 +698,10 @@ fn hook(
         event: writer::Incoming {
             tenant,
             provider,
-            livemode: token::event_livemode(provider, body.as_bytes()),
+            livemode,
             key,
             body,
+            sealed,
             received_at_ms: writer::now_ms(),
         },
         done,
@@ -729,14 +749,15 @@ fn expire_on_cancel(ctx: &Ctx, reader: &dyn ReadStore, tenant: TenantId, invitee
     tracing::warn!(session = %id, error = %failed, "a cancelled booking's Checkout Session could not be expired");
 }
 
-/// The event's key and body if the webhook is acceptable, else the answer to send.
+/// The event's key and body, with the tenant's keys, if the webhook is acceptable; else
+/// the answer to send.
 fn verify_hook(
     ctx: &Ctx,
     reader: &dyn ReadStore,
     tenant: TenantId,
     rq: &mut Request,
     provider: Provider,
-) -> Result<(String, String), Resp> {
+) -> Result<(String, String, Arc<TenantKeys>), Resp> {
     let reject = |reason: &str, resp: Resp| {
         ctx.metrics.rejected(provider, reason);
         tracing::debug!(provider = provider.as_str(), reason, "webhook rejected");
@@ -799,6 +820,7 @@ fn verify_hook(
             return Err(text(503, "unavailable"));
         }
     };
+    let mut handed = handed;
     let mut verified = verify(&handed);
     if ctx.shared_database && matches!(verified, Err(coachdesk_signature::SignatureError::Mismatch))
     {
@@ -806,6 +828,7 @@ fn verify_hook(
         // reloaded them (on its pulls): reload and try once more.
         if let Ok(fresh) = ctx.handed_over.reload(&ctx.settings, reader, tenant) {
             verified = verify(&fresh);
+            handed = fresh;
         }
     }
     if let Err(e) = verified {
@@ -818,7 +841,7 @@ fn verify_hook(
     let Ok(body) = String::from_utf8(body) else {
         return reject("malformed_json", text(400, "body is not UTF-8"));
     };
-    Ok((key, body))
+    Ok((key, body, handed))
 }
 
 /// How stale a consumer's recorded last use may get before a request refreshes it.
@@ -1237,6 +1260,68 @@ fn put_stripe_secrets(ctx: &Ctx, reader: &dyn ReadStore, scope: &Scope, rq: &mut
     }
 }
 
+/// `PUT /v1/app-keys`: the app install's public keys (its own, and during a rotation the
+/// retiring one), replacing those it registered before. From the commit on, every event of
+/// the tenant is stored only sealed for the keys of all its apps. The answer says how many
+/// events waiting for this app were sealed before (for keys it may no longer have: it
+/// recovers those through reconciliation with the providers).
+fn put_app_keys(ctx: &Ctx, reader: &dyn ReadStore, scope: &Scope, rq: &mut Request) -> Resp {
+    let consumer = match authorize(ctx, rq, reader, scope) {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    let request: AppKeysRequest = match read_api_json(rq, "expected {\"keys\": [\"age1...\"]}") {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let parsed: Result<Vec<coachdesk_seal::AppKey>, _> =
+        request.keys.iter().map(|k| k.parse()).collect();
+    let keys = match parsed {
+        Ok(keys) if keys.len() <= store::MAX_APP_KEYS => keys,
+        _ => {
+            return text(
+                400,
+                &format!(
+                    "at most {} keys, each an age X25519 public key (age1...)",
+                    store::MAX_APP_KEYS
+                ),
+            )
+        }
+    };
+    let keys: Vec<String> = keys.iter().map(coachdesk_seal::AppKey::as_string).collect();
+    let id = consumer.id;
+    if let Err(resp) = committed(
+        ctx,
+        |done| Job::ReplaceAppKeys {
+            consumer: id,
+            keys,
+            done,
+        },
+        "could not store the keys, retry later",
+    ) {
+        return resp;
+    }
+    let sealed_before =
+        reader.sealed_waiting(consumer.tenant, consumer.mode, consumer.acked_through);
+    match (
+        ctx.handed_over
+            .reload(&ctx.settings, reader, consumer.tenant),
+        sealed_before,
+    ) {
+        (Ok(all), Ok(sealed_before)) => {
+            tracing::info!(token = %consumer.name, kept = all.app.len(), "app keys registered");
+            json(
+                200,
+                &serde_json::json!({"kept": all.app.len(), "sealed_before": sealed_before}),
+            )
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(error = %e, "registered app keys could not be read back");
+            text(503, "the keys were stored but could not be loaded; retry")
+        }
+    }
+}
+
 fn html(status: u16, body: String) -> Resp {
     let resp = with_header(
         Response::from_string(body).with_status_code(status),
@@ -1428,11 +1513,17 @@ fn own_session(
             ) else {
                 return Ok(Visit::Expired(route.booking_url.clone()));
             };
+            // A coach whose apps registered keys keeps no client's email at the relay:
+            // Stripe's page then asks for it.
+            let sealed = ctx
+                .handed_over
+                .get(&ctx.settings, reader, tenant)
+                .map_or(true, |keys| !keys.app.is_empty());
             let claim = store::CheckoutClaim {
                 invitee: invitee.to_owned(),
                 slug: slug.to_owned(),
                 email: paylink::query_param(pairs, "invitee_email")
-                    .filter(|e| checkout::plausible_email(e))
+                    .filter(|e| !sealed && checkout::plausible_email(e))
                     .map(str::to_owned),
                 expires_at,
                 session_id: None,

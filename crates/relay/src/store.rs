@@ -109,7 +109,10 @@ pub struct NewEvent<'a> {
     pub tenant: TenantId,
     pub provider: Provider,
     pub key: &'a str,
+    /// The body as received; empty when it is stored only `sealed`.
     pub body: &'a str,
+    /// The body sealed for the tenant's app keys (see `coachdesk_seal`).
+    pub sealed: Option<&'a [u8]>,
     /// Which consumers it is for (see [`crate::token::event_livemode`]).
     pub livemode: Option<bool>,
     pub received_at_ms: i64,
@@ -175,6 +178,10 @@ pub const KEPT_CALENDLY_KEYS: usize = 3;
 /// Most Stripe signing secrets one consumer may hand over at once: the endpoint's, and
 /// during a rotation the retiring endpoint's.
 pub const MAX_STRIPE_SECRETS: usize = 2;
+
+/// Most app keys one consumer may register at once: its key, and during a rotation the
+/// retiring one.
+pub const MAX_APP_KEYS: usize = 2;
 
 /// Opens handles on one relay database.
 pub trait Backend: Send + Sync {
@@ -266,6 +273,15 @@ pub trait ReadStore: Send {
     fn calendly_keys(&self, tenant: TenantId) -> Result<Vec<String>, StoreError>;
     /// Every Stripe endpoint signing secret the tenant's consumers handed over (no order).
     fn stripe_secrets(&self, tenant: TenantId) -> Result<Vec<String>, StoreError>;
+    /// Every app key the tenant's consumers registered (no order).
+    fn app_keys(&self, tenant: TenantId) -> Result<Vec<String>, StoreError>;
+    /// How many of the tenant's events for `mode` after `after` are stored sealed.
+    fn sealed_waiting(
+        &self,
+        tenant: TenantId,
+        mode: TokenMode,
+        after: i64,
+    ) -> Result<i64, StoreError>;
     /// Events not yet acknowledged by every consumer they are for, and the receipt time of
     /// the oldest of them.
     fn queue_stats(&self) -> Result<(i64, Option<i64>), StoreError>;
@@ -326,6 +342,14 @@ pub trait WriteTx {
         &mut self,
         consumer: ConsumerId,
         secrets: &[String],
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// Replaces the app keys the consumer registered with `keys` (other consumers' are
+    /// untouched); an empty list forgets them.
+    fn replace_app_keys(
+        &mut self,
+        consumer: ConsumerId,
+        keys: &[String],
         now_ms: i64,
     ) -> Result<(), StoreError>;
     /// Keeps `claim` unless the invitee has one already; the one kept.
@@ -426,6 +450,27 @@ pub(crate) fn tenants_from_rows(rows: Vec<(i64, String, i64)>) -> Vec<Tenant> {
         .collect()
 }
 
+/// A pulled event from its stored columns: a sealed one carries its sealed bytes (base64)
+/// and an empty body.
+pub(crate) fn pulled_event(
+    seq: i64,
+    provider: &str,
+    key: String,
+    received_at_ms: i64,
+    body: String,
+    sealed: Option<Vec<u8>>,
+) -> PulledEvent {
+    use base64::Engine as _;
+    PulledEvent {
+        seq,
+        provider: provider_from(provider),
+        key,
+        received_at: rfc3339_ms(received_at_ms),
+        body,
+        sealed: sealed.map(|s| base64::engine::general_purpose::STANDARD.encode(s)),
+    }
+}
+
 /// A provider as stored in the `provider` column.
 pub(crate) fn provider_from(stored: &str) -> Provider {
     if stored == "calendly" {
@@ -445,10 +490,11 @@ pub(crate) fn page_within<E>(
     let mut bytes = 0usize;
     for event in events {
         let event = event?;
-        if !out.is_empty() && bytes + event.body.len() > max_bytes {
+        let size = event.body.len() + event.sealed.as_ref().map_or(0, String::len);
+        if !out.is_empty() && bytes + size > max_bytes {
             break;
         }
-        bytes += event.body.len();
+        bytes += size;
         out.push(event);
     }
     Ok(out)

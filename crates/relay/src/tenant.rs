@@ -17,6 +17,12 @@ impl TenantId {
     pub const HOME: TenantId = TenantId(0);
 }
 
+impl std::fmt::Display for TenantId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 /// A tenant's name, the `{name}` of its `/t/{name}/` paths: 1 to 63 of `[a-z0-9-]`, not
 /// starting or ending with `-` (a DNS label, so a host name per tenant stays possible).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -37,7 +37,10 @@ pub struct Incoming {
     pub tenant: TenantId,
     pub provider: Provider,
     pub key: String,
+    /// The body as received; empty when it is kept only `sealed`.
     pub body: String,
+    /// The body sealed for the tenant's app keys.
+    pub sealed: Option<Vec<u8>>,
     /// Which consumers the event is for (see [`crate::token::event_livemode`]).
     pub livemode: Option<bool>,
     pub received_at_ms: i64,
@@ -50,6 +53,7 @@ impl Incoming {
             provider: self.provider,
             key: &self.key,
             body: &self.body,
+            sealed: self.sealed.as_deref(),
             livemode: self.livemode,
             received_at_ms: self.received_at_ms,
         }
@@ -80,6 +84,11 @@ pub enum Job {
     ReplaceStripeSecrets {
         consumer: ConsumerId,
         secrets: Vec<String>,
+        done: Done<()>,
+    },
+    ReplaceAppKeys {
+        consumer: ConsumerId,
+        keys: Vec<String>,
         done: Done<()>,
     },
     /// Records a consumer's use of the API (`token list`'s last use); nobody waits on it.
@@ -121,6 +130,7 @@ impl Job {
             Job::ReplaceLinks { done, .. } => done(Err(WriteFailed)),
             Job::AddCalendlyKey { done, .. } => done(Err(WriteFailed)),
             Job::ReplaceStripeSecrets { done, .. } => done(Err(WriteFailed)),
+            Job::ReplaceAppKeys { done, .. } => done(Err(WriteFailed)),
             Job::ClaimCheckout { done, .. } => done(Err(WriteFailed)),
             Job::RecordCheckout { done, .. } => done(Err(WriteFailed)),
             Job::Touch { .. } | Job::CountRedirect { .. } | Job::NoteInvitee { .. } => {}
@@ -302,6 +312,7 @@ enum Outcome {
     Links,
     CalendlyKey,
     StripeSecrets,
+    AppKeys,
     Touch,
     Claimed(CheckoutClaim),
     Recorded,
@@ -334,6 +345,9 @@ fn apply(tx: &mut dyn WriteTx, job: &Job, now: i64) -> Result<Outcome, store::St
         } => tx
             .replace_stripe_secrets(*consumer, secrets, now)
             .map(|()| Outcome::StripeSecrets),
+        Job::ReplaceAppKeys { consumer, keys, .. } => tx
+            .replace_app_keys(*consumer, keys, now)
+            .map(|()| Outcome::AppKeys),
         Job::Touch { consumer } => tx.touch_consumer(*consumer, now).map(|()| Outcome::Touch),
         Job::ClaimCheckout { tenant, claim, .. } => {
             tx.claim_checkout(*tenant, claim).map(Outcome::Claimed)
@@ -408,9 +422,8 @@ fn commit(store: &mut dyn WriteStore, batch: &mut Vec<Job>, tip: &Tip) {
                     (Job::Ack { done, .. }, Outcome::Ack(a)) => done(Ok(a)),
                     (Job::ReplaceLinks { done, .. }, Outcome::Links) => done(Ok(())),
                     (Job::AddCalendlyKey { done, .. }, Outcome::CalendlyKey) => done(Ok(())),
-                    (Job::ReplaceStripeSecrets { done, .. }, Outcome::StripeSecrets) => {
-                        done(Ok(()))
-                    }
+                    (Job::ReplaceStripeSecrets { done, .. }, Outcome::StripeSecrets)
+                    | (Job::ReplaceAppKeys { done, .. }, Outcome::AppKeys) => done(Ok(())),
                     (Job::Touch { .. }, Outcome::Touch) => {}
                     (Job::ClaimCheckout { done, .. }, Outcome::Claimed(c)) => done(Ok(c)),
                     (Job::RecordCheckout { done, .. }, Outcome::Recorded) => done(Ok(())),

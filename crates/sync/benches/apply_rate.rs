@@ -63,6 +63,7 @@ fn main() {
                     key: key.clone(),
                     received_at: "2025-01-01T00:00:00Z".into(),
                     body: body.clone(),
+                    sealed: None,
                 })
                 .collect(),
             relay_id: None,

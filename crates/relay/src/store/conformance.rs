@@ -105,6 +105,7 @@ fn tenants_share_nothing(b: &dyn Backend) {
         provider: Provider::Stripe,
         key,
         body: "{}",
+        sealed: None,
         livemode: Some(false),
         received_at_ms: 10,
     };
@@ -169,8 +170,30 @@ fn tenants_share_nothing(b: &dyn Backend) {
         Some(c)
     );
 
+    // App keys are per tenant; a sealed event keeps only its sealed bytes.
+    w.group(&mut |tx| {
+        tx.replace_app_keys(ca.id, &["age1-key-of-a".to_owned()], 6)?;
+        tx.insert_event(&NewEvent {
+            body: "",
+            sealed: Some(b"\x00sealed\xff"),
+            ..event(a, "evt_sealed")
+        })
+        .map(drop)
+    })
+    .expect("sealed");
+    assert_eq!(r.app_keys(a).expect("a's keys"), vec!["age1-key-of-a"]);
+    assert_eq!(r.app_keys(c).expect("c's keys"), Vec::<String>::new());
+    let sealed = pulled(a).pop().expect("the sealed event");
+    assert_eq!(
+        (sealed.body.as_str(), sealed.sealed.as_deref()),
+        ("", Some("AHNlYWxlZP8="))
+    );
+    assert_eq!(r.sealed_waiting(a, TokenMode::Test, 0).expect("count"), 1);
+    assert_eq!(r.sealed_waiting(c, TokenMode::Test, 0).expect("count"), 0);
+
     // Revoking "app" under A leaves C's "app".
     assert!(b.revoke_consumer(a, "app", 30).expect("revoke"));
+    assert_eq!(r.app_keys(a).expect("revoked"), Vec::<String>::new());
     assert_eq!(r.consumers(c).expect("c's").len(), 1);
 
     assert!(b.remove_tenant(&name("coach-c")).expect("remove"));
@@ -179,7 +202,7 @@ fn tenants_share_nothing(b: &dyn Backend) {
     assert!(pulled(c).is_empty());
     assert_eq!(r.consumer_by_hash("hash-c").expect("gone"), None);
     assert_eq!(r.link_for(c, "coaching").expect("gone"), None);
-    assert_eq!(pulled(a).len(), 1, "A keeps its own");
+    assert_eq!(pulled(a).len(), 2, "A keeps its own");
     let names: Vec<String> = r
         .tenants()
         .expect("tenants")
@@ -342,6 +365,7 @@ fn insert(
             provider,
             key,
             body: "{}",
+            sealed: None,
             livemode: live,
             received_at_ms: at,
         })?);
@@ -517,6 +541,7 @@ fn pull_respects_byte_budget_but_returns_one(b: &dyn Backend) {
                 provider: Provider::Stripe,
                 key: &key,
                 body: &big,
+                sealed: None,
                 livemode: None,
                 received_at_ms: 0,
             })
@@ -543,6 +568,7 @@ fn a_failed_group_keeps_nothing(b: &dyn Backend) {
             provider: Provider::Stripe,
             key: "kept-not",
             body: "{}",
+            sealed: None,
             livemode: None,
             received_at_ms: 0,
         })?;
@@ -573,6 +599,7 @@ fn a_batch_of_inserts_dedups_within_itself_and_against_the_store(b: &dyn Backend
         provider,
         key,
         body: "{}",
+        sealed: None,
         livemode: Some(false),
         received_at_ms: 2,
     };

@@ -65,10 +65,15 @@ pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[
         "0005_tenants.sql",
         include_str!("../../migrations-pg/0005_tenants.sql"),
     ),
+    (
+        6,
+        "0006_sealing.sql",
+        include_str!("../../migrations-pg/0006_sealing.sql"),
+    ),
 ];
 
 /// The schema version this relay writes.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// Advisory lock held by every write transaction (keys are per database).
 pub const WRITE_LOCK: i64 = 0x636f_6163_6801;
@@ -334,6 +339,8 @@ impl Backend for PgBackend {
                  (SELECT id FROM consumers WHERE tenant = $1)",
             "DELETE FROM stripe_secrets WHERE consumer_id IN
                  (SELECT id FROM consumers WHERE tenant = $1)",
+            "DELETE FROM app_keys WHERE consumer_id IN
+                 (SELECT id FROM consumers WHERE tenant = $1)",
             "DELETE FROM consumers WHERE tenant = $1",
             "DELETE FROM events WHERE tenant = $1",
             "DELETE FROM payment_links WHERE tenant = $1",
@@ -403,6 +410,8 @@ impl Backend for PgBackend {
             .ctx("forget the token's Calendly keys")?;
         tx.execute("DELETE FROM stripe_secrets WHERE consumer_id = $1", &[&id])
             .ctx("forget the token's Stripe secrets")?;
+        tx.execute("DELETE FROM app_keys WHERE consumer_id = $1", &[&id])
+            .ctx("forget the token's app keys")?;
         tx.execute("DELETE FROM consumers WHERE id = $1", &[&id])
             .ctx("delete the token")?;
         tx.execute(MARK_FULLY_ACKED, &[&now_ms, &tenant.0])
@@ -499,16 +508,17 @@ fn consumer_from_row(row: &Row) -> Result<Consumer, StoreError> {
     })
 }
 
-/// An event row of a pull (`seq, provider, key, received_at_ms, body`).
+/// An event row of a pull (`seq, provider, key, received_at_ms, body, sealed`).
 fn pulled_from_row(row: &Row) -> Result<PulledEvent, StoreError> {
     let provider: String = row.try_get(1).ctx("pull provider")?;
-    Ok(PulledEvent {
-        seq: row.try_get(0).ctx("pull seq")?,
-        provider: super::provider_from(&provider),
-        key: row.try_get(2).ctx("pull key")?,
-        received_at: super::rfc3339_ms(row.try_get(3).ctx("pull time")?),
-        body: row.try_get(4).ctx("pull body")?,
-    })
+    Ok(super::pulled_event(
+        row.try_get(0).ctx("pull seq")?,
+        &provider,
+        row.try_get(2).ctx("pull key")?,
+        row.try_get(3).ctx("pull time")?,
+        row.try_get(4).ctx("pull body")?,
+        row.try_get(5).ctx("pull sealed body")?,
+    ))
 }
 
 const CONSUMER_COLUMNS: &str =
@@ -615,7 +625,7 @@ impl ReadStore for PgReader {
         let mut conn = self.conn()?;
         let rows = conn
             .query_raw(
-                "SELECT seq, provider, key, received_at_ms, body FROM events
+                "SELECT seq, provider, key, received_at_ms, body, sealed FROM events
                  WHERE tenant = $5 AND seq > $1 AND (livemode IS NULL OR $3 OR livemode = $4)
                  ORDER BY seq LIMIT $2",
                 [
@@ -723,6 +733,44 @@ impl ReadStore for PgReader {
             .collect())
     }
 
+    fn app_keys(&self, tenant: TenantId) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .conn()?
+            .query(
+                "SELECT DISTINCT k.public_key FROM app_keys k
+                 JOIN consumers c ON c.id = k.consumer_id
+                 WHERE c.tenant = $1 ORDER BY k.public_key",
+                &[&tenant.0],
+            )
+            .ctx("list the app keys")?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+
+    fn sealed_waiting(
+        &self,
+        tenant: TenantId,
+        mode: TokenMode,
+        after: i64,
+    ) -> Result<i64, StoreError> {
+        Ok(self
+            .conn()?
+            .query_one(
+                "SELECT COUNT(*) FROM events
+                 WHERE tenant = $1 AND seq > $2 AND sealed IS NOT NULL
+                   AND (livemode IS NULL OR $3 OR livemode = $4)",
+                &[
+                    &tenant.0,
+                    &after,
+                    &(mode == TokenMode::Any),
+                    &(mode == TokenMode::Live),
+                ],
+            )
+            .ctx("count sealed events")?
+            .get(0))
+    }
+
     fn queue_stats(&self) -> Result<(i64, Option<i64>), StoreError> {
         let row = self
             .conn()?
@@ -780,8 +828,9 @@ impl Statements {
             // The dedup check and the insert in one round trip; under the write lock no
             // other writer can store the key in between. A duplicate draws no number.
             insert: p(
-                "INSERT INTO events (provider, key, received_at_ms, body, livemode, tenant)
-                       SELECT $1::text, $2::text, $3::bigint, $4::text, $5::boolean, $6::bigint
+                "INSERT INTO events (provider, key, received_at_ms, body, livemode, tenant, sealed)
+                       SELECT $1::text, $2::text, $3::bigint, $4::text, $5::boolean, $6::bigint,
+                              $7::bytea
                        WHERE NOT EXISTS
                            (SELECT 1 FROM events WHERE tenant = $6::bigint
                             AND provider = $1::text AND key = $2::text)
@@ -792,11 +841,11 @@ impl Statements {
             // the check a per-row index lookup: as an anti-join, a plan made while the
             // table was small would hash the whole table for every group.
             insert_many: p(
-                "INSERT INTO events (provider, key, received_at_ms, body, livemode, tenant)
-                 SELECT e.provider, e.key, e.received_at_ms, e.body, e.livemode, e.tenant
+                "INSERT INTO events (provider, key, received_at_ms, body, livemode, tenant, sealed)
+                 SELECT e.provider, e.key, e.received_at_ms, e.body, e.livemode, e.tenant, e.sealed
                  FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::boolean[],
-                             $6::int[], $7::bigint[])
-                      AS e(provider, key, received_at_ms, body, livemode, ord, tenant)
+                             $6::int[], $7::bigint[], $8::bytea[])
+                      AS e(provider, key, received_at_ms, body, livemode, ord, tenant, sealed)
                  WHERE NOT EXISTS
                      (SELECT 1 FROM events x
                       WHERE x.tenant = e.tenant AND x.provider = e.provider AND x.key = e.key
@@ -935,6 +984,7 @@ impl WriteTx for PgTx<'_, '_> {
                     &e.body,
                     &e.livemode,
                     &e.tenant.0,
+                    &e.sealed,
                 ],
             )
             .ctx("insert event")?;
@@ -966,6 +1016,7 @@ impl WriteTx for PgTx<'_, '_> {
         let bodies: Vec<&str> = sent.iter().map(|e| e.body).collect();
         let live: Vec<Option<bool>> = sent.iter().map(|e| e.livemode).collect();
         let tenants: Vec<i64> = sent.iter().map(|e| e.tenant.0).collect();
+        let sealed: Vec<Option<&[u8]>> = sent.iter().map(|e| e.sealed).collect();
         let ords: Vec<i32> = (0..sent.len())
             .map(|i| i32::try_from(i).unwrap_or(i32::MAX))
             .collect();
@@ -974,7 +1025,7 @@ impl WriteTx for PgTx<'_, '_> {
             .query(
                 &self.st.insert_many,
                 &[
-                    &providers, &keys, &received, &bodies, &live, &ords, &tenants,
+                    &providers, &keys, &received, &bodies, &live, &ords, &tenants, &sealed,
                 ],
             )
             .ctx("insert events")?;
@@ -1223,6 +1274,30 @@ impl WriteTx for PgTx<'_, '_> {
         Ok(())
     }
 
+    fn replace_app_keys(
+        &mut self,
+        consumer: ConsumerId,
+        keys: &[String],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                "DELETE FROM app_keys WHERE consumer_id = $1",
+                &[&consumer.0],
+            )
+            .ctx("forget the registered app keys")?;
+        for key in keys {
+            self.tx
+                .execute(
+                    "INSERT INTO app_keys (consumer_id, public_key, added_at_ms) VALUES ($1, $2, $3)
+                     ON CONFLICT DO NOTHING",
+                    &[&consumer.0, key, &now_ms],
+                )
+                .ctx("store an app key")?;
+        }
+        Ok(())
+    }
+
     fn touch_consumer(&mut self, consumer: ConsumerId, now_ms: i64) -> Result<(), StoreError> {
         self.tx
             .execute(&self.st.touch, &[&consumer.0, &now_ms])
@@ -1311,6 +1386,7 @@ mod tests {
                 provider: Provider::Calendly,
                 key: "old",
                 body: "{}",
+                sealed: None,
                 livemode: None,
                 received_at_ms: 1,
             })
@@ -1341,6 +1417,7 @@ mod tests {
                     provider: Provider::Stripe,
                     key,
                     body: "{}",
+                    sealed: None,
                     livemode: Some(false),
                     received_at_ms: 1,
                 })
@@ -1382,6 +1459,7 @@ mod tests {
                 provider: Provider::Stripe,
                 key: "evt_n",
                 body: "{}",
+                sealed: None,
                 livemode: Some(false),
                 received_at_ms: 1,
             })

@@ -61,10 +61,15 @@ pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[
         "0006_tenants.sql",
         include_str!("../../migrations/0006_tenants.sql"),
     ),
+    (
+        7,
+        "0007_sealing.sql",
+        include_str!("../../migrations/0007_sealing.sql"),
+    ),
 ];
 
 /// The schema version this relay writes.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// How often the checkpointer copies the WAL into the database.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
@@ -317,6 +322,8 @@ impl Backend for SqliteBackend {
                  (SELECT id FROM consumers WHERE tenant = {t});
              DELETE FROM stripe_secrets WHERE consumer_id IN
                  (SELECT id FROM consumers WHERE tenant = {t});
+             DELETE FROM app_keys WHERE consumer_id IN
+                 (SELECT id FROM consumers WHERE tenant = {t});
              DELETE FROM consumers WHERE tenant = {t};
              DELETE FROM events WHERE tenant = {t};
              DELETE FROM payment_links WHERE tenant = {t};
@@ -399,6 +406,8 @@ impl Backend for SqliteBackend {
             .ctx("forget the token's Calendly keys")?;
         tx.execute("DELETE FROM stripe_secrets WHERE consumer_id = ?1", [id])
             .ctx("forget the token's Stripe secrets")?;
+        tx.execute("DELETE FROM app_keys WHERE consumer_id = ?1", [id])
+            .ctx("forget the token's app keys")?;
         tx.execute("DELETE FROM consumers WHERE id = ?1", [id])
             .ctx("delete the token")?;
         mark_fully_acked(&tx, tenant, now_ms)?;
@@ -536,7 +545,7 @@ impl ReadStore for SqliteReader {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT seq, provider, key, received_at_ms, body FROM events
+                "SELECT seq, provider, key, received_at_ms, body, sealed FROM events
                  WHERE tenant = ?5 AND seq > ?1 AND (livemode IS NULL OR ?3 OR livemode = ?4)
                  ORDER BY seq LIMIT ?2",
             )
@@ -547,13 +556,14 @@ impl ReadStore for SqliteReader {
         let rows = stmt
             .query_map(params![after, limit, any, live, tenant.0], |row| {
                 let provider: String = row.get(1)?;
-                Ok(PulledEvent {
-                    seq: row.get(0)?,
-                    provider: super::provider_from(&provider),
-                    key: row.get(2)?,
-                    received_at: super::rfc3339_ms(row.get(3)?),
-                    body: row.get(4)?,
-                })
+                Ok(super::pulled_event(
+                    row.get(0)?,
+                    &provider,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                ))
             })
             .ctx("pull")?;
         super::page_within(rows.map(|event| event.ctx("pull row")), max_bytes)
@@ -641,6 +651,45 @@ impl ReadStore for SqliteReader {
             .ctx("list Stripe signing secrets")?
             .collect::<Result<_, _>>()
             .ctx("read Stripe signing secrets")
+    }
+
+    fn app_keys(&self, tenant: TenantId) -> Result<Vec<String>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT DISTINCT k.public_key FROM app_keys k
+                 JOIN consumers c ON c.id = k.consumer_id
+                 WHERE c.tenant = ?1 ORDER BY k.public_key",
+            )
+            .ctx("prepare the app key list")?
+            .query_map([tenant.0], |r| r.get(0))
+            .ctx("list the app keys")?
+            .collect::<Result<_, _>>()
+            .ctx("read the app keys")
+    }
+
+    fn sealed_waiting(
+        &self,
+        tenant: TenantId,
+        mode: TokenMode,
+        after: i64,
+    ) -> Result<i64, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM events
+                 WHERE tenant = ?1 AND seq > ?2 AND sealed IS NOT NULL
+                   AND (livemode IS NULL OR ?3 OR livemode = ?4)",
+            )
+            .ctx("prepare the sealed count")?
+            .query_row(
+                params![
+                    tenant.0,
+                    after,
+                    mode == TokenMode::Any,
+                    mode == TokenMode::Live
+                ],
+                |r| r.get(0),
+            )
+            .ctx("count sealed events")
     }
 
     fn queue_stats(&self) -> Result<(i64, Option<i64>), StoreError> {
@@ -738,8 +787,8 @@ impl WriteTx for Tx<'_> {
         let n = conn
             .prepare_cached(
                 "INSERT OR IGNORE INTO events (provider, key, received_at_ms, body, livemode,
-                                               tenant)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                                               tenant, sealed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )
             .ctx("prepare insert")?
             .execute(params![
@@ -748,7 +797,8 @@ impl WriteTx for Tx<'_> {
                 e.received_at_ms,
                 e.body,
                 e.livemode,
-                e.tenant.0
+                e.tenant.0,
+                e.sealed
             ])
             .ctx("insert event")?;
         if n == 0 {
@@ -962,6 +1012,26 @@ impl WriteTx for Tx<'_> {
         Ok(())
     }
 
+    fn replace_app_keys(
+        &mut self,
+        consumer: ConsumerId,
+        keys: &[String],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let conn = self.0;
+        conn.execute("DELETE FROM app_keys WHERE consumer_id = ?1", [consumer.0])
+            .ctx("forget the registered app keys")?;
+        for key in keys {
+            conn.execute(
+                "INSERT INTO app_keys (consumer_id, public_key, added_at_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+                params![consumer.0, key, now_ms],
+            )
+            .ctx("store an app key")?;
+        }
+        Ok(())
+    }
+
     fn touch_consumer(&mut self, consumer: ConsumerId, now_ms: i64) -> Result<(), StoreError> {
         self.0
             .prepare_cached("UPDATE consumers SET last_used_at_ms = ?2 WHERE id = ?1")
@@ -1088,6 +1158,7 @@ mod tests {
                 provider: coachdesk_protocol::relay::Provider::Stripe,
                 key: "evt_4",
                 body: "{}",
+                sealed: None,
                 livemode: None,
                 received_at_ms: 4,
             })?);

@@ -1,0 +1,256 @@
+//! Client data sealed for each coach's apps, on the real `coachdesk-relay` binary and both
+//! backends: once an app registered its key, the relay keeps no readable copy of a
+//! webhook (its database files hold none of the clients' names, emails or amounts), the
+//! app opens every event it pulls, and a second device registered later opens what
+//! arrives after it.
+
+mod support;
+
+use base64::Engine as _;
+use coachdesk_seal::{open, AppIdentity, OpenError};
+use coachdesk_signature::sign_header;
+use support::http;
+use support::*;
+
+const NAME: &str = "Marguerite Oyelaran";
+const EMAIL: &str = "marguerite.oyelaran@clients.example";
+const AMOUNT: &str = "48213";
+const SECOND_NAME: &str = "Tobiah Quennell";
+
+fn api(relay: &Relay, method: &str, path: &str, token: &str, body: &str) -> http::Reply {
+    http::request(
+        relay.addr,
+        method,
+        path,
+        &[
+            ("Authorization", &format!("Bearer {token}")),
+            ("Content-Type", "application/json"),
+        ],
+        body.as_bytes(),
+    )
+    .expect("request")
+}
+
+fn ok(reply: http::Reply) -> serde_json::Value {
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    serde_json::from_slice(&reply.body).expect("json")
+}
+
+/// `tenant create`'s base path and token.
+fn tenant(relay: &Relay, name: &str) -> (String, String) {
+    let out = relay.command(&["tenant", "create", name, "--mode", "test"]);
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).expect("utf8");
+    let field = |label: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(label))
+            .map(|v| v.trim().to_owned())
+            .expect("field")
+    };
+    let url = field("relay URL");
+    let base = url[url.find("/t/").expect("tenant path")..].to_owned();
+    (base, field("token"))
+}
+
+fn stripe_body(id: &str, name: &str) -> String {
+    format!(
+        r#"{{"id":"{id}","object":"event","livemode":false,"type":"checkout.session.completed","data":{{"object":{{"object":"checkout.session","amount_total":{AMOUNT},"currency":"eur","customer_details":{{"name":"{name}","email":"{EMAIL}"}}}}}}}}"#
+    )
+}
+
+fn post(relay: &Relay, base: &str, provider: &str, header: &str, sig: &str, body: &str) {
+    let r = http::request(
+        relay.addr,
+        "POST",
+        &format!("{base}/hooks/{provider}"),
+        &[("Content-Type", "application/json"), (header, sig)],
+        body.as_bytes(),
+    )
+    .expect("post");
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+/// The events `token` pulls, each opened with `me`.
+fn pull_opened(
+    relay: &Relay,
+    base: &str,
+    token: &str,
+    me: &AppIdentity,
+) -> Vec<Result<String, OpenError>> {
+    let page = ok(api(
+        relay,
+        "GET",
+        &format!("{base}/v1/events?after=0"),
+        token,
+        "",
+    ));
+    page["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| {
+            assert_eq!(e["body"], "", "a sealed event carries no readable body");
+            let sealed = base64::engine::general_purpose::STANDARD
+                .decode(e["sealed"].as_str().expect("sealed"))
+                .expect("base64");
+            open(&sealed, &[me]).map(|b| String::from_utf8(b).expect("utf8"))
+        })
+        .collect()
+}
+
+/// Every file under `dir`, read whole.
+fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("read dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                out.push((path, bytes));
+            }
+        }
+    }
+    out
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+fn a_sealed_tenant_keeps_no_client_data_and_its_apps_read_everything() {
+    let relay = Relay::start();
+    let (base, token) = tenant(&relay, "sealed-coach");
+    let laptop = AppIdentity::generate();
+    let stripe_secret = "whsec_sealed_coach_endpoint";
+    let calendly_key = "calendly-key-of-the-sealed-coach";
+    ok(api(
+        &relay,
+        "PUT",
+        &format!("{base}/v1/stripe-signing-secrets"),
+        &token,
+        &format!("{{\"secrets\":[\"{stripe_secret}\"]}}"),
+    ));
+    ok(api(
+        &relay,
+        "PUT",
+        &format!("{base}/v1/calendly-signing-key"),
+        &token,
+        &format!("{{\"key\":\"{calendly_key}\"}}"),
+    ));
+    let registered = ok(api(
+        &relay,
+        "PUT",
+        &format!("{base}/v1/app-keys"),
+        &token,
+        &format!("{{\"keys\":[\"{}\"]}}", laptop.public().as_string()),
+    ));
+    assert_eq!(registered["kept"], 1);
+    assert_eq!(registered["sealed_before"], 0);
+    let bad = api(
+        &relay,
+        "PUT",
+        &format!("{base}/v1/app-keys"),
+        &token,
+        "{\"keys\":[\"age1x\"]}",
+    );
+    assert_eq!(bad.status, 400);
+
+    for i in 0..3 {
+        let body = stripe_body(&format!("evt_sealed_{i}"), NAME);
+        let sig = sign_header(stripe_secret.as_bytes(), now(), body.as_bytes());
+        post(&relay, &base, "stripe", "Stripe-Signature", &sig, &body);
+    }
+    let calendly = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/invitee_created.json"
+    ))
+    .expect("fixture")
+    .replace("Dana Client", NAME)
+    .replace("dana.client@example.com", EMAIL);
+    let sig = calendly_header(&calendly, calendly_key, now());
+    post(
+        &relay,
+        &base,
+        "calendly",
+        "Calendly-Webhook-Signature",
+        &sig,
+        &calendly,
+    );
+
+    let opened = pull_opened(&relay, &base, &token, &laptop);
+    assert_eq!(opened.len(), 4);
+    for body in &opened {
+        let body = body.as_ref().expect("the app opens every event");
+        assert!(body.contains(NAME) && body.contains(EMAIL), "{body}");
+    }
+
+    // A second device, registered later, opens what arrives after it (and is told that
+    // what waited for it was sealed before).
+    let second = relay.command(&[
+        "token",
+        "create",
+        "--tenant",
+        "sealed-coach",
+        "--name",
+        "phone",
+        "--mode",
+        "test",
+    ]);
+    assert!(second.status.success(), "{second:?}");
+    let phone_token = String::from_utf8(second.stdout)
+        .expect("utf8")
+        .trim()
+        .to_owned();
+    let phone = AppIdentity::generate();
+    let registered = ok(api(
+        &relay,
+        "PUT",
+        &format!("{base}/v1/app-keys"),
+        &phone_token,
+        &format!("{{\"keys\":[\"{}\"]}}", phone.public().as_string()),
+    ));
+    assert_eq!(registered["kept"], 2);
+    assert_eq!(registered["sealed_before"], 4);
+    let body = stripe_body("evt_after_phone", SECOND_NAME);
+    let sig = sign_header(stripe_secret.as_bytes(), now(), body.as_bytes());
+    post(&relay, &base, "stripe", "Stripe-Signature", &sig, &body);
+    let on_phone = pull_opened(&relay, &base, &phone_token, &phone);
+    assert_eq!(on_phone.len(), 5);
+    assert!(on_phone[..4]
+        .iter()
+        .all(|r| matches!(r, Err(OpenError::NotForUs))));
+    assert!(on_phone[4].as_ref().expect("after").contains(SECOND_NAME));
+    let on_laptop = pull_opened(&relay, &base, &token, &laptop);
+    assert!(on_laptop[4]
+        .as_ref()
+        .expect("laptop too")
+        .contains(SECOND_NAME));
+
+    // The relay's database, as a copy of its disk would show it.
+    let dir = match relay
+        .extra_env
+        .iter()
+        .find(|(k, _)| k == "COACHDESK_RELAY_DATABASE_URL")
+    {
+        Some(_) => postgres::server().expect("server").data_dir().to_owned(),
+        None => relay.dir.path().to_owned(),
+    };
+    let files = files_under(&dir);
+    assert!(!files.is_empty());
+    for (path, bytes) in &files {
+        for needle in [NAME, SECOND_NAME, EMAIL, AMOUNT] {
+            assert!(
+                !contains(bytes, needle),
+                "{needle:?} found in {}",
+                path.display()
+            );
+        }
+    }
+}
+
+on_both_backends!(a_sealed_tenant_keeps_no_client_data_and_its_apps_read_everything);
