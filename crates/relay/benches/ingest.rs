@@ -15,7 +15,10 @@
 //! With PostgreSQL (the relay's second backend), the same loads run against a private
 //! server started in a temporary directory with fsync on (see `tests/support/postgres.rs`):
 //! one relay process, and two processes sharing the database with the load split over
-//! both. Without PostgreSQL binaries those rows are left out, with the reason.
+//! both. Then a hosted relay's load: 1,000 tenants, each webhook to a tenant in turn
+//! under `/t/{tenant}/`, plain and then sealed for one app key per tenant (the cost of
+//! sealing), with one and two processes. Without PostgreSQL binaries those rows are left
+//! out, with the reason.
 
 #[path = "../tests/support/http.rs"]
 mod http;
@@ -40,6 +43,24 @@ const WARM_UP: usize = 3;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
+/// The webhook paths the load posts to, in turn (`/hooks/stripe`, or every tenant's).
+static PATHS: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec::new());
+
+/// The path of the `n`th webhook.
+fn hook_path(n: u64) -> String {
+    let paths = PATHS
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if paths.is_empty() {
+        "/hooks/stripe".to_owned()
+    } else {
+        paths[(n % paths.len() as u64) as usize].clone()
+    }
+}
+
+/// Tenants of the hosted-relay rows.
+const TENANTS: usize = 1_000;
+
 fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -47,8 +68,8 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// A signed Stripe-like event of 2 to 4 KiB with a fresh id.
-fn signed_event(run: &str) -> (String, String) {
+/// A signed Stripe-like event of 2 to 4 KiB with a fresh id, and its path.
+fn signed_event(run: &str) -> (String, String, String) {
     let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let size = 2048 + (n as usize * 37) % 2048;
     let head = format!(
@@ -57,15 +78,15 @@ fn signed_event(run: &str) -> (String, String) {
     let tail = "\"}}}}";
     let body = format!("{head}{}{tail}", "x".repeat(size - head.len() - tail.len()));
     let sig = coachdesk_signature::sign_header(SECRET.as_bytes(), now(), body.as_bytes());
-    (body, sig)
+    (body, sig, hook_path(n))
 }
 
 fn post(conn: &mut http::Conn, run: &str) -> bool {
-    let (body, sig) = signed_event(run);
+    let (body, sig, path) = signed_event(run);
     matches!(
         conn.send(
             "POST",
-            "/hooks/stripe",
+            &path,
             &[("Content-Type", "application/json"), ("Stripe-Signature", &sig)],
             body.as_bytes(),
         ),
@@ -365,8 +386,99 @@ fn measure_relay(
     }
 }
 
+/// `TENANTS` tenants on the database `db` names, through the relay's own commands and API
+/// (at `addr`): each with its token, the bench's Stripe secret handed over, and, if
+/// `sealed`, one app key registered. Their webhook paths.
+fn make_tenants(db: &(&'static str, String), addr: SocketAddr, sealed: bool) -> Vec<String> {
+    let bin = env!("CARGO_BIN_EXE_coachdesk-relay");
+    let app_key = coachdesk_seal::AppIdentity::generate().public().as_string();
+    let next = Arc::new(AtomicU64::new(0));
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let (next, db, app_key) = (next.clone(), db.clone(), app_key.clone());
+            std::thread::spawn(move || {
+                let mut paths = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                    if i >= TENANTS {
+                        return paths;
+                    }
+                    let name = format!("coach-{i:04}");
+                    let out = Command::new(bin)
+                        .args(["tenant", "create", &name, "--mode", "test"])
+                        .env(db.0, &db.1)
+                        .output()
+                        .expect("tenant create");
+                    assert!(out.status.success(), "tenant create: {out:?}");
+                    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+                    let token = stdout
+                        .lines()
+                        .find_map(|l| l.strip_prefix("token"))
+                        .map(|t| t.trim().to_owned())
+                        .expect("token");
+                    let auth = format!("Bearer {token}");
+                    let put = |path: &str, body: String| {
+                        let r = http::request(
+                            addr,
+                            "PUT",
+                            &format!("/t/{name}{path}"),
+                            &[
+                                ("Authorization", &auth),
+                                ("Content-Type", "application/json"),
+                            ],
+                            body.as_bytes(),
+                        )
+                        .expect("put");
+                        assert_eq!(r.status, 200, "{path}: {}", r.text());
+                    };
+                    put(
+                        "/v1/stripe-signing-secrets",
+                        format!("{{\"secrets\":[\"{SECRET}\"]}}"),
+                    );
+                    if sealed {
+                        put("/v1/app-keys", format!("{{\"keys\":[\"{app_key}\"]}}"));
+                    }
+                    paths.push(format!("/t/{name}/hooks/stripe"));
+                }
+            })
+        })
+        .collect();
+    threads
+        .into_iter()
+        .flat_map(|t| t.join().expect("tenant thread"))
+        .collect()
+}
+
+/// A hosted relay's rows: `processes` relays on a fresh database of `server` with
+/// `TENANTS` tenants, the load spread over every tenant.
+fn measure_tenants(server: &postgres::Server, processes: usize, sealed: bool) -> Figures {
+    let db = ("COACHDESK_RELAY_DATABASE_URL", server.create_database());
+    let (mut setup, addr) = start_relay(&db, "full");
+    let paths = make_tenants(&db, addr, sealed);
+    let _ = Command::new("kill")
+        .args(["-TERM", &setup.id().to_string()])
+        .status();
+    let _ = setup.wait();
+    *PATHS
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = paths;
+    let what = if sealed { "sealed" } else { "plain" };
+    let figures = measure_relay(
+        format!("postgres, {TENANTS} tenants, {what}, {processes}p"),
+        &db,
+        "full",
+        processes,
+    );
+    PATHS
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clear();
+    figures
+}
+
 /// The PostgreSQL rows: one process (both durabilities) and two processes sharing the
-/// database; empty, with the reason on stdout, if no server can be started.
+/// database, then the hosted relay's rows; empty, with the reason on stdout, if no server
+/// can be started.
 fn measure_postgres() -> Vec<Figures> {
     let server = match postgres::Server::start_durable() {
         Ok(s) => s,
@@ -380,6 +492,9 @@ fn measure_postgres() -> Vec<Figures> {
         measure_relay("postgres, durability=full".to_owned(), &db(), "full", 1),
         measure_relay("postgres, durability=normal".to_owned(), &db(), "normal", 1),
         measure_relay("postgres, full, 2 processes".to_owned(), &db(), "full", 2),
+        measure_tenants(&server, 1, false),
+        measure_tenants(&server, 1, true),
+        measure_tenants(&server, 2, true),
     ]
 }
 

@@ -254,6 +254,9 @@ struct Shared {
     status: watch::Sender<SyncStatus>,
     wake_executor: Notify,
     wake_reconcile: Notify,
+    /// This install's sealing key once the relay has it (registered again when the relay
+    /// is replaced).
+    sealing: tokio::sync::Mutex<Option<Option<Arc<coachdesk_seal::AppIdentity>>>>,
 }
 
 impl Shared {
@@ -400,6 +403,7 @@ impl SyncEngine {
             status: tx,
             wake_executor: Notify::new(),
             wake_reconcile: Notify::new(),
+            sealing: tokio::sync::Mutex::new(None),
         });
         let executor = Executor::new(store, providers, outlets, &shared.config);
         let tasks = vec![
@@ -473,14 +477,53 @@ fn webhooks_paused(shared: &Shared) -> bool {
     paused
 }
 
+/// This install's sealing key, registered with the relay once per relay: made on first
+/// use. A relay of before sealing (no `/v1/app-keys`) keeps bodies readable, and the key
+/// is simply not needed. Where secrets cannot be stored (a read-only source), no key is
+/// registered and the relay keeps bodies readable for this coach; a keychain that fails
+/// is an error (the pull is tried again), never a reason to drop sealed events.
+async fn sealing_key(
+    shared: &Shared,
+    relay: &relay::RelayClient,
+    token: &str,
+) -> Result<Option<Arc<coachdesk_seal::AppIdentity>>, SyncError> {
+    let mut registered = shared.sealing.lock().await;
+    if let Some(me) = registered.as_ref() {
+        return Ok(me.clone());
+    }
+    let me = match relay::sealing::identity(shared.secrets.as_ref()) {
+        Ok(me) => Arc::new(me),
+        Err(SyncError::Secret(SecretError::ReadOnly { .. })) => {
+            tracing::info!("secrets are read-only here: events are not sealed for this install");
+            *registered = Some(None);
+            return Ok(None);
+        }
+        Err(other) => return Err(other),
+    };
+    match relay
+        .put_app_keys(token, &[me.public().as_string()])
+        .await?
+    {
+        Some(answer) if answer.sealed_before > 0 => tracing::info!(
+            sealed_before = answer.sealed_before,
+            "the relay seals for this install from now on; events sealed before for keys it may not hold are recovered by reconciliation"
+        ),
+        Some(_) => tracing::info!("the relay seals the coach's events for this install"),
+        None => tracing::info!("the relay does not seal events (an older relay)"),
+    }
+    *registered = Some(Some(me.clone()));
+    Ok(Some(me))
+}
+
 async fn pull_once(
     shared: &Shared,
     relay: &relay::RelayClient,
     acked: &mut i64,
 ) -> Result<(), SyncError> {
     let token = shared.secrets.get(SecretName::RelayToken)?;
+    let me = sealing_key(shared, relay, token.expose()).await?;
     let after = relay::cursor(&lock(&shared.store))?;
-    let page = relay
+    let mut page = relay
         .pull(
             token.expose(),
             after,
@@ -499,11 +542,14 @@ async fn pull_once(
             // from the beginning of what it holds, and reconciliation recovers the rest.
             tracing::warn!(%previous, %current, "the relay was replaced or reset: pulling it from the start and reconciling");
             *acked = 0;
+            // The new relay has no key of ours yet.
+            *shared.sealing.lock().await = None;
             shared.update(|s| s.relay_cursor = 0);
             shared.wake_reconcile.notify_one();
             return Ok(());
         }
     }
+    let unreadable = relay::sealing::open_page(&mut page, me.as_deref());
     // Nothing confirmed and no money moved on a webhook's word alone (see `read_back`).
     let (contradictions, _calls) =
         relay::read_back_page(&shared.providers, &shared.store, &page).await?;
@@ -512,7 +558,14 @@ async fn pull_once(
         // cursor the store no longer has. Pull again from the store's own cursor.
         return Ok(());
     }
-    let report = relay::apply_page(&shared.store, &page, &contradictions, shared.config.now())?;
+    let mut report = relay::apply_page(&shared.store, &page, &contradictions, shared.config.now())?;
+    if let Some(&newest) = unreadable.iter().max() {
+        // Sealed for keys this install does not hold: passed, and recovered from the
+        // providers by reconciliation.
+        relay::sealing::pass(&shared.store, newest)?;
+        report.cursor = report.cursor.max(newest);
+        shared.wake_reconcile.notify_one();
+    }
     if report.cursor > *acked {
         match relay
             .ack(token.expose(), report.cursor, page.relay_id.as_deref())

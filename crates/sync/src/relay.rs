@@ -28,6 +28,8 @@ use time::OffsetDateTime;
 
 use crate::{lock, SyncError};
 
+pub mod sealing;
+
 /// The setting holding the highest relay sequence applied.
 pub const RELAY_CURSOR: &str = "sync.relay_cursor";
 /// The setting holding the identity of the relay [`RELAY_CURSOR`] belongs to.

@@ -35,6 +35,8 @@ pub enum SecretName {
     StripeWebhookSecret,
     /// During a rotation, the secret of the endpoint being retired (until it is deleted).
     StripeWebhookPreviousSecret,
+    /// This install's private key for events the relay sealed for it (`AGE-SECRET-KEY-1...`).
+    RelaySealingKey,
 }
 
 impl SecretName {
@@ -49,6 +51,7 @@ impl SecretName {
             Self::SmtpPassword => "smtp-password",
             Self::StripeWebhookSecret => "stripe-webhook-secret",
             Self::StripeWebhookPreviousSecret => "stripe-webhook-secret-previous",
+            Self::RelaySealingKey => "relay-sealing-key",
         }
     }
 
@@ -62,6 +65,7 @@ impl SecretName {
             Self::SmtpPassword => "SMTP password",
             Self::StripeWebhookSecret => "Stripe webhook signing secret",
             Self::StripeWebhookPreviousSecret => "previous Stripe webhook signing secret",
+            Self::RelaySealingKey => "relay sealing key",
         }
     }
 }

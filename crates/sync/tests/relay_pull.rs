@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use coachdesk_protocol::ipc::InboxFilter;
 use coachdesk_sim::DeliveryKnobs;
-use coachdesk_sync::relay::{apply_page, cursor, KeyHandover, RelayClient, RELAY_CURSOR};
+use coachdesk_sync::relay::{apply_page, cursor, sealing, KeyHandover, RelayClient, RELAY_CURSOR};
 use coachdesk_sync::MemorySecrets;
 use support::{eventually, World};
 use time::OffsetDateTime;
@@ -63,10 +63,19 @@ async fn a_crash_between_commit_and_ack_applies_nothing_twice() {
 
     // The loop's first half by hand: pull, then apply the page and its cursor...
     let relay = RelayClient::new(&w.relay.url, Duration::from_secs(1)).expect("client");
-    let page = relay
+    let mut page = relay
         .pull(&w.relay.token, 0, 100, Duration::ZERO)
         .await
         .expect("pull");
+    // The relay seals for the key the app registered at its start: open as the loop does.
+    assert!(
+        page.events
+            .iter()
+            .all(|e| e.sealed.is_some() && e.body.is_empty()),
+        "the relay keeps only sealed copies once the app registered its key"
+    );
+    let me = sealing::identity(&w.keychain).expect("the app's sealing key");
+    assert_eq!(sealing::open_page(&mut page, Some(&me)), Vec::<i64>::new());
     assert_eq!(page.events.len(), 2, "{page:?}");
     let last = page.events.last().expect("events").seq;
     let report = apply_page(
