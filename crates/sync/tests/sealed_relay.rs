@@ -1,6 +1,7 @@
 //! The relay keeps only sealed copies of the coach's webhooks once the app registered its
 //! key. A key lost with the keychain leaves events no key of the app opens: the app passes
-//! them and reconciliation with the providers recovers what they said.
+//! them and reconciliation with the providers recovers what they said. The app's relay
+//! client works the same for a coach who is a tenant of a hosted relay (`/t/{name}`).
 //!
 //! Needs a session keyring: `keyctl session - cargo test -p coachdesk-sync`.
 
@@ -8,9 +9,11 @@ mod support;
 
 use coachdesk_protocol::ipc::InboxFilter;
 use coachdesk_sim::DeliveryKnobs;
-use coachdesk_sync::relay::sealing;
-use coachdesk_sync::{SecretName, SecretSource};
-use support::{eventually, World};
+use std::time::Duration;
+
+use coachdesk_sync::relay::{sealing, KeyHandover, RelayClient};
+use coachdesk_sync::{MemorySecrets, SecretName, SecretSource};
+use support::{eventually, RelayProc, World};
 
 /// The sources of the inbox entries that belong to the booking.
 fn sources_of(w: &World, booking_id: &str) -> Vec<String> {
@@ -78,4 +81,80 @@ async fn events_sealed_for_a_lost_key_are_recovered_by_reconciliation() {
         (support::relay_queue_depth(&w).await == 0).then_some(())
     })
     .await;
+}
+
+/// A coach who is a tenant of a hosted relay: the app's relay client, given the tenant's
+/// URL, hands over its Stripe secret, registers its key, pulls and opens what arrived,
+/// and acknowledges it, all under `/t/{name}`.
+#[tokio::test]
+async fn the_relay_client_serves_a_tenant_of_a_hosted_relay() {
+    let relay = RelayProc::start();
+    let out = std::process::Command::new(support::relay_bin())
+        .args(["tenant", "create", "ann-smith", "--mode", "test"])
+        .env("COACHDESK_RELAY_DB", relay.dir.path().join("relay.db"))
+        .output()
+        .expect("tenant create");
+    assert!(out.status.success(), "{out:?}");
+    let printed = String::from_utf8(out.stdout).expect("utf8");
+    let token = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("token"))
+        .map(|t| t.trim().to_owned())
+        .expect("token");
+    let base = format!("{}/t/ann-smith", relay.url);
+    let client = RelayClient::new(&base, Duration::from_secs(1)).expect("client");
+    let secret = "whsec_endpoint_of_ann_smith";
+    assert_eq!(
+        client
+            .put_stripe_signing_secrets(&token, &[secret])
+            .await
+            .expect("hand over"),
+        KeyHandover::Accepted
+    );
+    let secrets = MemorySecrets::default();
+    let me = sealing::identity(&secrets).expect("key");
+    let registered = client
+        .put_app_keys(&token, &[me.public().as_string()])
+        .await
+        .expect("register")
+        .expect("a relay that seals");
+    assert_eq!((registered.kept, registered.sealed_before), (1, 0));
+
+    let body = r#"{"id":"evt_tenant_1","object":"event","livemode":false,"type":"checkout.session.completed","data":{"object":{"object":"checkout.session","customer_details":{"email":"ann.client@example.com"}}}}"#;
+    let sig = coachdesk_signature::sign_header(
+        secret.as_bytes(),
+        time::OffsetDateTime::now_utc().unix_timestamp(),
+        body.as_bytes(),
+    );
+    let posted = reqwest::Client::new()
+        .post(format!("{base}/hooks/stripe"))
+        .header("Content-Type", "application/json")
+        .header("Stripe-Signature", sig)
+        .body(body)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(posted.status().as_u16(), 200);
+
+    let mut page = client
+        .pull(&token, 0, 100, Duration::ZERO)
+        .await
+        .expect("pull");
+    assert!(page.events.iter().all(|e| e.sealed.is_some()));
+    assert_eq!(sealing::open_page(&mut page, Some(&me)), Vec::<i64>::new());
+    let bodies: Vec<&str> = page.events.iter().map(|e| e.body.as_str()).collect();
+    assert_eq!(bodies, vec![body]);
+    let seq = page.events[0].seq;
+    assert_eq!(
+        client
+            .ack(&token, seq, page.relay_id.as_deref())
+            .await
+            .expect("ack"),
+        coachdesk_sync::relay::AckOutcome::Acked
+    );
+    // The relay's own coach's token is no key to the tenant.
+    assert!(client
+        .pull(&relay.token, 0, 100, Duration::ZERO)
+        .await
+        .is_err());
 }
