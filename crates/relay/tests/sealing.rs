@@ -231,6 +231,51 @@ fn a_sealed_tenant_keeps_no_client_data_and_its_apps_read_everything() {
         .expect("laptop too")
         .contains(SECOND_NAME));
 
+    // The laptop rotates its key: the new one with the retiring one, then the new alone.
+    let rotated = AppIdentity::generate();
+    let both = format!(
+        "{{\"keys\":[\"{}\",\"{}\"]}}",
+        rotated.public().as_string(),
+        laptop.public().as_string()
+    );
+    assert_eq!(
+        ok(api(
+            &relay,
+            "PUT",
+            &format!("{base}/v1/app-keys"),
+            &token,
+            &both
+        ))["kept"],
+        3
+    );
+    let body = stripe_body("evt_during_rotation", SECOND_NAME);
+    let sig = sign_header(stripe_secret.as_bytes(), now(), body.as_bytes());
+    post(&relay, &base, "stripe", "Stripe-Signature", &sig, &body);
+    let alone = format!("{{\"keys\":[\"{}\"]}}", rotated.public().as_string());
+    assert_eq!(
+        ok(api(
+            &relay,
+            "PUT",
+            &format!("{base}/v1/app-keys"),
+            &token,
+            &alone
+        ))["kept"],
+        2
+    );
+    let body = stripe_body("evt_after_rotation", SECOND_NAME);
+    let sig = sign_header(stripe_secret.as_bytes(), now(), body.as_bytes());
+    post(&relay, &base, "stripe", "Stripe-Signature", &sig, &body);
+    let with_old = pull_opened(&relay, &base, &token, &laptop);
+    let with_new = pull_opened(&relay, &base, &token, &rotated);
+    assert!(
+        with_old[5].is_ok() && with_new[5].is_ok(),
+        "during: both keys"
+    );
+    assert!(
+        matches!(with_old[6], Err(OpenError::NotForUs)) && with_new[6].is_ok(),
+        "after: the new key only"
+    );
+
     // The relay's database, as a copy of its disk would show it.
     let dir = match relay
         .extra_env
