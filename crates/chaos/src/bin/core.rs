@@ -54,11 +54,14 @@ impl Env {
     }
 }
 
-/// Provider keys in memory, the relay token from its file.
+/// Provider keys in memory, the relay token from its file, and the app's sealing key in
+/// a file of its own, so a killed and restarted core keeps opening what the relay sealed
+/// for it.
 struct ChaosSecrets {
     stripe_key: String,
     calendly_token: String,
     relay_token_file: PathBuf,
+    sealing_key_file: PathBuf,
 }
 
 impl SecretSource for ChaosSecrets {
@@ -72,8 +75,26 @@ impl SecretSource for ChaosSecrets {
             SecretName::RelayToken => std::fs::read_to_string(&self.relay_token_file)
                 .map(|t| Secret::new(t.trim().to_owned()))
                 .map_err(|_| missing()),
+            SecretName::RelaySealingKey => std::fs::read_to_string(&self.sealing_key_file)
+                .map(|t| Secret::new(t.trim().to_owned()))
+                .map_err(|_| missing()),
             _ => Err(missing()),
         }
+    }
+
+    fn store(&self, name: SecretName, value: &Secret) -> Result<(), SecretError> {
+        if name != SecretName::RelaySealingKey {
+            return Err(SecretError::ReadOnly {
+                label: "secret the chaos core does not keep",
+            });
+        }
+        // Written whole, then renamed: a core killed meanwhile leaves the old file or none.
+        let tmp = self.sealing_key_file.with_extension("tmp");
+        std::fs::write(&tmp, value.expose())
+            .and_then(|()| std::fs::rename(&tmp, &self.sealing_key_file))
+            .map_err(|_| SecretError::ReadOnly {
+                label: "relay sealing key (its file could not be written)",
+            })
     }
 }
 
@@ -125,6 +146,7 @@ async fn run(env: Env, store: Store) -> anyhow::Result<()> {
         stripe_key: env.stripe_key.clone(),
         calendly_token: env.calendly_token.clone(),
         relay_token_file: env.control.join("relay_token"),
+        sealing_key_file: env.control.join("sealing_key"),
     });
     let store = Arc::new(Mutex::new(store));
     let outlets = Outlets {
