@@ -105,6 +105,7 @@ struct Ctx {
     /// relay's own coach (never for a tenant: the key is of the operator's account).
     stripe: Option<Arc<StripeCheckout>>,
     tenant_rates: Arc<guard::limits::TenantRates>,
+    tenants: Arc<crate::tenant::Resolved>,
 }
 
 /// Whose request this is: the tenant, and the prefix its public paths take.
@@ -194,6 +195,7 @@ pub fn serve(
         ))
     });
     let tenant_rates = Arc::new(guard::limits::TenantRates::new(tenant_rate(&settings)));
+    let tenants = Arc::new(crate::tenant::Resolved::default());
     let mut workers = Vec::with_capacity(settings.workers);
     for i in 0..settings.workers {
         let reader = backend.reader()?;
@@ -210,6 +212,7 @@ pub fn serve(
             shared_database: watcher.is_some(),
             stripe: stripe.clone(),
             tenant_rates: tenant_rates.clone(),
+            tenants: tenants.clone(),
         };
         let internal = internal.clone();
         let stop = workers_stop.clone();
@@ -430,7 +433,7 @@ fn request_header<'a>(rq: &'a Request, name: &'static str) -> Option<&'a str> {
 
 /// The scope a path's `/t/{name}/` prefix names, and the rest of the path; otherwise the
 /// answer to send (an unknown tenant is not found, like any unknown path).
-fn scope<'p>(reader: &dyn ReadStore, path: &'p str) -> Result<(Scope, &'p str), Resp> {
+fn scope<'p>(ctx: &Ctx, reader: &dyn ReadStore, path: &'p str) -> Result<(Scope, &'p str), Resp> {
     let Some((name, rest)) = crate::tenant::split_path(path) else {
         return Err(text(404, "not found"));
     };
@@ -444,7 +447,7 @@ fn scope<'p>(reader: &dyn ReadStore, path: &'p str) -> Result<(Scope, &'p str), 
             rest,
         ));
     };
-    match reader.tenant(&name) {
+    match ctx.tenants.resolve(reader, &name) {
         Ok(Some(tenant)) => Ok((
             Scope {
                 tenant,
@@ -465,7 +468,7 @@ fn handle(ctx: &Ctx, reader: &dyn ReadStore, mut rq: Request) {
     let started = Instant::now();
     let url = rq.url().to_owned();
     let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
-    let (scope, path) = match scope(reader, path) {
+    let (scope, path) = match scope(ctx, reader, path) {
         Ok(found) => found,
         Err(resp) => return send(&ctx.metrics, rq, Route::Other, started, resp),
     };

@@ -44,6 +44,54 @@ impl TenantName {
     }
 }
 
+/// How long a resolved tenant name is trusted: a removed tenant's URLs stop working
+/// within this on every relay process.
+pub const RESOLVED_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Tenant names resolved recently. Every request of a hosted relay names its tenant, and a
+/// database round trip for it on each would cost as much as the insert itself. Only
+/// tenants that exist are kept (unknown names are asked of the database each time, and
+/// rate-limited per address by the guard), so the map is bounded by the tenants.
+#[derive(Default)]
+pub struct Resolved {
+    names: std::sync::RwLock<std::collections::HashMap<TenantName, (TenantId, std::time::Instant)>>,
+}
+
+impl Resolved {
+    /// The tenant `name` names, if it exists: from memory when resolved within
+    /// [`RESOLVED_FOR`], else from the database.
+    pub fn resolve(
+        &self,
+        reader: &dyn crate::store::ReadStore,
+        name: &TenantName,
+    ) -> Result<Option<TenantId>, crate::store::StoreError> {
+        let recent = self
+            .names
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(name)
+            .filter(|(_, at)| at.elapsed() < RESOLVED_FOR)
+            .map(|(id, _)| *id);
+        if recent.is_some() {
+            return Ok(recent);
+        }
+        let found = reader.tenant(name)?;
+        let mut names = self
+            .names
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match found {
+            Some(id) => {
+                names.insert(name.clone(), (id, std::time::Instant::now()));
+            }
+            None => {
+                names.remove(name);
+            }
+        }
+        Ok(found)
+    }
+}
+
 /// A tenant as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tenant {
