@@ -1,17 +1,15 @@
-//! The signing keys and secrets apps handed over, per tenant, kept in memory so a webhook
-//! is verified without a database read.
+//! The signing keys and secrets apps handed over, and their public keys for sealing, per
+//! tenant, kept in memory so a webhook is verified and sealed without a database read.
 //!
 //! A tenant's set is read on its first webhook, and read again after one of its apps hands
-//! over a key, on its pulls (a token revoked by the `token` command takes its keys along)
-//! and, with several relay processes on one database, when a signature does not match
-//! (another process may have been handed the key) and whenever it is older than
-//! [`SHARED_MAX_AGE`] (an app key registered through another process seals here within
-//! that time). When the operator turned hand-over off, the stored signing keys are
-//! ignored, not deleted; app keys are always used.
-
-use std::time::{Duration, Instant};
+//! over a key here, on its pulls (a token revoked by the `token` command takes its keys
+//! along), and, with several relay processes on one database, when another process tells
+//! that the tenant's keys changed (PostgreSQL's `NOTIFY`, see `Backend::watch`) and when a
+//! signature does not match. When the operator turned hand-over off, the stored signing
+//! keys are ignored, not deleted; app keys are always used.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use coachdesk_seal::AppKey;
@@ -19,9 +17,6 @@ use coachdesk_seal::AppKey;
 use crate::config::Settings;
 use crate::store::{ReadStore, StoreError};
 use crate::tenant::TenantId;
-
-/// How old a tenant's keys may get before a process sharing its database reads them again.
-pub const SHARED_MAX_AGE: Duration = Duration::from_secs(1);
 
 /// One tenant's handed-over keys.
 #[derive(Debug)]
@@ -33,25 +28,18 @@ pub struct TenantKeys {
     /// The public keys of the tenant's apps: when there is any, its events are stored
     /// only sealed for them.
     pub app: Vec<AppKey>,
-    read_at: Instant,
 }
 
 /// Every tenant's handed-over keys seen so far.
+#[derive(Default)]
 pub struct HandedOver {
     by_tenant: RwLock<HashMap<TenantId, Arc<TenantKeys>>>,
-    /// `Some` where other processes write the same database.
-    max_age: Option<Duration>,
+    /// Counts [`HandedOver::forget`]s: a read that started before one is used but not
+    /// kept (it may predate the change that was announced).
+    forgotten: AtomicU64,
 }
 
 impl HandedOver {
-    /// `shared`: other relay processes use the same database.
-    pub fn new(shared: bool) -> HandedOver {
-        HandedOver {
-            by_tenant: RwLock::default(),
-            max_age: shared.then_some(SHARED_MAX_AGE),
-        }
-    }
-
     /// The tenant's keys, read from the database the first time.
     pub fn get(
         &self,
@@ -64,8 +52,7 @@ impl HandedOver {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&tenant)
-            .cloned()
-            .filter(|k| self.max_age.is_none_or(|max| k.read_at.elapsed() < max));
+            .cloned();
         match cached {
             Some(keys) => Ok(keys),
             None => self.reload(settings, reader, tenant),
@@ -79,6 +66,7 @@ impl HandedOver {
         reader: &dyn ReadStore,
         tenant: TenantId,
     ) -> Result<Arc<TenantKeys>, StoreError> {
+        let generation = self.forgotten.load(Ordering::SeqCst);
         let keys = Arc::new(TenantKeys {
             calendly: if settings.calendly_key_handover {
                 reader.calendly_keys(tenant)?
@@ -101,13 +89,30 @@ impl HandedOver {
                     }
                 })
                 .collect(),
-            read_at: Instant::now(),
         });
         let mut map = self
             .by_tenant
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        map.insert(tenant, keys.clone());
+        if self.forgotten.load(Ordering::SeqCst) == generation {
+            map.insert(tenant, keys.clone());
+        }
         Ok(keys)
+    }
+
+    /// Forgets a tenant's keys (`None`: every tenant's), to be read again on next use:
+    /// another process announced a change.
+    pub fn forget(&self, tenant: Option<TenantId>) {
+        let mut map = self
+            .by_tenant
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.forgotten.fetch_add(1, Ordering::SeqCst);
+        match tenant {
+            Some(tenant) => {
+                map.remove(&tenant);
+            }
+            None => map.clear(),
+        }
     }
 }

@@ -130,13 +130,28 @@ pub fn serve(
     // Other relay processes on the same database wake this one's long-polls. Started
     // before the tip is read, so nothing committed in between is missed.
     let watch_stop = Arc::new(AtomicBool::new(false));
+    let handed_over = Arc::new(HandedOver::default());
+    let tenants = Arc::new(crate::tenant::Resolved::new(match &settings.database_url {
+        // Other processes announce removals and key changes (see `Backend::watch`).
+        Some(_) => None,
+        None => Some(crate::tenant::RESOLVED_FOR),
+    }));
     let watcher = {
         let tip = tip.clone();
-        backend.watch(Box::new(move |seq| tip.advance(seq)), watch_stop.clone())?
+        let (handed_over, tenants) = (handed_over.clone(), tenants.clone());
+        backend.watch(
+            Box::new(move |seq| tip.advance(seq)),
+            Box::new(move |tenant| {
+                handed_over.forget(tenant);
+                if tenant.is_none() {
+                    tenants.forget_all();
+                }
+            }),
+            watch_stop.clone(),
+        )?
     };
     let first = backend.reader()?;
     tip.advance(first.newest_seq()?);
-    let handed_over = Arc::new(HandedOver::new(watcher.is_some()));
     let home_keys = handed_over.get(&settings, &*first, TenantId::HOME)?;
     drop(first);
     let calendly_key_count = settings.calendly_keys.len() + home_keys.calendly.len();
@@ -195,7 +210,6 @@ pub fn serve(
         ))
     });
     let tenant_rates = Arc::new(guard::limits::TenantRates::new(tenant_rate(&settings)));
-    let tenants = Arc::new(crate::tenant::Resolved::default());
     let mut workers = Vec::with_capacity(settings.workers);
     for i in 0..settings.workers {
         let reader = backend.reader()?;

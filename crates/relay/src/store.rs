@@ -215,15 +215,17 @@ pub trait Backend: Send + Sync {
         now_ms: i64,
     ) -> Result<bool, StoreError>;
     /// For a database other processes write to: a thread that calls `on_new` with the
-    /// newest sequence whenever any of them commits events, until `stop` is set, so
-    /// long-polls here wake for events stored there. `None` where only this process
-    /// writes (SQLite: its own writer advances the tip).
+    /// newest sequence whenever any of them commits events, so long-polls here wake for
+    /// events stored there, and `on_keys` when a tenant's keys changed (its id; `None`:
+    /// any tenant's, or a tenant was removed), so caches here forget them; until `stop` is
+    /// set. `None` where only this process writes (SQLite: its own writer advances the tip).
     fn watch(
         &self,
         on_new: Box<dyn Fn(i64) + Send>,
+        on_keys: Box<dyn Fn(Option<TenantId>) + Send>,
         stop: Arc<AtomicBool>,
     ) -> Result<Option<JoinHandle<()>>, StoreError> {
-        let _ = (on_new, stop);
+        let _ = (on_new, on_keys, stop);
         Ok(None)
     }
 }

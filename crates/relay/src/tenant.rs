@@ -44,51 +44,75 @@ impl TenantName {
     }
 }
 
-/// How long a resolved tenant name is trusted: a removed tenant's URLs stop working
-/// within this on every relay process.
+/// How long a process that is not told of removals (SQLite: the `tenant remove` command
+/// runs as another process) trusts a resolved tenant name.
 pub const RESOLVED_FOR: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Tenant names resolved recently. Every request of a hosted relay names its tenant, and a
 /// database round trip for it on each would cost as much as the insert itself. Only
 /// tenants that exist are kept (unknown names are asked of the database each time, and
-/// rate-limited per address by the guard), so the map is bounded by the tenants.
-#[derive(Default)]
+/// rate-limited per address by the guard), so the map is bounded by the tenants. Where
+/// the database tells of removals (PostgreSQL), names are kept until it does.
 pub struct Resolved {
     names: std::sync::RwLock<std::collections::HashMap<TenantName, (TenantId, std::time::Instant)>>,
+    max_age: Option<std::time::Duration>,
+    forgotten: std::sync::atomic::AtomicU64,
 }
 
 impl Resolved {
-    /// The tenant `name` names, if it exists: from memory when resolved within
-    /// [`RESOLVED_FOR`], else from the database.
+    /// `max_age`: how long a name is trusted (`None`: until [`Resolved::forget_all`]).
+    pub fn new(max_age: Option<std::time::Duration>) -> Resolved {
+        Resolved {
+            names: std::sync::RwLock::default(),
+            max_age,
+            forgotten: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// The tenant `name` names, if it exists: from memory when resolved recently enough,
+    /// else from the database.
     pub fn resolve(
         &self,
         reader: &dyn crate::store::ReadStore,
         name: &TenantName,
     ) -> Result<Option<TenantId>, crate::store::StoreError> {
+        use std::sync::atomic::Ordering;
         let recent = self
             .names
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(name)
-            .filter(|(_, at)| at.elapsed() < RESOLVED_FOR)
+            .filter(|(_, at)| self.max_age.is_none_or(|max| at.elapsed() < max))
             .map(|(id, _)| *id);
         if recent.is_some() {
             return Ok(recent);
         }
+        let generation = self.forgotten.load(Ordering::SeqCst);
         let found = reader.tenant(name)?;
         let mut names = self
             .names
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         match found {
-            Some(id) => {
+            Some(id) if self.forgotten.load(Ordering::SeqCst) == generation => {
                 names.insert(name.clone(), (id, std::time::Instant::now()));
             }
-            None => {
+            _ => {
                 names.remove(name);
             }
         }
         Ok(found)
+    }
+
+    /// Forgets every name: a tenant was removed.
+    pub fn forget_all(&self) {
+        let mut names = self
+            .names
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.forgotten
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        names.clear();
     }
 }
 

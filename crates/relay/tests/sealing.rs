@@ -6,6 +6,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use base64::Engine as _;
 use coachdesk_seal::{open, AppIdentity, OpenError};
 use coachdesk_signature::sign_header;
@@ -299,3 +301,107 @@ fn a_sealed_tenant_keeps_no_client_data_and_its_apps_read_everything() {
 }
 
 on_both_backends!(a_sealed_tenant_keeps_no_client_data_and_its_apps_read_everything);
+
+/// A body without the needles of the test above: this test stores some unsealed, and the
+/// two tests share the binary's PostgreSQL server (and its files).
+fn other_body(id: &str) -> String {
+    format!(
+        r#"{{"id":"{id}","object":"event","livemode":false,"type":"checkout.session.completed","data":{{"object":{{"object":"checkout.session","amount_total":700,"customer_details":{{"name":"Pat Elsewhere"}}}}}}}}"#
+    )
+}
+
+/// Two relay processes on one PostgreSQL database: an app key registered through one is
+/// used by the other as soon as the database tells it (it had the tenant's keys cached
+/// from an earlier webhook), and a removed tenant is gone on the other at once.
+fn a_key_registered_through_one_process_seals_on_another() {
+    let a = Relay::start();
+    let b = a.another_process();
+    let (base, token) = tenant(&a, "two-process-coach");
+    let secret = "whsec_two_process_coach_secret";
+    ok(api(
+        &a,
+        "PUT",
+        &format!("{base}/v1/stripe-signing-secrets"),
+        &token,
+        &format!("{{\"secrets\":[\"{secret}\"]}}"),
+    ));
+    let post_to_b = |id: &str| {
+        let body = other_body(id);
+        let sig = sign_header(secret.as_bytes(), now(), body.as_bytes());
+        post(&b, &base, "stripe", "Stripe-Signature", &sig, &body);
+    };
+    // B reads and caches the tenant's keys (none to seal for yet).
+    eventually(
+        "B to verify with the secret handed to A",
+        Duration::from_secs(5),
+        || {
+            let body = other_body("evt_plain");
+            let sig = sign_header(secret.as_bytes(), now(), body.as_bytes());
+            let r = http::request(
+                b.addr,
+                "POST",
+                &format!("{base}/hooks/stripe"),
+                &[
+                    ("Content-Type", "application/json"),
+                    ("Stripe-Signature", &sig),
+                ],
+                body.as_bytes(),
+            )
+            .expect("post");
+            if r.status == 200 {
+                Ok(())
+            } else {
+                Err(r.status)
+            }
+        },
+    );
+    let me = AppIdentity::generate();
+    ok(api(
+        &a,
+        "PUT",
+        &format!("{base}/v1/app-keys"),
+        &token,
+        &format!("{{\"keys\":[\"{}\"]}}", me.public().as_string()),
+    ));
+    let mut n = 0;
+    eventually(
+        "B to seal with the key registered on A",
+        Duration::from_secs(5),
+        || {
+            n += 1;
+            post_to_b(&format!("evt_after_{n}"));
+            // Read through A: a pull makes the pulling process re-read the keys; B must
+            // learn of the change from the database.
+            let page = ok(api(
+                &a,
+                "GET",
+                &format!("{base}/v1/events?after=0&limit=1000"),
+                &token,
+                "",
+            ));
+            let last = page["events"].as_array().and_then(|e| e.last()).cloned();
+            match last {
+                Some(e) if e["sealed"].is_string() => Ok(()),
+                other => Err(other.map(|e| e["key"].clone())),
+            }
+        },
+    );
+    let removed = a.command(&["tenant", "remove", "two-process-coach"]);
+    assert!(removed.status.success(), "{removed:?}");
+    eventually("the tenant to be gone on B", Duration::from_secs(5), || {
+        let r = api(&b, "GET", &format!("{base}/v1/events"), &token, "");
+        if r.status == 404 {
+            Ok(())
+        } else {
+            Err(r.status)
+        }
+    });
+}
+
+#[test]
+fn a_key_registered_through_one_process_seals_on_another_on_postgres() {
+    on_db(
+        Db::Postgres,
+        a_key_registered_through_one_process_seals_on_another,
+    );
+}

@@ -83,6 +83,13 @@ pub const MIGRATE_LOCK: i64 = 0x636f_6163_6802;
 pub const PURGE_LOCK: i64 = 0x636f_6163_6803;
 /// The channel a commit with new events notifies, with the newest sequence as payload.
 pub const CHANNEL: &str = "coachdesk_relay_events";
+/// The channel a change of a tenant's keys (signing keys, secrets, app keys, tokens)
+/// notifies, with the tenant's id as payload, or `*` for every tenant (one was removed).
+pub const KEYS_CHANNEL: &str = "coachdesk_relay_keys";
+
+/// Notifies [`KEYS_CHANNEL`] for the tenant of consumer `$1`, at commit.
+const NOTIFY_KEYS_OF: &str = "SELECT pg_notify('coachdesk_relay_keys',
+    COALESCE((SELECT tenant::text FROM consumers WHERE id = $1), '*'))";
 
 type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
 
@@ -351,6 +358,8 @@ impl Backend for PgBackend {
         ] {
             tx.execute(sql, &[&id]).ctx("remove the tenant's rows")?;
         }
+        tx.execute("SELECT pg_notify($1, '*')", &[&KEYS_CHANNEL])
+            .ctx("notify the removal")?;
         tx.commit().ctx("commit the removal")?;
         Ok(true)
     }
@@ -410,6 +419,8 @@ impl Backend for PgBackend {
             .ctx("forget the token's Calendly keys")?;
         tx.execute("DELETE FROM stripe_secrets WHERE consumer_id = $1", &[&id])
             .ctx("forget the token's Stripe secrets")?;
+        tx.execute(NOTIFY_KEYS_OF, &[&id])
+            .ctx("notify the revocation")?;
         tx.execute("DELETE FROM app_keys WHERE consumer_id = $1", &[&id])
             .ctx("forget the token's app keys")?;
         tx.execute("DELETE FROM consumers WHERE id = $1", &[&id])
@@ -423,16 +434,17 @@ impl Backend for PgBackend {
     fn watch(
         &self,
         on_new: Box<dyn Fn(i64) + Send>,
+        on_keys: Box<dyn Fn(Option<TenantId>) + Send>,
         stop: Arc<AtomicBool>,
     ) -> Result<Option<JoinHandle<()>>, StoreError> {
         let mut client = self.connect()?;
         client
-            .batch_execute(&format!("LISTEN {CHANNEL}"))
+            .batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {KEYS_CHANNEL}"))
             .ctx("listen for new events")?;
         let config = self.config.clone();
         std::thread::Builder::new()
             .name("relay-listen".to_owned())
-            .spawn(move || listen_loop(client, &config, &*on_new, &stop))
+            .spawn(move || listen_loop(client, &config, &*on_new, &*on_keys, &stop))
             .map(Some)
             .map_err(|e| StoreError::Database {
                 what: "start the listener",
@@ -441,12 +453,14 @@ impl Backend for PgBackend {
     }
 }
 
-/// Passes every notified sequence to `on_new` until `stop`. After a lost connection it
-/// reconnects and reports the newest sequence, so a wake-up missed meanwhile is not lost.
+/// Passes every notified sequence to `on_new` and every notified tenant to `on_keys`
+/// until `stop`. After a lost connection it reconnects and reports the newest sequence and
+/// "every tenant's keys", so nothing missed meanwhile is lost.
 fn listen_loop(
     mut client: Client,
     config: &postgres::Config,
     on_new: &dyn Fn(i64),
+    on_keys: &dyn Fn(Option<TenantId>),
     stop: &AtomicBool,
 ) {
     while !stop.load(Ordering::SeqCst) {
@@ -455,6 +469,9 @@ fn listen_loop(
             let mut iter = notes.timeout_iter(Duration::from_millis(250));
             loop {
                 match iter.next() {
+                    Ok(Some(n)) if n.channel() == KEYS_CHANNEL => {
+                        on_keys(n.payload().parse::<i64>().ok().map(TenantId));
+                    }
                     Ok(Some(n)) => {
                         if let Ok(seq) = n.payload().parse::<i64>() {
                             on_new(seq);
@@ -479,12 +496,15 @@ fn listen_loop(
             let Ok(mut c) = config.connect(NoTls) else {
                 continue;
             };
-            if c.batch_execute(&format!("LISTEN {CHANNEL}")).is_err() {
+            if c.batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {KEYS_CHANNEL}"))
+                .is_err()
+            {
                 continue;
             }
             if let Ok(seq) = max_seq(&mut c) {
                 on_new(seq);
             }
+            on_keys(None);
             break c;
         };
     }
@@ -1247,6 +1267,9 @@ impl WriteTx for PgTx<'_, '_> {
                 &[&kept, &consumer.0],
             )
             .ctx("forget old Calendly signing keys")?;
+        self.tx
+            .execute(NOTIFY_KEYS_OF, &[&consumer.0])
+            .ctx("notify the key change")?;
         Ok(())
     }
 
@@ -1271,6 +1294,9 @@ impl WriteTx for PgTx<'_, '_> {
                 )
                 .ctx("store a Stripe signing secret")?;
         }
+        self.tx
+            .execute(NOTIFY_KEYS_OF, &[&consumer.0])
+            .ctx("notify the key change")?;
         Ok(())
     }
 
@@ -1295,6 +1321,9 @@ impl WriteTx for PgTx<'_, '_> {
                 )
                 .ctx("store an app key")?;
         }
+        self.tx
+            .execute(NOTIFY_KEYS_OF, &[&consumer.0])
+            .ctx("notify the key change")?;
         Ok(())
     }
 
