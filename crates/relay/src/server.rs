@@ -1665,8 +1665,10 @@ fn metrics(ctx: &Ctx, reader: &dyn ReadStore) -> Resp {
         Ok(depths) => ctx.metrics.render_tenants(&mut body, &depths),
         Err(e) => tracing::warn!(error = %e, "queue depths per tenant left out of the metrics"),
     }
+    // A known length, never chunked: a hosted relay's page (a few lines per tenant) passes
+    // tiny_http's chunking threshold, and simple scrapers read Content-Length.
     with_header(
-        Response::from_string(body),
+        Response::from_string(body).with_chunked_threshold(usize::MAX),
         "Content-Type",
         "text/plain; version=0.0.4",
     )
