@@ -99,6 +99,7 @@ pub async fn booking_detail(
     state: State<'_, AppState>,
     id: String,
 ) -> Result<BookingDetail, CommandError> {
+    let id = logged("booking_detail", coachdesk_desk::booking_id(&id))?;
     logged("booking_detail", state.store().booking_detail(&id))
 }
 
@@ -109,6 +110,7 @@ pub async fn coach_action(
     action_id: String,
     action: CoachActionDto,
 ) -> Result<BookingDetail, CommandError> {
+    let booking_id = logged("coach_action", coachdesk_desk::booking_id(&booking_id))?;
     let now = OffsetDateTime::now_utc();
     let detail = logged(
         "coach_action",
@@ -126,6 +128,7 @@ pub async fn refund_preview(
     state: State<'_, AppState>,
     booking_id: String,
 ) -> Result<RefundPreview, CommandError> {
+    let booking_id = logged("refund_preview", coachdesk_desk::booking_id(&booking_id))?;
     let now = OffsetDateTime::now_utc();
     logged(
         "refund_preview",

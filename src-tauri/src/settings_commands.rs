@@ -440,6 +440,8 @@ pub async fn approve_refund(
     state: State<'_, AppState>,
     booking_id: String,
 ) -> Result<u32, CommandError> {
+    let booking_id =
+        coachdesk_desk::booking_id(&booking_id).map_err(coachdesk_desk::command_error)?;
     let released = state
         .store()
         .approve_held_refunds(&booking_id, time::OffsetDateTime::now_utc())

@@ -1,10 +1,23 @@
 //! The coach's actions on a booking and the refund preview their dialogs show.
 
-use coachdesk_domain::booking::{cancellation_quote, BookingEvent, RefundChoice};
+use coachdesk_domain::booking::{cancellation_quote, BookingEvent, BookingId, RefundChoice};
 use coachdesk_domain::{BookingState, Money};
 use coachdesk_protocol::ipc::{BookingDetail, CoachActionDto, RefundChoiceDto, RefundPreview};
 use coachdesk_store::{Store, StoreError};
+
+use crate::capitalised;
 use time::OffsetDateTime;
+
+/// The booking id the window sent: a booking's id is never empty, so an empty one is the
+/// window's mistake, answered as an invalid field rather than as a missing booking.
+pub fn booking_id(text: &str) -> Result<BookingId, StoreError> {
+    BookingId::parse(text).map_err(|e| {
+        StoreError::Invalid(vec![coachdesk_protocol::ipc::FieldError {
+            field: "booking_id".into(),
+            message: capitalised(&e.to_string()),
+        }])
+    })
+}
 
 /// The coach's actions on a booking, over the store (whose apply transaction does the
 /// writing): the window's action DTOs become domain events here.
@@ -12,7 +25,7 @@ pub trait CoachActions {
     /// Applies a coach action and answers the booking as it now stands.
     fn coach_action(
         &mut self,
-        booking_id: &str,
+        booking_id: &BookingId,
         action_id: &str,
         action: &CoachActionDto,
         now: OffsetDateTime,
@@ -21,7 +34,7 @@ pub trait CoachActions {
     /// What cancelling now would refund, in words for the confirmation dialog.
     fn refund_preview(
         &self,
-        booking_id: &str,
+        booking_id: &BookingId,
         now: OffsetDateTime,
     ) -> Result<RefundPreview, StoreError>;
 }
@@ -29,7 +42,7 @@ pub trait CoachActions {
 impl CoachActions for Store {
     fn coach_action(
         &mut self,
-        booking_id: &str,
+        booking_id: &BookingId,
         action_id: &str,
         action: &CoachActionDto,
         now: OffsetDateTime,
@@ -38,7 +51,7 @@ impl CoachActions for Store {
             .booking(booking_id)?
             .ok_or_else(|| StoreError::NotFound {
                 what: "booking",
-                id: booking_id.to_owned(),
+                id: booking_id.to_string(),
             })?;
         let money = |minor: i64| -> Result<Money, StoreError> {
             let currency = booking.currency().ok_or_else(|| {
@@ -92,14 +105,14 @@ impl CoachActions for Store {
 
     fn refund_preview(
         &self,
-        booking_id: &str,
+        booking_id: &BookingId,
         now: OffsetDateTime,
     ) -> Result<RefundPreview, StoreError> {
         let booking = self
             .booking(booking_id)?
             .ok_or_else(|| StoreError::NotFound {
                 what: "booking",
-                id: booking_id.to_owned(),
+                id: booking_id.to_string(),
             })?;
         let currency = booking.currency();
         let paid = booking.captured_minor();

@@ -23,7 +23,7 @@ pub mod setup;
 pub mod stripe_webhook;
 
 pub use alerts::{evaluate_alerts, validate_thresholds, Alerts, ALERT_THRESHOLDS_SETTING};
-pub use bookings::CoachActions;
+pub use bookings::{booking_id, CoachActions};
 pub use error::{capitalised, command_error};
 pub use session_types::{refund_policy_preview, SessionTypeForms};
 

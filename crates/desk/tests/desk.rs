@@ -16,7 +16,7 @@ use common::{book_and_pay, fixture, store};
 /// Three hours after the fixtures' invitee booked (the payment window is still open).
 const BOOKED: OffsetDateTime = datetime!(2026-11-20 12:00 UTC);
 
-fn unpaid(store: &mut Store) -> String {
+fn unpaid(store: &mut Store) -> coachdesk_domain::BookingId {
     store
         .apply_provider_event(
             Provider::Calendly,
@@ -29,7 +29,7 @@ fn unpaid(store: &mut Store) -> String {
         .unwrap()
 }
 
-fn resend_rows(store: &Store, id: &str) -> Vec<String> {
+fn resend_rows(store: &Store, id: &coachdesk_domain::BookingId) -> Vec<String> {
     store
         .outbox_entries(Some(id))
         .unwrap()

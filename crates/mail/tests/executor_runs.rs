@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use coachdesk_desk::CoachActions;
-use coachdesk_domain::booking::EmailKind;
+use coachdesk_domain::booking::{BookingId, EmailKind};
 use coachdesk_domain::provider::Provider;
 use coachdesk_mail::SmtpMailer;
 use coachdesk_providers::ProviderError;
@@ -43,13 +43,13 @@ struct KilledAfter {
 }
 
 impl Mailer for KilledAfter {
-    fn send(&self, booking_id: &str, email: EmailKind) -> Result<MailOutcome, ProviderError> {
+    fn send(&self, booking_id: &BookingId, email: EmailKind) -> Result<MailOutcome, ProviderError> {
         self.send_for_row(booking_id, email, "")
     }
 
     fn send_for_row(
         &self,
-        booking_id: &str,
+        booking_id: &BookingId,
         email: EmailKind,
         key: &str,
     ) -> Result<MailOutcome, ProviderError> {
@@ -76,7 +76,7 @@ fn smtp_mailer(store: &Arc<Mutex<Store>>, password: Option<&str>) -> Arc<dyn Mai
 
 /// Three clients who just booked (the executor's mailer reads the real clock, so the
 /// times are relative to now).
-fn book_three(store: &Arc<Mutex<Store>>, now: OffsetDateTime) -> Vec<String> {
+fn book_three(store: &Arc<Mutex<Store>>, now: OffsetDateTime) -> Vec<BookingId> {
     ["X1", "X2", "X3"]
         .iter()
         .map(|id| {

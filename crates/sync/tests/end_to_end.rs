@@ -342,7 +342,7 @@ async fn a_refund_interrupted_after_stripe_answered_is_not_repeated() {
     let request = coachdesk_providers::RefundRequest {
         payment_intent,
         amount: Some(amount),
-        booking_id: row.booking_id.clone(),
+        booking_id: row.booking_id.to_string(),
         cause: cause.to_string(),
     };
     for _ in 0..2 {

@@ -6,6 +6,7 @@
 
 mod support;
 
+use coachdesk_domain::BookingId;
 use coachdesk_sim::DeliveryKnobs;
 use coachdesk_store::Feature;
 use support::{eventually, World};
@@ -66,7 +67,10 @@ async fn with_automatic_refunds_off_a_client_cancellation_refund_waits_for_appro
         .store
         .lock()
         .unwrap()
-        .approve_held_refunds(&item.booking_id, OffsetDateTime::now_utc())
+        .approve_held_refunds(
+            &BookingId::from_stored(item.booking_id.as_str()),
+            OffsetDateTime::now_utc(),
+        )
         .unwrap();
     assert_eq!(released, 1);
     w.handle().run_effects_soon();

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use coachdesk_domain::provider::Provider;
-use coachdesk_domain::Booking;
+use coachdesk_domain::{Booking, BookingId};
 use coachdesk_mail::{
     save_settings, CoachIdentity, Dispatcher, FixedPassword, MailSettings, Security, SmtpSettings,
 };
@@ -397,7 +397,7 @@ pub fn booking_of(store: &Arc<Mutex<Store>>, id: &str) -> Booking {
 /// The email rows of the outbox: (effect key, status, note).
 pub fn email_rows(
     store: &Arc<Mutex<Store>>,
-    booking_id: &str,
+    booking_id: &BookingId,
 ) -> Vec<(String, String, Option<String>, u32)> {
     store
         .lock()

@@ -59,7 +59,7 @@ pub fn coaching() -> coachdesk_domain::session_type::SessionTypeSpec {
 
 /// Applies the fixtures' `invitee.created` then its payment through the link, at `now`;
 /// answers the booking's id.
-pub fn book_and_pay(store: &mut Store, now: time::OffsetDateTime) -> String {
+pub fn book_and_pay(store: &mut Store, now: time::OffsetDateTime) -> coachdesk_domain::BookingId {
     use coachdesk_domain::provider::Provider;
     use coachdesk_store::Source;
     store

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use coachdesk_desk::SessionTypeForms;
-use coachdesk_domain::Booking;
+use coachdesk_domain::{Booking, BookingId};
 use coachdesk_protocol::ipc::{RefundTierDto, SessionTypeDraft};
 use coachdesk_providers::{CalendlyApi, PaymentLinkCreated, StripeApi};
 use coachdesk_sim::{DeliveryKnobs, SimClient, SimConfig, Simulator, WebhookTarget};
@@ -177,12 +177,12 @@ pub struct World {
 /// A mail outlet that records what it is asked to send (and says it was sent).
 #[derive(Default)]
 pub struct RecordingMailer {
-    sent: Mutex<Vec<(String, coachdesk_domain::booking::EmailKind)>>,
+    sent: Mutex<Vec<(BookingId, coachdesk_domain::booking::EmailKind)>>,
 }
 
 impl RecordingMailer {
     /// The emails of one booking, in the order they were sent.
-    pub fn of(&self, booking_id: &str) -> Vec<coachdesk_domain::booking::EmailKind> {
+    pub fn of(&self, booking_id: &BookingId) -> Vec<coachdesk_domain::booking::EmailKind> {
         self.sent
             .lock()
             .unwrap()
@@ -196,13 +196,10 @@ impl RecordingMailer {
 impl coachdesk_sync::Mailer for RecordingMailer {
     fn send(
         &self,
-        booking_id: &str,
+        booking_id: &BookingId,
         email: coachdesk_domain::booking::EmailKind,
     ) -> Result<coachdesk_sync::MailOutcome, coachdesk_providers::ProviderError> {
-        self.sent
-            .lock()
-            .unwrap()
-            .push((booking_id.to_owned(), email));
+        self.sent.lock().unwrap().push((booking_id.clone(), email));
         Ok(coachdesk_sync::MailOutcome::Sent)
     }
 }
