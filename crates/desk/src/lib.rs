@@ -15,10 +15,12 @@ pub mod backups;
 mod bookings;
 pub mod diagnostics;
 mod error;
+pub mod exports;
 pub mod mail;
 pub mod relay_links;
 mod session_types;
 pub mod settings;
+pub mod settings_page;
 pub mod setup;
 pub mod stripe_webhook;
 
