@@ -19,7 +19,7 @@ use crate::{ts, Store, StoreError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxEntry {
     pub id: i64,
-    pub booking_id: BookingId,
+    pub booking_id: String,
     pub effect_key: String,
     pub kind: String,
     /// `pending`, `done` or `failed`.
@@ -162,7 +162,7 @@ impl Store {
             .query_map(params![booking_id.map(BookingId::as_str)], |row| {
                 Ok(OutboxEntry {
                     id: row.get(0)?,
-                    booking_id: BookingId::from_stored(row.get::<_, String>(1)?),
+                    booking_id: row.get(1)?,
                     effect_key: row.get(2)?,
                     kind: row.get(3)?,
                     status: row.get(4)?,
