@@ -1,7 +1,7 @@
 //! The coach's actions on a booking and the refund preview their dialogs show.
 
 use coachdesk_domain::booking::{cancellation_quote, BookingEvent, BookingId, RefundChoice};
-use coachdesk_domain::{BookingState, Money};
+use coachdesk_domain::{Booking, BookingState, Money};
 use coachdesk_protocol::ipc::{BookingDetail, CoachActionDto, RefundChoiceDto, RefundPreview};
 use coachdesk_store::{Store, StoreError};
 
@@ -17,6 +17,16 @@ pub fn booking_id(text: &str) -> Result<BookingId, StoreError> {
             message: capitalised(&e.to_string()),
         }])
     })
+}
+
+/// The booking `booking_id` names, which must exist.
+fn existing(store: &Store, booking_id: &BookingId) -> Result<Booking, StoreError> {
+    store
+        .booking(booking_id)?
+        .ok_or_else(|| StoreError::NotFound {
+            what: "booking",
+            id: booking_id.to_string(),
+        })
 }
 
 /// The coach's actions on a booking, over the store (whose apply transaction does the
@@ -47,12 +57,7 @@ impl CoachActions for Store {
         action: &CoachActionDto,
         now: OffsetDateTime,
     ) -> Result<BookingDetail, StoreError> {
-        let booking = self
-            .booking(booking_id)?
-            .ok_or_else(|| StoreError::NotFound {
-                what: "booking",
-                id: booking_id.to_string(),
-            })?;
+        let booking = existing(self, booking_id)?;
         let money = |minor: i64| -> Result<Money, StoreError> {
             let currency = booking.currency().ok_or_else(|| {
                 StoreError::Conflict(
@@ -108,12 +113,7 @@ impl CoachActions for Store {
         booking_id: &BookingId,
         now: OffsetDateTime,
     ) -> Result<RefundPreview, StoreError> {
-        let booking = self
-            .booking(booking_id)?
-            .ok_or_else(|| StoreError::NotFound {
-                what: "booking",
-                id: booking_id.to_string(),
-            })?;
+        let booking = existing(self, booking_id)?;
         let currency = booking.currency();
         let paid = booking.captured_minor();
         let refundable = booking.refundable().map_or(0, |(_, left)| left.minor);
