@@ -18,22 +18,10 @@ use coachdesk_mail::SmtpMailer;
 use coachdesk_providers::ProviderError;
 use coachdesk_store::Store;
 use coachdesk_sync::{
-    Executor, LogNotifier, MailOutcome, Mailer, Mode, Outlets, Providers, Secret, SecretError,
-    SecretName, SecretSource, SyncConfig,
+    Executor, LogNotifier, MailOutcome, Mailer, Mode, Outlets, Providers, SyncConfig,
 };
 use common::*;
 use time::{Duration, OffsetDateTime};
-
-/// No provider secrets: only the mail path is exercised.
-struct NoSecrets;
-
-impl SecretSource for NoSecrets {
-    fn get(&self, _name: SecretName) -> Result<Secret, SecretError> {
-        Err(SecretError::Missing {
-            label: "test secret",
-        })
-    }
-}
 
 /// The SMTP mailer in a process that is killed when it is about to send email number
 /// `survives + 1`.
@@ -131,12 +119,8 @@ async fn an_executor_killed_between_emails_and_restarted_sends_each_email_once()
             .expect("the executor runs");
         assert_eq!(report.failed, 0, "{report:?}");
         for id in &bookings {
-            let rows = email_rows(&store, id);
-            let request = rows
-                .iter()
-                .find(|(key, ..)| key == "email:payment-request")
-                .expect("the payment request row");
-            assert_eq!(request.1, "done", "{rows:?}");
+            let (status, note, _) = payment_request_row(&store, id);
+            assert_eq!(status, "done", "{note}");
         }
     }
 
@@ -182,13 +166,8 @@ async fn the_executor_retries_while_the_smtp_server_is_down_and_delivers_once_it
 
     let report = run.run_once(now).await.expect("run");
     assert!(report.retried >= 1, "{report:?}");
-    let rows = email_rows(&store, &booking.id);
-    let (_, status, note, attempts) = rows
-        .iter()
-        .find(|(key, ..)| key == "email:payment-request")
-        .expect("the row");
-    assert_eq!((status.as_str(), *attempts), ("pending", 1), "{rows:?}");
-    let note = note.as_deref().unwrap_or_default();
+    let (status, note, attempts) = payment_request_row(&store, &booking.id);
+    assert_eq!((status.as_str(), attempts), ("pending", 1), "{note}");
     assert!(note.contains("could not be reached"), "{note}");
 
     // Not due again right away: backed off.
@@ -235,13 +214,7 @@ async fn bad_credentials_in_the_executor_flag_the_booking_with_the_servers_answe
         .expect("run");
     assert!(report.failed >= 1, "{report:?}");
     assert!(sink.messages().is_empty());
-    let booking = booking_of(&store, "BC1");
-    let flagged = booking
-        .attention
-        .iter()
-        .map(|a| a.describe())
-        .collect::<Vec<_>>()
-        .join(" | ");
+    let flagged = attention_of(&store, "BC1");
     assert!(
         flagged.contains("refused the user name or password") && flagged.contains("535"),
         "{flagged}"

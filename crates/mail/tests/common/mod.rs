@@ -409,3 +409,41 @@ pub fn email_rows(
         .map(|e| (e.effect_key, e.status, e.last_error, e.attempts))
         .collect()
 }
+
+/// The outbox row of a booking's payment request: its status, its note (empty when none)
+/// and its attempts.
+pub fn payment_request_row(
+    store: &Arc<Mutex<Store>>,
+    booking_id: &BookingId,
+) -> (String, String, u32) {
+    let rows = email_rows(store, booking_id);
+    let (_, status, note, attempts) = rows
+        .into_iter()
+        .find(|(key, ..)| key == "email:payment-request")
+        .expect("the payment request row");
+    (status, note.unwrap_or_default(), attempts)
+}
+
+/// What the booking of invitee `id` is flagged for, its reasons joined by " | ".
+pub fn attention_of(store: &Arc<Mutex<Store>>, id: &str) -> String {
+    booking_of(store, id)
+        .attention
+        .iter()
+        .map(|a| a.describe())
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+/// No provider secrets: only the mail path is exercised.
+pub struct NoSecrets;
+
+impl coachdesk_sync::SecretSource for NoSecrets {
+    fn get(
+        &self,
+        _name: coachdesk_sync::SecretName,
+    ) -> Result<coachdesk_sync::Secret, coachdesk_sync::SecretError> {
+        Err(coachdesk_sync::SecretError::Missing {
+            label: "test secret",
+        })
+    }
+}
