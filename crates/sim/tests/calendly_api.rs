@@ -6,6 +6,8 @@ use std::collections::BTreeSet;
 use coachdesk_sim::{SimClient, SimConfig, Simulator};
 use serde_json::{json, Value};
 
+mod common;
+
 fn sim() -> (Simulator, SimClient) {
     let sim = Simulator::start(SimConfig::default()).unwrap();
     let client = sim.client();
@@ -331,13 +333,7 @@ fn host_cancellation_no_shows_and_webhook_subscriptions() {
             .status,
         409
     );
-    let uuid = created["uri"]
-        .as_str()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let uuid = common::uuid_of(&created["uri"]);
     c.disable_subscription(&uuid).unwrap();
     let q = format!(
         "/webhook_subscriptions?organization={}&scope=user",
