@@ -62,24 +62,30 @@ fn smtp_mailer(store: &Arc<Mutex<Store>>, password: Option<&str>) -> Arc<dyn Mai
     Arc::new(SmtpMailer::new(dispatcher(store, password)))
 }
 
+/// Client `id` (`<id in lower case>@example.com`) booked a minute before `now` for a
+/// session a week later.
+fn book_next_week(store: &Arc<Mutex<Store>>, id: &str, now: OffsetDateTime) {
+    apply(
+        store,
+        Provider::Calendly,
+        &booked(
+            id,
+            &format!("{}@example.com", id.to_lowercase()),
+            now + Duration::days(7),
+            now - Duration::minutes(1),
+            None,
+        ),
+        now - Duration::minutes(1),
+    );
+}
+
 /// Three clients who just booked (the executor's mailer reads the real clock, so the
 /// times are relative to now).
 fn book_three(store: &Arc<Mutex<Store>>, now: OffsetDateTime) -> Vec<BookingId> {
     ["X1", "X2", "X3"]
         .iter()
         .map(|id| {
-            apply(
-                store,
-                Provider::Calendly,
-                &booked(
-                    id,
-                    &format!("{}@example.com", id.to_lowercase()),
-                    now + Duration::days(7),
-                    now - Duration::minutes(1),
-                    None,
-                ),
-                now - Duration::minutes(1),
-            );
+            book_next_week(store, id, now);
             booking_of(store, id).id
         })
         .collect()
@@ -125,13 +131,10 @@ async fn an_executor_killed_between_emails_and_restarted_sends_each_email_once()
     }
 
     let got = sink.messages();
-    let mut ids: Vec<_> = got.iter().map(|m| m.message_id.clone()).collect();
-    ids.sort();
-    ids.dedup();
-    assert_eq!((got.len(), ids.len()), (3, 3), "{got:#?}");
-    let mut to: Vec<_> = got.iter().flat_map(|m| m.rcpt_tos.clone()).collect();
-    to.sort();
-    assert_eq!(to, ["x1@example.com", "x2@example.com", "x3@example.com"]);
+    assert_one_message_each(
+        &got,
+        &["x1@example.com", "x2@example.com", "x3@example.com"],
+    );
     for m in &got {
         assert!(
             m.subject.starts_with("Please complete your booking"),
@@ -149,18 +152,7 @@ async fn the_executor_retries_while_the_smtp_server_is_down_and_delivers_once_it
     let store = env.open();
     setup(&store, sink.port, None);
     let now = OffsetDateTime::now_utc();
-    apply(
-        &store,
-        Provider::Calendly,
-        &booked(
-            "DN1",
-            "dn1@example.com",
-            now + Duration::days(7),
-            now - Duration::minutes(1),
-            None,
-        ),
-        now - Duration::minutes(1),
-    );
+    book_next_week(&store, "DN1", now);
     let booking = booking_of(&store, "DN1");
     let run = executor(&store, smtp_mailer(&store, None));
 
@@ -196,18 +188,7 @@ async fn bad_credentials_in_the_executor_flag_the_booking_with_the_servers_answe
     let store = env.open();
     setup(&store, sink.port, Some("sam"));
     let now = OffsetDateTime::now_utc();
-    apply(
-        &store,
-        Provider::Calendly,
-        &booked(
-            "BC1",
-            "bc1@example.com",
-            now + Duration::days(7),
-            now - Duration::minutes(1),
-            None,
-        ),
-        now - Duration::minutes(1),
-    );
+    book_next_week(&store, "BC1", now);
     let report = executor(&store, smtp_mailer(&store, Some("wrong")))
         .run_once(now)
         .await
@@ -228,18 +209,7 @@ async fn a_payment_link_sent_again_by_the_coach_is_a_message_of_its_own() {
     let store = env.open();
     setup(&store, sink.port, None);
     let now = OffsetDateTime::now_utc();
-    apply(
-        &store,
-        Provider::Calendly,
-        &booked(
-            "RS1",
-            "rs1@example.com",
-            now + Duration::days(7),
-            now - Duration::minutes(1),
-            None,
-        ),
-        now - Duration::minutes(1),
-    );
+    book_next_week(&store, "RS1", now);
     let booking = booking_of(&store, "RS1");
     let run = executor(&store, smtp_mailer(&store, None));
     run.run_once(now).await.expect("run");

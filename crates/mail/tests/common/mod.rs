@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use coachdesk_demo::calendly::{rfc3339, InviteeBody};
 use coachdesk_domain::provider::Provider;
 use coachdesk_domain::{Booking, BookingId};
 use coachdesk_mail::{
@@ -24,7 +25,6 @@ use coachdesk_protocol::ipc::{RefundTierDto, SessionTypeDraft};
 use coachdesk_store::{Source, Store};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use time::format_description::well_known::Rfc3339;
 use time::macros::datetime;
 use time::{Duration as TimeDuration, OffsetDateTime};
 
@@ -271,39 +271,24 @@ pub fn dispatcher(store: &Arc<Mutex<Store>>, password: Option<&str>) -> Dispatch
     )
 }
 
-fn rfc3339(at: OffsetDateTime) -> String {
-    at.format(&Rfc3339).expect("a time")
-}
-
 pub fn invitee_uri(id: &str) -> String {
     format!("https://api.calendly.com/scheduled_events/EV-{id}/invitees/{id}")
 }
 
 fn invitee_payload(id: &str, email: &str, start: OffsetDateTime, booked: OffsetDateTime) -> Value {
     let event_uri = format!("https://api.calendly.com/scheduled_events/EV-{id}");
-    json!({
-        "uri": invitee_uri(id),
-        "email": email,
-        "name": "Dana Client",
-        "status": "active",
-        "timezone": "Europe/Berlin",
-        "event": event_uri,
-        "created_at": rfc3339(booked),
-        "updated_at": rfc3339(booked),
-        "rescheduled": false,
-        "old_invitee": null,
-        "new_invitee": null,
-        "cancellation": null,
-        "no_show": null,
-        "scheduled_event": {
-            "uri": event_uri,
-            "name": "Coaching",
-            "status": "active",
-            "start_time": rfc3339(start),
-            "end_time": rfc3339(start + TimeDuration::hours(1)),
-            "event_type": EVENT_TYPE,
-        },
-    })
+    InviteeBody {
+        uri: &invitee_uri(id),
+        event_uri: &event_uri,
+        name: "Dana Client",
+        email,
+        event_name: "Coaching",
+        event_type: EVENT_TYPE,
+        start,
+        end: start + TimeDuration::hours(1),
+        booked,
+    }
+    .payload()
 }
 
 fn envelope(event: &str, at: OffsetDateTime, payload: Value) -> Vec<u8> {
@@ -446,4 +431,15 @@ impl coachdesk_sync::SecretSource for NoSecrets {
             label: "test secret",
         })
     }
+}
+
+/// `got` is one message to each of `to` (sorted), each with a Message-ID of its own.
+pub fn assert_one_message_each(got: &[Received], to: &[&str]) {
+    let mut ids: Vec<_> = got.iter().map(|m| m.message_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((got.len(), ids.len()), (to.len(), to.len()), "{got:#?}");
+    let mut rcpt: Vec<_> = got.iter().flat_map(|m| m.rcpt_tos.clone()).collect();
+    rcpt.sort();
+    assert_eq!(rcpt, to);
 }
