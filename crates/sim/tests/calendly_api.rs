@@ -284,12 +284,7 @@ fn scheduled_events_paginate_with_next_page_token_and_filter() {
 #[test]
 fn host_cancellation_no_shows_and_webhook_subscriptions() {
     let (_sim, c) = sim();
-    let me = c
-        .calendly("GET", "/users/me", &Value::Null)
-        .unwrap()
-        .json()
-        .unwrap()["resource"]
-        .clone();
+    let me = common::calendly_me(&c);
     let b = c.book("coaching-60", "Dana", "dana@example.com").unwrap();
     let path = format!("/scheduled_events/{}/cancellation", b.event_uuid);
     let r = c

@@ -274,12 +274,7 @@ fn calendly_subscriptions_receive_signed_webhooks_until_disabled() {
     let rx = Receiver::start(0);
     let (_sim, c) = sim_with(&rx, DeliveryKnobs::default());
     c.set_targets(None, None).unwrap();
-    let me = c
-        .calendly("GET", "/users/me", &Value::Null)
-        .unwrap()
-        .json()
-        .unwrap()["resource"]
-        .clone();
+    let me = common::calendly_me(&c);
     let sub = json!({"url": format!("{}/hooks/calendly", rx.url), "events": ["invitee.created"], "scope": "user",
                      "organization": me["current_organization"], "user": me["uri"], "signing_key": CALENDLY_SECRET});
     let created = c

@@ -33,3 +33,12 @@ pub fn stripe_json(c: &SimClient, method: &str, path: &str) -> Value {
         .json()
         .unwrap()
 }
+
+/// The Calendly user the token belongs to (`/users/me`'s resource).
+pub fn calendly_me(c: &SimClient) -> Value {
+    c.calendly("GET", "/users/me", &Value::Null)
+        .unwrap()
+        .json()
+        .unwrap()["resource"]
+        .clone()
+}
