@@ -31,11 +31,7 @@ async fn with_automatic_refunds_off_a_client_cancellation_refund_waits_for_appro
         .client
         .book("coaching-60", "Hana", "hana@example.com")
         .expect("book");
-    w.pay(&b.invitee_uuid, &b.email);
-    w.settle_to(&b.invitee_uri, "confirmed").await;
-    w.client
-        .cancel_as_invitee(&b.invitee_uri, "cannot make it")
-        .expect("cancel");
+    w.pay_then_client_cancels(&b).await;
 
     let item = eventually("the refund to be held for the coach", || async {
         w.store

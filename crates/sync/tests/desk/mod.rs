@@ -191,6 +191,39 @@ impl Desk {
             .expect("log")
     }
 
+    /// The coach approves the held refunds of invitee `invitee`'s booking, then the
+    /// executor runs once; answers its report.
+    pub async fn approve_and_run(
+        &self,
+        invitee: &str,
+        now: OffsetDateTime,
+    ) -> coachdesk_sync::executor::ExecutorReport {
+        let id = self.booking(invitee).id;
+        self.store
+            .lock()
+            .unwrap()
+            .approve_held_refunds(&id, now)
+            .expect("approve");
+        self.executor.run_once(now).await.expect("run")
+    }
+
+    /// With automatic refunds off, a booked and paid session the client then cancels, fed
+    /// to the store (its policy refund waits for the coach); answers the invitee URI and
+    /// the payment intent.
+    pub async fn held_cancellation(&self, name: &str, now: OffsetDateTime) -> (String, String) {
+        self.store
+            .lock()
+            .unwrap()
+            .set_feature(coachdesk_store::Feature::AutomaticRefunds, false)
+            .expect("toggle");
+        let (invitee, pi) = self.paid_booking(name, now).await;
+        self.client
+            .cancel_as_invitee(&invitee, "cannot make it")
+            .expect("cancel");
+        self.feed(now).await;
+        (invitee, pi)
+    }
+
     /// A booked and paid session; answers the invitee URI and the payment intent.
     pub async fn paid_booking(&self, name: &str, now: OffsetDateTime) -> (String, String) {
         let b = self

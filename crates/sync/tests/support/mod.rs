@@ -453,6 +453,29 @@ impl World {
             .expect("payment link")
     }
 
+    /// Exactly `n` refunds were made at Stripe (answered 200, not a replayed answer).
+    pub fn assert_refunds_made(&self, n: usize) {
+        let refunds = self.refund_posts();
+        assert_eq!(
+            refunds
+                .iter()
+                .filter(|r| r.status == 200 && !r.replayed)
+                .count(),
+            n,
+            "{refunds:#?}"
+        );
+    }
+
+    /// Pays booking `b` through its link, waits until it is confirmed, then the client
+    /// cancels it ("cannot make it").
+    pub async fn pay_then_client_cancels(&self, b: &coachdesk_sim::client::Booking) {
+        self.pay(&b.invitee_uuid, &b.email);
+        self.settle_to(&b.invitee_uri, "confirmed").await;
+        self.client
+            .cancel_as_invitee(&b.invitee_uri, "cannot make it")
+            .expect("cancel");
+    }
+
     /// Pays through the session type's payment link, as the relay's redirect does.
     pub fn pay(&self, invitee_uuid: &str, email: &str) -> serde_json::Value {
         self.client
