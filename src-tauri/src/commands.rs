@@ -11,9 +11,8 @@ use coachdesk_protocol::ipc::{
     CoachActionDto, CommandError, CsvExport, InboxEntry, InboxFilter, InboxPayload, RefundPreview,
     SessionTypeDraft, SessionTypeView, SyncHealth,
 };
-use coachdesk_store::{Export, StoreError};
+use coachdesk_store::StoreError;
 use tauri::State;
-use time::macros::format_description;
 use time::{Duration, OffsetDateTime};
 
 use crate::AppState;
@@ -99,6 +98,7 @@ pub async fn booking_detail(
     state: State<'_, AppState>,
     id: String,
 ) -> Result<BookingDetail, CommandError> {
+    let id = logged("booking_detail", coachdesk_desk::booking_id(&id))?;
     logged("booking_detail", state.store().booking_detail(&id))
 }
 
@@ -109,6 +109,7 @@ pub async fn coach_action(
     action_id: String,
     action: CoachActionDto,
 ) -> Result<BookingDetail, CommandError> {
+    let booking_id = logged("coach_action", coachdesk_desk::booking_id(&booking_id))?;
     let now = OffsetDateTime::now_utc();
     let detail = logged(
         "coach_action",
@@ -126,6 +127,7 @@ pub async fn refund_preview(
     state: State<'_, AppState>,
     booking_id: String,
 ) -> Result<RefundPreview, CommandError> {
+    let booking_id = logged("refund_preview", coachdesk_desk::booking_id(&booking_id))?;
     let now = OffsetDateTime::now_utc();
     logged(
         "refund_preview",
@@ -191,39 +193,12 @@ pub async fn export_csv(
     state: State<'_, AppState>,
     what: String,
 ) -> Result<CsvExport, CommandError> {
-    let export = Export::parse(&what).ok_or_else(|| CommandError {
-        code: "invalid".to_owned(),
-        message: format!(
-            "Choose bookings, payments or refunds to export; \"{what}\" is none of them."
-        ),
-        fields: Vec::new(),
-    })?;
-    let csv = logged("export_csv", state.store().export_csv(export))?;
-    let stamp = OffsetDateTime::now_utc()
-        .format(format_description!(
-            "[year][month][day]-[hour][minute][second]"
-        ))
-        .unwrap_or_default();
-    let path = state.exports_dir.join(format!("{what}-{stamp}.csv"));
-    std::fs::create_dir_all(&state.exports_dir)
-        .and_then(|()| std::fs::write(&path, &csv))
-        .map_err(|error| {
-            tracing::warn!(command = "export_csv", path = %path.display(), "{error}");
-            CommandError {
-                code: "storage".to_owned(),
-                message: format!(
-                    "Could not write the export to {}: {error}. Check that the folder is writable.",
-                    path.display()
-                ),
-                fields: Vec::new(),
-            }
-        })?;
-    Ok(CsvExport {
-        what,
-        path: path.display().to_string(),
-        bytes: csv.len(),
-        csv,
-    })
+    coachdesk_desk::exports::export_csv(
+        &state.store(),
+        &state.exports_dir,
+        &what,
+        OffsetDateTime::now_utc(),
+    )
 }
 
 /// Background sync as it stands, or `None` when no relay is configured.

@@ -15,7 +15,6 @@ pub mod instance;
 pub mod launch;
 pub mod live;
 pub mod mail_commands;
-pub mod secret_store;
 pub mod settings_commands;
 pub mod setup_commands;
 

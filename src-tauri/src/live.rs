@@ -9,7 +9,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use coachdesk_domain::booking::Notice;
+use coachdesk_domain::booking::{BookingId, Notice};
 use coachdesk_protocol::desk::{Alert, AlertLevel};
 use coachdesk_protocol::ipc::CommandError;
 use coachdesk_protocol::live::{LiveStatus, Toast, ToastKind};
@@ -87,7 +87,7 @@ pub struct DesktopNotifier {
 }
 
 impl Notifier for DesktopNotifier {
-    fn notify(&self, booking_id: &str, notice: Notice) {
+    fn notify(&self, booking_id: &BookingId, notice: Notice) {
         // The executor calls this between store writes, never holding the store's lock.
         let client = {
             let store = self.store.lock().unwrap_or_else(|p| p.into_inner());
@@ -104,9 +104,13 @@ impl Notifier for DesktopNotifier {
                 })
         };
         let (kind, title, body) = describe(notice, client.as_ref());
-        tracing::info!(booking = booking_id, ?notice, "notice for the coach");
+        tracing::info!(
+            booking = booking_id.as_str(),
+            ?notice,
+            "notice for the coach"
+        );
         self.toasts
-            .push(kind, title, body, Some(booking_id.to_owned()));
+            .push(kind, title, body, Some(booking_id.to_string()));
     }
 }
 

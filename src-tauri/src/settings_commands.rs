@@ -3,24 +3,17 @@
 //! the next start, the feature toggles, "test connection" per service, and approving a
 //! refund held while automatic refunds are off.
 //!
-//! "Test connection" and what a failure reads as are the desk's
-//! (`coachdesk_desk::settings::ConnectionChecks` and `explain`, unit-tested there).
+//! The use cases are the desk's (`coachdesk_desk::settings_page`: the page's view and its
+//! saves; `coachdesk_desk::settings`: "test connection" and what a failure reads as);
+//! each command here gathers what only the shell knows and restarts sync when asked.
 
 use anyhow::Context as _;
+use coachdesk_desk::settings::Service;
+use coachdesk_desk::settings_page::{self as page, AppFacts};
 use coachdesk_protocol::ipc::CommandError;
-use coachdesk_protocol::settings::{
-    secret, service, ApiBase, ConnectionCheck, FeatureToggle, SecretStatus, SettingsView,
-};
-use coachdesk_providers::{
-    calendly_base_from_env, stripe_base_from_env, CALENDLY_DEFAULT_BASE, STRIPE_DEFAULT_BASE,
-};
-use coachdesk_store::{Feature, CALENDLY_API_BASE_SETTING, STRIPE_API_BASE_SETTING};
-use coachdesk_sync::{Secret, SecretError, SecretName, SyncConfig};
+use coachdesk_protocol::settings::{ConnectionCheck, SettingsView};
+use coachdesk_sync::{SecretName, SyncConfig};
 use tauri::State;
-
-use coachdesk_desk::settings::{
-    chain_text, check_secret, feature_text, last4, secret_name, ConnectionChecks, Service, SECRETS,
-};
 
 use crate::launch::{self, Mode};
 use crate::AppState;
@@ -31,34 +24,6 @@ fn command_error(code: &str, message: impl Into<String>) -> CommandError {
         message: message.into(),
         fields: Vec::new(),
     }
-}
-
-fn secret_error(err: &SecretError) -> CommandError {
-    tracing::warn!(error = %chain_text(err), "keychain");
-    command_error(
-        "storage",
-        format!(
-            "{}. Check that the system keychain is unlocked, then try again.",
-            capitalise(&err.to_string())
-        ),
-    )
-}
-
-fn capitalise(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
-}
-
-/// A sync config with `url` as the relay (the callback and success URLs follow it).
-fn with_relay(mut config: SyncConfig, url: &str) -> SyncConfig {
-    let fresh = SyncConfig::new(config.mode, url);
-    config.relay_url = fresh.relay_url;
-    config.calendly_callback_url = fresh.calendly_callback_url;
-    config.checkout_success_url = fresh.checkout_success_url;
-    config
 }
 
 impl AppState {
@@ -94,49 +59,10 @@ impl AppState {
         })
     }
 
-    /// Points the provider clients at the API addresses saved in Settings (each left to
-    /// the environment or the provider's own when none is saved).
+    /// Points the provider clients at the API addresses saved in Settings.
     pub fn use_saved_api_bases(&self) -> Result<(), coachdesk_store::StoreError> {
-        let (stripe, calendly) = {
-            let store = self.store();
-            (
-                store.api_base(STRIPE_API_BASE_SETTING)?,
-                store.api_base(CALENDLY_API_BASE_SETTING)?,
-            )
-        };
         let mut config = self.sync_config.lock().unwrap_or_else(|p| p.into_inner());
-        // async-stripe joins request paths onto its base: keep the trailing slash.
-        config.stripe_base = stripe_base_from_env(stripe.map(|base| format!("{base}/")).as_deref());
-        config.calendly_base = calendly_base_from_env(calendly.as_deref());
-        Ok(())
-    }
-
-    /// Stripe's and Calendly's API addresses as Settings shows them.
-    fn api_bases_view(&self) -> Result<Vec<ApiBase>, CommandError> {
-        let config = self.sync_config();
-        let store = self.store();
-        let view = |service: &str, key: &str, in_force: &str, default: &str| {
-            Ok::<_, CommandError>(ApiBase {
-                service: service.to_owned(),
-                in_force: in_force.trim_end_matches('/').to_owned(),
-                saved: store.api_base(key).map_err(coachdesk_desk::command_error)?,
-                default: default.trim_end_matches('/').to_owned(),
-            })
-        };
-        Ok(vec![
-            view(
-                service::STRIPE,
-                STRIPE_API_BASE_SETTING,
-                &config.stripe_base,
-                STRIPE_DEFAULT_BASE,
-            )?,
-            view(
-                service::CALENDLY,
-                CALENDLY_API_BASE_SETTING,
-                &config.calendly_base,
-                CALENDLY_DEFAULT_BASE,
-            )?,
-        ])
+        page::use_saved_api_bases(&self.store, &mut config)
     }
 
     /// (Re)starts sync with the saved relay URL, or stops it when none is saved. Returns
@@ -148,7 +74,7 @@ impl AppState {
             .context("cannot read the relay URL")?;
         match saved {
             Some(url) => {
-                let config = with_relay(self.sync_config(), &url);
+                let config = page::with_relay(self.sync_config(), &url);
                 self.start_sync_with(config)?;
                 tracing::info!(relay = %url, "sync (re)started from settings");
                 Ok(true)
@@ -160,92 +86,32 @@ impl AppState {
         }
     }
 
-    /// What the Settings page shows.
+    /// What the Settings page shows (the desk's [`page::settings_view`] with what only
+    /// the shell knows).
     pub fn settings_view(&self) -> Result<SettingsView, CommandError> {
-        let secrets = self.secrets();
         let mode = self.mode();
-        let statuses: Vec<SecretStatus> = SECRETS
-            .iter()
-            .map(|(wire, label, name)| {
-                let (set, last4, problem) = match secrets.get(*name) {
-                    Ok(value) => (true, last4(value.expose()), None),
-                    Err(SecretError::Missing { .. }) => (false, None, None),
-                    Err(err) => (false, None, Some(capitalise(&err.to_string()))),
-                };
-                SecretStatus {
-                    name: (*wire).to_owned(),
-                    label: (*label).to_owned(),
-                    set,
-                    last4,
-                    problem,
-                }
-            })
-            .collect();
-        let features = self
-            .store()
-            .features()
-            .map_err(coachdesk_desk::command_error)?;
-        let toggles = Feature::ALL
-            .into_iter()
-            .map(|feature| {
-                let (label, description) = feature_text(feature);
-                FeatureToggle {
-                    name: feature.name().to_owned(),
-                    label: label.to_owned(),
-                    description: description.to_owned(),
-                    enabled: features.enabled(feature),
-                }
-            })
-            .collect();
-        let relay_url = self.relay_url_in_force();
-        let is_set = |wire: &str| statuses.iter().any(|s| s.name == wire && s.set);
-        let stripe_key = if mode == Mode::Live {
-            secret::STRIPE_LIVE_KEY
-        } else {
-            secret::STRIPE_TEST_KEY
-        };
-        let mut missing = Vec::new();
-        if !is_set(stripe_key) {
-            missing.push(format!(
-                "the Stripe secret key ({} mode)",
-                if mode == Mode::Live { "live" } else { "test" }
-            ));
-        }
-        if !is_set(secret::CALENDLY_TOKEN) {
-            missing.push("the Calendly access token".to_owned());
-        }
-        if relay_url.is_none() {
-            missing.push("the relay URL".to_owned());
-        }
-        if !is_set(secret::RELAY_TOKEN) {
-            missing.push("the relay token".to_owned());
-        }
-        let next_mode = launch::chosen_mode(&self.data_folder())
-            .map(|m| m.as_str().to_owned())
-            .unwrap_or_else(|_| "test".to_owned());
-        Ok(SettingsView {
+        let facts = AppFacts {
             mode: mode.as_str().to_owned(),
-            next_mode,
+            live: mode == Mode::Live,
+            next_mode: launch::chosen_mode(&self.data_folder())
+                .map(|m| m.as_str().to_owned())
+                .unwrap_or_else(|_| "test".to_owned()),
             database_path: self.info.database_path.clone(),
-            secrets: statuses,
-            secret_store: crate::secret_store::status(secrets.storage()),
-            relay_url,
-            features: toggles,
-            api_bases: self.api_bases_view()?,
+            relay_url: self.relay_url_in_force(),
             sync_running: self
                 .sync
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .is_some(),
-            missing,
-        })
+        };
+        page::settings_view(&self.store, &*self.secrets(), &self.sync_config(), facts)
     }
 
     /// Runs "test connection" for `service` (the use case is the desk's
-    /// [`ConnectionChecks`]).
+    /// [`coachdesk_desk::settings::ConnectionChecks`]).
     pub async fn check_connection(&self, service: Service) -> ConnectionCheck {
         let config = self.sync_config();
-        ConnectionChecks {
+        coachdesk_desk::settings::ConnectionChecks {
             store: &self.store,
             config: &config,
             secrets: self.secrets(),
@@ -254,13 +120,6 @@ impl AppState {
         .check(service)
         .await
     }
-}
-
-fn unknown_secret(name: &str) -> CommandError {
-    command_error(
-        "invalid",
-        format!("\"{name}\" is not a setting Coachdesk knows; reload the window."),
-    )
 }
 
 /// Everything the Settings page shows.
@@ -278,15 +137,8 @@ pub fn save_secret(
     name: String,
     value: String,
 ) -> Result<SettingsView, CommandError> {
-    let secret_name = secret_name(&name).ok_or_else(|| unknown_secret(&name))?;
-    let value = check_secret(secret_name, &value)?;
-    state
-        .secrets()
-        .store(secret_name, &Secret::new(value))
-        .map_err(|err| secret_error(&err))?;
-    tracing::info!(secret = %name, "secret saved in the keychain");
-    if secret_name == SecretName::RelayToken {
-        restart(&state)?;
+    if page::save_secret(&*state.secrets(), &name, &value)? == SecretName::RelayToken {
+        restart(&state, "setting")?;
     }
     state.settings_view()
 }
@@ -297,12 +149,7 @@ pub fn clear_secret(
     state: State<'_, AppState>,
     name: String,
 ) -> Result<SettingsView, CommandError> {
-    let secret_name = secret_name(&name).ok_or_else(|| unknown_secret(&name))?;
-    state
-        .secrets()
-        .remove(secret_name)
-        .map_err(|err| secret_error(&err))?;
-    tracing::info!(secret = %name, "secret removed from the keychain");
+    page::clear_secret(&*state.secrets(), &name)?;
     state.settings_view()
 }
 
@@ -316,7 +163,7 @@ pub fn save_relay_url(
         .store()
         .set_relay_url(&url)
         .map_err(coachdesk_desk::command_error)?;
-    restart(&state)?;
+    restart(&state, "setting")?;
     state.settings_view()
 }
 
@@ -328,55 +175,31 @@ pub fn save_api_base(
     service: String,
     url: String,
 ) -> Result<SettingsView, CommandError> {
-    let key = match service.as_str() {
-        service::STRIPE => STRIPE_API_BASE_SETTING,
-        service::CALENDLY => CALENDLY_API_BASE_SETTING,
-        other => {
-            return Err(command_error(
-                "invalid",
-                format!("There is no API address for {other:?}; use stripe or calendly."),
-            ))
-        }
-    };
-    if state.mode() == Mode::Demo {
-        return Err(command_error(
-            "invalid",
-            "Demo mode talks to the bundled simulator; API addresses apply in test and live mode.",
-        ));
-    }
-    let field = format!("{service}_api_base");
-    state
-        .store()
-        .set_api_base(key, &field, &url)
-        .map_err(coachdesk_desk::command_error)?;
+    page::save_api_base(&state.store(), state.mode() == Mode::Demo, &service, &url)?;
     state
         .use_saved_api_bases()
         .map_err(coachdesk_desk::command_error)?;
-    tracing::info!(%service, "provider API address changed");
     if state.sync_handle().is_some() {
         // The same relay, the new address.
-        state.start_sync_with(state.sync_config()).map_err(|err| {
-            command_error(
-                "internal",
-                format!("The address was saved, but sync could not restart: {err:#}. Restart Coachdesk."),
-            )
-        })?;
+        state
+            .start_sync_with(state.sync_config())
+            .map_err(|err| page::restart_failed("address", &format!("{err:#}")))?;
     }
     state.settings_view()
 }
 
-fn restart(state: &AppState) -> Result<(), CommandError> {
+/// Restarts sync after a save of `what` (the demo's own relay keeps running).
+fn restart(state: &AppState, what: &str) -> Result<(), CommandError> {
     if state.mode() == Mode::Demo && state.store().relay_url().ok().flatten().is_none() {
-        // The demo's own relay keeps running.
         return Ok(());
     }
-    state.restart_sync_from_settings().map(|_| ()).map_err(|err| {
-        tracing::warn!(error = %format!("{err:#}"), "sync restart failed");
-        command_error(
-            "internal",
-            format!("The setting was saved, but sync could not restart: {err:#}. Restart Coachdesk."),
-        )
-    })
+    state
+        .restart_sync_from_settings()
+        .map(|_| ())
+        .map_err(|err| {
+            tracing::warn!(error = %format!("{err:#}"), "sync restart failed");
+            page::restart_failed(what, &format!("{err:#}"))
+        })
 }
 
 /// Turns a feature on or off. Takes effect at once.
@@ -386,7 +209,7 @@ pub async fn set_feature(
     name: String,
     enabled: bool,
 ) -> Result<SettingsView, CommandError> {
-    let feature = Feature::from_name(&name).ok_or_else(|| unknown_secret(&name))?;
+    let feature = page::feature(&name)?;
     state
         .store()
         .set_feature(feature, enabled)
@@ -425,12 +248,7 @@ pub async fn test_connection(
     state: State<'_, AppState>,
     service: String,
 ) -> Result<ConnectionCheck, CommandError> {
-    let service = Service::from_name(&service).ok_or_else(|| {
-        command_error(
-            "invalid",
-            format!("\"{service}\" cannot be tested; choose stripe, calendly or relay."),
-        )
-    })?;
+    let service = page::service_to_check(&service)?;
     Ok(state.check_connection(service).await)
 }
 
@@ -440,6 +258,8 @@ pub async fn approve_refund(
     state: State<'_, AppState>,
     booking_id: String,
 ) -> Result<u32, CommandError> {
+    let booking_id =
+        coachdesk_desk::booking_id(&booking_id).map_err(coachdesk_desk::command_error)?;
     let released = state
         .store()
         .approve_held_refunds(&booking_id, time::OffsetDateTime::now_utc())

@@ -3,31 +3,17 @@
 
 mod common;
 
-use coachdesk_app::{AppState, Launch, Mode};
+use coachdesk_app::{AppState, Mode};
 use serde_json::{json, Value};
-use tauri::{App, Manager};
+use tauri::Manager;
 
-struct Harness {
-    dir: tempfile::TempDir,
-    app: App<tauri::test::MockRuntime>,
-}
+use common::Harness;
 
 fn demo() -> Harness {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let launch = Launch {
-        database_path: dir.path().join("data").join("commands.sqlite"),
-        mode: Mode::Demo,
-    };
-    let state = AppState::open(&launch, time::OffsetDateTime::now_utc()).expect("open store");
-    let app = common::mock_app(state);
-    Harness { dir, app }
+    common::harness("data/commands.sqlite", Mode::Demo)
 }
 
 impl Harness {
-    fn invoke(&self, cmd: &str, args: Value) -> Result<Value, Value> {
-        common::invoke(&self.app, cmd, args)
-    }
-
     fn booking_of(&self, client: &str) -> Value {
         let list = self
             .invoke("list_bookings", json!({ "filter": {} }))

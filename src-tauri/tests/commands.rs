@@ -1,65 +1,15 @@
 //! The shell's commands through Tauri's real IPC path (mock runtime, no display): argument
 //! names, error shape, and the capability that grants the main window only our commands.
 
-use coachdesk_app::{AppState, Launch, Mode};
-use serde_json::{json, Value};
-use tauri::ipc::{CallbackFn, InvokeBody};
-use tauri::test::{get_ipc_response, mock_builder, INVOKE_KEY};
-use tauri::webview::InvokeRequest;
-use tauri::{App, Manager, WebviewWindow, WebviewWindowBuilder};
+mod common;
 
-struct Harness {
-    _dir: tempfile::TempDir,
-    app: App<tauri::test::MockRuntime>,
-}
+use coachdesk_app::Mode;
+use common::{invoke_in, Harness};
+use serde_json::{json, Value};
+use tauri::WebviewWindowBuilder;
 
 fn harness(mode: Mode) -> Harness {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let launch = Launch {
-        database_path: dir.path().join("commands.sqlite"),
-        mode,
-    };
-    let state = AppState::open(&launch, time::OffsetDateTime::now_utc()).expect("open store");
-    let app = coachdesk_app::build(mock_builder(), state).expect("build app");
-    // The mock runtime does not open the configured windows; open "main" as the app would.
-    WebviewWindowBuilder::new(&app, "main", Default::default())
-        .build()
-        .expect("main window");
-    Harness { _dir: dir, app }
-}
-
-impl Harness {
-    fn main_window(&self) -> WebviewWindow<tauri::test::MockRuntime> {
-        self.app
-            .get_webview_window("main")
-            .expect("the harness opened the main window")
-    }
-
-    fn invoke(&self, cmd: &str, args: Value) -> Result<Value, Value> {
-        invoke_in(&self.main_window(), cmd, args)
-    }
-}
-
-fn invoke_in(
-    window: &WebviewWindow<tauri::test::MockRuntime>,
-    cmd: &str,
-    args: Value,
-) -> Result<Value, Value> {
-    get_ipc_response(
-        window,
-        InvokeRequest {
-            cmd: cmd.into(),
-            callback: CallbackFn(0),
-            error: CallbackFn(1),
-            // tauri://localhost is the app's own origin on Linux; http://tauri.localhost
-            // would be treated as remote and refused.
-            url: "tauri://localhost".parse().expect("url"),
-            body: InvokeBody::Json(args),
-            headers: Default::default(),
-            invoke_key: INVOKE_KEY.to_string(),
-        },
-    )
-    .map(|body| body.deserialize::<Value>().expect("json answer"))
+    common::harness("commands.sqlite", mode)
 }
 
 fn draft(name: &str, price: &str) -> Value {

@@ -13,33 +13,18 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use coachdesk_app::{AppState, Launch, Mode};
+use coachdesk_app::Mode;
 use serde_json::{json, Value};
-use tauri::App;
 
 const PIP_LINE: &str = "python3 -m pip install aiosmtpd==1.4.6";
 
-struct Harness {
-    dir: tempfile::TempDir,
-    app: App<tauri::test::MockRuntime>,
-}
+use common::Harness;
 
 fn harness() -> Harness {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let launch = Launch {
-        database_path: dir.path().join("mail.sqlite"),
-        mode: Mode::Test,
-    };
-    let state = AppState::open(&launch, time::OffsetDateTime::now_utc()).expect("open store");
-    let app = common::mock_app(state);
-    Harness { dir, app }
+    common::harness("mail.sqlite", Mode::Test)
 }
 
 impl Harness {
-    fn invoke(&self, cmd: &str, args: Value) -> Result<Value, Value> {
-        common::invoke(&self.app, cmd, args)
-    }
-
     /// Every byte of the database files (main file and write-ahead log).
     fn database_bytes(&self) -> Vec<u8> {
         let mut bytes = Vec::new();

@@ -5,11 +5,12 @@
 
 use coachdesk_domain::provider::Provider;
 use serde_json::{json, Value};
-use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
 use coachdesk_domain::session_type::SessionTypeSpec;
 use coachdesk_store::{Source, Store, StoreError};
+
+use crate::calendly::{rfc3339, InviteeBody};
 
 /// The Calendly event types the bulk bookings are made through.
 const EVENT_TYPES: [(&str, &str, u32, &str, &str); 3] = [
@@ -83,10 +84,6 @@ pub fn bulk_booking(i: usize) -> BulkBooking {
     }
 }
 
-fn rfc3339(at: OffsetDateTime) -> String {
-    at.format(&Rfc3339).unwrap_or_default()
-}
-
 /// Creates the bulk session types (once) and `count` bookings spread over the year
 /// around `now`, in batches of one transaction each. Answers the session type ids.
 pub fn seed_bulk(
@@ -147,29 +144,18 @@ fn booking_events(i: usize, now: OffsetDateTime) -> Vec<(Provider, Value)> {
     let start = now + Duration::hours(offset_hours) + Duration::days(3);
     let booked = start - Duration::days(10);
     let event_uri = b.invitee_uri.split("/invitees/").next().unwrap_or_default();
-    let invitee = json!({
-        "uri": b.invitee_uri,
-        "email": b.email,
-        "name": format!("Client {i:06}"),
-        "status": "active",
-        "timezone": "Europe/Berlin",
-        "event": event_uri,
-        "created_at": rfc3339(booked),
-        "updated_at": rfc3339(booked),
-        "rescheduled": false,
-        "old_invitee": null,
-        "new_invitee": null,
-        "cancellation": null,
-        "no_show": null,
-        "scheduled_event": {
-            "uri": event_uri,
-            "name": name,
-            "status": "active",
-            "start_time": rfc3339(start),
-            "end_time": rfc3339(start + Duration::minutes(i64::from(minutes))),
-            "event_type": uri,
-        },
-    });
+    let invitee = InviteeBody {
+        uri: &b.invitee_uri,
+        event_uri,
+        name: &format!("Client {i:06}"),
+        email: &b.email,
+        event_name: name,
+        event_type: uri,
+        start,
+        end: start + Duration::minutes(i64::from(minutes)),
+        booked,
+    }
+    .payload();
     let envelope = |event: &str, at: OffsetDateTime, payload: &Value| {
         json!({"event": event, "created_at": rfc3339(at),
                "created_by": "https://api.calendly.com/users/BULKUSER", "payload": payload})

@@ -6,10 +6,11 @@ use coachdesk_domain::provider::Provider;
 use coachdesk_domain::session_type::{SessionTypeInput, SessionTypeSpec};
 use coachdesk_domain::RefundTier;
 use serde_json::{json, Value};
-use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
 use coachdesk_store::{Source, Store, StoreError};
+
+use crate::calendly::{rfc3339, InviteeBody};
 
 const SEEDED: &str = "demo.seeded";
 const USER: &str = "https://api.calendly.com/users/DEMOUSER";
@@ -277,10 +278,6 @@ pub fn sample_session_type(
     .map_err(|problems| format!("sample session type {name}: {problems:?}"))
 }
 
-fn rfc3339(at: OffsetDateTime) -> String {
-    at.format(&Rfc3339).unwrap_or_default()
-}
-
 struct Invitee {
     uri: String,
     event_uri: String,
@@ -316,29 +313,18 @@ impl Invitee {
     }
 
     fn payload(&self) -> Value {
-        json!({
-            "uri": self.uri,
-            "email": self.email,
-            "name": self.name,
-            "status": "active",
-            "timezone": "Europe/Berlin",
-            "event": self.event_uri,
-            "created_at": rfc3339(self.booked),
-            "updated_at": rfc3339(self.booked),
-            "rescheduled": false,
-            "old_invitee": null,
-            "new_invitee": null,
-            "cancellation": null,
-            "no_show": null,
-            "scheduled_event": {
-                "uri": self.event_uri,
-                "name": "Coaching",
-                "status": "active",
-                "start_time": rfc3339(self.start),
-                "end_time": rfc3339(self.start + Duration::minutes(self.minutes)),
-                "event_type": self.event_type,
-            },
-        })
+        InviteeBody {
+            uri: &self.uri,
+            event_uri: &self.event_uri,
+            name: self.name,
+            email: self.email,
+            event_name: "Coaching",
+            event_type: self.event_type,
+            start: self.start,
+            end: self.start + Duration::minutes(self.minutes),
+            booked: self.booked,
+        }
+        .payload()
     }
 
     fn envelope(&self, event: &str, at: OffsetDateTime, payload: Value) -> Value {

@@ -5,6 +5,7 @@
 //! payments, refunds and audit timelines are the ones the app would have made.
 
 mod bulk;
+pub mod calendly;
 mod demo;
 
 pub use bulk::{bulk_booking, bulk_events, bulk_session_types, seed_bulk, BulkBooking};

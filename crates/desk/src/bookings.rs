@@ -1,10 +1,33 @@
 //! The coach's actions on a booking and the refund preview their dialogs show.
 
-use coachdesk_domain::booking::{cancellation_quote, BookingEvent, RefundChoice};
-use coachdesk_domain::{BookingState, Money};
+use coachdesk_domain::booking::{cancellation_quote, BookingEvent, BookingId, RefundChoice};
+use coachdesk_domain::{Booking, BookingState, Money};
 use coachdesk_protocol::ipc::{BookingDetail, CoachActionDto, RefundChoiceDto, RefundPreview};
 use coachdesk_store::{Store, StoreError};
+
+use crate::capitalised;
 use time::OffsetDateTime;
+
+/// The booking id the window sent: a booking's id is never empty, so an empty one is the
+/// window's mistake, answered as an invalid field rather than as a missing booking.
+pub fn booking_id(text: &str) -> Result<BookingId, StoreError> {
+    BookingId::parse(text).map_err(|e| {
+        StoreError::Invalid(vec![coachdesk_protocol::ipc::FieldError {
+            field: "booking_id".into(),
+            message: capitalised(&e.to_string()),
+        }])
+    })
+}
+
+/// The booking `booking_id` names, which must exist.
+fn existing(store: &Store, booking_id: &BookingId) -> Result<Booking, StoreError> {
+    store
+        .booking(booking_id)?
+        .ok_or_else(|| StoreError::NotFound {
+            what: "booking",
+            id: booking_id.to_string(),
+        })
+}
 
 /// The coach's actions on a booking, over the store (whose apply transaction does the
 /// writing): the window's action DTOs become domain events here.
@@ -12,7 +35,7 @@ pub trait CoachActions {
     /// Applies a coach action and answers the booking as it now stands.
     fn coach_action(
         &mut self,
-        booking_id: &str,
+        booking_id: &BookingId,
         action_id: &str,
         action: &CoachActionDto,
         now: OffsetDateTime,
@@ -21,7 +44,7 @@ pub trait CoachActions {
     /// What cancelling now would refund, in words for the confirmation dialog.
     fn refund_preview(
         &self,
-        booking_id: &str,
+        booking_id: &BookingId,
         now: OffsetDateTime,
     ) -> Result<RefundPreview, StoreError>;
 }
@@ -29,17 +52,12 @@ pub trait CoachActions {
 impl CoachActions for Store {
     fn coach_action(
         &mut self,
-        booking_id: &str,
+        booking_id: &BookingId,
         action_id: &str,
         action: &CoachActionDto,
         now: OffsetDateTime,
     ) -> Result<BookingDetail, StoreError> {
-        let booking = self
-            .booking(booking_id)?
-            .ok_or_else(|| StoreError::NotFound {
-                what: "booking",
-                id: booking_id.to_owned(),
-            })?;
+        let booking = existing(self, booking_id)?;
         let money = |minor: i64| -> Result<Money, StoreError> {
             let currency = booking.currency().ok_or_else(|| {
                 StoreError::Conflict(
@@ -92,15 +110,10 @@ impl CoachActions for Store {
 
     fn refund_preview(
         &self,
-        booking_id: &str,
+        booking_id: &BookingId,
         now: OffsetDateTime,
     ) -> Result<RefundPreview, StoreError> {
-        let booking = self
-            .booking(booking_id)?
-            .ok_or_else(|| StoreError::NotFound {
-                what: "booking",
-                id: booking_id.to_owned(),
-            })?;
+        let booking = existing(self, booking_id)?;
         let currency = booking.currency();
         let paid = booking.captured_minor();
         let refundable = booking.refundable().map_or(0, |(_, left)| left.minor);

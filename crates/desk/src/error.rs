@@ -29,7 +29,7 @@ pub fn command_error(err: StoreError) -> CommandError {
                 "storage",
                 format!(
                     "The local database failed ({}). Nothing was changed; try again, and restart the app if it persists.",
-                    error_chain(&other)
+                    coachdesk_sync::error_chain(&other)
                 ),
                 vec![],
             ),
@@ -48,15 +48,4 @@ pub fn capitalised(text: &str) -> String {
         Some(first) => first.to_uppercase().chain(chars).collect::<String>() + ".",
         None => String::new(),
     }
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
 }

@@ -15,15 +15,17 @@ pub mod backups;
 mod bookings;
 pub mod diagnostics;
 mod error;
+pub mod exports;
 pub mod mail;
 pub mod relay_links;
 mod session_types;
 pub mod settings;
+pub mod settings_page;
 pub mod setup;
 pub mod stripe_webhook;
 
 pub use alerts::{evaluate_alerts, validate_thresholds, Alerts, ALERT_THRESHOLDS_SETTING};
-pub use bookings::CoachActions;
+pub use bookings::{booking_id, CoachActions};
 pub use error::{capitalised, command_error};
 pub use session_types::{refund_policy_preview, SessionTypeForms};
 

@@ -229,17 +229,6 @@ pub fn explain(service: Service, err: &ProviderError) -> String {
     format!("{what} {}", service.reassurance())
 }
 
-pub fn chain_text(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
-}
-
 /// The keychain entry behind a wire name.
 pub fn secret_name(name: &str) -> Option<SecretName> {
     match name {
@@ -389,7 +378,7 @@ impl ConnectionChecks<'_> {
                 detail: None,
             },
             Err(err) => {
-                let detail = chain_text(&err);
+                let detail = coachdesk_sync::error_chain(&err);
                 tracing::info!(service = service.name(), error = %detail, "connection test failed");
                 ConnectionCheck {
                     service: service.name().to_owned(),

@@ -11,25 +11,16 @@ use time::{Duration, OffsetDateTime};
 
 #[path = "../../store/tests/common/mod.rs"]
 mod common;
-use common::{book_and_pay, fixture, store};
+use common::{book, book_and_pay, fixture, store};
 
 /// Three hours after the fixtures' invitee booked (the payment window is still open).
 const BOOKED: OffsetDateTime = datetime!(2026-11-20 12:00 UTC);
 
-fn unpaid(store: &mut Store) -> String {
-    store
-        .apply_provider_event(
-            Provider::Calendly,
-            &fixture("calendly", "invitee.created"),
-            Source::Relay,
-            BOOKED,
-        )
-        .unwrap()
-        .booking_id
-        .unwrap()
+fn unpaid(store: &mut Store) -> coachdesk_domain::BookingId {
+    book(store, BOOKED).booking_id.unwrap()
 }
 
-fn resend_rows(store: &Store, id: &str) -> Vec<String> {
+fn resend_rows(store: &Store, id: &coachdesk_domain::BookingId) -> Vec<String> {
     store
         .outbox_entries(Some(id))
         .unwrap()

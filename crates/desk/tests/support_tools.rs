@@ -15,7 +15,7 @@ use time::{Duration, OffsetDateTime};
 const NOW: OffsetDateTime = datetime!(2026-11-26 04:00 UTC);
 
 /// A booking of the fixtures' invitee, paid 150.00 EUR through the payment link.
-fn paid_booking() -> (tempfile::TempDir, Store, String) {
+fn paid_booking() -> (tempfile::TempDir, Store, coachdesk_domain::BookingId) {
     let (dir, _path, mut store) = store();
     let id = book_and_pay(&mut store, NOW);
     (dir, store, id)
@@ -88,7 +88,7 @@ fn the_webhook_log_lists_filters_and_shows_raw_bodies() {
     assert!(payload.body.contains("cs_test_a1B2c3D4e5F6g7H8"));
     let by_booking = store
         .list_inbox(&InboxFilter {
-            search: Some(id.clone()),
+            search: Some(id.to_string()),
             ..Default::default()
         })
         .unwrap();

@@ -14,7 +14,8 @@ pub mod refund_policy;
 pub mod session_type;
 
 pub use booking::{
-    apply, AttentionReason, Booking, BookingEvent, BookingState, Effect, Rejection, Transition,
+    apply, AttentionReason, Booking, BookingEvent, BookingId, BookingState, Effect, Rejection,
+    Transition,
 };
 pub use money::{Currency, Money, MoneyError};
 pub use refund_policy::{RefundPolicy, RefundTier};

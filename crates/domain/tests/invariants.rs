@@ -40,7 +40,7 @@ impl Ledger {
         let booking = self
             .bookings
             .entry(invitee.to_owned())
-            .or_insert_with(|| Booking::new(invitee));
+            .or_insert_with(|| Booking::new(coachdesk_domain::BookingId::from_stored(invitee)));
         let Ok(t) = apply(booking, event) else {
             return;
         };

@@ -19,7 +19,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use coachdesk_domain::booking::EmailKind;
+use coachdesk_domain::booking::{BookingId, EmailKind};
 use coachdesk_domain::{Booking, BookingEvent, Effect};
 use coachdesk_store::{Store, StoreError};
 use time::OffsetDateTime;
@@ -33,7 +33,7 @@ use crate::smtp::{self, message_id, PasswordSource};
 /// One email to send: which booking, which kind, the outbox row's key, and the time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmailJob {
-    pub booking_id: String,
+    pub booking_id: BookingId,
     pub kind: MailKind,
     /// The outbox row's idempotency key (the Message-ID is made from it).
     pub idempotency_key: String,
@@ -43,9 +43,9 @@ pub struct EmailJob {
 impl EmailJob {
     /// The job of the domain's `SendEmail` effect, with the idempotency key the store
     /// gives its outbox row. Prefer the row's own key where the caller has it.
-    pub fn for_effect(booking_id: &str, email: EmailKind, now: OffsetDateTime) -> Self {
+    pub fn for_effect(booking_id: &BookingId, email: EmailKind, now: OffsetDateTime) -> Self {
         Self {
-            booking_id: booking_id.to_owned(),
+            booking_id: booking_id.clone(),
             kind: email.into(),
             idempotency_key: Effect::SendEmail { email }
                 .key()
@@ -108,7 +108,7 @@ impl Dispatcher {
                 .booking(&job.booking_id)?
                 .ok_or_else(|| StoreError::NotFound {
                     what: "booking",
-                    id: job.booking_id.clone(),
+                    id: job.booking_id.to_string(),
                 })?;
             let ctx = context(&store, &settings, &booking, job.kind)?;
             (settings, booking, ctx)
@@ -289,14 +289,14 @@ pub fn preview_booking(
     store: &Store,
     kind: MailKind,
     template: &crate::template::Template,
-    booking_id: &str,
+    booking_id: &BookingId,
 ) -> Result<crate::template::Rendered, MailError> {
     let settings = load_settings(store)?.ok_or(MailError::NotConfigured)?;
     let booking = store
         .booking(booking_id)?
         .ok_or_else(|| StoreError::NotFound {
             what: "booking",
-            id: booking_id.to_owned(),
+            id: booking_id.to_string(),
         })?;
     let ctx = context(store, &settings, &booking, kind)?;
     Ok(crate::decide::preview(kind, template, &booking, &ctx))

@@ -15,7 +15,7 @@ use crate::template::{Rendered, Template};
 pub fn sample_booking(kind: MailKind, now: OffsetDateTime) -> Booking {
     let eur = Currency::parse("EUR").unwrap_or_else(|_| unreachable!("EUR is a currency code"));
     let start = now + Duration::days(3);
-    let mut b = Booking::new("bk_preview");
+    let mut b = Booking::new(coachdesk_domain::BookingId::from_stored("bk_preview"));
     b.schedule = Some(Schedule {
         invitee_uri: "https://api.calendly.com/scheduled_events/PREVIEW/invitees/PREVIEW".into(),
         event_uri: "https://api.calendly.com/scheduled_events/PREVIEW".into(),

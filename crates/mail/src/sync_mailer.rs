@@ -10,7 +10,7 @@
 //! (retried with the executor's backoff); a permanent one (the booking is flagged with the
 //! server's answer).
 
-use coachdesk_domain::booking::EmailKind;
+use coachdesk_domain::booking::{BookingId, EmailKind};
 use coachdesk_providers::ProviderError;
 use coachdesk_sync::{MailOutcome, Mailer};
 use time::OffsetDateTime;
@@ -48,7 +48,7 @@ impl SmtpMailer {
 }
 
 impl Mailer for SmtpMailer {
-    fn send(&self, booking_id: &str, email: EmailKind) -> Result<MailOutcome, ProviderError> {
+    fn send(&self, booking_id: &BookingId, email: EmailKind) -> Result<MailOutcome, ProviderError> {
         self.run(&EmailJob::for_effect(
             booking_id,
             email,
@@ -60,12 +60,12 @@ impl Mailer for SmtpMailer {
     /// message, a retry of the same row is the same one.
     fn send_for_row(
         &self,
-        booking_id: &str,
+        booking_id: &BookingId,
         email: EmailKind,
         idempotency_key: &str,
     ) -> Result<MailOutcome, ProviderError> {
         self.run(&EmailJob {
-            booking_id: booking_id.to_owned(),
+            booking_id: booking_id.clone(),
             kind: email.into(),
             idempotency_key: idempotency_key.to_owned(),
             now: OffsetDateTime::now_utc(),

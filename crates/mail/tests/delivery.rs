@@ -185,13 +185,8 @@ fn a_payment_request_queued_before_the_payment_and_run_after_it_is_not_sent() {
     assert!(!got.iter().any(|m| m.text().contains("please pay")));
 
     // The drop is recorded on the outbox row with its reason.
-    let rows = email_rows(&store, &booking.id);
-    let (_, status, note, _) = rows
-        .iter()
-        .find(|(key, ..)| key == "email:payment-request")
-        .expect("the payment request row");
+    let (status, note, _) = payment_request_row(&store, &booking.id);
     assert_eq!(status, "done");
-    let note = note.as_deref().unwrap_or_default();
     assert!(
         note.contains("dropped") && note.contains("already paid"),
         "{note}"
@@ -401,13 +396,10 @@ fn a_runner_killed_between_emails_and_restarted_sends_each_email_once() {
         assert_eq!(report.sent, 0, "{report:?}");
     }
     let got = sink.messages();
-    let mut ids: Vec<_> = got.iter().map(|m| m.message_id.clone()).collect();
-    ids.sort();
-    ids.dedup();
-    assert_eq!((got.len(), ids.len()), (3, 3), "{got:#?}");
-    let mut to: Vec<_> = got.iter().flat_map(|m| m.rcpt_tos.clone()).collect();
-    to.sort();
-    assert_eq!(to, ["k1@example.com", "k2@example.com", "k3@example.com"]);
+    assert_one_message_each(
+        &got,
+        &["k1@example.com", "k2@example.com", "k3@example.com"],
+    );
 }
 
 #[test]
@@ -587,18 +579,12 @@ fn bad_credentials_give_a_clear_message_and_flag_the_booking() {
     .unwrap();
     assert_eq!(report.failed, 1, "{report:?}");
     assert!(sink.messages().is_empty());
-    let booking = booking_of(&store, "B1");
-    let flagged = booking
-        .attention
-        .iter()
-        .map(|a| a.describe())
-        .collect::<Vec<_>>()
-        .join(" | ");
+    let flagged = attention_of(&store, "B1");
     assert!(
         flagged.contains("refused the user name or password"),
         "{flagged}"
     );
-    let (_, status, note, _) = &email_rows(&store, &booking.id)[0];
+    let (_, status, note, _) = &email_rows(&store, &booking_of(&store, "B1").id)[0];
     assert_eq!(status, "failed");
     assert!(note.as_deref().unwrap_or_default().contains("535"));
 

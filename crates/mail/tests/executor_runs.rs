@@ -12,28 +12,16 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use coachdesk_desk::CoachActions;
-use coachdesk_domain::booking::EmailKind;
+use coachdesk_domain::booking::{BookingId, EmailKind};
 use coachdesk_domain::provider::Provider;
 use coachdesk_mail::SmtpMailer;
 use coachdesk_providers::ProviderError;
 use coachdesk_store::Store;
 use coachdesk_sync::{
-    Executor, LogNotifier, MailOutcome, Mailer, Mode, Outlets, Providers, Secret, SecretError,
-    SecretName, SecretSource, SyncConfig,
+    Executor, LogNotifier, MailOutcome, Mailer, Mode, Outlets, Providers, SyncConfig,
 };
 use common::*;
 use time::{Duration, OffsetDateTime};
-
-/// No provider secrets: only the mail path is exercised.
-struct NoSecrets;
-
-impl SecretSource for NoSecrets {
-    fn get(&self, _name: SecretName) -> Result<Secret, SecretError> {
-        Err(SecretError::Missing {
-            label: "test secret",
-        })
-    }
-}
 
 /// The SMTP mailer in a process that is killed when it is about to send email number
 /// `survives + 1`.
@@ -43,13 +31,13 @@ struct KilledAfter {
 }
 
 impl Mailer for KilledAfter {
-    fn send(&self, booking_id: &str, email: EmailKind) -> Result<MailOutcome, ProviderError> {
+    fn send(&self, booking_id: &BookingId, email: EmailKind) -> Result<MailOutcome, ProviderError> {
         self.send_for_row(booking_id, email, "")
     }
 
     fn send_for_row(
         &self,
-        booking_id: &str,
+        booking_id: &BookingId,
         email: EmailKind,
         key: &str,
     ) -> Result<MailOutcome, ProviderError> {
@@ -74,24 +62,30 @@ fn smtp_mailer(store: &Arc<Mutex<Store>>, password: Option<&str>) -> Arc<dyn Mai
     Arc::new(SmtpMailer::new(dispatcher(store, password)))
 }
 
+/// Client `id` (`<id in lower case>@example.com`) booked a minute before `now` for a
+/// session a week later.
+fn book_next_week(store: &Arc<Mutex<Store>>, id: &str, now: OffsetDateTime) {
+    apply(
+        store,
+        Provider::Calendly,
+        &booked(
+            id,
+            &format!("{}@example.com", id.to_lowercase()),
+            now + Duration::days(7),
+            now - Duration::minutes(1),
+            None,
+        ),
+        now - Duration::minutes(1),
+    );
+}
+
 /// Three clients who just booked (the executor's mailer reads the real clock, so the
 /// times are relative to now).
-fn book_three(store: &Arc<Mutex<Store>>, now: OffsetDateTime) -> Vec<String> {
+fn book_three(store: &Arc<Mutex<Store>>, now: OffsetDateTime) -> Vec<BookingId> {
     ["X1", "X2", "X3"]
         .iter()
         .map(|id| {
-            apply(
-                store,
-                Provider::Calendly,
-                &booked(
-                    id,
-                    &format!("{}@example.com", id.to_lowercase()),
-                    now + Duration::days(7),
-                    now - Duration::minutes(1),
-                    None,
-                ),
-                now - Duration::minutes(1),
-            );
+            book_next_week(store, id, now);
             booking_of(store, id).id
         })
         .collect()
@@ -131,23 +125,16 @@ async fn an_executor_killed_between_emails_and_restarted_sends_each_email_once()
             .expect("the executor runs");
         assert_eq!(report.failed, 0, "{report:?}");
         for id in &bookings {
-            let rows = email_rows(&store, id);
-            let request = rows
-                .iter()
-                .find(|(key, ..)| key == "email:payment-request")
-                .expect("the payment request row");
-            assert_eq!(request.1, "done", "{rows:?}");
+            let (status, note, _) = payment_request_row(&store, id);
+            assert_eq!(status, "done", "{note}");
         }
     }
 
     let got = sink.messages();
-    let mut ids: Vec<_> = got.iter().map(|m| m.message_id.clone()).collect();
-    ids.sort();
-    ids.dedup();
-    assert_eq!((got.len(), ids.len()), (3, 3), "{got:#?}");
-    let mut to: Vec<_> = got.iter().flat_map(|m| m.rcpt_tos.clone()).collect();
-    to.sort();
-    assert_eq!(to, ["x1@example.com", "x2@example.com", "x3@example.com"]);
+    assert_one_message_each(
+        &got,
+        &["x1@example.com", "x2@example.com", "x3@example.com"],
+    );
     for m in &got {
         assert!(
             m.subject.starts_with("Please complete your booking"),
@@ -165,30 +152,14 @@ async fn the_executor_retries_while_the_smtp_server_is_down_and_delivers_once_it
     let store = env.open();
     setup(&store, sink.port, None);
     let now = OffsetDateTime::now_utc();
-    apply(
-        &store,
-        Provider::Calendly,
-        &booked(
-            "DN1",
-            "dn1@example.com",
-            now + Duration::days(7),
-            now - Duration::minutes(1),
-            None,
-        ),
-        now - Duration::minutes(1),
-    );
+    book_next_week(&store, "DN1", now);
     let booking = booking_of(&store, "DN1");
     let run = executor(&store, smtp_mailer(&store, None));
 
     let report = run.run_once(now).await.expect("run");
     assert!(report.retried >= 1, "{report:?}");
-    let rows = email_rows(&store, &booking.id);
-    let (_, status, note, attempts) = rows
-        .iter()
-        .find(|(key, ..)| key == "email:payment-request")
-        .expect("the row");
-    assert_eq!((status.as_str(), *attempts), ("pending", 1), "{rows:?}");
-    let note = note.as_deref().unwrap_or_default();
+    let (status, note, attempts) = payment_request_row(&store, &booking.id);
+    assert_eq!((status.as_str(), attempts), ("pending", 1), "{note}");
     assert!(note.contains("could not be reached"), "{note}");
 
     // Not due again right away: backed off.
@@ -217,31 +188,14 @@ async fn bad_credentials_in_the_executor_flag_the_booking_with_the_servers_answe
     let store = env.open();
     setup(&store, sink.port, Some("sam"));
     let now = OffsetDateTime::now_utc();
-    apply(
-        &store,
-        Provider::Calendly,
-        &booked(
-            "BC1",
-            "bc1@example.com",
-            now + Duration::days(7),
-            now - Duration::minutes(1),
-            None,
-        ),
-        now - Duration::minutes(1),
-    );
+    book_next_week(&store, "BC1", now);
     let report = executor(&store, smtp_mailer(&store, Some("wrong")))
         .run_once(now)
         .await
         .expect("run");
     assert!(report.failed >= 1, "{report:?}");
     assert!(sink.messages().is_empty());
-    let booking = booking_of(&store, "BC1");
-    let flagged = booking
-        .attention
-        .iter()
-        .map(|a| a.describe())
-        .collect::<Vec<_>>()
-        .join(" | ");
+    let flagged = attention_of(&store, "BC1");
     assert!(
         flagged.contains("refused the user name or password") && flagged.contains("535"),
         "{flagged}"
@@ -255,18 +209,7 @@ async fn a_payment_link_sent_again_by_the_coach_is_a_message_of_its_own() {
     let store = env.open();
     setup(&store, sink.port, None);
     let now = OffsetDateTime::now_utc();
-    apply(
-        &store,
-        Provider::Calendly,
-        &booked(
-            "RS1",
-            "rs1@example.com",
-            now + Duration::days(7),
-            now - Duration::minutes(1),
-            None,
-        ),
-        now - Duration::minutes(1),
-    );
+    book_next_week(&store, "RS1", now);
     let booking = booking_of(&store, "RS1");
     let run = executor(&store, smtp_mailer(&store, None));
     run.run_once(now).await.expect("run");

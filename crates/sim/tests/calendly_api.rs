@@ -6,6 +6,8 @@ use std::collections::BTreeSet;
 use coachdesk_sim::{SimClient, SimConfig, Simulator};
 use serde_json::{json, Value};
 
+mod common;
+
 fn sim() -> (Simulator, SimClient) {
     let sim = Simulator::start(SimConfig::default()).unwrap();
     let client = sim.client();
@@ -282,12 +284,7 @@ fn scheduled_events_paginate_with_next_page_token_and_filter() {
 #[test]
 fn host_cancellation_no_shows_and_webhook_subscriptions() {
     let (_sim, c) = sim();
-    let me = c
-        .calendly("GET", "/users/me", &Value::Null)
-        .unwrap()
-        .json()
-        .unwrap()["resource"]
-        .clone();
+    let me = common::calendly_me(&c);
     let b = c.book("coaching-60", "Dana", "dana@example.com").unwrap();
     let path = format!("/scheduled_events/{}/cancellation", b.event_uuid);
     let r = c
@@ -331,13 +328,7 @@ fn host_cancellation_no_shows_and_webhook_subscriptions() {
             .status,
         409
     );
-    let uuid = created["uri"]
-        .as_str()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let uuid = common::uuid_of(&created["uri"]);
     c.disable_subscription(&uuid).unwrap();
     let q = format!(
         "/webhook_subscriptions?organization={}&scope=user",

@@ -5,6 +5,9 @@
 use std::sync::{Arc, Mutex};
 
 use coachdesk_sim::{SimClient, SimConfig, Simulator, WebhookTarget};
+
+mod common;
+use common::{checkout, stripe_json};
 use serde_json::{json, Value};
 
 /// One request a receiver got: path, `Stripe-Signature` header, raw body.
@@ -76,16 +79,6 @@ fn create(c: &SimClient, url: &str, events: &[&str], key: Option<&str>) -> Value
     r.json().unwrap()
 }
 
-fn checkout(c: &SimClient, reference: &str) -> Value {
-    let t = c.advance_clock(0).unwrap();
-    let p = json!({"mode": "payment", "success_url": "https://x/ok", "client_reference_id": reference, "expires_at": t + 3600,
-        "line_items": [{"price_data": {"currency": "eur", "unit_amount": 15000, "product_data": {"name": "C"}}, "quantity": 1}]});
-    c.stripe("POST", "/v1/checkout/sessions", &p, None)
-        .unwrap()
-        .json()
-        .unwrap()
-}
-
 #[test]
 fn the_secret_is_in_the_creation_answer_only_and_every_answer_fits_the_description() {
     let sim = Simulator::start(SimConfig::default()).unwrap();
@@ -102,16 +95,7 @@ fn the_secret_is_in_the_creation_answer_only_and_every_answer_fits_the_descripti
     assert_eq!(made["status"], "enabled");
     assert_eq!(made["metadata"]["coachdesk"], "webhook");
 
-    let got: Value = c
-        .stripe(
-            "GET",
-            &format!("/v1/webhook_endpoints/{id}"),
-            &Value::Null,
-            None,
-        )
-        .unwrap()
-        .json()
-        .unwrap();
+    let got: Value = stripe_json(&c, "GET", &format!("/v1/webhook_endpoints/{id}"));
     assert!(got.get("secret").is_none(), "{got}");
     let listed: Value = c
         .stripe(
@@ -167,16 +151,7 @@ fn the_secret_is_in_the_creation_answer_only_and_every_answer_fits_the_descripti
         .unwrap();
     assert_eq!(r.status, 400);
 
-    let deleted: Value = c
-        .stripe(
-            "DELETE",
-            &format!("/v1/webhook_endpoints/{id}"),
-            &Value::Null,
-            None,
-        )
-        .unwrap()
-        .json()
-        .unwrap();
+    let deleted: Value = stripe_json(&c, "DELETE", &format!("/v1/webhook_endpoints/{id}"));
     assert_eq!(
         deleted,
         json!({"id": id, "object": "webhook_endpoint", "deleted": true})

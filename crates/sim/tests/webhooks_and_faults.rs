@@ -9,6 +9,9 @@ use coachdesk_sim::{
 };
 use serde_json::{json, Value};
 
+mod common;
+use common::checkout;
+
 const STRIPE_SECRET: &str = "whsec_test_secret";
 const CALENDLY_SECRET: &str = "calendly-signing-key";
 
@@ -98,16 +101,6 @@ fn sim_with(receiver: &Receiver, delivery: DeliveryKnobs) -> (Simulator, SimClie
     let sim = Simulator::start(config).unwrap();
     let client = sim.client();
     (sim, client)
-}
-
-fn checkout(c: &SimClient, reference: &str) -> Value {
-    let t = c.advance_clock(0).unwrap();
-    let p = json!({"mode": "payment", "success_url": "https://x/ok", "client_reference_id": reference, "expires_at": t + 3600,
-        "line_items": [{"price_data": {"currency": "eur", "unit_amount": 15000, "product_data": {"name": "C"}}, "quantity": 1}]});
-    c.stripe("POST", "/v1/checkout/sessions", &p, None)
-        .unwrap()
-        .json()
-        .unwrap()
 }
 
 #[test]
@@ -281,12 +274,7 @@ fn calendly_subscriptions_receive_signed_webhooks_until_disabled() {
     let rx = Receiver::start(0);
     let (_sim, c) = sim_with(&rx, DeliveryKnobs::default());
     c.set_targets(None, None).unwrap();
-    let me = c
-        .calendly("GET", "/users/me", &Value::Null)
-        .unwrap()
-        .json()
-        .unwrap()["resource"]
-        .clone();
+    let me = common::calendly_me(&c);
     let sub = json!({"url": format!("{}/hooks/calendly", rx.url), "events": ["invitee.created"], "scope": "user",
                      "organization": me["current_organization"], "user": me["uri"], "signing_key": CALENDLY_SECRET});
     let created = c
@@ -297,13 +285,7 @@ fn calendly_subscriptions_receive_signed_webhooks_until_disabled() {
     c.book("intro-30", "A", "a@example.com").unwrap();
     c.flush().unwrap();
     assert_eq!(rx.bodies().len(), 1);
-    let uuid = created["resource"]["uri"]
-        .as_str()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let uuid = common::uuid_of(&created["resource"]["uri"]);
     c.disable_subscription(&uuid).unwrap();
     c.book("intro-30", "B", "b@example.com").unwrap();
     c.flush().unwrap();

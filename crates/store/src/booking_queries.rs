@@ -6,7 +6,7 @@
 //! page. A search is read by its shape (a Stripe id, an invitee URI, an email, a name)
 //! and answered from the index that holds that kind of id.
 
-use coachdesk_domain::BookingState;
+use coachdesk_domain::{BookingId, BookingState};
 use coachdesk_views::{
     AttentionItem, AuditEntry, BookingDetail, BookingFilter, BookingPage, BookingSummary,
     FieldError, OfferedActions,
@@ -278,7 +278,8 @@ impl Store {
     }
 
     /// One booking with its audit timeline and the raw events behind it.
-    pub fn booking_detail(&self, id: &str) -> Result<BookingDetail, StoreError> {
+    pub fn booking_detail(&self, id: &BookingId) -> Result<BookingDetail, StoreError> {
+        let id = id.as_str();
         let sql = format!(
             "SELECT {SUMMARY_COLUMNS}, b.invitee_uri, \
              (SELECT payment_intent FROM payments p WHERE p.booking_id = b.id AND p.status = 'succeeded' ORDER BY at LIMIT 1), \

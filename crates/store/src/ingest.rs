@@ -8,7 +8,7 @@
 use coachdesk_domain::booking::{apply, BookingEvent, Effect};
 use coachdesk_domain::provider::{self, Provider, ProviderEvent, Target};
 use coachdesk_domain::read_back::Contradiction;
-use coachdesk_domain::Booking;
+use coachdesk_domain::{Booking, BookingId};
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -52,7 +52,7 @@ pub struct Applied {
     /// (Stripe's other mode), `unconfirmed` (its provider's API contradicted it), `failed`
     /// (unreadable), or `duplicate`.
     pub status: &'static str,
-    pub booking_id: Option<String>,
+    pub booking_id: Option<BookingId>,
     pub note: Option<String>,
 }
 
@@ -113,7 +113,7 @@ impl Store {
     /// one action. A refused action changes nothing and says why.
     pub fn apply_coach_action(
         &mut self,
-        booking_id: &str,
+        booking_id: &BookingId,
         action_id: &str,
         event: &BookingEvent,
         now: OffsetDateTime,
@@ -124,7 +124,7 @@ impl Store {
     /// Applies a timer or an effect's outcome, deduplicated by `key`.
     pub fn apply_internal(
         &mut self,
-        booking_id: &str,
+        booking_id: &BookingId,
         key: &str,
         event: &BookingEvent,
         now: OffsetDateTime,
@@ -135,7 +135,7 @@ impl Store {
     fn apply_app_event(
         &mut self,
         provider: &str,
-        booking_id: &str,
+        booking_id: &BookingId,
         key: &str,
         event: &BookingEvent,
         now: OffsetDateTime,
@@ -144,14 +144,14 @@ impl Store {
         if load_booking(&tx, booking_id)?.is_none() {
             return Err(StoreError::NotFound {
                 what: "booking",
-                id: booking_id.to_owned(),
+                id: booking_id.to_string(),
             });
         }
         let body = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let decision = Decision {
             status: "applied",
             note: None,
-            booking_id: Some(booking_id.to_owned()),
+            booking_id: Some(booking_id.clone()),
             invitee_uuid: None,
         };
         let Some(inbox_id) = insert_inbox(
@@ -182,7 +182,7 @@ impl Store {
             inbox_id: Some(inbox_id),
             duplicate: false,
             status: "applied",
-            booking_id: Some(booking_id.to_owned()),
+            booking_id: Some(booking_id.clone()),
             note: None,
         })
     }
@@ -382,7 +382,7 @@ fn insert_inbox(
                 body,
                 source.as_str(),
                 decision.status,
-                decision.booking_id,
+                decision.booking_id.as_ref().map(BookingId::as_str),
                 decision.note,
                 now
             ],
@@ -409,7 +409,7 @@ fn mark(
 
 /// Where an event goes.
 enum Route {
-    Existing(String),
+    Existing(BookingId),
     New {
         invitee_uuid: Option<String>,
     },
@@ -440,7 +440,7 @@ fn resolve(conn: &Connection, target: &Target) -> Result<Route, StoreError> {
     };
     Ok(match target {
         Target::Booking(id) => match find("SELECT id FROM bookings WHERE id = ?1", id)? {
-            Some(id) => Route::Existing(id),
+            Some(id) => Route::Existing(BookingId::from_stored(id)),
             None => Route::Park("it names a booking this database does not have"),
         },
         Target::Invitee(uri) => {
@@ -450,7 +450,7 @@ fn resolve(conn: &Connection, target: &Target) -> Result<Route, StoreError> {
                 .query_row([uri.as_str(), uuid], |row| row.get(0))
                 .optional()?;
             match found {
-                Some(id) => Route::Existing(id),
+                Some(id) => Route::Existing(BookingId::from_stored(id)),
                 None => Route::New {
                     invitee_uuid: Some(uuid.to_owned()),
                 },
@@ -458,7 +458,7 @@ fn resolve(conn: &Connection, target: &Target) -> Result<Route, StoreError> {
         }
         Target::InviteeUuid(uuid) => {
             match find("SELECT id FROM bookings WHERE invitee_uuid = ?1", uuid)? {
-                Some(id) => Route::Existing(id),
+                Some(id) => Route::Existing(BookingId::from_stored(id)),
                 None => Route::New {
                     invitee_uuid: Some(uuid.clone()),
                 },
@@ -469,7 +469,7 @@ fn resolve(conn: &Connection, target: &Target) -> Result<Route, StoreError> {
              ORDER BY carried DESC, at DESC LIMIT 1",
             pi,
         )? {
-            Some(id) => Route::Existing(id),
+            Some(id) => Route::Existing(BookingId::from_stored(id)),
             None => Route::Park("waiting for the payment it refers to"),
         },
         Target::CheckoutSession {
@@ -479,7 +479,7 @@ fn resolve(conn: &Connection, target: &Target) -> Result<Route, StoreError> {
             "SELECT booking_id FROM payments WHERE checkout_session = ?1 ORDER BY carried DESC LIMIT 1",
             session,
         )? {
-            Some(id) => Route::Existing(id),
+            Some(id) => Route::Existing(BookingId::from_stored(id)),
             None => {
                 let ours = match payment_link {
                     Some(link) => find(
@@ -504,7 +504,7 @@ fn resolve(conn: &Connection, target: &Target) -> Result<Route, StoreError> {
 struct Decision {
     status: &'static str,
     note: Option<String>,
-    booking_id: Option<String>,
+    booking_id: Option<BookingId>,
     /// For a new booking: the invitee UUID it is known by so far.
     invitee_uuid: Option<String>,
 }
@@ -519,7 +519,7 @@ impl Decision {
     fn unconfirmed(
         provider: Provider,
         contradiction: &Contradiction,
-        booking_id: Option<String>,
+        booking_id: Option<BookingId>,
         new: bool,
     ) -> Self {
         let name = match provider {
@@ -575,7 +575,7 @@ fn decide(conn: &Connection, event: &ProviderEvent) -> Result<Decision, StoreErr
         Route::New { invitee_uuid } => Decision {
             status: "applied",
             note: None,
-            booking_id: Some(new_id("bk")),
+            booking_id: Some(BookingId::from_stored(new_id("bk"))),
             invitee_uuid,
         },
         Route::Park(note) => Decision::other("parked", note),
@@ -652,7 +652,7 @@ fn route_and_apply(
         conn,
         inbox_id,
         decision.status,
-        decision.booking_id.as_deref(),
+        decision.booking_id.as_ref().map(BookingId::as_str),
         decision.note.as_deref(),
         now,
     )?;
@@ -726,7 +726,7 @@ fn with_terms(conn: &Connection, event: &BookingEvent) -> Result<BookingEvent, S
 #[allow(clippy::too_many_arguments)]
 fn apply_to_booking(
     conn: &Connection,
-    booking_id: &str,
+    booking_id: &BookingId,
     invitee_uuid: Option<&str>,
     event: &BookingEvent,
     cause: &str,
@@ -736,7 +736,7 @@ fn apply_to_booking(
 ) -> Result<(), StoreError> {
     let existing = load_booking(conn, booking_id)?;
     let is_new = existing.is_none();
-    let booking = existing.unwrap_or_else(|| Booking::new(booking_id));
+    let booking = existing.unwrap_or_else(|| Booking::new(booking_id.clone()));
     let event = with_terms(conn, event)?;
     let transition = apply(&booking, &event)?;
     let now_text = ts(now);
@@ -752,7 +752,7 @@ fn apply_to_booking(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
-        booking_id,
+        booking_id.as_str(),
         inbox_id,
         now_text,
         (!is_new).then(|| transition.from.as_str()),
@@ -767,7 +767,7 @@ fn apply_to_booking(
                 let (target, uuid) = match resolve(conn, &Target::Invitee(invitee_uri.clone()))? {
                     Route::Existing(id) => (id, None),
                     _ => (
-                        new_id("bk"),
+                        BookingId::from_stored(new_id("bk")),
                         Some(provider::uuid_of(invitee_uri).to_owned()),
                     ),
                 };

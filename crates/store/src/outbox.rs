@@ -3,7 +3,7 @@
 //! Each row's `idempotency_key` is derived from the booking and the effect's cause, and is
 //! sent as Stripe's `Idempotency-Key`, so a retry after a crash cannot move money twice.
 
-use coachdesk_domain::booking::{Effect, EffectKey};
+use coachdesk_domain::booking::{BookingId, Effect, EffectKey};
 use rusqlite::{params, Connection};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -14,7 +14,7 @@ use crate::{ts, Store, StoreError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxRow {
     pub id: i64,
-    pub booking_id: String,
+    pub booking_id: BookingId,
     pub effect_key: EffectKey,
     pub idempotency_key: String,
     pub effect: Effect,
@@ -28,7 +28,7 @@ pub struct OutboxRow {
 
 pub(crate) fn enqueue(
     conn: &Connection,
-    booking_id: &str,
+    booking_id: &BookingId,
     effect: &Effect,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
@@ -46,7 +46,7 @@ pub(crate) fn enqueue(
          ON CONFLICT DO NOTHING",
     )?
     .execute(params![
-        booking_id,
+        booking_id.as_str(),
         key.as_str(),
         kind,
         payload,
@@ -110,7 +110,7 @@ impl Store {
                 .map_err(|e| StoreError::Corrupt(format!("outbox row {id} created_at: {e}")))?;
             Ok(OutboxRow {
                 id,
-                booking_id,
+                booking_id: BookingId::from_stored(booking_id),
                 effect_key: EffectKey::from_stored(effect_key),
                 idempotency_key,
                 effect,

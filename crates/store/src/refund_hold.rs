@@ -6,7 +6,7 @@
 //! coach's approval puts the row back to `pending`, due now, marked approved (so the
 //! executor runs it even while the toggle is still off). Both steps are audited.
 
-use coachdesk_domain::booking::{CauseKind, Effect};
+use coachdesk_domain::booking::{BookingId, CauseKind, Effect};
 use coachdesk_views::AttentionItem;
 use rusqlite::{params, OptionalExtension};
 use time::OffsetDateTime;
@@ -148,9 +148,10 @@ impl Store {
     /// how many were released; refuses when none was waiting.
     pub fn approve_held_refunds(
         &self,
-        booking_id: &str,
+        booking_id: &BookingId,
         now: OffsetDateTime,
     ) -> Result<usize, StoreError> {
+        let booking_id = booking_id.as_str();
         let tx = self.conn.unchecked_transaction()?;
         let state: Option<String> = tx
             .query_row(

@@ -1,17 +1,22 @@
 //! Reading and writing the booking aggregate and its searchable columns.
 
-use coachdesk_domain::Booking;
+use coachdesk_domain::{Booking, BookingId};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::StoreError;
 
 /// Loads a booking's facts.
-pub(crate) fn load_booking(conn: &Connection, id: &str) -> Result<Option<Booking>, StoreError> {
+pub(crate) fn load_booking(
+    conn: &Connection,
+    id: &BookingId,
+) -> Result<Option<Booking>, StoreError> {
     let facts: Option<String> = conn
         .prepare_cached("SELECT facts FROM bookings WHERE id = ?1")?
-        .query_row([id], |row| row.get(0))
+        .query_row([id.as_str()], |row| row.get(0))
         .optional()?;
-    facts.map(|json| parse_facts(id, &json)).transpose()
+    facts
+        .map(|json| parse_facts(id.as_str(), &json))
+        .transpose()
 }
 
 /// A booking from its stored facts JSON.
@@ -146,7 +151,7 @@ pub(crate) fn save_booking(
         crate::versioned::to_json(booking).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let after = Columns::of(booking, invitee_uuid);
     let values = params![
-        booking.id,
+        booking.id.as_str(),
         after.invitee_uri,
         after.invitee_uuid,
         after.state,
@@ -206,7 +211,7 @@ fn save_payments(
             conn.prepare_cached(
                 "DELETE FROM payments WHERE booking_id = ?1 AND checkout_session = ?2",
             )?
-            .execute([&booking.id, session])?;
+            .execute([booking.id.as_str(), session.as_str()])?;
         }
     }
     for (session, payment) in &booking.payments {
@@ -224,7 +229,7 @@ fn save_payments(
         };
         let fact = &payment.fact;
         conn.prepare_cached(sql)?.execute(params![
-            booking.id,
+            booking.id.as_str(),
             session,
             fact.payment_intent,
             fact.amount.minor,
@@ -250,7 +255,7 @@ fn save_refunds(
     for key in previous.refunds.keys() {
         if !booking.refunds.contains_key(key) {
             conn.prepare_cached("DELETE FROM refunds WHERE booking_id = ?1 AND refund_key = ?2")?
-                .execute([&booking.id, key])?;
+                .execute([booking.id.as_str(), key.as_str()])?;
         }
     }
     for (key, refund) in &booking.refunds {
@@ -264,7 +269,7 @@ fn save_refunds(
                  payment_intent = excluded.payment_intent, amount_minor = excluded.amount_minor,
                  currency = excluded.currency, status = excluded.status";
         conn.prepare_cached(sql)?.execute(params![
-            booking.id,
+            booking.id.as_str(),
             key,
             refund.refund_id,
             refund.payment_intent,
@@ -328,7 +333,9 @@ mod tests {
         assert!(rows.len() > 120, "{} bookings", rows.len());
         let (mut paid, mut refunded) = (0, 0);
         for (id, text, paid_minor, refunded_minor) in rows {
-            let booking = load_booking(conn, &id).unwrap().unwrap();
+            let booking = load_booking(conn, &BookingId::from_stored(id.as_str()))
+                .unwrap()
+                .unwrap();
             let want = Columns::of(&booking, text[1].as_deref());
             let t = |i: usize| text[i].as_deref();
             let got = Columns {

@@ -7,7 +7,7 @@
 
 use coachdesk_domain::provider::Provider;
 use coachdesk_domain::read_back::Contradiction;
-use coachdesk_domain::Booking;
+use coachdesk_domain::{Booking, BookingId};
 use rusqlite::{params, OptionalExtension};
 use time::OffsetDateTime;
 
@@ -92,7 +92,7 @@ impl Store {
     }
 
     /// A booking as the state machine sees it.
-    pub fn booking(&self, id: &str) -> Result<Option<Booking>, StoreError> {
+    pub fn booking(&self, id: &BookingId) -> Result<Option<Booking>, StoreError> {
         load_booking(&self.conn, id)
     }
 
@@ -107,18 +107,20 @@ impl Store {
             )
             .optional()?;
         match id {
-            Some(id) => load_booking(&self.conn, &id),
+            Some(id) => load_booking(&self.conn, &BookingId::from_stored(id)),
             None => Ok(None),
         }
     }
 
     /// Every booking id, oldest first.
-    pub fn booking_ids(&self) -> Result<Vec<String>, StoreError> {
+    pub fn booking_ids(&self) -> Result<Vec<BookingId>, StoreError> {
         let mut stmt = self
             .conn
             .prepare("SELECT id FROM bookings ORDER BY created_at, id")?;
         let ids = stmt
-            .query_map([], |row| row.get(0))?
+            .query_map([], |row| {
+                row.get::<_, String>(0).map(BookingId::from_stored)
+            })?
             .collect::<Result<_, _>>()?;
         Ok(ids)
     }
@@ -148,13 +150,16 @@ impl Store {
     }
 
     /// The outbox rows, optionally of one booking, in order.
-    pub fn outbox_entries(&self, booking_id: Option<&str>) -> Result<Vec<OutboxEntry>, StoreError> {
+    pub fn outbox_entries(
+        &self,
+        booking_id: Option<&BookingId>,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT id, booking_id, effect_key, kind, status, attempts, last_error FROM outbox
              WHERE ?1 IS NULL OR booking_id = ?1 ORDER BY id",
         )?;
         let rows = stmt
-            .query_map(params![booking_id], |row| {
+            .query_map(params![booking_id.map(BookingId::as_str)], |row| {
                 Ok(OutboxEntry {
                     id: row.get(0)?,
                     booking_id: row.get(1)?,

@@ -3,13 +3,13 @@
 
 use std::path::Path;
 
-use coachdesk_domain::booking::{BookingEvent, RefundChoice};
+use coachdesk_domain::booking::{BookingEvent, BookingId, RefundChoice};
 use coachdesk_domain::provider::Provider;
 use coachdesk_store::{Source, Store, StoreError};
 use coachdesk_views::BookingFilter;
 
 mod common;
-use common::{book_and_pay, fixture, paid_through_link, store};
+use common::{book, book_and_pay, fixture, paid_through_link, store};
 
 const NOW: OffsetDateTime = datetime!(2026-11-20 12:00 UTC);
 use rusqlite::Connection;
@@ -117,17 +117,13 @@ fn payment_before_the_booking_is_kept_then_joined() {
         .unwrap_or("")
         .contains("not reported"));
 
-    store
-        .apply_provider_event(
-            Provider::Calendly,
-            &fixture("calendly", "invitee.created"),
-            Source::Relay,
-            NOW,
-        )
-        .unwrap();
+    book(&mut store, NOW);
     let list = store.list_bookings(&BookingFilter::default()).unwrap();
     assert_eq!(list.len(), 1, "joined, not a second booking");
-    assert_eq!(Some(list[0].id.clone()), applied.booking_id);
+    assert_eq!(
+        Some(list[0].id.clone()),
+        applied.booking_id.map(BookingId::into_string)
+    );
     assert_eq!(list[0].state, "confirmed");
     assert_eq!(list[0].needs_attention, None);
     assert_eq!(
@@ -238,14 +234,7 @@ fn a_reschedule_carries_the_payment_in_either_order() {
 fn coach_actions_are_audited_refused_cleanly_and_deduplicated() {
     let (_dir, path, mut store) = store();
     let paid = paid_through_link();
-    store
-        .apply_provider_event(
-            Provider::Calendly,
-            &fixture("calendly", "invitee.created"),
-            Source::Relay,
-            NOW,
-        )
-        .unwrap();
+    book(&mut store, NOW);
     let applied = store
         .apply_provider_event(Provider::Stripe, &paid, Source::Relay, NOW)
         .unwrap();
@@ -325,14 +314,7 @@ fn coach_actions_are_audited_refused_cleanly_and_deduplicated() {
 #[test]
 fn the_audit_log_is_append_only() {
     let (_dir, path, mut store) = store();
-    store
-        .apply_provider_event(
-            Provider::Calendly,
-            &fixture("calendly", "invitee.created"),
-            Source::Relay,
-            NOW,
-        )
-        .unwrap();
+    book(&mut store, NOW);
     let conn = Connection::open(&path).unwrap();
     let update = conn.execute("UPDATE audit_log SET summary = 'edited'", []);
     assert!(update.unwrap_err().to_string().contains("append-only"));
@@ -343,14 +325,7 @@ fn the_audit_log_is_append_only() {
 #[test]
 fn timers_wait_in_the_outbox_until_due() {
     let (_dir, _path, mut store) = store();
-    store
-        .apply_provider_event(
-            Provider::Calendly,
-            &fixture("calendly", "invitee.created"),
-            Source::Relay,
-            NOW,
-        )
-        .unwrap();
+    book(&mut store, NOW);
     let due_now: Vec<String> = store
         .due_effects(NOW, 100)
         .unwrap()
@@ -463,14 +438,7 @@ fn an_unconfirmed_event_changes_nothing_until_the_same_event_is_confirmed() {
     use coachdesk_domain::read_back::Contradiction;
     let (_dir, path, mut store) = store();
     let now = datetime!(2026-03-01 10:00 UTC);
-    store
-        .apply_provider_event(
-            Provider::Calendly,
-            &fixture("calendly", "invitee.created"),
-            Source::Relay,
-            now,
-        )
-        .unwrap();
+    book(&mut store, now);
     let before = snapshot(&path);
     let paid = paid_through_link();
     let contradiction = Contradiction::Missing {

@@ -43,7 +43,7 @@ fn a_held_refund_waits_for_approval_then_runs() {
     );
     let items = store.held_refund_items().unwrap();
     assert_eq!(items.len(), 1);
-    assert_eq!(items[0].booking_id, booking_id);
+    assert_eq!(items[0].booking_id, booking_id.as_str());
     assert_eq!(items[0].codes, vec![REFUND_AWAITING_APPROVAL.to_owned()]);
     assert!(
         items[0].message.contains("75.00 EUR"),

@@ -38,9 +38,11 @@ fn unversioned_facts_and_payloads_read_as_before() {
 
     let conn = Connection::open(&path).unwrap();
     let facts: String = conn
-        .query_row("SELECT facts FROM bookings WHERE id = ?1", [&id], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT facts FROM bookings WHERE id = ?1",
+            [id.as_str()],
+            |r| r.get(0),
+        )
         .unwrap();
     assert!(facts.starts_with(r#"{"v":1,"data":{"#), "{facts}");
     let written: serde_json::Value = serde_json::from_str(&facts).unwrap();
@@ -49,11 +51,11 @@ fn unversioned_facts_and_payloads_read_as_before() {
         .unwrap()
         .to_owned();
     let old = OLD_FACTS
-        .replace("{id}", &id)
+        .replace("{id}", id.as_str())
         .replace("{st}", &session_type);
     conn.execute(
         "UPDATE bookings SET facts = ?2 WHERE id = ?1",
-        params![id, old],
+        params![id.as_str(), old],
     )
     .unwrap();
     for (kind, payload) in OLD_PAYLOADS {

@@ -18,7 +18,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use coachdesk_domain::booking::{CauseKind, EmailKind, Notice, RefundCause, RefundStatus};
+use coachdesk_domain::booking::{
+    BookingId, CauseKind, EmailKind, Notice, RefundCause, RefundStatus,
+};
 use coachdesk_domain::provider::uuid_of;
 use coachdesk_domain::{BookingEvent, Effect, Money};
 use coachdesk_providers::{CheckoutRequest, ProviderError, RefundRequest, RefundSeen};
@@ -30,7 +32,7 @@ use crate::{lock, Providers, SyncError};
 
 /// What the coach is told on the desktop (the shell emits it to the UI).
 pub trait Notifier: Send + Sync + 'static {
-    fn notify(&self, booking_id: &str, notice: Notice);
+    fn notify(&self, booking_id: &BookingId, notice: Notice);
 }
 
 /// Logs notices; the default until the shell plugs in its own.
@@ -38,8 +40,12 @@ pub trait Notifier: Send + Sync + 'static {
 pub struct LogNotifier;
 
 impl Notifier for LogNotifier {
-    fn notify(&self, booking_id: &str, notice: Notice) {
-        tracing::info!(booking = booking_id, ?notice, "notice for the coach");
+    fn notify(&self, booking_id: &BookingId, notice: Notice) {
+        tracing::info!(
+            booking = booking_id.as_str(),
+            ?notice,
+            "notice for the coach"
+        );
     }
 }
 
@@ -53,14 +59,14 @@ pub enum MailOutcome {
 
 /// Sends the client's emails. The emails issue plugs an SMTP mailer in here.
 pub trait Mailer: Send + Sync + 'static {
-    fn send(&self, booking_id: &str, email: EmailKind) -> Result<MailOutcome, ProviderError>;
+    fn send(&self, booking_id: &BookingId, email: EmailKind) -> Result<MailOutcome, ProviderError>;
 
     /// Sends the email of one outbox row. `idempotency_key` is the row's key, which an SMTP
     /// mailer makes the Message-ID of (so a coach's resend is a message of its own).
     /// Defaults to [`Mailer::send`].
     fn send_for_row(
         &self,
-        booking_id: &str,
+        booking_id: &BookingId,
         email: EmailKind,
         idempotency_key: &str,
     ) -> Result<MailOutcome, ProviderError> {
@@ -77,7 +83,11 @@ pub struct UnconfiguredMailer;
 pub const EMAIL_NOT_CONFIGURED: &str = "email sending not configured";
 
 impl Mailer for UnconfiguredMailer {
-    fn send(&self, _booking_id: &str, _email: EmailKind) -> Result<MailOutcome, ProviderError> {
+    fn send(
+        &self,
+        _booking_id: &BookingId,
+        _email: EmailKind,
+    ) -> Result<MailOutcome, ProviderError> {
         Ok(MailOutcome::NotSent(EMAIL_NOT_CONFIGURED.to_owned()))
     }
 }
@@ -238,7 +248,7 @@ pub fn check_refund(
 ) -> RefundCheck {
     let ours = seen.iter().find(|r| {
         r.cause.as_deref() == Some(cause.as_str())
-            && r.booking_id.as_deref() == Some(&row.booking_id)
+            && r.booking_id.as_deref() == Some(row.booking_id.as_str())
     });
     if let Some(refund) = ours {
         return RefundCheck::Exists(refund.clone());
@@ -542,7 +552,7 @@ impl Executor {
                         &RefundRequest {
                             payment_intent,
                             amount: Some(amount),
-                            booking_id: row.booking_id.clone(),
+                            booking_id: row.booking_id.to_string(),
                             cause: cause.to_string(),
                         },
                         &key,
@@ -634,9 +644,9 @@ impl Executor {
         let reference = schedule
             .as_ref()
             .map(|s| uuid_of(&s.invitee_uri).to_owned())
-            .unwrap_or_else(|| row.booking_id.clone());
+            .unwrap_or_else(|| row.booking_id.to_string());
         Ok(CheckoutRequest {
-            booking_id: row.booking_id.clone(),
+            booking_id: row.booking_id.to_string(),
             client_reference_id: reference,
             product_name: schedule
                 .as_ref()
@@ -654,7 +664,7 @@ impl Executor {
 
 fn feed_outcome(
     store: &mut Store,
-    booking_id: &str,
+    booking_id: &BookingId,
     key: &str,
     event: &BookingEvent,
     now: OffsetDateTime,
@@ -689,7 +699,7 @@ mod tests {
     fn row(effect: Effect, attempts: u32) -> OutboxRow {
         OutboxRow {
             id: 7,
-            booking_id: "bk_1".into(),
+            booking_id: BookingId::from_stored("bk_1"),
             effect_key: effect.key(),
             idempotency_key: format!("coachdesk-bk_1-{}", effect.key()),
             effect,

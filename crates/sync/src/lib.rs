@@ -234,7 +234,9 @@ fn rfc3339(at: OffsetDateTime) -> Option<String> {
     at.format(&Rfc3339).ok()
 }
 
-fn error_text(err: &dyn std::error::Error) -> String {
+/// An error with its sources, `outer: inner: ...`: what the logs and the coach's
+/// diagnostics show of a failure (the error's own text alone hides its cause).
+pub fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(inner) = source {
@@ -436,7 +438,7 @@ async fn pull_loop(shared: Arc<Shared>, relay: relay::RelayClient) {
         match pulled {
             Ok(()) => failures = 0,
             Err(err) => {
-                let text = error_text(&err);
+                let text = error_chain(&err);
                 tracing::warn!(error = %text, "relay sync failed");
                 shared.update(|s| {
                     s.connected = false;
@@ -609,7 +611,7 @@ async fn executor_loop(shared: Arc<Shared>, executor: Executor) {
                 s.executor_passes += 1;
             }),
             Err(err) => {
-                let text = error_text(&err);
+                let text = error_chain(&err);
                 tracing::warn!(error = %text, "effect executor failed");
                 shared.update(|s| s.last_error = Some(text));
             }
@@ -697,7 +699,7 @@ async fn keep_relay_key(shared: &Shared) {
             "the relay verifies Calendly with its configured keys only (hand-over turned off)"
         ),
         Err(err) => tracing::warn!(
-            error = %error_text(&err),
+            error = %error_chain(&err),
             "the relay could not be given the Calendly signing key; it will be tried again at the next check"
         ),
     }
@@ -721,7 +723,7 @@ async fn subscription_loop(shared: Arc<Shared>) {
                 shared.update(|s| s.subscription = Some(health));
             }
             Err(err) => {
-                tracing::warn!(error = %error_text(&err), "Calendly subscription check failed")
+                tracing::warn!(error = %error_chain(&err), "Calendly subscription check failed")
             }
         }
         match shared.config.subscription_check_every {

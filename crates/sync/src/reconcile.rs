@@ -275,7 +275,7 @@ mod tests {
 
     #[test]
     fn a_known_active_invitee_yields_nothing() {
-        let local = Booking::new("bk_1");
+        let local = Booking::new(coachdesk_domain::BookingId::from_stored("bk_1"));
         assert!(calendly_facts("U", &json!({}), &invitee("active"), Some(&local)).is_empty());
     }
 }

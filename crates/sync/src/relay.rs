@@ -86,19 +86,7 @@ impl RelayClient {
             self.base,
             wait.as_secs()
         );
-        let response = self
-            .http
-            .get(url)
-            .bearer_auth(token)
-            .send()
-            .await
-            .map_err(unreachable)?;
-        let status = response.status().as_u16();
-        if status != 200 {
-            let text = response.text().await.unwrap_or_default();
-            return Err(ProviderError::from_relay_status(status, text));
-        }
-        response.json().await.map_err(unreachable)
+        expect_json(self.http.get(url).bearer_auth(token)).await
     }
 
     /// Acknowledges everything up to `through`, of the relay `relay_id` (the identity the
@@ -155,19 +143,12 @@ impl RelayClient {
         &self,
         token: &str,
     ) -> Result<coachdesk_protocol::relay::RedirectsPage, ProviderError> {
-        let response = self
-            .http
-            .get(format!("{}/v1/redirects", self.base))
-            .bearer_auth(token)
-            .send()
-            .await
-            .map_err(unreachable)?;
-        let status = response.status().as_u16();
-        if status != 200 {
-            let text = response.text().await.unwrap_or_default();
-            return Err(ProviderError::from_relay_status(status, text));
-        }
-        response.json().await.map_err(unreachable)
+        expect_json(
+            self.http
+                .get(format!("{}/v1/redirects", self.base))
+                .bearer_auth(token),
+        )
+        .await
     }
 }
 
@@ -189,28 +170,14 @@ impl RelayClient {
         token: &str,
         key: &str,
     ) -> Result<KeyHandover, ProviderError> {
-        let response = self
-            .http
-            .put(format!("{}/v1/calendly-signing-key", self.base))
-            .bearer_auth(token)
-            .json(&coachdesk_protocol::relay::CalendlyKeyRequest {
+        self.hand_over(
+            token,
+            "calendly-signing-key",
+            &coachdesk_protocol::relay::CalendlyKeyRequest {
                 key: key.to_owned(),
-            })
-            .send()
-            .await
-            .map_err(unreachable)?;
-        let status = response.status().as_u16();
-        if status == 200 {
-            return Ok(KeyHandover::Accepted);
-        }
-        let text = response.text().await.unwrap_or_default();
-        let code = serde_json::from_str::<coachdesk_protocol::relay::ApiError>(&text)
-            .map(|e| e.error)
-            .unwrap_or_default();
-        if status == 403 && code == coachdesk_protocol::relay::error_code::HANDOVER_DISABLED {
-            return Ok(KeyHandover::Disabled);
-        }
-        Err(ProviderError::from_relay_status(status, text))
+            },
+        )
+        .await
     }
 }
 
@@ -223,13 +190,29 @@ impl RelayClient {
         token: &str,
         secrets: &[&str],
     ) -> Result<KeyHandover, ProviderError> {
+        self.hand_over(
+            token,
+            "stripe-signing-secrets",
+            &coachdesk_protocol::relay::StripeSecretsRequest {
+                secrets: secrets.iter().map(|s| (*s).to_owned()).collect(),
+            },
+        )
+        .await
+    }
+
+    /// `PUT /v1/<what>` of a secret handover, and what the relay made of it: accepted,
+    /// or refused because this relay takes no handovers (`403 handover_disabled`).
+    async fn hand_over(
+        &self,
+        token: &str,
+        what: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<KeyHandover, ProviderError> {
         let response = self
             .http
-            .put(format!("{}/v1/stripe-signing-secrets", self.base))
+            .put(format!("{}/v1/{what}", self.base))
             .bearer_auth(token)
-            .json(&coachdesk_protocol::relay::StripeSecretsRequest {
-                secrets: secrets.iter().map(|s| (*s).to_owned()).collect(),
-            })
+            .json(body)
             .send()
             .await
             .map_err(unreachable)?;
@@ -438,6 +421,19 @@ fn provider(p: WireProvider) -> Provider {
         WireProvider::Stripe => Provider::Stripe,
         WireProvider::Calendly => Provider::Calendly,
     }
+}
+
+/// Sends a relay API request whose only good answer is 200 with a JSON body, and reads it.
+async fn expect_json<T: serde::de::DeserializeOwned>(
+    request: reqwest::RequestBuilder,
+) -> Result<T, ProviderError> {
+    let response = request.send().await.map_err(unreachable)?;
+    let status = response.status().as_u16();
+    if status != 200 {
+        let text = response.text().await.unwrap_or_default();
+        return Err(ProviderError::from_relay_status(status, text));
+    }
+    response.json().await.map_err(unreachable)
 }
 
 /// Sends a relay API request whose only good answer is 200 with nothing to read.

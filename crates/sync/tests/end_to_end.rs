@@ -75,11 +75,7 @@ async fn client_cancels_inside_the_refund_window_and_gets_one_full_refund() {
         .client
         .book_with(serde_json::json!({"event_type": "coaching-60", "name": "Cy", "email": "cy@example.com", "start_time": start}))
         .expect("book");
-    w.pay(&b.invitee_uuid, &b.email);
-    w.settle_to(&b.invitee_uri, "confirmed").await;
-    w.client
-        .cancel_as_invitee(&b.invitee_uri, "cannot make it")
-        .expect("cancel");
+    w.pay_then_client_cancels(&b).await;
     let booking = w.settle_to(&b.invitee_uri, "refunded").await;
     let refunds: Vec<_> = w
         .stripe_requests("/v1/refunds")
@@ -342,7 +338,7 @@ async fn a_refund_interrupted_after_stripe_answered_is_not_repeated() {
     let request = coachdesk_providers::RefundRequest {
         payment_intent,
         amount: Some(amount),
-        booking_id: row.booking_id.clone(),
+        booking_id: row.booking_id.to_string(),
         cause: cause.to_string(),
     };
     for _ in 0..2 {

@@ -6,6 +6,7 @@
 
 mod support;
 
+use coachdesk_domain::BookingId;
 use coachdesk_sim::DeliveryKnobs;
 use coachdesk_store::Feature;
 use support::{eventually, World};
@@ -30,11 +31,7 @@ async fn with_automatic_refunds_off_a_client_cancellation_refund_waits_for_appro
         .client
         .book("coaching-60", "Hana", "hana@example.com")
         .expect("book");
-    w.pay(&b.invitee_uuid, &b.email);
-    w.settle_to(&b.invitee_uri, "confirmed").await;
-    w.client
-        .cancel_as_invitee(&b.invitee_uri, "cannot make it")
-        .expect("cancel");
+    w.pay_then_client_cancels(&b).await;
 
     let item = eventually("the refund to be held for the coach", || async {
         w.store
@@ -66,7 +63,10 @@ async fn with_automatic_refunds_off_a_client_cancellation_refund_waits_for_appro
         .store
         .lock()
         .unwrap()
-        .approve_held_refunds(&item.booking_id, OffsetDateTime::now_utc())
+        .approve_held_refunds(
+            &BookingId::from_stored(item.booking_id.as_str()),
+            OffsetDateTime::now_utc(),
+        )
         .unwrap();
     assert_eq!(released, 1);
     w.handle().run_effects_soon();

@@ -70,7 +70,12 @@ async fn other_sales_their_refunds_and_disputes_never_become_bookings_revenue_or
     assert_eq!(bookings.len(), 1, "only Coachdesk's booking: {bookings:#?}");
     assert_eq!(
         bookings[0].id,
-        store.booking_by_invitee(&invitee).unwrap().unwrap().id
+        store
+            .booking_by_invitee(&invitee)
+            .unwrap()
+            .unwrap()
+            .id
+            .as_str()
     );
     drop(store);
     assert_eq!(

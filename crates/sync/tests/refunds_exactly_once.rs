@@ -10,7 +10,6 @@ mod desk;
 
 use coachdesk_domain::booking::{BookingEvent, RefundChoice, RefundStatus};
 use coachdesk_sim::{Fault, FaultKind};
-use coachdesk_store::Feature;
 use desk::{assert_no_invalid_stripe_requests, Desk, DAY};
 use time::OffsetDateTime;
 
@@ -85,17 +84,8 @@ async fn a_refund_whose_answer_was_lost_and_retried_two_days_later_exists_once()
 #[tokio::test]
 async fn a_held_refund_approved_after_a_dashboard_refund_is_capped_at_what_is_left() {
     let desk = Desk::start().await;
-    desk.store
-        .lock()
-        .unwrap()
-        .set_feature(Feature::AutomaticRefunds, false)
-        .expect("toggle");
     let now = OffsetDateTime::now_utc();
-    let (invitee, pi) = desk.paid_booking("mia", now).await;
-    desk.client
-        .cancel_as_invitee(&invitee, "cannot make it")
-        .expect("cancel");
-    desk.feed(now).await;
+    let (invitee, pi) = desk.held_cancellation("mia", now).await;
     let report = desk.executor.run_once(now).await.expect("run");
     assert_eq!(report.held, 1, "{report:?}");
     assert!(desk.refund_posts().is_empty(), "a held refund waits");
@@ -104,13 +94,7 @@ async fn a_held_refund_approved_after_a_dashboard_refund_is_capped_at_what_is_le
     desk.client
         .dashboard_refund(&pi, Some(10000))
         .expect("dashboard refund");
-    let id = desk.booking(&invitee).id;
-    desk.store
-        .lock()
-        .unwrap()
-        .approve_held_refunds(&id, now)
-        .expect("approve");
-    let report = desk.executor.run_once(now).await.expect("run");
+    let report = desk.approve_and_run(&invitee, now).await;
     assert_eq!(report.done, 1, "{report:?}");
 
     let posts = desk.refund_posts();
@@ -138,28 +122,13 @@ async fn a_held_refund_approved_after_a_dashboard_refund_is_capped_at_what_is_le
 #[tokio::test]
 async fn a_held_refund_approved_after_the_whole_payment_went_back_sends_nothing() {
     let desk = Desk::start().await;
-    desk.store
-        .lock()
-        .unwrap()
-        .set_feature(Feature::AutomaticRefunds, false)
-        .expect("toggle");
     let now = OffsetDateTime::now_utc();
-    let (invitee, pi) = desk.paid_booking("noa", now).await;
-    desk.client
-        .cancel_as_invitee(&invitee, "cannot make it")
-        .expect("cancel");
-    desk.feed(now).await;
+    let (invitee, pi) = desk.held_cancellation("noa", now).await;
     assert_eq!(desk.executor.run_once(now).await.expect("run").held, 1);
     desk.client
         .dashboard_refund(&pi, None)
         .expect("dashboard refund");
-    let id = desk.booking(&invitee).id;
-    desk.store
-        .lock()
-        .unwrap()
-        .approve_held_refunds(&id, now)
-        .expect("approve");
-    let report = desk.executor.run_once(now).await.expect("run");
+    let report = desk.approve_and_run(&invitee, now).await;
     assert_eq!(report.done, 1, "{report:?}");
     assert!(desk.refund_posts().is_empty(), "nothing was left to refund");
     let booking = desk.booking(&invitee);

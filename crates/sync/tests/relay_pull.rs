@@ -16,7 +16,10 @@ use support::{eventually, World};
 use time::OffsetDateTime;
 
 /// What the database holds for the booking: inbox rows by key, audit causes, outbox keys.
-fn footprint(w: &World, booking_id: &str) -> (BTreeMap<String, usize>, Vec<String>, Vec<String>) {
+fn footprint(
+    w: &World,
+    booking_id: &coachdesk_domain::BookingId,
+) -> (BTreeMap<String, usize>, Vec<String>, Vec<String>) {
     let store = w.store.lock().unwrap();
     let mut inbox = BTreeMap::new();
     for e in store

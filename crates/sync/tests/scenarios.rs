@@ -604,7 +604,7 @@ async fn with_late_refunds_off_a_late_payment_waits_in_needs_attention() {
     })
     .await;
     let booking = w.booking_of(&b.invitee_uri).expect("booking");
-    assert_eq!(held[0].booking_id, booking.id);
+    assert_eq!(held[0].booking_id, booking.id.as_str());
     assert_eq!(held[0].codes, [REFUND_AWAITING_APPROVAL]);
     assert!(
         held[0].message.contains("150.00 EUR"),

@@ -42,7 +42,7 @@ async fn events_sealed_for_a_lost_key_are_recovered_by_reconciliation() {
     w.client.flush().expect("flush");
     let ada = w.settle_to(&first.invitee_uri, "confirmed").await;
     assert!(
-        sources_of(&w, &ada.id).iter().all(|s| s == "relay"),
+        sources_of(&w, ada.id.as_str()).iter().all(|s| s == "relay"),
         "opened from the relay's sealed copies"
     );
     let old_key = sealing::identity(&w.keychain).expect("key").public();
@@ -66,7 +66,7 @@ async fn events_sealed_for_a_lost_key_are_recovered_by_reconciliation() {
 
     w.start_sync();
     let bea = w.settle_to(&second.invitee_uri, "confirmed").await;
-    let sources = sources_of(&w, &bea.id);
+    let sources = sources_of(&w, bea.id.as_str());
     assert!(!sources.is_empty());
     assert!(
         sources.iter().all(|s| s == "reconcile"),

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 
 use super::cause::RefundCause;
 use super::event::{BookingEvent, TimerKind};
+use super::id::BookingId;
 use crate::money::Money;
 
 /// Something to tell the coach on the desktop.
@@ -121,7 +122,7 @@ impl EffectKey {
 
     /// The effect's `Idempotency-Key` at the provider: unique per booking and effect, the
     /// same on every retry.
-    pub fn idempotency_key(&self, booking_id: &str) -> String {
+    pub fn idempotency_key(&self, booking_id: &BookingId) -> String {
         format!("coachdesk-{booking_id}-{}", self.0)
     }
 

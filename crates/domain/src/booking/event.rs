@@ -231,7 +231,10 @@ pub enum BookingEvent {
     /// The old booking learns its successor.
     RescheduledTo { successor: String },
     /// The new booking receives the old booking's payment.
-    PaymentCarried { from: String, payment: PaymentFact },
+    PaymentCarried {
+        from: super::BookingId,
+        payment: PaymentFact,
+    },
 
     // --- Coach actions ---
     CoachCancelled {

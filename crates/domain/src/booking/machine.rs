@@ -628,7 +628,11 @@ fn merge_cancellation(b: &mut Booking, fact: CancellationFact) {
     }
 }
 
-fn merge_payment(b: &mut Booking, fact: &super::PaymentFact, carried_from: Option<String>) {
+fn merge_payment(
+    b: &mut Booking,
+    fact: &super::PaymentFact,
+    carried_from: Option<super::BookingId>,
+) {
     let record = b
         .payments
         .entry(fact.checkout_session.clone())

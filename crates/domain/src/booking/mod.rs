@@ -10,6 +10,7 @@
 mod cause;
 mod effect;
 mod event;
+mod id;
 mod machine;
 mod quote;
 mod state;
@@ -27,6 +28,7 @@ pub use event::{
     BookingEvent, Canceler, DisputeOutcome, PaymentFact, PaymentStatus, RefundChoice, RefundFact,
     RefundStatus, Schedule, Terms, TimerKind,
 };
+pub use id::{BookingId, EmptyBookingId};
 pub use machine::{apply, coach_offer, CoachOffer, Rejection, Transition};
 pub use quote::{cancellation_quote, RefundQuote};
 pub use state::{AttentionReason, BookingState};
@@ -49,7 +51,7 @@ pub struct PaymentRecord {
     #[serde(flatten)]
     pub fact: PaymentFact,
     /// Set when the payment was made for the booking this one replaced.
-    pub carried_from: Option<String>,
+    pub carried_from: Option<BookingId>,
 }
 
 /// A refund as the booking holds it: one of this app's (keyed by cause) or one made
@@ -111,7 +113,7 @@ pub struct ManualState {
 /// One booking: a client's session and the money around it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Booking {
-    pub id: String,
+    pub id: BookingId,
     pub state: BookingState,
     pub attention: Vec<AttentionReason>,
     pub schedule: Option<Schedule>,
@@ -170,9 +172,9 @@ impl HandedOn {
 
 impl Booking {
     /// A booking nothing is known about yet.
-    pub fn new(id: impl Into<String>) -> Self {
+    pub fn new(id: BookingId) -> Self {
         Self {
-            id: id.into(),
+            id,
             state: BookingState::AwaitingPayment,
             attention: Vec::new(),
             schedule: None,

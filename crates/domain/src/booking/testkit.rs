@@ -205,9 +205,10 @@ pub fn dispute() -> BookingEvent {
 
 /// Applies events in order, panicking on a rejection (tests only).
 pub fn run(events: &[BookingEvent]) -> Booking {
-    events
-        .iter()
-        .fold(Booking::new("bk_test"), |b, event| step(&b, event))
+    events.iter().fold(
+        Booking::new(BookingId::from_stored("bk_test")),
+        |b, event| step(&b, event),
+    )
 }
 
 pub fn step(booking: &Booking, event: &BookingEvent) -> Booking {
@@ -275,7 +276,7 @@ pub fn sample_events() -> Vec<BookingEvent> {
             successor: INV_B.into(),
         },
         BookingEvent::PaymentCarried {
-            from: "bk_old".into(),
+            from: BookingId::from_stored("bk_old"),
             payment: PaymentFact {
                 checkout_session: "cs_old".into(),
                 payment_intent: Some("pi_old".into()),

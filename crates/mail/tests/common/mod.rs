@@ -15,8 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use coachdesk_demo::calendly::{rfc3339, InviteeBody};
 use coachdesk_domain::provider::Provider;
-use coachdesk_domain::Booking;
+use coachdesk_domain::{Booking, BookingId};
 use coachdesk_mail::{
     save_settings, CoachIdentity, Dispatcher, FixedPassword, MailSettings, Security, SmtpSettings,
 };
@@ -24,7 +25,6 @@ use coachdesk_protocol::ipc::{RefundTierDto, SessionTypeDraft};
 use coachdesk_store::{Source, Store};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use time::format_description::well_known::Rfc3339;
 use time::macros::datetime;
 use time::{Duration as TimeDuration, OffsetDateTime};
 
@@ -271,39 +271,24 @@ pub fn dispatcher(store: &Arc<Mutex<Store>>, password: Option<&str>) -> Dispatch
     )
 }
 
-fn rfc3339(at: OffsetDateTime) -> String {
-    at.format(&Rfc3339).expect("a time")
-}
-
 pub fn invitee_uri(id: &str) -> String {
     format!("https://api.calendly.com/scheduled_events/EV-{id}/invitees/{id}")
 }
 
 fn invitee_payload(id: &str, email: &str, start: OffsetDateTime, booked: OffsetDateTime) -> Value {
     let event_uri = format!("https://api.calendly.com/scheduled_events/EV-{id}");
-    json!({
-        "uri": invitee_uri(id),
-        "email": email,
-        "name": "Dana Client",
-        "status": "active",
-        "timezone": "Europe/Berlin",
-        "event": event_uri,
-        "created_at": rfc3339(booked),
-        "updated_at": rfc3339(booked),
-        "rescheduled": false,
-        "old_invitee": null,
-        "new_invitee": null,
-        "cancellation": null,
-        "no_show": null,
-        "scheduled_event": {
-            "uri": event_uri,
-            "name": "Coaching",
-            "status": "active",
-            "start_time": rfc3339(start),
-            "end_time": rfc3339(start + TimeDuration::hours(1)),
-            "event_type": EVENT_TYPE,
-        },
-    })
+    InviteeBody {
+        uri: &invitee_uri(id),
+        event_uri: &event_uri,
+        name: "Dana Client",
+        email,
+        event_name: "Coaching",
+        event_type: EVENT_TYPE,
+        start,
+        end: start + TimeDuration::hours(1),
+        booked,
+    }
+    .payload()
 }
 
 fn envelope(event: &str, at: OffsetDateTime, payload: Value) -> Vec<u8> {
@@ -397,7 +382,7 @@ pub fn booking_of(store: &Arc<Mutex<Store>>, id: &str) -> Booking {
 /// The email rows of the outbox: (effect key, status, note).
 pub fn email_rows(
     store: &Arc<Mutex<Store>>,
-    booking_id: &str,
+    booking_id: &BookingId,
 ) -> Vec<(String, String, Option<String>, u32)> {
     store
         .lock()
@@ -408,4 +393,53 @@ pub fn email_rows(
         .filter(|e| e.kind == "send_email")
         .map(|e| (e.effect_key, e.status, e.last_error, e.attempts))
         .collect()
+}
+
+/// The outbox row of a booking's payment request: its status, its note (empty when none)
+/// and its attempts.
+pub fn payment_request_row(
+    store: &Arc<Mutex<Store>>,
+    booking_id: &BookingId,
+) -> (String, String, u32) {
+    let rows = email_rows(store, booking_id);
+    let (_, status, note, attempts) = rows
+        .into_iter()
+        .find(|(key, ..)| key == "email:payment-request")
+        .expect("the payment request row");
+    (status, note.unwrap_or_default(), attempts)
+}
+
+/// What the booking of invitee `id` is flagged for, its reasons joined by " | ".
+pub fn attention_of(store: &Arc<Mutex<Store>>, id: &str) -> String {
+    booking_of(store, id)
+        .attention
+        .iter()
+        .map(|a| a.describe())
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+/// No provider secrets: only the mail path is exercised.
+pub struct NoSecrets;
+
+impl coachdesk_sync::SecretSource for NoSecrets {
+    fn get(
+        &self,
+        _name: coachdesk_sync::SecretName,
+    ) -> Result<coachdesk_sync::Secret, coachdesk_sync::SecretError> {
+        Err(coachdesk_sync::SecretError::Missing {
+            label: "test secret",
+        })
+    }
+}
+
+/// `got` is one message to each of `to` (sorted), each with a Message-ID of its own.
+pub fn assert_one_message_each(got: &[Received], to: &[&str]) {
+    let mut ids: Vec<_> = got.iter().map(|m| m.message_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((got.len(), ids.len()), (to.len(), to.len()), "{got:#?}");
+    let mut rcpt: Vec<_> = got.iter().flat_map(|m| m.rcpt_tos.clone()).collect();
+    rcpt.sort();
+    assert_eq!(rcpt, to);
 }

@@ -34,22 +34,13 @@ pub fn store() -> (tempfile::TempDir, PathBuf, Store) {
 /// before, 50% up to 24 h.
 pub fn coaching() -> coachdesk_domain::session_type::SessionTypeSpec {
     use coachdesk_domain::session_type::SessionTypeInput;
-    use coachdesk_domain::RefundTier;
     SessionTypeInput {
         name: "Coaching",
         duration_minutes: 60,
         price: "150",
         currency: "EUR",
-        refund_tiers: vec![
-            RefundTier {
-                min_hours_before: 48,
-                percent: 100,
-            },
-            RefundTier {
-                min_hours_before: 24,
-                percent: 50,
-            },
-        ],
+        // 100% up to 48 h before, 50% up to 24 h before.
+        refund_tiers: coachdesk_domain::RefundPolicy::default().tiers().to_vec(),
         calendly_event_type_uri: Some("https://api.calendly.com/event_types/ETY0000000000060"),
         payment_window_minutes: None,
     }
@@ -57,9 +48,8 @@ pub fn coaching() -> coachdesk_domain::session_type::SessionTypeSpec {
     .unwrap()
 }
 
-/// Applies the fixtures' `invitee.created` then its payment through the link, at `now`;
-/// answers the booking's id.
-pub fn book_and_pay(store: &mut Store, now: time::OffsetDateTime) -> String {
+/// Applies the fixtures' `invitee.created` (the booking, not paid yet) at `now`.
+pub fn book(store: &mut Store, now: time::OffsetDateTime) -> coachdesk_store::Applied {
     use coachdesk_domain::provider::Provider;
     use coachdesk_store::Source;
     store
@@ -69,7 +59,15 @@ pub fn book_and_pay(store: &mut Store, now: time::OffsetDateTime) -> String {
             Source::Relay,
             now,
         )
-        .unwrap();
+        .unwrap()
+}
+
+/// Applies the fixtures' `invitee.created` then its payment through the link, at `now`;
+/// answers the booking's id.
+pub fn book_and_pay(store: &mut Store, now: time::OffsetDateTime) -> coachdesk_domain::BookingId {
+    use coachdesk_domain::provider::Provider;
+    use coachdesk_store::Source;
+    book(store, now);
     store
         .apply_provider_event(Provider::Stripe, &paid_through_link(), Source::Relay, now)
         .unwrap()

@@ -3,14 +3,15 @@
 //! the outbox at the test's own time). No relay, no keychain.
 #![allow(dead_code)]
 
+#[path = "../selling/mod.rs"]
+mod selling;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use coachdesk_desk::SessionTypeForms;
 use coachdesk_domain::provider::Provider;
 use coachdesk_domain::Booking;
-use coachdesk_protocol::ipc::{RefundTierDto, SessionTypeDraft};
-use coachdesk_providers::{CalendlyApi, PaymentLinkCreated, StripeApi};
+use coachdesk_providers::PaymentLinkCreated;
 use coachdesk_sim::{SimClient, SimConfig, Simulator};
 use coachdesk_store::{Source, Store};
 use coachdesk_sync::executor::Executor;
@@ -63,48 +64,17 @@ impl Desk {
         secrets.set(SecretName::StripeTestKey, Secret::new(STRIPE_KEY));
         secrets.set(SecretName::CalendlyToken, Secret::new(sim.calendly_token()));
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut store = Store::open(&dir.path().join("coachdesk.db")).expect("store");
+        let store = Store::open(&dir.path().join("coachdesk.db")).expect("store");
 
-        let calendly = CalendlyApi::new(
-            &config.calendly_base,
-            &sim.calendly_token(),
-            Duration::from_secs(5),
-        )
-        .expect("calendly");
-        let me = calendly.current_user().await.expect("users/me");
-        let coaching = calendly
-            .event_types(&me.uri)
-            .await
-            .expect("event types")
-            .iter()
-            .find(|t| t["slug"] == "coaching-60")
-            .and_then(|t| t["uri"].as_str())
-            .expect("coaching-60")
-            .to_owned();
-        let st = store
-            .create_session_type(&SessionTypeDraft {
-                name: "Coaching".into(),
-                duration_minutes: 60,
-                price: "150.00".into(),
-                currency: "EUR".into(),
-                refund_tiers: vec![RefundTierDto {
-                    min_hours_before: 0,
-                    percent: 100,
-                }],
-                calendly_event_type_uri: Some(coaching),
-                payment_window_minutes: None,
-            })
-            .expect("session type");
-        let stripe = StripeApi::new(&config.stripe_base, STRIPE_KEY).expect("stripe");
-        let price = coachdesk_domain::Money::new(
-            15000,
-            coachdesk_domain::Currency::parse("EUR").expect("eur"),
-        );
-        let link = stripe
-            .create_payment_link(&st.name, price, &format!("coachdesk-{}", st.id))
-            .await
-            .expect("payment link");
         let store = Arc::new(Mutex::new(store));
+        let link = selling::sell(
+            &config,
+            &sim.calendly_token(),
+            STRIPE_KEY,
+            &store,
+            &selling::coaching(&[(0, 100)]),
+        )
+        .await;
         let providers = Arc::new(Providers::new(config.clone(), Arc::new(secrets)));
         let executor = Executor::new(
             store.clone(),
@@ -189,6 +159,39 @@ impl Desk {
         self.client
             .requests(Some("POST"), Some("/v1/refunds"))
             .expect("log")
+    }
+
+    /// The coach approves the held refunds of invitee `invitee`'s booking, then the
+    /// executor runs once; answers its report.
+    pub async fn approve_and_run(
+        &self,
+        invitee: &str,
+        now: OffsetDateTime,
+    ) -> coachdesk_sync::executor::ExecutorReport {
+        let id = self.booking(invitee).id;
+        self.store
+            .lock()
+            .unwrap()
+            .approve_held_refunds(&id, now)
+            .expect("approve");
+        self.executor.run_once(now).await.expect("run")
+    }
+
+    /// With automatic refunds off, a booked and paid session the client then cancels, fed
+    /// to the store (its policy refund waits for the coach); answers the invitee URI and
+    /// the payment intent.
+    pub async fn held_cancellation(&self, name: &str, now: OffsetDateTime) -> (String, String) {
+        self.store
+            .lock()
+            .unwrap()
+            .set_feature(coachdesk_store::Feature::AutomaticRefunds, false)
+            .expect("toggle");
+        let (invitee, pi) = self.paid_booking(name, now).await;
+        self.client
+            .cancel_as_invitee(&invitee, "cannot make it")
+            .expect("cancel");
+        self.feed(now).await;
+        (invitee, pi)
     }
 
     /// A booked and paid session; answers the invitee URI and the payment intent.

@@ -2,6 +2,9 @@
 //! simulator, a real SQLite file, the real keychain (run under `keyctl session -`).
 #![allow(dead_code)]
 
+#[path = "../selling/mod.rs"]
+mod selling;
+
 use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -9,10 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use coachdesk_desk::SessionTypeForms;
-use coachdesk_domain::Booking;
-use coachdesk_protocol::ipc::{RefundTierDto, SessionTypeDraft};
-use coachdesk_providers::{CalendlyApi, PaymentLinkCreated, StripeApi};
+use coachdesk_domain::{Booking, BookingId};
+use coachdesk_providers::PaymentLinkCreated;
 use coachdesk_sim::{DeliveryKnobs, SimClient, SimConfig, Simulator, WebhookTarget};
 use coachdesk_store::Store;
 use coachdesk_sync::{
@@ -177,12 +178,12 @@ pub struct World {
 /// A mail outlet that records what it is asked to send (and says it was sent).
 #[derive(Default)]
 pub struct RecordingMailer {
-    sent: Mutex<Vec<(String, coachdesk_domain::booking::EmailKind)>>,
+    sent: Mutex<Vec<(BookingId, coachdesk_domain::booking::EmailKind)>>,
 }
 
 impl RecordingMailer {
     /// The emails of one booking, in the order they were sent.
-    pub fn of(&self, booking_id: &str) -> Vec<coachdesk_domain::booking::EmailKind> {
+    pub fn of(&self, booking_id: &BookingId) -> Vec<coachdesk_domain::booking::EmailKind> {
         self.sent
             .lock()
             .unwrap()
@@ -196,13 +197,10 @@ impl RecordingMailer {
 impl coachdesk_sync::Mailer for RecordingMailer {
     fn send(
         &self,
-        booking_id: &str,
+        booking_id: &BookingId,
         email: coachdesk_domain::booking::EmailKind,
     ) -> Result<coachdesk_sync::MailOutcome, coachdesk_providers::ProviderError> {
-        self.sent
-            .lock()
-            .unwrap()
-            .push((booking_id.to_owned(), email));
+        self.sent.lock().unwrap().push((booking_id.clone(), email));
         Ok(coachdesk_sync::MailOutcome::Sent)
     }
 }
@@ -262,7 +260,7 @@ impl World {
         }
         let dir = tempfile::tempdir().expect("tempdir");
         let db_path = dir.path().join("coachdesk.db");
-        let mut store = Store::open(&db_path).expect("store");
+        let store = Store::open(&db_path).expect("store");
         // The simulator is a Calendly of the test's own: these scenarios check the
         // cancellations it receives, so test mode sends them (off by default).
         store
@@ -272,50 +270,15 @@ impl World {
 
         // The coach's set-up: a session type mapped to the Calendly event type, sold
         // through a Stripe payment link.
-        let calendly = CalendlyApi::new(
-            &config.calendly_base,
-            &calendly_token,
-            Duration::from_secs(5),
-        )
-        .expect("calendly");
-        let me = calendly.current_user().await.expect("users/me");
-        let types = calendly.event_types(&me.uri).await.expect("event types");
-        let coaching = types
-            .iter()
-            .find(|t| t["slug"] == "coaching-60")
-            .and_then(|t| t["uri"].as_str())
-            .expect("coaching-60 event type")
-            .to_owned();
-        let st = store
-            .create_session_type(&SessionTypeDraft {
-                name: "Coaching".into(),
-                duration_minutes: 60,
-                price: "150.00".into(),
-                currency: "EUR".into(),
-                refund_tiers: vec![
-                    RefundTierDto {
-                        min_hours_before: 48,
-                        percent: 100,
-                    },
-                    RefundTierDto {
-                        min_hours_before: 0,
-                        percent: 50,
-                    },
-                ],
-                calendly_event_type_uri: Some(coaching),
-                payment_window_minutes: None,
-            })
-            .expect("session type");
-        let stripe = StripeApi::new(&config.stripe_base, &stripe_key).expect("stripe");
-        let price = coachdesk_domain::Money::new(
-            15000,
-            coachdesk_domain::Currency::parse("EUR").expect("eur"),
-        );
-        let link = stripe
-            .create_payment_link(&st.name, price, &format!("coachdesk-{}", st.id))
-            .await
-            .expect("payment link");
         let store = Arc::new(Mutex::new(store));
+        let link = selling::sell(
+            &config,
+            &calendly_token,
+            &stripe_key,
+            &store,
+            &selling::coaching(&[(48, 100), (0, 50)]),
+        )
+        .await;
         let mut world = World {
             relay,
             sim,
@@ -409,51 +372,45 @@ impl World {
         currency: &str,
         tiers: &[(u32, u8)],
     ) -> PaymentLinkCreated {
-        let calendly = CalendlyApi::new(
-            &self.config.calendly_base,
+        selling::sell(
+            &self.config,
             &self.calendly_token,
-            Duration::from_secs(5),
-        )
-        .expect("calendly");
-        let me = calendly.current_user().await.expect("users/me");
-        let intro = calendly
-            .event_types(&me.uri)
-            .await
-            .expect("event types")
-            .iter()
-            .find(|t| t["slug"] == "intro-30")
-            .and_then(|t| t["uri"].as_str())
-            .expect("intro-30 event type")
-            .to_owned();
-        let st = self
-            .store
-            .lock()
-            .unwrap()
-            .create_session_type(&SessionTypeDraft {
-                name: "Intro".into(),
+            &self.stripe_key,
+            &self.store,
+            &selling::Offer {
+                name: "Intro",
                 duration_minutes: 30,
-                price: price.into(),
-                currency: currency.into(),
-                refund_tiers: tiers
-                    .iter()
-                    .map(|&(min_hours_before, percent)| RefundTierDto {
-                        min_hours_before,
-                        percent,
-                    })
-                    .collect(),
-                calendly_event_type_uri: Some(intro),
-                payment_window_minutes: None,
-            })
-            .expect("session type");
-        let money = coachdesk_domain::Money::new(
-            minor,
-            coachdesk_domain::Currency::parse(currency).expect("currency"),
+                price,
+                minor,
+                currency,
+                tiers,
+                event_type: "intro-30",
+            },
+        )
+        .await
+    }
+
+    /// Exactly `n` refunds were made at Stripe (answered 200, not a replayed answer).
+    pub fn assert_refunds_made(&self, n: usize) {
+        let refunds = self.refund_posts();
+        assert_eq!(
+            refunds
+                .iter()
+                .filter(|r| r.status == 200 && !r.replayed)
+                .count(),
+            n,
+            "{refunds:#?}"
         );
-        let stripe = StripeApi::new(&self.config.stripe_base, &self.stripe_key).expect("stripe");
-        stripe
-            .create_payment_link(&st.name, money, &format!("coachdesk-{}", st.id))
-            .await
-            .expect("payment link")
+    }
+
+    /// Pays booking `b` through its link, waits until it is confirmed, then the client
+    /// cancels it ("cannot make it").
+    pub async fn pay_then_client_cancels(&self, b: &coachdesk_sim::client::Booking) {
+        self.pay(&b.invitee_uuid, &b.email);
+        self.settle_to(&b.invitee_uri, "confirmed").await;
+        self.client
+            .cancel_as_invitee(&b.invitee_uri, "cannot make it")
+            .expect("cancel");
     }
 
     /// Pays through the session type's payment link, as the relay's redirect does.

@@ -347,7 +347,7 @@ fn a_dashboard_refund_follows_the_payment_down_a_reschedule_chain() {
     // The middle booking learns of the refund before its own reschedule...
     let middle = run(&[rebooked(INV_B, INV_A), refund.clone()]);
     let carried = BookingEvent::PaymentCarried {
-        from: "bk_a".into(),
+        from: super::super::BookingId::from_stored("bk_a"),
         payment: crate::booking::PaymentFact {
             checkout_session: "cs_1".into(),
             payment_intent: Some("pi_1".into()),
@@ -556,7 +556,11 @@ fn the_booking_serialises_and_reads_back() {
 
 #[test]
 fn an_unpaid_client_is_reminded_before_the_deadline_and_a_paid_one_is_not() {
-    let t = apply(&Booking::new("bk"), &created(INV_A)).unwrap();
+    let t = apply(
+        &Booking::new(super::super::BookingId::from_stored("bk")),
+        &created(INV_A),
+    )
+    .unwrap();
     let reminder_at = t.effects.iter().find_map(|e| match e {
         Effect::ScheduleTimer {
             timer: TimerKind::PaymentReminder,
