@@ -48,10 +48,7 @@ fn assert_consistent(path: &std::path::Path) {
 #[tokio::test]
 async fn a_restore_followed_by_sync_loses_no_booking() {
     let mut w = World::start(DeliveryKnobs::default()).await;
-    let first = w
-        .client
-        .book("coaching-60", "Ada", "ada@example.com")
-        .expect("book");
+    let first = w.book_coaching("Ada", "ada@example.com");
     w.pay(&first.invitee_uuid, &first.email);
     w.settle_to(&first.invitee_uri, "confirmed").await;
 
@@ -79,10 +76,7 @@ async fn a_restore_followed_by_sync_loses_no_booking() {
     }
 
     // After the backup: one booking arrives through the relay as usual...
-    let through_relay = w
-        .client
-        .book("coaching-60", "Bea", "bea@example.com")
-        .expect("book");
+    let through_relay = w.book_coaching("Bea", "bea@example.com");
     w.pay(&through_relay.invitee_uuid, &through_relay.email);
     w.settle_to(&through_relay.invitee_uri, "confirmed").await;
     // ...and one whose webhooks are all lost: only the providers know it.
@@ -92,10 +86,7 @@ async fn a_restore_followed_by_sync_loses_no_booking() {
             ..DeliveryKnobs::default()
         })
         .expect("drop webhooks");
-    let only_at_providers = w
-        .client
-        .book("coaching-60", "Cy", "cy@example.com")
-        .expect("book");
+    let only_at_providers = w.book_coaching("Cy", "cy@example.com");
     w.pay(&only_at_providers.invitee_uuid, &only_at_providers.email);
     w.client.flush().expect("flush");
     assert!(w.booking_of(&only_at_providers.invitee_uri).is_none());

@@ -24,10 +24,7 @@ fn coach_cancel(refund: RefundChoice) -> BookingEvent {
 #[tokio::test]
 async fn happy_path_books_pays_and_confirms_with_valid_stripe_requests() {
     let w = World::start(DeliveryKnobs::default()).await;
-    let b = w
-        .client
-        .book("coaching-60", "Ada", "ada@example.com")
-        .expect("book");
+    let b = w.book_coaching("Ada", "ada@example.com");
     w.settle_to(&b.invitee_uri, "awaiting_payment").await;
     w.pay(&b.invitee_uuid, &b.email);
     let booking = w.settle_to(&b.invitee_uri, "confirmed").await;
@@ -52,10 +49,7 @@ async fn payment_before_booking_and_duplicates_end_confirmed() {
         ..DeliveryKnobs::default()
     };
     let w = World::start(knobs).await;
-    let b = w
-        .client
-        .book("coaching-60", "Bo", "bo@example.com")
-        .expect("book");
+    let b = w.book_coaching("Bo", "bo@example.com");
     w.pay(&b.invitee_uuid, &b.email);
     w.client.flush().expect("flush");
     w.settle_to(&b.invitee_uri, "confirmed").await;
@@ -100,10 +94,7 @@ async fn client_cancels_inside_the_refund_window_and_gets_one_full_refund() {
 #[tokio::test]
 async fn coach_cancels_with_refund_cancels_the_calendly_event_and_refunds_once() {
     let w = World::start(DeliveryKnobs::default()).await;
-    let b = w
-        .client
-        .book("coaching-60", "Di", "di@example.com")
-        .expect("book");
+    let b = w.book_coaching("Di", "di@example.com");
     w.pay(&b.invitee_uuid, &b.email);
     let booking = w.settle_to(&b.invitee_uri, "confirmed").await;
     w.store
@@ -138,10 +129,7 @@ async fn coach_cancels_with_refund_cancels_the_calendly_event_and_refunds_once()
 #[tokio::test]
 async fn reschedule_carries_the_payment_without_a_new_charge() {
     let w = World::start(DeliveryKnobs::default()).await;
-    let b = w
-        .client
-        .book("coaching-60", "Ed", "ed@example.com")
-        .expect("book");
+    let b = w.book_coaching("Ed", "ed@example.com");
     w.pay(&b.invitee_uuid, &b.email);
     w.settle_to(&b.invitee_uri, "confirmed").await;
     let new = w
@@ -167,10 +155,7 @@ async fn reschedule_carries_the_payment_without_a_new_charge() {
 #[tokio::test]
 async fn calendly_429_with_retry_after_is_honoured() {
     let w = World::start(DeliveryKnobs::default()).await;
-    let b = w
-        .client
-        .book("coaching-60", "Fy", "fy@example.com")
-        .expect("book");
+    let b = w.book_coaching("Fy", "fy@example.com");
     let booking = w.settle_to(&b.invitee_uri, "awaiting_payment").await;
     w.client
         .inject_fault(&Fault {
@@ -229,10 +214,7 @@ async fn calendly_429_with_retry_after_is_honoured() {
 #[tokio::test]
 async fn a_permanent_stripe_refusal_flags_the_booking_with_stripes_message() {
     let w = World::start(DeliveryKnobs::default()).await;
-    let b = w
-        .client
-        .book("coaching-60", "Gu", "gu@example.com")
-        .expect("book");
+    let b = w.book_coaching("Gu", "gu@example.com");
     w.pay(&b.invitee_uuid, &b.email);
     let booking = w.settle_to(&b.invitee_uri, "confirmed").await;
     let pi = booking
@@ -288,10 +270,7 @@ async fn a_permanent_stripe_refusal_flags_the_booking_with_stripes_message() {
 #[tokio::test]
 async fn a_refund_interrupted_after_stripe_answered_is_not_repeated() {
     let w = World::start(DeliveryKnobs::default()).await;
-    let b = w
-        .client
-        .book("coaching-60", "Hu", "hu@example.com")
-        .expect("book");
+    let b = w.book_coaching("Hu", "hu@example.com");
     w.pay(&b.invitee_uuid, &b.email);
     let booking = w.settle_to(&b.invitee_uri, "confirmed").await;
     let mut w = w;
@@ -393,20 +372,14 @@ async fn a_disabled_calendly_subscription_is_reported_and_recreated() {
         repaired,
         coachdesk_sync::SubscriptionHealth::Active { .. }
     ));
-    let b = w
-        .client
-        .book("coaching-60", "Io", "io@example.com")
-        .expect("book");
+    let b = w.book_coaching("Io", "io@example.com");
     w.settle_to(&b.invitee_uri, "awaiting_payment").await;
 }
 
 #[tokio::test]
 async fn the_executor_killed_while_stripe_makes_a_refund_leaves_exactly_one_refund() {
     let mut w = World::start(DeliveryKnobs::default()).await;
-    let b = w
-        .client
-        .book("coaching-60", "Jo", "jo@example.com")
-        .expect("book");
+    let b = w.book_coaching("Jo", "jo@example.com");
     w.pay(&b.invitee_uuid, &b.email);
     let booking = w.settle_to(&b.invitee_uri, "confirmed").await;
     // Stripe makes the refund, then the answer hangs: the app is killed meanwhile.
@@ -485,10 +458,7 @@ async fn in_test_mode_calendly_cancellations_are_not_sent_unless_turned_on() {
         .unwrap()
         .set_feature(coachdesk_store::Feature::TestModeCalendlyCancels, false)
         .expect("toggle");
-    let b = w
-        .client
-        .book("coaching-60", "Tess", "tess@example.com")
-        .expect("book");
+    let b = w.book_coaching("Tess", "tess@example.com");
     w.pay(&b.invitee_uuid, &b.email);
     let booking = w.settle_to(&b.invitee_uri, "confirmed").await;
     w.store

@@ -27,10 +27,7 @@ async fn with_automatic_refunds_off_a_client_cancellation_refund_waits_for_appro
         .unwrap()
         .set_feature(Feature::AutomaticRefunds, false)
         .unwrap();
-    let b = w
-        .client
-        .book("coaching-60", "Hana", "hana@example.com")
-        .expect("book");
+    let b = w.book_coaching("Hana", "hana@example.com");
     w.pay_then_client_cancels(&b).await;
 
     let item = eventually("the refund to be held for the coach", || async {
@@ -96,10 +93,7 @@ async fn with_webhook_processing_off_events_wait_at_the_relay_and_nothing_is_los
     .await;
     let applied_before = w.handle().status().events_applied;
 
-    let b = w
-        .client
-        .book("coaching-60", "Ivo", "ivo@example.com")
-        .expect("book");
+    let b = w.book_coaching("Ivo", "ivo@example.com");
     // The booking waits at the relay, and the loop has looked twice since it arrived.
     eventually("the booking to wait at the relay", || async {
         (support::relay_queue_depth(&w).await >= 1).then_some(())

@@ -85,10 +85,7 @@ fn created_body(w: &World, invitee_uri: &str) -> Value {
 #[tokio::test]
 async fn a_signed_but_forged_host_cancellation_refunds_nothing_and_is_flagged() {
     let w = World::start(DeliveryKnobs::default()).await;
-    let b = w
-        .client
-        .book("coaching-60", "Faye", "faye@example.com")
-        .expect("book");
+    let b = w.book_coaching("Faye", "faye@example.com");
     w.pay(&b.invitee_uuid, &b.email);
     w.settle_to(&b.invitee_uri, "confirmed").await;
     assert!(alert_codes(&w).is_empty(), "genuine events raise nothing");
@@ -158,16 +155,10 @@ async fn a_signed_but_forged_host_cancellation_refunds_nothing_and_is_flagged() 
 #[tokio::test]
 async fn a_signed_but_forged_checkout_completion_confirms_nothing_and_is_flagged() {
     let w = World::start(DeliveryKnobs::default()).await;
-    let paid_client = w
-        .client
-        .book("coaching-60", "Gus", "gus@example.com")
-        .expect("book");
+    let paid_client = w.book_coaching("Gus", "gus@example.com");
     let genuine = w.pay(&paid_client.invitee_uuid, &paid_client.email);
     w.settle_to(&paid_client.invitee_uri, "confirmed").await;
-    let b = w
-        .client
-        .book("coaching-60", "Hal", "hal@example.com")
-        .expect("book");
+    let b = w.book_coaching("Hal", "hal@example.com");
     w.settle_to(&b.invitee_uri, "awaiting_payment").await;
     let real_event = w
         .client
@@ -237,10 +228,7 @@ async fn a_signed_but_forged_checkout_completion_confirms_nothing_and_is_flagged
 #[tokio::test]
 async fn a_payment_is_not_applied_unchecked_while_stripe_cannot_be_asked() {
     let w = World::start(DeliveryKnobs::default()).await;
-    let b = w
-        .client
-        .book("coaching-60", "Ida", "ida@example.com")
-        .expect("book");
+    let b = w.book_coaching("Ida", "ida@example.com");
     w.settle_to(&b.invitee_uri, "awaiting_payment").await;
     w.client
         .inject_fault(&Fault {

@@ -385,10 +385,7 @@ async fn a_relay_replaced_without_its_data_gets_the_signing_key_back() {
         .expect("keychain");
     w.start_sync();
 
-    let b = w
-        .client
-        .book("coaching-60", "Lee Relay", "lee@example.com")
-        .expect("book");
+    let b = w.book_coaching("Lee Relay", "lee@example.com");
     w.settle_to(&b.invitee_uri, "awaiting_payment").await;
     let pulled = w
         .store

@@ -53,10 +53,7 @@ fn footprint(
 async fn a_crash_between_commit_and_ack_applies_nothing_twice() {
     let mut w = World::start(DeliveryKnobs::default()).await;
     w.stop_sync();
-    let b = w
-        .client
-        .book("coaching-60", "Sol", "sol@example.com")
-        .expect("book");
+    let b = w.book_coaching("Sol", "sol@example.com");
     w.pay(&b.invitee_uuid, &b.email);
     w.client.flush().expect("flush");
     eventually("both webhooks to wait at the relay", || async {
@@ -166,10 +163,7 @@ async fn a_relay_replaced_by_an_empty_one_is_pulled_from_its_beginning() {
     use coachdesk_sync::{Secret, SecretName};
 
     let mut w = World::start(DeliveryKnobs::default()).await;
-    let first = w
-        .client
-        .book("coaching-60", "Ada Before", "ada@example.com")
-        .expect("book");
+    let first = w.book_coaching("Ada Before", "ada@example.com");
     w.settle_to(&first.invitee_uri, "awaiting_payment").await;
     eventually("the first relay to get the ack", || async {
         (support::relay_queue_depth(&w).await == 0).then_some(())

@@ -390,6 +390,11 @@ impl World {
         .await
     }
 
+    /// Client `name` books the simulator's `coaching-60` event type.
+    pub fn book_coaching(&self, name: &str, email: &str) -> coachdesk_sim::client::Booking {
+        self.client.book("coaching-60", name, email).expect("book")
+    }
+
     /// Exactly `n` refunds were made at Stripe (answered 200, not a replayed answer).
     pub fn assert_refunds_made(&self, n: usize) {
         let refunds = self.refund_posts();
