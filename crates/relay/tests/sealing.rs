@@ -40,19 +40,8 @@ fn ok(reply: http::Reply) -> serde_json::Value {
 
 /// `tenant create`'s base path and token.
 fn tenant(relay: &Relay, name: &str) -> (String, String) {
-    let out = relay.command(&["tenant", "create", name, "--mode", "test"]);
-    assert!(out.status.success(), "{out:?}");
-    let stdout = String::from_utf8(out.stdout).expect("utf8");
-    let field = |label: &str| {
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(label))
-            .map(|v| v.trim().to_owned())
-            .expect("field")
-    };
-    let url = field("relay URL");
-    let base = url[url.find("/t/").expect("tenant path")..].to_owned();
-    (base, field("token"))
+    let made = relay.create_tenant(name);
+    (made.base, made.token)
 }
 
 fn stripe_body(id: &str, name: &str) -> String {
@@ -71,6 +60,25 @@ fn post(relay: &Relay, base: &str, provider: &str, header: &str, sig: &str, body
     )
     .expect("post");
     assert_eq!(r.status, 200, "{}", r.text());
+}
+
+/// A Stripe event for `name`, signed with `secret`, posted to the tenant at `base`.
+fn post_stripe(relay: &Relay, base: &str, secret: &str, id: &str, name: &str) {
+    let body = stripe_body(id, name);
+    let sig = sign_header(secret.as_bytes(), now(), body.as_bytes());
+    post(relay, base, "stripe", "Stripe-Signature", &sig, &body);
+}
+
+/// `PUT /v1/app-keys` with the public halves of `keys`: the relay's answer.
+fn register(relay: &Relay, base: &str, token: &str, keys: &[&AppIdentity]) -> serde_json::Value {
+    let keys: Vec<String> = keys.iter().map(|k| k.public().as_string()).collect();
+    ok(api(
+        relay,
+        "PUT",
+        &format!("{base}/v1/app-keys"),
+        token,
+        &serde_json::json!({ "keys": keys }).to_string(),
+    ))
 }
 
 /// The events `token` pulls, each opened with `me`.
@@ -144,13 +152,7 @@ fn a_sealed_tenant_keeps_no_client_data_and_its_apps_read_everything() {
         &token,
         &format!("{{\"key\":\"{calendly_key}\"}}"),
     ));
-    let registered = ok(api(
-        &relay,
-        "PUT",
-        &format!("{base}/v1/app-keys"),
-        &token,
-        &format!("{{\"keys\":[\"{}\"]}}", laptop.public().as_string()),
-    ));
+    let registered = register(&relay, &base, &token, &[&laptop]);
     assert_eq!(registered["kept"], 1);
     assert_eq!(registered["sealed_before"], 0);
     let bad = api(
@@ -163,9 +165,13 @@ fn a_sealed_tenant_keeps_no_client_data_and_its_apps_read_everything() {
     assert_eq!(bad.status, 400);
 
     for i in 0..3 {
-        let body = stripe_body(&format!("evt_sealed_{i}"), NAME);
-        let sig = sign_header(stripe_secret.as_bytes(), now(), body.as_bytes());
-        post(&relay, &base, "stripe", "Stripe-Signature", &sig, &body);
+        post_stripe(
+            &relay,
+            &base,
+            stripe_secret,
+            &format!("evt_sealed_{i}"),
+            NAME,
+        );
     }
     let calendly = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -209,18 +215,10 @@ fn a_sealed_tenant_keeps_no_client_data_and_its_apps_read_everything() {
         .trim()
         .to_owned();
     let phone = AppIdentity::generate();
-    let registered = ok(api(
-        &relay,
-        "PUT",
-        &format!("{base}/v1/app-keys"),
-        &phone_token,
-        &format!("{{\"keys\":[\"{}\"]}}", phone.public().as_string()),
-    ));
+    let registered = register(&relay, &base, &phone_token, &[&phone]);
     assert_eq!(registered["kept"], 2);
     assert_eq!(registered["sealed_before"], 4);
-    let body = stripe_body("evt_after_phone", SECOND_NAME);
-    let sig = sign_header(stripe_secret.as_bytes(), now(), body.as_bytes());
-    post(&relay, &base, "stripe", "Stripe-Signature", &sig, &body);
+    post_stripe(&relay, &base, stripe_secret, "evt_after_phone", SECOND_NAME);
     let on_phone = pull_opened(&relay, &base, &phone_token, &phone);
     assert_eq!(on_phone.len(), 5);
     assert!(on_phone[..4]
@@ -235,38 +233,25 @@ fn a_sealed_tenant_keeps_no_client_data_and_its_apps_read_everything() {
 
     // The laptop rotates its key: the new one with the retiring one, then the new alone.
     let rotated = AppIdentity::generate();
-    let both = format!(
-        "{{\"keys\":[\"{}\",\"{}\"]}}",
-        rotated.public().as_string(),
-        laptop.public().as_string()
-    );
     assert_eq!(
-        ok(api(
-            &relay,
-            "PUT",
-            &format!("{base}/v1/app-keys"),
-            &token,
-            &both
-        ))["kept"],
+        register(&relay, &base, &token, &[&rotated, &laptop])["kept"],
         3
     );
-    let body = stripe_body("evt_during_rotation", SECOND_NAME);
-    let sig = sign_header(stripe_secret.as_bytes(), now(), body.as_bytes());
-    post(&relay, &base, "stripe", "Stripe-Signature", &sig, &body);
-    let alone = format!("{{\"keys\":[\"{}\"]}}", rotated.public().as_string());
-    assert_eq!(
-        ok(api(
-            &relay,
-            "PUT",
-            &format!("{base}/v1/app-keys"),
-            &token,
-            &alone
-        ))["kept"],
-        2
+    post_stripe(
+        &relay,
+        &base,
+        stripe_secret,
+        "evt_during_rotation",
+        SECOND_NAME,
     );
-    let body = stripe_body("evt_after_rotation", SECOND_NAME);
-    let sig = sign_header(stripe_secret.as_bytes(), now(), body.as_bytes());
-    post(&relay, &base, "stripe", "Stripe-Signature", &sig, &body);
+    assert_eq!(register(&relay, &base, &token, &[&rotated])["kept"], 2);
+    post_stripe(
+        &relay,
+        &base,
+        stripe_secret,
+        "evt_after_rotation",
+        SECOND_NAME,
+    );
     let with_old = pull_opened(&relay, &base, &token, &laptop);
     let with_new = pull_opened(&relay, &base, &token, &rotated);
     assert!(

@@ -18,29 +18,22 @@ struct Tenant {
 }
 
 fn create_tenant(relay: &Relay, name: &str) -> Tenant {
-    let out = relay.command(&["tenant", "create", name, "--mode", "test"]);
-    assert!(out.status.success(), "tenant create failed: {out:?}");
-    let stdout = String::from_utf8(out.stdout).expect("utf8");
-    let field = |label: &str| {
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(label))
-            .map(|v| v.trim().to_owned())
-            .unwrap_or_else(|| panic!("no {label} in {stdout}"))
-    };
-    let url = field("relay URL");
-    let base = url
-        .find("/t/")
-        .map(|i| url[i..].to_owned())
-        .expect("a /t/ path");
-    assert_eq!(
-        field("Stripe webhook"),
-        format!("{url}/hooks/stripe"),
-        "the printed webhook URL is under the tenant"
+    let made = relay.create_tenant(name);
+    let url = made
+        .printed
+        .lines()
+        .find_map(|l| l.strip_prefix("relay URL"))
+        .map(str::trim)
+        .expect("relay URL");
+    assert!(
+        made.printed
+            .contains(&format!("Stripe webhook  {url}/hooks/stripe")),
+        "the printed webhook URL is under the tenant: {}",
+        made.printed
     );
     let tenant = Tenant {
-        base,
-        token: field("token"),
+        base: made.base,
+        token: made.token,
         secret: format!("whsec_endpoint_secret_of_{name}"),
     };
     // The tenant's app hands over its Stripe endpoint's secret, as the app does.

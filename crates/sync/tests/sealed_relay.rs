@@ -31,15 +31,18 @@ fn sources_of(w: &World, booking_id: &str) -> Vec<String> {
         .collect()
 }
 
+/// A client books the coaching session and pays; the simulator sends its webhooks.
+fn book_and_pay(w: &World, name: &str, email: &str) -> coachdesk_sim::client::Booking {
+    let booking = w.book_coaching(name, email);
+    w.pay(&booking.invitee_uuid, &booking.email);
+    w.client.flush().expect("flush");
+    booking
+}
+
 #[tokio::test]
 async fn events_sealed_for_a_lost_key_are_recovered_by_reconciliation() {
     let mut w = World::start(DeliveryKnobs::default()).await;
-    let first = w
-        .client
-        .book("coaching-60", "Ada Sealed", "ada@example.com")
-        .expect("book");
-    w.pay(&first.invitee_uuid, &first.email);
-    w.client.flush().expect("flush");
+    let first = book_and_pay(&w, "Ada Sealed", "ada@example.com");
     let ada = w.settle_to(&first.invitee_uri, "confirmed").await;
     assert!(
         sources_of(&w, ada.id.as_str()).iter().all(|s| s == "relay"),
@@ -53,12 +56,7 @@ async fn events_sealed_for_a_lost_key_are_recovered_by_reconciliation() {
     w.keychain
         .remove(SecretName::RelaySealingKey)
         .expect("forget the key");
-    let second = w
-        .client
-        .book("coaching-60", "Bea Lost", "bea@example.com")
-        .expect("book");
-    w.pay(&second.invitee_uuid, &second.email);
-    w.client.flush().expect("flush");
+    let second = book_and_pay(&w, "Bea Lost", "bea@example.com");
     eventually("both webhooks to wait at the relay", || async {
         (support::relay_queue_depth(&w).await == 2).then_some(())
     })

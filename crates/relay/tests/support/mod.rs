@@ -328,6 +328,38 @@ impl Relay {
     }
 }
 
+/// What `tenant create` printed: the tenant's base path (`/t/{name}`) and first token.
+pub struct TenantMade {
+    pub base: String,
+    pub token: String,
+    /// Every line of its output, for the tests that check them.
+    pub printed: String,
+}
+
+impl Relay {
+    /// `tenant create NAME --mode test` on this relay's database.
+    pub fn create_tenant(&self, name: &str) -> TenantMade {
+        let out = self.command(&["tenant", "create", name, "--mode", "test"]);
+        assert!(out.status.success(), "tenant create failed: {out:?}");
+        let printed = String::from_utf8(out.stdout).expect("utf8");
+        let field = |label: &str| {
+            printed
+                .lines()
+                .find_map(|l| l.strip_prefix(label))
+                .map(|v| v.trim().to_owned())
+                .unwrap_or_else(|| panic!("no {label} in {printed}"))
+        };
+        let url = field("relay URL");
+        let base = url[url.find("/t/").expect("a /t/ path")..].to_owned();
+        let token = field("token");
+        TenantMade {
+            base,
+            token,
+            printed,
+        }
+    }
+}
+
 impl Drop for Relay {
     fn drop(&mut self) {
         self.kill9();
