@@ -108,13 +108,20 @@ struct Ctx {
     tenants: Arc<crate::tenant::Resolved>,
 }
 
-/// Whose request this is: the tenant, and the prefix its public paths take.
+/// Whose request this is.
 struct Scope {
     tenant: TenantId,
     /// `None` for the relay's own coach.
     name: Option<TenantName>,
-    /// `""` for the relay's own coach, `/t/{name}` for a tenant.
-    prefix: String,
+}
+
+impl Scope {
+    /// The prefix of its public paths: `""` for the relay's own coach, `/t/{name}`.
+    fn prefix(&self) -> String {
+        self.name
+            .as_ref()
+            .map_or_else(String::new, |n| format!("/t/{}", n.as_str()))
+    }
 }
 
 /// Run the relay until `shutdown` is set. `on_ready` gets the bound address once the relay
@@ -456,7 +463,6 @@ fn scope<'p>(ctx: &Ctx, reader: &dyn ReadStore, path: &'p str) -> Result<(Scope,
             Scope {
                 tenant: TenantId::HOME,
                 name: None,
-                prefix: String::new(),
             },
             rest,
         ));
@@ -465,7 +471,6 @@ fn scope<'p>(ctx: &Ctx, reader: &dyn ReadStore, path: &'p str) -> Result<(Scope,
         Ok(Some(tenant)) => Ok((
             Scope {
                 tenant,
-                prefix: format!("/t/{}", name.as_str()),
                 name: Some(name),
             },
             rest,
@@ -805,11 +810,11 @@ fn verify_hook(
         }
     };
     // The configured secrets are the relay's own coach's; a tenant has only its own.
-    let none = Vec::new();
-    let (header_name, secrets) = match provider {
-        _ if tenant != TenantId::HOME => (provider_header(provider), &none),
-        Provider::Stripe => ("Stripe-Signature", &ctx.settings.stripe_secrets),
-        Provider::Calendly => ("Calendly-Webhook-Signature", &ctx.settings.calendly_keys),
+    let header_name = provider_header(provider);
+    let secrets: &[crate::config::Secret] = match provider {
+        _ if tenant != TenantId::HOME => &[],
+        Provider::Stripe => &ctx.settings.stripe_secrets,
+        Provider::Calendly => &ctx.settings.calendly_keys,
     };
     let Some(sig) = request_header(rq, header_name) else {
         return reject(
@@ -1409,7 +1414,7 @@ fn pay(
             return redirect(&format!(
                 "{}{}/pay/{slug}?invitee_uuid={}",
                 public_base(ctx, rq),
-                scope.prefix,
+                scope.prefix(),
                 paylink::percent_encode(new)
             ));
         }
