@@ -991,12 +991,15 @@ fn pull(ctx: &Ctx, reader: &dyn ReadStore, scope: &Scope, rq: &Request, query: &
         }
         ctx.long_polls.fetch_sub(1, Ordering::SeqCst);
     }
-    // Apps pull all the time: a key of a token revoked meanwhile stops verifying here.
-    if let Err(e) = ctx
-        .handed_over
-        .reload(&ctx.settings, reader, consumer.tenant)
-    {
-        tracing::warn!(error = %e, "handed-over keys could not be reloaded");
+    // Apps pull all the time: a key of a token the `token` command revoked meanwhile stops
+    // verifying here. A database that announces key changes (PostgreSQL) has done so.
+    if !ctx.shared_database {
+        if let Err(e) = ctx
+            .handed_over
+            .reload(&ctx.settings, reader, consumer.tenant)
+        {
+            tracing::warn!(error = %e, "handed-over keys could not be reloaded");
+        }
     }
     json(
         200,

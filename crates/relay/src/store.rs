@@ -183,6 +183,32 @@ pub const MAX_STRIPE_SECRETS: usize = 2;
 /// retiring one.
 pub const MAX_APP_KEYS: usize = 2;
 
+/// A set of strings each consumer hands over whole, replacing what it handed over before,
+/// and that is read back per tenant: its Stripe endpoint secrets, its app keys. Both
+/// backends store each in its own table, `(consumer_id, column, added_at_ms)`.
+pub(crate) struct ConsumerSet {
+    pub table: &'static str,
+    pub column: &'static str,
+    /// What a failed replacement was doing, for its error.
+    pub replacing: &'static str,
+    /// What a failed read was doing.
+    pub listing: &'static str,
+}
+
+pub(crate) const STRIPE_SECRET_SET: ConsumerSet = ConsumerSet {
+    table: "stripe_secrets",
+    column: "secret",
+    replacing: "replace the handed-over Stripe secrets",
+    listing: "list Stripe signing secrets",
+};
+
+pub(crate) const APP_KEY_SET: ConsumerSet = ConsumerSet {
+    table: "app_keys",
+    column: "public_key",
+    replacing: "replace the registered app keys",
+    listing: "list the app keys",
+};
+
 /// Opens handles on one relay database.
 pub trait Backend: Send + Sync {
     /// The relay's identity.

@@ -8,6 +8,13 @@
 //! secrets, payment link table, checkout claims and rate limit. Nothing crosses tenants:
 //! every store query names the tenant, and a token is accepted only under its own.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::store::{ReadStore, StoreError};
+
 /// A tenant's row id; `0` is the relay's own coach.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TenantId(pub i64);
@@ -46,7 +53,7 @@ impl TenantName {
 
 /// How long a process that is not told of removals (SQLite: the `tenant remove` command
 /// runs as another process) trusts a resolved tenant name.
-pub const RESOLVED_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+pub const RESOLVED_FOR: Duration = Duration::from_secs(1);
 
 /// Tenant names resolved recently. Every request of a hosted relay names its tenant, and a
 /// database round trip for it on each would cost as much as the insert itself. Only
@@ -54,18 +61,18 @@ pub const RESOLVED_FOR: std::time::Duration = std::time::Duration::from_secs(1);
 /// rate-limited per address by the guard), so the map is bounded by the tenants. Where
 /// the database tells of removals (PostgreSQL), names are kept until it does.
 pub struct Resolved {
-    names: std::sync::RwLock<std::collections::HashMap<TenantName, (TenantId, std::time::Instant)>>,
-    max_age: Option<std::time::Duration>,
-    forgotten: std::sync::atomic::AtomicU64,
+    names: RwLock<HashMap<TenantName, (TenantId, Instant)>>,
+    max_age: Option<Duration>,
+    forgotten: AtomicU64,
 }
 
 impl Resolved {
     /// `max_age`: how long a name is trusted (`None`: until [`Resolved::forget_all`]).
-    pub fn new(max_age: Option<std::time::Duration>) -> Resolved {
+    pub fn new(max_age: Option<Duration>) -> Resolved {
         Resolved {
-            names: std::sync::RwLock::default(),
+            names: RwLock::default(),
             max_age,
-            forgotten: std::sync::atomic::AtomicU64::new(0),
+            forgotten: AtomicU64::new(0),
         }
     }
 
@@ -73,14 +80,13 @@ impl Resolved {
     /// else from the database.
     pub fn resolve(
         &self,
-        reader: &dyn crate::store::ReadStore,
+        reader: &dyn ReadStore,
         name: &TenantName,
-    ) -> Result<Option<TenantId>, crate::store::StoreError> {
-        use std::sync::atomic::Ordering;
+    ) -> Result<Option<TenantId>, StoreError> {
         let recent = self
             .names
             .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner)
             .get(name)
             .filter(|(_, at)| self.max_age.is_none_or(|max| at.elapsed() < max))
             .map(|(id, _)| *id);
@@ -89,13 +95,10 @@ impl Resolved {
         }
         let generation = self.forgotten.load(Ordering::SeqCst);
         let found = reader.tenant(name)?;
-        let mut names = self
-            .names
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut names = self.names.write().unwrap_or_else(PoisonError::into_inner);
         match found {
             Some(id) if self.forgotten.load(Ordering::SeqCst) == generation => {
-                names.insert(name.clone(), (id, std::time::Instant::now()));
+                names.insert(name.clone(), (id, Instant::now()));
             }
             _ => {
                 names.remove(name);
@@ -106,12 +109,8 @@ impl Resolved {
 
     /// Forgets every name: a tenant was removed.
     pub fn forget_all(&self) {
-        let mut names = self
-            .names
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        self.forgotten
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut names = self.names.write().unwrap_or_else(PoisonError::into_inner);
+        self.forgotten.fetch_add(1, Ordering::SeqCst);
         names.clear();
     }
 }

@@ -20,17 +20,7 @@ const AMOUNT: &str = "48213";
 const SECOND_NAME: &str = "Tobiah Quennell";
 
 fn api(relay: &Relay, method: &str, path: &str, token: &str, body: &str) -> http::Reply {
-    http::request(
-        relay.addr,
-        method,
-        path,
-        &[
-            ("Authorization", &format!("Bearer {token}")),
-            ("Content-Type", "application/json"),
-        ],
-        body.as_bytes(),
-    )
-    .expect("request")
+    relay.api(method, path, token, body.as_bytes())
 }
 
 fn ok(reply: http::Reply) -> serde_json::Value {

@@ -35,6 +35,7 @@ use super::{
     ReadStore, RedirectCount, RelayId, StoreError, WriteStore, WriteTx, KEPT_CALENDLY_KEYS,
 };
 use crate::config::{DatabaseUrl, Durability};
+use crate::store::{ConsumerSet, APP_KEY_SET, STRIPE_SECRET_SET};
 use crate::tenant::{Tenant, TenantId, TenantName};
 use crate::token::{TokenMode, TokenName};
 
@@ -528,6 +529,28 @@ fn consumer_from_row(row: &Row) -> Result<Consumer, StoreError> {
     })
 }
 
+/// Every value the tenant's consumers hold in `set`, once each, in order.
+fn tenant_set(
+    conn: &mut impl postgres::GenericClient,
+    set: &ConsumerSet,
+    tenant: TenantId,
+) -> Result<Vec<String>, StoreError> {
+    Ok(conn
+        .query(
+            &format!(
+                "SELECT DISTINCT s.{col} FROM {table} s JOIN consumers c ON c.id = s.consumer_id
+                 WHERE c.tenant = $1 ORDER BY s.{col}",
+                col = set.column,
+                table = set.table
+            ),
+            &[&tenant.0],
+        )
+        .ctx(set.listing)?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
 /// An event row of a pull (`seq, provider, key, received_at_ms, body, sealed`).
 fn pulled_from_row(row: &Row) -> Result<PulledEvent, StoreError> {
     let provider: String = row.try_get(1).ctx("pull provider")?;
@@ -739,33 +762,11 @@ impl ReadStore for PgReader {
     }
 
     fn stripe_secrets(&self, tenant: TenantId) -> Result<Vec<String>, StoreError> {
-        Ok(self
-            .conn()?
-            .query(
-                "SELECT DISTINCT s.secret FROM stripe_secrets s
-                 JOIN consumers c ON c.id = s.consumer_id
-                 WHERE c.tenant = $1 ORDER BY s.secret",
-                &[&tenant.0],
-            )
-            .ctx("list Stripe signing secrets")?
-            .iter()
-            .map(|r| r.get(0))
-            .collect())
+        tenant_set(&mut *self.conn()?, &STRIPE_SECRET_SET, tenant)
     }
 
     fn app_keys(&self, tenant: TenantId) -> Result<Vec<String>, StoreError> {
-        Ok(self
-            .conn()?
-            .query(
-                "SELECT DISTINCT k.public_key FROM app_keys k
-                 JOIN consumers c ON c.id = k.consumer_id
-                 WHERE c.tenant = $1 ORDER BY k.public_key",
-                &[&tenant.0],
-            )
-            .ctx("list the app keys")?
-            .iter()
-            .map(|r| r.get(0))
-            .collect())
+        tenant_set(&mut *self.conn()?, &APP_KEY_SET, tenant)
     }
 
     fn sealed_waiting(
@@ -989,6 +990,42 @@ struct PgTx<'a, 'c> {
     st: &'a Statements,
     /// The newest sequence this group inserted, for the notification.
     newest: Option<i64>,
+}
+
+impl PgTx<'_, '_> {
+    /// Replaces what `consumer` holds in `set` with `values`, and tells the other
+    /// processes its tenant's keys changed.
+    fn replace_set(
+        &mut self,
+        set: &ConsumerSet,
+        consumer: ConsumerId,
+        values: &[String],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                &format!("DELETE FROM {} WHERE consumer_id = $1", set.table),
+                &[&consumer.0],
+            )
+            .ctx(set.replacing)?;
+        let insert = self
+            .tx
+            .prepare(&format!(
+                "INSERT INTO {} (consumer_id, {}, added_at_ms) VALUES ($1, $2, $3)
+                 ON CONFLICT DO NOTHING",
+                set.table, set.column
+            ))
+            .ctx(set.replacing)?;
+        for value in values {
+            self.tx
+                .execute(&insert, &[&consumer.0, value, &now_ms])
+                .ctx(set.replacing)?;
+        }
+        self.tx
+            .execute(NOTIFY_KEYS_OF, &[&consumer.0])
+            .ctx("notify the key change")?;
+        Ok(())
+    }
 }
 
 impl WriteTx for PgTx<'_, '_> {
@@ -1279,25 +1316,7 @@ impl WriteTx for PgTx<'_, '_> {
         secrets: &[String],
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        self.tx
-            .execute(
-                "DELETE FROM stripe_secrets WHERE consumer_id = $1",
-                &[&consumer.0],
-            )
-            .ctx("forget the handed-over Stripe secrets")?;
-        for secret in secrets {
-            self.tx
-                .execute(
-                    "INSERT INTO stripe_secrets (consumer_id, secret, added_at_ms) VALUES ($1, $2, $3)
-                     ON CONFLICT DO NOTHING",
-                    &[&consumer.0, secret, &now_ms],
-                )
-                .ctx("store a Stripe signing secret")?;
-        }
-        self.tx
-            .execute(NOTIFY_KEYS_OF, &[&consumer.0])
-            .ctx("notify the key change")?;
-        Ok(())
+        self.replace_set(&STRIPE_SECRET_SET, consumer, secrets, now_ms)
     }
 
     fn replace_app_keys(
@@ -1306,25 +1325,7 @@ impl WriteTx for PgTx<'_, '_> {
         keys: &[String],
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        self.tx
-            .execute(
-                "DELETE FROM app_keys WHERE consumer_id = $1",
-                &[&consumer.0],
-            )
-            .ctx("forget the registered app keys")?;
-        for key in keys {
-            self.tx
-                .execute(
-                    "INSERT INTO app_keys (consumer_id, public_key, added_at_ms) VALUES ($1, $2, $3)
-                     ON CONFLICT DO NOTHING",
-                    &[&consumer.0, key, &now_ms],
-                )
-                .ctx("store an app key")?;
-        }
-        self.tx
-            .execute(NOTIFY_KEYS_OF, &[&consumer.0])
-            .ctx("notify the key change")?;
-        Ok(())
+        self.replace_set(&APP_KEY_SET, consumer, keys, now_ms)
     }
 
     fn touch_consumer(&mut self, consumer: ConsumerId, now_ms: i64) -> Result<(), StoreError> {

@@ -26,6 +26,7 @@ use super::{
     ReadStore, RedirectCount, RelayId, StoreError, WriteStore, WriteTx, KEPT_CALENDLY_KEYS,
 };
 use crate::config::Durability;
+use crate::store::{ConsumerSet, APP_KEY_SET, STRIPE_SECRET_SET};
 use crate::tenant::{Tenant, TenantId, TenantName};
 use crate::token::{TokenMode, TokenName};
 
@@ -489,6 +490,53 @@ fn mark_fully_acked(conn: &Connection, tenant: TenantId, now_ms: i64) -> Result<
     Ok(())
 }
 
+/// Every value the tenant's consumers hold in `set`, once each, in order.
+fn tenant_set(
+    conn: &Connection,
+    set: &ConsumerSet,
+    tenant: TenantId,
+) -> Result<Vec<String>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT DISTINCT s.{col} FROM {table} s JOIN consumers c ON c.id = s.consumer_id
+         WHERE c.tenant = ?1 ORDER BY s.{col}",
+        col = set.column,
+        table = set.table
+    ))
+    .ctx(set.listing)?
+    .query_map([tenant.0], |r| r.get(0))
+    .ctx(set.listing)?
+    .collect::<Result<_, _>>()
+    .ctx(set.listing)
+}
+
+/// Replaces what `consumer` holds in `set` with `values`.
+fn replace_set(
+    conn: &Connection,
+    set: &ConsumerSet,
+    consumer: ConsumerId,
+    values: &[String],
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        &format!("DELETE FROM {} WHERE consumer_id = ?1", set.table),
+        [consumer.0],
+    )
+    .ctx(set.replacing)?;
+    let mut insert = conn
+        .prepare_cached(&format!(
+            "INSERT INTO {} (consumer_id, {}, added_at_ms) VALUES (?1, ?2, ?3)
+             ON CONFLICT DO NOTHING",
+            set.table, set.column
+        ))
+        .ctx(set.replacing)?;
+    for value in values {
+        insert
+            .execute(params![consumer.0, value, now_ms])
+            .ctx(set.replacing)?;
+    }
+    Ok(())
+}
+
 struct SqliteReader {
     conn: Connection,
     relay_id: RelayId,
@@ -640,31 +688,11 @@ impl ReadStore for SqliteReader {
     }
 
     fn stripe_secrets(&self, tenant: TenantId) -> Result<Vec<String>, StoreError> {
-        self.conn
-            .prepare_cached(
-                "SELECT DISTINCT s.secret FROM stripe_secrets s
-                 JOIN consumers c ON c.id = s.consumer_id
-                 WHERE c.tenant = ?1 ORDER BY s.secret",
-            )
-            .ctx("prepare Stripe secret list")?
-            .query_map([tenant.0], |r| r.get(0))
-            .ctx("list Stripe signing secrets")?
-            .collect::<Result<_, _>>()
-            .ctx("read Stripe signing secrets")
+        tenant_set(&self.conn, &STRIPE_SECRET_SET, tenant)
     }
 
     fn app_keys(&self, tenant: TenantId) -> Result<Vec<String>, StoreError> {
-        self.conn
-            .prepare_cached(
-                "SELECT DISTINCT k.public_key FROM app_keys k
-                 JOIN consumers c ON c.id = k.consumer_id
-                 WHERE c.tenant = ?1 ORDER BY k.public_key",
-            )
-            .ctx("prepare the app key list")?
-            .query_map([tenant.0], |r| r.get(0))
-            .ctx("list the app keys")?
-            .collect::<Result<_, _>>()
-            .ctx("read the app keys")
+        tenant_set(&self.conn, &APP_KEY_SET, tenant)
     }
 
     fn sealed_waiting(
@@ -995,21 +1023,7 @@ impl WriteTx for Tx<'_> {
         secrets: &[String],
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let conn = self.0;
-        conn.execute(
-            "DELETE FROM stripe_secrets WHERE consumer_id = ?1",
-            params![consumer.0],
-        )
-        .ctx("forget the handed-over Stripe secrets")?;
-        for secret in secrets {
-            conn.execute(
-                "INSERT INTO stripe_secrets (consumer_id, secret, added_at_ms) VALUES (?1, ?2, ?3)
-                 ON CONFLICT DO NOTHING",
-                params![consumer.0, secret, now_ms],
-            )
-            .ctx("store a Stripe signing secret")?;
-        }
-        Ok(())
+        replace_set(self.0, &STRIPE_SECRET_SET, consumer, secrets, now_ms)
     }
 
     fn replace_app_keys(
@@ -1018,18 +1032,7 @@ impl WriteTx for Tx<'_> {
         keys: &[String],
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let conn = self.0;
-        conn.execute("DELETE FROM app_keys WHERE consumer_id = ?1", [consumer.0])
-            .ctx("forget the registered app keys")?;
-        for key in keys {
-            conn.execute(
-                "INSERT INTO app_keys (consumer_id, public_key, added_at_ms) VALUES (?1, ?2, ?3)
-                 ON CONFLICT DO NOTHING",
-                params![consumer.0, key, now_ms],
-            )
-            .ctx("store an app key")?;
-        }
-        Ok(())
+        replace_set(self.0, &APP_KEY_SET, consumer, keys, now_ms)
     }
 
     fn touch_consumer(&mut self, consumer: ConsumerId, now_ms: i64) -> Result<(), StoreError> {

@@ -328,6 +328,23 @@ impl Relay {
     }
 }
 
+impl Relay {
+    /// An app API request with `token`, the body JSON.
+    pub fn api(&self, method: &str, path: &str, token: &str, body: &[u8]) -> http::Reply {
+        http::request(
+            self.addr,
+            method,
+            path,
+            &[
+                ("Authorization", &format!("Bearer {token}")),
+                ("Content-Type", "application/json"),
+            ],
+            body,
+        )
+        .expect("request")
+    }
+}
+
 /// What `tenant create` printed: the tenant's base path (`/t/{name}`) and first token.
 pub struct TenantMade {
     pub base: String,
