@@ -85,6 +85,27 @@ pub struct Consumer {
     pub acked_through: i64,
 }
 
+impl Consumer {
+    /// A consumer just made: nothing used or acknowledged yet.
+    pub(crate) fn made(
+        id: ConsumerId,
+        tenant: TenantId,
+        name: &TokenName,
+        mode: TokenMode,
+        now_ms: i64,
+    ) -> Consumer {
+        Consumer {
+            id,
+            tenant,
+            name: name.as_str().to_owned(),
+            mode,
+            created_at_ms: now_ms,
+            last_used_at_ms: None,
+            acked_through: 0,
+        }
+    }
+}
+
 /// The relay's identity: random, made with its database, never changed after.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RelayId(pub String);

@@ -385,15 +385,13 @@ impl Backend for PgBackend {
         let Some(row) = row else {
             return Err(StoreError::NameTaken(name.as_str().to_owned()));
         };
-        Ok(Consumer {
-            id: ConsumerId(row.get(0)),
+        Ok(Consumer::made(
+            ConsumerId(row.get(0)),
             tenant,
-            name: name.as_str().to_owned(),
+            name,
             mode,
-            created_at_ms: now_ms,
-            last_used_at_ms: None,
-            acked_through: 0,
-        })
+            now_ms,
+        ))
     }
 
     fn revoke_consumer(

@@ -371,15 +371,7 @@ impl Backend for SqliteBackend {
         .ctx("store the token")?;
         let id = ConsumerId(tx.last_insert_rowid());
         tx.commit().ctx("commit the token")?;
-        Ok(Consumer {
-            id,
-            tenant,
-            name: name.as_str().to_owned(),
-            mode,
-            created_at_ms: now_ms,
-            last_used_at_ms: None,
-            acked_through: 0,
-        })
+        Ok(Consumer::made(id, tenant, name, mode, now_ms))
     }
 
     fn revoke_consumer(
