@@ -18,7 +18,8 @@
 //! both. Then a hosted relay's load: 1,000 tenants, each webhook to a tenant in turn
 //! under `/t/{tenant}/`, plain and then sealed for one app key per tenant (the cost of
 //! sealing), with one and two processes. Without PostgreSQL binaries those rows are left
-//! out, with the reason.
+//! out, with the reason. `COACHDESK_BENCH_ONLY=sqlite,postgres,hosted,attack` (any of them) runs
+//! only those rows, beside the bare server.
 
 #[path = "../tests/support/http.rs"]
 mod http;
@@ -491,32 +492,61 @@ fn measure_postgres() -> Vec<Figures> {
         }
     };
     let db = || ("COACHDESK_RELAY_DATABASE_URL", server.create_database());
-    vec![
-        measure_relay("postgres, durability=full".to_owned(), &db(), "full", 1),
-        measure_relay("postgres, durability=normal".to_owned(), &db(), "normal", 1),
-        measure_relay("postgres, full, 2 processes".to_owned(), &db(), "full", 2),
-        measure_tenants(&server, 1, false),
-        measure_tenants(&server, 1, true),
-        measure_tenants(&server, 2, true),
-    ]
+    let mut rows = Vec::new();
+    if wanted("postgres") {
+        rows.push(measure_relay(
+            "postgres, durability=full".to_owned(),
+            &db(),
+            "full",
+            1,
+        ));
+        rows.push(measure_relay(
+            "postgres, durability=normal".to_owned(),
+            &db(),
+            "normal",
+            1,
+        ));
+        rows.push(measure_relay(
+            "postgres, full, 2 processes".to_owned(),
+            &db(),
+            "full",
+            2,
+        ));
+    }
+    if wanted("hosted") {
+        rows.push(measure_tenants(&server, 1, false));
+        rows.push(measure_tenants(&server, 1, true));
+        rows.push(measure_tenants(&server, 2, true));
+    }
+    rows
+}
+
+/// Whether a group of rows (`sqlite`, `postgres`, `hosted`, `attack`) is to run: all of them unless
+/// `COACHDESK_BENCH_ONLY` lists some (comma-separated). The bare server always runs.
+fn wanted(group: &str) -> bool {
+    std::env::var("COACHDESK_BENCH_ONLY")
+        .map_or(true, |only| only.split(',').any(|g| g.trim() == group))
 }
 
 fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     println!("ingest benchmark: {RATE}/s open-model over up to {RATE_CONNECTIONS} connections for {RATE_FOR:?}; then {CLIENTS} keep-alive clients for {SUSTAINED:?}; bodies 2-4 KiB, signed; a fresh relay and database per mode");
-    let full = measure_relay(
-        "relay, durability=full".to_owned(),
-        &sqlite_db(dir.path(), "full"),
-        "full",
-        1,
-    );
-    let normal = measure_relay(
-        "relay, durability=normal".to_owned(),
-        &sqlite_db(dir.path(), "normal"),
-        "normal",
-        1,
-    );
-    let pg = measure_postgres();
+    let sqlite: Vec<Figures> = if wanted("sqlite") {
+        ["full", "normal"]
+            .into_iter()
+            .map(|mode| {
+                let name = format!("relay, durability={mode}");
+                measure_relay(name, &sqlite_db(dir.path(), mode), mode, 1)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let pg = if wanted("postgres") || wanted("hosted") {
+        measure_postgres()
+    } else {
+        Vec::new()
+    };
     let (bare_addr, _server) = bare_server();
     let bare = Figures {
         name: "bare tiny_http answering 200".to_owned(),
@@ -529,14 +559,14 @@ fn main() {
         "{:<30} {:>10} {:>12} {:>9} {:>9} {:>9}",
         "server", "events/s", "events/commit", "p50 ms", "p99 ms", "max ms"
     );
-    for f in [&full, &normal].into_iter().chain(&pg).chain([&bare]) {
+    for f in sqlite.iter().chain(&pg).chain([&bare]) {
         let per_commit = f.per_commit.map_or("-".to_owned(), |g| format!("{g:.0}"));
         println!(
             "{:<30} {:>10.0} {:>12} {:>9.3} {:>9.3} {:>9.3}",
             f.name, f.eps, per_commit, f.lat.0, f.lat.1, f.lat.2
         );
     }
-    for f in [&full, &normal].into_iter().chain(&pg) {
+    for f in sqlite.iter().chain(&pg) {
         println!(
             "{} / bare: throughput {:.2}, p50 {:.2}x, p99 {:.2}x; targets: >= 10000 events/s {}, p99 < 5 ms at {RATE}/s {}",
             f.name,
@@ -547,16 +577,20 @@ fn main() {
             if f.lat.1 < 5.0 { "met" } else { "NOT met" },
         );
     }
-    println!(
-        "normal / full: throughput {:.2}, p99 {:.2}x",
-        normal.eps / full.eps,
-        normal.lat.1 / full.lat.1
-    );
-    let (calm, attacked) = under_attack(dir.path());
-    println!(
-        "under attack (durability=full): {attacked:.0} events/s with {SLOW_CLIENTS} slow clients holding connections, {calm:.0} without: ratio {:.2}",
-        attacked / calm
-    );
+    if let [full, normal] = sqlite.as_slice() {
+        println!(
+            "normal / full: throughput {:.2}, p99 {:.2}x",
+            normal.eps / full.eps,
+            normal.lat.1 / full.lat.1
+        );
+    }
+    if wanted("attack") {
+        let (calm, attacked) = under_attack(dir.path());
+        println!(
+            "under attack (durability=full): {attacked:.0} events/s with {SLOW_CLIENTS} slow clients holding connections, {calm:.0} without: ratio {:.2}",
+            attacked / calm
+        );
+    }
     if bare.lat.1 > 5.0 {
         println!(
             "warning: the bare server's p99 is {:.1} ms: the machine was too busy for the latency figures to mean much",

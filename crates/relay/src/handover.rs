@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
-use coachdesk_seal::AppKey;
+use coachdesk_seal::{AppKey, Sealer};
 
 use crate::config::Settings;
 use crate::store::{ReadStore, StoreError};
@@ -25,9 +25,16 @@ pub struct TenantKeys {
     pub calendly: Vec<String>,
     /// Stripe endpoint signing secrets.
     pub stripe: Vec<String>,
-    /// The public keys of the tenant's apps: when there is any, its events are stored
-    /// only sealed for them.
-    pub app: Vec<AppKey>,
+    /// Seals for the public keys of the tenant's apps: when there is any, its events are
+    /// stored only sealed for them. A change of keys makes a new sealer, with a new data key.
+    pub sealer: Option<Arc<Sealer>>,
+}
+
+impl TenantKeys {
+    /// How many app keys its events are sealed for.
+    pub fn app_keys(&self) -> usize {
+        self.sealer.as_ref().map_or(0, |s| s.keys().len())
+    }
 }
 
 /// Every tenant's handed-over keys seen so far.
@@ -78,17 +85,7 @@ impl HandedOver {
             } else {
                 Vec::new()
             },
-            app: reader
-                .app_keys(tenant)?
-                .iter()
-                .filter_map(|k| match k.parse() {
-                    Ok(key) => Some(key),
-                    Err(_) => {
-                        tracing::error!(%tenant, "a stored app key does not parse; left out");
-                        None
-                    }
-                })
-                .collect(),
+            sealer: self.sealer(tenant, reader.app_keys(tenant)?),
         });
         let mut map = self
             .by_tenant
@@ -98,6 +95,31 @@ impl HandedOver {
             map.insert(tenant, keys.clone());
         }
         Ok(keys)
+    }
+
+    /// A sealer for the tenant's app keys: the one in use while they are the same (its data
+    /// key lives on for its epoch), a new one when they changed.
+    fn sealer(&self, tenant: TenantId, stored: Vec<String>) -> Option<Arc<Sealer>> {
+        let keys: Vec<AppKey> = stored
+            .iter()
+            .filter_map(|k| match k.parse::<AppKey>() {
+                Ok(key) => Some(key),
+                Err(_) => {
+                    tracing::error!(%tenant, "a stored app key does not parse; left out");
+                    None
+                }
+            })
+            .collect();
+        let current = self
+            .by_tenant
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&tenant)
+            .and_then(|k| k.sealer.clone());
+        match current {
+            Some(sealer) if sealer.keys() == keys.as_slice() => Some(sealer),
+            _ => Sealer::new(keys).ok().map(Arc::new),
+        }
     }
 
     /// Forgets a tenant's keys (`None`: every tenant's), to be read again on next use:

@@ -684,17 +684,16 @@ fn hook(
     let livemode = token::event_livemode(provider, body.as_bytes());
     // What routing needs is read above; with app keys registered, only the sealed body is
     // stored (and the readable one dropped here).
-    let (body, sealed) = if app_keys.app.is_empty() {
-        (body, None)
-    } else {
-        match coachdesk_seal::seal(body.as_bytes(), &app_keys.app) {
+    let (body, sealed) = match &app_keys.sealer {
+        None => (body, None),
+        Some(sealer) => match sealer.seal(body.as_bytes()) {
             Ok(sealed) => (String::new(), Some(sealed)),
             Err(e) => {
                 tracing::error!(error = %e, "a webhook could not be sealed; answering 503");
                 let resp = text(503, "could not store the event, retry later");
                 return send(&ctx.metrics, rq, Route::Hook, started, resp);
             }
-        }
+        },
     };
     if let Some(note) = &note {
         // Before the insert: see `Job::NoteInvitee`.
@@ -1334,10 +1333,10 @@ fn put_app_keys(ctx: &Ctx, reader: &dyn ReadStore, scope: &Scope, rq: &mut Reque
         sealed_before,
     ) {
         (Ok(all), Ok(sealed_before)) => {
-            tracing::info!(token = %consumer.name, kept = all.app.len(), "app keys registered");
+            tracing::info!(token = %consumer.name, kept = all.app_keys(), "app keys registered");
             json(
                 200,
-                &serde_json::json!({"kept": all.app.len(), "sealed_before": sealed_before}),
+                &serde_json::json!({"kept": all.app_keys(), "sealed_before": sealed_before}),
             )
         }
         (Err(e), _) | (_, Err(e)) => {
@@ -1543,7 +1542,7 @@ fn own_session(
             let sealed = ctx
                 .handed_over
                 .get(&ctx.settings, reader, tenant)
-                .map_or(true, |keys| !keys.app.is_empty());
+                .map_or(true, |keys| keys.sealer.is_some());
             let claim = store::CheckoutClaim {
                 invitee: invitee.to_owned(),
                 slug: slug.to_owned(),
