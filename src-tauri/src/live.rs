@@ -6,11 +6,11 @@
 //! late cannot miss it, it needs no event permissions, and it works the same in the mock
 //! runtime the command tests use.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use coachdesk_desk::notices;
 use coachdesk_domain::booking::{BookingId, Notice};
-use coachdesk_protocol::desk::{Alert, AlertLevel};
 use coachdesk_protocol::ipc::CommandError;
 use coachdesk_protocol::live::{LiveStatus, Toast, ToastKind};
 use coachdesk_store::Store;
@@ -89,21 +89,8 @@ pub struct DesktopNotifier {
 impl Notifier for DesktopNotifier {
     fn notify(&self, booking_id: &BookingId, notice: Notice) {
         // The executor calls this between store writes, never holding the store's lock.
-        let client = {
-            let store = self.store.lock().unwrap_or_else(|p| p.into_inner());
-            store
-                .booking(booking_id)
-                .ok()
-                .flatten()
-                .and_then(|booking| booking.schedule)
-                .and_then(|schedule| {
-                    Some(Client {
-                        name: schedule.client_name.or(schedule.client_email)?,
-                        start: schedule.start,
-                    })
-                })
-        };
-        let (kind, title, body) = describe(notice, client.as_ref());
+        let client = notices::notice_client(&coachdesk_desk::lock(&self.store), booking_id);
+        let (kind, title, body) = notices::describe(notice, client.as_ref());
         tracing::info!(
             booking = booking_id.as_str(),
             ?notice,
@@ -114,137 +101,24 @@ impl Notifier for DesktopNotifier {
     }
 }
 
-/// Who a notice is about.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Client {
-    pub name: String,
-    pub start: OffsetDateTime,
-}
-
-/// The words of a notice (pure).
-pub fn describe(notice: Notice, client: Option<&Client>) -> (ToastKind, String, String) {
-    let who = client.map_or_else(|| "A client".to_owned(), |c| c.name.clone());
-    let when = client
-        .map(|c| {
-            c.start
-                .format(time::macros::format_description!(
-                    "[weekday repr:short] [day] [month repr:short], [hour]:[minute] UTC"
-                ))
-                .unwrap_or_default()
-        })
-        .unwrap_or_default();
-    let session = if when.is_empty() {
-        "a session".to_owned()
-    } else {
-        format!("the session on {when}")
-    };
-    match notice {
-        Notice::NewBooking => (
-            ToastKind::NewBooking,
-            "New booking".to_owned(),
-            format!("{who} booked {session}."),
-        ),
-        Notice::PaymentReceived => (
-            ToastKind::Payment,
-            "Payment received".to_owned(),
-            format!("{who} paid for {session}."),
-        ),
-        Notice::PaymentFailed => (
-            ToastKind::Failure,
-            "Payment failed".to_owned(),
-            format!("The payment of {who} for {session} failed; the booking shows what to do."),
-        ),
-        Notice::NeedsAttention => (
-            ToastKind::Attention,
-            "Needs your attention".to_owned(),
-            format!("The booking of {who} needs a look: see Needs attention on the dashboard."),
-        ),
-    }
-}
-
-/// How often the app looks at the alerts (only when the store changed since the last look).
-pub const ALERT_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(20);
-
-/// The alerts the coach was told about, so each is announced once when it is raised or
-/// grows more severe, not at every check while it lasts.
-#[derive(Debug, Default)]
-pub struct AlertWatch {
-    told: HashMap<String, AlertLevel>,
-    checked_at_version: Option<u64>,
-}
-
-impl AlertWatch {
-    /// The alerts of `current` not yet told at their level (new, or now more severe).
-    /// An alert that cleared is forgotten, so its return is told again (pure).
-    pub fn raised(&mut self, current: &[Alert]) -> Vec<Alert> {
-        self.told
-            .retain(|code, _| current.iter().any(|alert| &alert.code == code));
-        let mut raised = Vec::new();
-        for alert in current {
-            let before = self.told.insert(alert.code.clone(), alert.level);
-            if before.is_none_or(|level| level < alert.level) {
-                raised.push(alert.clone());
-            }
-        }
-        raised
-    }
-
-    /// Evaluates the dashboard's alerts (last 30 days, the coach's thresholds) when the
-    /// store changed since the last check, and raises a toast and a native notification
-    /// for each newly raised one; answers how many.
-    pub fn check(
-        &mut self,
-        store: &Mutex<Store>,
-        toasts: &Toasts,
-        now: OffsetDateTime,
-    ) -> Result<usize, coachdesk_store::StoreError> {
-        let report = {
-            let store = store.lock().unwrap_or_else(|p| p.into_inner());
-            let version = store.change_count();
-            if self.checked_at_version == Some(version) {
-                return Ok(0);
-            }
-            self.checked_at_version = Some(version);
-            coachdesk_desk::Alerts::dashboard_alerts(&*store, now, ALERT_DAYS)?
-        };
-        let raised = self.raised(&report.alerts);
-        for alert in &raised {
-            let (kind, title) = alert_words(alert);
-            toasts.push(kind, title, alert.message.clone(), None);
-        }
-        Ok(raised.len())
-    }
-}
-
-/// The days the alerts look back over (the dashboard's window).
-const ALERT_DAYS: u32 = 30;
-
-/// The toast kind and title of an alert (pure).
-pub fn alert_words(alert: &Alert) -> (ToastKind, String) {
-    let what = match alert.code.as_str() {
-        "webhook_failures" => "webhooks failing",
-        "payment_failures" => "payments failing",
-        "state_machine" => "events the bookings could not take",
-        _ => "see the dashboard",
-    };
-    match alert.level {
-        AlertLevel::Critical => (ToastKind::Failure, format!("Critical alert: {what}")),
-        AlertLevel::Warning => (ToastKind::Attention, format!("Alert: {what}")),
-    }
-}
-
-/// Checks the alerts every [`ALERT_CHECK_EVERY`] for as long as the app runs, in a
+/// Checks the alerts every [`notices::ALERT_CHECK_EVERY`] for as long as the app runs, in a
 /// thread of its own (the query takes the store's lock for a few milliseconds).
 pub fn spawn_alert_watcher(store: Arc<Mutex<Store>>, toasts: Arc<Toasts>) {
     let spawned = std::thread::Builder::new()
         .name("alert-watch".into())
         .spawn(move || {
-            let mut watch = AlertWatch::default();
+            let mut watch = notices::AlertWatch::default();
             loop {
-                if let Err(err) = watch.check(&store, &toasts, OffsetDateTime::now_utc()) {
-                    tracing::warn!(error = %err, "the alerts could not be evaluated");
+                match watch.check(&store, OffsetDateTime::now_utc()) {
+                    Ok(raised) => {
+                        for alert in raised {
+                            let (kind, title) = notices::alert_words(&alert);
+                            toasts.push(kind, title, alert.message, None);
+                        }
+                    }
+                    Err(err) => tracing::warn!(error = %err, "the alerts could not be evaluated"),
                 }
-                std::thread::sleep(ALERT_CHECK_EVERY);
+                std::thread::sleep(notices::ALERT_CHECK_EVERY);
             }
         });
     if let Err(err) = spawned {
@@ -313,107 +187,5 @@ mod tests {
         let kept = toasts.after(0);
         assert_eq!(kept.len(), KEEP);
         assert_eq!(kept[0].id, 6);
-    }
-
-    fn alert(code: &str, level: AlertLevel) -> Alert {
-        Alert {
-            code: code.into(),
-            level,
-            message: format!("{code} message"),
-            way_out: String::new(),
-            rate_percent: None,
-        }
-    }
-
-    #[test]
-    fn an_alert_is_told_once_again_when_it_worsens_and_again_after_it_cleared() {
-        let mut watch = AlertWatch::default();
-        let warn = alert("payment_failures", AlertLevel::Warning);
-        let critical = alert("payment_failures", AlertLevel::Critical);
-        assert_eq!(
-            watch.raised(std::slice::from_ref(&warn)),
-            vec![warn.clone()]
-        );
-        assert!(
-            watch.raised(std::slice::from_ref(&warn)).is_empty(),
-            "told once"
-        );
-        assert_eq!(
-            watch.raised(std::slice::from_ref(&critical)),
-            vec![critical.clone()]
-        );
-        assert!(
-            watch.raised(std::slice::from_ref(&warn)).is_empty(),
-            "calming down is not news"
-        );
-        assert!(watch.raised(&[]).is_empty());
-        assert_eq!(
-            watch.raised(std::slice::from_ref(&warn)),
-            vec![warn],
-            "back again"
-        );
-    }
-
-    #[test]
-    fn a_failing_webhook_on_a_real_file_raises_one_notification() {
-        use coachdesk_domain::provider::Provider;
-        use coachdesk_store::Source;
-
-        let dir = tempfile::tempdir().unwrap();
-        let store = Mutex::new(Store::open(&dir.path().join("alerts.sqlite")).unwrap());
-        let toasts = Toasts::default();
-        let natives = Arc::new(Mutex::new(Vec::new()));
-        let seen = natives.clone();
-        toasts.set_native(Box::new(move |t: &Toast| {
-            seen.lock().unwrap().push(t.title.clone());
-        }));
-        let mut watch = AlertWatch::default();
-        let now = OffsetDateTime::now_utc();
-        assert_eq!(
-            watch.check(&store, &toasts, now).unwrap(),
-            0,
-            "nothing wrong yet"
-        );
-
-        // An unreadable Stripe body: 1 of 1 webhooks failed, a critical alert.
-        store
-            .lock()
-            .unwrap()
-            .apply_provider_event(Provider::Stripe, b"{\"id\": 5}", Source::Relay, now)
-            .unwrap();
-        assert_eq!(watch.check(&store, &toasts, now).unwrap(), 1);
-        assert_eq!(
-            *natives.lock().unwrap(),
-            ["Critical alert: webhooks failing"]
-        );
-        let toast = &toasts.after(0)[0];
-        assert_eq!(toast.kind, ToastKind::Failure);
-        assert!(
-            toast.body.contains("could not be processed"),
-            "{}",
-            toast.body
-        );
-
-        // Nothing changed: not evaluated again, not told again.
-        assert_eq!(watch.check(&store, &toasts, now).unwrap(), 0);
-        assert_eq!(natives.lock().unwrap().len(), 1);
-    }
-
-    #[test]
-    fn notices_name_the_client_and_the_session() {
-        let client = Client {
-            name: "Dana Client".into(),
-            start: time::macros::datetime!(2026-11-27 10:00 UTC),
-        };
-        let (kind, title, body) = describe(Notice::PaymentReceived, Some(&client));
-        assert_eq!(kind, ToastKind::Payment);
-        assert_eq!(title, "Payment received");
-        assert_eq!(
-            body,
-            "Dana Client paid for the session on Fri 27 Nov, 10:00 UTC."
-        );
-        let (kind, _, body) = describe(Notice::PaymentFailed, None);
-        assert_eq!(kind, ToastKind::Failure);
-        assert!(body.starts_with("The payment of A client for a session failed"));
     }
 }

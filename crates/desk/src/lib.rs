@@ -17,6 +17,7 @@ pub mod diagnostics;
 mod error;
 pub mod exports;
 pub mod mail;
+pub mod notices;
 pub mod relay_links;
 mod session_types;
 pub mod settings;

@@ -303,6 +303,10 @@ fn start_relay(db: &(&'static str, String), durability: &str) -> (Child, SocketA
         .env("COACHDESK_RELAY_LISTEN", "127.0.0.1:0")
         .env("COACHDESK_RELAY_STRIPE_SECRETS", SECRET)
         .env("COACHDESK_RELAY_DURABILITY", durability)
+        .env(
+            "COACHDESK_RELAY_INDEX_KEY",
+            "bench-index-key-0123456789abcdef01",
+        )
         .env("COACHDESK_RELAY_LOG", "error")
         // The load comes from one address at far more than any provider sends: lift the
         // per-address limits (the attack phase's slow clients use other addresses).

@@ -230,6 +230,10 @@ pub struct Settings {
     /// Session; without one it redirects to the payment link
     /// (`COACHDESK_RELAY_STRIPE_RESTRICTED_KEY`, key `stripe_restricted_key`).
     pub stripe_restricted_key: Option<Secret>,
+    /// The key event keys are hashed with (`COACHDESK_RELAY_INDEX_KEY`, key `index_key`;
+    /// at least 32 characters): required on PostgreSQL, the same for every process; on
+    /// SQLite, a key file beside the database is made when unset (see `index`).
+    pub index_key: Option<Secret>,
     /// Stripe's API address; tests point it at the simulator
     /// (`COACHDESK_RELAY_STRIPE_API_BASE`, key `stripe_api_base`).
     pub stripe_api_base: String,
@@ -279,6 +283,7 @@ impl Default for Settings {
             auth_failures_per_min: 10,
             trusted_proxies: Vec::new(),
             stripe_restricted_key: None,
+            index_key: None,
             stripe_api_base: "https://api.stripe.com".to_owned(),
             stripe_timeout_ms: 4000,
             public_url: None,
@@ -323,6 +328,7 @@ struct FileSettings {
     auth_failures_per_min: Option<u32>,
     trusted_proxies: Option<Vec<std::net::IpAddr>>,
     stripe_restricted_key: Option<String>,
+    index_key: Option<String>,
     stripe_api_base: Option<String>,
     stripe_timeout_ms: Option<u64>,
     public_url: Option<String>,
@@ -433,6 +439,9 @@ impl Settings {
             if let Some(v) = f.stripe_restricted_key {
                 s.stripe_restricted_key = secrets([v]).pop();
             }
+            if let Some(v) = f.index_key {
+                s.index_key = secrets([v]).pop();
+            }
             if let Some(v) = f.public_url {
                 s.public_url = Some(v);
             }
@@ -509,6 +518,9 @@ impl Settings {
         );
         if let Some(v) = env("COACHDESK_RELAY_STRIPE_RESTRICTED_KEY") {
             s.stripe_restricted_key = secrets([v]).pop();
+        }
+        if let Some(v) = env("COACHDESK_RELAY_INDEX_KEY") {
+            s.index_key = secrets([v]).pop();
         }
         if let Some(v) = env("COACHDESK_RELAY_STRIPE_API_BASE") {
             s.stripe_api_base = v.trim().to_owned();

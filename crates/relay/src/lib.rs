@@ -14,6 +14,7 @@ pub mod config;
 pub mod fuzzing;
 pub mod guard;
 pub mod handover;
+pub mod index;
 pub mod metrics;
 pub mod paylink;
 pub mod server;

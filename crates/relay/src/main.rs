@@ -36,6 +36,8 @@ named NAME, default \"app\"), served under /t/TENANT/ with the same paths. Witho
 Settings come from the TOML file, each overridable by the environment:
   COACHDESK_RELAY_LISTEN (default 127.0.0.1:8787), COACHDESK_RELAY_DB (SQLite file),
   COACHDESK_RELAY_DATABASE_URL (PostgreSQL instead of the file),
+  COACHDESK_RELAY_INDEX_KEY (event keys are stored hashed with it; required with
+  PostgreSQL; on SQLite a key file beside the database when unset),
   COACHDESK_RELAY_DATABASE_CONNECTIONS,
   COACHDESK_RELAY_STRIPE_SECRETS, COACHDESK_RELAY_CALENDLY_KEYS (comma-separated),
   COACHDESK_RELAY_RETENTION_DAYS, COACHDESK_RELAY_DURABILITY (full|normal),

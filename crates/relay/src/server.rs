@@ -36,6 +36,7 @@ use tiny_http::{Header, Method, Request, Response};
 use crate::checkout::{self, SessionStatus, StripeCheckout};
 use crate::config::Settings;
 use crate::handover::{HandedOver, TenantKeys};
+use crate::index::{EventKey, IndexKey};
 use crate::metrics::{Metrics, Route};
 use crate::store::{self, Acked, Consumer, Inserted, ReadStore};
 use crate::tenant::{TenantId, TenantName};
@@ -57,6 +58,8 @@ pub enum ServeError {
     Http(String),
     #[error("cannot start a thread: {0}")]
     Thread(#[source] std::io::Error),
+    #[error(transparent)]
+    IndexKey(#[from] crate::index::IndexKeyError),
 }
 
 /// Largest body accepted on the pull API (acks, the payment link table).
@@ -106,6 +109,8 @@ struct Ctx {
     stripe: Option<Arc<StripeCheckout>>,
     tenant_rates: Arc<guard::limits::TenantRates>,
     tenants: Arc<crate::tenant::Resolved>,
+    /// Event keys are stored hashed with it (see `index`).
+    index: Arc<IndexKey>,
 }
 
 /// Whose request this is.
@@ -133,6 +138,12 @@ pub fn serve(
 ) -> Result<(), ServeError> {
     let settings = Arc::new(settings);
     let backend = store::open(&settings, settings.durability)?;
+    let index = Arc::new(IndexKey::for_settings(&settings)?);
+    let rekeyed =
+        backend.adopt_index_key(&index.check(), &|provider, key| index.rehash(provider, key))?;
+    if rekeyed > 0 {
+        tracing::info!(events = rekeyed, "stored event keys are now kept hashed");
+    }
     let tip = Arc::new(Tip::new(0));
     // Other relay processes on the same database wake this one's long-polls. Started
     // before the tip is read, so nothing committed in between is missed.
@@ -234,6 +245,7 @@ pub fn serve(
             stripe: stripe.clone(),
             tenant_rates: tenant_rates.clone(),
             tenants: tenants.clone(),
+            index: index.clone(),
         };
         let internal = internal.clone();
         let stop = workers_stop.clone();
@@ -778,7 +790,7 @@ fn verify_hook(
     tenant: TenantId,
     rq: &mut Request,
     provider: Provider,
-) -> Result<(String, String, Arc<TenantKeys>), Resp> {
+) -> Result<(EventKey, String, Arc<TenantKeys>), Resp> {
     let reject = |reason: &str, resp: Resp| {
         ctx.metrics.rejected(provider, reason);
         tracing::debug!(provider = provider.as_str(), reason, "webhook rejected");
@@ -856,7 +868,7 @@ fn verify_hook(
         return reject(e.code(), text(400, &e.to_string()));
     }
     let key = match webhook::dedup_key(provider, &body) {
-        Ok(k) => k,
+        Ok(k) => ctx.index.event_key(provider, &k),
         Err(e) => return reject(e.code(), text(400, &e.to_string())),
     };
     let Ok(body) = String::from_utf8(body) else {

@@ -65,6 +65,12 @@ pub enum StoreError {
     /// `tenant create` with a name already in use.
     #[error("a tenant named {0:?} exists already")]
     TenantTaken(String),
+    /// The database's event keys were hashed with another index key.
+    #[error(
+        "this database's event keys were hashed with another index key: start the relay with \
+         the key it was made with (index_key, or the .index-key file beside an SQLite database)"
+    )]
+    IndexKeyMismatch,
 }
 
 /// A consumer's row id.
@@ -238,6 +244,14 @@ pub trait Backend: Send + Sync {
     fn reader(&self) -> Result<Box<dyn ReadStore>, StoreError>;
     /// The single writer's handle (see [`crate::writer`]).
     fn writer(&self) -> Result<Box<dyn WriteStore>, StoreError>;
+    /// Records the index key's `check` in a database that has none, re-keying the events
+    /// stored before with `rehash(provider, key)`, in one transaction; refuses a database
+    /// whose keys were made with another index key. Returns how many events were re-keyed.
+    fn adopt_index_key(
+        &self,
+        check: &str,
+        rehash: &dyn Fn(&str, &str) -> String,
+    ) -> Result<u64, StoreError>;
     /// Adds a tenant (`tenant create`).
     fn create_tenant(&self, name: &TenantName, now_ms: i64) -> Result<Tenant, StoreError>;
     /// Removes a tenant with everything it owns: events, consumers, their keys and

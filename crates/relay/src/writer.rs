@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use coachdesk_protocol::relay::{PaymentLinkRoute, Provider};
 
+use crate::index::EventKey;
 use crate::metrics::Metrics;
 use crate::store::{
     self, Acked, CheckoutClaim, ConsumerId, Inserted, NewEvent, WriteStore, WriteTx,
@@ -36,7 +37,7 @@ pub type Done<T> = Box<dyn FnOnce(Result<T, WriteFailed>) + Send>;
 pub struct Incoming {
     pub tenant: TenantId,
     pub provider: Provider,
-    pub key: String,
+    pub key: EventKey,
     /// The body as received; empty when it is kept only `sealed`.
     pub body: String,
     /// The body sealed for the tenant's app keys.
@@ -51,7 +52,7 @@ impl Incoming {
         NewEvent {
             tenant: self.tenant,
             provider: self.provider,
-            key: &self.key,
+            key: self.key.as_str(),
             body: &self.body,
             sealed: self.sealed.as_deref(),
             livemode: self.livemode,

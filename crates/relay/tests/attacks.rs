@@ -148,11 +148,7 @@ impl Witness {
             "webhooks refused: {hook_failures:?}"
         );
         assert!(sent.len() >= 5, "only {} webhooks sent", sent.len());
-        let pulled: Vec<String> = relay
-            .pull_all(0)
-            .iter()
-            .filter_map(|e| e["key"].as_str().map(str::to_owned))
-            .collect();
+        let pulled = keys(&relay.pull_all(0));
         for id in &sent {
             assert!(pulled.contains(id), "{id} accepted but not pulled");
         }

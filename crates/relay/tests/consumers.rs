@@ -575,7 +575,62 @@ fn a_database_newer_than_the_relay_is_refused() {
     }
 }
 
+/// Event keys are stored hashed with the relay's index key: started with another key, the
+/// relay refuses to run (it would store every provider retry a second time), and with its
+/// own key it serves its events as before.
+fn a_relay_with_another_index_key_refuses_the_database() {
+    let mut relay = Relay::start();
+    post_stripe(&relay, &stripe_event("evt_indexed", false));
+    relay.kill9();
+    let on_postgres = relay
+        .extra_env
+        .iter()
+        .any(|(k, _)| k == "COACHDESK_RELAY_DATABASE_URL");
+    let key_file = {
+        let mut name = relay.db().into_os_string();
+        name.push(".index-key");
+        std::path::PathBuf::from(name)
+    };
+    let own = if on_postgres {
+        assert!(
+            !key_file.exists(),
+            "PostgreSQL's key is configured, not a file"
+        );
+        let own = INDEX_KEY.to_owned();
+        set_env(
+            &mut relay,
+            "COACHDESK_RELAY_INDEX_KEY",
+            "another-index-key-0123456789abcdef",
+        );
+        own
+    } else {
+        let own = std::fs::read_to_string(&key_file).expect("the key file beside the database");
+        std::fs::write(&key_file, "ab".repeat(32)).expect("another key");
+        own
+    };
+    let out = relay.command(&["serve"]);
+    assert!(!out.status.success(), "served with another index key");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("hashed with another index key"), "{stderr}");
+
+    if on_postgres {
+        set_env(&mut relay, "COACHDESK_RELAY_INDEX_KEY", &own);
+    } else {
+        std::fs::write(&key_file, own).expect("the key back");
+    }
+    relay.spawn();
+    assert_eq!(keys(&relay.pull_all(0)), ["evt_indexed"]);
+    post_stripe(&relay, &stripe_event("evt_indexed", false));
+    assert_eq!(relay.pull_all(0).len(), 1, "a retry is still a duplicate");
+}
+
+fn set_env(relay: &mut Relay, name: &str, value: &str) {
+    relay.extra_env.retain(|(k, _)| k != name);
+    relay.extra_env.push((name.to_owned(), value.to_owned()));
+}
+
 on_both_backends!(
+    a_relay_with_another_index_key_refuses_the_database,
     two_tokens_two_cursors,
     each_mode_gets_its_own_stripe_events_and_every_calendly_event,
     a_revoked_token_is_refused_at_once,

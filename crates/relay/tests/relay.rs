@@ -113,7 +113,7 @@ fn calendly_headers_are_accepted_and_tampering_is_rejected() {
 
     let events = relay.pull_all(0);
     assert_eq!(events.len(), 1);
-    let key = events[0]["key"].as_str().expect("key");
+    let key = &keys(&events)[0];
     assert!(
         key.starts_with("invitee.created|https://api.calendly.com/scheduled_events/"),
         "{key}"

@@ -76,6 +76,7 @@ on_both_backends!(
     redirect_visits_add_up_per_slug,
     invitee_notes_keep_the_first_value_of_each_field,
     tenants_share_nothing,
+    events_stored_before_the_index_key_are_rekeyed_once,
 );
 
 /// Two tenants with the same names everywhere: nothing one writes is seen, acknowledged or
@@ -579,6 +580,30 @@ fn a_failed_group_keeps_nothing(b: &dyn Backend) {
         .pull(H, TokenMode::Any, 0, 10, 1 << 20)
         .expect("pull")
         .is_empty());
+}
+
+/// A database from before hashed keys: its events are re-keyed when a key is adopted, the
+/// same key is adopted again with nothing to do, and another key is refused.
+fn events_stored_before_the_index_key_are_rekeyed_once(b: &dyn Backend) {
+    let mut w = b.writer().expect("writer");
+    assert!(matches!(
+        insert(&mut *w, Provider::Stripe, "evt_old", Some(false), 1),
+        Inserted::New(_)
+    ));
+    let rehash = |provider: &str, key: &str| format!("h({provider},{key})");
+    assert_eq!(b.adopt_index_key("check-a", &rehash).expect("adopt"), 1);
+    let keys = |b: &dyn Backend| -> Vec<String> {
+        let r = b.reader().expect("reader");
+        let events = r.pull(H, TokenMode::Test, 0, 10, 1 << 20).expect("pull");
+        events.into_iter().map(|e| e.key).collect()
+    };
+    assert_eq!(keys(b), ["h(stripe,evt_old)"]);
+    assert_eq!(b.adopt_index_key("check-a", &rehash).expect("again"), 0);
+    assert_eq!(keys(b), ["h(stripe,evt_old)"], "re-keyed once only");
+    assert!(matches!(
+        b.adopt_index_key("check-b", &rehash),
+        Err(StoreError::IndexKeyMismatch)
+    ));
 }
 
 fn the_identity_is_made_once(b: &dyn Backend) {

@@ -71,10 +71,15 @@ pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[
         "0006_sealing.sql",
         include_str!("../../migrations-pg/0006_sealing.sql"),
     ),
+    (
+        7,
+        "0007_index_key.sql",
+        include_str!("../../migrations-pg/0007_index_key.sql"),
+    ),
 ];
 
 /// The schema version this relay writes.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// Advisory lock held by every write transaction (keys are per database).
 pub const WRITE_LOCK: i64 = 0x636f_6163_6801;
@@ -309,6 +314,46 @@ impl Backend for PgBackend {
             config: self.config.clone(),
             durability: self.durability,
         }))
+    }
+
+    fn adopt_index_key(
+        &self,
+        check: &str,
+        rehash: &dyn Fn(&str, &str) -> String,
+    ) -> Result<u64, StoreError> {
+        let mut client = self.connect()?;
+        let mut tx = client.transaction().ctx("begin")?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
+            .ctx("take the write lock")?;
+        let stored: Option<String> = tx
+            .query_one("SELECT index_check FROM relay_identity WHERE id = 1", &[])
+            .ctx("read the index key check")?
+            .get(0);
+        match stored {
+            Some(stored) if stored == check => return Ok(0),
+            Some(_) => return Err(StoreError::IndexKeyMismatch),
+            None => {}
+        }
+        let plain: Vec<(i64, String, String)> = tx
+            .query("SELECT seq, provider, key FROM events", &[])
+            .ctx("read the events' keys")?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        let update = tx
+            .prepare("UPDATE events SET key = $1 WHERE seq = $2")
+            .ctx("prepare re-keying")?;
+        for (seq, provider, key) in &plain {
+            tx.execute(&update, &[&rehash(provider, key), seq])
+                .ctx("re-key an event")?;
+        }
+        tx.execute(
+            "UPDATE relay_identity SET index_check = $1 WHERE id = 1",
+            &[&check],
+        )
+        .ctx("record the index key check")?;
+        tx.commit().ctx("commit the index key")?;
+        Ok(plain.len() as u64)
     }
 
     fn create_tenant(&self, name: &TenantName, now_ms: i64) -> Result<Tenant, StoreError> {

@@ -67,10 +67,15 @@ pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[
         "0007_sealing.sql",
         include_str!("../../migrations/0007_sealing.sql"),
     ),
+    (
+        8,
+        "0008_index_key.sql",
+        include_str!("../../migrations/0008_index_key.sql"),
+    ),
 ];
 
 /// The schema version this relay writes.
-pub const SCHEMA_VERSION: u32 = 7;
+pub const SCHEMA_VERSION: u32 = 8;
 
 /// How often the checkpointer copies the WAL into the database.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
@@ -289,6 +294,53 @@ impl Backend for SqliteBackend {
             conn,
             checkpointer: Some((stop, handle)),
         }))
+    }
+
+    fn adopt_index_key(
+        &self,
+        check: &str,
+        rehash: &dyn Fn(&str, &str) -> String,
+    ) -> Result<u64, StoreError> {
+        let mut conn = self.connect()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx("begin")?;
+        let stored: Option<String> = tx
+            .query_row(
+                "SELECT index_check FROM relay_identity WHERE id = 1",
+                [],
+                |r| r.get(0),
+            )
+            .ctx("read the index key check")?;
+        match stored {
+            Some(stored) if stored == check => return Ok(0),
+            Some(_) => return Err(StoreError::IndexKeyMismatch),
+            None => {}
+        }
+        let plain: Vec<(i64, String, String)> = tx
+            .prepare("SELECT seq, provider, key FROM events")
+            .and_then(|mut st| {
+                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect()
+            })
+            .ctx("read the events' keys")?;
+        {
+            let mut update = tx
+                .prepare("UPDATE events SET key = ?1 WHERE seq = ?2")
+                .ctx("prepare re-keying")?;
+            for (seq, provider, key) in &plain {
+                update
+                    .execute(params![rehash(provider, key), seq])
+                    .ctx("re-key an event")?;
+            }
+        }
+        tx.execute(
+            "UPDATE relay_identity SET index_check = ?1 WHERE id = 1",
+            params![check],
+        )
+        .ctx("record the index key check")?;
+        tx.commit().ctx("commit the index key")?;
+        Ok(plain.len() as u64)
     }
 
     fn create_tenant(&self, name: &TenantName, now_ms: i64) -> Result<Tenant, StoreError> {

@@ -137,6 +137,9 @@ pub fn run_token_create(db: &Path, extra_env: &[(String, String)], flags: &[&str
         .to_owned()
 }
 
+/// The index key of relays on PostgreSQL (shared by every process on one database).
+pub const INDEX_KEY: &str = "relay-tests-index-key-0123456789abcdef";
+
 impl Relay {
     pub fn start() -> Relay {
         Self::start_with(&[])
@@ -148,6 +151,7 @@ impl Relay {
         if DB.with(Cell::get) == Db::Postgres {
             let url = postgres::fresh_database().expect("a PostgreSQL database");
             extra_env.push(("COACHDESK_RELAY_DATABASE_URL".to_owned(), url));
+            extra_env.push(("COACHDESK_RELAY_INDEX_KEY".to_owned(), INDEX_KEY.to_owned()));
         }
         extra_env.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let token = run_token_create(
@@ -443,10 +447,24 @@ pub fn sign(body: &str) -> String {
     coachdesk_signature::sign_header(STRIPE_SECRET.as_bytes(), now(), body.as_bytes())
 }
 
-/// The dedup keys of pulled events, in order.
+/// The providers' keys of pulled (unsealed) events, in order, read from their bodies: the
+/// relay serves only a keyed hash of each (64 hex digits, checked here).
 pub fn keys(events: &[serde_json::Value]) -> Vec<String> {
     events
         .iter()
-        .map(|e| e["key"].as_str().expect("key").to_owned())
+        .map(|e| {
+            let served = e["key"].as_str().expect("key");
+            assert!(
+                served.len() == 64 && served.bytes().all(|b| b.is_ascii_hexdigit()),
+                "served key {served:?} is not a hash"
+            );
+            let provider = match e["provider"].as_str() {
+                Some("calendly") => coachdesk_protocol::relay::Provider::Calendly,
+                _ => coachdesk_protocol::relay::Provider::Stripe,
+            };
+            let body = e["body"].as_str().expect("body");
+            coachdesk_relay::webhook::dedup_key(provider, body.as_bytes())
+                .expect("a pulled body has its provider's key")
+        })
         .collect()
 }
