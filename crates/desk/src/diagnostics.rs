@@ -70,6 +70,7 @@ pub fn diagnostics(store: &Store, facts: DiagnosticFacts) -> Result<Diagnostics,
         webhooks_paused: status.webhooks_paused,
         last_reconcile_at: status.last_reconcile_at,
         last_error: status.last_error.map(|e| scrubber.scrub(&e)),
+        sealing: Some(status.sealing.words().to_owned()),
     });
     let mut report = Diagnostics {
         app_version: facts.app_version,
@@ -172,6 +173,7 @@ pub fn render(report: &Diagnostics) -> String {
                 or_none(&sync.last_reconcile_at)
             ));
             lines.push(format!("Last sync error: {}", or_none(&sync.last_error)));
+            lines.push(format!("Relay sealing: {}", or_none(&sync.sealing)));
         }
     }
     if report.failed_effects.is_empty() {
@@ -337,6 +339,7 @@ mod tests {
             ),
             executor_passes: 12,
             pull_rounds: 30,
+            sealing: coachdesk_sync::Sealing::On,
             ..SyncStatus::default()
         };
 
@@ -374,6 +377,7 @@ mod tests {
             "Executor passes: 12",
             "Last sync error: mail to [client] ([client]) failed",
             "Second starts that brought this window forward: 2",
+            "Relay sealing: on: the relay keeps the coach's client data sealed for this install",
         ] {
             assert!(text.contains(needed), "{needed:?} missing from:\n{text}");
         }

@@ -178,4 +178,7 @@ pub struct SyncDiagnostics {
     pub last_reconcile_at: Option<String>,
     /// Scrubbed.
     pub last_error: Option<String>,
+    /// Whether the relay keeps the coach's client data sealed for this install, in words.
+    #[serde(default)]
+    pub sealing: Option<String>,
 }

@@ -224,6 +224,36 @@ pub struct SyncStatus {
     pub pull_rounds: u64,
     /// Passes of the effect executor finished, for the same reason.
     pub executor_passes: u64,
+    /// Whether the relay keeps the coach's client data sealed for this install.
+    pub sealing: Sealing,
+}
+
+/// Whether the relay seals the coach's events for this install (see `relay::sealing`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub enum Sealing {
+    /// Not known before the first pull, which registers this install's key.
+    #[default]
+    NotYet,
+    /// This install's key is registered: the relay stores the coach's events sealed.
+    On,
+    /// Secrets are read-only here, so there is no key to seal for.
+    NoKeyReadOnlySecrets,
+    /// The relay does not seal (older than sealing).
+    RelayDoesNotSeal,
+}
+
+impl Sealing {
+    /// In words, for the diagnostics.
+    pub fn words(self) -> &'static str {
+        match self {
+            Sealing::NotYet => "not known yet (this install registers its key at its first pull)",
+            Sealing::On => "on: the relay keeps the coach's client data sealed for this install",
+            Sealing::NoKeyReadOnlySecrets => {
+                "off: secrets are read-only here, so this install has no key; the relay keeps events readable"
+            }
+            Sealing::RelayDoesNotSeal => "off: the relay is older than sealing and keeps events readable",
+        }
+    }
 }
 
 /// What the status says while webhook processing is off.
@@ -497,15 +527,22 @@ async fn sealing_key(
         Ok(me) => Arc::new(me),
         Err(SyncError::Secret(SecretError::ReadOnly { .. })) => {
             tracing::info!("secrets are read-only here: events are not sealed for this install");
+            shared.update(|s| s.sealing = Sealing::NoKeyReadOnlySecrets);
             *registered = Some(None);
             return Ok(None);
         }
         Err(other) => return Err(other),
     };
-    match relay
+    let answer = relay
         .put_app_keys(token, &[me.public().as_string()])
-        .await?
-    {
+        .await?;
+    shared.update(|s| {
+        s.sealing = match answer {
+            Some(_) => Sealing::On,
+            None => Sealing::RelayDoesNotSeal,
+        }
+    });
+    match answer {
         Some(answer) if answer.sealed_before > 0 => tracing::info!(
             sealed_before = answer.sealed_before,
             "the relay seals for this install from now on; events sealed before for keys it may not hold are recovered by reconciliation"
@@ -546,7 +583,10 @@ async fn pull_once(
             *acked = 0;
             // The new relay has no key of ours yet.
             *shared.sealing.lock().await = None;
-            shared.update(|s| s.relay_cursor = 0);
+            shared.update(|s| {
+                s.relay_cursor = 0;
+                s.sealing = Sealing::NotYet;
+            });
             shared.wake_reconcile.notify_one();
             return Ok(());
         }

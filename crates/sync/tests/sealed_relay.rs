@@ -49,6 +49,11 @@ async fn events_sealed_for_a_lost_key_are_recovered_by_reconciliation() {
         "opened from the relay's sealed copies"
     );
     let old_key = sealing::identity(&w.keychain).expect("key").public();
+    assert_eq!(
+        w.handle().status().sealing,
+        coachdesk_sync::Sealing::On,
+        "the diagnostics say the relay seals for this install"
+    );
 
     // The keychain loses the key while the app is off; the next booking's webhooks are
     // sealed for the lost key only.

@@ -76,10 +76,15 @@ pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[
         "0007_index_key.sql",
         include_str!("../../migrations-pg/0007_index_key.sql"),
     ),
+    (
+        8,
+        "0008_event_storage.sql",
+        include_str!("../../migrations-pg/0008_event_storage.sql"),
+    ),
 ];
 
 /// The schema version this relay writes.
-pub const SCHEMA_VERSION: u32 = 7;
+pub const SCHEMA_VERSION: u32 = 8;
 
 /// Advisory lock held by every write transaction (keys are per database).
 pub const WRITE_LOCK: i64 = 0x636f_6163_6801;
