@@ -86,8 +86,9 @@ pub struct Metrics {
     /// cancelled: done, failed.
     cancel_expiries: [AtomicU64; 2],
     /// Per tenant (not the relay's own coach), by name: webhooks stored, duplicates,
-    /// refused by the tenant's rate. Bounded by the tenants that exist.
-    tenants: std::sync::Mutex<std::collections::BTreeMap<String, [u64; 3]>>,
+    /// refused by the tenant's rate, rejected (signature, body). Bounded by the tenants
+    /// that exist.
+    tenants: std::sync::Mutex<std::collections::BTreeMap<String, [u64; 4]>>,
 }
 
 /// What happened to a tenant's webhook, for its counters.
@@ -96,9 +97,12 @@ pub enum TenantOutcome {
     Stored,
     Duplicate,
     RateLimited,
+    /// Refused as not the provider's (signature) or unreadable: a coach whose webhooks
+    /// are all rejected has a wrong signing secret somewhere.
+    Rejected,
 }
 
-const TENANT_OUTCOMES: [&str; 3] = ["stored", "duplicate", "rate_limited"];
+const TENANT_OUTCOMES: [&str; 4] = ["stored", "duplicate", "rate_limited", "rejected"];
 
 fn provider_index(p: Provider) -> usize {
     match p {
@@ -143,7 +147,7 @@ impl Metrics {
     pub fn render_tenants(&self, out: &mut String, depths: &[(String, i64)]) {
         let _ = writeln!(
             out,
-            "# HELP coachdesk_relay_tenant_webhooks_total Webhooks per tenant: stored, duplicate, refused by the tenant's rate."
+            "# HELP coachdesk_relay_tenant_webhooks_total Webhooks per tenant: stored, duplicate, refused by the tenant's rate, rejected (signature or body)."
         );
         let _ = writeln!(out, "# TYPE coachdesk_relay_tenant_webhooks_total counter");
         let tenants = self

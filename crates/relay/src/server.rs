@@ -685,7 +685,7 @@ fn hook(
         );
         return send(&ctx.metrics, rq, Route::Hook, started, resp);
     }
-    let (key, body, app_keys) = match verify_hook(ctx, reader, tenant, &mut rq, provider) {
+    let (key, body, app_keys) = match verify_hook(ctx, reader, scope, &mut rq, provider) {
         Ok(verified) => verified,
         Err(resp) => return send(&ctx.metrics, rq, Route::Hook, started, resp),
     };
@@ -787,12 +787,17 @@ fn expire_on_cancel(ctx: &Ctx, reader: &dyn ReadStore, tenant: TenantId, invitee
 fn verify_hook(
     ctx: &Ctx,
     reader: &dyn ReadStore,
-    tenant: TenantId,
+    scope: &Scope,
     rq: &mut Request,
     provider: Provider,
 ) -> Result<(EventKey, String, Arc<TenantKeys>), Resp> {
+    let tenant = scope.tenant;
     let reject = |reason: &str, resp: Resp| {
         ctx.metrics.rejected(provider, reason);
+        if let Some(name) = &scope.name {
+            ctx.metrics
+                .tenant(name.as_str(), crate::metrics::TenantOutcome::Rejected);
+        }
         tracing::debug!(provider = provider.as_str(), reason, "webhook rejected");
         Err(resp)
     };

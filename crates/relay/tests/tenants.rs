@@ -177,6 +177,12 @@ fn tenants_share_nothing() {
         ),
         2
     );
+    for name in ["coach-a", "coach-b"] {
+        let sample = format!(
+            "coachdesk_relay_tenant_webhooks_total{{tenant=\"{name}\",outcome=\"rejected\"}}"
+        );
+        assert_eq!(metric(relay.addr, &sample), 1, "one forged webhook each");
+    }
     assert_eq!(
         metric(
             relay.addr,

@@ -534,13 +534,13 @@ fn pending_due(world: &World) -> usize {
         .unwrap_or(usize::MAX)
 }
 
-/// Polls `f` until it gives a value (10 s at most).
+/// Polls `f` until it gives a value (30 s at most: a loaded two-core machine is slow).
 pub async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    coachdesk_waiting::eventually_async(what, Duration::from_secs(10), || {
+    coachdesk_waiting::eventually_async(what, Duration::from_secs(30), || {
         let fut = f();
         async move { fut.await.ok_or("not yet") }
     })
