@@ -23,7 +23,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context as _};
-use coachdesk_tests::e2e::{self, capture, click, step, text_of, wait_for, wait_for_text, Sandbox};
+use coachdesk_tests::e2e::{
+    self, capture, click, step, text_of, wait_for, wait_for_text, wait_for_texts, Sandbox,
+};
 use coachdesk_tests::stack::Stack;
 use coachdesk_tests::steps::{
     connect_stripe_and_calendly, page_text, remove_secrets, save_relay_url, save_secret,
@@ -184,5 +186,21 @@ async fn relay_down_then_fixed(client: &Client, stack: &Stack) -> anyhow::Result
     capture(client, "e2e-settings-recovered").await?;
     click(client, "#nav-dashboard").await?;
     wait_for_text(client, "#sync-health [data-testid=sync-state]", "Connected").await?;
+
+    // A new sealing key: made and registered with the relay at a click.
+    click(client, "#nav-settings").await?;
+    click(client, "#rotate-sealing-key").await?;
+    wait_for_texts(
+        client,
+        "#sealing-key-answer",
+        e2e::STEP_TIMEOUT,
+        "the relay's answer",
+        |texts| {
+            texts
+                .iter()
+                .any(|t| t.starts_with("A new sealing key is registered"))
+        },
+    )
+    .await?;
     Ok(())
 }

@@ -306,6 +306,7 @@ fn register<R: Runtime>(builder: Builder<R>) -> Builder<R> {
             setup_commands::stripe_webhook,
             setup_commands::connect_stripe_webhook,
             setup_commands::rotate_stripe_webhook_secret,
+            setup_commands::rotate_relay_sealing_key,
             mail_commands::mail_settings,
             mail_commands::save_mail_settings,
             mail_commands::check_mail_server,

@@ -140,6 +140,12 @@ enum StripeWebhookStep {
     Rotate,
 }
 
+/// A new sealing key for this install, registered with the relay (Settings, "Relay").
+#[tauri::command(rename_all = "snake_case")]
+pub async fn rotate_relay_sealing_key(state: State<'_, AppState>) -> Result<String, CommandError> {
+    coachdesk_desk::sealing::rotate_sealing_key(state.sync_handle().as_deref()).await
+}
+
 /// The state of the Stripe webhook endpoint posting to the relay.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn stripe_webhook(state: State<'_, AppState>) -> Result<StripeWebhookView, CommandError> {

@@ -184,6 +184,17 @@ fn reconciliation_without_sync_says_so_in_words() {
 }
 
 #[test]
+fn a_new_sealing_key_without_sync_says_so_in_words() {
+    let h = demo();
+    let refused = h
+        .invoke("rotate_relay_sealing_key", json!({}))
+        .expect_err("no sync");
+    assert_eq!(refused["code"], "conflict");
+    let message = refused["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with("Sync is not running"), "{message}");
+}
+
+#[test]
 fn reconciliation_with_sync_reports_what_it_recovered() {
     let sim = coachdesk_sim::Simulator::start(coachdesk_sim::SimConfig::default()).expect("sim");
     // A booking the app never heard of: the relay below is down, so only reconciliation

@@ -265,6 +265,7 @@ fn settings_body(v: &SettingsView, on_view: &Callback<Result<SettingsView, Comma
                 <AddressField target={AddressTarget::Relay} url={v.relay_url.clone()} on_view={on_view.clone()} />
                 { row(coachdesk_protocol::settings::secret::RELAY_TOKEN) }
                 <ConnectionTest service={service::RELAY} label="the relay" />
+                <SealingKeyButton />
             </div>
             <StripeWebhookCard secrets={v.secrets.clone()} relay_url={v.relay_url.clone()} />
             { mode_card(v, on_view) }
@@ -282,6 +283,43 @@ struct StripeWebhookCardProps {
     /// change, so a key saved on the first run clears "enter your Stripe key first".
     secrets: Vec<SecretStatus>,
     relay_url: Option<String>,
+}
+
+/// "New sealing key": the relay keeps the coach's client data sealed for this computer's
+/// key; a new one is made and registered at a click.
+#[component]
+fn SealingKeyButton() -> Html {
+    use crate::setup_ipc;
+    let answer = use_state(|| None::<Result<String, CommandError>>);
+    let busy = use_state(|| false);
+    let onclick = {
+        let (answer, busy) = (answer.clone(), busy.clone());
+        Callback::from(move |_: MouseEvent| {
+            if *busy {
+                return;
+            }
+            busy.set(true);
+            let (answer, busy) = (answer.clone(), busy.clone());
+            spawn_local(async move {
+                answer.set(Some(setup_ipc::rotate_relay_sealing_key().await));
+                busy.set(false);
+            });
+        })
+    };
+    html! {
+        <div id="relay-sealing">
+            <p class="muted small">{"Your clients' details wait at the relay sealed for this computer's key. Make a new key if this computer was out of your hands."}</p>
+            <button class="btn" id="rotate-sealing-key" data-testid="rotate-sealing-key"
+                {onclick} disabled={*busy} aria-busy={busy.then_some("true")}>
+                { if *busy { "Making a new key…" } else { "New sealing key" } }
+            </button>
+            { match &*answer {
+                Some(Ok(words)) => html! { <p class="small" role="status" id="sealing-key-answer">{words}</p> },
+                Some(Err(e)) => html! { <div class="alert attention" role="alert" id="sealing-key-answer">{&e.message}</div> },
+                None => html! {},
+            } }
+        </div>
+    }
 }
 
 /// Stripe's webhook endpoint to the relay: its state, "Connect" (create or correct it and

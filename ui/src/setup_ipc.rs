@@ -60,6 +60,10 @@ pub async fn rotate_stripe_webhook_secret() -> Result<StripeWebhookView, Command
     invoke(command::ROTATE_STRIPE_WEBHOOK_SECRET, &NoArgs {}).await
 }
 
+pub async fn rotate_relay_sealing_key() -> Result<String, CommandError> {
+    invoke(command::ROTATE_RELAY_SEALING_KEY, &NoArgs {}).await
+}
+
 pub async fn preview_refund_policy(
     request: &PolicyPreviewRequest,
 ) -> Result<PolicyPreview, CommandError> {

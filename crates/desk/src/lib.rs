@@ -19,6 +19,7 @@ pub mod exports;
 pub mod mail;
 pub mod notices;
 pub mod relay_links;
+pub mod sealing;
 mod session_types;
 pub mod settings;
 pub mod settings_page;

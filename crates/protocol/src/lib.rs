@@ -58,6 +58,7 @@ pub const COMMANDS: &[&str] = &[
     setup::command::STRIPE_WEBHOOK,
     setup::command::CONNECT_STRIPE_WEBHOOK,
     setup::command::ROTATE_STRIPE_WEBHOOK_SECRET,
+    setup::command::ROTATE_RELAY_SEALING_KEY,
     mail::command::MAIL_SETTINGS,
     mail::command::SAVE_MAIL_SETTINGS,
     mail::command::CHECK_MAIL_SERVER,

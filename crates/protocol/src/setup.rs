@@ -19,6 +19,8 @@ pub mod command {
     pub const STRIPE_WEBHOOK: &str = "stripe_webhook";
     pub const CONNECT_STRIPE_WEBHOOK: &str = "connect_stripe_webhook";
     pub const ROTATE_STRIPE_WEBHOOK_SECRET: &str = "rotate_stripe_webhook_secret";
+    /// A new key for the relay to seal the coach's client data with; answers a sentence.
+    pub const ROTATE_RELAY_SEALING_KEY: &str = "rotate_relay_sealing_key";
 }
 
 /// The Calendly webhook subscription that posts to the relay.

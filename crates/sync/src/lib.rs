@@ -288,7 +288,7 @@ struct Shared {
     wake_reconcile: Notify,
     /// This install's sealing key once the relay has it (registered again when the relay
     /// is replaced).
-    sealing: tokio::sync::Mutex<Option<Option<Arc<coachdesk_seal::AppIdentity>>>>,
+    sealing: tokio::sync::Mutex<Option<Option<Arc<relay::sealing::Keys>>>>,
 }
 
 impl Shared {
@@ -365,6 +365,33 @@ impl SyncHandle {
         self.shared
             .update(|s| s.subscription = Some(health.clone()));
         Ok(health)
+    }
+
+    /// Makes this install a new sealing key and registers it with the relay, which seals
+    /// for it from now on (the coach's "New sealing key"). The key before it stays to open
+    /// what was sealed for it until then. Answers how many events waiting for this install
+    /// were sealed before (still opened with the previous key).
+    pub async fn rotate_sealing_key(&self) -> Result<i64, SyncError> {
+        let mut registered = self.shared.sealing.lock().await;
+        // Until registered below, the next pull registers whatever the keychain holds.
+        *registered = None;
+        let keys = relay::sealing::rotate(self.shared.secrets.as_ref())?;
+        let token = self.shared.secrets.get(SecretName::RelayToken)?;
+        let relay = relay::RelayClient::new(&self.shared.config.relay_url, Duration::from_secs(0))?;
+        let answer = relay
+            .put_app_keys(token.expose(), &[keys.current.public().as_string()])
+            .await?;
+        let Some(answer) = answer else {
+            self.shared
+                .update(|s| s.sealing = Sealing::RelayDoesNotSeal);
+            return Err(SyncError::Setup(
+                "the relay is older than sealing: it keeps events readable, so there is no key to renew".into(),
+            ));
+        };
+        tracing::info!("a new sealing key is registered with the relay");
+        *registered = Some(Some(Arc::new(keys)));
+        self.shared.update(|s| s.sealing = Sealing::On);
+        Ok(answer.sealed_before)
     }
 
     /// Runs due effects now (also happens on its own after each pull).
@@ -518,12 +545,12 @@ async fn sealing_key(
     shared: &Shared,
     relay: &relay::RelayClient,
     token: &str,
-) -> Result<Option<Arc<coachdesk_seal::AppIdentity>>, SyncError> {
+) -> Result<Option<Arc<relay::sealing::Keys>>, SyncError> {
     let mut registered = shared.sealing.lock().await;
     if let Some(me) = registered.as_ref() {
         return Ok(me.clone());
     }
-    let me = match relay::sealing::identity(shared.secrets.as_ref()) {
+    let me = match relay::sealing::keys(shared.secrets.as_ref()) {
         Ok(me) => Arc::new(me),
         Err(SyncError::Secret(SecretError::ReadOnly { .. })) => {
             tracing::info!("secrets are read-only here: events are not sealed for this install");
@@ -534,7 +561,7 @@ async fn sealing_key(
         Err(other) => return Err(other),
     };
     let answer = relay
-        .put_app_keys(token, &[me.public().as_string()])
+        .put_app_keys(token, &[me.current.public().as_string()])
         .await?;
     shared.update(|s| {
         s.sealing = match answer {
@@ -591,6 +618,8 @@ async fn pull_once(
             return Ok(());
         }
     }
+    // A new key made while this page was on its way opens it too (the one before is kept).
+    let me = shared.sealing.lock().await.clone().flatten().or(me);
     let unreadable = relay::sealing::open_page(&mut page, me.as_deref());
     // Nothing confirmed and no money moved on a webhook's word alone (see `read_back`).
     let (contradictions, _calls) =

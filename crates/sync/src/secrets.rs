@@ -37,6 +37,9 @@ pub enum SecretName {
     StripeWebhookPreviousSecret,
     /// This install's private key for events the relay sealed for it (`AGE-SECRET-KEY-1...`).
     RelaySealingKey,
+    /// After a new sealing key was made, the one before: it opens what the relay sealed
+    /// for it until then.
+    RelaySealingKeyPrevious,
 }
 
 impl SecretName {
@@ -52,6 +55,7 @@ impl SecretName {
             Self::StripeWebhookSecret => "stripe-webhook-secret",
             Self::StripeWebhookPreviousSecret => "stripe-webhook-secret-previous",
             Self::RelaySealingKey => "relay-sealing-key",
+            Self::RelaySealingKeyPrevious => "relay-sealing-key-previous",
         }
     }
 
@@ -66,6 +70,7 @@ impl SecretName {
             Self::StripeWebhookSecret => "Stripe webhook signing secret",
             Self::StripeWebhookPreviousSecret => "previous Stripe webhook signing secret",
             Self::RelaySealingKey => "relay sealing key",
+            Self::RelaySealingKeyPrevious => "previous relay sealing key",
         }
     }
 }

@@ -75,7 +75,7 @@ async fn a_crash_between_commit_and_ack_applies_nothing_twice() {
             .all(|e| e.sealed.is_some() && e.body.is_empty()),
         "the relay keeps only sealed copies once the app registered its key"
     );
-    let me = sealing::identity(&w.keychain).expect("the app's sealing key");
+    let me = sealing::keys(&w.keychain).expect("the app's sealing key");
     assert_eq!(sealing::open_page(&mut page, Some(&me)), Vec::<i64>::new());
     assert_eq!(page.events.len(), 2, "{page:?}");
     let last = page.events.last().expect("events").seq;

@@ -11,6 +11,7 @@ use coachdesk_protocol::ipc::InboxFilter;
 use coachdesk_sim::DeliveryKnobs;
 use std::time::Duration;
 
+use coachdesk_store::Feature;
 use coachdesk_sync::relay::{sealing, KeyHandover, RelayClient};
 use coachdesk_sync::{MemorySecrets, SecretName, SecretSource};
 use support::{eventually, RelayProc, World};
@@ -86,6 +87,67 @@ async fn events_sealed_for_a_lost_key_are_recovered_by_reconciliation() {
     .await;
 }
 
+/// A new sealing key while events wait at the relay sealed for the one before: they are
+/// opened with the key before (nothing is left to reconciliation), and what arrives after
+/// is opened with the new key.
+#[tokio::test]
+async fn a_new_sealing_key_still_opens_what_was_sealed_for_the_one_before() {
+    let w = World::start(DeliveryKnobs::default()).await;
+    let first = book_and_pay(&w, "Cai Before", "cai@example.com");
+    w.settle_to(&first.invitee_uri, "confirmed").await;
+    let old_key = sealing::identity(&w.keychain).expect("key").public();
+
+    // Webhook processing off: the next booking's webhooks wait, sealed for the old key.
+    w.store
+        .lock()
+        .unwrap()
+        .set_feature(Feature::WebhookProcessing, false)
+        .unwrap();
+    let rounds = eventually("the pull loop to pause", || async {
+        let status = w.handle().status();
+        status.webhooks_paused.then_some(status.pull_rounds)
+    })
+    .await;
+    // A pull already in flight when the toggle changed finishes within one more round.
+    eventually("the pull loop to finish a paused round", || async {
+        (w.handle().status().pull_rounds >= rounds + 2).then_some(())
+    })
+    .await;
+    let waiting = book_and_pay(&w, "Dee Waiting", "dee@example.com");
+    eventually("both webhooks to wait at the relay", || async {
+        (support::relay_queue_depth(&w).await == 2).then_some(())
+    })
+    .await;
+
+    let sealed_before = w.handle().rotate_sealing_key().await.expect("a new key");
+    assert_eq!(
+        sealed_before, 2,
+        "the relay counts what waits for the old key"
+    );
+    let keys = sealing::keys(&w.keychain).expect("keys");
+    assert_ne!(keys.current.public(), old_key);
+    assert_eq!(keys.previous.map(|k| k.public()), Some(old_key));
+
+    w.store
+        .lock()
+        .unwrap()
+        .set_feature(Feature::WebhookProcessing, true)
+        .unwrap();
+    let dee = w.settle_to(&waiting.invitee_uri, "confirmed").await;
+    let sources = sources_of(&w, dee.id.as_str());
+    assert!(
+        !sources.is_empty() && sources.iter().all(|s| s == "relay"),
+        "opened with the key before from the relay's copies, not reconciled: {sources:?}"
+    );
+    let after = book_and_pay(&w, "Eli After", "eli@example.com");
+    let eli = w.settle_to(&after.invitee_uri, "confirmed").await;
+    let sources = sources_of(&w, eli.id.as_str());
+    assert!(
+        !sources.is_empty() && sources.iter().all(|s| s == "relay"),
+        "sealed for the new key and opened with it: {sources:?}"
+    );
+}
+
 /// A coach who is a tenant of a hosted relay: the app's relay client, given the tenant's
 /// URL, hands over its Stripe secret, registers its key, pulls and opens what arrived,
 /// and acknowledges it, all under `/t/{name}`.
@@ -115,9 +177,9 @@ async fn the_relay_client_serves_a_tenant_of_a_hosted_relay() {
         KeyHandover::Accepted
     );
     let secrets = MemorySecrets::default();
-    let me = sealing::identity(&secrets).expect("key");
+    let me = sealing::keys(&secrets).expect("key");
     let registered = client
-        .put_app_keys(&token, &[me.public().as_string()])
+        .put_app_keys(&token, &[me.current.public().as_string()])
         .await
         .expect("register")
         .expect("a relay that seals");

@@ -6,6 +6,10 @@
 //! for keys this install does not hold (a key lost with a wiped keychain, or events that
 //! arrived before a second device registered) cannot be opened: it is left out of the page
 //! and reconciliation with Stripe and Calendly recovers what it said.
+//!
+//! A new key can be made at any time ([`rotate`], the coach's "New sealing key"): the relay
+//! seals for it from its registration on, and the key before it stays in the keychain to
+//! open what was sealed for it until then. The key before that one is forgotten.
 
 use base64::Engine as _;
 use coachdesk_protocol::relay::{AppKeysRequest, EventsPage};
@@ -37,6 +41,65 @@ pub fn identity(secrets: &dyn SecretSource) -> Result<AppIdentity, SyncError> {
         }
         Err(other) => Err(other.into()),
     }
+}
+
+/// This install's sealing keys: the one the relay seals for, and the one before it.
+pub struct Keys {
+    pub current: AppIdentity,
+    pub previous: Option<AppIdentity>,
+}
+
+impl Keys {
+    /// The keys that may open a pulled event, current first.
+    pub fn all(&self) -> Vec<&AppIdentity> {
+        std::iter::once(&self.current)
+            .chain(self.previous.as_ref())
+            .collect()
+    }
+}
+
+/// This install's keys: the current one (made on first use, see [`identity`]) and the one
+/// before it, if a new key was made. A damaged previous key is left out: what was sealed
+/// for it is recovered by reconciliation.
+pub fn keys(secrets: &dyn SecretSource) -> Result<Keys, SyncError> {
+    let current = identity(secrets)?;
+    let previous = match secrets.get(SecretName::RelaySealingKeyPrevious) {
+        Ok(kept) => match AppIdentity::from_secret_str(kept.expose()) {
+            Ok(previous) => Some(previous),
+            Err(_) => {
+                tracing::warn!(
+                    "the previous relay sealing key in the keychain is damaged; left out"
+                );
+                None
+            }
+        },
+        Err(SecretError::Missing { .. }) => None,
+        Err(other) => return Err(other.into()),
+    };
+    Ok(Keys { current, previous })
+}
+
+/// Makes a new key for this install; the current one becomes the previous one. The old key
+/// is written to its new place first, so a crash in between leaves it in both places.
+/// Returns the keys as the keychain kept them.
+pub fn rotate(secrets: &dyn SecretSource) -> Result<Keys, SyncError> {
+    let old = identity(secrets)?;
+    secrets.store(
+        SecretName::RelaySealingKeyPrevious,
+        &Secret::new(old.to_secret_string()),
+    )?;
+    let made = AppIdentity::generate();
+    secrets.store(
+        SecretName::RelaySealingKey,
+        &Secret::new(made.to_secret_string()),
+    )?;
+    let kept = keys(secrets)?;
+    if kept.current.public() != made.public() {
+        return Err(SyncError::Setup(
+            "the keychain did not keep the new relay sealing key".into(),
+        ));
+    }
+    Ok(kept)
 }
 
 /// What the relay said to a key registration.
@@ -95,7 +158,8 @@ pub fn pass(
 /// for other keys only, or damaged; they are left out of the page (its cursor still
 /// passes them, so they are acknowledged), and their content comes back through
 /// reconciliation.
-pub fn open_page(page: &mut EventsPage, me: Option<&AppIdentity>) -> Vec<i64> {
+pub fn open_page(page: &mut EventsPage, keys: Option<&Keys>) -> Vec<i64> {
+    let mine: Vec<&AppIdentity> = keys.map(Keys::all).unwrap_or_default();
     let mut unreadable = Vec::new();
     page.events.retain_mut(|event| {
         let Some(sealed) = event.sealed.take() else {
@@ -104,10 +168,7 @@ pub fn open_page(page: &mut EventsPage, me: Option<&AppIdentity>) -> Vec<i64> {
         let opened = base64::engine::general_purpose::STANDARD
             .decode(sealed)
             .map_err(|_| OpenError::Damaged)
-            .and_then(|bytes| {
-                let mine: Vec<&AppIdentity> = me.into_iter().collect();
-                coachdesk_seal::open(&bytes, &mine)
-            })
+            .and_then(|bytes| coachdesk_seal::open(&bytes, &mine))
             .and_then(|body| String::from_utf8(body).map_err(|_| OpenError::Damaged));
         match opened {
             Ok(body) => {
@@ -165,7 +226,11 @@ mod tests {
             relay_id: None,
         };
         let mut without_key = page.clone();
-        assert_eq!(open_page(&mut page, Some(&me)), vec![3, 4]);
+        let mine = Keys {
+            current: me,
+            previous: None,
+        };
+        assert_eq!(open_page(&mut page, Some(&mine)), vec![3, 4]);
         let bodies: Vec<(i64, &str)> = page
             .events
             .iter()
@@ -176,5 +241,40 @@ mod tests {
             vec![(1, r#"{"id":"evt_1"}"#), (2, r#"{"id":"evt_2"}"#)]
         );
         assert_eq!(open_page(&mut without_key, None), vec![2, 3, 4]);
+    }
+
+    #[test]
+    fn a_new_key_keeps_the_one_before_to_open_what_was_sealed_for_it() {
+        let secrets = MemorySecrets::default();
+        let first = identity(&secrets).expect("made");
+        let seal = |body: &str, to: &AppIdentity| {
+            let sealed = coachdesk_seal::seal(body.as_bytes(), &[to.public()]).expect("seal");
+            event(0, "", Some(sealed))
+        };
+        let before = seal(r#"{"id":"evt_before"}"#, &first);
+
+        let rotated = rotate(&secrets).expect("rotated");
+        assert_ne!(rotated.current.public(), first.public());
+        assert_eq!(
+            rotated.previous.as_ref().map(AppIdentity::public),
+            Some(first.public())
+        );
+        let after = seal(r#"{"id":"evt_after"}"#, &rotated.current);
+        let mut page = EventsPage {
+            events: vec![before.clone(), after],
+            relay_id: None,
+        };
+        assert!(open_page(&mut page, Some(&keys(&secrets).expect("keys"))).is_empty());
+
+        // A second new key forgets the first: what was sealed for it is set aside.
+        rotate(&secrets).expect("again");
+        let mut page = EventsPage {
+            events: vec![before],
+            relay_id: None,
+        };
+        assert_eq!(
+            open_page(&mut page, Some(&keys(&secrets).expect("keys"))),
+            vec![0]
+        );
     }
 }
