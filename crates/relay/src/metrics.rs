@@ -175,6 +175,26 @@ impl Metrics {
         }
     }
 
+    /// Appends when each tenant's apps last used the API (`last_use`: tenant name, unix
+    /// ms), so an operator sees whose app stopped pulling.
+    pub fn render_tenant_last_use(out: &mut String, last_use: &[(String, i64)]) {
+        let _ = writeln!(
+            out,
+            "# HELP coachdesk_relay_tenant_last_api_use_seconds When the tenant's apps last used the pull API (unix time, minute resolution)."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE coachdesk_relay_tenant_last_api_use_seconds gauge"
+        );
+        for (name, ms) in last_use {
+            let _ = writeln!(
+                out,
+                "coachdesk_relay_tenant_last_api_use_seconds{{tenant=\"{name}\"}} {}",
+                ms / 1000
+            );
+        }
+    }
+
     /// A group commit of `jobs` changes (events, acks, link tables).
     pub fn committed(&self, jobs: usize) {
         self.commits.fetch_add(1, Relaxed);

@@ -1689,6 +1689,10 @@ fn metrics(ctx: &Ctx, reader: &dyn ReadStore) -> Resp {
         Ok(depths) => ctx.metrics.render_tenants(&mut body, &depths),
         Err(e) => tracing::warn!(error = %e, "queue depths per tenant left out of the metrics"),
     }
+    match reader.last_use_by_tenant() {
+        Ok(last_use) => Metrics::render_tenant_last_use(&mut body, &last_use),
+        Err(e) => tracing::warn!(error = %e, "last API use per tenant left out of the metrics"),
+    }
     // A known length, never chunked: a hosted relay's page (a few lines per tenant) passes
     // tiny_http's chunking threshold, and simple scrapers read Content-Length.
     with_header(

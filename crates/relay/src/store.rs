@@ -351,6 +351,9 @@ pub trait ReadStore: Send {
     /// Unacknowledged events per tenant that has any, by tenant name (`""` for
     /// [`TenantId::HOME`]).
     fn queue_by_tenant(&self) -> Result<Vec<(String, i64)>, StoreError>;
+    /// When each tenant's apps last used the API (unix ms, recorded at most once a
+    /// minute per token), by tenant name; tenants whose tokens were never used are left out.
+    fn last_use_by_tenant(&self) -> Result<Vec<(String, i64)>, StoreError>;
     /// Whether the database answers.
     fn ping(&self) -> Result<(), StoreError>;
 }

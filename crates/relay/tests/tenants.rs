@@ -183,6 +183,24 @@ fn tenants_share_nothing() {
         );
         assert_eq!(metric(relay.addr, &sample), 1, "one forged webhook each");
     }
+    // Each tenant's app used the API just now (its pulls above): recorded by the writer.
+    eventually(
+        "coach-a's last API use in the metrics",
+        Duration::from_secs(10),
+        || {
+            let page = http::request(relay.addr, "GET", "/metrics", &[], b"")
+                .expect("metrics")
+                .text();
+            page.contains("coachdesk_relay_tenant_last_api_use_seconds{tenant=\"coach-a\"}")
+                .then_some(())
+                .ok_or("not yet")
+        },
+    );
+    let used = metric(
+        relay.addr,
+        "coachdesk_relay_tenant_last_api_use_seconds{tenant=\"coach-a\"}",
+    );
+    assert!((now() - 600..=now() + 5).contains(&(used as i64)), "{used}");
     assert_eq!(
         metric(
             relay.addr,

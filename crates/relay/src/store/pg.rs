@@ -868,6 +868,21 @@ impl ReadStore for PgReader {
             .collect())
     }
 
+    fn last_use_by_tenant(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(self
+            .conn()?
+            .query(
+                "SELECT t.name, MAX(c.last_used_at_ms) FROM consumers c
+                 JOIN tenants t ON t.id = c.tenant
+                 WHERE c.last_used_at_ms IS NOT NULL GROUP BY t.name ORDER BY 1",
+                &[],
+            )
+            .ctx("read the last use per tenant")?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
+    }
+
     fn ping(&self) -> Result<(), StoreError> {
         self.conn()?
             .simple_query("SELECT 1")

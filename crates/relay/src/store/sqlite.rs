@@ -790,6 +790,20 @@ impl ReadStore for SqliteReader {
             .ctx("read the queue per tenant")
     }
 
+    fn last_use_by_tenant(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT t.name, MAX(c.last_used_at_ms) FROM consumers c
+                 JOIN tenants t ON t.id = c.tenant
+                 WHERE c.last_used_at_ms IS NOT NULL GROUP BY t.name ORDER BY 1",
+            )
+            .ctx("prepare the last use per tenant")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .ctx("read the last use per tenant")?
+            .collect::<Result<_, _>>()
+            .ctx("read the last use per tenant")
+    }
+
     fn ping(&self) -> Result<(), StoreError> {
         self.conn
             .query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
