@@ -323,23 +323,9 @@ fn a_wrong_calendly_token_is_explained() {
     );
 }
 
-/// The relay binary next to this test's target dir, or `COACHDESK_RELAY_BIN`.
+/// The relay binary beside this test's target dir, or `COACHDESK_RELAY_BIN`.
 fn relay_bin() -> PathBuf {
-    if let Some(path) = std::env::var_os("COACHDESK_RELAY_BIN") {
-        return PathBuf::from(path);
-    }
-    let exe = std::env::current_exe().expect("current exe");
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|profile| profile.join("coachdesk-relay"))
-        .expect("target dir");
-    assert!(
-        bin.exists(),
-        "the relay binary is missing at {}: run `cargo build -p coachdesk-relay` first",
-        bin.display()
-    );
-    bin
+    coachdesk_waiting::workspace_binary("coachdesk-relay", "COACHDESK_RELAY_BIN")
 }
 
 /// The real relay, configured with no Calendly signing key: it accepts Calendly's

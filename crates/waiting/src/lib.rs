@@ -5,7 +5,30 @@
 
 use std::fmt::Debug;
 use std::future::Future;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+/// A binary of this workspace that a test runs: `$<env_var>` if set, else the one beside the
+/// test's target directory (`<target>/<profile>/deps/<test>` → `<target>/<profile>/<name>`),
+/// where a workspace `cargo test` builds it. Fails the test, saying how to build it, when
+/// it is missing.
+pub fn workspace_binary(name: &str, env_var: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(env_var) {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("the test's own path");
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|profile| profile.join(name))
+        .expect("the test runs inside a target directory");
+    assert!(
+        bin.exists(),
+        "the {name} binary is missing at {}: build it (a workspace `cargo test` does), or set {env_var}",
+        bin.display()
+    );
+    bin
+}
 
 /// How often a check is repeated.
 const POLL: Duration = Duration::from_millis(20);

@@ -28,25 +28,9 @@ fn rand_hex() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
 
-/// The relay binary next to this test's target dir (built by `cargo build -p coachdesk-relay`,
-/// which a workspace `cargo test` does), or `COACHDESK_RELAY_BIN`.
+/// The relay binary beside this test's target dir, or `COACHDESK_RELAY_BIN`.
 pub fn relay_bin() -> PathBuf {
-    if let Ok(path) = std::env::var("COACHDESK_RELAY_BIN") {
-        return PathBuf::from(path);
-    }
-    let exe = std::env::current_exe().expect("current exe");
-    // target/<profile>/deps/<test> -> target/<profile>/coachdesk-relay
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|profile| profile.join("coachdesk-relay"))
-        .expect("target dir");
-    assert!(
-        bin.exists(),
-        "the relay binary is missing at {}: run `cargo build -p coachdesk-relay` first (a workspace `cargo test` builds it), or set COACHDESK_RELAY_BIN",
-        bin.display()
-    );
-    bin
+    coachdesk_waiting::workspace_binary("coachdesk-relay", "COACHDESK_RELAY_BIN")
 }
 
 pub struct RelayProc {
