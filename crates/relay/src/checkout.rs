@@ -297,20 +297,9 @@ pub fn parse_session(body: &str) -> Result<SessionSeen, StripeError> {
     })
 }
 
-/// `s` with HTML's special characters escaped.
+/// `s` with HTML's special characters escaped, for element content and quoted attributes.
 pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    html_escape::encode_quoted_attribute(s).into_owned()
 }
 
 /// The page for a booking that is paid already.

@@ -677,12 +677,7 @@ fn checkout_page(shared: &Shared, req: &Incoming) -> (Reply, bool, Option<String
 }
 
 fn page(title: &str, text: &str, pay: Option<&str>) -> String {
-    let esc = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-    };
+    let esc = |s: &str| html_escape::encode_quoted_attribute(s).into_owned();
     let form = pay
         .map(|id| {
             format!(
