@@ -6,11 +6,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use coachdesk_app::Mode;
@@ -70,14 +68,7 @@ impl Sink {
             .unwrap_or_else(|e| {
                 panic!("cannot run {python} for the SMTP server ({e}); `{PIP_LINE}`")
             });
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
+        let line = coachdesk_waiting::first_line(&mut child, Duration::from_secs(30));
         assert!(
             line.starts_with("READY"),
             "the SMTP server did not start (said {line:?}); it needs aiosmtpd: `{PIP_LINE}`"

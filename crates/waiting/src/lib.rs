@@ -8,6 +8,23 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+/// The first line a started child writes to its piped stdout (its "ready" banner), or ""
+/// if none comes within `within` (it failed, or hangs). Takes the child's stdout; the rest
+/// of what it writes is not read.
+pub fn first_line(child: &mut std::process::Child, within: Duration) -> String {
+    use std::io::BufRead as _;
+    let Some(stdout) = child.stdout.take() else {
+        return String::new();
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    rx.recv_timeout(within).unwrap_or_default()
+}
+
 /// A binary of this workspace that a test runs: `$<env_var>` if set, else the one beside the
 /// test's target directory (`<target>/<profile>/deps/<test>` → `<target>/<profile>/<name>`),
 /// where a workspace `cargo test` builds it. Fails the test, saying how to build it, when

@@ -6,11 +6,9 @@
 #![allow(dead_code)]
 
 use coachdesk_desk::SessionTypeForms;
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -127,14 +125,7 @@ impl SmtpSink {
         let mut child = cmd.spawn().with_context(|| {
             format!("could not start {} for the SMTP test server; install Python 3 and run `{PIP_LINE}`", python())
         })?;
-        let stdout = child.stdout.take().context("the sink's stdout")?;
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
+        let line = coachdesk_waiting::first_line(&mut child, Duration::from_secs(30));
         if !line.starts_with("READY") {
             let status = child.try_wait().ok().flatten();
             let _ = child.kill();
