@@ -3,7 +3,7 @@
 //! for instance after the computer was out of the coach's hands.
 
 use coachdesk_protocol::ipc::CommandError;
-use coachdesk_sync::SyncHandle;
+use coachdesk_sync::{SecretError, SyncError, SyncHandle};
 
 /// Makes and registers a new key; answers what happened in words.
 pub async fn rotate_sealing_key(sync: Option<&SyncHandle>) -> Result<String, CommandError> {
@@ -18,6 +18,13 @@ pub async fn rotate_sealing_key(sync: Option<&SyncHandle>) -> Result<String, Com
     };
     match sync.rotate_sealing_key().await {
         Ok(waiting) => Ok(rotated(waiting)),
+        Err(SyncError::Secret(SecretError::ReadOnly { .. })) => Err(CommandError {
+            code: "conflict".to_owned(),
+            message: "This computer's secrets are read-only, so it cannot keep a sealing key: \
+                      the relay keeps its events readable for it."
+                .to_owned(),
+            fields: Vec::new(),
+        }),
         Err(err) => {
             tracing::warn!(error = %coachdesk_sync::error_chain(&err), "a new sealing key was not registered");
             Err(CommandError {
