@@ -44,17 +44,12 @@ fn push_table(relay: &Relay, window: u32) {
                       "payment_window_minutes": window}},
         {"slug": "intro", "url": "https://buy.stripe.com/test_intro"}
     ]});
-    let r = http::request(
-        relay.addr,
+    let r = relay.api(
         "PUT",
         "/v1/payment-links",
-        &[
-            ("Authorization", &relay.auth()),
-            ("Content-Type", "application/json"),
-        ],
+        &relay.token,
         table.to_string().as_bytes(),
-    )
-    .expect("put");
+    );
     assert_eq!(r.status, 200, "{}", r.text());
 }
 

@@ -216,17 +216,7 @@ fn a_revoked_token_is_refused_at_once() {
 }
 
 fn put_links(relay: &Relay, table: &str) -> http::Reply {
-    http::request(
-        relay.addr,
-        "PUT",
-        "/v1/payment-links",
-        &[
-            ("Authorization", &relay.auth()),
-            ("Content-Type", "application/json"),
-        ],
-        table.as_bytes(),
-    )
-    .expect("put")
+    relay.api("PUT", "/v1/payment-links", &relay.token, table.as_bytes())
 }
 
 fn payment_links_must_point_at_stripe_or_an_allowed_host() {

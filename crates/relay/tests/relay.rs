@@ -45,21 +45,14 @@ fn stripe_library_headers_are_accepted_and_tampering_is_rejected() {
     assert_eq!(r.status, 400);
     assert!(r.text().contains("too old"), "{}", r.text());
 
-    let future = stripe_library_header(&body4, STRIPE_SECRET, now() + 400);
-    assert_eq!(
-        relay
-            .post_hook("stripe", Some(&future), body4.as_bytes())
-            .status,
-        400
-    );
-
-    let wrong = stripe_library_header(&body4, "whsec_someone_else", now());
-    assert_eq!(
-        relay
-            .post_hook("stripe", Some(&wrong), body4.as_bytes())
-            .status,
-        400
-    );
+    // Signed in the future, or with another endpoint's secret.
+    for sig in [
+        stripe_library_header(&body4, STRIPE_SECRET, now() + 400),
+        stripe_library_header(&body4, "whsec_someone_else", now()),
+    ] {
+        let r = relay.post_hook("stripe", Some(&sig), body4.as_bytes());
+        assert_eq!(r.status, 400, "{sig}");
+    }
 
     let r = relay.post_hook("stripe", None, body4.as_bytes());
     assert_eq!(r.status, 400);
@@ -95,21 +88,14 @@ fn calendly_headers_are_accepted_and_tampering_is_rejected() {
     assert_eq!(r.status, 200);
     assert!(r.text().contains("duplicate"));
 
+    // A changed body under the original signature, or the body signed with another key.
     let tampered = body.replace("Dana", "Dina");
     assert_ne!(tampered, body);
-    assert_eq!(
-        relay
-            .post_hook("calendly", Some(&header), tampered.as_bytes())
-            .status,
-        400
-    );
     let wrong_key = calendly_header(&body, "not-the-key", now());
-    assert_eq!(
-        relay
-            .post_hook("calendly", Some(&wrong_key), body.as_bytes())
-            .status,
-        400
-    );
+    for (sig, sent) in [(&header, &tampered), (&wrong_key, &body)] {
+        let r = relay.post_hook("calendly", Some(sig), sent.as_bytes());
+        assert_eq!(r.status, 400, "{sig}");
+    }
 
     let events = relay.pull_all(0);
     assert_eq!(events.len(), 1);
@@ -376,17 +362,7 @@ fn http_errors_size_method_type_and_json() {
 fn pay_redirects_to_the_pushed_payment_link() {
     let relay = Relay::start();
     let table = r#"{"links":[{"slug":"intro-call","url":"https://buy.stripe.com/test_intro"}]}"#;
-    let r = http::request(
-        relay.addr,
-        "PUT",
-        "/v1/payment-links",
-        &[
-            ("Authorization", &relay.auth()),
-            ("Content-Type", "application/json"),
-        ],
-        table.as_bytes(),
-    )
-    .expect("put");
+    let r = relay.api("PUT", "/v1/payment-links", &relay.token, table.as_bytes());
     assert_eq!(r.status, 200, "{}", r.text());
     let r = http::request(
         relay.addr,
