@@ -7,18 +7,25 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use coachdesk_domain::booking::RefundChoice;
+use coachdesk_domain::booking::{BookingId, RefundChoice};
 use coachdesk_domain::BookingEvent;
 use coachdesk_sim::{DeliveryKnobs, Fault, FaultKind};
 use support::{eventually, World};
 use time::OffsetDateTime;
 
-fn coach_cancel(refund: RefundChoice) -> BookingEvent {
-    BookingEvent::CoachCancelled {
+/// The coach cancels the booking now (one click, `click-1`), with `refund`.
+fn coach_cancels(w: &World, booking: &BookingId, refund: RefundChoice) {
+    let now = OffsetDateTime::now_utc();
+    let cancel = BookingEvent::CoachCancelled {
         refund,
         reason: "Coach is ill".into(),
-        at: OffsetDateTime::now_utc(),
-    }
+        at: now,
+    };
+    w.store
+        .lock()
+        .unwrap()
+        .apply_coach_action(booking, "click-1", &cancel, now)
+        .expect("coach cancel");
 }
 
 #[tokio::test]
@@ -97,16 +104,7 @@ async fn coach_cancels_with_refund_cancels_the_calendly_event_and_refunds_once()
     let b = w.book_coaching("Di", "di@example.com");
     w.pay(&b.invitee_uuid, &b.email);
     let booking = w.settle_to(&b.invitee_uri, "confirmed").await;
-    w.store
-        .lock()
-        .unwrap()
-        .apply_coach_action(
-            &booking.id,
-            "click-1",
-            &coach_cancel(RefundChoice::Full),
-            OffsetDateTime::now_utc(),
-        )
-        .expect("coach cancel");
+    coach_cancels(&w, &booking.id, RefundChoice::Full);
     w.settle_to(&b.invitee_uri, "refunded").await;
     let cancels = w
         .client
@@ -168,16 +166,7 @@ async fn calendly_429_with_retry_after_is_honoured() {
         })
         .expect("fault");
     let started = Instant::now();
-    w.store
-        .lock()
-        .unwrap()
-        .apply_coach_action(
-            &booking.id,
-            "click-1",
-            &coach_cancel(RefundChoice::None),
-            OffsetDateTime::now_utc(),
-        )
-        .expect("coach cancel");
+    coach_cancels(&w, &booking.id, RefundChoice::None);
     w.handle().run_effects_soon();
     eventually("the cancellation to go through after the 429", || async {
         let entries = w
@@ -232,16 +221,7 @@ async fn a_permanent_stripe_refusal_flags_the_booking_with_stripes_message() {
     w.client
         .dashboard_refund(&pi, None)
         .expect("dashboard refund");
-    w.store
-        .lock()
-        .unwrap()
-        .apply_coach_action(
-            &booking.id,
-            "click-1",
-            &coach_cancel(RefundChoice::Full),
-            OffsetDateTime::now_utc(),
-        )
-        .expect("coach cancel");
+    coach_cancels(&w, &booking.id, RefundChoice::Full);
     w.handle().run_effects_soon();
     let flagged = eventually("the booking to need attention", || async {
         let b = w.booking_of(&b.invitee_uri)?;
@@ -285,16 +265,7 @@ async fn a_refund_interrupted_after_stripe_answered_is_not_repeated() {
             remaining: 2,
         })
         .expect("fault");
-    w.store
-        .lock()
-        .unwrap()
-        .apply_coach_action(
-            &booking.id,
-            "click-1",
-            &coach_cancel(RefundChoice::Full),
-            OffsetDateTime::now_utc(),
-        )
-        .expect("coach cancel");
+    coach_cancels(&w, &booking.id, RefundChoice::Full);
     let row = w
         .store
         .lock()
@@ -391,16 +362,7 @@ async fn the_executor_killed_while_stripe_makes_a_refund_leaves_exactly_one_refu
             remaining: 1,
         })
         .expect("fault");
-    w.store
-        .lock()
-        .unwrap()
-        .apply_coach_action(
-            &booking.id,
-            "click-1",
-            &coach_cancel(RefundChoice::Full),
-            OffsetDateTime::now_utc(),
-        )
-        .expect("coach cancel");
+    coach_cancels(&w, &booking.id, RefundChoice::Full);
     w.handle().run_effects_soon();
     eventually("Stripe to have made the refund", || async {
         let events = w.client.stripe_events().ok()?;
@@ -461,16 +423,7 @@ async fn in_test_mode_calendly_cancellations_are_not_sent_unless_turned_on() {
     let b = w.book_coaching("Tess", "tess@example.com");
     w.pay(&b.invitee_uuid, &b.email);
     let booking = w.settle_to(&b.invitee_uri, "confirmed").await;
-    w.store
-        .lock()
-        .unwrap()
-        .apply_coach_action(
-            &booking.id,
-            "click-1",
-            &coach_cancel(RefundChoice::Full),
-            OffsetDateTime::now_utc(),
-        )
-        .expect("coach cancel");
+    coach_cancels(&w, &booking.id, RefundChoice::Full);
     w.settle_to(&b.invitee_uri, "refunded").await;
     let detail = eventually("the timeline to say it would cancel", || async {
         let detail = w.store.lock().unwrap().booking_detail(&booking.id).ok()?;
