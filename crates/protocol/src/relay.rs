@@ -34,8 +34,10 @@ pub struct PulledEvent {
     /// The relay's sequence number: strictly increasing, never reused.
     pub seq: i64,
     pub provider: Provider,
-    /// The deduplication key: Stripe's event `id`; for Calendly
-    /// `"{event}|{payload.uri}|{created_at}"`.
+    /// The relay's deduplication key, the same for every delivery of one provider event: a
+    /// keyed hash (64 hex digits) of Stripe's event `id`, or for Calendly of
+    /// `"{event}|{payload.uri}|{created_at}"`. Relays of before hashed keys served the key
+    /// itself. The app deduplicates by the body's own key, not by this.
     pub key: String,
     /// When the relay committed it, RFC 3339 in UTC.
     pub received_at: String,
