@@ -5,38 +5,34 @@
 use coachdesk_protocol::ipc::CommandError;
 use coachdesk_sync::{SecretError, SyncError, SyncHandle};
 
+use crate::setup::error;
+
 /// Makes and registers a new key; answers what happened in words.
 pub async fn rotate_sealing_key(sync: Option<&SyncHandle>) -> Result<String, CommandError> {
     let Some(sync) = sync else {
-        return Err(CommandError {
-            code: "conflict".to_owned(),
-            message: "Sync is not running, so the relay cannot be given a new key. Connect the \
-                      relay in Settings and try again."
+        return Err(error(
+            "conflict",
+            "Sync is not running, so the relay cannot be given a new key. Connect the relay in \
+             Settings and try again."
                 .to_owned(),
-            fields: Vec::new(),
-        });
+        ));
     };
     match sync.rotate_sealing_key().await {
         Ok(waiting) => Ok(rotated(waiting)),
-        Err(SyncError::Secret(SecretError::ReadOnly { .. })) => Err(CommandError {
-            code: "conflict".to_owned(),
-            message: "This computer's secrets are read-only, so it cannot keep a sealing key: \
-                      the relay keeps its events readable for it."
+        Err(SyncError::Secret(SecretError::ReadOnly { .. })) => Err(error(
+            "conflict",
+            "This computer's secrets are read-only, so it cannot keep a sealing key: the relay \
+             keeps its events readable for it."
                 .to_owned(),
-            fields: Vec::new(),
-        }),
-        Err(err) => {
-            tracing::warn!(error = %coachdesk_sync::error_chain(&err), "a new sealing key was not registered");
-            Err(CommandError {
-                code: "relay".to_owned(),
-                message: format!(
-                    "The relay was not given the new sealing key ({}). Nothing is lost: this \
-                     computer registers its key again at its next pull.",
-                    coachdesk_sync::error_chain(&err)
-                ),
-                fields: Vec::new(),
-            })
-        }
+        )),
+        Err(err) => Err(error(
+            "relay",
+            format!(
+                "The relay was not given the new sealing key ({}). Nothing is lost: this \
+                 computer registers its key again at its next pull.",
+                coachdesk_sync::error_chain(&err)
+            ),
+        )),
     }
 }
 

@@ -34,7 +34,7 @@ fn setup_lock() -> &'static tokio::sync::Mutex<()> {
     LOCK.get_or_init(|| tokio::sync::Mutex::new(()))
 }
 
-fn error(code: &str, message: String) -> CommandError {
+pub(crate) fn error(code: &str, message: String) -> CommandError {
     tracing::warn!(code, "{message}");
     CommandError {
         code: code.to_owned(),

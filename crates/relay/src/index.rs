@@ -115,7 +115,7 @@ impl IndexKey {
 
     /// The stored key of a provider's event key.
     pub fn event_key(&self, provider: Provider, key: &str) -> EventKey {
-        EventKey(self.mac(&[provider.as_str().as_bytes(), b"\0", key.as_bytes()]))
+        EventKey(self.rehash(provider.as_str(), key))
     }
 
     /// The same, for a row stored before keys were hashed (its provider as stored).

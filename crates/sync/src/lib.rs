@@ -378,19 +378,14 @@ impl SyncHandle {
         let keys = relay::sealing::rotate(self.shared.secrets.as_ref())?;
         let token = self.shared.secrets.get(SecretName::RelayToken)?;
         let relay = relay::RelayClient::new(&self.shared.config.relay_url, Duration::from_secs(0))?;
-        let answer = relay
-            .put_app_keys(token.expose(), &[keys.current.public().as_string()])
-            .await?;
+        let answer = register_sealing_key(&self.shared, &relay, token.expose(), &keys).await?;
         let Some(answer) = answer else {
-            self.shared
-                .update(|s| s.sealing = Sealing::RelayDoesNotSeal);
             return Err(SyncError::Setup(
                 "the relay is older than sealing: it keeps events readable, so there is no key to renew".into(),
             ));
         };
         tracing::info!("a new sealing key is registered with the relay");
         *registered = Some(Some(Arc::new(keys)));
-        self.shared.update(|s| s.sealing = Sealing::On);
         Ok(answer.sealed_before)
     }
 
@@ -560,16 +555,7 @@ async fn sealing_key(
         }
         Err(other) => return Err(other),
     };
-    let answer = relay
-        .put_app_keys(token, &[me.current.public().as_string()])
-        .await?;
-    shared.update(|s| {
-        s.sealing = match answer {
-            Some(_) => Sealing::On,
-            None => Sealing::RelayDoesNotSeal,
-        }
-    });
-    match answer {
+    match register_sealing_key(shared, relay, token, &me).await? {
         Some(answer) if answer.sealed_before > 0 => tracing::info!(
             sealed_before = answer.sealed_before,
             "the relay seals for this install from now on; events sealed before for keys it may not hold are recovered by reconciliation"
@@ -579,6 +565,26 @@ async fn sealing_key(
     }
     *registered = Some(Some(me.clone()));
     Ok(Some(me))
+}
+
+/// Registers this install's current key with the relay and records in the status whether
+/// the relay seals for it (`None`: a relay of before sealing).
+async fn register_sealing_key(
+    shared: &Shared,
+    relay: &relay::RelayClient,
+    token: &str,
+    keys: &relay::sealing::Keys,
+) -> Result<Option<relay::sealing::Registered>, SyncError> {
+    let answer = relay
+        .put_app_keys(token, &[keys.current.public().as_string()])
+        .await?;
+    shared.update(|s| {
+        s.sealing = match answer {
+            Some(_) => Sealing::On,
+            None => Sealing::RelayDoesNotSeal,
+        }
+    });
+    Ok(answer)
 }
 
 async fn pull_once(
