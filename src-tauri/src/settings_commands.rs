@@ -129,7 +129,7 @@ pub async fn settings(state: State<'_, AppState>) -> Result<SettingsView, Comman
 }
 
 /// Saves a secret in the keychain (the value never goes back to the window, nor to the
-/// database or the logs). Saving the relay token restarts sync. Not `async`: restarting
+/// database or the logs). Saving the relay token or the restricted key restarts sync. Not `async`: restarting
 /// sync blocks on the async runtime, which must not happen from inside it.
 #[tauri::command(rename_all = "snake_case")]
 pub fn save_secret(
@@ -137,19 +137,27 @@ pub fn save_secret(
     name: String,
     value: String,
 ) -> Result<SettingsView, CommandError> {
-    if page::save_secret(&*state.secrets(), &name, &value)? == SecretName::RelayToken {
+    if restarts_sync(page::save_secret(&*state.secrets(), &name, &value)?) {
         restart(&state, "setting")?;
     }
     state.settings_view()
 }
 
-/// Removes a secret from the keychain.
+/// The secrets sync hands to the relay at its start: saving one restarts it.
+fn restarts_sync(name: SecretName) -> bool {
+    matches!(name, SecretName::RelayToken | SecretName::StripeCheckoutKey)
+}
+
+/// Removes a secret from the keychain (the restricted key: and has the relay forget it).
 #[tauri::command(rename_all = "snake_case")]
 pub fn clear_secret(
     state: State<'_, AppState>,
     name: String,
 ) -> Result<SettingsView, CommandError> {
     page::clear_secret(&*state.secrets(), &name)?;
+    if coachdesk_desk::settings::secret_name(&name).is_some_and(restarts_sync) {
+        restart(&state, "setting")?;
+    }
     state.settings_view()
 }
 

@@ -138,6 +138,15 @@ fn a_saved_secret_goes_to_the_keychain_and_never_to_sqlite_or_the_window() {
     );
     h.save("calendly_token", CALENDLY_TOKEN);
     h.save("relay_token", "relay-token-value-0001");
+    let view = h.save("stripe_checkout_key", "rk_test_checkout_value_0001");
+    assert_eq!(secret_status(&view, "stripe_checkout_key")["last4"], "0001");
+    assert_eq!(
+        h.keychain
+            .get(SecretName::StripeCheckoutKey)
+            .unwrap()
+            .expose(),
+        "rk_test_checkout_value_0001"
+    );
 
     // Force everything to disk, then look for the values in every file of the database.
     h.invoke(
@@ -150,7 +159,12 @@ fn a_saved_secret_goes_to_the_keychain_and_never_to_sqlite_or_the_window() {
         let path = entry.expect("entry").path();
         let bytes = std::fs::read(&path).expect("read file");
         scanned += bytes.len();
-        for value in [STRIPE_KEY, CALENDLY_TOKEN, "relay-token-value-0001"] {
+        for value in [
+            STRIPE_KEY,
+            CALENDLY_TOKEN,
+            "relay-token-value-0001",
+            "rk_test_checkout_value_0001",
+        ] {
             assert!(
                 !bytes.windows(value.len()).any(|w| w == value.as_bytes()),
                 "{value} found in {}",
@@ -187,6 +201,22 @@ fn a_wrong_looking_key_is_refused_next_to_the_field_and_not_saved() {
         "{err}"
     );
     assert!(h.keychain.get(SecretName::StripeTestKey).is_err());
+    // The relay's restricted key: a secret key can do anything with the account.
+    let err = h
+        .invoke(
+            "save_secret",
+            json!({ "name": "stripe_checkout_key", "value": "sk_test_everything" }),
+        )
+        .expect_err("a secret key in the restricted key's slot");
+    assert_eq!(err["fields"][0]["field"], "value");
+    assert!(
+        err["fields"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Checkout Sessions: Write"),
+        "{err}"
+    );
+    assert!(h.keychain.get(SecretName::StripeCheckoutKey).is_err());
     let err = h
         .invoke("save_secret", json!({ "name": "smtp", "value": "x" }))
         .expect_err("unknown secret");

@@ -265,6 +265,8 @@ fn settings_body(v: &SettingsView, on_view: &Callback<Result<SettingsView, Comma
                 <AddressField target={AddressTarget::Relay} url={v.relay_url.clone()} on_view={on_view.clone()} />
                 { row(coachdesk_protocol::settings::secret::RELAY_TOKEN) }
                 <ConnectionTest service={service::RELAY} label="the relay" />
+                <p class="muted small" id="checkout-key-note">{"Optional: a Stripe restricted key with one permission, Checkout Sessions: Write (Stripe dashboard, Developers, API keys, Create restricted key). The relay then gives each booking its own Checkout Session at the exact price; without it, clients pay through the session type's payment link. Diagnostics shows what the relay made of it."}</p>
+                { row(coachdesk_protocol::settings::secret::STRIPE_CHECKOUT_KEY) }
                 <SealingKeyButton />
             </div>
             <StripeWebhookCard secrets={v.secrets.clone()} relay_url={v.relay_url.clone()} />

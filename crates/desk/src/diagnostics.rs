@@ -71,6 +71,7 @@ pub fn diagnostics(store: &Store, facts: DiagnosticFacts) -> Result<Diagnostics,
         last_reconcile_at: status.last_reconcile_at,
         last_error: status.last_error.map(|e| scrubber.scrub(&e)),
         sealing: Some(status.sealing.words().to_owned()),
+        relay_checkout: Some(scrubber.scrub(&status.relay_checkout.words())),
     });
     let mut report = Diagnostics {
         app_version: facts.app_version,
@@ -174,6 +175,7 @@ pub fn render(report: &Diagnostics) -> String {
             ));
             lines.push(format!("Last sync error: {}", or_none(&sync.last_error)));
             lines.push(format!("Relay sealing: {}", or_none(&sync.sealing)));
+            lines.push(format!("Relay checkout: {}", or_none(&sync.relay_checkout)));
         }
     }
     if report.failed_effects.is_empty() {

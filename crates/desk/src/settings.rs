@@ -236,11 +236,12 @@ pub fn secret_name(name: &str) -> Option<SecretName> {
         secret::STRIPE_LIVE_KEY => Some(SecretName::StripeLiveKey),
         secret::CALENDLY_TOKEN => Some(SecretName::CalendlyToken),
         secret::RELAY_TOKEN => Some(SecretName::RelayToken),
+        secret::STRIPE_CHECKOUT_KEY => Some(SecretName::StripeCheckoutKey),
         _ => None,
     }
 }
 
-pub const SECRETS: [(&str, &str, SecretName); 4] = [
+pub const SECRETS: [(&str, &str, SecretName); 5] = [
     (
         secret::STRIPE_TEST_KEY,
         "Stripe secret key (test mode)",
@@ -257,6 +258,11 @@ pub const SECRETS: [(&str, &str, SecretName); 4] = [
         SecretName::CalendlyToken,
     ),
     (secret::RELAY_TOKEN, "Relay token", SecretName::RelayToken),
+    (
+        secret::STRIPE_CHECKOUT_KEY,
+        "Stripe restricted key for Checkout (optional)",
+        SecretName::StripeCheckoutKey,
+    ),
 ];
 
 /// Checks what the coach pasted (pure): trimmed, not empty, no spaces inside, and a Stripe
@@ -307,6 +313,19 @@ pub fn check_secret(name: SecretName, value: &str) -> Result<String, CommandErro
             "live",
             "test",
         )?,
+        SecretName::StripeCheckoutKey if value.starts_with("sk_") => {
+            return Err(refuse(
+                "This is a secret key, which can do anything with your Stripe account. Create a \
+                 restricted key with one permission, Checkout Sessions: Write, and paste that.",
+            ))
+        }
+        SecretName::StripeCheckoutKey
+            if !(value.starts_with("rk_live_") || value.starts_with("rk_test_")) =>
+        {
+            return Err(refuse(
+                "A Stripe restricted key starts with rk_live_ (or rk_test_ in test mode).",
+            ))
+        }
         _ => {}
     }
     Ok(value.to_owned())
@@ -648,6 +667,15 @@ mod tests {
         assert!(check_secret(SecretName::StripeLiveKey, "sk_test_abc").is_err());
         assert!(check_secret(SecretName::StripeLiveKey, "pk_live_abc").is_err());
         assert!(check_secret(SecretName::CalendlyToken, "").is_err());
+        assert_eq!(
+            check_secret(SecretName::StripeCheckoutKey, " rk_live_abc ").unwrap(),
+            "rk_live_abc"
+        );
+        let secret_key = check_secret(SecretName::StripeCheckoutKey, "sk_live_abc").unwrap_err();
+        assert!(secret_key.fields[0]
+            .message
+            .contains("Checkout Sessions: Write"));
+        assert!(check_secret(SecretName::StripeCheckoutKey, "pk_live_abc").is_err());
         assert!(check_secret(SecretName::CalendlyToken, "eyJ abc").is_err());
         assert_eq!(
             check_secret(SecretName::RelayToken, "tok_123").unwrap(),

@@ -109,6 +109,10 @@ pub mod error_code {
     pub const PAYMENT_LINK_HOST: &str = "payment_link_host";
     /// The operator turned Calendly key (or Stripe secret) hand-over off.
     pub const HANDOVER_DISABLED: &str = "handover_disabled";
+    /// A Stripe secret key (`sk_`) was offered where only a restricted key is taken.
+    pub const SECRET_KEY_REFUSED: &str = "secret_key_refused";
+    /// A key of the other mode (live or test) than the token's.
+    pub const MODE_MISMATCH: &str = "mode_mismatch";
 }
 
 /// One row of the slug-to-payment-link table.
@@ -188,6 +192,31 @@ impl std::fmt::Debug for StripeSecretsRequest {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeptSecrets {
     pub kept: usize,
+}
+
+/// The body of `PUT /v1/stripe-checkout-key`: the coach's Stripe restricted key
+/// (`rk_live_...`/`rk_test_...`, with one permission: Checkout Sessions, Write), with which
+/// the relay makes each booking its own Checkout Session at `/pay/{slug}`; `None` forgets
+/// the one this app handed over. It replaces what this app handed over before; the relay
+/// uses the newest any of the coach's apps handed over.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckoutKeyRequest {
+    pub key: Option<String>,
+}
+
+impl std::fmt::Debug for CheckoutKeyRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckoutKeyRequest")
+            .field("key", &self.key.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// The answer to `PUT /v1/stripe-checkout-key`: whether `/pay` now makes Checkout
+/// Sessions for this coach (with a key an app handed over, or the operator's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckoutKeyAnswer {
+    pub checkout_sessions: bool,
 }
 
 /// The body of `PUT /v1/app-keys`: the public keys (`age1...`) this app install opens

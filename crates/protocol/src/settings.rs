@@ -24,6 +24,8 @@ pub mod secret {
     pub const STRIPE_LIVE_KEY: &str = "stripe_live_key";
     pub const CALENDLY_TOKEN: &str = "calendly_token";
     pub const RELAY_TOKEN: &str = "relay_token";
+    /// The Stripe restricted key the relay makes Checkout Sessions with.
+    pub const STRIPE_CHECKOUT_KEY: &str = "stripe_checkout_key";
 }
 
 /// The services "test connection" can check.
@@ -181,4 +183,7 @@ pub struct SyncDiagnostics {
     /// Whether the relay keeps the coach's client data sealed for this install, in words.
     #[serde(default)]
     pub sealing: Option<String>,
+    /// What the relay's `/pay` does for the coach's bookings, in words.
+    #[serde(default)]
+    pub relay_checkout: Option<String>,
 }

@@ -8,7 +8,8 @@
 //! commit, read from its metrics), and p50/p99 latency at a fixed 1,000 events/s sent on
 //! an open model (each request released at its scheduled time whatever is outstanding,
 //! latency measured from that time, so a stall counts), then each relay's figures as a
-//! ratio of the bare server's. Last, events per second while 200 slow clients hold
+//! ratio of the bare server's, and of the relay's guard in front of the bare server (what
+//! the hostile-input guard alone leaves). Last, events per second while 200 slow clients hold
 //! connections (declaring 1 MiB bodies, sending a byte a second), as a ratio of the same
 //! relay's rate without them.
 //!
@@ -282,6 +283,37 @@ fn bare_server() -> (SocketAddr, Arc<tiny_http::Server>) {
         });
     }
     (addr, server)
+}
+
+/// The relay's guard in front of a tiny_http that answers 200 and does nothing: what the
+/// hostile-input guard alone (a second parse, a hop over an internal socket) leaves of the
+/// bare server, the ceiling of any relay behind it. Limits as the bench's relays have them.
+fn guarded_bare_server() -> (SocketAddr, coachdesk_relay::guard::Guard) {
+    use coachdesk_relay::guard::{Guard, Internal};
+    let settings = coachdesk_relay::config::Settings {
+        rate_hooks_per_sec: 1_000_000_000,
+        rate_hooks_burst: 1_000_000_000,
+        rate_api_per_sec: 1_000_000_000,
+        rate_api_burst: 1_000_000_000,
+        max_connections_per_ip: 100_000,
+        ..coachdesk_relay::config::Settings::default()
+    };
+    let internal = Arc::new(Internal::start().expect("internal server"));
+    for _ in 0..16 {
+        let internal = internal.clone();
+        std::thread::spawn(move || {
+            while let Ok(mut rq) = internal.server().recv() {
+                let mut sink = Vec::new();
+                let _ = std::io::Read::read_to_end(rq.as_reader(), &mut sink);
+                let _ = rq.respond(tiny_http::Response::from_string("ok"));
+            }
+        });
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind guarded server");
+    let addr = listener.local_addr().expect("address");
+    let cfg = coachdesk_relay::server::guard_config(&settings);
+    let guard = Guard::spawn(listener, internal, cfg, Box::new(|_| {})).expect("guard");
+    (addr, guard)
 }
 
 /// The environment naming a fresh SQLite file in `dir`.
@@ -559,22 +591,35 @@ fn main() {
         per_commit: None,
     };
 
+    let (guarded_addr, _guard) = guarded_bare_server();
+    let guarded = Figures {
+        name: "guard + bare tiny_http".to_owned(),
+        lat: fixed_rate(&[guarded_addr], "grate"),
+        eps: sustained(&[guarded_addr], "gsus"),
+        per_commit: None,
+    };
+
     println!(
         "{:<30} {:>10} {:>12} {:>9} {:>9} {:>9}",
         "server", "events/s", "events/commit", "p50 ms", "p99 ms", "max ms"
     );
-    for f in sqlite.iter().chain(&pg).chain([&bare]) {
+    for f in sqlite.iter().chain(&pg).chain([&guarded, &bare]) {
         let per_commit = f.per_commit.map_or("-".to_owned(), |g| format!("{g:.0}"));
         println!(
             "{:<30} {:>10.0} {:>12} {:>9.3} {:>9.3} {:>9.3}",
             f.name, f.eps, per_commit, f.lat.0, f.lat.1, f.lat.2
         );
     }
+    println!(
+        "guard + bare / bare: throughput {:.2} (the most any relay behind the guard can reach)",
+        guarded.eps / bare.eps
+    );
     for f in sqlite.iter().chain(&pg) {
         println!(
-            "{} / bare: throughput {:.2}, p50 {:.2}x, p99 {:.2}x; targets: >= 10000 events/s {}, p99 < 5 ms at {RATE}/s {}",
+            "{} / bare: throughput {:.2} ({:.2} of guard + bare), p50 {:.2}x, p99 {:.2}x; targets: >= 10000 events/s {}, p99 < 5 ms at {RATE}/s {}",
             f.name,
             f.eps / bare.eps,
+            f.eps / guarded.eps,
             f.lat.0 / bare.lat.0,
             f.lat.1 / bare.lat.1,
             if f.eps >= 10_000.0 { "met" } else { "NOT met" },

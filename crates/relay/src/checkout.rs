@@ -16,6 +16,7 @@ use std::time::Duration;
 use coachdesk_protocol::relay::CheckoutTerms;
 
 use crate::config::Secret;
+use crate::token::TokenMode;
 
 /// Stripe's shortest Checkout Session life is 30 minutes from its creation; a minute more
 /// absorbs clock skew between the relay and Stripe.
@@ -159,6 +160,42 @@ impl StripeError {
             StripeError::Refused { .. } => "refused",
             StripeError::Unreadable(_) | StripeError::BadId(_) => "unreadable",
         }
+    }
+}
+
+/// Why a handed-over Stripe key is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KeyRefusal {
+    #[error("a Stripe restricted key is rk_live_ or rk_test_ and 16 to 256 letters, digits or underscores")]
+    Format,
+    /// A secret key can do anything with the account; the relay needs one permission.
+    #[error("that is a Stripe secret key, which can do anything with the account: create a restricted key with one permission, Checkout Sessions: Write, and hand that over")]
+    SecretKey,
+    #[error("the key's mode (live or test) is not the token's")]
+    Mode,
+}
+
+/// Whether `key` is a restricted key the relay takes from an app whose token is of `mode`.
+pub fn check_restricted_key(key: &str, mode: TokenMode) -> Result<(), KeyRefusal> {
+    if key.starts_with("sk_") {
+        return Err(KeyRefusal::SecretKey);
+    }
+    let (live, rest) = if let Some(rest) = key.strip_prefix("rk_live_") {
+        (true, rest)
+    } else if let Some(rest) = key.strip_prefix("rk_test_") {
+        (false, rest)
+    } else {
+        return Err(KeyRefusal::Format);
+    };
+    let plausible = (16..=256).contains(&key.len())
+        && !rest.is_empty()
+        && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !plausible {
+        return Err(KeyRefusal::Format);
+    }
+    match (mode, live) {
+        (TokenMode::Live, false) | (TokenMode::Test, true) => Err(KeyRefusal::Mode),
+        _ => Ok(()),
     }
 }
 
@@ -354,6 +391,41 @@ pub fn cancelled_page(booking_url: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_restricted_key_of_the_token_s_mode_is_taken() {
+        let ok = "rk_test_51Habc_DEF123";
+        assert_eq!(check_restricted_key(ok, TokenMode::Test), Ok(()));
+        assert_eq!(check_restricted_key(ok, TokenMode::Any), Ok(()));
+        assert_eq!(
+            check_restricted_key(ok, TokenMode::Live),
+            Err(KeyRefusal::Mode)
+        );
+        assert_eq!(
+            check_restricted_key("rk_live_51Habc_DEF123", TokenMode::Test),
+            Err(KeyRefusal::Mode)
+        );
+        assert_eq!(
+            check_restricted_key("sk_live_51Habc_DEF123", TokenMode::Live),
+            Err(KeyRefusal::SecretKey)
+        );
+        let long = format!("rk_test_{}", "a".repeat(250));
+        for bad in [
+            "",
+            "rk_test_",
+            "rk_test_short",
+            "pk_test_51Habc_DEF123",
+            "rk_test_51Habc DEF123",
+            "rk_test_51Habc\r\nX: y",
+            long.as_str(),
+        ] {
+            assert_eq!(
+                check_restricted_key(bad, TokenMode::Any),
+                Err(KeyRefusal::Format),
+                "{bad:?}"
+            );
+        }
+    }
 
     const NOW: i64 = 1_800_000_000;
 

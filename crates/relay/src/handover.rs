@@ -6,15 +6,19 @@
 //! along), and, with several relay processes on one database, when another process tells
 //! that the tenant's keys changed (PostgreSQL's `NOTIFY`, see `Backend::watch`) and when a
 //! signature does not match. When the operator turned hand-over off, the stored signing
-//! keys are ignored, not deleted; app keys are always used.
+//! keys are ignored, not deleted; app keys and Stripe restricted keys are always used.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
+use std::time::Duration;
+
 use coachdesk_seal::{AppKey, Sealer};
 
-use crate::config::Settings;
+use crate::at_rest::AtRest;
+use crate::checkout::StripeCheckout;
+use crate::config::{Secret, Settings};
 use crate::store::{ReadStore, StoreError};
 use crate::tenant::TenantId;
 
@@ -28,6 +32,8 @@ pub struct TenantKeys {
     /// Seals for the public keys of the tenant's apps: when there is any, its events are
     /// stored only sealed for them. A change of keys makes a new sealer, with a new data key.
     pub sealer: Option<Arc<Sealer>>,
+    /// Stripe with the newest restricted key the tenant's apps handed over, for `/pay`.
+    pub checkout: Option<Arc<StripeCheckout>>,
 }
 
 impl TenantKeys {
@@ -38,15 +44,29 @@ impl TenantKeys {
 }
 
 /// Every tenant's handed-over keys seen so far.
-#[derive(Default)]
 pub struct HandedOver {
     by_tenant: RwLock<HashMap<TenantId, Arc<TenantKeys>>>,
+    /// Opens the stored restricted keys.
+    at_rest: AtRest,
     /// Counts [`HandedOver::forget`]s: a read that started before one is used but not
     /// kept (it may predate the change that was announced).
     forgotten: AtomicU64,
 }
 
 impl HandedOver {
+    pub fn new(at_rest: AtRest) -> HandedOver {
+        HandedOver {
+            by_tenant: RwLock::default(),
+            at_rest,
+            forgotten: AtomicU64::new(0),
+        }
+    }
+
+    /// Encrypts a restricted key `consumer` hands over, for the database.
+    pub fn seal_checkout_key(&self, consumer: crate::store::ConsumerId, key: &str) -> String {
+        self.at_rest.seal(&checkout_row(consumer), key)
+    }
+
     /// The tenant's keys, read from the database the first time.
     pub fn get(
         &self,
@@ -86,6 +106,7 @@ impl HandedOver {
                 Vec::new()
             },
             sealer: self.sealer(tenant, reader.app_keys(tenant)?),
+            checkout: self.checkout(settings, tenant, reader)?,
         });
         let mut map = self
             .by_tenant
@@ -122,6 +143,34 @@ impl HandedOver {
         }
     }
 
+    /// Stripe with the tenant's newest handed-over restricted key. One that does not open
+    /// (the index key was changed) is left out, with an error in the log: the coach's
+    /// clients get the payment link until an app hands the key over again.
+    fn checkout(
+        &self,
+        settings: &Settings,
+        tenant: TenantId,
+        reader: &dyn ReadStore,
+    ) -> Result<Option<Arc<StripeCheckout>>, StoreError> {
+        let Some(stored) = reader.checkout_key(tenant)? else {
+            return Ok(None);
+        };
+        match self
+            .at_rest
+            .open(&checkout_row(stored.consumer), &stored.sealed)
+        {
+            Ok(key) => Ok(Some(Arc::new(StripeCheckout::new(
+                &settings.stripe_api_base,
+                Secret::new(key),
+                Duration::from_millis(settings.stripe_timeout_ms),
+            )))),
+            Err(e) => {
+                tracing::error!(%tenant, error = %e, "a handed-over Stripe restricted key does not open; left out");
+                Ok(None)
+            }
+        }
+    }
+
     /// Forgets a tenant's keys (`None`: every tenant's), to be read again on next use:
     /// another process announced a change.
     pub fn forget(&self, tenant: Option<TenantId>) {
@@ -137,4 +186,9 @@ impl HandedOver {
             None => map.clear(),
         }
     }
+}
+
+/// What a stored restricted key is bound to: its consumer's row.
+fn checkout_row(consumer: crate::store::ConsumerId) -> String {
+    format!("checkout_keys consumer {}", consumer.0)
 }

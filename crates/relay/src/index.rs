@@ -128,14 +128,24 @@ impl IndexKey {
         self.mac(&[CHECK])
     }
 
+    /// A key of its own for another use (`label` names the use), so the operator keeps one
+    /// secret outside the database, not one per use.
+    pub fn derive(&self, label: &[u8]) -> [u8; 32] {
+        self.raw_mac(&[b"derive\0", label])
+    }
+
     fn mac(&self, parts: &[&[u8]]) -> String {
+        hex::encode(self.raw_mac(parts))
+    }
+
+    fn raw_mac(&self, parts: &[&[u8]]) -> [u8; 32] {
         let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.0) else {
             unreachable!("HMAC takes a key of any length")
         };
         for part in parts {
             mac.update(part);
         }
-        hex::encode(mac.finalize().into_bytes())
+        mac.finalize().into_bytes().into()
     }
 }
 

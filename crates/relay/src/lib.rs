@@ -9,6 +9,7 @@
 //! shell. It depends on the shared wire types (`coachdesk-protocol`) and the signature
 //! scheme (`coachdesk-signature`), never on the app's domain or store crates.
 
+pub mod at_rest;
 pub mod checkout;
 pub mod config;
 pub mod fuzzing;

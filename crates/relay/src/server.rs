@@ -28,11 +28,13 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use coachdesk_protocol::relay::{
-    error_code, AckRequest, AckResponse, ApiError, AppKeysRequest, CalendlyKeyRequest, EventsPage,
-    KeptSecrets, PaymentLinkTable, Provider, RedirectSeen, RedirectsPage, StripeSecretsRequest,
+    error_code, AckRequest, AckResponse, ApiError, AppKeysRequest, CalendlyKeyRequest,
+    CheckoutKeyAnswer, CheckoutKeyRequest, EventsPage, KeptSecrets, PaymentLinkTable, Provider,
+    RedirectSeen, RedirectsPage, StripeSecretsRequest,
 };
 use tiny_http::{Header, Method, Request, Response};
 
+use crate::at_rest::AtRest;
 use crate::checkout::{self, SessionStatus, StripeCheckout};
 use crate::config::Settings;
 use crate::handover::{HandedOver, TenantKeys};
@@ -148,7 +150,7 @@ pub fn serve(
     // Other relay processes on the same database wake this one's long-polls. Started
     // before the tip is read, so nothing committed in between is missed.
     let watch_stop = Arc::new(AtomicBool::new(false));
-    let handed_over = Arc::new(HandedOver::default());
+    let handed_over = Arc::new(HandedOver::new(AtRest::new(&index)));
     let tenants = Arc::new(crate::tenant::Resolved::new(match &settings.database_url {
         // Other processes announce removals and key changes (see `Backend::watch`).
         Some(_) => None,
@@ -363,8 +365,8 @@ fn tenant_rate(settings: &Settings) -> guard::limits::Rate {
     )
 }
 
-/// The guard's limits from the settings.
-fn guard_config(settings: &Settings) -> guard::GuardConfig {
+/// The guard's limits from the settings (public for the benchmark's guard-only server).
+pub fn guard_config(settings: &Settings) -> guard::GuardConfig {
     let nz = |n: u32| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
     guard::GuardConfig {
         max_connections: settings.max_connections,
@@ -534,6 +536,10 @@ fn handle(ctx: &Ctx, reader: &dyn ReadStore, mut rq: Request) {
         "/v1/app-keys" => (
             Route::Other,
             only(&rq, Method::Put).unwrap_or_else(|| put_app_keys(ctx, reader, sc, &mut rq)),
+        ),
+        "/v1/stripe-checkout-key" => (
+            Route::Other,
+            only(&rq, Method::Put).unwrap_or_else(|| put_checkout_key(ctx, reader, sc, &mut rq)),
         ),
         // The operator's: not under a tenant.
         "/healthz" if sc.tenant == TenantId::HOME => (
@@ -751,9 +757,6 @@ fn hook(
 /// Stripe's page still open cannot pay for a freed slot (the app refunds whatever slips
 /// through). Best effort, after the delivery was queued: its answer does not wait on it.
 fn expire_on_cancel(ctx: &Ctx, reader: &dyn ReadStore, tenant: TenantId, invitee: &str) {
-    let Some(stripe) = ctx.stripe.as_deref().filter(|_| tenant == TenantId::HOME) else {
-        return;
-    };
     let session = match reader.checkout_for(tenant, invitee) {
         Ok(Some(claim)) => claim.session_id,
         Ok(None) => None,
@@ -763,6 +766,9 @@ fn expire_on_cancel(ctx: &Ctx, reader: &dyn ReadStore, tenant: TenantId, invitee
         }
     };
     let Some(id) = session else {
+        return;
+    };
+    let Some(stripe) = checkout_client(ctx, reader, tenant) else {
         return;
     };
     let failed = match stripe.expire(&id) {
@@ -1102,6 +1108,31 @@ fn committed<T: Send + 'static>(
     }
 }
 
+/// Commits what a consumer handed over (`what`: "key", "secrets", ...), then reads its
+/// tenant's keys again, so the next webhook or visit uses them.
+fn keep_handed_over(
+    ctx: &Ctx,
+    reader: &dyn ReadStore,
+    tenant: TenantId,
+    make: impl FnOnce(writer::Done<()>) -> Job,
+    what: &str,
+) -> Result<Arc<TenantKeys>, Resp> {
+    committed(
+        ctx,
+        make,
+        &format!("could not store the {what}, retry later"),
+    )?;
+    ctx.handed_over
+        .reload(&ctx.settings, reader, tenant)
+        .map_err(|e| {
+            tracing::error!(error = %e, what, "what was handed over could not be read back");
+            text(
+                503,
+                &format!("the {what} could not be loaded after it was stored; retry"),
+            )
+        })
+}
+
 /// `PUT /v1/payment-links`: every link must point at Stripe or a host the operator
 /// allowed, or the whole table is refused.
 fn put_links(ctx: &Ctx, reader: &dyn ReadStore, scope: &Scope, rq: &mut Request) -> Resp {
@@ -1205,30 +1236,18 @@ fn put_calendly_key(ctx: &Ctx, reader: &dyn ReadStore, scope: &Scope, rq: &mut R
         return text(400, "the key must be 16 to 256 visible ASCII characters");
     }
     let (key, id) = (request.key, consumer.id);
-    if let Err(resp) = committed(
-        ctx,
-        |done| Job::AddCalendlyKey {
-            consumer: id,
-            key,
-            done,
-        },
-        "could not store the key, retry later",
-    ) {
-        return resp;
-    }
-    match ctx
-        .handed_over
-        .reload(&ctx.settings, reader, consumer.tenant)
-    {
+    let make = |done| Job::AddCalendlyKey {
+        consumer: id,
+        key,
+        done,
+    };
+    match keep_handed_over(ctx, reader, consumer.tenant, make, "key") {
         Ok(keys) => {
             let count = keys.calendly.len();
             tracing::info!(token = %consumer.name, kept = count, "Calendly signing key handed over");
             json(200, &serde_json::json!({"kept": count}))
         }
-        Err(e) => {
-            tracing::error!(error = %e, "stored Calendly key could not be read back");
-            text(503, "the key was stored but could not be loaded; retry")
-        }
+        Err(resp) => resp,
     }
 }
 
@@ -1271,33 +1290,68 @@ fn put_stripe_secrets(ctx: &Ctx, reader: &dyn ReadStore, scope: &Scope, rq: &mut
     }
     let (secrets, id) = (request.secrets, consumer.id);
     let handed = secrets.len();
-    if let Err(resp) = committed(
-        ctx,
-        |done| Job::ReplaceStripeSecrets {
-            consumer: id,
-            secrets,
-            done,
-        },
-        "could not store the secrets, retry later",
-    ) {
-        return resp;
-    }
-    match ctx
-        .handed_over
-        .reload(&ctx.settings, reader, consumer.tenant)
-    {
+    let make = |done| Job::ReplaceStripeSecrets {
+        consumer: id,
+        secrets,
+        done,
+    };
+    match keep_handed_over(ctx, reader, consumer.tenant, make, "secrets") {
         Ok(all) => {
             let kept = all.stripe.len();
             tracing::info!(token = %consumer.name, handed, kept, "Stripe signing secrets handed over");
             json(200, &KeptSecrets { kept })
         }
-        Err(e) => {
-            tracing::error!(error = %e, "stored Stripe secrets could not be read back");
-            text(
-                503,
-                "the secrets were stored but could not be loaded; retry",
-            )
+        Err(resp) => resp,
+    }
+}
+
+/// `PUT /v1/stripe-checkout-key`: the coach's Stripe restricted key (Checkout Sessions:
+/// Write), so `/pay` makes each booking its own Checkout Session for a coach who cannot set
+/// the relay's `stripe_restricted_key` (every hosted coach). Only a restricted key of the
+/// token's mode is taken: a secret key (`sk_`) can do anything with the coach's account
+/// and is refused. It is stored encrypted (see `at_rest`); `{"key": null}` forgets it.
+fn put_checkout_key(ctx: &Ctx, reader: &dyn ReadStore, scope: &Scope, rq: &mut Request) -> Resp {
+    let consumer = match authorize(ctx, rq, reader, scope) {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    let request: CheckoutKeyRequest =
+        match read_api_json(rq, "expected {\"key\": \"rk_live_...\"} or {\"key\": null}") {
+            Ok(r) => r,
+            Err(resp) => return resp,
+        };
+    if let Some(key) = &request.key {
+        if let Err(refused) = checkout::check_restricted_key(key, consumer.mode) {
+            return match refused {
+                checkout::KeyRefusal::Format => text(400, &refused.to_string()),
+                checkout::KeyRefusal::SecretKey => json(
+                    400,
+                    &refusal(error_code::SECRET_KEY_REFUSED, refused.to_string()),
+                ),
+                checkout::KeyRefusal::Mode => json(
+                    400,
+                    &refusal(error_code::MODE_MISMATCH, refused.to_string()),
+                ),
+            };
         }
+    }
+    let sealed = request
+        .key
+        .as_deref()
+        .map(|key| ctx.handed_over.seal_checkout_key(consumer.id, key));
+    let (id, handed) = (consumer.id, sealed.is_some());
+    let make = |done| Job::ReplaceCheckoutKey {
+        consumer: id,
+        sealed,
+        done,
+    };
+    match keep_handed_over(ctx, reader, consumer.tenant, make, "key") {
+        Ok(_) => {
+            let checkout_sessions = checkout_client(ctx, reader, consumer.tenant).is_some();
+            tracing::info!(token = %consumer.name, handed, checkout_sessions, "Stripe restricted key handed over");
+            json(200, &CheckoutKeyAnswer { checkout_sessions })
+        }
+        Err(resp) => resp,
     }
 }
 
@@ -1331,33 +1385,25 @@ fn put_app_keys(ctx: &Ctx, reader: &dyn ReadStore, scope: &Scope, rq: &mut Reque
     };
     let keys: Vec<String> = keys.iter().map(coachdesk_seal::AppKey::as_string).collect();
     let id = consumer.id;
-    if let Err(resp) = committed(
-        ctx,
-        |done| Job::ReplaceAppKeys {
-            consumer: id,
-            keys,
-            done,
-        },
-        "could not store the keys, retry later",
-    ) {
-        return resp;
-    }
-    let sealed_before =
-        reader.sealed_waiting(consumer.tenant, consumer.mode, consumer.acked_through);
-    match (
-        ctx.handed_over
-            .reload(&ctx.settings, reader, consumer.tenant),
-        sealed_before,
-    ) {
-        (Ok(all), Ok(sealed_before)) => {
+    let make = |done| Job::ReplaceAppKeys {
+        consumer: id,
+        keys,
+        done,
+    };
+    let all = match keep_handed_over(ctx, reader, consumer.tenant, make, "keys") {
+        Ok(all) => all,
+        Err(resp) => return resp,
+    };
+    match reader.sealed_waiting(consumer.tenant, consumer.mode, consumer.acked_through) {
+        Ok(sealed_before) => {
             tracing::info!(token = %consumer.name, kept = all.app_keys(), "app keys registered");
             json(
                 200,
                 &serde_json::json!({"kept": all.app_keys(), "sealed_before": sealed_before}),
             )
         }
-        (Err(e), _) | (_, Err(e)) => {
-            tracing::error!(error = %e, "registered app keys could not be read back");
+        Err(e) => {
+            tracing::error!(error = %e, "the events sealed before could not be counted");
             text(503, "the keys were stored but could not be loaded; retry")
         }
     }
@@ -1441,17 +1487,15 @@ fn pay(
         expire_on_cancel(ctx, reader, tenant, &note.invitee);
         return html(410, checkout::cancelled_page(route.booking_url.as_deref()));
     }
-    // The operator's restricted key makes sessions for the relay's own coach only.
-    let stripe = ctx.stripe.as_deref().filter(|_| tenant == TenantId::HOME);
-    let (Some(stripe), Some(invitee)) = (stripe, invitee) else {
+    let (Some(invitee), Some(terms)) = (invitee, route.checkout.as_ref()) else {
         return link();
     };
-    let Some(terms) = route.checkout.as_ref() else {
+    let Some(stripe) = checkout_client(ctx, reader, tenant) else {
         return link();
     };
     let booked_at = note.and_then(|n| n.booked_at);
     match own_session(
-        ctx, reader, stripe, rq, slug, &route, terms, invitee, booked_at, &pairs,
+        ctx, reader, &stripe, rq, slug, &route, terms, invitee, booked_at, &pairs,
     ) {
         Ok(Visit::Pay(url)) => {
             ctx.metrics.checkout("session");
@@ -1469,6 +1513,26 @@ fn pay(
             ctx.metrics.checkout(e.kind());
             tracing::warn!(slug, error = %e, "no Checkout Session; sending the client to the payment link");
             link()
+        }
+    }
+}
+
+/// Stripe for a tenant's Checkout Sessions: for the relay's own coach the operator's
+/// restricted key, else (and for every hosted coach) the newest one the coach's apps handed
+/// over; `None` sends clients to the payment link.
+fn checkout_client(
+    ctx: &Ctx,
+    reader: &dyn ReadStore,
+    tenant: TenantId,
+) -> Option<Arc<StripeCheckout>> {
+    if let Some(own) = ctx.stripe.as_ref().filter(|_| tenant == TenantId::HOME) {
+        return Some(own.clone());
+    }
+    match ctx.handed_over.get(&ctx.settings, reader, tenant) {
+        Ok(keys) => keys.checkout.clone(),
+        Err(e) => {
+            tracing::warn!(error = %e, "handed-over keys could not be read; using the payment link");
+            None
         }
     }
 }

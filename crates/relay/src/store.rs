@@ -236,6 +236,27 @@ pub(crate) const APP_KEY_SET: ConsumerSet = ConsumerSet {
     listing: "list the app keys",
 };
 
+/// At most one a consumer: its Stripe restricted key, encrypted (see `at_rest`).
+pub(crate) const CHECKOUT_KEY_SET: ConsumerSet = ConsumerSet {
+    table: "checkout_keys",
+    column: "sealed_key",
+    replacing: "replace the handed-over Stripe restricted key",
+    listing: "read the handed-over Stripe restricted key",
+};
+
+/// The SQL (both backends) of [`ReadStore::checkout_key`]: `?1`/`$1` the tenant.
+pub(crate) const NEWEST_CHECKOUT_KEY: &str =
+    "SELECT s.consumer_id, s.sealed_key FROM checkout_keys s
+     JOIN consumers c ON c.id = s.consumer_id
+     WHERE c.tenant = {t} ORDER BY s.added_at_ms DESC, s.consumer_id DESC LIMIT 1";
+
+/// A Stripe restricted key an app handed over, as stored: encrypted for its consumer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckoutKey {
+    pub consumer: ConsumerId,
+    pub sealed: String,
+}
+
 /// Opens handles on one relay database.
 pub trait Backend: Send + Sync {
     /// The relay's identity.
@@ -267,7 +288,7 @@ pub trait Backend: Send + Sync {
         hash: &str,
         now_ms: i64,
     ) -> Result<Consumer, StoreError>;
-    /// Removes a consumer and the Calendly keys it handed over (`token revoke`). Events it
+    /// Removes a consumer and the keys and secrets it handed over (`token revoke`). Events it
     /// alone held back become acknowledged. `false` if no consumer has that name.
     fn revoke_consumer(
         &self,
@@ -338,6 +359,8 @@ pub trait ReadStore: Send {
     fn stripe_secrets(&self, tenant: TenantId) -> Result<Vec<String>, StoreError>;
     /// Every app key the tenant's consumers registered (no order).
     fn app_keys(&self, tenant: TenantId) -> Result<Vec<String>, StoreError>;
+    /// The newest Stripe restricted key the tenant's consumers handed over, if any.
+    fn checkout_key(&self, tenant: TenantId) -> Result<Option<StoredCheckoutKey>, StoreError>;
     /// How many of the tenant's events for `mode` after `after` are stored sealed.
     fn sealed_waiting(
         &self,
@@ -416,6 +439,14 @@ pub trait WriteTx {
         &mut self,
         consumer: ConsumerId,
         keys: &[String],
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// Replaces the Stripe restricted key the consumer handed over (encrypted: `sealed`);
+    /// `None` forgets it.
+    fn replace_checkout_key(
+        &mut self,
+        consumer: ConsumerId,
+        sealed: Option<&str>,
         now_ms: i64,
     ) -> Result<(), StoreError>;
     /// Keeps `claim` unless the invitee has one already; the one kept.

@@ -92,6 +92,12 @@ pub enum Job {
         keys: Vec<String>,
         done: Done<()>,
     },
+    /// A consumer's Stripe restricted key, encrypted (`None`: forget it).
+    ReplaceCheckoutKey {
+        consumer: ConsumerId,
+        sealed: Option<String>,
+        done: Done<()>,
+    },
     /// Records a consumer's use of the API (`token list`'s last use); nobody waits on it.
     Touch { consumer: ConsumerId },
     /// Claims a booking's Checkout Session; the claim kept (an earlier one wins).
@@ -132,6 +138,7 @@ impl Job {
             Job::AddCalendlyKey { done, .. } => done(Err(WriteFailed)),
             Job::ReplaceStripeSecrets { done, .. } => done(Err(WriteFailed)),
             Job::ReplaceAppKeys { done, .. } => done(Err(WriteFailed)),
+            Job::ReplaceCheckoutKey { done, .. } => done(Err(WriteFailed)),
             Job::ClaimCheckout { done, .. } => done(Err(WriteFailed)),
             Job::RecordCheckout { done, .. } => done(Err(WriteFailed)),
             Job::Touch { .. } | Job::CountRedirect { .. } | Job::NoteInvitee { .. } => {}
@@ -314,6 +321,7 @@ enum Outcome {
     CalendlyKey,
     StripeSecrets,
     AppKeys,
+    CheckoutKey,
     Touch,
     Claimed(CheckoutClaim),
     Recorded,
@@ -349,6 +357,11 @@ fn apply(tx: &mut dyn WriteTx, job: &Job, now: i64) -> Result<Outcome, store::St
         Job::ReplaceAppKeys { consumer, keys, .. } => tx
             .replace_app_keys(*consumer, keys, now)
             .map(|()| Outcome::AppKeys),
+        Job::ReplaceCheckoutKey {
+            consumer, sealed, ..
+        } => tx
+            .replace_checkout_key(*consumer, sealed.as_deref(), now)
+            .map(|()| Outcome::CheckoutKey),
         Job::Touch { consumer } => tx.touch_consumer(*consumer, now).map(|()| Outcome::Touch),
         Job::ClaimCheckout { tenant, claim, .. } => {
             tx.claim_checkout(*tenant, claim).map(Outcome::Claimed)
@@ -424,7 +437,8 @@ fn commit(store: &mut dyn WriteStore, batch: &mut Vec<Job>, tip: &Tip) {
                     (Job::ReplaceLinks { done, .. }, Outcome::Links) => done(Ok(())),
                     (Job::AddCalendlyKey { done, .. }, Outcome::CalendlyKey) => done(Ok(())),
                     (Job::ReplaceStripeSecrets { done, .. }, Outcome::StripeSecrets)
-                    | (Job::ReplaceAppKeys { done, .. }, Outcome::AppKeys) => done(Ok(())),
+                    | (Job::ReplaceAppKeys { done, .. }, Outcome::AppKeys)
+                    | (Job::ReplaceCheckoutKey { done, .. }, Outcome::CheckoutKey) => done(Ok(())),
                     (Job::Touch { .. }, Outcome::Touch) => {}
                     (Job::ClaimCheckout { done, .. }, Outcome::Claimed(c)) => done(Ok(c)),
                     (Job::RecordCheckout { done, .. }, Outcome::Recorded) => done(Ok(())),

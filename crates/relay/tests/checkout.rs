@@ -38,6 +38,11 @@ fn world(extra: &[(&str, &str)]) -> World {
 /// The app's table: `coaching` with its price and a payment window of `window` minutes,
 /// `intro` as an app of before pushes it (link only).
 fn push_table(relay: &Relay, window: u32) {
+    push_table_as(relay, "", &relay.token, window);
+}
+
+/// The same, under a tenant's `base` path with its token.
+fn push_table_as(relay: &Relay, base: &str, token: &str, window: u32) {
     let table = serde_json::json!({"links": [
         {"slug": "coaching", "url": LINK, "booking_url": BOOK_AGAIN,
          "checkout": {"name": "Coaching session", "amount_minor": 9000, "currency": "eur",
@@ -46,8 +51,8 @@ fn push_table(relay: &Relay, window: u32) {
     ]});
     let r = relay.api(
         "PUT",
-        "/v1/payment-links",
-        &relay.token,
+        &format!("{base}/v1/payment-links"),
+        token,
         table.to_string().as_bytes(),
     );
     assert_eq!(r.status, 200, "{}", r.text());
@@ -533,7 +538,104 @@ fn hostile_slugs_and_queries_are_refused_cleanly() {
     assert_eq!(r.status, 405);
 }
 
+/// A hosted coach cannot set the relay's restricted key: its app hands one over, and the
+/// coach's bookings get their own sessions, made with that key, also after a restart;
+/// another coach's clients keep the payment link. A secret key, a key of the other mode or
+/// a malformed one is refused with a reason; `null` forgets the key.
+fn a_hosted_coach_s_handed_over_key_makes_its_bookings_sessions() {
+    let sim = Simulator::start(SimConfig::default()).expect("simulator");
+    let client = SimClient::new(sim.base_url());
+    let mut relay = Relay::start_with(&[("COACHDESK_RELAY_STRIPE_API_BASE", sim.base_url())]);
+    let ann = relay.create_tenant("ann");
+    let bob = relay.create_tenant("bob");
+    for t in [&ann, &bob] {
+        push_table_as(&relay, &t.base, &t.token, 120);
+    }
+    let hand_over = |relay: &Relay, t: &support::TenantMade, token: &str, body: &str| {
+        let path = format!("{}/v1/stripe-checkout-key", t.base);
+        relay.api("PUT", &path, token, body.as_bytes())
+    };
+    let code = |r: &http::Reply| -> Value {
+        serde_json::from_slice::<Value>(&r.body).expect("json")["error"].clone()
+    };
+    for (body, refusal) in [
+        (
+            r#"{"key":"sk_test_4eC39HqLyjWDarjtT1zdp7dc"}"#,
+            "secret_key_refused",
+        ),
+        (
+            r#"{"key":"rk_live_ann_checkout_key_0001"}"#,
+            "mode_mismatch",
+        ),
+    ] {
+        let r = hand_over(&relay, &ann, &ann.token, body);
+        assert_eq!((r.status, code(&r)), (400, refusal.into()), "{}", r.text());
+    }
+    for bad in [r#"{"key":"not a key"}"#, "{", r#"{"key":7}"#] {
+        assert_eq!(
+            hand_over(&relay, &ann, &ann.token, bad).status,
+            400,
+            "{bad}"
+        );
+    }
+    // Bob's token does not configure Ann.
+    let ann_key = r#"{"key":"rk_test_ann_checkout_key_0001"}"#;
+    assert_eq!(hand_over(&relay, &ann, &bob.token, ann_key).status, 401);
+    let r = hand_over(&relay, &ann, &ann.token, ann_key);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let answer: Value = serde_json::from_slice(&r.body).expect("json");
+    assert_eq!(answer["checkout_sessions"], true);
+
+    let pay = |relay: &Relay, t: &support::TenantMade, invitee: &str| {
+        visit(
+            relay,
+            &format!("{}/pay/coaching?invitee_uuid={invitee}", t.base),
+        )
+    };
+    let r = pay(&relay, &ann, "inv-ann-1");
+    assert_eq!(r.status, 302, "{}", r.text());
+    let location = r.header("Location").expect("location").to_owned();
+    assert!(location.starts_with(sim.base_url()), "{location}");
+    let made = created(&client);
+    assert_eq!(made.len(), 1);
+    assert_eq!(
+        made[0].key_last4.as_deref(),
+        Some("0001"),
+        "made with Ann's key"
+    );
+    assert_eq!(
+        field(&form(&made[0]), "client_reference_id"),
+        Some("inv-ann-1")
+    );
+    let r = pay(&relay, &bob, "inv-bob-1");
+    assert_eq!(r.status, 302);
+    assert!(r.header("Location").is_some_and(|l| l.starts_with(LINK)));
+    assert_eq!(
+        created(&client).len(),
+        1,
+        "none for Bob, who handed no key over"
+    );
+
+    // Kept across a restart (stored encrypted under the index key, which is kept too).
+    relay.kill9();
+    relay.spawn();
+    let r = pay(&relay, &ann, "inv-ann-2");
+    assert!(r
+        .header("Location")
+        .is_some_and(|l| l.starts_with(sim.base_url())));
+    assert_eq!(created(&client).len(), 2);
+
+    let r = hand_over(&relay, &ann, &ann.token, r#"{"key":null}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let answer: Value = serde_json::from_slice(&r.body).expect("json");
+    assert_eq!(answer["checkout_sessions"], false);
+    let r = pay(&relay, &ann, "inv-ann-3");
+    assert!(r.header("Location").is_some_and(|l| l.starts_with(LINK)));
+    assert_eq!(created(&client).len(), 2);
+}
+
 on_both_backends!(
+    a_hosted_coach_s_handed_over_key_makes_its_bookings_sessions,
     the_deadline_counts_from_the_booking_not_the_first_visit,
     a_cancelled_booking_is_not_sold_and_its_open_session_is_expired,
     a_moved_booking_sends_the_client_to_the_new_booking_s_payment,

@@ -143,6 +143,17 @@ fn a_sealed_tenant_keeps_no_client_data_and_its_apps_read_everything() {
         &token,
         &format!("{{\"key\":\"{calendly_key}\"}}"),
     ));
+    // The coach's Stripe restricted key, which the relay must use itself, is kept
+    // encrypted: the search below looks for it too.
+    let restricted_key = "rk_test_sealed_coach_checkout_key";
+    let handed = ok(api(
+        &relay,
+        "PUT",
+        &format!("{base}/v1/stripe-checkout-key"),
+        &token,
+        &format!("{{\"key\":\"{restricted_key}\"}}"),
+    ));
+    assert_eq!(handed["checkout_sessions"], true);
     let registered = register(&relay, &base, &token, &[&laptop]);
     assert_eq!(registered["kept"], 1);
     assert_eq!(registered["sealed_before"], 0);
@@ -275,6 +286,7 @@ fn a_sealed_tenant_keeps_no_client_data_and_its_apps_read_everything() {
             "evt_sealed_1",
             "evt_after_phone",
             "evt_during_rotation",
+            restricted_key,
         ] {
             assert!(
                 !contains(bytes, needle),

@@ -222,6 +222,15 @@ fn handle(shared: &Shared, mut request: tiny_http::Request) {
             replayed,
             invalid_request,
             invalid_response,
+            key_last4: incoming
+                .header("Authorization")
+                .and_then(|h| h.strip_prefix("Bearer "))
+                .map(|k| k.trim())
+                .filter(|k| k.chars().count() >= 8)
+                .map(|k| {
+                    let tail: Vec<char> = k.chars().rev().take(4).collect();
+                    tail.into_iter().rev().collect()
+                }),
         });
         let mut w = shared.lock();
         let n = w.requests.len() as u64;

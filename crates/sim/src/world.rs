@@ -95,6 +95,10 @@ pub struct RequestRecord {
     /// Stripe only: where a 200 answer departs from the description's response schema.
     #[serde(default)]
     pub invalid_response: Vec<String>,
+    /// The last four characters of the bearer key it was sent with, as Stripe's dashboard
+    /// shows a key: which of several keys made a call.
+    #[serde(default)]
+    pub key_last4: Option<String>,
 }
 
 /// A failure to inject into the next `remaining` requests matching `method` + `path_prefix`.

@@ -226,6 +226,8 @@ pub struct SyncStatus {
     pub executor_passes: u64,
     /// Whether the relay keeps the coach's client data sealed for this install.
     pub sealing: Sealing,
+    /// Whether the relay makes each booking its own Checkout Session for this coach.
+    pub relay_checkout: relay::RelayCheckout,
 }
 
 /// Whether the relay seals the coach's events for this install (see `relay::sealing`).
@@ -289,6 +291,8 @@ struct Shared {
     /// This install's sealing key once the relay has it (registered again when the relay
     /// is replaced).
     sealing: tokio::sync::Mutex<Option<Option<Arc<relay::sealing::Keys>>>>,
+    /// The coach's restricted key was handed over to this relay in this run.
+    checkout_handed: tokio::sync::Mutex<bool>,
 }
 
 impl Shared {
@@ -458,6 +462,7 @@ impl SyncEngine {
             wake_executor: Notify::new(),
             wake_reconcile: Notify::new(),
             sealing: tokio::sync::Mutex::new(None),
+            checkout_handed: tokio::sync::Mutex::new(false),
         });
         let executor = Executor::new(store, providers, outlets, &shared.config);
         let tasks = vec![
@@ -567,6 +572,39 @@ async fn sealing_key(
     Ok(Some(me))
 }
 
+/// Hands the coach's Stripe restricted key to the relay once per relay and run (Settings
+/// restarts sync when the key is saved or removed), or, when none is saved, has the relay
+/// forget the one this token handed over before. The answer goes to the status; a refused
+/// key does not stop the pull (clients then pay through the payment link), a relay or
+/// keychain that fails does, to be tried again.
+async fn hand_over_checkout_key(
+    shared: &Shared,
+    relay: &relay::RelayClient,
+    token: &str,
+) -> Result<(), SyncError> {
+    let mut handed = shared.checkout_handed.lock().await;
+    if *handed {
+        return Ok(());
+    }
+    let key = match shared.secrets.get(SecretName::StripeCheckoutKey) {
+        Ok(key) => Some(key),
+        Err(SecretError::Missing { .. } | SecretError::ReadOnly { .. }) => None,
+        Err(other) => return Err(other.into()),
+    };
+    let answer = relay
+        .put_stripe_checkout_key(token, key.as_ref().map(Secret::expose))
+        .await?;
+    match &answer {
+        relay::RelayCheckout::Refused(why) => {
+            tracing::warn!(reason = %why, "the relay refused the Stripe restricted key");
+        }
+        other => tracing::info!(checkout = ?other, "Stripe restricted key handed over"),
+    }
+    shared.update(|s| s.relay_checkout = answer);
+    *handed = true;
+    Ok(())
+}
+
 /// Registers this install's current key with the relay and records in the status whether
 /// the relay seals for it (`None`: a relay of before sealing).
 async fn register_sealing_key(
@@ -594,6 +632,7 @@ async fn pull_once(
 ) -> Result<(), SyncError> {
     let token = shared.secrets.get(SecretName::RelayToken)?;
     let me = sealing_key(shared, relay, token.expose()).await?;
+    hand_over_checkout_key(shared, relay, token.expose()).await?;
     let after = relay::cursor(&lock(&shared.store))?;
     let mut page = relay
         .pull(
@@ -616,9 +655,11 @@ async fn pull_once(
             *acked = 0;
             // The new relay has no key of ours yet.
             *shared.sealing.lock().await = None;
+            *shared.checkout_handed.lock().await = false;
             shared.update(|s| {
                 s.relay_cursor = 0;
                 s.sealing = Sealing::NotYet;
+                s.relay_checkout = relay::RelayCheckout::NotYet;
             });
             shared.wake_reconcile.notify_one();
             return Ok(());

@@ -24,6 +24,7 @@ use coachdesk_domain::read_back::Contradiction;
 use coachdesk_protocol::relay::{AckRequest, EventsPage, Provider as WireProvider};
 use coachdesk_providers::ProviderError;
 use coachdesk_store::{Source, Store};
+use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::{lock, SyncError};
@@ -208,6 +209,101 @@ impl RelayClient {
         what: &str,
         body: &impl serde::Serialize,
     ) -> Result<KeyHandover, ProviderError> {
+        let (status, text) = self.put(token, what, body).await?;
+        if status == 200 {
+            return Ok(KeyHandover::Accepted);
+        }
+        let code = serde_json::from_str::<coachdesk_protocol::relay::ApiError>(&text)
+            .map(|e| e.error)
+            .unwrap_or_default();
+        if status == 403 && code == coachdesk_protocol::relay::error_code::HANDOVER_DISABLED {
+            return Ok(KeyHandover::Disabled);
+        }
+        Err(ProviderError::from_relay_status(status, text))
+    }
+}
+
+/// What `/pay` does for the coach's bookings, as the relay last answered this install's
+/// restricted key hand-over (see [`RelayClient::put_stripe_checkout_key`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub enum RelayCheckout {
+    /// Not handed over yet in this run (the first pull does it).
+    #[default]
+    NotYet,
+    /// The relay makes each booking its own Checkout Session.
+    Sessions,
+    /// No restricted key (neither this install's nor the operator's): the payment link.
+    PaymentLink,
+    /// The relay is older than restricted key hand-over: it uses the operator's key if any.
+    RelayTooOld,
+    /// The relay refused the key, in its words (a secret key, the other mode's key).
+    Refused(String),
+}
+
+impl RelayCheckout {
+    /// In words, for the diagnostics and Settings.
+    pub fn words(&self) -> String {
+        match self {
+            RelayCheckout::NotYet => "not known yet (this install hands its key over at its first pull)".into(),
+            RelayCheckout::Sessions => "each booking gets its own Stripe Checkout Session".into(),
+            RelayCheckout::PaymentLink => "clients pay through the session type's payment link (no restricted key)".into(),
+            RelayCheckout::RelayTooOld => "the relay is older than restricted key hand-over: it uses its operator's key, if any".into(),
+            RelayCheckout::Refused(why) => format!("the relay refused the restricted key: {why}"),
+        }
+    }
+}
+
+impl RelayClient {
+    /// Hands the relay the coach's Stripe restricted key (`PUT /v1/stripe-checkout-key`;
+    /// `None` forgets the one this token handed over), so `/pay` makes each booking its own
+    /// Checkout Session. A relay that refuses the key answers why; one older than the
+    /// endpoint answers 404.
+    pub async fn put_stripe_checkout_key(
+        &self,
+        token: &str,
+        key: Option<&str>,
+    ) -> Result<RelayCheckout, ProviderError> {
+        use coachdesk_protocol::relay::{
+            error_code, ApiError, CheckoutKeyAnswer, CheckoutKeyRequest,
+        };
+        let request = CheckoutKeyRequest {
+            key: key.map(str::to_owned),
+        };
+        let (status, text) = self.put(token, "stripe-checkout-key", &request).await?;
+        match status {
+            200 => {
+                let answer: CheckoutKeyAnswer = serde_json::from_str(&text).map_err(|e| {
+                    ProviderError::from_relay_status(200, format!("unreadable answer: {e}"))
+                })?;
+                Ok(if answer.checkout_sessions {
+                    RelayCheckout::Sessions
+                } else {
+                    RelayCheckout::PaymentLink
+                })
+            }
+            404 => Ok(RelayCheckout::RelayTooOld),
+            400 => match serde_json::from_str::<ApiError>(&text) {
+                Ok(e)
+                    if [error_code::SECRET_KEY_REFUSED, error_code::MODE_MISMATCH]
+                        .contains(&e.error.as_str()) =>
+                {
+                    Ok(RelayCheckout::Refused(e.message))
+                }
+                _ => Ok(RelayCheckout::Refused(text.chars().take(200).collect())),
+            },
+            _ => Err(ProviderError::from_relay_status(status, text)),
+        }
+    }
+}
+
+impl RelayClient {
+    /// `PUT /v1/<what>` with a JSON body: the status and the answer's text.
+    pub(crate) async fn put(
+        &self,
+        token: &str,
+        what: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<(u16, String), ProviderError> {
         let response = self
             .http
             .put(format!("{}/v1/{what}", self.base))
@@ -217,17 +313,7 @@ impl RelayClient {
             .await
             .map_err(unreachable)?;
         let status = response.status().as_u16();
-        if status == 200 {
-            return Ok(KeyHandover::Accepted);
-        }
-        let text = response.text().await.unwrap_or_default();
-        let code = serde_json::from_str::<coachdesk_protocol::relay::ApiError>(&text)
-            .map(|e| e.error)
-            .unwrap_or_default();
-        if status == 403 && code == coachdesk_protocol::relay::error_code::HANDOVER_DISABLED {
-            return Ok(KeyHandover::Disabled);
-        }
-        Err(ProviderError::from_relay_status(status, text))
+        Ok((status, response.text().await.unwrap_or_default()))
     }
 }
 

@@ -40,6 +40,9 @@ pub enum SecretName {
     /// After a new sealing key was made, the one before: it opens what the relay sealed
     /// for it until then.
     RelaySealingKeyPrevious,
+    /// The coach's Stripe restricted key (`rk_...`, Checkout Sessions: Write), handed over
+    /// to the relay so `/pay` makes each booking its own Checkout Session.
+    StripeCheckoutKey,
 }
 
 impl SecretName {
@@ -56,6 +59,7 @@ impl SecretName {
             Self::StripeWebhookPreviousSecret => "stripe-webhook-secret-previous",
             Self::RelaySealingKey => "relay-sealing-key",
             Self::RelaySealingKeyPrevious => "relay-sealing-key-previous",
+            Self::StripeCheckoutKey => "stripe-checkout-key",
         }
     }
 
@@ -71,6 +75,7 @@ impl SecretName {
             Self::StripeWebhookPreviousSecret => "previous Stripe webhook signing secret",
             Self::RelaySealingKey => "relay sealing key",
             Self::RelaySealingKeyPrevious => "previous relay sealing key",
+            Self::StripeCheckoutKey => "Stripe restricted key for the relay's Checkout Sessions",
         }
     }
 }

@@ -310,3 +310,64 @@ async fn a_relay_with_key_hand_over_turned_off_says_so_and_is_not_an_outage() {
         "{err:?}"
     );
 }
+
+/// The coach's Stripe restricted key goes to the relay at sync's start (Settings restarts
+/// sync on a save), and the status says what the relay made of it: a key of the other mode
+/// is refused with the relay's reason while webhooks keep flowing; a removed key has the
+/// relay forget it.
+#[tokio::test]
+async fn the_restricted_key_is_handed_to_the_relay_and_its_answer_shown() {
+    use coachdesk_sync::relay::RelayCheckout;
+    use coachdesk_sync::{Secret, SecretName, SecretSource};
+    let mut w = World::start(DeliveryKnobs::default()).await;
+    let checkout_after_restart = |w: &mut World| {
+        w.stop_sync();
+        w.start_sync();
+    };
+    eventually("the first pull to hand over (no key saved)", || async {
+        (w.handle().status().relay_checkout == RelayCheckout::PaymentLink).then_some(())
+    })
+    .await;
+
+    w.keychain
+        .set(
+            SecretName::StripeCheckoutKey,
+            &Secret::new("rk_test_coach_checkout_key_0001"),
+        )
+        .expect("save");
+    checkout_after_restart(&mut w);
+    eventually("the relay to take the key", || async {
+        (w.handle().status().relay_checkout == RelayCheckout::Sessions).then_some(())
+    })
+    .await;
+
+    // A live key on a test token: refused, with the relay's reason; pulls go on.
+    w.keychain
+        .set(
+            SecretName::StripeCheckoutKey,
+            &Secret::new("rk_live_coach_checkout_key_0002"),
+        )
+        .expect("save");
+    checkout_after_restart(&mut w);
+    let why = eventually("the relay to refuse the key", || async {
+        match w.handle().status().relay_checkout {
+            RelayCheckout::Refused(why) => Some(why),
+            _ => None,
+        }
+    })
+    .await;
+    assert!(why.contains("mode"), "{why}");
+    let booking = w.book_coaching("Kim Keys", "kim@example.com");
+    w.pay(&booking.invitee_uuid, &booking.email);
+    w.client.flush().expect("flush");
+    w.settle_to(&booking.invitee_uri, "confirmed").await;
+
+    w.keychain
+        .remove(SecretName::StripeCheckoutKey)
+        .expect("remove");
+    checkout_after_restart(&mut w);
+    eventually("the relay to forget the key", || async {
+        (w.handle().status().relay_checkout == RelayCheckout::PaymentLink).then_some(())
+    })
+    .await;
+}

@@ -192,9 +192,38 @@ fn tenants_share_nothing(b: &dyn Backend) {
     assert_eq!(r.sealed_waiting(a, TokenMode::Test, 0).expect("count"), 1);
     assert_eq!(r.sealed_waiting(c, TokenMode::Test, 0).expect("count"), 0);
 
+    // A restricted key is per tenant; the newest handed over is used; `None` forgets it.
+    let stored = |consumer, sealed: &str| {
+        Some(super::StoredCheckoutKey {
+            consumer,
+            sealed: sealed.to_owned(),
+        })
+    };
+    w.group(&mut |tx| {
+        tx.replace_checkout_key(cc.id, Some("v1.key-of-c"), 7)?;
+        tx.replace_checkout_key(ca.id, Some("v1.first-of-a"), 7)?;
+        tx.replace_checkout_key(ca.id, Some("v1.second-of-a"), 8)
+    })
+    .expect("checkout keys");
+    assert_eq!(
+        r.checkout_key(a).expect("a's"),
+        stored(ca.id, "v1.second-of-a")
+    );
+    assert_eq!(
+        r.checkout_key(c).expect("c's"),
+        stored(cc.id, "v1.key-of-c")
+    );
+    assert_eq!(r.checkout_key(H).expect("home's"), None);
+    w.group(&mut |tx| tx.replace_checkout_key(cc.id, None, 9))
+        .expect("forget");
+    assert_eq!(r.checkout_key(c).expect("c's"), None);
+    w.group(&mut |tx| tx.replace_checkout_key(cc.id, Some("v1.key-of-c"), 9))
+        .expect("again");
+
     // Revoking "app" under A leaves C's "app".
     assert!(b.revoke_consumer(a, "app", 30).expect("revoke"));
     assert_eq!(r.app_keys(a).expect("revoked"), Vec::<String>::new());
+    assert_eq!(r.checkout_key(a).expect("revoked"), None);
     assert_eq!(r.consumers(c).expect("c's").len(), 1);
 
     assert!(b.remove_tenant(&name("coach-c")).expect("remove"));
@@ -203,6 +232,7 @@ fn tenants_share_nothing(b: &dyn Backend) {
     assert!(pulled(c).is_empty());
     assert_eq!(r.consumer_by_hash("hash-c").expect("gone"), None);
     assert_eq!(r.link_for(c, "coaching").expect("gone"), None);
+    assert_eq!(r.checkout_key(c).expect("gone"), None);
     assert_eq!(pulled(a).len(), 2, "A keeps its own");
     let names: Vec<String> = r
         .tenants()

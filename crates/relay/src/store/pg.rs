@@ -35,7 +35,10 @@ use super::{
     ReadStore, RedirectCount, RelayId, StoreError, WriteStore, WriteTx, KEPT_CALENDLY_KEYS,
 };
 use crate::config::{DatabaseUrl, Durability};
-use crate::store::{ConsumerSet, APP_KEY_SET, STRIPE_SECRET_SET};
+use crate::store::{
+    ConsumerSet, StoredCheckoutKey, APP_KEY_SET, CHECKOUT_KEY_SET, NEWEST_CHECKOUT_KEY,
+    STRIPE_SECRET_SET,
+};
 use crate::tenant::{Tenant, TenantId, TenantName};
 use crate::token::{TokenMode, TokenName};
 
@@ -81,10 +84,15 @@ pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[
         "0008_event_storage.sql",
         include_str!("../../migrations-pg/0008_event_storage.sql"),
     ),
+    (
+        9,
+        "0009_checkout_keys.sql",
+        include_str!("../../migrations-pg/0009_checkout_keys.sql"),
+    ),
 ];
 
 /// The schema version this relay writes.
-pub const SCHEMA_VERSION: u32 = 8;
+pub const SCHEMA_VERSION: u32 = 9;
 
 /// Advisory lock held by every write transaction (keys are per database).
 pub const WRITE_LOCK: i64 = 0x636f_6163_6801;
@@ -399,6 +407,8 @@ impl Backend for PgBackend {
                  (SELECT id FROM consumers WHERE tenant = $1)",
             "DELETE FROM app_keys WHERE consumer_id IN
                  (SELECT id FROM consumers WHERE tenant = $1)",
+            "DELETE FROM checkout_keys WHERE consumer_id IN
+                 (SELECT id FROM consumers WHERE tenant = $1)",
             "DELETE FROM consumers WHERE tenant = $1",
             "DELETE FROM events WHERE tenant = $1",
             "DELETE FROM payment_links WHERE tenant = $1",
@@ -472,6 +482,8 @@ impl Backend for PgBackend {
             .ctx("notify the revocation")?;
         tx.execute("DELETE FROM app_keys WHERE consumer_id = $1", &[&id])
             .ctx("forget the token's app keys")?;
+        tx.execute("DELETE FROM checkout_keys WHERE consumer_id = $1", &[&id])
+            .ctx("forget the token's Stripe restricted key")?;
         tx.execute("DELETE FROM consumers WHERE id = $1", &[&id])
             .ctx("delete the token")?;
         tx.execute(MARK_FULLY_ACKED, &[&now_ms, &tenant.0])
@@ -815,6 +827,17 @@ impl ReadStore for PgReader {
 
     fn app_keys(&self, tenant: TenantId) -> Result<Vec<String>, StoreError> {
         tenant_set(&mut *self.conn()?, &APP_KEY_SET, tenant)
+    }
+
+    fn checkout_key(&self, tenant: TenantId) -> Result<Option<StoredCheckoutKey>, StoreError> {
+        Ok(self
+            .conn()?
+            .query_opt(&NEWEST_CHECKOUT_KEY.replace("{t}", "$1"), &[&tenant.0])
+            .ctx(CHECKOUT_KEY_SET.listing)?
+            .map(|r| StoredCheckoutKey {
+                consumer: ConsumerId(r.get(0)),
+                sealed: r.get(1),
+            }))
     }
 
     fn sealed_waiting(
@@ -1389,6 +1412,16 @@ impl WriteTx for PgTx<'_, '_> {
         now_ms: i64,
     ) -> Result<(), StoreError> {
         self.replace_set(&APP_KEY_SET, consumer, keys, now_ms)
+    }
+
+    fn replace_checkout_key(
+        &mut self,
+        consumer: ConsumerId,
+        sealed: Option<&str>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let values: Vec<String> = sealed.map(str::to_owned).into_iter().collect();
+        self.replace_set(&CHECKOUT_KEY_SET, consumer, &values, now_ms)
     }
 
     fn touch_consumer(&mut self, consumer: ConsumerId, now_ms: i64) -> Result<(), StoreError> {

@@ -26,7 +26,10 @@ use super::{
     ReadStore, RedirectCount, RelayId, StoreError, WriteStore, WriteTx, KEPT_CALENDLY_KEYS,
 };
 use crate::config::Durability;
-use crate::store::{ConsumerSet, APP_KEY_SET, STRIPE_SECRET_SET};
+use crate::store::{
+    ConsumerSet, StoredCheckoutKey, APP_KEY_SET, CHECKOUT_KEY_SET, NEWEST_CHECKOUT_KEY,
+    STRIPE_SECRET_SET,
+};
 use crate::tenant::{Tenant, TenantId, TenantName};
 use crate::token::{TokenMode, TokenName};
 
@@ -72,10 +75,15 @@ pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[
         "0008_index_key.sql",
         include_str!("../../migrations/0008_index_key.sql"),
     ),
+    (
+        9,
+        "0009_checkout_keys.sql",
+        include_str!("../../migrations/0009_checkout_keys.sql"),
+    ),
 ];
 
 /// The schema version this relay writes.
-pub const SCHEMA_VERSION: u32 = 8;
+pub const SCHEMA_VERSION: u32 = 9;
 
 /// How often the checkpointer copies the WAL into the database.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
@@ -377,6 +385,8 @@ impl Backend for SqliteBackend {
                  (SELECT id FROM consumers WHERE tenant = {t});
              DELETE FROM app_keys WHERE consumer_id IN
                  (SELECT id FROM consumers WHERE tenant = {t});
+             DELETE FROM checkout_keys WHERE consumer_id IN
+                 (SELECT id FROM consumers WHERE tenant = {t});
              DELETE FROM consumers WHERE tenant = {t};
              DELETE FROM events WHERE tenant = {t};
              DELETE FROM payment_links WHERE tenant = {t};
@@ -453,6 +463,8 @@ impl Backend for SqliteBackend {
             .ctx("forget the token's Stripe secrets")?;
         tx.execute("DELETE FROM app_keys WHERE consumer_id = ?1", [id])
             .ctx("forget the token's app keys")?;
+        tx.execute("DELETE FROM checkout_keys WHERE consumer_id = ?1", [id])
+            .ctx("forget the token's Stripe restricted key")?;
         tx.execute("DELETE FROM consumers WHERE id = ?1", [id])
             .ctx("delete the token")?;
         mark_fully_acked(&tx, tenant, now_ms)?;
@@ -737,6 +749,20 @@ impl ReadStore for SqliteReader {
 
     fn app_keys(&self, tenant: TenantId) -> Result<Vec<String>, StoreError> {
         tenant_set(&self.conn, &APP_KEY_SET, tenant)
+    }
+
+    fn checkout_key(&self, tenant: TenantId) -> Result<Option<StoredCheckoutKey>, StoreError> {
+        self.conn
+            .prepare_cached(&NEWEST_CHECKOUT_KEY.replace("{t}", "?1"))
+            .ctx(CHECKOUT_KEY_SET.listing)?
+            .query_row([tenant.0], |r| {
+                Ok(StoredCheckoutKey {
+                    consumer: ConsumerId(r.get(0)?),
+                    sealed: r.get(1)?,
+                })
+            })
+            .optional()
+            .ctx(CHECKOUT_KEY_SET.listing)
     }
 
     fn sealed_waiting(
@@ -1091,6 +1117,16 @@ impl WriteTx for Tx<'_> {
         now_ms: i64,
     ) -> Result<(), StoreError> {
         replace_set(self.0, &APP_KEY_SET, consumer, keys, now_ms)
+    }
+
+    fn replace_checkout_key(
+        &mut self,
+        consumer: ConsumerId,
+        sealed: Option<&str>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let values: Vec<String> = sealed.map(str::to_owned).into_iter().collect();
+        replace_set(self.0, &CHECKOUT_KEY_SET, consumer, &values, now_ms)
     }
 
     fn touch_consumer(&mut self, consumer: ConsumerId, now_ms: i64) -> Result<(), StoreError> {

@@ -16,7 +16,7 @@ use coachdesk_protocol::relay::{AppKeysRequest, EventsPage};
 use coachdesk_providers::ProviderError;
 use coachdesk_seal::{AppIdentity, OpenError};
 
-use super::{unreachable, RelayClient, RelayStatus};
+use super::{RelayClient, RelayStatus};
 use crate::secrets::{Secret, SecretError, SecretName, SecretSource};
 use crate::SyncError;
 
@@ -119,18 +119,10 @@ impl RelayClient {
         token: &str,
         keys: &[String],
     ) -> Result<Option<Registered>, ProviderError> {
-        let response = self
-            .http
-            .put(format!("{}/v1/app-keys", self.base))
-            .bearer_auth(token)
-            .json(&AppKeysRequest {
-                keys: keys.to_vec(),
-            })
-            .send()
-            .await
-            .map_err(unreachable)?;
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
+        let request = AppKeysRequest {
+            keys: keys.to_vec(),
+        };
+        let (status, text) = self.put(token, "app-keys", &request).await?;
         match status {
             200 => serde_json::from_str(&text)
                 .map(Some)
