@@ -202,5 +202,43 @@ async fn relay_down_then_fixed(client: &Client, stack: &Stack) -> anyhow::Result
         },
     )
     .await?;
+
+    // The coach's Stripe restricted key: handed to the relay when saved, forgotten there
+    // when removed; the diagnostics say what the relay made of it.
+    save_secret(
+        client,
+        "stripe_checkout_key",
+        "rk_test_e2e_checkout_key_0001",
+    )
+    .await?;
+    relay_checkout_says(client, "each booking gets its own Stripe Checkout Session").await?;
+    click(client, "#secret-stripe_checkout_key-remove").await?;
+    relay_checkout_says(
+        client,
+        "clients pay through the session type's payment link",
+    )
+    .await?;
+    Ok(())
+}
+
+/// Waits until Settings' diagnostics report says `words` on its "Relay checkout" line.
+async fn relay_checkout_says(client: &Client, words: &str) -> anyhow::Result<()> {
+    coachdesk_waiting::eventually_async(
+        "the relay's answer in the diagnostics",
+        SYNC_WAIT,
+        || async {
+            click(client, "#copy-diagnostics")
+                .await
+                .map_err(|e| e.to_string())?;
+            let text = text_of(client, "#diagnostics-text")
+                .await
+                .map_err(|e| e.to_string())?;
+            match text.lines().find(|l| l.starts_with("Relay checkout: ")) {
+                Some(line) if line.contains(words) => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
     Ok(())
 }
