@@ -19,8 +19,11 @@ use crate::booking::{
 };
 use crate::money::{Currency, Money};
 
-/// Which provider sent an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Which provider sent an event. Its lowercase name is also its name on the relay's wire
+/// (`coachdesk_protocol::relay::Provider` is this type), in URLs (`/hooks/stripe`) and in
+/// metrics labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Provider {
     Stripe,
     Calendly,

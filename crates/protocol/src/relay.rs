@@ -6,27 +6,13 @@
 //! versions still understand each other.
 //!
 //! These are wire types shared by the relay (which answers with them) and the app's sync
-//! client (which reads them). Serde only, so that they build for wasm32 as well.
+//! client (which reads them). Serde and the pure domain only, so that they build for
+//! wasm32 as well.
 
 use serde::{Deserialize, Serialize};
 
-/// Which provider posted a webhook.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Provider {
-    Stripe,
-    Calendly,
-}
-
-impl Provider {
-    /// The lowercase name used on the wire, in URLs (`/hooks/stripe`) and in metrics labels.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Provider::Stripe => "stripe",
-            Provider::Calendly => "calendly",
-        }
-    }
-}
+/// Which provider posted a webhook: the domain's, by its lowercase name on the wire.
+pub use coachdesk_domain::provider::Provider;
 
 /// One verified webhook, as stored by the relay.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

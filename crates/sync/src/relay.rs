@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use coachdesk_domain::provider::Provider;
 use coachdesk_domain::read_back::Contradiction;
-use coachdesk_protocol::relay::{AckRequest, EventsPage, Provider as WireProvider};
+use coachdesk_protocol::relay::{AckRequest, EventsPage};
 use coachdesk_providers::ProviderError;
 use coachdesk_store::{Source, Store};
 use serde::Serialize;
@@ -373,7 +373,7 @@ fn fresh_events<'p>(
         .events
         .iter()
         .filter(|e| e.seq > previous)
-        .map(|e| (e.seq, provider(e.provider), e.body.as_bytes()))
+        .map(|e| (e.seq, e.provider, e.body.as_bytes()))
         .collect())
 }
 
@@ -418,13 +418,9 @@ pub fn apply_page(
     };
     // The page and the cursor commit together: a crash leaves both or neither.
     let results = store.apply_checked_batch_with_cursor(
-        fresh.iter().map(|e| {
-            (
-                provider(e.provider),
-                e.body.as_bytes(),
-                contradictions.get(&e.seq),
-            )
-        }),
+        fresh
+            .iter()
+            .map(|e| (e.provider, e.body.as_bytes(), contradictions.get(&e.seq))),
         Source::Relay,
         now,
         (RELAY_CURSOR, &last.to_string()),
@@ -500,13 +496,6 @@ pub fn cursor(store: &Store) -> Result<i64, SyncError> {
         .setting(RELAY_CURSOR)?
         .and_then(|v| v.parse().ok())
         .unwrap_or(0))
-}
-
-fn provider(p: WireProvider) -> Provider {
-    match p {
-        WireProvider::Stripe => Provider::Stripe,
-        WireProvider::Calendly => Provider::Calendly,
-    }
 }
 
 /// Sends a relay API request whose only good answer is 200 with a JSON body, and reads it.

@@ -8,7 +8,6 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use coachdesk_domain::provider::Provider as DomainProvider;
 use coachdesk_protocol::ipc::InboxFilter;
 use coachdesk_sim::DeliveryKnobs;
 use coachdesk_sync::relay::{apply_page, cursor, sealing, KeyHandover, RelayClient, RELAY_CURSOR};
@@ -243,11 +242,7 @@ async fn a_relay_replaced_by_an_empty_one_is_pulled_from_its_beginning() {
         held.events
             .iter()
             .all(|e| {
-                let provider = match e.provider {
-                    coachdesk_protocol::relay::Provider::Stripe => DomainProvider::Stripe,
-                    coachdesk_protocol::relay::Provider::Calendly => DomainProvider::Calendly,
-                };
-                coachdesk_domain::provider::parse(provider, e.body.as_bytes())
+                coachdesk_domain::provider::parse(e.provider, e.body.as_bytes())
                     .is_ok_and(|parsed| inbox.contains(&parsed.key))
             })
             .then_some(())
