@@ -513,6 +513,17 @@ mod tests {
 
     const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures");
 
+    #[test]
+    fn a_provider_s_wire_name_is_its_name() {
+        for p in [Provider::Stripe, Provider::Calendly] {
+            let wire = serde_json::to_string(&p).expect("serialises");
+            assert_eq!(wire, format!("\"{}\"", p.as_str()));
+            assert_eq!(serde_json::from_str::<Provider>(&wire).ok(), Some(p));
+            assert_eq!(Provider::parse(p.as_str()), Some(p));
+        }
+        assert!(serde_json::from_str::<Provider>("\"Stripe\"").is_err());
+    }
+
     fn fixture(provider: &str, name: &str) -> Vec<u8> {
         let path = format!("{FIXTURES}/{provider}/{name}.json");
         std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
