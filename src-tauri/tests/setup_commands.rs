@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
@@ -357,20 +356,10 @@ impl Relay {
             .expect("token create");
         assert!(out.status.success(), "token create: {out:?}");
         let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        let mut child = cmd(&["serve"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn relay");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("relay address");
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected relay line {line:?}"))
-            .to_owned();
+        let (child, addr) = coachdesk_waiting::spawn_listening(
+            cmd(&["serve"]).stderr(Stdio::inherit()),
+            Duration::from_secs(30),
+        );
         Relay {
             child,
             url: format!("http://{addr}"),

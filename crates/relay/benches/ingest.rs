@@ -27,9 +27,8 @@ mod http;
 #[path = "../tests/support/postgres.rs"]
 mod postgres;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -329,7 +328,8 @@ fn start_relay(db: &(&'static str, String), durability: &str) -> (Child, SocketA
     // COACHDESK_BENCH_RELAY_BIN runs another build (an older one, to compare).
     let bin = std::env::var("COACHDESK_BENCH_RELAY_BIN")
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_coachdesk-relay").to_owned());
-    let mut child = Command::new(bin)
+    let mut command = Command::new(bin);
+    command
         .arg("serve")
         .env(db.0, &db.1)
         .env("COACHDESK_RELAY_LISTEN", "127.0.0.1:0")
@@ -347,20 +347,9 @@ fn start_relay(db: &(&'static str, String), durability: &str) -> (Child, SocketA
         // The hosted rows' set-up registers a thousand tenants' keys from here too.
         .env("COACHDESK_RELAY_RATE_API_PER_SEC", "1000000000")
         .env("COACHDESK_RELAY_RATE_API_BURST", "1000000000")
-        .env("COACHDESK_RELAY_MAX_CONNECTIONS_PER_IP", "100000")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the relay");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("read the listening line");
-    let addr = line
-        .trim()
-        .trim_start_matches("listening on ")
-        .parse()
-        .expect("relay address");
-    (child, addr)
+        .env("COACHDESK_RELAY_MAX_CONNECTIONS_PER_IP", "100000");
+    let (child, addr) = coachdesk_waiting::spawn_listening(&mut command, Duration::from_secs(60));
+    (child, addr.parse().expect("relay address"))
 }
 
 /// (commits, committed jobs) from the relay's metrics.

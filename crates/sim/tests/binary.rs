@@ -1,33 +1,23 @@
 //! The `coachdesk-sim serve` binary starts, prints its address and serves both providers.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
+use std::time::Duration;
 
 use coachdesk_sim::SimClient;
 use serde_json::Value;
 
 #[test]
 fn serve_prints_listening_and_answers() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_coachdesk-sim"))
-        .args([
+    let (mut child, addr) = coachdesk_waiting::spawn_listening(
+        Command::new(env!("CARGO_BIN_EXE_coachdesk-sim")).args([
             "serve",
             "--listen",
             "127.0.0.1:0",
             "--calendly-token",
             "tok",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("got {line:?}"))
-        .to_string();
+        ]),
+        Duration::from_secs(30),
+    );
     let mut c = SimClient::new(&format!("http://{addr}"));
     c.calendly_token = "tok".into();
     let me = c.calendly("GET", "/users/me", &Value::Null).unwrap();

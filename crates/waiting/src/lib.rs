@@ -25,6 +25,35 @@ pub fn first_line(child: &mut std::process::Child, within: Duration) -> String {
     rx.recv_timeout(within).unwrap_or_default()
 }
 
+/// Starts `command` with its stdout piped and waits (up to `within`) for its
+/// `listening on ADDR` banner, as the relay, the simulator and the chaos core print it;
+/// returns the child and `ADDR`. Fails the test, with what came instead, when the banner
+/// does not come. The child's stderr is left as the command set it.
+pub fn spawn_listening(
+    command: &mut std::process::Command,
+    within: Duration,
+) -> (std::process::Child, String) {
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("could not start {:?}: {e}", command.get_program()));
+    let line = first_line(&mut child, within);
+    match line.trim().strip_prefix("listening on ") {
+        Some(addr) => {
+            let addr = addr.to_owned();
+            (child, addr)
+        }
+        None => {
+            let _ = child.kill();
+            let status = child.wait();
+            panic!(
+                "{:?} did not say where it listens within {within:?}: first line {line:?}, {status:?}",
+                command.get_program()
+            )
+        }
+    }
+}
+
 /// A binary of this workspace that a test runs: `$<env_var>` if set, else the one beside the
 /// test's target directory (`<target>/<profile>/deps/<test>` → `<target>/<profile>/<name>`),
 /// where a workspace `cargo test` builds it. Fails the test, saying how to build it, when

@@ -6,7 +6,6 @@ pub mod postgres;
 
 use std::cell::Cell;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -220,21 +219,12 @@ impl Relay {
 
     /// Start (or restart) the process and wait for its `listening on` line.
     pub fn spawn(&mut self) {
-        let mut child = command(&self.db(), &self.extra_env)
-            .arg("serve")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn relay");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read line");
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        let (child, addr) = coachdesk_waiting::spawn_listening(
+            command(&self.db(), &self.extra_env)
+                .arg("serve")
+                .stderr(Stdio::inherit()),
+            Duration::from_secs(30),
+        );
         self.addr = addr.parse().expect("socket addr");
         self.child = Some(child);
     }

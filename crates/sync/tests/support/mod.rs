@@ -6,7 +6,6 @@
 mod selling;
 
 use std::future::Future;
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -65,22 +64,13 @@ impl RelayProc {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("relay.db");
         let token = relay_token_create(&db, "app", "test");
-        let mut child = relay_command(&db, listen)
-            .envs(env.iter().copied())
-            .arg("serve")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn relay");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read line");
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected relay line {line:?}"))
-            .to_owned();
+        let (child, addr) = coachdesk_waiting::spawn_listening(
+            relay_command(&db, listen)
+                .envs(env.iter().copied())
+                .arg("serve")
+                .stderr(Stdio::inherit()),
+            Duration::from_secs(30),
+        );
         RelayProc {
             dir,
             child,
