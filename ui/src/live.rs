@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use coachdesk_protocol::live::{LiveStatus, Toast, ToastKind, LIVE_STATUS};
 use serde::Serialize;
-use wasm_bindgen_futures::{spawn_local, JsFuture};
+use wasm_bindgen_futures::spawn_local;
 use yew::prelude::*;
 
 /// How often the window asks.
@@ -40,19 +40,6 @@ pub fn use_data_version() -> u64 {
 #[derive(Serialize)]
 struct After {
     after_toast: u64,
-}
-
-/// Waits `d` on the browser's timer.
-async fn sleep(d: Duration) {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        if let Some(window) = web_sys::window() {
-            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(
-                &resolve,
-                i32::try_from(d.as_millis()).unwrap_or(i32::MAX),
-            );
-        }
-    });
-    let _ = JsFuture::from(promise).await;
 }
 
 #[derive(Properties, PartialEq)]
@@ -102,7 +89,7 @@ pub fn LiveProvider(props: &LiveProps) -> Html {
                             toasts.set(list.iter().map(|(_, t)| t.clone()).collect());
                         }
                     }
-                    sleep(POLL).await;
+                    crate::progress::sleep(POLL).await;
                 }
             });
         });

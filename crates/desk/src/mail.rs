@@ -222,7 +222,7 @@ fn template_view(store: &Store, kind: MailKind) -> Result<MailTemplateView, Comm
     let template = load_template(store, kind).map_err(mail_error)?;
     Ok(MailTemplateView {
         kind: kind.as_str().to_owned(),
-        label: kind.label().to_owned(),
+        label: coachdesk_mail::kind::label(kind).to_owned(),
         subject: template.subject,
         body: template.body,
         customised: is_customised(store, kind).map_err(mail_error)?,
@@ -429,7 +429,7 @@ impl MailDesk<'_> {
                 code: "invalid".to_owned(),
                 message: format!(
                     "The {} template was not saved: {}",
-                    kind.label().to_lowercase(),
+                    coachdesk_mail::kind::label(kind).to_lowercase(),
                     problems
                         .iter()
                         .map(|p| p.describe(kind))

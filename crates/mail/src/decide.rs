@@ -96,7 +96,7 @@ pub enum DropReason {
 impl DropReason {
     /// The note kept on the outbox row (the audit of a dropped email).
     pub fn describe(&self, kind: MailKind) -> String {
-        let what = kind.label().to_lowercase();
+        let what = crate::kind::label(kind).to_lowercase();
         let state = |s: &BookingState| s.as_str().replace('_', " ");
         match self {
             Self::NoSchedule => format!("{what} not sent: the session's time is not known yet"),

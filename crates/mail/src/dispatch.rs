@@ -46,7 +46,7 @@ impl EmailJob {
     pub fn for_effect(booking_id: &BookingId, email: EmailKind, now: OffsetDateTime) -> Self {
         Self {
             booking_id: booking_id.clone(),
-            kind: email.into(),
+            kind: email,
             idempotency_key: Effect::SendEmail { email }
                 .key()
                 .idempotency_key(booking_id),
@@ -230,7 +230,7 @@ pub fn run_due_emails(
     {
         let job = EmailJob {
             booking_id: booking_id.clone(),
-            kind: email.into(),
+            kind: email,
             idempotency_key,
             now,
         };

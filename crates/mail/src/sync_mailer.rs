@@ -66,7 +66,7 @@ impl Mailer for SmtpMailer {
     ) -> Result<MailOutcome, ProviderError> {
         self.run(&EmailJob {
             booking_id: booking_id.clone(),
-            kind: email.into(),
+            kind: email,
             idempotency_key: idempotency_key.to_owned(),
             now: OffsetDateTime::now_utc(),
         })

@@ -157,7 +157,7 @@ impl TemplateProblem {
             ),
             Self::NotAvailable { name } => format!(
                 "{{{name}}} has no value in the {} email. This email can use: {known}.",
-                kind.label().to_lowercase()
+                crate::kind::label(kind).to_lowercase()
             ),
         }
     }

@@ -37,17 +37,51 @@ impl Notice {
 }
 
 /// Emails to the client (sent through the coach's SMTP server).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EmailKind {
+    /// Right after booking: please pay, with the payment link.
     PaymentRequest,
     /// Still unpaid shortly before the payment deadline: a recovery link.
     PaymentReminder,
+    /// Paid: the session is confirmed.
     Confirmation,
+    /// Cancelled, with the refund amount.
     Cancellation,
+    /// Moved to a new time.
     Reschedule,
     /// A payment came after the booking expired or was cancelled and was refunded in full.
     LatePaymentRefund,
+}
+
+impl EmailKind {
+    /// Every kind, in the order the template editor lists them.
+    pub const ALL: [EmailKind; 6] = [
+        Self::PaymentRequest,
+        Self::PaymentReminder,
+        Self::Confirmation,
+        Self::Cancellation,
+        Self::Reschedule,
+        Self::LatePaymentRefund,
+    ];
+
+    /// The stable name (its serde name), used in setting keys (`mail.template.{name}`) and
+    /// by the UI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PaymentRequest => "payment_request",
+            Self::PaymentReminder => "payment_reminder",
+            Self::Confirmation => "confirmation",
+            Self::Cancellation => "cancellation",
+            Self::Reschedule => "reschedule",
+            Self::LatePaymentRefund => "late_payment_refund",
+        }
+    }
+
+    /// The inverse of [`EmailKind::as_str`].
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
 }
 
 /// One effect of a transition.
