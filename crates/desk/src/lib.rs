@@ -31,15 +31,5 @@ pub use bookings::{booking_id, CoachActions};
 pub use error::{capitalised, command_error};
 pub use session_types::{refund_policy_preview, SessionTypeForms};
 
-use std::sync::{Mutex, MutexGuard};
-
-use coachdesk_store::Store;
-
-/// The app's store behind its lock, even after a panic while it was held: rusqlite rolls
-/// back an unfinished transaction when it is dropped, so the connection is consistent and
-/// a poisoned lock is taken over.
-pub fn lock(store: &Mutex<Store>) -> MutexGuard<'_, Store> {
-    store
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+/// The store behind its shared lock (see [`coachdesk_store::lock`]).
+pub use coachdesk_store::lock;

@@ -16,7 +16,7 @@
 //! deduplicate by Message-ID show it once. No other crash point can send twice: before the
 //! `250` nothing was delivered, after the write the row is no longer due.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use coachdesk_domain::booking::{BookingId, EmailKind};
@@ -86,12 +86,7 @@ pub struct Dispatcher {
     passwords: Arc<dyn PasswordSource>,
 }
 
-fn lock(store: &Mutex<Store>) -> MutexGuard<'_, Store> {
-    // Every write is a SQLite transaction: a panic elsewhere leaves the store consistent.
-    store
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
+use coachdesk_store::lock;
 
 impl Dispatcher {
     pub fn new(store: Arc<Mutex<Store>>, passwords: Arc<dyn PasswordSource>) -> Self {

@@ -211,19 +211,7 @@ fn is_auth_reply(code: &str, enhanced: Option<(u16, u16, u16)>) -> bool {
     )
 }
 
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(inner) = source {
-        let next = inner.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = inner.source();
-    }
-    text
-}
+use coachdesk_sync::error_chain;
 
 #[cfg(test)]
 mod tests {

@@ -46,6 +46,16 @@ pub use refund_hold::REFUND_AWAITING_APPROVAL;
 pub use session_types::{StripeObjects, StripeSetupPlan};
 pub use sync_state::OutboxEntry;
 
+/// The store behind the lock the app's tasks share it with, even after a panic while it
+/// was held: every write is one SQLite transaction, which rusqlite rolls back when an
+/// unfinished one is dropped, so the connection is consistent and a poisoned lock is taken
+/// over.
+pub fn lock(store: &std::sync::Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
+    store
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The open database.
 pub struct Store {
     conn: Connection,

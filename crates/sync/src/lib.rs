@@ -21,7 +21,7 @@ pub mod relay;
 pub mod secrets;
 pub mod subscription;
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use coachdesk_providers::{CalendlyApi, ProviderError, StripeApi};
@@ -188,13 +188,7 @@ fn missing(err: SecretError) -> ProviderError {
     }
 }
 
-/// Locks the shared store. A panic while holding it leaves SQLite consistent (each write
-/// is a transaction), so a poisoned lock is taken over.
-pub(crate) fn lock(store: &Arc<Mutex<Store>>) -> MutexGuard<'_, Store> {
-    store
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
+pub(crate) use coachdesk_store::lock;
 
 /// What the UI shows about sync (serialised for the shell's command).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -268,12 +262,17 @@ fn rfc3339(at: OffsetDateTime) -> Option<String> {
 
 /// An error with its sources, `outer: inner: ...`: what the logs and the coach's
 /// diagnostics show of a failure (the error's own text alone hides its cause).
+/// A source whose text the chain already holds (many errors repeat their cause's) is
+/// not said twice.
 pub fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
+        let next = inner.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
         source = inner.source();
     }
     text
@@ -846,5 +845,31 @@ async fn subscription_loop(shared: Arc<Shared>) {
             Some(every) => tokio::time::sleep(every).await,
             None => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_chain;
+
+    #[derive(Debug, thiserror::Error)]
+    enum Fault {
+        #[error("the relay did not answer")]
+        Outer(#[source] std::io::Error),
+        #[error("connect failed: {0}")]
+        Repeats(#[source] std::io::Error),
+    }
+
+    #[test]
+    fn a_chain_names_each_cause_once() {
+        let refused = || std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert_eq!(
+            error_chain(&Fault::Outer(refused())),
+            "the relay did not answer: refused"
+        );
+        assert_eq!(
+            error_chain(&Fault::Repeats(refused())),
+            "connect failed: refused"
+        );
     }
 }
