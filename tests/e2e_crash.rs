@@ -11,9 +11,9 @@
 //! `xvfb-run -a cargo test -p coachdesk-tests --test e2e_crash -- --ignored --nocapture`.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{bail, ensure, Context as _};
+use anyhow::{anyhow, ensure, Context as _};
 use coachdesk_sim::{Fault, FaultKind};
 use coachdesk_tests::e2e::{
     self, capture, click, step, text_of, texts_of, wait_for, wait_for_text, wait_for_texts, Sandbox,
@@ -97,14 +97,13 @@ async fn cancel_and_kill(client: &Client, stack: &Stack, db: &Path) -> anyhow::R
     );
     click(client, "#action-confirm").await?;
 
-    let deadline = Instant::now() + SYNC_WAIT;
-    while refunds_made(stack)?.is_empty() {
-        ensure!(
-            Instant::now() < deadline,
-            "the app never asked Stripe for the refund"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let asked = || {
+        std::future::ready(refunds_made(stack).map(|r| if r.is_empty() { Err(()) } else { Ok(()) }))
+    };
+    coachdesk_waiting::until_async(SYNC_WAIT, Duration::from_millis(100), asked, |()| {
+        anyhow!("the app never asked Stripe for the refund")
+    })
+    .await?;
     capture(client, "e2e-crash-before-kill").await?;
     let pid = app_pid(db)?;
     let killed = std::process::Command::new("kill")
@@ -215,18 +214,21 @@ fn app_pid(db: &Path) -> anyhow::Result<u32> {
 
 /// Waits until process `pid` is gone (reaped by its parent, tauri-driver).
 fn wait_gone(pid: u32) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(10);
     let proc_dir = format!("/proc/{pid}");
-    while Path::new(&proc_dir).exists() {
+    let stopped = || {
         let status = std::fs::read_to_string(format!("{proc_dir}/stat")).unwrap_or_default();
         // A zombie ("Z") no longer runs; its parent reaps it when it gets to it.
-        if status.split_whitespace().nth(2) == Some("Z") {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("process {pid} is still running 10 s after SIGKILL");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(())
+        let zombie = status.split_whitespace().nth(2) == Some("Z");
+        anyhow::Ok(if zombie || !Path::new(&proc_dir).exists() {
+            Ok(())
+        } else {
+            Err(())
+        })
+    };
+    coachdesk_waiting::until(
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        stopped,
+        |()| anyhow!("process {pid} is still running 10 s after SIGKILL"),
+    )
 }

@@ -13,9 +13,9 @@
 //! --ignored --nocapture`.
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{bail, ensure, Context as _};
+use anyhow::{anyhow, ensure, Context as _};
 use coachdesk_tests::e2e::{self, capture, click, step, wait_for, PrivateBus, Sandbox};
 use fantoccini_loopback::Client;
 
@@ -83,20 +83,18 @@ async fn second_start_is_handed_over(
         .stderr(Stdio::null())
         .spawn()
         .context("cannot start the second instance")?;
-    let deadline = Instant::now() + LIMIT;
-    let status = loop {
-        if let Some(status) = second.try_wait()? {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = second.kill();
-            bail!(
-                "the second instance did not exit within {} s",
-                LIMIT.as_secs()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let mut exited = || anyhow::Ok(second.try_wait()?.ok_or(()));
+    let exited = || std::future::ready(exited());
+    let status = coachdesk_waiting::until_async(LIMIT, Duration::from_millis(100), exited, |()| {
+        anyhow!(
+            "the second instance did not exit within {} s",
+            LIMIT.as_secs()
+        )
+    })
+    .await;
+    let status = status.inspect_err(|_| {
+        let _ = second.kill();
+    })?;
     ensure!(status.success(), "the second instance exited with {status}");
     ensure!(
         focus_requests(client).await? == 1,
@@ -120,8 +118,7 @@ async fn moved_and_resized(
         .folder("config")
         .join("app.coachdesk.desktop")
         .join(".window-state.json");
-    let deadline = Instant::now() + LIMIT;
-    loop {
+    let held = || {
         let saved: Option<serde_json::Value> = std::fs::read_to_string(&file)
             .ok()
             .and_then(|text| serde_json::from_str(&text).ok());
@@ -129,19 +126,23 @@ async fn moved_and_resized(
             .as_ref()
             .and_then(|s| s["main"]["width"].as_u64())
             .unwrap_or(0);
-        if width == rect.2 {
-            return Ok(rect);
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "{} did not come to hold the width {} within {} s (it holds {saved:?})",
-                file.display(),
-                rect.2,
-                LIMIT.as_secs()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        anyhow::Ok(if width == rect.2 {
+            Ok(rect)
+        } else {
+            Err(saved)
+        })
+    };
+    let every = Duration::from_millis(100);
+    let held = || std::future::ready(held());
+    coachdesk_waiting::until_async(LIMIT, every, held, |saved| {
+        anyhow!(
+            "{} did not come to hold the width {} within {} s (it holds {saved:?})",
+            file.display(),
+            rect.2,
+            LIMIT.as_secs()
+        )
+    })
+    .await
 }
 
 /// Settings' "Copy diagnostics" shows the report; the log file it names exists.

@@ -19,12 +19,11 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{ensure, Context as _};
+use anyhow::{anyhow, ensure, Context as _};
 use coachdesk_tests::e2e::{self, capture, click, step, text_of, type_into, wait_for, Sandbox};
 use coachdesk_tests::stack::Stack;
 use coachdesk_tests::steps::{booking_rows, wait_row_state, SYNC_WAIT};
 use fantoccini_loopback::Client;
-use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -36,8 +35,7 @@ fn the_stack_relays_a_booking_and_its_payment() -> anyhow::Result<()> {
     let stack = Stack::start(None)?;
     let booking = stack.book("coaching-60", "Pat Client", "pat@example.com", None)?;
     stack.pay("coaching-60", &booking)?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let pull = || {
         let answer = coachdesk_sim::http::request(
             "GET",
             &format!("{}/v1/events?after=0&limit=50", stack.relay_url),
@@ -50,18 +48,16 @@ fn the_stack_relays_a_booking_and_its_payment() -> anyhow::Result<()> {
         )
         .context("pull from the relay")?;
         ensure!(answer.status == 200, "relay pull: {}", answer.text());
-        let page: Value = answer.json()?;
-        let text = page.to_string();
-        if text.contains("invitee.created") && text.contains("checkout.session.completed") {
-            ensure!(text.contains(&booking.invitee_uuid), "{text}");
-            return Ok(());
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "the relay did not receive both webhooks within 10 s: {text}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        let text = answer.json()?.to_string();
+        let both = text.contains("invitee.created") && text.contains("checkout.session.completed");
+        anyhow::Ok(if both { Ok(text) } else { Err(text) })
+    };
+    let every = Duration::from_millis(100);
+    let text = coachdesk_waiting::until(Duration::from_secs(10), every, pull, |text| {
+        anyhow!("the relay did not receive both webhooks within 10 s: {text}")
+    })?;
+    ensure!(text.contains(&booking.invitee_uuid), "{text}");
+    Ok(())
 }
 
 #[tokio::test]
@@ -234,8 +230,7 @@ fn completed_checkouts(stack: &Stack) -> anyhow::Result<usize> {
 async fn wait_states(client: &Client, name: &str, states: &[&str]) -> anyhow::Result<()> {
     let mut want: Vec<String> = states.iter().map(|s| (*s).to_owned()).collect();
     want.sort();
-    let deadline = Instant::now() + SYNC_WAIT;
-    loop {
+    let states = || async {
         let mut got: Vec<String> = booking_rows(client)
             .await?
             .into_iter()
@@ -243,15 +238,12 @@ async fn wait_states(client: &Client, name: &str, states: &[&str]) -> anyhow::Re
             .map(|(_, s)| s)
             .collect();
         got.sort();
-        if got == want {
-            return Ok(());
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "the bookings of {name} should be {want:?}, they are {got:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+        anyhow::Ok(if got == want { Ok(()) } else { Err(got) })
+    };
+    coachdesk_waiting::until_async(SYNC_WAIT, Duration::from_millis(250), states, |got| {
+        anyhow!("the bookings of {name} should be {want:?}, they are {got:?}")
+    })
+    .await
 }
 
 async fn wait_text_within(

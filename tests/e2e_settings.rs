@@ -20,9 +20,9 @@
 //! -p coachdesk-sim`, then `keyctl session - xvfb-run -a cargo test -p coachdesk-tests
 //! --test e2e_settings -- --ignored --nocapture`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{ensure, Context as _};
+use anyhow::{anyhow, ensure, Context as _};
 use coachdesk_tests::e2e::{
     self, capture, click, step, text_of, wait_for, wait_for_text, wait_for_texts, Sandbox,
 };
@@ -172,17 +172,21 @@ async fn relay_down_then_fixed(client: &Client, stack: &Stack) -> anyhow::Result
         .await
         .context("the first-run strip should go once everything is set")?;
     click(client, "#nav-bookings").await?;
-    let deadline = Instant::now() + SYNC_WAIT;
-    while !page_text(client).await?.contains("Kim Waiting") {
-        ensure!(
-            Instant::now() < deadline,
+    let arrived = || async {
+        if page_text(client).await?.contains("Kim Waiting") {
+            return anyhow::Ok(Ok(()));
+        }
+        // The list reloads when the store changes; a click also reloads it.
+        click(client, "#nav-bookings").await?;
+        Ok(Err(()))
+    };
+    coachdesk_waiting::until_async(SYNC_WAIT, Duration::from_millis(500), arrived, |()| {
+        anyhow!(
             "the booking made while the relay URL was wrong did not arrive within {} s",
             SYNC_WAIT.as_secs()
-        );
-        // The list reloads when the store changes; a click also reloads it.
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        click(client, "#nav-bookings").await?;
-    }
+        )
+    })
+    .await?;
     capture(client, "e2e-settings-recovered").await?;
     click(client, "#nav-dashboard").await?;
     wait_for_text(client, "#sync-health [data-testid=sync-state]", "Connected").await?;

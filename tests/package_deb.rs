@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn deb() -> PathBuf {
     PathBuf::from(std::env::var("COACHDESK_DEB").expect("COACHDESK_DEB names the .deb to test"))
@@ -85,23 +85,25 @@ fn the_deb_installs_into_a_fresh_root_and_its_binary_opens_the_window() {
         .stderr(Stdio::null())
         .spawn()
         .expect("the installed binary starts");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut shown = false;
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = app.try_wait() {
-            panic!("the installed app exited before its window opened: {status}");
-        }
-        if window_shown("Coachdesk") {
-            shown = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let shown = coachdesk_waiting::until(
+        Duration::from_secs(60),
+        Duration::from_millis(50),
+        || match app.try_wait() {
+            Ok(Some(status)) => Err(format!(
+                "the installed app exited before its window opened: {status}"
+            )),
+            _ => Ok(if window_shown("Coachdesk") {
+                Ok(())
+            } else {
+                Err(())
+            }),
+        },
+        |()| "the window titled Coachdesk did not appear within 60 s".to_owned(),
+    );
     let _ = app.kill();
     let _ = app.wait();
-    assert!(
-        shown,
-        "the window titled Coachdesk did not appear within 60 s"
-    );
+    if let Err(why) = shown {
+        panic!("{why}");
+    }
     assert!(Path::new(&binary).is_file());
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context as _};
+use anyhow::{anyhow, bail, Context as _};
 use fantoccini_loopback::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 
@@ -129,22 +129,29 @@ impl TauriDriver {
             .spawn()
             .with_context(|| format!("cannot start {}", driver.display()))?;
         let mut running = TauriDriver { child, port };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(status) = running.child.try_wait()? {
-                bail!(
+        let listening = || {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(Ok(()));
+            }
+            match running.child.try_wait()? {
+                Some(status) => bail!(
                     "tauri-driver exited with {status} before listening; see {}",
                     log.display()
-                );
+                ),
+                None => Ok(Err(())),
             }
-            if Instant::now() > deadline {
-                bail!(
+        };
+        coachdesk_waiting::until(
+            Duration::from_secs(20),
+            Duration::from_millis(100),
+            listening,
+            |()| {
+                anyhow!(
                     "tauri-driver did not listen on port {port} within 20 s; see {}",
                     log.display()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+                )
+            },
+        )?;
         Ok(running)
     }
 
@@ -301,20 +308,17 @@ pub async fn wait_for_texts(
     what: &str,
     done: impl Fn(&[String]) -> bool,
 ) -> anyhow::Result<Vec<String>> {
-    let deadline = Instant::now() + limit;
-    loop {
+    let read = || async {
         let texts = texts_of(client, css).await?;
-        if done(&texts) {
-            return Ok(texts);
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "`{css}` did not come to {what} within {} s (it reads {texts:?})",
-                limit.as_secs()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
+        anyhow::Ok(if done(&texts) { Ok(texts) } else { Err(texts) })
+    };
+    coachdesk_waiting::until_async(limit, Duration::from_millis(150), read, |texts| {
+        anyhow!(
+            "`{css}` did not come to {what} within {} s (it reads {texts:?})",
+            limit.as_secs()
+        )
+    })
+    .await
 }
 
 /// Waits (bounded) until some element matching `css` has exactly the text `text`.
@@ -427,22 +431,24 @@ async fn read_of(
          const v = {expression};
          return [v === null || v === undefined ? null : String(v)];"
     );
-    let deadline = Instant::now() + STEP_TIMEOUT;
-    loop {
+    let read = || async {
         let args = vec![serde_json::Value::from(css), serde_json::Value::from(name)];
         let found = step(
             &format!("read `{name}` of `{css}`"),
             client.execute(&script, args),
         )
         .await?;
-        if let serde_json::Value::Array(mut values) = found {
-            return Ok(values.pop().and_then(|v| v.as_str().map(str::to_owned)));
-        }
-        if Instant::now() > deadline {
-            bail!("no `{css}` appeared within {} s", STEP_TIMEOUT.as_secs());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        anyhow::Ok(match found {
+            serde_json::Value::Array(mut values) => {
+                Ok(values.pop().and_then(|v| v.as_str().map(str::to_owned)))
+            }
+            _ => Err(()),
+        })
+    };
+    coachdesk_waiting::until_async(STEP_TIMEOUT, Duration::from_millis(100), read, |()| {
+        anyhow!("no `{css}` appeared within {} s", STEP_TIMEOUT.as_secs())
+    })
+    .await
 }
 
 /// Runs `act` on the element `css` names, finding it again when the window re-rendered

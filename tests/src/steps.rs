@@ -5,9 +5,9 @@
 //!
 //! Steps that show something worth seeing capture it as `<shots>-<what>.png`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{bail, ensure, Context as _};
+use anyhow::{anyhow, ensure, Context as _};
 use fantoccini_loopback::Client;
 use serde_json::Value;
 
@@ -30,17 +30,19 @@ pub async fn save_secret(client: &Client, name: &str, value: &str) -> anyhow::Re
     replace(client, &input, value).await?;
     click(client, &format!("#secret-{name}-save")).await?;
     wait_for(client, &format!("#secret-{name}-status[data-set=true]")).await?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = e2e::prop_of(client, &input, "value")
-            .await?
-            .unwrap_or_default();
-        if left.is_empty() {
-            return Ok(());
-        }
-        ensure!(Instant::now() < deadline, "{name} was not saved");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let emptied = || async {
+        let left = e2e::prop_of(client, &input, "value").await?;
+        anyhow::Ok(if left.unwrap_or_default().is_empty() {
+            Ok(())
+        } else {
+            Err(())
+        })
+    };
+    let every = Duration::from_millis(100);
+    coachdesk_waiting::until_async(Duration::from_secs(10), every, emptied, |()| {
+        anyhow!("{name} was not saved")
+    })
+    .await
 }
 
 /// Saves the relay's address in Settings (which must be open).
@@ -102,16 +104,17 @@ pub async fn is_present(client: &Client, css: &str) -> anyhow::Result<bool> {
 
 /// Waits (up to `limit`) until nothing matches `css`.
 pub async fn wait_gone(client: &Client, css: &str, limit: Duration) -> anyhow::Result<()> {
-    let deadline = Instant::now() + limit;
-    while is_present(client, css).await? {
-        ensure!(
-            Instant::now() < deadline,
-            "`{css}` was still shown after {} s",
-            limit.as_secs()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    Ok(())
+    let gone = || async {
+        anyhow::Ok(if is_present(client, css).await? {
+            Err(())
+        } else {
+            Ok(())
+        })
+    };
+    coachdesk_waiting::until_async(limit, Duration::from_millis(250), gone, |()| {
+        anyhow!("`{css}` was still shown after {} s", limit.as_secs())
+    })
+    .await
 }
 
 /// The text of the page's main area.
@@ -322,23 +325,22 @@ pub async fn session_type_attr(client: &Client, name: &str, attr: &str) -> anyho
 
 /// Waits on the bookings page until a row of `client_name` appears; returns its text.
 pub async fn wait_booking_row(client: &Client, client_name: &str) -> anyhow::Result<String> {
-    let deadline = Instant::now() + SYNC_WAIT;
-    loop {
-        if let Some(text) = texts_of(client, "tr[data-testid=booking-row]")
-            .await?
-            .into_iter()
-            .find(|text| text.contains(client_name))
-        {
-            return Ok(text);
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "no booking of {client_name} arrived within {} s",
-                SYNC_WAIT.as_secs()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    let row = || async {
+        let texts = texts_of(client, "tr[data-testid=booking-row]").await?;
+        anyhow::Ok(
+            texts
+                .into_iter()
+                .find(|text| text.contains(client_name))
+                .ok_or(()),
+        )
+    };
+    coachdesk_waiting::until_async(SYNC_WAIT, Duration::from_millis(300), row, |()| {
+        anyhow!(
+            "no booking of {client_name} arrived within {} s",
+            SYNC_WAIT.as_secs()
+        )
+    })
+    .await
 }
 
 /// The rows of the bookings table as (client, state) pairs.
@@ -364,17 +366,16 @@ pub async fn booking_rows(client: &Client) -> anyhow::Result<Vec<(String, String
 
 /// Waits until the table has a row of `name` in `state` (sync brings it, nobody clicks).
 pub async fn wait_row_state(client: &Client, name: &str, state: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + SYNC_WAIT;
-    loop {
+    let rows = || async {
         let rows = booking_rows(client).await?;
-        if rows.iter().any(|(n, s)| n == name && s == state) {
-            return Ok(());
-        }
-        ensure!(
-            Instant::now() < deadline,
+        let there = rows.iter().any(|(n, s)| n == name && s == state);
+        anyhow::Ok(if there { Ok(()) } else { Err(rows) })
+    };
+    coachdesk_waiting::until_async(SYNC_WAIT, Duration::from_millis(250), rows, |rows| {
+        anyhow!(
             "no row of {name} in state {state:?} within {} s; rows: {rows:?}",
             SYNC_WAIT.as_secs()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+        )
+    })
+    .await
 }

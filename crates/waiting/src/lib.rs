@@ -79,6 +79,47 @@ pub fn workspace_binary(name: &str, env_var: &str) -> PathBuf {
 /// How often a check is repeated.
 const POLL: Duration = Duration::from_millis(20);
 
+/// Polls `check` every `every` until it gives `Ok(Ok(value))`, for a harness that must
+/// not panic (it collects evidence before it fails). `Ok(Err(state))` keeps waiting;
+/// `Err(e)`, the check's own failure, stops at once. After `within`, the error
+/// `timed_out` makes of the last state.
+pub fn until<T, S, E>(
+    within: Duration,
+    every: Duration,
+    mut check: impl FnMut() -> Result<Result<T, S>, E>,
+    timed_out: impl FnOnce(S) -> E,
+) -> Result<T, E> {
+    let deadline = Instant::now() + within;
+    loop {
+        match check()? {
+            Ok(value) => return Ok(value),
+            Err(state) if Instant::now() >= deadline => return Err(timed_out(state)),
+            Err(_) => std::thread::sleep(every),
+        }
+    }
+}
+
+/// [`until`] for async checks, on a tokio runtime.
+pub async fn until_async<T, S, E, F, Fut>(
+    within: Duration,
+    every: Duration,
+    mut check: F,
+    timed_out: impl FnOnce(S) -> E,
+) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Result<T, S>, E>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        match check().await? {
+            Ok(value) => return Ok(value),
+            Err(state) if Instant::now() >= deadline => return Err(timed_out(state)),
+            Err(_) => tokio::time::sleep(every).await,
+        }
+    }
+}
+
 /// Polls `check` until it gives `Ok`, failing the test with `what` and the last state it
 /// reported (`Err`) after `within`.
 pub fn eventually<T, S: Debug>(
@@ -86,17 +127,13 @@ pub fn eventually<T, S: Debug>(
     within: Duration,
     mut check: impl FnMut() -> Result<T, S>,
 ) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        match check() {
-            Ok(value) => return value,
-            Err(state) => assert!(
-                Instant::now() < deadline,
-                "{what}: still {state:?} after {within:?}"
-            ),
-        }
-        std::thread::sleep(POLL);
-    }
+    let waited = until(
+        within,
+        POLL,
+        || Ok(check()),
+        |state| format!("{what}: still {state:?} after {within:?}"),
+    );
+    waited.unwrap_or_else(|message| panic!("{message}"))
 }
 
 /// [`eventually`] for async checks, on a tokio runtime.
@@ -106,17 +143,16 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, S>>,
 {
-    let deadline = Instant::now() + within;
-    loop {
-        match check().await {
-            Ok(value) => return value,
-            Err(state) => assert!(
-                Instant::now() < deadline,
-                "{what}: still {state:?} after {within:?}"
-            ),
-        }
-        tokio::time::sleep(POLL).await;
-    }
+    let waited = until_async(
+        within,
+        POLL,
+        || {
+            let pending = check();
+            async move { Ok(pending.await) }
+        },
+        |state| format!("{what}: still {state:?} after {within:?}"),
+    );
+    waited.await.unwrap_or_else(|message| panic!("{message}"))
 }
 
 #[cfg(test)]
@@ -141,5 +177,58 @@ mod tests {
     #[should_panic(expected = "never: still \"no\" after")]
     fn fails_with_the_last_state_after_the_deadline() {
         eventually::<(), _>("never", Duration::from_millis(50), || Err("no"));
+    }
+
+    #[test]
+    fn until_gives_the_value_the_check_s_error_or_the_timeout_s() {
+        let mut calls = 0;
+        let got: Result<u32, String> = until(
+            Duration::from_secs(5),
+            Duration::from_millis(1),
+            || {
+                calls += 1;
+                Ok(if calls == 2 { Ok(calls) } else { Err(calls) })
+            },
+            |last| format!("timed out at {last}"),
+        );
+        assert_eq!(got, Ok(2));
+        let failed: Result<(), &str> = until(
+            Duration::from_secs(5),
+            Duration::from_millis(1),
+            || Err("broken"),
+            |()| "timed out",
+        );
+        assert_eq!(
+            failed,
+            Err("broken"),
+            "a failing check stops the wait at once"
+        );
+        let mut seen = 0;
+        let late: Result<(), String> = until(
+            Duration::from_millis(30),
+            Duration::from_millis(5),
+            || {
+                seen += 1;
+                Ok(Err(seen))
+            },
+            |last| format!("still waiting after check {last}"),
+        );
+        assert_eq!(late, Err(format!("still waiting after check {seen}")));
+    }
+
+    #[tokio::test]
+    async fn until_async_waits_for_an_async_check() {
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let got = until_async(
+            Duration::from_secs(5),
+            Duration::from_millis(1),
+            || async {
+                let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                Ok::<_, String>(if n == 3 { Ok(n) } else { Err(n) })
+            },
+            |last| format!("timed out at {last}"),
+        )
+        .await;
+        assert_eq!(got, Ok(3));
     }
 }
