@@ -62,11 +62,9 @@ fn start_nginx(relay: SocketAddr) -> Nginx {
         .spawn()
         .expect("nginx must be installed (scripts/setup)");
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-    let until = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < until, "nginx did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    coachdesk_waiting::eventually("nginx listening", Duration::from_secs(10), || {
+        TcpStream::connect(addr)
+    });
     Nginx {
         child,
         addr,

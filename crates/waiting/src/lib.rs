@@ -121,7 +121,8 @@ where
 }
 
 /// Polls `check` until it gives `Ok`, failing the test with `what` and the last state it
-/// reported (`Err`) after `within`.
+/// reported (`Err`) after `within`, at the caller's line.
+#[track_caller]
 pub fn eventually<T, S: Debug>(
     what: &str,
     within: Duration,
@@ -133,7 +134,10 @@ pub fn eventually<T, S: Debug>(
         || Ok(check()),
         |state| format!("{what}: still {state:?} after {within:?}"),
     );
-    waited.unwrap_or_else(|message| panic!("{message}"))
+    match waited {
+        Ok(value) => value,
+        Err(message) => panic!("{message}"),
+    }
 }
 
 /// [`eventually`] for async checks, on a tokio runtime.

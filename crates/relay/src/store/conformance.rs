@@ -20,6 +20,47 @@ const H: TenantId = TenantId::HOME;
 #[path = "../../tests/support/postgres.rs"]
 mod test_postgres;
 
+/// Each backend's migrations: every file in its folder listed, numbered in order, the last
+/// one its schema version.
+#[test]
+fn every_migration_file_is_listed_in_order() {
+    let backends = [
+        (
+            "/migrations",
+            super::sqlite::MIGRATIONS,
+            super::sqlite::SCHEMA_VERSION,
+        ),
+        (
+            "/migrations-pg",
+            super::pg::MIGRATIONS,
+            super::pg::SCHEMA_VERSION,
+        ),
+    ];
+    for (folder, migrations, schema_version) in backends {
+        let dir = format!("{}{folder}", env!("CARGO_MANIFEST_DIR"));
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".sql"))
+            .collect();
+        files.sort();
+        let listed: Vec<String> = migrations.iter().map(|m| m.1.to_owned()).collect();
+        assert_eq!(files, listed, "{folder}");
+        for (index, (version, name, _)) in migrations.iter().enumerate() {
+            assert_eq!(*version as usize, index + 1, "{folder}");
+            assert!(
+                name.starts_with(&format!("{version:04}_")),
+                "{folder}: {name}"
+            );
+        }
+        assert_eq!(
+            migrations.last().map(|m| m.0),
+            Some(schema_version),
+            "{folder}"
+        );
+    }
+}
+
 fn sqlite() -> (tempfile::TempDir, Arc<dyn Backend>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let backend = super::sqlite::SqliteBackend::open(&dir.path().join("r.db"), Durability::Full)

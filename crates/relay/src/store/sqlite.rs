@@ -1144,24 +1144,6 @@ mod tests {
     use super::*;
     use crate::store::conformance::seqs;
 
-    #[test]
-    fn every_file_in_migrations_is_listed_in_order() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
-        let mut files: Vec<String> = std::fs::read_dir(dir)
-            .expect("dir")
-            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-            .filter(|name| name.ends_with(".sql"))
-            .collect();
-        files.sort();
-        let listed: Vec<String> = MIGRATIONS.iter().map(|m| m.1.to_owned()).collect();
-        assert_eq!(files, listed);
-        for (index, (version, name, _)) in MIGRATIONS.iter().enumerate() {
-            assert_eq!(*version as usize, index + 1);
-            assert!(name.starts_with(&format!("{version:04}_")));
-        }
-        assert_eq!(MIGRATIONS.last().map(|m| m.0), Some(SCHEMA_VERSION));
-    }
-
     /// A database exactly as relays made it before migrations were numbered.
     fn legacy_db(path: &Path) {
         let conn = Connection::open(path).expect("open");

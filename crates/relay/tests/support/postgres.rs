@@ -12,14 +12,13 @@
 //! suite never leaves them out).
 #![allow(dead_code)]
 
-use std::io::Read;
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A running private server.
 pub struct Server {
@@ -185,20 +184,22 @@ fn start(durable: bool) -> Result<Server, String> {
         dir: dir.clone(),
         _keeper: Mutex::new(keeper),
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match postgres::Client::connect(&server.admin_url(), postgres::NoTls) {
-            Ok(_) => return Ok(server),
-            Err(e) if Instant::now() > deadline => {
-                let mut log = String::new();
-                if let Ok(mut f) = std::fs::File::open(dir.join("log")) {
-                    let _ = f.read_to_string(&mut log);
-                }
-                return Err(format!("the server did not answer: {e}\n{log}"));
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(50)),
-        }
-    }
+    let answers = || {
+        Ok(postgres::Client::connect(
+            &server.admin_url(),
+            postgres::NoTls,
+        ))
+    };
+    coachdesk_waiting::until(
+        Duration::from_secs(60),
+        Duration::from_millis(50),
+        answers,
+        |e| {
+            let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
+            format!("the server did not answer: {e}\n{log}")
+        },
+    )?;
+    Ok(server)
 }
 
 impl Server {
