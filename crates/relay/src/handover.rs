@@ -1,8 +1,10 @@
 //! The signing keys and secrets apps handed over, and their public keys for sealing, per
 //! tenant, kept in memory so a webhook is verified and sealed without a database read.
 //!
-//! A tenant's set is read on its first webhook, and read again after one of its apps hands
-//! over a key here, on its pulls (a token revoked by the `token` command takes its keys
+//! Every tenant's set is read ahead, off the request path, when the relay starts and after a
+//! change is announced (see `server::warm_keys`); a webhook reads it only when it finds it
+//! missing (a tenant made since). It is read again after one of its apps hands over a key
+//! here, on its pulls (a token revoked by the `token` command takes its keys
 //! along), and, with several relay processes on one database, when another process tells
 //! that the tenant's keys changed (PostgreSQL's `NOTIFY`, see `Backend::watch`) and when a
 //! signature does not match. When the operator turned hand-over off, the stored signing
@@ -51,6 +53,10 @@ pub struct HandedOver {
     /// Counts [`HandedOver::forget`]s: a read that started before one is used but not
     /// kept (it may predate the change that was announced).
     forgotten: AtomicU64,
+    /// Reads of a tenant's keys ahead of its requests ([`HandedOver::read_ahead`]), and by a
+    /// request that found them missing ([`HandedOver::get`]): for `/metrics`.
+    read_ahead: AtomicU64,
+    read_on_request: AtomicU64,
 }
 
 impl HandedOver {
@@ -59,7 +65,39 @@ impl HandedOver {
             by_tenant: RwLock::default(),
             at_rest,
             forgotten: AtomicU64::new(0),
+            read_ahead: AtomicU64::new(0),
+            read_on_request: AtomicU64::new(0),
         }
+    }
+
+    /// (reads ahead of requests, reads by a request that found the keys missing).
+    pub fn reads(&self) -> (u64, u64) {
+        (
+            self.read_ahead.load(Ordering::Relaxed),
+            self.read_on_request.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Reads the tenant's keys unless they are in memory already: ahead of its requests.
+    pub fn read_ahead(
+        &self,
+        settings: &Settings,
+        reader: &dyn ReadStore,
+        tenant: TenantId,
+    ) -> Result<(), StoreError> {
+        if self.cached(tenant).is_none() {
+            self.read_ahead.fetch_add(1, Ordering::Relaxed);
+            self.reload(settings, reader, tenant)?;
+        }
+        Ok(())
+    }
+
+    fn cached(&self, tenant: TenantId) -> Option<Arc<TenantKeys>> {
+        self.by_tenant
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&tenant)
+            .cloned()
     }
 
     /// Encrypts a restricted key `consumer` hands over, for the database.
@@ -74,15 +112,12 @@ impl HandedOver {
         reader: &dyn ReadStore,
         tenant: TenantId,
     ) -> Result<Arc<TenantKeys>, StoreError> {
-        let cached = self
-            .by_tenant
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&tenant)
-            .cloned();
-        match cached {
+        match self.cached(tenant) {
             Some(keys) => Ok(keys),
-            None => self.reload(settings, reader, tenant),
+            None => {
+                self.read_on_request.fetch_add(1, Ordering::Relaxed);
+                self.reload(settings, reader, tenant)
+            }
         }
     }
 
@@ -131,12 +166,7 @@ impl HandedOver {
                 }
             })
             .collect();
-        let current = self
-            .by_tenant
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&tenant)
-            .and_then(|k| k.sealer.clone());
+        let current = self.cached(tenant).and_then(|k| k.sealer.clone());
         match current {
             Some(sealer) if sealer.keys() == keys.as_slice() => Some(sealer),
             _ => Sealer::new(keys).ok().map(Arc::new),

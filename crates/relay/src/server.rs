@@ -156,6 +156,7 @@ pub fn serve(
         Some(_) => None,
         None => Some(crate::tenant::RESOLVED_FOR),
     }));
+    let (announce, announced) = mpsc::channel::<Option<TenantId>>();
     let watcher = {
         let tip = tip.clone();
         let (handed_over, tenants) = (handed_over.clone(), tenants.clone());
@@ -166,6 +167,8 @@ pub fn serve(
                 if tenant.is_none() {
                     tenants.forget_all();
                 }
+                // Read again ahead of the tenant's next webhook (ends with the warmer).
+                let _ = announce.send(tenant);
             }),
             watch_stop.clone(),
         )?
@@ -174,6 +177,25 @@ pub fn serve(
     tip.advance(first.newest_seq()?);
     let home_keys = handed_over.get(&settings, &*first, TenantId::HOME)?;
     drop(first);
+    let warmer = {
+        let reader = backend.reader()?;
+        let (settings, handed_over, tenants) =
+            (settings.clone(), handed_over.clone(), tenants.clone());
+        let stop = watch_stop.clone();
+        std::thread::Builder::new()
+            .name("relay-keys".to_owned())
+            .spawn(move || {
+                warm_keys(
+                    &settings,
+                    &*reader,
+                    &handed_over,
+                    &tenants,
+                    &announced,
+                    &stop,
+                )
+            })
+            .map_err(ServeError::Thread)?
+    };
     let calendly_key_count = settings.calendly_keys.len() + home_keys.calendly.len();
 
     let listener = bind(&settings.listen).map_err(|source| ServeError::Bind {
@@ -316,9 +338,58 @@ pub fn serve(
     // The writer ran every callback, so every answer sender is gone: responders drain and stop.
     join_all(responders);
     watch_stop.store(true, Ordering::SeqCst);
-    join_all(watcher.into_iter().collect());
+    join_all(watcher.into_iter().chain([warmer]).collect());
     tracing::info!("relay stopped");
     Ok(())
+}
+
+/// Reads every tenant's keys, and resolves its name, ahead of its webhooks: at start, and a
+/// tenant's again when a change to its keys was announced (`None`: every tenant's). A
+/// coach's first webhook after a start or a change then finds them in memory, where it
+/// would read them itself (five queries): a hosted relay restarted under load would answer
+/// its first second of webhooks late. A failure is logged; a request reads what is missing.
+fn warm_keys(
+    settings: &Settings,
+    reader: &dyn ReadStore,
+    handed_over: &HandedOver,
+    tenants: &crate::tenant::Resolved,
+    announced: &Receiver<Option<TenantId>>,
+    stop: &AtomicBool,
+) {
+    let read_ahead = |tenant: TenantId| {
+        if let Err(e) = handed_over.read_ahead(settings, reader, tenant) {
+            tracing::warn!(%tenant, error = %e, "a tenant's keys could not be read ahead");
+        }
+    };
+    let mut every_tenant = true;
+    loop {
+        if every_tenant {
+            every_tenant = false;
+            match reader.tenants() {
+                Ok(list) => {
+                    for t in list {
+                        if stop.load(Ordering::SeqCst) {
+                            return;
+                        }
+                        if let Err(e) = tenants.resolve(reader, &t.name) {
+                            tracing::warn!(error = %e, "a tenant's name could not be resolved ahead");
+                        }
+                        read_ahead(t.id);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the tenants could not be listed to read their keys ahead")
+                }
+            }
+        }
+        match announced.recv_timeout(Duration::from_millis(200)) {
+            Ok(Some(tenant)) => read_ahead(tenant),
+            Ok(None) => every_tenant = true,
+            Err(mpsc::RecvTimeoutError::Timeout) if !stop.load(Ordering::SeqCst) => {}
+            // Stopping, or no process announces changes (a file of its own): done.
+            Err(_) => return,
+        }
+    }
 }
 
 fn join_all(handles: Vec<JoinHandle<()>>) {
@@ -1749,6 +1820,8 @@ fn metrics(ctx: &Ctx, reader: &dyn ReadStore) -> Resp {
         Ok(counts) => crate::metrics::render_redirects(&mut body, &counts),
         Err(e) => tracing::warn!(error = %e, "redirect counts left out of the metrics"),
     }
+    let (ahead, on_request) = ctx.handed_over.reads();
+    crate::metrics::render_key_reads(&mut body, ahead, on_request);
     match reader.queue_by_tenant() {
         Ok(depths) => ctx.metrics.render_tenants(&mut body, &depths),
         Err(e) => tracing::warn!(error = %e, "queue depths per tenant left out of the metrics"),

@@ -291,7 +291,39 @@ fn one_tenant_flooding_leaves_the_others_served() {
     );
 }
 
+/// After a restart, the relay reads every tenant's keys ahead of its webhooks: the first
+/// webhook of each coach finds them in memory and reads nothing itself.
+fn keys_are_read_ahead_of_each_coach_s_first_webhook() {
+    let mut relay = Relay::start();
+    let coaches: Vec<Tenant> = (0..3)
+        .map(|i| create_tenant(&relay, &format!("warm{i}")))
+        .collect();
+    relay.terminate();
+    relay.spawn();
+    let ahead = "coachdesk_relay_tenant_key_reads_total{when=\"ahead\"}";
+    let on_request = "coachdesk_relay_tenant_key_reads_total{when=\"on_request\"}";
+    eventually(
+        "every coach's keys read ahead",
+        Duration::from_secs(10),
+        || match metric(relay.addr, ahead) {
+            n if n >= 3 => Ok(()),
+            n => Err(n),
+        },
+    );
+    let before = metric(relay.addr, on_request);
+    for (i, coach) in coaches.iter().enumerate() {
+        let r = post_stripe(&relay, &coach.base, &coach.secret, &format!("evt_warm_{i}"));
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    assert_eq!(
+        metric(relay.addr, on_request),
+        before,
+        "a webhook read its coach's keys itself"
+    );
+}
+
 on_both_backends!(
     tenants_share_nothing,
-    one_tenant_flooding_leaves_the_others_served
+    one_tenant_flooding_leaves_the_others_served,
+    keys_are_read_ahead_of_each_coach_s_first_webhook
 );
