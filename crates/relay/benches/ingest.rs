@@ -354,19 +354,28 @@ fn start_relay(db: &(&'static str, String), durability: &str) -> (Child, SocketA
 
 /// (commits, committed jobs) from the relay's metrics.
 fn commit_counters(addr: SocketAddr) -> (f64, f64) {
-    let Ok(reply) = http::request(addr, "GET", "/metrics", &[], b"") else {
-        return (f64::NAN, f64::NAN);
-    };
-    let text = reply.text();
-    let counter = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
-            .unwrap_or(f64::NAN)
-    };
     (
-        counter("coachdesk_relay_commits_total "),
-        counter("coachdesk_relay_committed_jobs_total "),
+        metric(addr, "coachdesk_relay_commits_total"),
+        metric(addr, "coachdesk_relay_committed_jobs_total"),
     )
+}
+
+/// One sample of the relay's metrics, by its name and labels as printed (NaN if missing).
+fn metric(addr: SocketAddr, sample: &str) -> f64 {
+    let Ok(reply) = http::request(addr, "GET", "/metrics", &[], b"") else {
+        return f64::NAN;
+    };
+    reply
+        .text()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(sample)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(f64::NAN)
 }
 
 struct Figures {
@@ -395,6 +404,25 @@ fn measure_relay(
         .map(|_| start_relay(db, durability))
         .collect();
     let addrs: Vec<SocketAddr> = started.iter().map(|s| s.1).collect();
+    // A hosted relay reads its tenants' keys in the background once it starts: it is
+    // measured as it runs once they are in memory, not in its first seconds.
+    let tenants = PATHS
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .len() as f64;
+    for &addr in &addrs {
+        coachdesk_waiting::eventually("every tenant's keys read", Duration::from_secs(120), || {
+            let read = metric(
+                addr,
+                "coachdesk_relay_tenant_key_reads_total{when=\"ahead\"}",
+            );
+            if read >= tenants {
+                Ok(())
+            } else {
+                Err(read)
+            }
+        });
+    }
     let run = format!("{durability}_{processes}");
     let lat = fixed_rate(&addrs, &format!("rate_{run}"));
     let before = all_commit_counters(&addrs);
