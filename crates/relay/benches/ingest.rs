@@ -410,7 +410,7 @@ fn measure_relay(
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .len() as f64;
-    for &addr in &addrs {
+    for &addr in addrs.iter().filter(|_| tenants > 0.0) {
         coachdesk_waiting::eventually("every tenant's keys read", Duration::from_secs(120), || {
             let read = metric(
                 addr,
