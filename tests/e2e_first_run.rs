@@ -67,14 +67,7 @@ async fn a_new_coach_goes_from_nothing_configured_to_the_first_paid_booking() ->
         .set_targets(None, None)
         .context("switch off the simulator's preconfigured webhook targets")?;
     let sandbox = Sandbox::new()?;
-    let service = format!("coachdesk-e2e-first-run-{}", std::process::id());
-    let stripe_base = format!("{}/", stack.sim_url);
-    let env = [
-        ("COACHDESK_STRIPE_API_BASE", stripe_base.as_str()),
-        ("COACHDESK_CALENDLY_API_BASE", stack.sim_url.as_str()),
-        ("COACHDESK_KEYCHAIN_SERVICE", service.as_str()),
-    ];
-    let driver = sandbox.start_driver(&env, "tauri-driver-first-run")?;
+    let driver = sandbox.start_driver_on(&stack, "first-run")?;
     let client = driver.launch(&app).await?;
     let outcome = async {
         first_start(&client).await?;

@@ -41,14 +41,7 @@ async fn bad_settings_are_explained_nothing_is_lost_and_fixing_them_recovers() -
     let artifacts = e2e::artifacts_dir()?;
     let stack = Stack::start(Some(&artifacts.join("e2e-settings-stack")))?;
     let sandbox = Sandbox::new()?;
-    let service = format!("coachdesk-e2e-settings-{}", std::process::id());
-    let stripe_base = format!("{}/", stack.sim_url);
-    let env = [
-        ("COACHDESK_STRIPE_API_BASE", stripe_base.as_str()),
-        ("COACHDESK_CALENDLY_API_BASE", stack.sim_url.as_str()),
-        ("COACHDESK_KEYCHAIN_SERVICE", service.as_str()),
-    ];
-    let driver = sandbox.start_driver(&env, "tauri-driver-settings")?;
+    let driver = sandbox.start_driver_on(&stack, "settings")?;
     let client = driver.launch(&app).await?;
     let outcome = async {
         first_run(&client).await?;

@@ -219,6 +219,24 @@ impl Sandbox {
         self.dir.path().join(sub)
     }
 
+    /// Starts tauri-driver for an app that talks to `stack`'s simulator as Stripe and
+    /// Calendly, with secrets in a keychain service of its own (`coachdesk-e2e-{name}-{pid}`):
+    /// the app a coach connects by hand. The driver's log is `tauri-driver-{name}.log`.
+    pub fn start_driver_on(
+        &self,
+        stack: &crate::stack::Stack,
+        name: &str,
+    ) -> anyhow::Result<TauriDriver> {
+        let service = format!("coachdesk-e2e-{name}-{}", std::process::id());
+        let stripe_base = format!("{}/", stack.sim_url);
+        let env = [
+            ("COACHDESK_STRIPE_API_BASE", stripe_base.as_str()),
+            ("COACHDESK_CALENDLY_API_BASE", stack.sim_url.as_str()),
+            ("COACHDESK_KEYCHAIN_SERVICE", service.as_str()),
+        ];
+        self.start_driver(&env, &format!("tauri-driver-{name}"))
+    }
+
     /// Starts tauri-driver so every app it launches uses this sandbox, plus `extra` variables.
     /// The driver's log goes to `<artifacts>/<log_name>.log`.
     pub fn start_driver(
