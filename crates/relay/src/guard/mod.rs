@@ -171,6 +171,34 @@ struct Table {
     next: u64,
 }
 
+/// How long a new connection (or a keep-alive one between requests) counts as fresh: it
+/// may not have had the time to send its request yet, so it is cut only when no idle
+/// connection older than this is left. A slow loris's connections are old.
+const FRESH: Duration = Duration::from_millis(250);
+
+impl Table {
+    /// The idle connection to cut to make room for a newcomer: nothing of a request
+    /// received and nothing `waiting` to be read (a connection that has sent anything is
+    /// never cut), not fresh unless every idle one is, from the address holding the most,
+    /// the oldest first. Looks at up to 16 candidates.
+    fn idle_victim(&self, now: Instant, waiting: impl Fn(&Entry) -> bool) -> Option<u64> {
+        let mut idle: Vec<(&u64, &Entry)> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.reading && !e.evicted && !e.progress)
+            .collect();
+        idle.sort_by_key(|(_, e)| {
+            let held = self.per_ip.get(&e.ip).copied().unwrap_or(0);
+            let fresh = now.saturating_duration_since(e.since) < FRESH;
+            (fresh, std::cmp::Reverse(held), e.since)
+        });
+        idle.iter()
+            .take(16)
+            .find(|(_, e)| !waiting(e))
+            .map(|(id, _)| **id)
+    }
+}
+
 /// What the guard turned away itself, for the relay's metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal<'a> {
@@ -415,24 +443,7 @@ fn admit(stream: TcpStream, peer: IpAddr, shared: &Arc<Shared>, fd_room: u64) {
         let over_hard = fds_used + FDS_PER_CONNECTION as usize > fd_room;
         let mut refused = over_hard || (!proxy && from_ip >= shared.cfg.max_connections_per_ip);
         if !refused && live >= soft {
-            // Make room: cut an idle connection (nothing of a request received, nothing
-            // waiting to be read), from the address holding the most, the oldest first.
-            // A connection that has sent anything is never cut for a newcomer.
-            let per_ip = &t.per_ip;
-            let mut idle: Vec<(&u64, &Entry)> = t
-                .entries
-                .iter()
-                .filter(|(_, e)| e.reading && !e.evicted && !e.progress)
-                .collect();
-            idle.sort_by_key(|(_, e)| {
-                let held = per_ip.get(&e.ip).copied().unwrap_or(0);
-                (std::cmp::Reverse(held), e.since)
-            });
-            let victim = idle
-                .iter()
-                .take(16)
-                .find(|(_, e)| !has_pending_data(&e.stream))
-                .map(|(id, _)| **id);
+            let victim = t.idle_victim(Instant::now(), |e| has_pending_data(&e.stream));
             match victim {
                 Some(v) => {
                     if let Some(e) = t.entries.get_mut(&v) {
@@ -497,6 +508,16 @@ fn refuse(stream: &TcpStream) {
         503,
         &[("Retry-After", "1".to_owned())],
     ));
+    // Closing with unread input sends a reset, which can destroy the 503 in the client's
+    // buffer: what it already sent is read first, without waiting (a bounded amount, in
+    // the accept loop).
+    let mut sent = [0u8; 4096];
+    for _ in 0..16 {
+        if !matches!((&*stream).read(&mut sent), Ok(n) if n > 0) {
+            break;
+        }
+    }
+    let _ = stream.shutdown(Shutdown::Write);
 }
 
 /// Why a connection ends before its request reaches tiny_http.
@@ -790,4 +811,57 @@ fn forward(
     let mut raw = Vec::with_capacity(1024);
     (&mut s).take(MAX_RESPONSE).read_to_end(&mut raw)?;
     Ok(raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(ip: [u8; 4], since: Instant, listener: &TcpListener) -> Entry {
+        let _client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (stream, _) = listener.accept().expect("accept");
+        Entry {
+            ip: IpAddr::from(ip),
+            stream: Arc::new(stream),
+            since,
+            reading: true,
+            evicted: false,
+            progress: false,
+        }
+    }
+
+    #[test]
+    fn a_fresh_connection_is_cut_only_when_every_idle_one_is_fresh() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let now = Instant::now();
+        let old = now - Duration::from_secs(5);
+        let mut t = Table::default();
+        // 10.0.0.1 holds two connections, one of them just made; 10.0.0.2 one old one.
+        t.entries.insert(1, entry([10, 0, 0, 1], now, &listener));
+        t.entries.insert(2, entry([10, 0, 0, 1], old, &listener));
+        t.entries.insert(
+            3,
+            entry([10, 0, 0, 2], old - Duration::from_secs(1), &listener),
+        );
+        t.per_ip.insert(IpAddr::from([10, 0, 0, 1]), 2);
+        t.per_ip.insert(IpAddr::from([10, 0, 0, 2]), 1);
+        assert_eq!(
+            t.idle_victim(now, |_| false),
+            Some(2),
+            "the old one of the address holding the most"
+        );
+        assert_eq!(
+            t.idle_victim(now, |e| e.since == old),
+            Some(3),
+            "one with bytes waiting is passed over; the fresh one still is"
+        );
+        t.entries.get_mut(&3).expect("3").progress = true;
+        assert_eq!(
+            t.idle_victim(now, |e| e.since == old),
+            Some(1),
+            "fresh, cut only as the last idle one"
+        );
+        t.entries.get_mut(&1).expect("1").reading = false;
+        assert_eq!(t.idle_victim(now, |e| e.since == old), None);
+    }
 }
