@@ -357,10 +357,6 @@ fn ok_or_bad(r: Result<Value, String>) -> Reply {
     }
 }
 
-fn req_none() -> Value {
-    json!({"id": null, "idempotency_key": null})
-}
-
 /// The control API. Everything is JSON; errors are `{"error": "..."}` with 400/404.
 fn control(shared: &Shared, req: &Incoming, rest: &str) -> Reply {
     let body = match body_json(req) {
@@ -424,14 +420,16 @@ fn control(shared: &Shared, req: &Incoming, rest: &str) -> Reply {
             let Some(session) = str_arg("session") else {
                 return bad("session is required");
             };
-            shared.with(|w| match w.expire_session(&session, req_none()) {
-                Ok(v) => Reply::json(200, v),
-                Err(r) => r,
-            })
+            shared.with(
+                |w| match w.expire_session(&session, crate::stripe::no_request()) {
+                    Ok(v) => Reply::json(200, v),
+                    Err(r) => r,
+                },
+            )
         }
         ("POST", ["stripe", "dashboard_refund"]) => {
             let params = form_params(&body);
-            shared.with(|w| w.create_refund(&params, req_none()))
+            shared.with(|w| w.create_refund(&params, crate::stripe::no_request()))
         }
         ("POST", ["stripe", "refund_settle"]) => {
             let (Some(refund), Some(status)) = (str_arg("refund"), str_arg("status")) else {

@@ -674,7 +674,7 @@ impl World {
             .filter_map(|s| s["id"].as_str().map(str::to_string))
             .collect();
         for id in due {
-            let _ = self.expire_session(&id, json!({"id": null, "idempotency_key": null}));
+            let _ = self.expire_session(&id, no_request());
         }
     }
 
@@ -727,13 +727,7 @@ impl World {
         session["payment_status"] = json!(if delayed { "unpaid" } else { "paid" });
         session["customer_details"] = json!({"address": null, "email": email, "name": name, "phone": null, "tax_exempt": "none", "tax_ids": []});
         let snapshot = session.clone();
-        self.emit_stripe(
-            "checkout.session.completed",
-            snapshot.clone(),
-            None,
-            json!({"id": null, "idempotency_key": null}),
-        );
-        Ok(snapshot)
+        Ok(self.emit_unrequested("checkout.session.completed", snapshot, None))
     }
 
     /// A delayed payment resolves.
@@ -776,13 +770,7 @@ impl World {
         } else {
             "checkout.session.async_payment_failed"
         };
-        self.emit_stripe(
-            kind,
-            snapshot.clone(),
-            None,
-            json!({"id": null, "idempotency_key": null}),
-        );
-        Ok(snapshot)
+        Ok(self.emit_unrequested(kind, snapshot, None))
     }
 
     fn new_charge(
@@ -970,13 +958,7 @@ impl World {
             refund["failure_reason"] = json!(failure_reason.unwrap_or("expired_or_canceled_card"));
         }
         let snapshot = refund.clone();
-        self.emit_stripe(
-            "refund.updated",
-            snapshot.clone(),
-            Some(json!({"status": old})),
-            json!({"id": null, "idempotency_key": null}),
-        );
-        Ok(snapshot)
+        Ok(self.emit_unrequested("refund.updated", snapshot, Some(json!({"status": old}))))
     }
 
     /// The client disputes a charge with their bank.
@@ -1018,12 +1000,7 @@ impl World {
             "reason": reason, "status": "needs_response",
         });
         self.stripe.disputes.insert(id.clone(), dispute.clone());
-        self.emit_stripe(
-            "charge.dispute.created",
-            dispute.clone(),
-            None,
-            json!({"id": null, "idempotency_key": null}),
-        );
+        self.emit_unrequested("charge.dispute.created", dispute.clone(), None);
         if withdraw {
             return self.dispute_funds(&id, true);
         }
@@ -1045,13 +1022,7 @@ impl World {
         } else {
             "charge.dispute.funds_reinstated"
         };
-        self.emit_stripe(
-            kind,
-            snapshot.clone(),
-            None,
-            json!({"id": null, "idempotency_key": null}),
-        );
-        Ok(snapshot)
+        Ok(self.emit_unrequested(kind, snapshot, None))
     }
 
     /// The bank decides a dispute of `payment_intent`: `won` (funds reinstated if they
@@ -1105,13 +1076,11 @@ impl World {
                 charge["disputed"] = json!(false);
             }
         }
-        self.emit_stripe(
+        Ok(self.emit_unrequested(
             "charge.dispute.closed",
-            snapshot.clone(),
+            snapshot,
             Some(json!({"status": old})),
-            json!({"id": null, "idempotency_key": null}),
-        );
-        Ok(snapshot)
+        ))
     }
 
     /// `GET /v1/refunds`: newest first, filtered by `payment_intent` or `charge`, paged
@@ -1432,6 +1401,13 @@ impl World {
         targets
     }
 
+    /// Emits `kind` about `object` as Stripe does for what no API request caused (a payment
+    /// that settled, an expiry, a bank's decision); returns `object`.
+    fn emit_unrequested(&mut self, kind: &str, object: Value, previous: Option<Value>) -> Value {
+        self.emit_stripe(kind, object.clone(), previous, no_request());
+        object
+    }
+
     /// Record an Event and queue its webhook.
     pub fn emit_stripe(
         &mut self,
@@ -1482,4 +1458,9 @@ impl TapStatus for Reply {
         self.status = status;
         self
     }
+}
+
+/// An event's `request` when no API request caused it.
+pub(crate) fn no_request() -> Value {
+    json!({"id": null, "idempotency_key": null})
 }
