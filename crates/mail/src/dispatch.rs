@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use coachdesk_domain::booking::{BookingId, EmailKind};
 use coachdesk_domain::{Booking, BookingEvent, Effect};
-use coachdesk_store::{Store, StoreError};
+use coachdesk_store::{lock, Store, StoreError};
 use time::OffsetDateTime;
 
 use crate::decide::{decide, Decision, DropReason, MailContext, SessionInfo};
@@ -85,8 +85,6 @@ pub struct Dispatcher {
     store: Arc<Mutex<Store>>,
     passwords: Arc<dyn PasswordSource>,
 }
-
-use coachdesk_store::lock;
 
 impl Dispatcher {
     pub fn new(store: Arc<Mutex<Store>>, passwords: Arc<dyn PasswordSource>) -> Self {

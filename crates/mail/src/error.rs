@@ -2,6 +2,7 @@
 //! can act on. The SMTP server's own answer is always kept in the message.
 
 use coachdesk_store::StoreError;
+use coachdesk_sync::error_chain;
 use thiserror::Error;
 
 /// A field of the email settings form, as the form names it.
@@ -210,8 +211,6 @@ fn is_auth_reply(code: &str, enhanced: Option<(u16, u16, u16)>) -> bool {
             | ("454", Some((4, 7, 0)))
     )
 }
-
-use coachdesk_sync::error_chain;
 
 #[cfg(test)]
 mod tests {

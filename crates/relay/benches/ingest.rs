@@ -362,19 +362,9 @@ fn commit_counters(addr: SocketAddr) -> (f64, f64) {
 
 /// One sample of the relay's metrics, by its name and labels as printed (NaN if missing).
 fn metric(addr: SocketAddr, sample: &str) -> f64 {
-    let Ok(reply) = http::request(addr, "GET", "/metrics", &[], b"") else {
-        return f64::NAN;
-    };
-    reply
-        .text()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(sample)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse()
-                .ok()
-        })
+    http::request(addr, "GET", "/metrics", &[], b"")
+        .ok()
+        .and_then(|page| page.sample(sample))
         .unwrap_or(f64::NAN)
 }
 

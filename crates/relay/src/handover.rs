@@ -4,9 +4,9 @@
 //! Every tenant's set is read ahead, off the request path, when the relay starts and after a
 //! change is announced (see `server::warm_keys`); a webhook reads it only when it finds it
 //! missing (a tenant made since). It is read again after one of its apps hands over a key
-//! here, on its pulls (a token revoked by the `token` command takes its keys
-//! along), and, with several relay processes on one database, when another process tells
-//! that the tenant's keys changed (PostgreSQL's `NOTIFY`, see `Backend::watch`) and when a
+//! here, on its pulls (a token revoked by the `token` command takes its keys along), and,
+//! with several relay processes on one database, when another process tells that the
+//! tenant's keys changed (PostgreSQL's `NOTIFY`, see `Backend::watch`) and when a
 //! signature does not match. When the operator turned hand-over off, the stored signing
 //! keys are ignored, not deleted; app keys and Stripe restricted keys are always used.
 

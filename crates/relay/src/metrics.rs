@@ -452,7 +452,7 @@ pub fn render_redirects(out: &mut String, counts: &[crate::store::RedirectCount]
 /// Reads of tenants' keys from the database: ahead of their requests (at start and after an
 /// announced change), and by a request that found them missing (a new tenant; many of
 /// these after the start say the keys are not kept warm).
-pub fn render_key_reads(out: &mut String, ahead: u64, on_demand: u64) {
+pub fn render_key_reads(out: &mut String, ahead: u64, on_request: u64) {
     let name = "coachdesk_relay_tenant_key_reads_total";
     let _ = writeln!(
         out,
@@ -460,7 +460,7 @@ pub fn render_key_reads(out: &mut String, ahead: u64, on_demand: u64) {
     );
     let _ = writeln!(out, "# TYPE {name} counter");
     let _ = writeln!(out, "{name}{{when=\"ahead\"}} {ahead}");
-    let _ = writeln!(out, "{name}{{when=\"on_request\"}} {on_demand}");
+    let _ = writeln!(out, "{name}{{when=\"on_request\"}} {on_request}");
 }
 
 /// One sample of a metric without labels, with its HELP and TYPE lines.

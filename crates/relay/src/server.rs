@@ -343,7 +343,7 @@ pub fn serve(
     Ok(())
 }
 
-/// Reads every tenant's keys, and resolves its name, ahead of its webhooks: at start, and a
+/// Reads every tenant's keys, and keeps its name, ahead of its webhooks: at start, and a
 /// tenant's again when a change to its keys was announced (`None`: every tenant's). A
 /// coach's first webhook after a start or a change then finds them in memory, where it
 /// would read them itself (five queries): a hosted relay restarted under load would answer
@@ -365,14 +365,11 @@ fn warm_keys(
     loop {
         if every_tenant {
             every_tenant = false;
-            match reader.tenants() {
-                Ok(list) => {
-                    for t in list {
+            match tenants.read_all(reader) {
+                Ok(all) => {
+                    for t in all {
                         if stop.load(Ordering::SeqCst) {
                             return;
-                        }
-                        if let Err(e) = tenants.resolve(reader, &t.name) {
-                            tracing::warn!(error = %e, "a tenant's name could not be resolved ahead");
                         }
                         read_ahead(t.id);
                     }

@@ -107,6 +107,20 @@ impl Resolved {
         Ok(found)
     }
 
+    /// Every tenant, read in one query, with their names kept (ahead of their requests).
+    pub fn read_all(&self, reader: &dyn ReadStore) -> Result<Vec<Tenant>, StoreError> {
+        let generation = self.forgotten.load(Ordering::SeqCst);
+        let all = reader.tenants()?;
+        let mut names = self.names.write().unwrap_or_else(PoisonError::into_inner);
+        if self.forgotten.load(Ordering::SeqCst) == generation {
+            let now = Instant::now();
+            for t in &all {
+                names.insert(t.name.clone(), (t.id, now));
+            }
+        }
+        Ok(all)
+    }
+
     /// Forgets every name: a tenant was removed.
     pub fn forget_all(&self) {
         let mut names = self.names.write().unwrap_or_else(PoisonError::into_inner);

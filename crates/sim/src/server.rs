@@ -15,7 +15,7 @@ use rand::Rng;
 use serde_json::{json, Value};
 
 use crate::calendly;
-use crate::stripe;
+use crate::stripe::{self, no_request};
 use crate::webhook::{DeliveryKnobs, Outbox, WebhookTarget};
 use crate::world::{Fault, FaultKind, Incoming, Reply, RequestRecord, World};
 use crate::{SimConfig, SimError};
@@ -420,16 +420,14 @@ fn control(shared: &Shared, req: &Incoming, rest: &str) -> Reply {
             let Some(session) = str_arg("session") else {
                 return bad("session is required");
             };
-            shared.with(
-                |w| match w.expire_session(&session, crate::stripe::no_request()) {
-                    Ok(v) => Reply::json(200, v),
-                    Err(r) => r,
-                },
-            )
+            shared.with(|w| match w.expire_session(&session, no_request()) {
+                Ok(v) => Reply::json(200, v),
+                Err(r) => r,
+            })
         }
         ("POST", ["stripe", "dashboard_refund"]) => {
             let params = form_params(&body);
-            shared.with(|w| w.create_refund(&params, crate::stripe::no_request()))
+            shared.with(|w| w.create_refund(&params, no_request()))
         }
         ("POST", ["stripe", "refund_settle"]) => {
             let (Some(refund), Some(status)) = (str_arg("refund"), str_arg("status")) else {

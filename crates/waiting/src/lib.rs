@@ -39,10 +39,7 @@ pub fn spawn_listening(
         .unwrap_or_else(|e| panic!("could not start {:?}: {e}", command.get_program()));
     let line = first_line(&mut child, within);
     match line.trim().strip_prefix("listening on ") {
-        Some(addr) => {
-            let addr = addr.to_owned();
-            (child, addr)
-        }
+        Some(addr) => (child, addr.to_owned()),
         None => {
             let _ = child.kill();
             let status = child.wait();

@@ -26,6 +26,16 @@ impl Reply {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
+    /// On a `/metrics` page, one sample's value, by its name and labels as printed.
+    pub fn sample(&self, sample: &str) -> Option<f64> {
+        self.text().lines().find_map(|l| {
+            l.strip_prefix(sample)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+    }
 }
 
 /// A keep-alive connection.

@@ -28,13 +28,11 @@ pub use coachdesk_waiting::eventually;
 
 /// One sample of the relay's `/metrics`, by its name and labels as printed.
 pub fn metric(addr: SocketAddr, sample: &str) -> u64 {
-    let page = http::request(addr, "GET", "/metrics", &[], b"")
-        .expect("metrics")
-        .text();
-    page.lines()
-        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{sample} not in the metrics: {page}"))
+    let page = http::request(addr, "GET", "/metrics", &[], b"").expect("metrics");
+    match page.sample(sample) {
+        Some(value) => value as u64,
+        None => panic!("{sample} not in the metrics: {}", page.text()),
+    }
 }
 
 /// Waits until the relay has `n` long-polls waiting (a pull sent from another thread has
